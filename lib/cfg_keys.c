@@ -1,0 +1,98 @@
+/* cfg_keys.c: the table of every main.cf key: name, type, default, bounds
+ * and a one-line description. docs/config.md documents each key at length
+ * (tests/unit/test_cfg.c fails when a key is missing there).
+ * To add a key: add one line in its topic below and a section in
+ * docs/config.md. Bounds: min/max for CFG_INT, CFG_TIME (seconds) and
+ * CFG_SIZE (bytes); min = max = 0 means "no bounds". For CFG_STR, min is
+ * the minimum length (1 = must not be empty). This file has no code beyond
+ * the lookup. */
+#include "cfg.h"
+
+#include <limits.h>
+#include <string.h>
+
+#ifndef POSTERN_CONFIG_DIR
+#define POSTERN_CONFIG_DIR "/usr/local/etc/postern"
+#endif
+#ifndef POSTERN_DAEMON_DIR
+#define POSTERN_DAEMON_DIR "/usr/local/libexec/postern"
+#endif
+#ifndef POSTERN_QUEUE_DIR
+#define POSTERN_QUEUE_DIR "/usr/local/var/spool/postern"
+#endif
+
+#define NO_BOUNDS 0, 0
+
+const struct cfg_key cfg_keys[] = {
+	/* Files and directories */
+	{ "config_directory", CFG_PATH, POSTERN_CONFIG_DIR, NO_BOUNDS,
+	  "directory holding main.cf and master.cf" },
+	{ "queue_directory", CFG_PATH, POSTERN_QUEUE_DIR, NO_BOUNDS,
+	  "root of the mail queue and of the private/ and public/ sockets" },
+	{ "daemon_directory", CFG_PATH, POSTERN_DAEMON_DIR, NO_BOUNDS,
+	  "directory holding the service programs that master starts" },
+
+	/* Identity */
+	{ "mail_owner", CFG_STR, "postern", 1, 0,
+	  "unprivileged user that owns the queue and runs every service" },
+	{ "mail_name", CFG_STR, "Postern", 1, 0,
+	  "name of the mail system in the SMTP banner and in Received: headers" },
+	{ "myhostname", CFG_STR, "", NO_BOUNDS,
+	  "fully qualified name of this host; empty means the name from gethostname()" },
+	{ "mydomain", CFG_STR, "", NO_BOUNDS,
+	  "domain of this host; empty means $myhostname without its first label" },
+	{ "myorigin", CFG_STR, "$myhostname", NO_BOUNDS,
+	  "domain added to unqualified addresses in mail posted on this host" },
+	{ "smtpd_banner", CFG_STR, "$myhostname ESMTP $mail_name", NO_BOUNDS,
+	  "text after the 220 code in the SMTP greeting" },
+
+	/* Networks and domains */
+	{ "mydestination", CFG_LIST, "$myhostname, localhost.$mydomain, localhost", NO_BOUNDS,
+	  "domains delivered locally on this host" },
+	{ "mynetworks", CFG_LIST, "127.0.0.0/8 [::1]/128", NO_BOUNDS,
+	  "client networks trusted to relay through this host" },
+	{ "inet_interfaces", CFG_LIST, "all", NO_BOUNDS,
+	  "local addresses inet services listen on: all, loopback-only or addresses" },
+	{ "inet_protocols", CFG_LIST, "all", NO_BOUNDS,
+	  "IP versions used for listening and connecting: all, ipv4, ipv6" },
+
+	/* Delivery and size limits */
+	{ "virtual_mailbox_base", CFG_PATH, "/var/mail/vhosts", NO_BOUNDS,
+	  "directory that relative virtual mailbox paths start from" },
+	{ "message_size_limit", CFG_SIZE, "10240000", 0, LLONG_MAX,
+	  "largest message accepted, in bytes; 0 means no limit" },
+
+	/* Processes */
+	{ "default_process_limit", CFG_INT, "100", 1, 10000,
+	  "most processes of one service when master.cf says '-' for maxproc" },
+	{ "service_restart_delay_max", CFG_TIME, "30s", 1, 3600,
+	  "longest wait before master restarts a service that keeps crashing" },
+	{ "service_stop_timeout", CFG_TIME, "10s", 1, 600,
+	  "how long master waits after SIGTERM before it sends SIGKILL" },
+	{ "max_idle", CFG_TIME, "100s", 1, 86400,
+	  "how long a service process waits for a new connection before it exits" },
+	{ "max_use", CFG_INT, "0", 0, INT_MAX,
+	  "connections a service process serves before it exits; 0 means no limit" },
+	{ "ipc_timeout", CFG_TIME, "60s", 1, 3600,
+	  "time limit for one request or reply between Postern processes" },
+
+	/* Logging */
+	{ "maillog_file", CFG_STR, "", NO_BOUNDS,
+	  "file to log to instead of syslog; empty means syslog" },
+	{ "syslog_facility", CFG_STR, "mail", 1, 0,
+	  "syslog facility of the log messages" },
+	{ "syslog_name", CFG_STR, "postern", 1, 0,
+	  "prefix of the program name in log messages (postern/smtpd)" },
+	{ "log_level", CFG_STR, "info", 1, 0,
+	  "least severe messages logged: debug, info or warning" },
+
+	{ NULL, CFG_STR, NULL, 0, 0, NULL },
+};
+
+const struct cfg_key *cfg_key_find(const char *name)
+{
+	for (const struct cfg_key *k = cfg_keys; k->name != NULL; k++)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}

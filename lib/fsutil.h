@@ -1,0 +1,26 @@
+/* fsutil.h: small file-system helpers with the durability rules of the
+ * project: a file that must survive a crash is written to a temporary name,
+ * fsynced, renamed into place, and its directory fsynced. */
+#ifndef POSTERN_FSUTIL_H
+#define POSTERN_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include "buf.h"
+
+/* fs_fsync_dir: fsync the directory dir. 0 or -1 (errno). */
+int fs_fsync_dir(const char *dir);
+/* fs_fsync_parent: fsync the directory holding path. */
+int fs_fsync_parent(const char *path);
+/* fs_write_atomic: replaces path with data (mode), durably. 0 or -1 with
+ * *err_r (heap). */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char **err_r);
+/* fs_read_file: appends the file's contents to out, refusing files larger
+ * than max bytes. 0 or -1 with *err_r (heap). */
+int fs_read_file(const char *path, buf *out, size_t max, char **err_r);
+/* fs_mkdir_p: creates dir and missing parents with mode. 0 or -1 (*err_r). */
+int fs_mkdir_p(const char *dir, mode_t mode, char **err_r);
+/* fs_join: "dir/name" as a heap string. */
+char *fs_join(const char *dir, const char *name);
+
+#endif

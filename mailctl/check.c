@@ -1,0 +1,245 @@
+/* check.c: mailctl check, config get/set/list and map build/get. check
+ * runs the same validation as master's startup: main.cf values, the
+ * master.cf table, the daemons it names, the queue directory. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "mailctl.h"
+#include "map.h"
+#include "mcf.h"
+#include "mem.h"
+
+static int check_commands(cfg *c, const struct mcf *mcf)
+{
+	int errors = 0;
+
+	for (int i = 0; i < mcf->count; i++) {
+		const struct mcf_service *s = &mcf->services[i];
+		char *path = strchr(s->command, '/') ? xstrdup(s->command)
+						    : fs_join(cfg_get(c, "daemon_directory"), s->command);
+
+		if (access(path, X_OK) < 0) {
+			fprintf(stderr, "%s:%d: error: service %s: command %s: %s\n", mcf->path,
+				s->line, s->name, path, strerror(errno));
+			errors++;
+		}
+		free(path);
+	}
+	return errors;
+}
+
+static int check_dir(const char *key, const char *dir)
+{
+	struct stat st;
+
+	errno = 0;
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	fprintf(stderr, "%s: error: %s %s: %s\n", key, key, dir,
+		errno ? strerror(errno) : "not a directory");
+	return 1;
+}
+
+int check_all(struct mailctl *ctl, bool quiet_ok)
+{
+	cfg *c = mailctl_config(ctl);
+	char *path = fs_join(ctl->config_dir, "master.cf");
+	int errors = ctl->config_errors;
+	struct mcf *mcf;
+
+	if (errors == 0) {
+		mcf = mcf_load(path, (int)cfg_get_int(c, "default_process_limit"),
+			       mailctl_print_diag, &errors);
+		if (mcf == NULL && errors == 0)
+			errors++;
+		if (mcf != NULL)
+			errors += check_commands(c, mcf);
+		mcf_free(&mcf);
+		errors += check_dir("queue_directory", cfg_get(c, "queue_directory"));
+		errors += check_dir("daemon_directory", cfg_get(c, "daemon_directory"));
+	}
+	free(path);
+	if (errors == 0 && !quiet_ok)
+		printf("mailctl: configuration in %s is valid\n", ctl->config_dir);
+	return errors;
+}
+
+int cmd_check(struct mailctl *ctl, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return check_all(ctl, false) == 0 ? 0 : 1;
+}
+
+static int config_get(struct mailctl *ctl, int argc, char **argv)
+{
+	cfg *c = mailctl_config(ctl);
+	int rc = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (cfg_key_find(argv[i]) == NULL && !cfg_is_set(c, argv[i])) {
+			fprintf(stderr, "mailctl: unknown parameter %s\n", argv[i]);
+			rc = 1;
+			continue;
+		}
+		printf("%s\n", cfg_get(c, argv[i]));
+	}
+	return rc;
+}
+
+static int config_set_one(struct mailctl *ctl, const char *assignment)
+{
+	const char *eq = strchr(assignment, '=');
+	char *name, *err = NULL, *path;
+	const struct cfg_key *key;
+	long long num;
+	int rc = 0;
+
+	if (eq == NULL || eq == assignment) {
+		fprintf(stderr, "mailctl: expected KEY=VALUE, got '%s'\n", assignment);
+		return 1;
+	}
+	name = xstrndup(assignment, (size_t)(eq - assignment));
+	key = cfg_key_find(name);
+	if (key == NULL) {
+		fprintf(stderr, "mailctl: unknown parameter %s\n", name);
+		free(name);
+		return 1;
+	}
+	/* $name references are checked once expanded, by the check below */
+	if (strchr(eq + 1, '$') == NULL && cfg_parse_value(key, eq + 1, &num, &err) < 0) {
+		fprintf(stderr, "mailctl: %s\n", err);
+		rc = 1;
+	} else {
+		path = fs_join(ctl->config_dir, "main.cf");
+		if (cfg_edit_file(path, name, eq + 1, &err) < 0) {
+			fprintf(stderr, "mailctl: %s\n", err);
+			rc = 1;
+		}
+		free(path);
+	}
+	free(err);
+	free(name);
+	return rc;
+}
+
+static int config_set(struct mailctl *ctl, int argc, char **argv)
+{
+	int rc = 0;
+
+	for (int i = 0; i < argc; i++)
+		rc |= config_set_one(ctl, argv[i]);
+	if (rc == 0) {
+		cfg_free(&ctl->config);
+		ctl->config_errors = 0;
+		mailctl_config(ctl);
+		if (ctl->config_errors != 0) {
+			fprintf(stderr, "mailctl: main.cf now has errors (above); fix them before a reload\n");
+			rc = 1;
+		}
+	}
+	return rc;
+}
+
+static void print_set(void *ctx, const char *name, const char *raw)
+{
+	(void)ctx;
+	if (cfg_key_find(name) == NULL)
+		printf("%s = %s\n", name, raw);
+}
+
+static int config_list(struct mailctl *ctl, int argc, char **argv)
+{
+	bool defaults = false, only_set = false;
+	cfg *c = mailctl_config(ctl);
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-d") == 0)
+			defaults = true;
+		else if (strcmp(argv[i], "-n") == 0)
+			only_set = true;
+		else {
+			fprintf(stderr, "mailctl: config list: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	for (const struct cfg_key *k = cfg_keys; k->name != NULL; k++) {
+		if (only_set && !cfg_is_set(c, k->name))
+			continue;
+		printf("%s = %s\n", k->name, defaults ? k->defval : cfg_raw(c, k->name));
+	}
+	if (!defaults)
+		cfg_each_set(c, print_set, NULL);
+	return 0;
+}
+
+int cmd_config(struct mailctl *ctl, int argc, char **argv)
+{
+	const char *usage = mailctl_find("config")->usage;
+
+	if (argc >= 2 && strcmp(argv[1], "get") == 0 && argc >= 3)
+		return config_get(ctl, argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "set") == 0 && argc >= 3)
+		return config_set(ctl, argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "list") == 0)
+		return config_list(ctl, argc - 2, argv + 2);
+	fputs(usage, stderr);
+	return 2;
+}
+
+static int map_build_files(int argc, char **argv)
+{
+	int rc = 0;
+
+	for (int i = 0; i < argc; i++) {
+		const char *file = strncmp(argv[i], "hash:", 5) == 0 ? argv[i] + 5 : argv[i];
+		char *err = NULL;
+		int errors = 0;
+
+		if (map_build(file, mailctl_print_diag, &errors, &err) < 0) {
+			if (err != NULL)
+				fprintf(stderr, "mailctl: %s\n", err);
+			fprintf(stderr, "mailctl: %s.db not built\n", file);
+			rc = 1;
+		}
+		free(err);
+	}
+	return rc;
+}
+
+static int map_get(const char *name, const char *key)
+{
+	char *err = NULL;
+	const char *value;
+	map *m = map_open(name, &err);
+	int rc;
+
+	if (m == NULL) {
+		fprintf(stderr, "mailctl: %s\n", err);
+		free(err);
+		return 1;
+	}
+	switch (map_lookup(m, key, &value)) {
+	case MAP_FOUND: printf("%s\n", value); rc = 0; break;
+	case MAP_NOTFOUND: rc = 1; break;
+	default: fprintf(stderr, "mailctl: %s: %s\n", name, map_error(m)); rc = 75;
+	}
+	map_close(&m);
+	return rc;
+}
+
+int cmd_map(struct mailctl *ctl, int argc, char **argv)
+{
+	(void)ctl;
+	if (argc >= 3 && strcmp(argv[1], "build") == 0)
+		return map_build_files(argc - 2, argv + 2);
+	if (argc == 4 && strcmp(argv[1], "get") == 0)
+		return map_get(argv[2], argv[3]);
+	fputs(mailctl_find("map")->usage, stderr);
+	return 2;
+}

@@ -1,0 +1,225 @@
+/* init.c: mailctl init DIR: a complete private instance that runs as the
+ * current user: main.cf, master.cf, queue, mail store and log file. With
+ * --port-base N each service listens on 127.0.0.1 at N + its standard
+ * port. master.cf gets an active line for each daemon that is installed
+ * and a commented one for the others, so the file never names a program
+ * that is not there. */
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "mailctl.h"
+#include "mem.h"
+
+struct init_opts {
+	char *dir;
+	const char *hostname;
+	const char *domain;
+	const char *daemon_dir;
+	long port_base; /* -1 = standard ports on all interfaces */
+};
+
+/* The standard services: inet ones with their port, unix ones with 0. */
+static const struct std_service {
+	const char *name;
+	int port;
+	const char *command;
+	const char *args;
+} std_services[] = {
+	{ "smtp", 25, "smtpd", "" },
+	{ "submission", 587, "smtpd", "-o smtpd_service=submission" },
+	{ "smtps", 465, "smtpd", "-o smtpd_service=smtps" },
+	{ "pop3", 110, "pop3d", "" },
+	{ "pop3s", 995, "pop3d", "-o pop3d_service=pop3s" },
+	{ "imap", 143, "imapd", "" },
+	{ "imaps", 993, "imapd", "-o imapd_service=imaps" },
+	{ "qmgr", 0, "qmgr", "" },
+	{ "local", 0, "local", "" },
+	{ "relay", 0, "smtp", "" },
+};
+
+static void service_line(buf *out, const struct init_opts *o, const struct std_service *s)
+{
+	char *path = fs_join(o->daemon_dir, s->command);
+	bool present = access(path, X_OK) == 0;
+	char name[64];
+
+	free(path);
+	if (s->port == 0)
+		snprintf(name, sizeof(name), "%s", s->name);
+	else if (o->port_base >= 0)
+		snprintf(name, sizeof(name), "127.0.0.1:%ld", o->port_base + s->port);
+	else
+		snprintf(name, sizeof(name), "%s", s->name);
+	buf_printf(out, "%s%-22s %-5s %-4s %-4s %-4s %-4s %-4s %s%s%s\n", present ? "" : "#",
+		   name, s->port ? "inet" : "unix", s->port ? "n" : "-", "-", "n",
+		   strcmp(s->command, "qmgr") == 0 ? "300" : "-",
+		   strcmp(s->command, "qmgr") == 0 ? "1" : "-", s->command, *s->args ? " " : "",
+		   s->args);
+}
+
+static char *master_cf_text(const struct init_opts *o)
+{
+	buf *out = buf_new(2048);
+
+	buf_printf(out, "# master.cf: the services of this Postern instance (see master(8)).\n"
+			"# Lines starting with '#' are services whose program is not installed.\n"
+			"# service              type  priv unpr chro wake maxp command + args\n");
+	for (size_t i = 0; i < sizeof(std_services) / sizeof(std_services[0]); i++)
+		service_line(out, o, &std_services[i]);
+	return buf_steal_free(&out);
+}
+
+static char *main_cf_text(const struct init_opts *o, const char *owner)
+{
+	buf *out = buf_new(2048);
+
+	buf_printf(out, "# main.cf for the Postern instance in %s, made by mailctl init.\n"
+			"# Every key is described in docs/config.md; 'mailctl config list' shows\n"
+			"# the values in effect.\n"
+			"myhostname = %s\n"
+			"mydomain = %s\n"
+			"mydestination = $myhostname, $mydomain, localhost\n"
+			"queue_directory = %s/queue\n"
+			"daemon_directory = %s\n"
+			"mail_owner = %s\n"
+			"virtual_mailbox_base = %s/mail\n"
+			"maillog_file = %s/log/maillog\n",
+		   o->dir, o->hostname, o->domain, o->dir, o->daemon_dir, owner, o->dir, o->dir);
+	if (o->port_base >= 0)
+		buf_printf(out, "inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n"
+				"mynetworks = 127.0.0.0/8\n");
+	return buf_steal_free(&out);
+}
+
+static int write_new(const char *dir, const char *name, const char *text)
+{
+	char *path = fs_join(dir, name), *err = NULL;
+	int rc = fs_write_atomic(path, text, strlen(text), 0644, &err);
+
+	if (rc < 0) {
+		fprintf(stderr, "mailctl: %s\n", err);
+		free(err);
+	}
+	free(path);
+	return rc;
+}
+
+static int make_dirs(const char *dir)
+{
+	static const char *const subdirs[] = { "queue", "queue/pid", "queue/private",
+					       "queue/public", "mail", "log" };
+	char *err = NULL;
+
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		char *path = fs_join(dir, subdirs[i]);
+		int rc = fs_mkdir_p(path, strstr(subdirs[i], "private") ? 0700 : 0755, &err);
+
+		free(path);
+		if (rc < 0) {
+			fprintf(stderr, "mailctl: %s\n", err);
+			free(err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int parse_init_args(struct init_opts *o, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		char *end;
+
+		if (arg[0] != '-') {
+			if (o->dir != NULL)
+				return -1;
+			o->dir = xstrdup(arg);
+			continue;
+		}
+		if (val == NULL)
+			return -1;
+		i++;
+		if (strcmp(arg, "--hostname") == 0)
+			o->hostname = val;
+		else if (strcmp(arg, "--domain") == 0)
+			o->domain = val;
+		else if (strcmp(arg, "--daemon-dir") == 0)
+			o->daemon_dir = val;
+		else if (strcmp(arg, "--port-base") == 0) {
+			errno = 0;
+			o->port_base = strtol(val, &end, 10);
+			if (errno || *end || o->port_base < 0 || o->port_base + 995 > 65535) {
+				fprintf(stderr, "mailctl: --port-base must be 0..64540\n");
+				return -1;
+			}
+		} else
+			return -1;
+	}
+	return o->dir == NULL ? -1 : 0;
+}
+
+static int absolute_dir(struct init_opts *o)
+{
+	char *err = NULL, *abs;
+
+	if (fs_mkdir_p(o->dir, 0755, &err) < 0) {
+		fprintf(stderr, "mailctl: %s\n", err);
+		free(err);
+		return -1;
+	}
+	abs = realpath(o->dir, NULL);
+	free(o->dir);
+	o->dir = abs;
+	return abs == NULL ? -1 : 0;
+}
+
+int cmd_init(struct mailctl *ctl, int argc, char **argv)
+{
+	struct init_opts o = { .daemon_dir = POSTERN_DAEMON_DIR, .port_base = -1 };
+	struct passwd *pw = getpwuid(getuid());
+	char *main_path, *host = NULL, *text;
+	int rc = 1;
+	(void)ctl;
+
+	if (parse_init_args(&o, argc, argv) < 0) {
+		fputs(mailctl_find("init")->usage, stderr);
+		free(o.dir);
+		return 2;
+	}
+	if (o.domain == NULL)
+		o.domain = "example.test";
+	if (o.hostname == NULL)
+		o.hostname = host = xasprintf("mail.%s", o.domain);
+	if (absolute_dir(&o) < 0)
+		goto out;
+	main_path = fs_join(o.dir, "main.cf");
+	if (access(main_path, F_OK) == 0) {
+		fprintf(stderr, "mailctl: %s already exists: not overwriting an instance\n", main_path);
+		free(main_path);
+		goto out;
+	}
+	free(main_path);
+	if (make_dirs(o.dir) < 0)
+		goto out;
+	text = main_cf_text(&o, pw ? pw->pw_name : "postern");
+	rc = write_new(o.dir, "main.cf", text);
+	free(text);
+	text = master_cf_text(&o);
+	rc = rc < 0 ? rc : write_new(o.dir, "master.cf", text);
+	free(text);
+	if (rc == 0)
+		printf("mailctl: instance created in %s\nstart it with: mailctl -c %s start\n", o.dir,
+		       o.dir);
+	rc = rc < 0 ? 1 : 0;
+out:
+	free(host);
+	free(o.dir);
+	return rc;
+}

@@ -1,0 +1,205 @@
+/* mailctl.c: the Postern admin command: option parsing, the subcommand
+ * table and help. The subcommands live in lifecycle.c (start, stop,
+ * reload, status), check.c (check, config, map) and init.c (init). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "mailctl.h"
+#include "mem.h"
+
+static int cmd_help(struct mailctl *ctl, int argc, char **argv);
+
+static const struct mailctl_cmd commands[] = {
+	{ "init", "create a complete private instance in a directory",
+	  "usage: mailctl init DIR [--hostname HOST] [--domain DOMAIN] [--port-base N]\n"
+	  "                        [--daemon-dir DIR]\n"
+	  "Creates DIR with main.cf, master.cf, the queue, the mail store and a log\n"
+	  "file, set up to run as the current user. With --port-base N every service\n"
+	  "listens on 127.0.0.1 at N plus its standard port (N+25 SMTP, N+587\n"
+	  "submission, N+465 SMTPS, N+110 POP3, N+995 POP3S, N+143 IMAP, N+993 IMAPS);\n"
+	  "without it, on the standard ports. --daemon-dir names where the daemons\n"
+	  "are (default: the installed ones). Then: mailctl -c DIR start\n",
+	  cmd_init },
+	{ "start", "check the configuration and start the mail system",
+	  "usage: mailctl [-c DIR] start\n"
+	  "Runs the same checks as 'mailctl check', then starts master in the\n"
+	  "background and returns once every service listens. Exits 1 if the\n"
+	  "configuration is bad, a port is taken, or it is already running.\n",
+	  cmd_start },
+	{ "stop", "stop the mail system and wait until every process is gone",
+	  "usage: mailctl [-c DIR] stop\n"
+	  "Asks master to stop (SIGTERM); master stops its workers, killing any\n"
+	  "that do not end within service_stop_timeout. Returns once all are gone.\n",
+	  cmd_stop },
+	{ "reload", "re-read main.cf and master.cf in the running system",
+	  "usage: mailctl [-c DIR] reload\n"
+	  "Changed services restart, new ones start, removed ones stop; listening\n"
+	  "sockets of unchanged services stay open. A bad configuration is refused\n"
+	  "(the errors are printed) and the running one is kept.\n",
+	  cmd_reload },
+	{ "status", "show the services, their processes and addresses",
+	  "usage: mailctl [-c DIR] status\n"
+	  "Prints master's pid and, per service, its command, listening address(es)\n"
+	  "and worker pids. Exits 1 when the mail system is not running.\n",
+	  cmd_status },
+	{ "check", "validate main.cf and master.cf",
+	  "usage: mailctl [-c DIR] check\n"
+	  "Checks every setting, the service table, the daemons and the queue\n"
+	  "directory; prints each problem as file:line: message. Exits 1 on errors.\n",
+	  cmd_check },
+	{ "config", "read or change main.cf settings (like postconf)",
+	  "usage: mailctl [-c DIR] config get KEY...\n"
+	  "       mailctl [-c DIR] config set KEY=VALUE...\n"
+	  "       mailctl [-c DIR] config list [-d] [-n]\n"
+	  "get prints the value (after $name expansion); set checks the value and\n"
+	  "edits main.cf in place (other lines are kept); list prints every key with\n"
+	  "its value, -d defaults only, -n only the keys set in main.cf.\n"
+	  "Run 'mailctl reload' after a change.\n",
+	  cmd_config },
+	{ "map", "build lookup tables (like postmap)",
+	  "usage: mailctl map build FILE...\n"
+	  "       mailctl map get MAP KEY\n"
+	  "build reads the text file FILE ('key value' lines) and writes FILE.db,\n"
+	  "replacing it atomically; syntax errors are printed as FILE:line.\n"
+	  "get looks KEY up in MAP (hash:FILE or texthash:FILE) and prints the value.\n",
+	  cmd_map },
+	{ "help", "list the commands, or show one command's help",
+	  "usage: mailctl help [COMMAND]\n", cmd_help },
+};
+
+const struct mailctl_cmd *mailctl_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void print_overview(FILE *out)
+{
+	fprintf(out, "usage: mailctl [-c CONFIG_DIR] COMMAND [ARGS]\n\n"
+		     "Administers a Postern mail system. CONFIG_DIR holds main.cf and master.cf\n"
+		     "(default: $MAIL_CONFIG, else %s).\n\nCommands:\n",
+		POSTERN_CONFIG_DIR);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\n'mailctl COMMAND --help' shows a command's options.\n"
+		     "Quick start: mailctl init /tmp/mx --domain example.test --port-base 10000\n"
+		     "             mailctl -c /tmp/mx start\n");
+}
+
+static int cmd_help(struct mailctl *ctl, int argc, char **argv)
+{
+	const struct mailctl_cmd *cmd = argc > 1 ? mailctl_find(argv[1]) : NULL;
+	(void)ctl;
+
+	if (argc > 1 && cmd == NULL) {
+		fprintf(stderr, "mailctl: unknown command '%s'\n", argv[1]);
+		return 2;
+	}
+	if (cmd != NULL)
+		fputs(cmd->usage, stdout);
+	else
+		print_overview(stdout);
+	return 0;
+}
+
+bool mailctl_wants_help(const struct mailctl_cmd *cmd, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(cmd->usage, stdout);
+			return true;
+		}
+	}
+	return false;
+}
+
+void mailctl_print_diag(void *ctx, const char *file, int line, const char *severity,
+			const char *msg)
+{
+	int *errors = ctx;
+
+	if (line > 0)
+		fprintf(stderr, "%s:%d: %s: %s\n", file, line, severity, msg);
+	else
+		fprintf(stderr, "%s: %s: %s\n", file, severity, msg);
+	if (errors != NULL && strcmp(severity, "error") == 0)
+		(*errors)++;
+}
+
+cfg *mailctl_config(struct mailctl *ctl)
+{
+	char *path;
+
+	if (ctl->config != NULL)
+		return ctl->config;
+	ctl->config = cfg_new(ctl->config_dir);
+	path = fs_join(ctl->config_dir, "main.cf");
+	if (cfg_load_file(ctl->config, path, mailctl_print_diag, NULL) != 0)
+		ctl->config_errors++;
+	else
+		ctl->config_errors += cfg_check(ctl->config, mailctl_print_diag, NULL);
+	free(path);
+	return ctl->config;
+}
+
+static const char *pick_config_dir(int *argc, char ***argv)
+{
+	const char *dir = getenv("MAIL_CONFIG") ? getenv("MAIL_CONFIG") : POSTERN_CONFIG_DIR;
+
+	while (*argc > 1 && (*argv)[1][0] == '-') {
+		if (strcmp((*argv)[1], "-c") == 0 && *argc > 2) {
+			dir = (*argv)[2];
+			*argc -= 2;
+			*argv += 2;
+		} else if (strcmp((*argv)[1], "--help") == 0 || strcmp((*argv)[1], "-h") == 0) {
+			print_overview(stdout);
+			exit(0);
+		} else {
+			fprintf(stderr, "mailctl: unknown option '%s'\n", (*argv)[1]);
+			print_overview(stderr);
+			exit(2);
+		}
+	}
+	return dir;
+}
+
+int main(int argc, char **argv)
+{
+	struct mailctl ctl = { 0 };
+	const struct mailctl_cmd *cmd;
+	const char *dir;
+	int rc;
+
+	log_init("mailctl");
+	dir = pick_config_dir(&argc, &argv);
+	if (argc < 2) {
+		print_overview(stderr);
+		return 2;
+	}
+	cmd = mailctl_find(argv[1]);
+	if (cmd == NULL) {
+		fprintf(stderr, "mailctl: unknown command '%s' (try mailctl --help)\n", argv[1]);
+		return 2;
+	}
+	if (mailctl_wants_help(cmd, argc - 1, argv + 1))
+		return 0;
+	if (cmd->run != cmd_init && strcmp(cmd->name, "map") != 0 && strcmp(cmd->name, "help") != 0) {
+		char *abs = realpath(dir, NULL);
+
+		if (abs == NULL) {
+			fprintf(stderr, "mailctl: config directory %s: %s\n", dir, strerror(errno));
+			return 1;
+		}
+		ctl.config_dir = abs;
+	}
+	rc = cmd->run(&ctl, argc - 1, argv + 1);
+	cfg_free(&ctl.config);
+	free((char *)ctl.config_dir);
+	return rc;
+}

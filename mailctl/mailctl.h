@@ -1,0 +1,51 @@
+/* mailctl.h: the admin command's shared pieces: the options common to all
+ * subcommands, and one entry point per subcommand file. Internal to
+ * mailctl/. */
+#ifndef POSTERN_MAILCTL_H
+#define POSTERN_MAILCTL_H
+
+#include <stdbool.h>
+#include "attr.h"
+#include "cfg.h"
+
+struct mailctl {
+	const char *config_dir; /* absolute */
+	cfg *config; /* loaded on demand by mailctl_config() */
+	int config_errors;
+};
+
+/* A subcommand: name, one-line summary, usage text and handler. argv[0] is
+ * the subcommand's name. Handlers return the exit status. */
+struct mailctl_cmd {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	int (*run)(struct mailctl *ctl, int argc, char **argv);
+};
+
+/* mailctl_config: main.cf loaded and checked; problems printed as
+ * "file:line: ..." on stderr. */
+cfg *mailctl_config(struct mailctl *ctl);
+/* mailctl_wants_help: argv has -h or --help; prints the command's usage. */
+bool mailctl_wants_help(const struct mailctl_cmd *cmd, int argc, char **argv);
+const struct mailctl_cmd *mailctl_find(const char *name);
+void mailctl_print_diag(void *ctx, const char *file, int line, const char *severity,
+			const char *msg);
+/* mailctl_running_pid: pid of the master holding the pid-file lock, or 0. */
+int mailctl_running_pid(struct mailctl *ctl);
+/* mailctl_request: sends protocol=master request=what to the control
+ * socket and returns the reply, or NULL after printing why. */
+attr_rec *mailctl_request(struct mailctl *ctl, const char *what);
+
+int cmd_start(struct mailctl *ctl, int argc, char **argv);
+int cmd_stop(struct mailctl *ctl, int argc, char **argv);
+int cmd_reload(struct mailctl *ctl, int argc, char **argv);
+int cmd_status(struct mailctl *ctl, int argc, char **argv);
+int cmd_check(struct mailctl *ctl, int argc, char **argv);
+int cmd_config(struct mailctl *ctl, int argc, char **argv);
+int cmd_map(struct mailctl *ctl, int argc, char **argv);
+int cmd_init(struct mailctl *ctl, int argc, char **argv);
+/* check_all: the checks of "mailctl check"; returns the number of errors. */
+int check_all(struct mailctl *ctl, bool quiet_ok);
+
+#endif

@@ -1,0 +1,219 @@
+/* spawn.c: master's child processes. Each service keeps maxproc workers
+ * running on its listening sockets; a worker that dies is started again,
+ * at once if it had run for a while, after a doubling delay if it keeps
+ * dying right after its start (a crash loop must not spin the CPU). */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "master.h"
+#include "mem.h"
+#include "sock.h"
+#include "svc.h"
+
+static void child_track(struct master *m, pid_t pid, struct service *s)
+{
+	m->children = xrealloc(m->children, sizeof(struct child) * (size_t)(m->nchildren + 1));
+	m->children[m->nchildren++] =
+		(struct child){ .pid = pid, .svc = s, .started_ms = ev_now_ms(m->loop) };
+}
+
+static char **child_argv(struct master *m, struct service *s, const char *path)
+{
+	const struct mcf_service *def = s->def;
+	char **argv = xcalloc((size_t)def->nargs + 8, sizeof(char *));
+	int n = 0;
+
+	argv[n++] = (char *)path;
+	argv[n++] = "-c";
+	argv[n++] = m->config_dir;
+	argv[n++] = "-n";
+	argv[n++] = def->name;
+	argv[n++] = "-t";
+	argv[n++] = def->type == MCF_INET ? "inet" : "unix";
+	for (int i = 0; i < def->nargs; i++)
+		argv[n++] = def->args[i];
+	return argv;
+}
+
+/* Moves the inherited descriptors to 3 (alive pipe) and 4.. (sockets). */
+static void child_fds(struct master *m, struct service *s)
+{
+	int high[MASTER_MAX_LISTEN + 1];
+
+	high[0] = fcntl(m->alive_pipe[0], F_DUPFD, 100);
+	for (int i = 0; i < s->nlisten; i++)
+		high[i + 1] = fcntl(s->listen_fds[i], F_DUPFD, 100);
+	dup2(high[0], SVC_ALIVE_FD);
+	for (int i = 0; i < s->nlisten; i++)
+		dup2(high[i + 1], SVC_LISTEN_FD + i);
+	close_range((unsigned)(SVC_LISTEN_FD + s->nlisten), ~0U, 0);
+}
+
+static void child_privileges(struct master *m, struct service *s)
+{
+	if (!m->is_root)
+		return;
+	if (s->def->chroot) {
+		const char *queue = cfg_get(m->config, "queue_directory");
+
+		if (chroot(queue) < 0 || chdir("/") < 0)
+			log_fatal("chroot %s: %s", queue, strerror(errno));
+	}
+	if (!s->def->unpriv)
+		return;
+	if (setgroups(1, &m->owner_gid) < 0 || setgid(m->owner_gid) < 0 ||
+	    setuid(m->owner_uid) < 0)
+		log_fatal("cannot drop privileges to %s: %s", cfg_get(m->config, "mail_owner"),
+			  strerror(errno));
+}
+
+static void child_exec(struct master *m, struct service *s)
+{
+	char *path = service_command_path(m, s->def);
+	char count[16];
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	child_fds(m, s);
+	snprintf(count, sizeof(count), "%d", s->nlisten);
+	setenv("POSTERN_LISTEN_FDS", count, 1);
+	setenv("MAIL_CONFIG", m->config_dir, 1);
+	child_privileges(m, s);
+	execv(path, child_argv(m, s, path));
+	log_warn("cannot execute %s: %s", path, strerror(errno));
+	_exit(127);
+}
+
+static void spawn_one(struct master *m, struct service *s, int slot)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_warn("fork for service %s: %s", s->key, strerror(errno));
+		s->next_start_ms = ev_now_ms(m->loop) + MASTER_FIRST_BACKOFF_MS;
+		return;
+	}
+	if (pid == 0)
+		child_exec(m, s);
+	s->slots[slot] = pid;
+	child_track(m, pid, s);
+	log_debug("service %s: started pid %d", s->key, (int)pid);
+}
+
+static void on_respawn(void *ctx)
+{
+	struct service *s = ctx;
+
+	ev_timer_remove(&s->respawn);
+	spawn_fill(s->master, s);
+}
+
+void spawn_fill(struct master *m, struct service *s)
+{
+	uint64_t now = ev_now_ms(m->loop);
+
+	if (m->stopping)
+		return;
+	if (now < s->next_start_ms) {
+		if (s->respawn == NULL)
+			s->respawn = ev_timer_add(m->loop, s->next_start_ms - now, false, on_respawn, s);
+		return;
+	}
+	for (int i = 0; i < s->nslots; i++)
+		if (s->slots[i] == 0)
+			spawn_one(m, s, i);
+}
+
+void spawn_retire(struct master *m, struct service *s)
+{
+	for (int i = 0; i < m->nchildren; i++) {
+		if (m->children[i].svc != s)
+			continue;
+		kill(m->children[i].pid, SIGTERM);
+		m->children[i].svc = NULL;
+	}
+	for (int i = 0; i < s->nslots; i++)
+		s->slots[i] = 0;
+	ev_timer_remove(&s->respawn);
+}
+
+static void describe_exit(const struct child *c, int status, const char *what)
+{
+	if (WIFSIGNALED(status))
+		log_warn("%s pid %d killed by signal %d", what, (int)c->pid, WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0)
+		log_warn("%s pid %d exit status %d", what, (int)c->pid, WEXITSTATUS(status));
+	else
+		log_debug("%s pid %d exited", what, (int)c->pid);
+}
+
+/* A child of a live service ended: free its slot and plan the next start. */
+static void child_ended(struct master *m, const struct child *c, int status)
+{
+	struct service *s = c->svc;
+	uint64_t now = ev_now_ms(m->loop);
+	bool abnormal = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
+
+	describe_exit(c, status, s->key);
+	for (int i = 0; i < s->nslots; i++)
+		if (s->slots[i] == c->pid)
+			s->slots[i] = 0;
+	if (now - c->started_ms < MASTER_CRASH_WINDOW_MS && (abnormal || s->fails > 0)) {
+		uint64_t max = (uint64_t)cfg_get_int(m->config, "service_restart_delay_max") * 1000;
+		uint64_t delay = (uint64_t)MASTER_FIRST_BACKOFF_MS << (s->fails < 16 ? s->fails : 16);
+
+		if (delay > max)
+			delay = max;
+		s->fails++;
+		s->next_start_ms = now + delay;
+		log_warn("service %s: process died %llu ms after its start; next start in %llu ms",
+			 s->key, (unsigned long long)(now - c->started_ms),
+			 (unsigned long long)delay);
+	} else {
+		s->fails = 0;
+		s->next_start_ms = now;
+	}
+	spawn_fill(m, s);
+}
+
+void spawn_reap(struct master *m)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < m->nchildren; i++) {
+			struct child c = m->children[i];
+
+			if (c.pid != pid)
+				continue;
+			m->children[i] = m->children[--m->nchildren];
+			if (c.svc != NULL)
+				child_ended(m, &c, status);
+			else
+				describe_exit(&c, status, "retired process");
+			break;
+		}
+	}
+}
+
+void spawn_kill_all(struct master *m, int signo)
+{
+	for (int i = 0; i < m->nchildren; i++)
+		kill(m->children[i].pid, signo);
+}
+
+int spawn_count_live(const struct master *m)
+{
+	return m->nchildren;
+}

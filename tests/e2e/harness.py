@@ -1,0 +1,171 @@
+"""harness.py: runs private Postern instances for the end-to-end tests.
+
+An Instance lives in a fresh temporary directory, made by the real
+`mailctl init`, runs as the current user on free loopback ports, and uses
+the daemons of the build tree (through a daemon directory of symlinks).
+Everything it starts is found again through /proc by its directory name,
+so a test can check that nothing is left behind.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BUILD = os.environ.get("POSTERN_BUILDDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+MAILCTL = os.path.join(BUILD, "mailctl", "mailctl")
+DAEMONS = {
+    "master": os.path.join(BUILD, "master", "master"),
+    "echod": os.path.join(BUILD, "tests", "echod"),
+}
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=5.0, step=0.02):
+    """Polls predicate until it returns something true; returns it or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(step)
+
+
+class Session:
+    """A line-oriented client connection to an echod service."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.file = self.sock.makefile("rb")
+        self.greeting = self.readline()
+
+    def readline(self):
+        return self.file.readline().decode("utf-8", "replace").rstrip("\r\n")
+
+    def ask(self, line):
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.readline()
+
+    def pid(self):
+        return int(self.ask("PID").split()[1])
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+
+class Instance:
+    """A private instance: init, configure services, start, stop, clean up."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="postern-e2e-")
+        self.daemon_dir = os.path.join(self.dir, "libexec")
+        os.mkdir(self.daemon_dir)
+        for name, path in DAEMONS.items():
+            os.symlink(path, os.path.join(self.daemon_dir, name))
+        res = self.mailctl("init", os.path.join(self.dir, "etc"), "--daemon-dir",
+                           self.daemon_dir, "--domain", "example.test",
+                           "--port-base", "0")
+        if res.returncode != 0:
+            raise RuntimeError("mailctl init failed: " + res.stderr)
+        self.config_dir = os.path.join(self.dir, "etc")
+        self.set_main("service_stop_timeout", "5s")
+        self.services = {}
+
+    # --- configuration --------------------------------------------------
+    def path(self, *parts):
+        return os.path.join(self.config_dir, *parts)
+
+    def set_main(self, key, value):
+        res = self.ctl("config", "set", "%s=%s" % (key, value))
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+
+    def write(self, name, text):
+        with open(self.path(name), "w") as f:
+            f.write(text)
+
+    def set_services(self, services):
+        """services: {port: (maxproc, command+args)}; writes master.cf."""
+        self.services = dict(services)
+        lines = ["# written by the e2e harness"]
+        for port, (maxproc, command) in services.items():
+            lines.append("127.0.0.1:%d inet n - n - %s %s" % (port, maxproc, command))
+        self.write("master.cf", "\n".join(lines) + "\n")
+
+    # --- commands -------------------------------------------------------
+    def mailctl(self, *args, timeout=60):
+        return subprocess.run([MAILCTL] + list(args), capture_output=True, text=True,
+                              timeout=timeout)
+
+    def ctl(self, *args, timeout=60):
+        return self.mailctl("-c", self.config_dir, *args, timeout=timeout)
+
+    def start(self):
+        res = self.ctl("start")
+        if res.returncode != 0:
+            raise RuntimeError("start failed: %s%s" % (res.stdout, res.stderr))
+        return res
+
+    def stop(self):
+        return self.ctl("stop")
+
+    def master_pid(self):
+        try:
+            with open(self.path("queue", "pid", "master.pid")) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return 0
+
+    def processes(self):
+        """pids of every live process started for this instance."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    cmdline = f.read().decode("utf-8", "replace")
+                with open("/proc/%s/stat" % entry) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if self.config_dir in cmdline and state != "Z" and int(entry) != os.getpid():
+                found.append(int(entry))
+        return found
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "etc", "log", "maillog")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        if self.master_pid() and self.processes():
+            self.stop()
+        for pid in self.processes():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False

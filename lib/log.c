@@ -26,7 +26,8 @@ static struct {
 	bool to_syslog;
 	int fd;
 	char *path;
-} lg = { .program = "postern", .syslog_name = "postern", .fd = -1, .to_stderr = true };
+} lg = { .program = "postern", .syslog_name = "postern", .fd = -1, .to_stderr = true,
+	   .min_level = LOG_LVL_INFO };
 
 static const struct {
 	const char *name;

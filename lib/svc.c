@@ -63,6 +63,8 @@ void svc_setup_log(cfg *c, const char *program)
 		log_set_level(LOG_LVL_DEBUG);
 	else if (strcmp(level, "warning") == 0)
 		log_set_level(LOG_LVL_WARN);
+	else
+		log_set_level(LOG_LVL_INFO);
 	if (*file ? log_open_file(file, &err) : log_open_syslog(cfg_get(c, "syslog_facility"), &err))
 		log_fatal("%s", err);
 }

@@ -106,6 +106,25 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* A process is gone once it no longer exists or is a zombie nobody reaped
+ * yet (it holds no files and no ports any more). */
+static bool process_gone(int pid)
+{
+	char path[64], state = 0;
+	FILE *f;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return true;
+	if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
+		state = 0;
+	fclose(f);
+	return state == 'Z' || state == 'X';
+}
+
 int cmd_stop(struct mailctl *ctl, int argc, char **argv)
 {
 	long waited = 0, limit = (cfg_get_int(mailctl_config(ctl), "service_stop_timeout") + 30) * 1000;
@@ -121,7 +140,7 @@ int cmd_stop(struct mailctl *ctl, int argc, char **argv)
 		fprintf(stderr, "mailctl: cannot signal master pid %d: %s\n", pid, strerror(errno));
 		return 1;
 	}
-	while (mailctl_running_pid(ctl) > 0) {
+	while (!process_gone(pid)) {
 		if (waited >= limit) {
 			fprintf(stderr, "mailctl: master pid %d did not stop in %ld s\n", pid,
 				limit / 1000);

@@ -341,6 +341,23 @@ static int startup(struct master *m)
 	return 0;
 }
 
+/* Everything left after the loop ended (finish_stop freed the services). */
+static void master_free(struct master *m)
+{
+	ev_loop_free(&m->loop);
+	cfg_free(&m->config);
+	mcf_free(&m->mcf);
+	buf_free(&m->errors);
+	free(m->main_cf_text);
+	free(m->svcs);
+	free(m->children);
+	free(m->pid_path);
+	free(m->ctl_path);
+	free(m->config_dir);
+	if (m->pid_fd >= 0)
+		close(m->pid_fd);
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: master [-c config_dir] [-f] [-w]\n"
@@ -384,10 +401,11 @@ int main(int argc, char **argv)
 		report_ready(&m, false);
 		if (m.pid_fd >= 0)
 			unlink(m.pid_path);
-		log_fatal("startup failed");
+		log_fatal("startup failed");  /* exit: the OS reclaims the rest */
 	}
 	log_info("daemon started -- version %s, configuration %s", PACKAGE_VERSION, m.config_dir);
 	report_ready(&m, true);
 	ev_run(m.loop);
+	master_free(&m);
 	return 0;
 }

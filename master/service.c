@@ -151,8 +151,8 @@ void service_free(struct master *m, struct service **sp)
 }
 
 /* Postfix-style wakeup: poke a unix service every def->wakeup seconds by
- * connecting and writing "W", so a queue manager rescans even when no
- * trigger arrives. */
+ * connecting and sending the record "protocol=wakeup", so a queue manager
+ * rescans even when no trigger arrives. */
 static void on_wakeup(void *ctx)
 {
 	struct service *s = ctx;
@@ -165,7 +165,7 @@ static void on_wakeup(void *ctx)
 		return;
 	}
 	sock_set_nonblock(fd, true);
-	if (write(fd, "W", 1) < 0)
+	if (write(fd, "protocol=wakeup\n\n", 17) < 0)
 		log_warn("wakeup %s: %s", s->key, strerror(errno));
 	close(fd);
 }

@@ -492,8 +492,8 @@ static const struct value_case value_cases[] = {
 	{ NULL, "service_stop_timeout", "5M", 0, 300, NULL },
 	{ NULL, "service_stop_timeout", "2h", -1, 0, "out of range (1..600 seconds)" },
 	{ NULL, "service_restart_delay_max", "1h", 0, 3600, NULL },
-	{ NULL, "max_idle", "1d", 0, 86400, NULL },
-	{ NULL, "max_idle", "1w", -1, 0, "out of range (1..86400 seconds)" },
+	{ NULL, "queue_run_delay", "1d", 0, 86400, NULL },
+	{ NULL, "queue_run_delay", "1w", -1, 0, "out of range (1..86400 seconds)" },
 	{ NULL, "ipc_timeout", "0s", -1, 0, "out of range" },
 	{ NULL, "ipc_timeout", "5x", -1, 0, "not a time" },
 	{ NULL, "ipc_timeout", "5ms", -1, 0, "not a time" },
@@ -589,11 +589,11 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg_raw(c, "myorigin"), "$myhostname");
 	assert_string_equal(cfg_get(c, "myorigin"), "");
 	assert_string_equal(cfg_get(c, "smtpd_banner"), " ESMTP Postern");
-	assert_int_equal(cfg_get_int(c, "default_process_limit"), 100);
+	assert_int_equal(cfg_get_int(c, "default_process_limit"), 4);
 	assert_int_equal(cfg_get_int(c, "max_use"), 0);
 	assert_int_equal(cfg_get_int(c, "service_stop_timeout"), 10);
 	assert_int_equal(cfg_get_int(c, "service_restart_delay_max"), 30);
-	assert_int_equal(cfg_get_int(c, "max_idle"), 100);
+	assert_int_equal(cfg_get_int(c, "queue_run_delay"), 300);
 	assert_int_equal(cfg_get_int(c, "message_size_limit"), 10240000);
 	assert_null(cfg_raw(c, "no_such_key"));
 	assert_string_equal(cfg_get(c, "no_such_key"), "");
@@ -652,7 +652,7 @@ static void test_override(void **state)
 		    "bad value 'lots' for default_process_limit: not a number");
 	assert_diag(&d, "command line", 0, "warning", "unknown parameter bogus_key");
 	/* a bad value falls back to the default for programs that read it */
-	assert_int_equal(cfg_get_int(c, "default_process_limit"), 100);
+	assert_int_equal(cfg_get_int(c, "default_process_limit"), 4);
 	diags_clear(&d);
 
 	/* a second file overrides without duplicate warnings */

@@ -1,0 +1,118 @@
+/* q.h: queue files. A queue file holds one message: its envelope (arrival
+ * time, sender, ESMTP/DSN parameters, recipients each with a state) and
+ * its content. It is written in $queue_directory/tmp/, fsynced, and renamed
+ * into incoming/ under its queue ID: the rename is the commit point (the
+ * caller fsyncs incoming/ before it answers 250; q_sync_dir helps batch
+ * that). qmgr moves it between incoming/, active/, deferred/, hold/ and
+ * corrupt/; a recipient's state is updated in place (one byte), so a done
+ * recipient is never delivered again once the update reached the disk.
+ *
+ * Queue ID: unique across processes and restarts (arrival time in
+ * microseconds + the tmp file's inode), letters and digits only, 12-20
+ * characters; it names the file and starts every log line about the mail.
+ *
+ * The content is stored as received after dot-unstuffing, with line ends
+ * normalised to LF (Maildir files use LF; the smtp client turns LF back
+ * into CRLF). */
+#ifndef POSTERN_Q_H
+#define POSTERN_Q_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* Queue subdirectories. */
+#define Q_TMP "tmp"
+#define Q_INCOMING "incoming"
+#define Q_ACTIVE "active"
+#define Q_DEFERRED "deferred"
+#define Q_HOLD "hold"
+#define Q_CORRUPT "corrupt"
+
+/* Recipient states (the byte updated in place). */
+#define Q_RCPT_PENDING 'P'
+#define Q_RCPT_DONE 'D' /* delivered */
+#define Q_RCPT_FAILED 'F' /* permanent failure, not yet reported to the sender */
+#define Q_RCPT_REPORTED 'R' /* failure reported (bounce queued) */
+
+/* DSN NOTIFY bits (RFC 3461); 0 = not given (default: failures). */
+#define Q_NOTIFY_NEVER 1
+#define Q_NOTIFY_SUCCESS 2
+#define Q_NOTIFY_FAILURE 4
+#define Q_NOTIFY_DELAY 8
+
+struct q_rcpt {
+	char *address; /* canonical address, as addr_format gives it */
+	char *orcpt; /* DSN ORCPT as given ("rfc822;x@y"), or NULL */
+	int notify; /* Q_NOTIFY_* bits */
+	char state; /* Q_RCPT_* */
+	off_t state_offset; /* where the state byte is in the file */
+};
+
+struct q_envelope {
+	time_t arrival;
+	char *sender; /* "" for the null sender */
+	char *envid; /* DSN ENVID, or NULL */
+	int ret; /* 0 unset, 1 RET=FULL, 2 RET=HDRS */
+	bool body_8bit; /* BODY=8BITMIME */
+	bool smtputf8;
+	char *client; /* "hostname [address]" for logs and bounces */
+	struct q_rcpt *rcpts;
+	int nrcpts;
+};
+
+/* --- writing (smtpd, bounces) ------------------------------------------ */
+typedef struct q_writer q_writer;
+
+/* q_writer_new: creates a file in $queue_dir/tmp and picks the queue ID.
+ * NULL with *err_r (heap) on failure (disk full, permissions). */
+q_writer *q_writer_new(const char *queue_dir, char **err_r);
+const char *q_writer_id(const q_writer *w);
+/* q_writer_envelope: must come first, once. */
+int q_writer_envelope(q_writer *w, const struct q_envelope *env, char **err_r);
+/* q_writer_content: appends message bytes (buffered). */
+int q_writer_content(q_writer *w, const void *data, size_t len, char **err_r);
+off_t q_writer_content_size(const q_writer *w);
+/* q_writer_commit: flushes, fsyncs and renames the file into incoming/.
+ * The caller must q_sync_dir(queue_dir, Q_INCOMING) before reporting
+ * success; the writer is freed either way. 0 or -1 with *err_r. */
+int q_writer_commit(q_writer **w, char **err_r);
+/* q_writer_abort: removes the tmp file and frees. */
+void q_writer_abort(q_writer **w);
+
+/* q_sync_dir: fsync $queue_dir/sub. */
+int q_sync_dir(const char *queue_dir, const char *sub);
+
+/* --- reading and updating (qmgr, local, mailctl queue) ------------------- */
+struct q_msg {
+	char *id;
+	char *path;
+	int fd; /* open read-write (read-only with q_msg_open_ro) */
+	struct q_envelope env;
+	off_t content_offset; /* where the message content starts */
+	off_t content_size;
+	time_t mtime; /* the file's mtime at open (deferred/: next retry time) */
+};
+
+/* q_msg_open: parses the envelope of the queue file at path. -1 with
+ * *err_r when unreadable or malformed (the caller moves it to corrupt/). */
+int q_msg_open(const char *path, struct q_msg **msg_r, char **err_r);
+int q_msg_open_ro(const char *path, struct q_msg **msg_r, char **err_r);
+void q_msg_free(struct q_msg **msg);
+/* q_rcpt_set_state: writes the state byte of recipient i in place (no
+ * fsync: durability of deliveries comes from Maildir dedup, see md.h;
+ * call q_msg_sync to force it). */
+int q_rcpt_set_state(struct q_msg *msg, int i, char state);
+int q_msg_sync(struct q_msg *msg);
+/* q_msg_pending: number of recipients still in state PENDING. */
+int q_msg_pending(const struct q_msg *msg);
+
+/* q_move: renames $queue_dir/from/id to $queue_dir/to/id. */
+int q_move(const char *queue_dir, const char *id, const char *from, const char *to);
+/* q_path: "$queue_dir/sub/id" (heap). */
+char *q_path(const char *queue_dir, const char *sub, const char *id);
+/* q_id_valid: only letters and digits, 8..32 characters. */
+bool q_id_valid(const char *id);
+
+#endif

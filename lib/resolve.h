@@ -1,0 +1,48 @@
+/* resolve.h: where a recipient goes. Shared by smtpd (RCPT TO checks) and
+ * local (delivery), so both answer the same question the same way:
+ *   - is a domain hosted here (virtual_mailbox_domains, mydestination)?
+ *   - what does an address expand to (virtual_alias_maps, nested, with
+ *     loop detection, recipient_delimiter extensions, @domain catch-all)?
+ *   - which Maildir belongs to a final address (virtual_mailbox_maps)?
+ * Every answer is OK, NOTFOUND or TEMP (a map could not be read: never
+ * turned into "user unknown"). */
+#ifndef POSTERN_RESOLVE_H
+#define POSTERN_RESOLVE_H
+
+#include <stdbool.h>
+#include "cfg.h"
+
+enum resolve_result { RESOLVE_OK = 0, RESOLVE_NOTFOUND = 1, RESOLVE_TEMP = -1 };
+
+typedef struct resolver resolver;
+
+/* resolver_new: opens the maps named in c. A map that cannot be opened is
+ * not fatal: lookups through it answer TEMP (and it is retried later). */
+resolver *resolver_new(cfg *c);
+void resolver_free(resolver **r);
+
+/* resolver_domain_hosted: the domain (lower case) is delivered here. */
+enum resolve_result resolver_domain_hosted(resolver *r, const char *domain);
+
+/* A final destination of an expanded address. */
+struct resolve_target {
+	char *address; /* the final address (after aliases), canonical */
+	char *maildir; /* absolute Maildir path (with /.Folder for folder delivery) */
+	long long quota; /* bytes, 0 = none */
+};
+
+/* resolver_expand: expands address (canonical, lower-cased domain) into
+ * its final targets. NOTFOUND when the address (of a hosted domain) has no
+ * mailbox, no alias and no catch-all; TEMP on a map failure or when a limit
+ * is passed. *why_r (heap) explains NOTFOUND/TEMP for the log and bounce. */
+enum resolve_result resolver_expand(resolver *r, const char *address,
+				    struct resolve_target **targets_r, int *count_r,
+				    char **why_r);
+void resolver_targets_free(struct resolve_target **targets, int count);
+
+/* resolver_check_rcpt: the RCPT TO check: OK when the address is deliverable
+ * here (expansion finds at least one mailbox or a non-hosted forward
+ * target). Cheaper than a full expansion where it can be. */
+enum resolve_result resolver_check_rcpt(resolver *r, const char *address, char **why_r);
+
+#endif

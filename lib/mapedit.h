@@ -12,9 +12,12 @@
  * does not exist. rebuild: run map_build afterwards. 0 or -1 (*err_r). */
 int mapedit_set(const char *path, const char *key, const char *value, bool rebuild,
 		char **err_r);
-/* mapedit_del: removes the key's entry; 1 removed, 0 not there, -1 error. */
+/* mapedit_del: removes the key's entry (every copy of it); 1 removed,
+ * 0 not there (file untouched, no rebuild), -1 error. */
 int mapedit_del(const char *path, const char *key, bool rebuild, char **err_r);
-/* mapedit_list: calls fn for every entry in file order. 0 or -1. */
+/* mapedit_list: calls fn for every entry in file order (keys folded;
+ * duplicates as often as they appear; lines with syntax errors skipped).
+ * A missing file is an empty map. 0 or -1. */
 int mapedit_list(const char *path, void (*fn)(void *ctx, const char *key, const char *value),
 		 void *ctx, char **err_r);
 

@@ -3,7 +3,9 @@
  * --port-base N each service listens on 127.0.0.1 at N + its standard
  * port. master.cf gets an active line for each daemon that is installed
  * and a commented one for the others, so the file never names a program
- * that is not there. */
+ * that is not there. The instance gets its --domain as a hosted domain
+ * with a demo user (demo@DOMAIN, with a Maildir) and the postmaster and
+ * abuse aliases pointing to it, and .db files for the three maps. */
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -15,6 +17,7 @@
 
 #include "fsutil.h"
 #include "mailctl.h"
+#include "map.h"
 #include "mem.h"
 
 struct init_opts {
@@ -25,23 +28,28 @@ struct init_opts {
 	long port_base; /* -1 = standard ports on all interfaces */
 };
 
-/* The standard services: inet ones with their port, unix ones with 0. */
+/* The standard services: inet ones with their port, unix ones with 0 (a
+ * unix service's socket is in public/ when priv is "n", else private/:
+ * submit is the sendmail socket public/submit, qmgr and local must stay
+ * private, docs/internals.md). */
 static const struct std_service {
 	const char *name;
 	int port;
+	const char *priv, *wakeup, *maxproc;
 	const char *command;
 	const char *args;
 } std_services[] = {
-	{ "smtp", 25, "smtpd", "" },
-	{ "submission", 587, "smtpd", "-o smtpd_service=submission" },
-	{ "smtps", 465, "smtpd", "-o smtpd_service=smtps" },
-	{ "pop3", 110, "pop3d", "" },
-	{ "pop3s", 995, "pop3d", "-o pop3d_service=pop3s" },
-	{ "imap", 143, "imapd", "" },
-	{ "imaps", 993, "imapd", "-o imapd_service=imaps" },
-	{ "qmgr", 0, "qmgr", "" },
-	{ "local", 0, "local", "" },
-	{ "relay", 0, "smtp", "" },
+	{ "smtp", 25, "n", "-", "-", "smtpd", "" },
+	{ "submission", 587, "n", "-", "-", "smtpd", "-o smtpd_service=submission" },
+	{ "smtps", 465, "n", "-", "-", "smtpd", "-o smtpd_service=smtps" },
+	{ "submit", 0, "n", "-", "-", "smtpd", "-o smtpd_service=local" },
+	{ "pop3", 110, "n", "-", "-", "pop3d", "" },
+	{ "pop3s", 995, "n", "-", "-", "pop3d", "-o pop3d_service=pop3s" },
+	{ "imap", 143, "n", "-", "-", "imapd", "" },
+	{ "imaps", 993, "n", "-", "-", "imapd", "-o imapd_service=imaps" },
+	{ "qmgr", 0, "-", "300", "1", "qmgr", "" },
+	{ "local", 0, "-", "-", "4", "local", "" },
+	{ "relay", 0, "-", "-", "-", "smtp", "" },
 };
 
 static void service_line(buf *out, const struct init_opts *o, const struct std_service *s)
@@ -58,10 +66,8 @@ static void service_line(buf *out, const struct init_opts *o, const struct std_s
 	else
 		snprintf(name, sizeof(name), "%s", s->name);
 	buf_printf(out, "%s%-22s %-5s %-4s %-4s %-4s %-4s %-4s %s%s%s\n", present ? "" : "#",
-		   name, s->port ? "inet" : "unix", s->port ? "n" : "-", "-", "n",
-		   strcmp(s->command, "qmgr") == 0 ? "300" : "-",
-		   strcmp(s->command, "qmgr") == 0 ? "1" : "-", s->command, *s->args ? " " : "",
-		   s->args);
+		   name, s->port ? "inet" : "unix", s->priv, "-", "n", s->wakeup, s->maxproc,
+		   s->command, *s->args ? " " : "", s->args);
 }
 
 static char *master_cf_text(const struct init_opts *o)
@@ -85,7 +91,7 @@ static char *main_cf_text(const struct init_opts *o, const char *owner)
 			"# the values in effect.\n"
 			"myhostname = %s\n"
 			"mydomain = %s\n"
-			"mydestination = $myhostname, $mydomain, localhost\n"
+			"mydestination = $myhostname, localhost\n"
 			"queue_directory = %s/queue\n"
 			"daemon_directory = %s\n"
 			"mail_owner = %s\n"
@@ -180,14 +186,69 @@ static int absolute_dir(struct init_opts *o)
 	return abs == NULL ? -1 : 0;
 }
 
+/* build_empty_map: the map file of a key exists and has a .db, so hash:
+ * lookups answer "not found" instead of failing for a missing file. */
+static int build_empty_map(struct mailctl *ctl, const char *key)
+{
+	char **words = cfg_split_list(cfg_get(mailctl_config(ctl), key));
+	const char *name = words[0];
+	char *path, *err = NULL;
+	int rc = 0;
+
+	if (name == NULL || strncmp(name, "hash:", 5) != 0) {
+		cfg_free_list(&words);
+		return 0;
+	}
+	path = xstrdup(name + 5);
+	if (access(path, F_OK) < 0 && fs_write_atomic(path, "", 0, 0644, &err) < 0)
+		rc = -1;
+	if (rc == 0 && map_build(path, mailctl_print_diag, NULL, &err) < 0)
+		rc = -1;
+	if (rc < 0) {
+		fprintf(stderr, "mailctl: %s\n", err != NULL ? err : path);
+		free(err);
+	}
+	free(path);
+	cfg_free_list(&words);
+	return rc;
+}
+
+/* make_demo: the demo domain with a demo user and the postmaster and
+ * abuse aliases every domain needs, then .db files for the three maps. */
+static int make_demo(struct mailctl *ctl, const struct init_opts *o)
+{
+	char *demo = xasprintf("demo@%s", o->domain), *alias;
+	int rc = 0;
+
+	ctl->config_dir = xstrdup(o->dir);
+	(void)mailctl_config(ctl);
+	if (ctl->config_errors > 0)
+		rc = 1;
+	if (rc == 0)
+		rc = admin_domain_add(ctl, o->domain);
+	if (rc == 0)
+		rc = admin_user_add(ctl, demo, NULL);
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		alias = xasprintf("%s@%s", i == 0 ? "postmaster" : "abuse", o->domain);
+		rc = admin_alias_add(ctl, alias, demo);
+		free(alias);
+	}
+	if (build_empty_map(ctl, "virtual_mailbox_domains") < 0 ||
+	    build_empty_map(ctl, "virtual_mailbox_maps") < 0 ||
+	    build_empty_map(ctl, "virtual_alias_maps") < 0)
+		rc = 1;
+	if (rc == 0)
+		printf("mailctl: demo user %s (Maildir %s/mail/%s/demo/)\n", demo, o->dir, o->domain);
+	free(demo);
+	return rc;
+}
+
 int cmd_init(struct mailctl *ctl, int argc, char **argv)
 {
 	struct init_opts o = { .daemon_dir = POSTERN_DAEMON_DIR, .port_base = -1 };
 	struct passwd *pw = getpwuid(getuid());
 	char *main_path, *host = NULL, *text;
 	int rc = 1;
-	(void)ctl;
-
 	if (parse_init_args(&o, argc, argv) < 0) {
 		fputs(mailctl_find("init")->usage, stderr);
 		free(o.dir);
@@ -214,6 +275,8 @@ int cmd_init(struct mailctl *ctl, int argc, char **argv)
 	text = master_cf_text(&o);
 	rc = rc < 0 ? rc : write_new(o.dir, "master.cf", text);
 	free(text);
+	if (rc == 0 && make_demo(ctl, &o) != 0)
+		rc = -1;
 	if (rc == 0)
 		printf("mailctl: instance created in %s\nstart it with: mailctl -c %s start\n", o.dir,
 		       o.dir);

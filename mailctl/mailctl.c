@@ -1,6 +1,7 @@
 /* mailctl.c: the Postern admin command: option parsing, the subcommand
  * table and help. The subcommands live in lifecycle.c (start, stop,
- * reload, status), check.c (check, config, map) and init.c (init). */
+ * reload, status), check.c (check, config, map), init.c (init),
+ * admin.c (domain, user, alias) and queue.c (queue). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,46 @@ static const struct mailctl_cmd commands[] = {
 	  "replacing it atomically; syntax errors are printed as FILE:line.\n"
 	  "get looks KEY up in MAP (hash:FILE or texthash:FILE) and prints the value.\n",
 	  cmd_map },
+	{ "domain", "add, remove or list the hosted (virtual mailbox) domains",
+	  "usage: mailctl [-c DIR] domain add DOMAIN\n"
+	  "       mailctl [-c DIR] domain del DOMAIN [--force]\n"
+	  "       mailctl [-c DIR] domain list\n"
+	  "Edits the text file of the first map in virtual_mailbox_domains (value OK)\n"
+	  "and rebuilds it. del refuses while the domain has users or aliases;\n"
+	  "--force removes them too (their Maildirs are kept).\n",
+	  cmd_domain },
+	{ "user", "add, remove or list mailboxes",
+	  "usage: mailctl [-c DIR] user add ADDRESS [--quota SIZE]\n"
+	  "       mailctl [-c DIR] user del ADDRESS [--purge]\n"
+	  "       mailctl [-c DIR] user list [DOMAIN]\n"
+	  "add creates the Maildir virtual_mailbox_base/DOMAIN/USER/ and maps ADDRESS\n"
+	  "to it in the first map of virtual_mailbox_maps; the domain must be hosted.\n"
+	  "--quota SIZE (bytes, k/m/g suffix) goes into virtual_mailbox_quota_maps,\n"
+	  "set to hash:$config_directory/quotas if empty. del keeps the Maildir\n"
+	  "unless --purge is given.\n",
+	  cmd_user },
+	{ "alias", "add, change, remove or list aliases",
+	  "usage: mailctl [-c DIR] alias add ADDRESS TARGET[,TARGET...]\n"
+	  "       mailctl [-c DIR] alias set ADDRESS TARGET[,TARGET...]\n"
+	  "       mailctl [-c DIR] alias del ADDRESS [TARGET]\n"
+	  "       mailctl [-c DIR] alias list [DOMAIN]\n"
+	  "Edits the first map of virtual_alias_maps. add appends targets to an\n"
+	  "existing alias, set replaces them, del removes one target or the whole\n"
+	  "alias. ADDRESS may be @DOMAIN, a catch-all for the domain; its domain\n"
+	  "must be hosted. Targets are full addresses.\n",
+	  cmd_alias },
+	{ "queue", "list, show, delete, hold, release or flush queued mail",
+	  "usage: mailctl [-c DIR] queue list\n"
+	  "       mailctl [-c DIR] queue show QUEUE_ID\n"
+	  "       mailctl [-c DIR] queue delete QUEUE_ID|ALL\n"
+	  "       mailctl [-c DIR] queue hold QUEUE_ID\n"
+	  "       mailctl [-c DIR] queue release QUEUE_ID\n"
+	  "       mailctl [-c DIR] queue flush\n"
+	  "list prints the queue like mailq ('*' being delivered, '!' on hold);\n"
+	  "show prints a message's envelope and content; delete removes messages;\n"
+	  "hold keeps a message out of delivery until release; flush asks qmgr to\n"
+	  "retry all deferred mail now (the mail system must be running).\n",
+	  cmd_queue },
 	{ "help", "list the commands, or show one command's help",
 	  "usage: mailctl help [COMMAND]\n", cmd_help },
 };

@@ -45,6 +45,15 @@ int cmd_check(struct mailctl *ctl, int argc, char **argv);
 int cmd_config(struct mailctl *ctl, int argc, char **argv);
 int cmd_map(struct mailctl *ctl, int argc, char **argv);
 int cmd_init(struct mailctl *ctl, int argc, char **argv);
+int cmd_domain(struct mailctl *ctl, int argc, char **argv);
+int cmd_user(struct mailctl *ctl, int argc, char **argv);
+int cmd_alias(struct mailctl *ctl, int argc, char **argv);
+int cmd_queue(struct mailctl *ctl, int argc, char **argv);
+/* admin.c pieces init.c reuses for the demo domain: exit status, messages
+ * printed. quota may be NULL. */
+int admin_domain_add(struct mailctl *ctl, const char *domain);
+int admin_user_add(struct mailctl *ctl, const char *address, const char *quota);
+int admin_alias_add(struct mailctl *ctl, const char *address, const char *targets);
 /* check_all: the checks of "mailctl check"; returns the number of errors. */
 int check_all(struct mailctl *ctl, bool quiet_ok);
 

@@ -20,7 +20,16 @@ MAILCTL = os.path.join(BUILD, "mailctl", "mailctl")
 DAEMONS = {
     "master": os.path.join(BUILD, "master", "master"),
     "echod": os.path.join(BUILD, "tests", "echod"),
+    "smtpd": os.path.join(BUILD, "smtpd", "smtpd"),
+    "qmgr": os.path.join(BUILD, "qmgr", "qmgr"),
+    "local": os.path.join(BUILD, "local", "local"),
 }
+QINJECT = os.path.join(BUILD, "tests", "qinject")
+# The internal mail services every delivering instance runs (master.cf lines).
+MAIL_SERVICES = [
+    "qmgr unix - - n 300 1 qmgr",  # private/qmgr, as docs/internals.md says
+    "local unix - - n - 4 local",
+]
 
 
 def free_port():
@@ -103,6 +112,40 @@ class Instance:
         for port, (maxproc, command) in services.items():
             lines.append("127.0.0.1:%d inet n - n - %s %s" % (port, maxproc, command))
         self.write("master.cf", "\n".join(lines) + "\n")
+
+    def set_master_cf(self, lines):
+        """Writes master.cf from whole service lines of any type, e.g.
+        "submit unix n - n - - smtpd -o smtpd_service=local"."""
+        self.write("master.cf", "# written by the e2e harness\n" + "\n".join(lines) + "\n")
+
+    def set_mail_services(self, extra_lines=()):
+        """Writes master.cf with the standard mail services (qmgr, local)
+        plus extra_lines (e.g. an smtpd service line)."""
+        self.set_master_cf(MAIL_SERVICES + list(extra_lines))
+
+    def inject(self, sender, rcpts, text, *options):
+        """Queues a message with tests/qinject (as smtpd would) and triggers
+        qmgr; returns the queue ID."""
+        res = subprocess.run([QINJECT] + list(options) + [self.path("queue"), sender]
+                             + list(rcpts), input=text.encode(), capture_output=True,
+                             timeout=30)
+        if res.returncode != 0:
+            raise RuntimeError("qinject failed: %s" % res.stderr.decode())
+        return res.stdout.decode().strip()
+
+    def build_map(self, name, text):
+        """Writes the text map etc/NAME and builds NAME.db (mailctl map build)."""
+        self.write(name, text)
+        res = self.ctl("map", "build", self.path(name))
+        if res.returncode != 0:
+            raise RuntimeError("map build %s failed: %s" % (name, res.stderr))
+
+    def queue_files(self, sub="incoming"):
+        """Names of the queue files in queue/SUB (sorted)."""
+        try:
+            return sorted(os.listdir(self.path("queue", sub)))
+        except OSError:
+            return []
 
     # --- commands -------------------------------------------------------
     def mailctl(self, *args, timeout=60):

@@ -1,0 +1,195 @@
+/* qlist.c: the mailq listing of the queue (see qlist.h), used by mailctl
+ * queue and sendmail -bp. It walks each queue directory with readdir,
+ * opens one queue file at a time read-only with q.h and prints its block
+ * at once, so memory stays flat however long the queue is. A file that
+ * vanishes during the walk was just delivered or moved, and is skipped
+ * quietly; the listing is a snapshot, not a transaction. */
+#include "qlist.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "mem.h"
+#include "q.h"
+
+const char *const qlist_dirs[] = { Q_INCOMING, Q_ACTIVE, Q_DEFERRED, Q_HOLD, NULL };
+
+/* The sender column starts here, so recipient lines line up below it. */
+#define SENDER_COLUMN 42
+
+void qlist_format_header(buf *out)
+{
+	buf_puts(out, "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------\n");
+}
+
+/* arrival_text: "Mon Nov 20 10:11:12" as ctime writes it, 19 chars. */
+static void arrival_text(time_t t, char *text, size_t size)
+{
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL || strftime(text, size, "%a %b %e %H:%M:%S", &tm) == 0)
+		snprintf(text, size, "%s", "?");
+}
+
+void qlist_format_item(buf *out, const struct qlist_item *item)
+{
+	char when[64];
+	size_t start = buf_len(out), used;
+
+	arrival_text(item->arrival, when, sizeof(when));
+	buf_printf(out, "%-10s%c %8lld %-20s ", item->id, item->mark == '\0' ? ' ' : item->mark,
+		   item->size, when);
+	used = buf_len(out) - start;
+	if (used < SENDER_COLUMN)
+		buf_printf(out, "%*s", (int)(SENDER_COLUMN - used), "");
+	buf_printf(out, "%s\n", *item->sender == '\0' ? "MAILER-DAEMON" : item->sender);
+	if (item->note != NULL)
+		buf_printf(out, "(%s)\n", item->note);
+	for (int i = 0; i < item->nrcpts; i++)
+		buf_printf(out, "%*s%s\n", SENDER_COLUMN, "", item->rcpts[i]);
+	buf_putc(out, '\n');
+}
+
+void qlist_format_footer(buf *out, long long bytes, long requests)
+{
+	buf_printf(out, "-- %lld Kbytes in %ld Request%s.\n", (bytes + 1023) / 1024, requests,
+		   requests == 1 ? "" : "s");
+}
+
+/* item_from_msg: fills item from an open queue file; rcpts is the array
+ * the pending recipients are listed in (the caller frees it). */
+static void item_from_msg(const struct q_msg *m, const char *dir, struct qlist_item *item,
+			  const char ***rcpts_r, char **note_r)
+{
+	const char **rcpts = xcalloc((size_t)m->env.nrcpts + 1, sizeof(*rcpts));
+	int n = 0;
+
+	for (int i = 0; i < m->env.nrcpts; i++)
+		if (m->env.rcpts[i].state == Q_RCPT_PENDING)
+			rcpts[n++] = m->env.rcpts[i].address;
+	*note_r = NULL;
+	if (strcmp(dir, Q_DEFERRED) == 0) {
+		char when[64];
+
+		arrival_text(m->mtime, when, sizeof(when));
+		*note_r = xasprintf("deferred, next attempt %s", when);
+	}
+	memset(item, 0, sizeof(*item));
+	item->id = m->id;
+	item->mark = strcmp(dir, Q_ACTIVE) == 0 ? QLIST_MARK_ACTIVE
+		     : strcmp(dir, Q_HOLD) == 0 ? QLIST_MARK_HOLD
+						: ' ';
+	item->size = (long long)m->content_size;
+	item->arrival = m->env.arrival;
+	item->sender = m->env.sender != NULL ? m->env.sender : "";
+	item->note = *note_r;
+	item->rcpts = rcpts;
+	item->nrcpts = n;
+	*rcpts_r = rcpts;
+}
+
+struct totals {
+	long count;
+	long long bytes;
+};
+
+/* list_one: prints the block of one queue file (header first if it is
+ * the first message); skips files that vanished or do not parse. */
+static void list_one(const char *path, const char *dir, FILE *out, struct totals *t)
+{
+	struct q_msg *m = NULL;
+	struct qlist_item item;
+	const char **rcpts;
+	char *err = NULL, *note;
+	buf *text;
+
+	if (q_msg_open_ro(path, &m, &err) < 0) {
+		if (access(path, F_OK) == 0)
+			fprintf(stderr, "mailq: skipping %s: %s\n", path, err != NULL ? err : "");
+		free(err);
+		return;
+	}
+	text = buf_new(512);
+	if (t->count == 0)
+		qlist_format_header(text);
+	item_from_msg(m, dir, &item, &rcpts, &note);
+	qlist_format_item(text, &item);
+	fwrite(buf_cstr(text), 1, buf_len(text), out);
+	t->count++;
+	t->bytes += item.size;
+	free(rcpts);
+	free(note);
+	buf_free(&text);
+	q_msg_free(&m);
+}
+
+/* list_dir: every valid queue ID in queue_dir/dir. A missing directory is
+ * an empty one (a queue nobody has written to yet). */
+static int list_dir(const char *queue_dir, const char *dir, FILE *out, struct totals *t,
+		    char **err_r)
+{
+	char *path = fs_join(queue_dir, dir);
+	DIR *d = opendir(path);
+	struct dirent *de;
+
+	if (d == NULL) {
+		int rc = errno == ENOENT ? 0 : -1;
+
+		if (rc < 0)
+			*err_r = xasprintf("cannot read %s: %s", path, strerror(errno));
+		free(path);
+		return rc;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char *file;
+
+		if (!q_id_valid(de->d_name))
+			continue;
+		file = fs_join(path, de->d_name);
+		list_one(file, dir, out, t);
+		free(file);
+	}
+	closedir(d);
+	free(path);
+	return 0;
+}
+
+long qlist_print(const char *queue_dir, FILE *out, char **err_r)
+{
+	struct totals t = { 0, 0 };
+	buf *text;
+
+	*err_r = NULL;
+	for (int i = 0; qlist_dirs[i] != NULL; i++)
+		if (list_dir(queue_dir, qlist_dirs[i], out, &t, err_r) < 0)
+			return -1;
+	text = buf_new(64);
+	if (t.count == 0)
+		buf_puts(text, "Mail queue is empty\n");
+	else
+		qlist_format_footer(text, t.bytes, t.count);
+	fwrite(buf_cstr(text), 1, buf_len(text), out);
+	buf_free(&text);
+	return t.count;
+}
+
+char *qlist_find(const char *queue_dir, const char *id, const char **dir_r)
+{
+	if (!q_id_valid(id))
+		return NULL;
+	for (int i = 0; qlist_dirs[i] != NULL; i++) {
+		char *path = q_path(queue_dir, qlist_dirs[i], id);
+
+		if (access(path, F_OK) == 0) {
+			*dir_r = qlist_dirs[i];
+			return path;
+		}
+		free(path);
+	}
+	return NULL;
+}

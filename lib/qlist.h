@@ -1,0 +1,54 @@
+/* qlist.h: the mail queue as an admin sees it, shared by "mailctl queue"
+ * and "sendmail -bp" / mailq so both print the same thing. The listing
+ * uses Postfix's mailq layout: a header line, one block per message (queue
+ * ID with a status mark, size, arrival time, sender, an optional
+ * "(reason)" line, the recipients still to be delivered), and a summary
+ * "-- N Kbytes in M Requests." It reads queue files with q.h and never
+ * holds more than one message's envelope in memory. */
+#ifndef POSTERN_QLIST_H
+#define POSTERN_QLIST_H
+
+#include <stdio.h>
+#include <time.h>
+
+#include "buf.h"
+
+/* Status marks after the queue ID, as Postfix's: active is being
+ * delivered, hold is kept until released; incoming and deferred show none. */
+#define QLIST_MARK_ACTIVE '*'
+#define QLIST_MARK_HOLD '!'
+
+/* One message as listed. */
+struct qlist_item {
+	const char *id;
+	char mark; /* ' ', QLIST_MARK_ACTIVE or QLIST_MARK_HOLD */
+	long long size; /* content bytes */
+	time_t arrival;
+	const char *sender; /* "" = null sender, shown as MAILER-DAEMON */
+	const char *note; /* shown as "(note)" below the first line, or NULL */
+	const char *const *rcpts; /* the recipients still pending */
+	int nrcpts;
+};
+
+/* Pure formatting (unit tested): append to out. Times are local time. */
+void qlist_format_header(buf *out);
+void qlist_format_item(buf *out, const struct qlist_item *item);
+/* qlist_format_footer: "-- N Kbytes in M Requests." (bytes rounded up). */
+void qlist_format_footer(buf *out, long long bytes, long requests);
+
+/* qlist_print: lists every message in incoming/, active/, deferred/ and
+ * hold/ under queue_dir to out, or "Mail queue is empty". Files that do
+ * not parse are skipped with a note on stderr (qmgr moves them to
+ * corrupt/). Returns the number of messages, or -1 with *err_r (heap) when
+ * the queue cannot be read at all. */
+long qlist_print(const char *queue_dir, FILE *out, char **err_r);
+
+/* The directories a queued message can be in, in listing order. */
+extern const char *const qlist_dirs[];
+
+/* qlist_find: the path of the queue file with this ID in any of
+ * qlist_dirs (heap), with *dir_r set to its directory name; NULL when
+ * there is none (or the ID is not valid). */
+char *qlist_find(const char *queue_dir, const char *id, const char **dir_r);
+
+#endif

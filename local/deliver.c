@@ -1,0 +1,215 @@
+/* deliver.c: one delivery request of local. For each recipient: expand it
+ * (resolve.h), write a copy into each target Maildir (md.h: deterministic
+ * names from queue ID + recipient index + Maildir, so a retry finds earlier
+ * copies instead of writing new ones), forward outside targets (forward.c),
+ * then fsync new/ once per Maildir touched by the request before any answer
+ * says "delivered". A recipient with several targets is delivered only when
+ * all of them are; otherwise it is deferred and the retry skips the copies
+ * already made. Answers:
+ *   delivered or already there      2.0.0 delivered to maildir
+ *   over quota                      4.2.2 mailbox full
+ *   disk, permission, map trouble   4.3.0 <reason>
+ *   no such mailbox or alias        5.1.1 user unknown */
+#include "local.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "md.h"
+#include "mem.h"
+
+/* The Maildirs written in this request, and who depends on each. */
+struct touched {
+	char *maildir;
+	int result; /* index into the results */
+};
+
+struct request {
+	struct local *l;
+	struct q_msg *msg;
+	bool recover;
+	struct local_result *res;
+	struct touched *touched;
+	int ntouched;
+};
+
+static void set_result(struct local_result *r, const char *dsn, const char *reason)
+{
+	free(r->dsn);
+	free(r->reason);
+	r->dsn = xstrdup(dsn);
+	r->reason = xstrdup(reason);
+}
+
+static void note_touched(struct request *rq, const char *maildir, int result)
+{
+	rq->touched = xrealloc(rq->touched, (size_t)(rq->ntouched + 1) * sizeof(*rq->touched));
+	rq->touched[rq->ntouched].maildir = xstrdup(maildir);
+	rq->touched[rq->ntouched].result = result;
+	rq->ntouched++;
+}
+
+/* ensure_maildir: a mailbox listed in the map gets its Maildir made on
+ * first delivery. */
+static int ensure_maildir(const char *maildir, char **err_r)
+{
+	char *newdir = xasprintf("%s/new", maildir);
+	struct stat st;
+	int rc = 0;
+
+	if (stat(newdir, &st) < 0)
+		rc = md_create(maildir, false, err_r);
+	free(newdir);
+	return rc;
+}
+
+static enum md_result deliver_target(struct request *rq, int rcpt,
+				     const struct resolve_target *t, char **err_r)
+{
+	const struct q_msg *msg = rq->msg;
+	char *prefix, *name = NULL;
+	struct md_delivery d;
+	enum md_result res;
+
+	if (ensure_maildir(t->maildir, err_r) < 0)
+		return MD_TEMP;
+	prefix = xasprintf("Return-Path: <%s>\nDelivered-To: %s\n", msg->env.sender, t->address);
+	d = (struct md_delivery){
+		.maildir = t->maildir,
+		.queue_id = msg->id,
+		.rcpt_index = rcpt,
+		.arrival = msg->env.arrival,
+		.prefix = prefix,
+		.src_fd = msg->fd,
+		.offset = msg->content_offset,
+		.length = msg->content_size,
+		.recover = rq->recover,
+		.quota_bytes = t->quota,
+	};
+	res = md_deliver(&d, &name, err_r);
+	if (res == MD_OK || res == MD_DUPLICATE)
+		log_info("%s: to=<%s>, orig_to=<%s>, maildir=%s, status=%s (%s)", msg->id,
+			 t->address, msg->env.rcpts[rcpt].address, t->maildir,
+			 res == MD_OK ? "sent" : "duplicate", name ? name : "");
+	free(name);
+	free(prefix);
+	return res;
+}
+
+/* deliver_targets: the Maildir targets; fills *r on the first failure. */
+static bool deliver_targets(struct request *rq, int k, struct resolve_target *t, int n)
+{
+	struct local_result *r = &rq->res[k];
+	bool ok = true;
+
+	for (int i = 0; i < n; i++) {
+		char *err = NULL, *why;
+		enum md_result res;
+
+		if (t[i].maildir == NULL)
+			continue;
+		res = deliver_target(rq, r->rcpt, &t[i], &err);
+		if (res == MD_OK || res == MD_DUPLICATE)
+			note_touched(rq, t[i].maildir, k);
+		else if (ok) {
+			ok = false;
+			why = xasprintf("%s: %s", t[i].address, err ? err : "delivery failed");
+			log_info("%s: to=<%s>: %s", rq->msg->id, t[i].address, why);
+			set_result(r, res == MD_QUOTA ? "4.2.2" : "4.3.0",
+				   res == MD_QUOTA ? "mailbox full" : why);
+			free(why);
+		}
+		free(err);
+	}
+	return ok;
+}
+
+static void forward_targets(struct request *rq, int k, struct resolve_target *t, int n)
+{
+	struct local_result *r = &rq->res[k];
+	char **addrs = xcalloc((size_t)n + 1, sizeof(char *)), *err = NULL;
+	int nfwd = 0;
+
+	for (int i = 0; i < n; i++)
+		if (t[i].maildir == NULL)
+			addrs[nfwd++] = t[i].address;
+	if (nfwd > 0 && local_forward(rq->l, rq->msg, r->rcpt, addrs, nfwd, &err) < 0) {
+		log_warn("%s: cannot forward: %s", rq->msg->id, err);
+		set_result(r, "4.3.0", "cannot queue the forwarded copy");
+	}
+	free(err);
+	free(addrs);
+}
+
+static void deliver_rcpt(struct request *rq, int k)
+{
+	struct local_result *r = &rq->res[k];
+	const char *address = rq->msg->env.rcpts[r->rcpt].address;
+	struct resolve_target *t;
+	int n;
+	char *why = NULL;
+	enum resolve_result res = resolver_expand(rq->l->resolver, address, &t, &n, &why);
+
+	if (res == RESOLVE_NOTFOUND) {
+		log_info("%s: to=<%s>: %s", rq->msg->id, address, why);
+		set_result(r, "5.1.1", "user unknown");
+	} else if (res == RESOLVE_TEMP) {
+		log_warn("%s: to=<%s>: %s", rq->msg->id, address, why);
+		set_result(r, "4.3.0", why);
+	} else {
+		set_result(r, "2.0.0", "delivered to maildir");
+		if (deliver_targets(rq, k, t, n))
+			forward_targets(rq, k, t, n);
+	}
+	free(why);
+	resolver_targets_free(&t, n);
+}
+
+/* sync_touched: fsync new/ of each Maildir once; a failure takes back the
+ * "delivered" of every recipient that wrote there. */
+static void sync_touched(struct request *rq)
+{
+	for (int i = 0; i < rq->ntouched; i++) {
+		bool seen = false;
+
+		for (int j = 0; j < i && !seen; j++)
+			seen = strcmp(rq->touched[j].maildir, rq->touched[i].maildir) == 0;
+		if (seen || md_sync_new(rq->touched[i].maildir) == 0)
+			continue;
+		log_warn("%s: fsync %s/new: %s", rq->msg->id, rq->touched[i].maildir,
+			 strerror(errno));
+		for (int j = i; j < rq->ntouched; j++)
+			if (strcmp(rq->touched[j].maildir, rq->touched[i].maildir) == 0)
+				set_result(&rq->res[rq->touched[j].result], "4.3.0",
+					   "cannot fsync the Maildir");
+	}
+	for (int i = 0; i < rq->ntouched; i++)
+		free(rq->touched[i].maildir);
+	free(rq->touched);
+}
+
+void local_deliver(struct local *l, const char *queue_id, const char *path, bool recover,
+		   struct local_result *res, int n)
+{
+	struct request rq = { .l = l, .recover = recover, .res = res };
+	char *err = NULL;
+
+	if (q_msg_open_ro(path, &rq.msg, &err) < 0) {
+		log_warn("%s: cannot read the queue file: %s", queue_id, err);
+		for (int k = 0; k < n; k++)
+			set_result(&res[k], "4.3.0", "cannot read the queue file");
+		free(err);
+		return;
+	}
+	for (int k = 0; k < n; k++) {
+		if (res[k].rcpt < 0 || res[k].rcpt >= rq.msg->env.nrcpts)
+			set_result(&res[k], "4.3.0", "no such recipient in the queue file");
+		else
+			deliver_rcpt(&rq, k);
+	}
+	sync_touched(&rq);
+	q_msg_free(&rq.msg);
+}

@@ -1,0 +1,251 @@
+/* local.c: the local delivery agent's main (master.cf `local unix - - n -
+ * 4 local`): settings, connections from qmgr and the request/reply
+ * records of docs/internals.md. Requests are read under the event loop;
+ * each one is then delivered synchronously (blocking file I/O: master runs
+ * several local processes, so one request per process at a time is fine)
+ * and answered with one delivery_reply record. A malformed request is
+ * logged and its connection closed (qmgr counts that as a deferral). */
+#include "local.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attr.h"
+#include "ev.h"
+#include "log.h"
+#include "mem.h"
+#include "svc.h"
+
+#define READ_CHUNK 4096
+#define CONN_IDLE_MS 300000
+
+struct conn {
+	svc *service;
+	struct local *l;
+	int fd;
+	ev_io *io;
+	ev_timer *idle;
+	buf *in;
+};
+
+static struct local local_state;
+
+static void conn_end(struct conn *c)
+{
+	svc *service = c->service;
+
+	ev_io_remove(&c->io);
+	ev_timer_remove(&c->idle);
+	close(c->fd);
+	buf_free(&c->in);
+	free(c);
+	svc_conn_done(service);
+}
+
+/* ---- the request ---- */
+
+struct request {
+	const char *queue_id;
+	const char *queue_file;
+	bool recover;
+	struct local_result *res;
+	int n;
+};
+
+/* parse_rcpts: every "rcpt" field, in order. */
+static int parse_rcpts(const attr_rec *rec, struct request *rq, char **err_r)
+{
+	size_t count = attr_count(rec);
+
+	rq->res = xcalloc(count + 1, sizeof(*rq->res));
+	for (size_t i = 0; i < count; i++) {
+		const char *name = attr_name_at(rec, i), *value = attr_value_at(rec, i);
+		char *end;
+		long v;
+
+		if (strcmp(name, "rcpt") != 0)
+			continue;
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (*value == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 1000000 ||
+		    rq->n >= LOCAL_MAX_RCPTS) {
+			*err_r = xasprintf("bad rcpt '%s'", value);
+			return -1;
+		}
+		rq->res[rq->n++].rcpt = (int)v;
+	}
+	return 0;
+}
+
+static int check_fields(const attr_rec *rec, char **err_r)
+{
+	static const char *const known[] = { "queue_id", "queue_file", "recover", "rcpt" };
+
+	for (size_t i = 0; i < attr_count(rec); i++) {
+		bool ok = false;
+
+		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			ok |= strcmp(attr_name_at(rec, i), known[k]) == 0;
+		if (!ok) {
+			*err_r = xasprintf("unknown field '%s'", attr_name_at(rec, i));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* parse_request: the fields, and that queue_file is active/<queue_id> of
+ * our queue (local reads no other file on qmgr's say-so). */
+static int parse_request(struct local *l, const attr_rec *rec, struct request *rq, char **err_r)
+{
+	const char *recover = attr_get(rec, "recover");
+	char *want;
+	int rc;
+
+	rq->queue_id = attr_get(rec, "queue_id");
+	rq->queue_file = attr_get(rec, "queue_file");
+	if (strcmp(attr_protocol(rec), "delivery") != 0 || rq->queue_id == NULL ||
+	    rq->queue_file == NULL || !q_id_valid(rq->queue_id) || check_fields(rec, err_r) < 0) {
+		if (*err_r == NULL)
+			*err_r = xstrdup("not a valid delivery request");
+		return -1;
+	}
+	rq->recover = recover != NULL && strcmp(recover, "1") == 0;
+	want = q_path(l->queue_dir, Q_ACTIVE, rq->queue_id);
+	rc = strcmp(want, rq->queue_file) == 0 ? 0 : -1;
+	free(want);
+	if (rc < 0) {
+		*err_r = xasprintf("queue file %s is not in %s/", rq->queue_file, Q_ACTIVE);
+		return -1;
+	}
+	return parse_rcpts(rec, rq, err_r);
+}
+
+static int send_reply(struct conn *c, struct request *rq)
+{
+	attr_rec *rec = attr_new("delivery_reply");
+	char *err = NULL;
+	int rc;
+
+	for (int k = 0; k < rq->n; k++) {
+		attr_add_int(rec, "rcpt", rq->res[k].rcpt);
+		attr_add_str(rec, "dsn", rq->res[k].dsn ? rq->res[k].dsn : "4.3.0");
+		attr_add_str(rec, "reason", rq->res[k].reason ? rq->res[k].reason : "no result");
+	}
+	rc = attr_send(c->fd, rec, c->l->ipc_timeout_ms, &err);
+	if (rc < 0) {
+		log_warn("%s: cannot send the delivery reply: %s", rq->queue_id, err);
+		free(err);
+	}
+	attr_free(&rec);
+	return rc;
+}
+
+static void free_request(struct request *rq)
+{
+	for (int k = 0; k < rq->n; k++) {
+		free(rq->res[k].dsn);
+		free(rq->res[k].reason);
+	}
+	free(rq->res);
+}
+
+/* handle_request: false when the connection must end. */
+static bool handle_request(struct conn *c, const attr_rec *rec)
+{
+	struct request rq = { 0 };
+	char *err = NULL;
+	bool ok;
+
+	if (parse_request(c->l, rec, &rq, &err) < 0) {
+		log_warn("bad delivery request: %s", err);
+		free(err);
+		free_request(&rq);
+		return false;
+	}
+	local_deliver(c->l, rq.queue_id, rq.queue_file, rq.recover, rq.res, rq.n);
+	ok = send_reply(c, &rq) == 0;
+	free_request(&rq);
+	return ok;
+}
+
+/* ---- the connection ---- */
+
+static bool read_requests(struct conn *c)
+{
+	attr_rec *rec;
+	size_t used;
+	char *err = NULL;
+	int rc;
+
+	while ((rc = attr_decode(buf_cstr(c->in), buf_len(c->in), &rec, &used, &err)) == 1) {
+		bool ok;
+
+		buf_consume(c->in, used);
+		ok = handle_request(c, rec);
+		attr_free(&rec);
+		if (!ok)
+			return false;
+	}
+	if (rc < 0) {
+		log_warn("bad record from qmgr: %s", err);
+		free(err);
+		return false;
+	}
+	return true;
+}
+
+static void on_io(void *ctx, int fd, int events)
+{
+	struct conn *c = ctx;
+	ssize_t n;
+	(void)events;
+
+	n = read(fd, buf_reserve(c->in, READ_CHUNK), READ_CHUNK);
+	if (n > 0) {
+		buf_commit(c->in, (size_t)n);
+		ev_timer_reset(c->idle, CONN_IDLE_MS);
+		if (!read_requests(c))
+			conn_end(c);
+		return;
+	}
+	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		conn_end(c);
+}
+
+static void on_idle(void *ctx)
+{
+	conn_end(ctx);
+}
+
+static void local_accept(svc *service, int fd)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->service = service;
+	c->l = svc_ctx(service);
+	c->fd = fd;
+	c->in = buf_new(1024);
+	c->io = ev_io_add(svc_loop(service), fd, EV_READ, on_io, c);
+	c->idle = ev_timer_add(svc_loop(service), CONN_IDLE_MS, false, on_idle, c);
+}
+
+static void local_init(svc *service)
+{
+	struct local *l = svc_ctx(service);
+
+	l->config = svc_cfg(service);
+	l->queue_dir = xstrdup(cfg_get(l->config, "queue_directory"));
+	l->qmgr_socket = xasprintf("%s/private/qmgr", l->queue_dir);
+	l->ipc_timeout_ms = (int)cfg_get_int(l->config, "ipc_timeout") * 1000;
+	l->resolver = resolver_new(l->config);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct svc_ops ops = { .init = local_init, .accept = local_accept };
+
+	svc_main(argc, argv, "local", &ops, &local_state);
+}

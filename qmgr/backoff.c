@@ -1,0 +1,40 @@
+/* backoff.c: qmgr's retry arithmetic and small classifications (see
+ * logic.h): when a deferred message is due again, when it has been queued
+ * too long, and what class a DSN status is. No I/O, no state. */
+#include "logic.h"
+
+#include <string.h>
+
+time_t qmgr_next_retry(time_t now, time_t arrival, long long min_backoff, long long max_backoff)
+{
+	long long age = (long long)now - (long long)arrival;
+
+	if (max_backoff < min_backoff)
+		max_backoff = min_backoff;
+	if (age < min_backoff)
+		age = min_backoff;
+	if (age > max_backoff)
+		age = max_backoff;
+	return now + (time_t)age;
+}
+
+bool qmgr_expired(time_t now, time_t arrival, long long lifetime)
+{
+	return (long long)now - (long long)arrival >= lifetime;
+}
+
+int qmgr_dsn_class(const char *status)
+{
+	if (status == NULL || strlen(status) < 5 || status[1] != '.')
+		return 4;
+	if (status[0] == '2' || status[0] == '5')
+		return status[0] - '0';
+	return 4;
+}
+
+const char *qmgr_rcpt_domain(const char *address)
+{
+	const char *at = strrchr(address, '@');
+
+	return at != NULL ? at + 1 : "";
+}

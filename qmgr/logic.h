@@ -1,0 +1,71 @@
+/* logic.h: qmgr's pure logic, kept apart from the daemon so the unit test
+ * (tests/unit/test_qmgr_logic.c) can drive it without a queue or sockets:
+ *   - retry times (Postfix-style backoff) and queue lifetime expiry;
+ *   - routing classification of a recipient's domain;
+ *   - the text of delivery status notifications (RFC 3464 multipart/report)
+ *     built in pieces, so the returned message can be streamed from the
+ *     queue file between the head and the tail. */
+#ifndef POSTERN_QMGR_LOGIC_H
+#define POSTERN_QMGR_LOGIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "buf.h"
+
+/* qmgr_next_retry: when a message that arrived at arrival and was just
+ * deferred at now should be tried again: now + its age, the age clamped to
+ * [min_backoff, max_backoff], so the wait doubles with every attempt. */
+time_t qmgr_next_retry(time_t now, time_t arrival, long long min_backoff, long long max_backoff);
+
+/* qmgr_expired: the message has been queued longer than lifetime (seconds;
+ * 0 means "bounce on the first deferral", as in Postfix). */
+bool qmgr_expired(time_t now, time_t arrival, long long lifetime);
+
+/* qmgr_dsn_class: the class digit of a status "2.0.0" -> 2, "4.2.2" -> 4,
+ * "5.1.1" -> 5; anything malformed is 4 (temporary: never lose mail). */
+int qmgr_dsn_class(const char *status);
+
+/* qmgr_rcpt_domain: the domain part of an address (after the last '@'),
+ * "" when there is none. */
+const char *qmgr_rcpt_domain(const char *address);
+
+/* One recipient in a DSN. */
+struct qmgr_dsn_rcpt {
+	const char *address; /* final recipient */
+	const char *orcpt; /* DSN ORCPT ("rfc822;x@y") or NULL */
+	const char *action; /* "failed", "delivered", "delayed" */
+	const char *status; /* "5.1.1" */
+	const char *reason; /* diagnostic text */
+};
+
+/* What a DSN is about. */
+struct qmgr_dsn {
+	const char *hostname; /* Reporting-MTA, From: MAILER-DAEMON@hostname */
+	const char *queue_id; /* of the original message */
+	const char *boundary; /* unique MIME boundary (e.g. "<bounce qid>/<host>") */
+	const char *sender; /* the original sender: To: of the DSN */
+	const char *envid; /* ENVID or NULL */
+	time_t arrival; /* of the original message */
+	time_t now; /* Date: */
+	bool full; /* RET=FULL: return the whole message, else headers only */
+	const struct qmgr_dsn_rcpt *rcpts;
+	int nrcpts;
+};
+
+/* qmgr_dsn_head: appends the DSN's header, text part, delivery-status part
+ * and the part header of the returned message (message/rfc822 when full,
+ * text/rfc822-headers otherwise). The caller then appends the original
+ * message (qmgr_dsn_headers_len bytes of it when not full) and ends with
+ * qmgr_dsn_tail. Texts from peers are sanitised (control characters become
+ * spaces) so they cannot add header lines. */
+void qmgr_dsn_head(buf *out, const struct qmgr_dsn *d);
+/* qmgr_dsn_tail: the closing boundary (adds a newline first when the
+ * returned content did not end with one: pass its last byte, or '\n'). */
+void qmgr_dsn_tail(buf *out, const struct qmgr_dsn *d, int last_byte);
+/* qmgr_dsn_headers_len: length of the header section of a message (up to
+ * and including the empty line that ends it); len when there is none. */
+size_t qmgr_dsn_headers_len(const char *content, size_t len);
+
+#endif

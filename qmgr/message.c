@@ -1,0 +1,297 @@
+/* message.c: one message in qmgr's active set, from taking it to letting it
+ * go. Routing: a pending recipient of a hosted domain goes to local in
+ * batches; any other is deferred until the relay transport exists (4.4.0).
+ * Results: 2.x.x -> DONE, 4.x.x -> stays PENDING, 5.x.x -> FAILED. At the
+ * end: FAILED recipients are reported to the sender in one DSN and become
+ * REPORTED; expired messages fail their pending recipients with 4.4.7; a
+ * message with nothing pending is removed, else it goes to deferred/ with
+ * its next retry time as mtime. An unknown outcome (broken connection, no
+ * reply) sets the file's owner-execute bit, so the next attempt, even after
+ * a restart, runs in recover mode. */
+#include "qmgr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "logic.h"
+#include "mem.h"
+
+#define RECOVER_MODE_BIT S_IXUSR
+
+static double delay_of(const struct qmgr_msg *m)
+{
+	struct timeval now;
+	double d;
+
+	gettimeofday(&now, NULL);
+	d = (double)now.tv_sec + now.tv_usec / 1e6 - (double)m->msg->env.arrival;
+	return d < 0 ? 0 : d;
+}
+
+static void log_rcpt(struct qmgr_msg *m, int i, const char *relay, const char *status,
+		     const char *what, const char *reason)
+{
+	log_info("%s: to=<%s>, relay=%s, delay=%.2f, dsn=%s, status=%s (%s)", m->msg->id,
+		 m->msg->env.rcpts[i].address, relay, delay_of(m), status, what, reason);
+}
+
+static void set_result(struct qmgr_msg *m, int i, const char *status, const char *reason)
+{
+	free(m->status[i]);
+	free(m->reason[i]);
+	m->status[i] = xstrdup(status);
+	m->reason[i] = xstrdup(reason);
+}
+
+static void set_state(struct qmgr_msg *m, int i, char state)
+{
+	if (q_rcpt_set_state(m->msg, i, state) < 0)
+		log_warn("%s: cannot update the state of recipient %d: %s", m->msg->id, i,
+			 strerror(errno));
+}
+
+static void rcpt_deferred(struct qmgr_msg *m, int i, const char *relay, const char *status,
+			  const char *reason)
+{
+	set_result(m, i, status, reason);
+	log_rcpt(m, i, relay, status, "deferred", reason);
+}
+
+static void rcpt_failed(struct qmgr_msg *m, int i, const char *relay, const char *status,
+			const char *reason)
+{
+	set_result(m, i, status, reason);
+	set_state(m, i, Q_RCPT_FAILED);
+	log_rcpt(m, i, relay, status, "bounced", reason);
+}
+
+void qmgr_msg_result(struct qmgr_msg *m, int i, const char *status, const char *reason)
+{
+	if (i < 0 || i >= m->msg->env.nrcpts || m->msg->env.rcpts[i].state != Q_RCPT_PENDING)
+		return;
+	switch (qmgr_dsn_class(status)) {
+	case 2:
+		set_state(m, i, Q_RCPT_DONE);
+		log_rcpt(m, i, "local", status, "sent", reason);
+		break;
+	case 5:
+		rcpt_failed(m, i, "local", status, reason);
+		break;
+	default:
+		rcpt_deferred(m, i, "local", qmgr_dsn_class(status) == 4 ? status : "4.3.0",
+			      reason);
+	}
+}
+
+/* ---- the end of an attempt ---- */
+
+static void free_msg(struct qmgr_msg *m)
+{
+	struct qmgr *q = m->q;
+
+	for (int i = 0; i < m->msg->env.nrcpts; i++) {
+		free(m->status[i]);
+		free(m->reason[i]);
+	}
+	free(m->status);
+	free(m->reason);
+	if (m->prev != NULL)
+		m->prev->next = m->next;
+	else
+		q->active = m->next;
+	if (m->next != NULL)
+		m->next->prev = m->prev;
+	q->nactive--;
+	q_msg_free(&m->msg);
+	free(m);
+	qmgr_kick(q);
+}
+
+static void expire_pending(struct qmgr_msg *m)
+{
+	struct q_msg *msg = m->msg;
+	char *why;
+
+	if (!qmgr_expired(time(NULL), msg->env.arrival, m->q->lifetime))
+		return;
+	for (int i = 0; i < msg->env.nrcpts; i++) {
+		if (msg->env.rcpts[i].state != Q_RCPT_PENDING)
+			continue;
+		why = xasprintf("message expired after %lld seconds in the queue: %s",
+				(long long)(time(NULL) - msg->env.arrival),
+				m->reason[i] ? m->reason[i] : "not delivered");
+		rcpt_failed(m, i, "none", "4.4.7", why);
+		free(why);
+	}
+}
+
+/* wants_report: NOTIFY allows a failure DSN (default: yes). */
+static bool wants_report(const struct q_rcpt *r)
+{
+	return r->notify == 0 || (r->notify & Q_NOTIFY_FAILURE) != 0;
+}
+
+static void mark_reported(struct qmgr_msg *m, const int *idx, int n)
+{
+	for (int k = 0; k < n; k++)
+		set_state(m, idx[k], Q_RCPT_REPORTED);
+}
+
+/* report_failures: one DSN for every FAILED recipient that asks for it. */
+static void report_failures(struct qmgr_msg *m)
+{
+	struct q_msg *msg = m->msg;
+	int *idx = xcalloc((size_t)msg->env.nrcpts + 1, sizeof(int)), n = 0;
+	char *bounce_id = NULL;
+
+	for (int i = 0; i < msg->env.nrcpts; i++) {
+		if (msg->env.rcpts[i].state != Q_RCPT_FAILED)
+			continue;
+		if (*msg->env.sender == '\0' || !wants_report(&msg->env.rcpts[i])) {
+			log_info("%s: to=<%s>: no notification sent (%s)", msg->id,
+				 msg->env.rcpts[i].address,
+				 *msg->env.sender == '\0' ? "null sender" : "NOTIFY");
+			set_state(m, i, Q_RCPT_REPORTED);
+			continue;
+		}
+		if (m->status[i] == NULL)
+			set_result(m, i, "5.0.0", "delivery failed (details lost in a restart)");
+		idx[n++] = i;
+	}
+	if (n > 0 && qmgr_bounce(m, idx, n, &bounce_id) == 0) {
+		log_info("%s: sender non-delivery notification: %s", msg->id, bounce_id);
+		mark_reported(m, idx, n);
+		q_msg_sync(msg);
+		free(bounce_id);
+	}
+	free(idx);
+}
+
+static bool anything_left(const struct q_msg *msg)
+{
+	for (int i = 0; i < msg->env.nrcpts; i++)
+		if (msg->env.rcpts[i].state == Q_RCPT_PENDING ||
+		    msg->env.rcpts[i].state == Q_RCPT_FAILED)
+			return true;
+	return false;
+}
+
+static void remove_msg(struct qmgr_msg *m)
+{
+	if (unlink(m->msg->path) < 0 && errno != ENOENT)
+		log_warn("%s: cannot remove %s: %s", m->msg->id, m->msg->path, strerror(errno));
+	else
+		log_info("%s: removed", m->msg->id);
+}
+
+/* defer_msg: mtime = next retry, recover bit as needed, into deferred/. */
+static void defer_msg(struct qmgr_msg *m)
+{
+	struct q_msg *msg = m->msg;
+	time_t next = qmgr_next_retry(time(NULL), msg->env.arrival, m->q->min_backoff,
+				      m->q->max_backoff);
+	struct timespec times[2] = { { 0, UTIME_OMIT }, { next, 0 } };
+	mode_t mode = m->unsure ? 0600 | RECOVER_MODE_BIT : 0600;
+
+	if (fchmod(msg->fd, mode) < 0)
+		log_warn("%s: cannot chmod queue file: %s", msg->id, strerror(errno));
+	if (futimens(msg->fd, times) < 0)
+		log_warn("%s: cannot set the retry time: %s", msg->id, strerror(errno));
+	if (q_move(m->q->queue_dir, msg->id, Q_ACTIVE, Q_DEFERRED) < 0)
+		log_warn("%s: cannot move to %s/: %s (retried at the next start)", msg->id,
+			 Q_DEFERRED, strerror(errno));
+}
+
+static void finish(struct qmgr_msg *m)
+{
+	expire_pending(m);
+	report_failures(m);
+	if (anything_left(m->msg))
+		defer_msg(m);
+	else
+		remove_msg(m);
+	free_msg(m);
+}
+
+void qmgr_msg_job_done(struct qmgr_msg *m)
+{
+	if (--m->jobs_out == 0)
+		finish(m);
+}
+
+/* ---- the start of an attempt ---- */
+
+static void submit_batch(struct qmgr_msg *m, const int *local, int n)
+{
+	for (int start = 0; start < n; start += QMGR_BATCH) {
+		struct qmgr_job *job = xcalloc(1, sizeof(*job));
+
+		job->m = m;
+		while (job->count < QMGR_BATCH && start + job->count < n) {
+			job->rcpts[job->count] = local[start + job->count];
+			job->count++;
+		}
+		m->jobs_out++;
+		qmgr_transport_submit(m->q, job);
+	}
+}
+
+/* route: local recipients into *local; the others deferred now. */
+static int route(struct qmgr_msg *m, int *local)
+{
+	struct q_msg *msg = m->msg;
+	int n = 0;
+
+	for (int i = 0; i < msg->env.nrcpts; i++) {
+		const char *domain;
+
+		if (msg->env.rcpts[i].state != Q_RCPT_PENDING)
+			continue;
+		domain = qmgr_rcpt_domain(msg->env.rcpts[i].address);
+		switch (*domain ? resolver_domain_hosted(m->q->resolver, domain) : RESOLVE_OK) {
+		case RESOLVE_OK:
+			local[n++] = i;
+			break;
+		case RESOLVE_NOTFOUND:
+			rcpt_deferred(m, i, "none", "4.4.0", "no relay transport configured yet");
+			break;
+		default:
+			rcpt_deferred(m, i, "none", "4.3.0",
+				      "cannot tell whether the domain is hosted here: map lookup "
+				      "failed");
+		}
+	}
+	return n;
+}
+
+void qmgr_msg_start(struct qmgr *q, struct q_msg *msg, bool recover)
+{
+	struct qmgr_msg *m = xcalloc(1, sizeof(*m));
+	int nrcpts = msg->env.nrcpts, *local, n;
+	struct stat st;
+
+	m->q = q;
+	m->msg = msg;
+	m->recover = recover || (fstat(msg->fd, &st) == 0 && (st.st_mode & RECOVER_MODE_BIT));
+	m->status = xcalloc((size_t)nrcpts + 1, sizeof(char *));
+	m->reason = xcalloc((size_t)nrcpts + 1, sizeof(char *));
+	m->next = q->active;
+	if (q->active != NULL)
+		q->active->prev = m;
+	q->active = m;
+	q->nactive++;
+	log_info("%s: from=<%s>, size=%lld, nrcpt=%d (queue active%s)", msg->id, msg->env.sender,
+		 (long long)msg->content_size, nrcpts, m->recover ? ", recover" : "");
+	local = xcalloc((size_t)nrcpts + 1, sizeof(int));
+	n = route(m, local);
+	m->jobs_out = 1; /* held while submitting, so no job ends the message early */
+	submit_batch(m, local, n);
+	free(local);
+	qmgr_msg_job_done(m);
+}

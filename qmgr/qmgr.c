@@ -1,0 +1,221 @@
+/* qmgr.c: the queue manager's main: its settings, the queue directories it
+ * needs, and the trigger connections on its listening socket (master.cf
+ * `qmgr unix - - n 300 1 qmgr`). Records (docs/internals.md):
+ *   protocol=qmgr_trigger [queue_id=ID] [request=flush]
+ *   protocol=wakeup           (from master every `wakeup` seconds)
+ * A trigger with a queue ID takes that file from incoming/ at once when the
+ * active set has room (else a scan of incoming/ is queued); a flush makes
+ * every deferred message due; a wakeup rescans incoming/. No replies.
+ * The rest lives in scan.c, message.c, transport.c and bounce.c. */
+#include "qmgr.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attr.h"
+#include "fsutil.h"
+#include "log.h"
+#include "mem.h"
+
+#define TRIGGER_READ 4096
+#define TRIGGER_MAX_BUFFER 65536
+#define TRIGGER_IDLE_MS 600000
+
+struct trigger_conn {
+	struct qmgr *q;
+	int fd;
+	ev_io *io;
+	ev_timer *idle;
+	buf *in;
+	struct trigger_conn *prev, *next;
+};
+
+static struct qmgr qmgr_state;
+static struct trigger_conn *triggers; /* open trigger connections */
+
+/* ---- triggers ---- */
+
+static void trigger_end(struct trigger_conn *t)
+{
+	svc *service = t->q->service;
+
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		triggers = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	ev_io_remove(&t->io);
+	ev_timer_remove(&t->idle);
+	close(t->fd);
+	buf_free(&t->in);
+	free(t);
+	svc_conn_done(service);
+}
+
+static void handle_trigger(struct qmgr *q, const attr_rec *rec)
+{
+	const char *id = NULL, *request = NULL;
+	char *err = NULL;
+
+	if (strcmp(attr_protocol(rec), "wakeup") == 0) {
+		q->incoming.again = true;
+	} else if (attr_scan(rec, "qmgr_trigger", &err, ATTR_OPT_STR, "queue_id", &id,
+			     ATTR_OPT_STR, "request", &request, ATTR_END) < 0) {
+		log_warn("bad trigger record: %s", err);
+		free(err);
+		return;
+	} else if (request != NULL && strcmp(request, "flush") == 0) {
+		log_info("flush requested: every deferred message is due now");
+		q->deferred.again = q->deferred.flush_wanted = true;
+		q->incoming.again = true;
+	} else if (id != NULL && q_id_valid(id) && qmgr_has_room(q)) {
+		if (!qmgr_take(q, Q_INCOMING, id, false))
+			q->incoming.again = true;
+	} else
+		q->incoming.again = true;
+	qmgr_kick(q);
+}
+
+/* read_records: false when the connection was closed. */
+static bool read_records(struct trigger_conn *t)
+{
+	attr_rec *rec;
+	size_t used;
+	char *err = NULL;
+	int rc;
+
+	while ((rc = attr_decode(buf_cstr(t->in), buf_len(t->in), &rec, &used, &err)) == 1) {
+		buf_consume(t->in, used);
+		handle_trigger(t->q, rec);
+		attr_free(&rec);
+	}
+	if (rc < 0 || buf_len(t->in) > TRIGGER_MAX_BUFFER) {
+		log_warn("trigger connection: %s", err ? err : "record too long");
+		free(err);
+		trigger_end(t);
+		return false;
+	}
+	return true;
+}
+
+static void on_trigger_io(void *ctx, int fd, int events)
+{
+	struct trigger_conn *t = ctx;
+	ssize_t n;
+	(void)events;
+
+	n = read(fd, buf_reserve(t->in, TRIGGER_READ), TRIGGER_READ);
+	if (n > 0) {
+		buf_commit(t->in, (size_t)n);
+		if (read_records(t))
+			ev_timer_reset(t->idle, TRIGGER_IDLE_MS);
+		return;
+	}
+	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		trigger_end(t);
+}
+
+static void on_trigger_idle(void *ctx)
+{
+	trigger_end(ctx);
+}
+
+static void qmgr_accept(svc *service, int fd)
+{
+	struct qmgr *q = svc_ctx(service);
+	struct trigger_conn *t = xcalloc(1, sizeof(*t));
+
+	t->q = q;
+	t->fd = fd;
+	t->in = buf_new(256);
+	t->io = ev_io_add(q->loop, fd, EV_READ, on_trigger_io, t);
+	t->idle = ev_timer_add(q->loop, TRIGGER_IDLE_MS, false, on_trigger_idle, t);
+	t->next = triggers;
+	if (triggers != NULL)
+		triggers->prev = t;
+	triggers = t;
+}
+
+/* ---- start and stop ---- */
+
+static void make_queue_dirs(struct qmgr *q)
+{
+	static const char *const subs[] = { Q_TMP, Q_INCOMING, Q_ACTIVE, Q_DEFERRED, Q_HOLD,
+					    Q_CORRUPT };
+	char *err = NULL;
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		char *dir = fs_join(q->queue_dir, subs[i]);
+
+		if (fs_mkdir_p(dir, 0700, &err) < 0)
+			log_fatal("%s", err);
+		free(dir);
+	}
+}
+
+static char *host_name(cfg *c)
+{
+	char name[256];
+
+	if (*cfg_get(c, "myhostname") != '\0')
+		return xstrdup(cfg_get(c, "myhostname"));
+	if (gethostname(name, sizeof(name)) < 0)
+		return xstrdup("localhost");
+	name[sizeof(name) - 1] = '\0';
+	return xstrdup(name);
+}
+
+static void read_settings(struct qmgr *q, cfg *c)
+{
+	q->queue_dir = xstrdup(cfg_get(c, "queue_directory"));
+	q->hostname = host_name(c);
+	q->local_socket = xasprintf("%s/private/local", q->queue_dir);
+	q->active_limit = (int)cfg_get_int(c, "qmgr_message_active_limit");
+	q->concurrency = (int)cfg_get_int(c, "local_destination_concurrency_limit");
+	q->min_backoff = cfg_get_int(c, "minimal_backoff_time");
+	q->max_backoff = cfg_get_int(c, "maximal_backoff_time");
+	q->lifetime = cfg_get_int(c, "maximal_queue_lifetime");
+	q->run_delay = cfg_get_int(c, "queue_run_delay");
+	q->ipc_timeout = cfg_get_int(c, "ipc_timeout");
+	q->header_limit = (size_t)cfg_get_int(c, "header_size_limit");
+}
+
+static void qmgr_init(svc *service)
+{
+	struct qmgr *q = svc_ctx(service);
+
+	q->service = service;
+	q->config = svc_cfg(service);
+	q->loop = svc_loop(service);
+	read_settings(q, q->config);
+	make_queue_dirs(q);
+	q->resolver = resolver_new(q->config);
+	qmgr_scan_init(q);
+	log_info("queue manager started: active limit %d, local concurrency %d",
+		 q->active_limit, q->concurrency);
+}
+
+static void qmgr_stop(svc *service)
+{
+	struct qmgr *q = svc_ctx(service);
+
+	/* Messages in delivery stay in active/ and are recovered at start. */
+	qmgr_transport_stop(q);
+	ev_timer_remove(&q->deferred_timer);
+	while (triggers != NULL)
+		trigger_end(triggers);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct svc_ops ops = {
+		.init = qmgr_init,
+		.accept = qmgr_accept,
+		.stop = qmgr_stop,
+	};
+
+	svc_main(argc, argv, "qmgr", &ops, &qmgr_state);
+}

@@ -1,0 +1,115 @@
+/* qmgr.h: the queue manager's shared state, between its files:
+ *   qmgr.c      main, init, trigger connections, stop
+ *   scan.c      chunked scans of incoming/ deferred/ (and active/ at start),
+ *               taking files into the bounded active set
+ *   message.c   one active message: routing, per-recipient results,
+ *               finishing (remove, defer with backoff, bounce)
+ *   transport.c connections to the local delivery service
+ *   bounce.c    writing a DSN into the queue
+ *   backoff.c, dsn.c  pure logic (logic.h), unit tested
+ * qmgr alone writes the recipient state bytes of queue files. */
+#ifndef POSTERN_QMGR_H
+#define POSTERN_QMGR_H
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "ev.h"
+#include "q.h"
+#include "resolve.h"
+#include "svc.h"
+
+/* Most recipients in one delivery request to local. */
+#define QMGR_BATCH 50
+
+struct qmgr;
+
+/* One message in the active set. */
+struct qmgr_msg {
+	struct qmgr *q;
+	struct q_msg *msg;
+	bool recover; /* deliveries run in recover mode */
+	bool unsure; /* some outcome is unknown: the next attempt recovers */
+	int jobs_out; /* delivery jobs sent or queued, not yet answered */
+	char **status; /* per recipient: last DSN status of this run, or NULL */
+	char **reason; /* per recipient: its text */
+	struct qmgr_msg *prev, *next;
+};
+
+/* A delivery request for some recipients of one message. */
+struct qmgr_job {
+	struct qmgr_msg *m;
+	int rcpts[QMGR_BATCH];
+	int count;
+	struct qmgr_job *next;
+};
+
+/* A scan of one queue directory, a chunk of entries per loop turn. */
+struct qmgr_scan {
+	const char *sub; /* Q_INCOMING or Q_DEFERRED */
+	DIR *dir; /* open while a pass is under way */
+	bool again; /* another pass is wanted after this one */
+	bool flush_wanted; /* the next pass takes every file (queue flush) */
+	bool flush; /* this pass takes every file not deferred during it */
+	struct timespec pass_start;
+};
+
+struct qmgr_conn;
+
+struct qmgr {
+	svc *service;
+	cfg *config;
+	ev_loop *loop;
+	resolver *resolver;
+	char *queue_dir;
+	char *hostname;
+	char *local_socket;
+	int active_limit;
+	int concurrency;
+	long long min_backoff, max_backoff, lifetime, run_delay, ipc_timeout;
+	size_t header_limit;
+
+	struct qmgr_msg *active; /* list of the active set */
+	int nactive;
+	struct qmgr_job *jobs_head, *jobs_tail; /* waiting for a connection */
+	struct qmgr_conn **conns;
+	int nconns;
+	time_t local_down_until; /* after a failed connect: wait before retrying */
+
+	char **recover_ids; /* names found in active/ at start */
+	size_t nrecover, recover_pos;
+	struct qmgr_scan incoming, deferred;
+	ev_timer *work; /* one-shot 0 ms: continue scanning */
+	bool work_armed;
+	ev_timer *deferred_timer;
+};
+
+/* scan.c */
+void qmgr_scan_init(struct qmgr *q);
+/* qmgr_kick: more work may be possible (room in the active set, a new
+ * trigger): schedules a scan step from the loop. */
+void qmgr_kick(struct qmgr *q);
+/* qmgr_take: moves sub/id into active/ and starts its delivery; false when
+ * it is gone or could not be taken. */
+bool qmgr_take(struct qmgr *q, const char *sub, const char *id, bool recover);
+bool qmgr_has_room(const struct qmgr *q);
+
+/* message.c */
+void qmgr_msg_start(struct qmgr *q, struct q_msg *msg, bool recover);
+/* qmgr_msg_result: one recipient's answer: DSN status and reason. */
+void qmgr_msg_result(struct qmgr_msg *m, int rcpt, const char *status, const char *reason);
+/* qmgr_msg_job_done: a job of m ended (all its recipients have results). */
+void qmgr_msg_job_done(struct qmgr_msg *m);
+
+/* transport.c */
+void qmgr_transport_submit(struct qmgr *q, struct qmgr_job *job);
+void qmgr_transport_stop(struct qmgr *q);
+
+/* bounce.c: writes a DSN about recipients idx[0..n) of m to its sender;
+ * 0 with *id_r (heap), or -1 (logged). */
+int qmgr_bounce(struct qmgr_msg *m, const int *idx, int n, char **id_r);
+
+#endif

@@ -1,0 +1,304 @@
+/* data.c: message content from DATA (dot-stuffed, decoded by parse.c's
+ * smtpd_dot_decode) and BDAT chunks (exact byte counts, CRLF -> LF here)
+ * into the queue file. The header is held in memory until its end (a
+ * blank line, or the first line that is not a header field) so its size
+ * can be limited and, for local submissions, missing From:, Date: and
+ * Message-ID: added. message_size_limit is enforced while reading: past
+ * it, or past header_size_limit, or after a queue write error, the rest
+ * is read and discarded and the reply comes at the end (552 5.3.4 /
+ * 452 4.3.1). A message that got no 250 is never left in the queue. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "mem.h"
+#include "smtpd.h"
+
+/* Header line scanner states. */
+enum { HL_START = 0, HL_NAME, HL_FIELD };
+
+bool smtpd_data_start(struct session *s)
+{
+	struct smtpd_txn *t = s->txn;
+
+	if (smtpd_queue_open(s) < 0)
+		return false;
+	t->fail = FAIL_NONE;
+	t->size = 0;
+	t->in_header = true;
+	t->hline = HL_START;
+	t->hline_start = 0;
+	t->bdat_cr = false;
+	t->header = buf_new(1024);
+	t->scratch = buf_new(16 * 1024);
+	return true;
+}
+
+static void write_content(struct session *s, const char *data, size_t len)
+{
+	struct smtpd_txn *t = s->txn;
+	char *err = NULL;
+
+	if (t->fail != FAIL_NONE || len == 0)
+		return;
+	if (q_writer_content(t->writer, data, len, &err) < 0) {
+		log_warn("%s: queue file write error: %s", t->qid, err);
+		free(err);
+		t->fail = FAIL_STORAGE;
+	}
+}
+
+/* ---- header ---- */
+
+/* header_has: a field of that name (with the colon) starts a line. */
+static bool header_has(const char *h, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i + n <= len;) {
+		if (strncasecmp(h + i, name, n) == 0)
+			return true;
+		const char *lf = memchr(h + i, '\n', len - i);
+		if (lf == NULL)
+			break;
+		i = (size_t)(lf - h) + 1;
+	}
+	return false;
+}
+
+/* add_local_headers: sendmail-submitted mail gets what it lacks. Returns
+ * true when something was added. */
+static bool add_local_headers(struct session *s, const char *h, size_t len)
+{
+	struct smtpd_txn *t = s->txn;
+	buf *add = buf_new(256);
+	char date[64];
+	bool added;
+
+	if (!header_has(h, len, "from:"))
+		buf_printf(add, "From: %s\n", t->sender[0] ? t->sender : "MAILER-DAEMON");
+	if (!header_has(h, len, "date:")) {
+		smtpd_rfc2822_date(date, sizeof(date));
+		buf_printf(add, "Date: %s\n", date);
+	}
+	if (!header_has(h, len, "message-id:"))
+		buf_printf(add, "Message-ID: <%s@%s>\n", t->qid, s->srv->myhostname);
+	added = buf_len(add) > 0;
+	write_content(s, buf_cstr(add), buf_len(add));
+	buf_free(&add);
+	return added;
+}
+
+/* end_header: writes the header (the first hlen bytes of t->header); what
+ * follows in t->header is the start of the body. */
+static void end_header(struct session *s, size_t hlen, bool at_blank_line)
+{
+	struct smtpd_txn *t = s->txn;
+	const char *h = buf_cstr(t->header);
+	size_t total = buf_len(t->header);
+
+	t->in_header = false;
+	write_content(s, h, hlen);
+	if (s->srv->local_service && add_local_headers(s, h, hlen) && !at_blank_line &&
+	    total > hlen)
+		write_content(s, "\n", 1); /* keep the body apart from the added fields */
+	write_content(s, h + hlen, total - hlen);
+	buf_free(&t->header);
+}
+
+static bool is_field_name_char(unsigned char c)
+{
+	return c >= 33 && c <= 126 && c != ':';
+}
+
+/* header_byte: scans one header byte; false when the header ended
+ * before it (c itself is then the body's first byte, not yet stored). */
+static bool header_byte(struct session *s, unsigned char c)
+{
+	struct smtpd_txn *t = s->txn;
+
+	if (t->hline == HL_START) {
+		t->hline_start = buf_len(t->header);
+		if (c == '\n') {
+			end_header(s, t->hline_start, true);
+			return false;
+		}
+		t->hline = (c == ' ' || c == '\t') && t->hline_start > 0 ? HL_FIELD : HL_NAME;
+	}
+	if (t->hline == HL_NAME && !is_field_name_char(c)) {
+		if (c == ':' && buf_len(t->header) > t->hline_start) {
+			t->hline = HL_FIELD;
+		} else { /* not a header field: the body starts at this line */
+			buf_putc(t->header, (char)c);
+			end_header(s, t->hline_start, false);
+			return true;
+		}
+	}
+	buf_putc(t->header, (char)c);
+	if (c == '\n')
+		t->hline = HL_START;
+	return true;
+}
+
+/* header_input: feeds header bytes; returns how many were taken before
+ * the header ended (the rest is body). */
+static size_t header_input(struct session *s, const char *data, size_t len)
+{
+	struct smtpd_txn *t = s->txn;
+	size_t i;
+
+	for (i = 0; i < len && t->in_header; i++)
+		if (!header_byte(s, (unsigned char)data[i]))
+			break; /* the blank line is body: not consumed here */
+	if (t->in_header && (long long)buf_len(t->header) > s->srv->header_limit)
+		t->fail = FAIL_HEADER;
+	return i;
+}
+
+/* content_put: decoded content (LF line ends) in any pieces. */
+static void content_put(struct session *s, const char *data, size_t len)
+{
+	struct smtpd_txn *t = s->txn;
+	size_t used;
+
+	if (t->fail != FAIL_NONE)
+		return;
+	t->size += (long long)len;
+	if (s->srv->size_limit > 0 && t->size > s->srv->size_limit) {
+		t->fail = FAIL_SIZE;
+		return;
+	}
+	if (t->in_header) {
+		used = header_input(s, data, len);
+		data += used;
+		len -= used;
+	}
+	if (!t->in_header)
+		write_content(s, data, len);
+}
+
+/* ---- DATA and BDAT input ---- */
+
+bool smtpd_data_input(struct session *s, const char *data, size_t len, size_t *used_r)
+{
+	struct smtpd_txn *t = s->txn;
+	int done;
+
+	buf_reset(t->scratch);
+	done = smtpd_dot_decode(&t->dot, data, len, t->scratch, used_r);
+	content_put(s, buf_cstr(t->scratch), buf_len(t->scratch));
+	return done == 1;
+}
+
+/* bdat_normalise: CRLF -> LF, also across chunk ends; bare CR kept. */
+static void bdat_normalise(struct smtpd_txn *t, const char *data, size_t len, buf *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = data[i];
+
+		if (t->bdat_cr) {
+			t->bdat_cr = false;
+			if (c == '\n') {
+				buf_putc(out, '\n');
+				continue;
+			}
+			buf_putc(out, '\r');
+		}
+		if (c == '\r') {
+			t->bdat_cr = true;
+			continue;
+		}
+		const char *cr = memchr(data + i, '\r', len - i);
+		size_t run = cr != NULL ? (size_t)(cr - (data + i)) : len - i;
+		buf_append(out, data + i, run);
+		i += run - 1;
+	}
+}
+
+void smtpd_chunk_input(struct session *s, const char *data, size_t len)
+{
+	struct smtpd_txn *t = s->txn;
+
+	if (s->chunk_err.code != 0 || t == NULL || s->state != ST_BDAT || t->fail != FAIL_NONE)
+		return; /* read and dropped */
+	buf_reset(t->scratch);
+	bdat_normalise(t, data, len, t->scratch);
+	content_put(s, buf_cstr(t->scratch), buf_len(t->scratch));
+}
+
+/* ---- the end ---- */
+
+static void reply_failure(struct session *s)
+{
+	struct smtpd_txn *t = s->txn;
+
+	switch (t->fail) {
+	case FAIL_SIZE:
+		log_info("%s: reject: message from %s larger than %lld bytes", t->qid, s->client,
+			 s->srv->size_limit);
+		smtpd_reply(s, 552, "5.3.4", "Error: message file too big");
+		break;
+	case FAIL_HEADER:
+		log_info("%s: reject: header from %s larger than %lld bytes", t->qid, s->client,
+			 s->srv->header_limit);
+		smtpd_reply(s, 552, "5.3.4", "Error: message header too big");
+		break;
+	default:
+		smtpd_reply(s, 452, "4.3.1", "Error: insufficient system storage");
+		break;
+	}
+}
+
+static void finish_message(struct session *s)
+{
+	struct smtpd_txn *t = s->txn;
+
+	if (t->bdat_cr) {
+		t->bdat_cr = false;
+		content_put(s, "\r", 1);
+	}
+	if (t->fail == FAIL_NONE && t->in_header)
+		end_header(s, buf_len(t->header), false);
+	if (t->fail != FAIL_NONE) {
+		reply_failure(s);
+		smtpd_txn_reset(s);
+		return;
+	}
+	if (smtpd_queue_commit(s) < 0) {
+		smtpd_reply(s, 452, "4.3.1", "Error: insufficient system storage");
+		smtpd_txn_reset(s);
+	}
+}
+
+/* finish_chunk: the reply to a BDAT chunk whose bytes are all read. */
+static void finish_chunk(struct session *s)
+{
+	struct smtpd_perr *e = &s->chunk_err;
+
+	if (e->code != 0) {
+		smtpd_reply(s, e->code, e->dsn, "%s", e->text);
+		if (s->state == ST_BDAT || e->code == 452 || e->code == 552)
+			smtpd_txn_reset(s); /* a failed chunk fails the transaction */
+		e->code = 0;
+		return;
+	}
+	if (s->txn->fail != FAIL_NONE) {
+		reply_failure(s);
+		smtpd_txn_reset(s);
+		return;
+	}
+	if (s->chunk_last)
+		finish_message(s);
+	else
+		smtpd_reply(s, 250, "2.0.0", "Ok: %lld bytes", s->txn->size);
+}
+
+void smtpd_data_finish(struct session *s)
+{
+	if (s->state == ST_DATA)
+		finish_message(s);
+	else
+		finish_chunk(s);
+}

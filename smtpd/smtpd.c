@@ -1,0 +1,101 @@
+/* smtpd.c: the SMTP server's main(): reads its main.cf keys once into the
+ * server struct, opens the maps (resolver) and the mynetworks list, and
+ * hands the accept and stop callbacks to the daemon skeleton (lib/svc).
+ * Sessions are in session.c, the commands in commands.c; see smtpd.h for
+ * the map of the program. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+#include "smtpd.h"
+
+static char *host_name(cfg *c)
+{
+	const char *h = cfg_get(c, "myhostname");
+	char name[256];
+
+	if (*h != '\0')
+		return xstrdup(h);
+	if (gethostname(name, sizeof(name)) < 0)
+		return xstrdup("localhost");
+	name[sizeof(name) - 1] = '\0';
+	return xstrdup(name);
+}
+
+static char *domain_name(cfg *c, const char *hostname)
+{
+	const char *d = cfg_get(c, "mydomain");
+	const char *dot = strchr(hostname, '.');
+
+	if (*d != '\0')
+		return xstrdup(d);
+	return xstrdup(dot != NULL && dot[1] != '\0' ? dot + 1 : hostname);
+}
+
+static void read_limits(struct smtpd_server *srv, cfg *c)
+{
+	srv->size_limit = cfg_get_int(c, "message_size_limit");
+	srv->header_limit = cfg_get_int(c, "header_size_limit");
+	srv->rcpt_limit = (int)cfg_get_int(c, "smtpd_recipient_limit");
+	srv->soft_error_limit = (int)cfg_get_int(c, "smtpd_soft_error_limit");
+	srv->hard_error_limit = (int)cfg_get_int(c, "smtpd_hard_error_limit");
+	srv->error_sleep_ms = (uint64_t)cfg_get_int(c, "smtpd_error_sleep_time") * 1000;
+	srv->timeout_ms = (uint64_t)cfg_get_int(c, "smtpd_timeout") * 1000;
+	srv->line_limit = (size_t)cfg_get_int(c, "smtpd_command_line_limit");
+	srv->session_limit = (int)cfg_get_int(c, "smtpd_process_session_limit");
+}
+
+static void read_names(struct smtpd_server *srv, cfg *c)
+{
+	srv->myhostname = host_name(c);
+	srv->mydomain = domain_name(c, srv->myhostname);
+	srv->myorigin = xstrdup(*cfg_get(c, "myorigin") ? cfg_get(c, "myorigin") : srv->myhostname);
+	srv->banner = xstrdup(cfg_get(c, "smtpd_banner"));
+	srv->mail_name = xstrdup(cfg_get(c, "mail_name"));
+	srv->queue_dir = xstrdup(cfg_get(c, "queue_directory"));
+}
+
+static void smtpd_init(svc *service)
+{
+	struct smtpd_server *srv = svc_ctx(service);
+	cfg *c = svc_cfg(service);
+	const char *role = cfg_get(c, "smtpd_service");
+	char *err = NULL;
+
+	srv->service = service;
+	srv->config = c;
+	srv->loop = svc_loop(service);
+	read_names(srv, c);
+	read_limits(srv, c);
+	srv->local_service = strcmp(role, "local") == 0;
+	srv->mynetworks = netmatch_new(cfg_get(c, "mynetworks"), &err);
+	if (srv->mynetworks == NULL)
+		log_fatal("mynetworks: %s", err);
+	srv->resolver = resolver_new(c);
+	smtpd_queue_init(srv);
+	log_debug("smtpd %s ready (role %s)", svc_name(service), role);
+}
+
+static void smtpd_accept(svc *service, int fd)
+{
+	smtpd_session_accept(svc_ctx(service), fd);
+}
+
+static void smtpd_stop(svc *service)
+{
+	smtpd_server_stop(svc_ctx(service));
+}
+
+int main(int argc, char **argv)
+{
+	static const struct svc_ops ops = {
+		.init = smtpd_init,
+		.accept = smtpd_accept,
+		.stop = smtpd_stop,
+	};
+	static struct smtpd_server server = { .trigger_fd = -1 };
+
+	svc_main(argc, argv, "smtpd", &ops, &server);
+}

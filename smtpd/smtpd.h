@@ -1,0 +1,191 @@
+/* smtpd.h: the parts of smtpd shared between its files (not a library
+ * header). The server (one per process: config, maps, the commit batch,
+ * the qmgr trigger connection), the session (one per connection) and the
+ * mail transaction (at most one per session, from MAIL to the end of
+ * DATA/BDAT) live here, with the functions each file offers the others:
+ *   session.c   connections, the read loop, replies, timers, errors
+ *   commands.c  the command table, enter_state, the simple verbs
+ *   cmd_txn.c   MAIL, RCPT, DATA, BDAT
+ *   policy.c    RCPT TO checks (hosted, unknown user, relay)
+ *   data.c      DATA and BDAT reception into the queue file
+ *   queue.c     queue file creation, Received:, commit batching, triggers */
+#ifndef POSTERN_SMTPD_SMTPD_H
+#define POSTERN_SMTPD_SMTPD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "cfg.h"
+#include "ev.h"
+#include "netmatch.h"
+#include "parse.h"
+#include "q.h"
+#include "resolve.h"
+#include "strm.h"
+#include "svc.h"
+
+struct session;
+
+struct smtpd_server {
+	svc *service;
+	cfg *config;
+	ev_loop *loop;
+	/* configuration, read once at init */
+	char *myhostname, *mydomain, *myorigin, *banner, *mail_name, *queue_dir;
+	long long size_limit; /* 0 = none */
+	long long header_limit;
+	int rcpt_limit, soft_error_limit, hard_error_limit;
+	uint64_t error_sleep_ms, timeout_ms;
+	size_t line_limit;
+	int session_limit;
+	bool local_service; /* smtpd_service=local: the sendmail socket */
+	netmatch *mynetworks;
+	resolver *resolver;
+	/* sessions */
+	struct session *sessions;
+	int nsessions;
+	/* sessions whose queue file is renamed into incoming/ and who wait for
+	 * the batched fsync of the directory */
+	struct session *commit_head;
+	ev_timer *commit_timer;
+	/* connection to $queue_directory/private/qmgr */
+	int trigger_fd;
+	ev_io *trigger_io;
+	buf *trigger_out;
+	bool trigger_warned;
+	uint64_t trigger_retry_ms;
+};
+
+/* Session states (commands check them through the table's state mask). */
+enum smtpd_state {
+	ST_CONNECT = 1 << 0, /* greeted, no HELO/EHLO yet */
+	ST_READY = 1 << 1, /* HELO/EHLO done, no transaction */
+	ST_MAIL = 1 << 2, /* MAIL accepted */
+	ST_RCPT = 1 << 3, /* at least one RCPT accepted */
+	ST_DATA = 1 << 4, /* receiving DATA content */
+	ST_BDAT = 1 << 5, /* between BDAT chunks */
+	ST_COMMIT = 1 << 6, /* message committed, waiting for the incoming/ fsync */
+	ST_QUIT = 1 << 7, /* closing */
+};
+
+/* What the read loop does with input. */
+enum smtpd_input { IN_COMMAND, IN_DATA, IN_CHUNK, IN_NONE };
+
+/* Why content reception failed (the reply comes at the end of the data). */
+enum smtpd_fail { FAIL_NONE = 0, FAIL_SIZE, FAIL_HEADER, FAIL_STORAGE, FAIL_NORCPT };
+
+struct smtpd_txn {
+	char *sender; /* canonical; "" for the null sender */
+	struct smtpd_mail_params params;
+	struct q_rcpt *rcpts;
+	int nrcpts, rcpt_cap;
+	bool bdat; /* the content comes in BDAT chunks */
+	/* content reception */
+	q_writer *writer;
+	char *qid;
+	enum smtpd_fail fail;
+	int hline; /* header line scanner state (data.c) */
+	size_t hline_start; /* where the current header line starts in header */
+	struct smtpd_dot_decoder dot;
+	bool bdat_cr; /* a BDAT chunk ended in CR */
+	bool in_header;
+	bool header_prev_lf; /* last header byte was LF (a blank line ends it) */
+	buf *header; /* the header, held until its end */
+	buf *scratch; /* decoder output */
+	long long size; /* content bytes after decoding */
+};
+
+struct session {
+	struct smtpd_server *srv;
+	struct session *next, *prev; /* srv->sessions */
+	struct session *commit_next; /* srv->commit_head */
+	strm *stream;
+	ev_io *io;
+	ev_timer *idle;
+	ev_timer *delay; /* error sleep */
+	enum smtpd_state state;
+	enum smtpd_input input;
+	bool paused; /* error sleep running: no input, no output */
+	bool esmtp;
+	char *helo;
+	char *client_addr; /* "127.0.0.1" */
+	char *client_name; /* "unknown" (no rDNS) or "localhost" */
+	char *client; /* "unknown[127.0.0.1]" for logs */
+	struct sockaddr_storage peer;
+	bool have_peer;
+	bool trusted; /* may relay: mynetworks or local service */
+	long uid; /* SO_PEERCRED uid of a local client, -1 when none */
+	int errors;
+	const char *last_verb; /* for "lost connection after X" */
+	unsigned long long chunk_left; /* BDAT bytes still to read */
+	bool chunk_last;
+	struct smtpd_perr chunk_err; /* reply for a BDAT chunk refused up front */
+	size_t skipped; /* bytes of an over-long command line dropped so far */
+	struct smtpd_txn *txn;
+};
+
+/* session.c */
+void smtpd_session_accept(struct smtpd_server *srv, int fd);
+/* smtpd_reply: queues one reply line; a code >= 400 counts as an error
+ * (and arms the error sleep past the soft limit). */
+void smtpd_reply(struct session *s, int code, const char *dsn, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* smtpd_reply_raw: queues preformatted reply lines (EHLO, HELP). */
+void smtpd_reply_raw(struct session *s, const char *text);
+/* smtpd_session_close: queue nothing more, flush and end the session. */
+void smtpd_session_close(struct session *s);
+/* smtpd_session_resume: continue reading after a wait (commit). */
+void smtpd_session_resume(struct session *s);
+void smtpd_server_stop(struct smtpd_server *srv);
+
+/* commands.c */
+void smtpd_enter_state(struct session *s, enum smtpd_state state);
+/* smtpd_command: runs one command line (terminator stripped). */
+void smtpd_command(struct session *s, const char *line, size_t len);
+const char *smtpd_state_name(enum smtpd_state state);
+void smtpd_txn_free(struct smtpd_txn **t);
+/* smtpd_txn_reset: drops the transaction, back to READY (or CONNECT). */
+void smtpd_txn_reset(struct session *s);
+
+/* cmd_txn.c: the transaction verbs, called through the command table. */
+void smtpd_cmd_mail(struct session *s, const char *arg);
+void smtpd_cmd_rcpt(struct session *s, const char *arg);
+void smtpd_cmd_data(struct session *s, const char *arg);
+void smtpd_cmd_bdat(struct session *s, const char *arg);
+
+/* policy.c: checks a recipient; on success sets *address_r (heap,
+ * canonical) and returns 0; otherwise queues the reply, logs the reject
+ * and returns -1. */
+int smtpd_policy_rcpt(struct session *s, const struct addr *a, char **address_r);
+
+/* data.c */
+/* smtpd_data_start: opens the queue file and readies the content state;
+ * false (logged, no reply: the caller answers 452 4.3.1) on failure. */
+bool smtpd_data_start(struct session *s);
+/* smtpd_data_input: bytes of DATA; true at the end of data. */
+bool smtpd_data_input(struct session *s, const char *data, size_t len, size_t *used_r);
+/* smtpd_chunk_input: bytes of the current BDAT chunk. */
+void smtpd_chunk_input(struct session *s, const char *data, size_t len);
+/* smtpd_data_finish: the content is complete: reply with the failure, or
+ * commit and wait for the batched directory fsync. */
+void smtpd_data_finish(struct session *s);
+
+/* queue.c */
+/* smtpd_queue_open: creates the queue file with envelope and Received:
+ * header. -1 on failure (logged). */
+int smtpd_queue_open(struct session *s);
+/* smtpd_queue_commit: commits; 0 = the session now waits in ST_COMMIT
+ * for the batched fsync of incoming/, -1 = failed (logged, writer gone). */
+int smtpd_queue_commit(struct session *s);
+/* smtpd_queue_forget: the session ends; drop it from the commit batch. */
+void smtpd_queue_forget(struct session *s);
+void smtpd_queue_init(struct smtpd_server *srv);
+void smtpd_queue_shutdown(struct smtpd_server *srv);
+/* smtpd_rfc2822_date: "Tue, 03 Oct 2023 10:00:00 +0000" into out. */
+void smtpd_rfc2822_date(char *out, size_t size);
+
+#endif

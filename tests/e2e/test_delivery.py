@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""End-to-end tests of qmgr and local: messages are queued with
+tests/qinject (exactly as smtpd queues them) into a private instance that
+runs master, qmgr and local, and are checked in the users' Maildirs and the
+queue: Return-Path/Delivered-To, alias fan-out, nested aliases and loops,
+catch-all, user+tag and folder delivery, quota (deferred, not lost),
+unknown users (a multipart/report bounce to a local sender), the null
+sender, kill -9 of local during a load (no duplicates, nothing lost) and a
+restart that recovers active/."""
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import DAEMONS, QINJECT, Instance, wait_for  # noqa: E402
+
+MAILBOXES = """\
+alice@example.test example.test/alice/
+bob@example.test example.test/bob/
+carol@example.test example.test/carol/
+"""
+ALIASES = """\
+team@example.test alice@example.test, sales@example.test
+sales@example.test bob@example.test, carol@example.test
+loop1@example.test loop2@example.test
+loop2@example.test loop1@example.test, alice@example.test
+selfish@example.test selfish@example.test, bob@example.test
+away@example.test someone@remote.test
+@other.test bob@example.test
+"""
+DOMAINS = "other.test OK\n"
+
+
+def message(subject, size=0):
+    body = "x" * 70 + "\n"
+    text = "From: tester@example.test\nSubject: %s\n\nhello\n" % subject
+    while len(text) < size:
+        text += body
+    return text
+
+
+def available():
+    return all(os.path.exists(DAEMONS[n]) for n in ("master", "qmgr", "local")) and \
+        os.path.exists(QINJECT)
+
+
+@unittest.skipUnless(available(), "qmgr, local or qinject not built")
+class Delivery(unittest.TestCase):
+    def setUp(self):
+        self.inst = Instance()
+        self.addCleanup(self.inst.cleanup)
+        self.mail = os.path.join(self.inst.config_dir, "mail")
+        self.inst.build_map("mailboxes", MAILBOXES)
+        self.inst.build_map("aliases", ALIASES)
+        self.inst.build_map("domains", DOMAINS)
+        self.inst.build_map("quotas", "dave@example.test 1k\n")
+        self.inst.set_main("virtual_mailbox_quota_maps",
+                           "hash:" + self.inst.path("quotas"))
+        self.inst.set_main("minimal_backoff_time", "1s")
+        self.inst.set_main("maximal_backoff_time", "2s")
+        self.inst.set_main("queue_run_delay", "1s")
+        self.inst.set_mail_services()
+
+    # --- helpers -------------------------------------------------------
+    def start(self):
+        self.inst.start()
+        self.assertTrue(wait_for(lambda: os.path.exists(
+            self.inst.path("queue", "private", "qmgr")), 10), self.inst.log())
+
+    def files(self, user, folder=""):
+        """Full paths of the messages in new/ and cur/ of user's Maildir."""
+        found = []
+        base = os.path.join(self.mail, "example.test", user, folder)
+        for sub in ("new", "cur"):
+            d = os.path.join(base, sub)
+            if os.path.isdir(d):
+                found += [os.path.join(d, n) for n in sorted(os.listdir(d))]
+        return found
+
+    def texts(self, user, folder=""):
+        out = []
+        for p in self.files(user, folder):
+            with open(p, encoding="utf-8", errors="replace") as f:
+                out.append(f.read())
+        return out
+
+    def queue_empty(self):
+        return not any(self.inst.queue_files(s) for s in ("incoming", "active", "deferred"))
+
+    def wait_count(self, user, n, folder="", timeout=15):
+        ok = wait_for(lambda: len(self.files(user, folder)) >= n, timeout)
+        self.assertTrue(ok, "%s has %d messages, want %d\n%s" % (
+            user, len(self.files(user, folder)), n, self.inst.log()))
+
+    def wait_queue_empty(self, timeout=15):
+        self.assertTrue(wait_for(self.queue_empty, timeout), self.inst.log())
+
+    # --- tests ---------------------------------------------------------
+    def test_delivery_headers_and_log(self):
+        self.start()
+        qid = self.inst.inject("sender@remote.test", ["alice@example.test"], message("one"))
+        self.wait_count("alice", 1)
+        text = self.texts("alice")[0]
+        self.assertTrue(text.startswith("Return-Path: <sender@remote.test>\n"
+                                        "Delivered-To: alice@example.test\n"
+                                        "From: tester@example.test\n"), text)
+        self.assertIn(qid, os.path.basename(self.files("alice")[0]))
+        self.wait_queue_empty()
+        log = self.inst.log()
+        self.assertIn("%s: to=<alice@example.test>, relay=local" % qid, log)
+        self.assertIn("dsn=2.0.0, status=sent (delivered to maildir)", log)
+        self.assertTrue(wait_for(lambda: "%s: removed" % qid in self.inst.log(), 5))
+
+    def test_alias_fanout_nesting_and_loops(self):
+        self.start()
+        self.inst.inject("s@remote.test", ["team@example.test"], message("team"))
+        self.inst.inject("s@remote.test", ["loop1@example.test"], message("loop"))
+        self.inst.inject("s@remote.test", ["selfish@example.test"], message("self"))
+        self.wait_count("alice", 2)
+        self.wait_count("bob", 2)
+        self.wait_count("carol", 1)
+        self.wait_queue_empty()
+        subjects = lambda u: sorted(t.split("Subject: ")[1].split("\n")[0]  # noqa: E731
+                                    for t in self.texts(u))
+        self.assertEqual(subjects("alice"), ["loop", "team"])
+        self.assertEqual(subjects("bob"), ["self", "team"])
+        self.assertEqual(subjects("carol"), ["team"])
+
+    def test_catch_all_and_extension(self):
+        self.inst.set_main("folder_delivery", "yes")
+        os.makedirs(os.path.join(self.mail, "example.test", "alice", ".News", "new"))
+        os.makedirs(os.path.join(self.mail, "example.test", "alice", ".News", "cur"))
+        os.makedirs(os.path.join(self.mail, "example.test", "alice", ".News", "tmp"))
+        self.start()
+        self.inst.inject("s@remote.test", ["whoever@other.test"], message("catch"))
+        self.inst.inject("s@remote.test", ["alice+News@example.test"], message("news"))
+        self.inst.inject("s@remote.test", ["alice+misc@example.test"], message("misc"))
+        self.wait_count("bob", 1)
+        self.wait_count("alice", 1, folder=".News")
+        self.wait_count("alice", 1)
+        self.assertIn("Delivered-To: bob@example.test\n", self.texts("bob")[0])
+        self.assertIn("Delivered-To: alice+News@example.test\n",
+                      self.texts("alice", ".News")[0])
+        self.assertIn("Subject: misc", self.texts("alice")[0])
+        self.wait_queue_empty()
+
+    def test_quota_defers_not_loses(self):
+        self.inst.build_map("quotas", "bob@example.test 2k\n")
+        self.start()
+        qid = self.inst.inject("s@remote.test", ["bob@example.test"], message("big", 8000))
+        self.assertTrue(wait_for(lambda: "dsn=4.2.2" in self.inst.log(), 10), self.inst.log())
+        self.assertTrue(wait_for(lambda: qid in self.inst.queue_files("deferred")
+                                 or qid in self.inst.queue_files("active"), 5))
+        self.assertEqual(self.files("bob"), [])
+        # raising the quota lets the next retry deliver it
+        self.inst.build_map("quotas", "bob@example.test 1m\n")
+        self.wait_count("bob", 1, timeout=20)
+        self.wait_queue_empty()
+
+    def test_unknown_user_bounces_to_local_sender(self):
+        self.start()
+        qid = self.inst.inject("alice@example.test", ["nobody@example.test", "bob@example.test"],
+                               message("lost"))
+        self.wait_count("bob", 1)
+        self.wait_count("alice", 1)
+        bounce = self.texts("alice")[0]
+        self.assertIn("Return-Path: <>\n", bounce)
+        self.assertIn("Content-Type: multipart/report; report-type=delivery-status;", bounce)
+        self.assertIn("Content-Type: message/delivery-status", bounce)
+        self.assertIn("Final-Recipient: rfc822; nobody@example.test\nAction: failed\n"
+                      "Status: 5.1.1\n", bounce)
+        self.assertIn("X-Postern-Queue-ID: %s" % qid, bounce)
+        self.assertIn("Content-Type: text/rfc822-headers\n\nFrom: tester@example.test\n"
+                      "Subject: lost\n\n", bounce)
+        self.assertNotIn("bob@example.test", bounce.split("Delivery report")[1])
+        self.wait_queue_empty()
+        self.assertIn("status=bounced", self.inst.log())
+
+    def test_bounce_of_bounce_is_dropped(self):
+        self.start()
+        qid = self.inst.inject("", ["nobody@example.test"], message("dsn"))
+        self.assertTrue(wait_for(lambda: "%s: removed" % qid in self.inst.log(), 10),
+                        self.inst.log())
+        self.assertIn("no notification sent (null sender)", self.inst.log())
+        self.wait_queue_empty()
+
+    def test_notify_never_suppresses(self):
+        self.start()
+        qid = self.inst.inject("alice@example.test", ["nobody@example.test"], message("q"),
+                               "-N", "never")
+        self.assertTrue(wait_for(lambda: "%s: removed" % qid in self.inst.log(), 10))
+        self.assertEqual(self.files("alice"), [])
+
+    def test_forward_outside_is_requeued_and_deferred(self):
+        self.start()
+        self.inst.inject("s@remote.test", ["away@example.test"], message("fwd"))
+        self.assertTrue(wait_for(lambda: "no relay transport configured yet" in self.inst.log(),
+                                 10), self.inst.log())
+        self.assertTrue(wait_for(lambda: len(self.inst.queue_files("deferred")) == 1, 10))
+
+    def test_kill_local_during_load_no_duplicates(self):
+        self.start()
+        n = 300
+        for i in range(n):
+            self.inst.inject("s@remote.test", ["team@example.test"], message("m%d" % i),
+                             "-T")
+        # one trigger would do; qmgr also scans incoming/
+        self.inst.inject("s@remote.test", ["alice@example.test"], message("last"))
+        for _ in range(6):
+            time.sleep(0.3)
+            for pid in self.pids("local"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.wait_count("alice", n + 1, timeout=60)
+        self.wait_count("carol", n, timeout=60)
+        self.wait_queue_empty(60)
+        for user, extra in (("alice", ["last"]), ("bob", []), ("carol", [])):
+            subjects = sorted(t.split("Subject: ")[1].split("\n")[0] for t in self.texts(user))
+            self.assertEqual(subjects, sorted(["m%d" % i for i in range(n)] + extra), user)
+
+    def test_active_recovered_at_start(self):
+        os.makedirs(self.inst.path("queue", "incoming"), exist_ok=True)
+        os.makedirs(self.inst.path("queue", "active"), exist_ok=True)
+        os.makedirs(self.inst.path("queue", "tmp"), exist_ok=True)
+        qid = self.inst.inject("s@remote.test", ["carol@example.test"], message("crash"), "-T")
+        os.rename(self.inst.path("queue", "incoming", qid), self.inst.path("queue", "active", qid))
+        self.start()
+        self.wait_count("carol", 1)
+        self.wait_queue_empty()
+        self.assertIn("%s: from=<s@remote.test>, size=" % qid, self.inst.log())
+        self.assertIn("queue active, recover)", self.inst.log())
+
+    def test_kill_qmgr_restarts_and_delivers(self):
+        self.start()
+        for i in range(50):
+            self.inst.inject("s@remote.test", ["bob@example.test"], message("q%d" % i), "-T")
+        for pid in self.pids("qmgr"):
+            os.kill(pid, signal.SIGKILL)
+        self.inst.inject("s@remote.test", ["carol@example.test"], message("after"), "-T")
+        self.wait_count("bob", 50, timeout=40)
+        self.wait_count("carol", 1, timeout=40)
+        self.wait_queue_empty(40)
+        self.assertEqual(len(self.files("bob")), 50)
+
+    def pids(self, name):
+        found = []
+        for pid in self.inst.processes():
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().strip() == name:
+                        found.append(pid)
+            except OSError:
+                pass
+        return found
+
+
+if __name__ == "__main__":
+    unittest.main()

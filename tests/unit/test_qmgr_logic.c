@@ -1,0 +1,206 @@
+/* test_qmgr_logic.c: unit tests for qmgr's pure logic (qmgr/backoff.c,
+ * qmgr/dsn.c): the retry time table (doubling with age, clamped), queue
+ * lifetime expiry, DSN status classes, and the structure of a bounce: its
+ * headers, the three MIME parts of a multipart/report, the per-recipient
+ * delivery-status fields, header-only versus full return, and that peer
+ * text cannot inject header lines. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../qmgr/logic.h"
+#include "buf.h"
+#include "mem.h"
+
+static void test_next_retry(void **state)
+{
+	static const struct {
+		long long age, min, max, want_wait;
+	} cases[] = {
+		{ 0, 300, 4000, 300 },	   { 10, 300, 4000, 300 },   { 300, 300, 4000, 300 },
+		{ 600, 300, 4000, 600 },   { 1200, 300, 4000, 1200 }, { 2400, 300, 4000, 2400 },
+		{ 4800, 300, 4000, 4000 }, { 999999, 300, 4000, 4000 }, { -50, 300, 4000, 300 },
+		{ 100, 500, 200, 500 }, /* max below min: min wins */
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		time_t now = 1700000000;
+		time_t got = qmgr_next_retry(now, now - (time_t)cases[i].age, cases[i].min,
+					     cases[i].max);
+
+		if (got - now != cases[i].want_wait)
+			fail_msg("case %zu: wait %lld, want %lld", i, (long long)(got - now),
+				 cases[i].want_wait);
+	}
+}
+
+static void test_expired(void **state)
+{
+	(void)state;
+	assert_false(qmgr_expired(1000, 900, 432000));
+	assert_true(qmgr_expired(1000 + 432000, 1000, 432000));
+	assert_true(qmgr_expired(1000, 1000, 0));
+}
+
+static void test_dsn_class(void **state)
+{
+	static const struct {
+		const char *status;
+		int want;
+	} cases[] = {
+		{ "2.0.0", 2 }, { "4.2.2", 4 }, { "5.1.1", 5 }, { "3.0.0", 4 },
+		{ "5", 4 },	{ "", 4 },	{ NULL, 4 },	{ "5x1.1", 4 },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(qmgr_dsn_class(cases[i].status), cases[i].want);
+	assert_string_equal(qmgr_rcpt_domain("a@b.test"), "b.test");
+	assert_string_equal(qmgr_rcpt_domain("\"x@y\"@z.test"), "z.test");
+	assert_string_equal(qmgr_rcpt_domain("postmaster"), "");
+}
+
+static void test_headers_len(void **state)
+{
+	static const struct {
+		const char *text;
+		size_t want;
+	} cases[] = {
+		{ "Subject: x\n\nbody\n", 12 },
+		{ "Subject: x\nFrom: y\n\n", 20 },
+		{ "Subject: x\n", 11 }, /* no body: everything */
+		{ "\nbody\n", 1 },
+		{ "", 0 },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(qmgr_dsn_headers_len(cases[i].text, strlen(cases[i].text)),
+				 cases[i].want);
+}
+
+static const struct qmgr_dsn_rcpt rcpts[] = {
+	{ "nobody@example.test", "rfc822;Nobody@example.test", "failed", "5.1.1", "user unknown" },
+	{ "full@example.test", NULL, "failed", "4.4.7", "expired: mailbox full\r\nX-Evil: 1" },
+};
+
+static struct qmgr_dsn sample(bool full)
+{
+	struct qmgr_dsn d = {
+		.hostname = "mx.example.test",
+		.queue_id = "ABCDEF123456",
+		.boundary = "BOUNCE1.bounce/mx.example.test",
+		.sender = "alice@example.test",
+		.envid = "env-42",
+		.arrival = 1700000000,
+		.now = 1700000100,
+		.full = full,
+		.rcpts = rcpts,
+		.nrcpts = 2,
+	};
+	return d;
+}
+
+/* part_after: the text following the n-th (1-based) boundary line. */
+static const char *part_after(const char *text, const char *boundary, int n)
+{
+	char *delim = xasprintf("\n--%s\n", boundary);
+	const char *p = text;
+
+	for (int i = 0; i < n && p != NULL; i++) {
+		p = strstr(p, delim);
+		if (p != NULL)
+			p += strlen(delim);
+	}
+	free(delim);
+	return p;
+}
+
+static void test_dsn_structure(void **state)
+{
+	struct qmgr_dsn d = sample(false);
+	buf *out = buf_new(4096);
+	const char *text, *p1, *p2, *p3, *end;
+	const char original[] = "Subject: hello\nFrom: alice@example.test\n\nbody\n";
+	const char want3[] = "Content-Description: Undelivered Message Headers\n"
+			     "Content-Type: text/rfc822-headers\n\n"
+			     "Subject: hello\nFrom: alice@example.test\n\n\n--";
+	size_t hlen = qmgr_dsn_headers_len(original, strlen(original));
+	(void)state;
+
+	qmgr_dsn_head(out, &d);
+	buf_append(out, original, hlen);
+	qmgr_dsn_tail(out, &d, original[hlen - 1]);
+	text = buf_cstr(out);
+	/* top-level header */
+	assert_non_null(strstr(text, "From: MAILER-DAEMON@mx.example.test"));
+	assert_non_null(strstr(text, "\nTo: <alice@example.test>\n"));
+	assert_non_null(strstr(text, "\nAuto-Submitted: auto-replied\n"));
+	assert_non_null(strstr(text, "Content-Type: multipart/report; report-type=delivery-status;"
+				     "\n\tboundary=\"BOUNCE1.bounce/mx.example.test\"\n"));
+	/* three parts, then the closing boundary */
+	p1 = part_after(text, d.boundary, 1);
+	p2 = part_after(text, d.boundary, 2);
+	p3 = part_after(text, d.boundary, 3);
+	assert_non_null(p1);
+	assert_non_null(p2);
+	assert_non_null(p3);
+	assert_null(part_after(text, d.boundary, 4));
+	assert_true(strncmp(p1, "Content-Description: Notification\nContent-Type: text/plain",
+			    strlen("Content-Description: Notification\nContent-Type: text/plain")) == 0);
+	assert_non_null(strstr(p1, "<nobody@example.test>: user unknown\n"));
+	assert_non_null(strstr(p2, "Content-Type: message/delivery-status\n\n"
+				   "Reporting-MTA: dns; mx.example.test\n"));
+	assert_non_null(strstr(p2, "\nOriginal-Envelope-Id: env-42\n"));
+	assert_non_null(strstr(p2, "\nArrival-Date: "));
+	assert_non_null(strstr(p2, "\n\nFinal-Recipient: rfc822; nobody@example.test\n"
+				   "Original-Recipient: rfc822;Nobody@example.test\n"
+				   "Action: failed\nStatus: 5.1.1\n"
+				   "Diagnostic-Code: X-Postern; user unknown\n"));
+	/* the injected CR LF became spaces: no header line of its own */
+	assert_non_null(strstr(p2, "\n\nFinal-Recipient: rfc822; full@example.test\n"
+				   "Action: failed\nStatus: 4.4.7\n"
+				   "Diagnostic-Code: X-Postern; expired: mailbox full  X-Evil: 1\n"));
+	assert_null(strstr(text, "\nX-Evil"));
+	assert_true(strncmp(p3, want3, strlen(want3)) == 0);
+	assert_null(strstr(p3, "body"));
+	end = strstr(text, "\n--BOUNCE1.bounce/mx.example.test--\n");
+	assert_non_null(end);
+	assert_int_equal(strlen(end), strlen("\n--BOUNCE1.bounce/mx.example.test--\n"));
+	buf_free(&out);
+}
+
+static void test_dsn_full(void **state)
+{
+	struct qmgr_dsn d = sample(true);
+	buf *out = buf_new(4096);
+	const char original[] = "Subject: hello\n\nbody without newline";
+	const char *p3;
+	(void)state;
+
+	qmgr_dsn_head(out, &d);
+	buf_append(out, original, strlen(original));
+	qmgr_dsn_tail(out, &d, 'e');
+	p3 = part_after(buf_cstr(out), d.boundary, 3);
+	assert_non_null(p3);
+	assert_non_null(strstr(p3, "Content-Type: message/rfc822\n\nSubject: hello\n\n"
+				   "body without newline\n\n--BOUNCE1.bounce/mx.example.test--\n"));
+	buf_free(&out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_next_retry),   cmocka_unit_test(test_expired),
+		cmocka_unit_test(test_dsn_class),    cmocka_unit_test(test_headers_len),
+		cmocka_unit_test(test_dsn_structure), cmocka_unit_test(test_dsn_full),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

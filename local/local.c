@@ -28,14 +28,22 @@ struct conn {
 	ev_io *io;
 	ev_timer *idle;
 	buf *in;
+	struct conn *prev, *next;
 };
 
 static struct local local_state;
+static struct conn *conns; /* open connections, closed at stop */
 
 static void conn_end(struct conn *c)
 {
 	svc *service = c->service;
 
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	ev_io_remove(&c->io);
 	ev_timer_remove(&c->idle);
 	close(c->fd);
@@ -230,6 +238,10 @@ static void local_accept(svc *service, int fd)
 	c->in = buf_new(1024);
 	c->io = ev_io_add(svc_loop(service), fd, EV_READ, on_io, c);
 	c->idle = ev_timer_add(svc_loop(service), CONN_IDLE_MS, false, on_idle, c);
+	c->next = conns;
+	if (conns != NULL)
+		conns->prev = c;
+	conns = c;
 }
 
 static void local_init(svc *service)
@@ -243,9 +255,24 @@ static void local_init(svc *service)
 	l->resolver = resolver_new(l->config);
 }
 
+/* local_stop: requests run synchronously, so none is in progress here;
+ * qmgr retries whatever it had sent on a connection we close. */
+static void local_stop(svc *service)
+{
+	struct local *l = svc_ctx(service);
+
+	while (conns != NULL)
+		conn_end(conns);
+	resolver_free(&l->resolver);
+	free(l->queue_dir);
+	free(l->qmgr_socket);
+	l->queue_dir = l->qmgr_socket = NULL;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct svc_ops ops = { .init = local_init, .accept = local_accept };
+	static const struct svc_ops ops = { .init = local_init, .accept = local_accept,
+					    .stop = local_stop };
 
 	svc_main(argc, argv, "local", &ops, &local_state);
 }

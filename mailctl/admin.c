@@ -68,8 +68,9 @@ static int map_file_of(const char *name, struct edit_map *m)
 	return 0;
 }
 
-/* first_map: the map mailctl edits for a main.cf key: its first map. */
-static int first_map(struct mailctl *ctl, const char *key, struct edit_map *m)
+/* find_first_map: the map mailctl edits for a main.cf key: its first
+ * map. -1 when there is none (printed unless quiet) or it is not a text map. */
+static int find_first_map(struct mailctl *ctl, const char *key, struct edit_map *m, bool quiet)
 {
 	char **words = cfg_split_list(cfg_get(mailctl_config(ctl), key));
 	int rc = -1;
@@ -81,12 +82,17 @@ static int first_map(struct mailctl *ctl, const char *key, struct edit_map *m)
 			break;
 		}
 	}
-	if (m->path == NULL && rc < 0 && *words == NULL)
+	if (!quiet && m->path == NULL && rc < 0 && *words == NULL)
 		fprintf(stderr, "mailctl: %s is empty: no map to edit\n", key);
-	else if (m->path == NULL && rc < 0)
+	else if (!quiet && m->path == NULL && rc < 0)
 		fprintf(stderr, "mailctl: %s names no map to edit\n", key);
 	cfg_free_list(&words);
 	return rc;
+}
+
+static int first_map(struct mailctl *ctl, const char *key, struct edit_map *m)
+{
+	return find_first_map(ctl, key, m, false);
 }
 
 static int map_set(const struct edit_map *m, const char *key, const char *value)
@@ -195,7 +201,7 @@ static int domain_hosted(struct mailctl *ctl, const char *domain)
 	char *value = NULL;
 	int rc;
 
-	if (first_map(ctl, "virtual_mailbox_domains", &m) == 0) {
+	if (find_first_map(ctl, "virtual_mailbox_domains", &m, true) == 0) {
 		rc = map_get(&m, domain, &value);
 		free(value);
 		if (rc < 0 || value != NULL) {
@@ -725,41 +731,67 @@ static int user_del(struct mailctl *ctl, const char *address, bool purge)
 	return rc;
 }
 
-/* Listing with a domain filter and the quota beside each user. */
+/* Listing with a domain filter and the quota beside each user. The
+ * quotas are read once and sorted, so a long list costs n log n. */
+struct kv {
+	char *key, *value;
+};
+
 struct list_ctx {
 	const char *domain; /* NULL = all */
-	struct edit_map quotas; /* path NULL = none */
-	bool with_value;
+	struct kv *quotas;
+	size_t nquotas;
 };
+
+static void collect_kv(void *ctx, const char *key, const char *value)
+{
+	struct list_ctx *lc = ctx;
+
+	lc->quotas = xrealloc(lc->quotas, (lc->nquotas + 1) * sizeof(*lc->quotas));
+	lc->quotas[lc->nquotas].key = xstrdup(key);
+	lc->quotas[lc->nquotas++].value = xstrdup(value);
+}
+
+static int kv_compare(const void *a, const void *b)
+{
+	return strcmp(((const struct kv *)a)->key, ((const struct kv *)b)->key);
+}
 
 static void list_user(void *ctx, const char *key, const char *value)
 {
 	struct list_ctx *lc = ctx;
 	const char *d = key_domain(key);
-	char *quota = NULL;
+	struct kv probe = { (char *)key, NULL }, *q = NULL;
 
 	(void)value;
 	if (lc->domain != NULL && (d == NULL || strcmp(d, lc->domain) != 0))
 		return;
-	if (lc->quotas.path != NULL && map_get(&lc->quotas, key, &quota) == 0 && quota != NULL)
-		printf("%s quota=%s\n", key, quota);
+	if (lc->nquotas > 0)
+		q = bsearch(&probe, lc->quotas, lc->nquotas, sizeof(*lc->quotas), kv_compare);
+	if (q != NULL)
+		printf("%s quota=%s\n", key, q->value);
 	else
 		printf("%s\n", key);
-	free(quota);
 }
 
 static int user_list(struct mailctl *ctl, const char *domain)
 {
 	struct list_ctx lc = { 0 };
 	char *d = domain != NULL ? lower_dup(domain) : NULL;
-	int rc;
+	int rc = 0;
 
 	lc.domain = d;
-	if (*cfg_get(mailctl_config(ctl), "virtual_mailbox_quota_maps") != '\0' &&
-	    first_map(ctl, "virtual_mailbox_quota_maps", &lc.quotas) < 0)
-		lc.quotas.path = NULL;
-	rc = list_map(ctl, "virtual_mailbox_maps", list_user, &lc);
-	edit_map_clear(&lc.quotas);
+	if (*cfg_get(mailctl_config(ctl), "virtual_mailbox_quota_maps") != '\0')
+		rc = list_map(ctl, "virtual_mailbox_quota_maps", collect_kv, &lc);
+	if (lc.nquotas > 1)
+		qsort(lc.quotas, lc.nquotas, sizeof(*lc.quotas), kv_compare);
+	if (rc == 0)
+		rc = list_map(ctl, "virtual_mailbox_maps", list_user, &lc);
+	for (size_t i = 0; i < lc.nquotas; i++) {
+		free(lc.quotas[i].key);
+		free(lc.quotas[i].value);
+	}
+	free(lc.quotas);
 	free(d);
 	return rc;
 }

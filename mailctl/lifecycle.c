@@ -182,29 +182,35 @@ int cmd_reload(struct mailctl *ctl, int argc, char **argv)
 	return rc;
 }
 
+/* One line per service: the reply lists service, command, listen and then
+ * that service's process fields, in that order. */
 static void print_status(const attr_rec *reply)
 {
-	bool first_pid = true;
+	bool open_line = false, first_pid = true;
 
 	printf("master: pid %s, configuration %s\n", attr_get(reply, "pid"),
 	       attr_get(reply, "config_directory"));
-	printf("%-28s %-10s %-24s %s\n", "SERVICE", "COMMAND", "LISTEN", "PROCESSES");
+	printf("%-24s %-8s %-32s %s\n", "SERVICE", "COMMAND", "LISTEN", "PROCESSES");
 	for (size_t i = 0; i < attr_count(reply); i++) {
 		const char *name = attr_name_at(reply, i), *value = attr_value_at(reply, i);
 
 		if (strcmp(name, "service") == 0) {
-			printf("%s%-28s", i > 0 && !first_pid ? "\n" : (i > 0 ? "\n" : ""), value);
+			if (open_line)
+				printf("\n");
+			printf("%-24s", value);
+			open_line = true;
 			first_pid = true;
 		} else if (strcmp(name, "command") == 0) {
-			printf(" %-10s", value);
+			printf(" %-8s", value);
 		} else if (strcmp(name, "listen") == 0) {
-			printf(" %-24s", value);
+			printf(" %-32s", value);
 		} else if (strcmp(name, "process") == 0) {
 			printf("%s%s", first_pid ? " " : ",", value);
 			first_pid = false;
 		}
 	}
-	printf("\n");
+	if (open_line)
+		printf("\n");
 }
 
 int cmd_status(struct mailctl *ctl, int argc, char **argv)

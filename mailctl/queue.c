@@ -38,7 +38,9 @@ static void open_log(struct mailctl *ctl)
 	if ((*file ? log_open_file(file, &err) : log_open_syslog(cfg_get(c, "syslog_facility"), &err)) < 0) {
 		fprintf(stderr, "mailctl: warning: cannot open the mail log: %s\n", err);
 		free(err);
+		return;
 	}
+	log_set_stderr(false); /* the command prints its own summary */
 }
 
 static int queue_list(struct mailctl *ctl)

@@ -207,6 +207,7 @@ static void qmgr_stop(svc *service)
 	ev_timer_remove(&q->deferred_timer);
 	while (triggers != NULL)
 		trigger_end(triggers);
+	resolver_free(&q->resolver); /* nothing routes once stopping (qmgr_kick) */
 }
 
 int main(int argc, char **argv)

@@ -190,6 +190,8 @@ static void on_work(void *ctx)
 	bool more = false;
 
 	q->work_armed = false;
+	if (svc_stopping(q->service))
+		return;
 	take_recovered(q);
 	if (qmgr_has_room(q))
 		more |= scan_step(q, &q->incoming);

@@ -301,8 +301,8 @@ static int collect_rcpts(const struct sm_list *argv_rcpts, const struct sm_list 
 	for (int i = 0; i < hdr_rcpts->n; i++)
 		add_qualified(&ctx, hdr_rcpts->v[i]);
 	if (out->n == 0) {
-		fprintf(stderr, "sendmail: no recipient addresses found%s\n",
-			hdr_rcpts != argv_rcpts ? " in the message header" : "");
+		fprintf(stderr, "sendmail: no recipient addresses found (give them as arguments,\n"
+				"or in To:, Cc: or Bcc: with -t)\n");
 		return SM_EX_USAGE;
 	}
 	return 0;

@@ -1,14 +1,10 @@
 /* queue.c: smtpd's side of the queue (lib/q.h): creating the queue file
- * with its envelope and Received: header, committing it, and the batched
- * fsync of incoming/. A committed session waits in ST_COMMIT; a zero-delay
- * timer runs after the loop has dispatched everything that was ready, does
- * one q_sync_dir for every session that committed meanwhile and only then
- * queues their 250 replies. The trigger to qmgr goes over one persistent,
- * non-blocking connection to private/qmgr; a lost trigger only delays the
- * mail (qmgr rescans incoming/), so a trigger failure never delays a 250.
- *
- * XXX the file fsync inside q_writer_commit still runs on the loop, one
- * file after the other; overlapping them needs a helper thread. */
+ * with its envelope and Received: header, committing it (commit.c: the
+ * file fsyncs overlap on worker threads and one fsync of incoming/ covers
+ * every commit that finished together, before any of their 250 replies),
+ * and the trigger to qmgr, over one persistent, non-blocking connection to
+ * private/qmgr; a lost trigger only delays the mail (qmgr rescans
+ * incoming/), so a trigger failure never delays a 250. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -223,76 +219,38 @@ static void trigger_send(struct smtpd_server *srv, const char *qid)
 
 /* ---- committing ---- */
 
-static void commit_reply(struct session *s, bool synced)
+static void on_committed(void *owner, bool ok, const char *err)
 {
+	struct session *s = owner;
 	struct smtpd_txn *t = s->txn;
 
-	if (synced) {
+	s->commit_job = NULL;
+	if (ok) {
 		log_info("%s: from=<%s>, size=%lld, nrcpt=%d", t->qid, t->sender, t->size,
 			 t->nrcpts);
 		smtpd_reply(s, 250, "2.0.0", "Ok: queued as %s", t->qid);
 		trigger_send(s->srv, t->qid);
 	} else {
-		smtpd_reply(s, 451, "4.3.0", "Error: queue file write error");
+		log_warn("%s: cannot commit the queue file: %s", t->qid, err ? err : "directory fsync failed");
+		smtpd_reply(s, 452, "4.3.1", "Error: insufficient system storage");
 	}
 	smtpd_txn_reset(s);
-}
-
-static void on_commit_timer(void *ctx)
-{
-	struct smtpd_server *srv = ctx;
-	struct session *s = srv->commit_head, *next;
-	bool synced;
-
-	srv->commit_head = NULL;
-	if (s == NULL)
-		return;
-	synced = q_sync_dir(srv->queue_dir, Q_INCOMING) == 0;
-	if (!synced)
-		log_warn("cannot fsync %s/%s: %s", srv->queue_dir, Q_INCOMING, strerror(errno));
-	for (; s != NULL; s = next) {
-		next = s->commit_next;
-		s->commit_next = NULL;
-		commit_reply(s, synced);
-		smtpd_session_resume(s);
-	}
+	smtpd_session_resume(s);
 }
 
 int smtpd_queue_commit(struct session *s)
 {
-	struct smtpd_server *srv = s->srv;
-	struct smtpd_txn *t = s->txn;
-	char *err = NULL;
-
-	if (q_writer_commit(&t->writer, &err) < 0) {
-		log_warn("%s: cannot commit the queue file: %s", t->qid, err ? err : "?");
-		free(err);
-		t->writer = NULL;
-		return -1;
-	}
-	t->writer = NULL;
 	smtpd_enter_state(s, ST_COMMIT);
 	s->input = IN_NONE;
-	if (srv->commit_head == NULL) {
-		if (srv->commit_timer == NULL)
-			srv->commit_timer = ev_timer_add(srv->loop, 0, false, on_commit_timer, srv);
-		else
-			ev_timer_reset(srv->commit_timer, 0);
-	}
-	s->commit_next = srv->commit_head;
-	srv->commit_head = s;
+	s->commit_job = commit_submit(s->srv->committer, &s->txn->writer, s);
 	return 0;
 }
 
 void smtpd_queue_forget(struct session *s)
 {
-	for (struct session **p = &s->srv->commit_head; *p != NULL; p = &(*p)->commit_next) {
-		if (*p == s) {
-			*p = s->commit_next;
-			s->commit_next = NULL;
-			return;
-		}
-	}
+	if (s->commit_job != NULL)
+		commit_forget(s->srv->committer, s->commit_job);
+	s->commit_job = NULL;
 }
 
 /* smtpd_queue_init: tmp/ and incoming/ are made if missing (a fresh
@@ -311,11 +269,11 @@ void smtpd_queue_init(struct smtpd_server *srv)
 	}
 	srv->trigger_fd = -1;
 	srv->trigger_out = buf_new(1024);
+	srv->committer = commit_new(srv->loop, srv->queue_dir, on_committed);
 }
 
 void smtpd_queue_shutdown(struct smtpd_server *srv)
 {
 	trigger_drop(srv);
 	buf_free(&srv->trigger_out);
-	ev_timer_remove(&srv->commit_timer);
 }

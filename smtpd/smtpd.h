@@ -8,7 +8,8 @@
  *   cmd_txn.c   MAIL, RCPT, DATA, BDAT
  *   policy.c    RCPT TO checks (hosted, unknown user, relay)
  *   data.c      DATA and BDAT reception into the queue file
- *   queue.c     queue file creation, Received:, commit batching, triggers */
+ *   queue.c     queue file creation, Received:, committing, triggers
+ *   commit.c    the commit worker threads and the batched incoming/ fsync */
 #ifndef POSTERN_SMTPD_SMTPD_H
 #define POSTERN_SMTPD_SMTPD_H
 
@@ -20,6 +21,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "cfg.h"
+#include "commit.h"
 #include "ev.h"
 #include "netmatch.h"
 #include "parse.h"
@@ -48,10 +50,8 @@ struct smtpd_server {
 	/* sessions */
 	struct session *sessions;
 	int nsessions;
-	/* sessions whose queue file is renamed into incoming/ and who wait for
-	 * the batched fsync of the directory */
-	struct session *commit_head;
-	ev_timer *commit_timer;
+	/* commits queue files on worker threads, fsyncs incoming/ per batch */
+	committer *committer;
 	/* connection to $queue_directory/private/qmgr */
 	int trigger_fd;
 	ev_io *trigger_io;
@@ -102,7 +102,7 @@ struct smtpd_txn {
 struct session {
 	struct smtpd_server *srv;
 	struct session *next, *prev; /* srv->sessions */
-	struct session *commit_next; /* srv->commit_head */
+	void *commit_job; /* while in ST_COMMIT (commit.h handle) */
 	strm *stream;
 	ev_io *io;
 	ev_timer *idle;
@@ -178,8 +178,9 @@ void smtpd_data_finish(struct session *s);
 /* smtpd_queue_open: creates the queue file with envelope and Received:
  * header. -1 on failure (logged). */
 int smtpd_queue_open(struct session *s);
-/* smtpd_queue_commit: commits; 0 = the session now waits in ST_COMMIT
- * for the batched fsync of incoming/, -1 = failed (logged, writer gone). */
+/* smtpd_queue_commit: hands the queue file to the committer; the session
+ * waits in ST_COMMIT and gets its 250 (or 452) when the file and incoming/
+ * are fsynced. Returns 0 (kept for a future synchronous failure: -1). */
 int smtpd_queue_commit(struct session *s);
 /* smtpd_queue_forget: the session ends; drop it from the commit batch. */
 void smtpd_queue_forget(struct session *s);

@@ -10,6 +10,7 @@ restart that recovers active/."""
 import os
 import signal
 import sys
+import threading
 import time
 import unittest
 
@@ -66,8 +67,10 @@ class Delivery(unittest.TestCase):
     # --- helpers -------------------------------------------------------
     def start(self):
         self.inst.start()
+        # qmgr makes tmp/ incoming/ ... at its start, after master bound its socket
         self.assertTrue(wait_for(lambda: os.path.exists(
-            self.inst.path("queue", "private", "qmgr")), 10), self.inst.log())
+            self.inst.path("queue", "private", "qmgr")) and os.path.isdir(
+            self.inst.path("queue", "corrupt")), 10), self.inst.log())
 
     def files(self, user, folder=""):
         """Full paths of the messages in new/ and cur/ of user's Maildir."""
@@ -203,18 +206,24 @@ class Delivery(unittest.TestCase):
     def test_kill_local_during_load_no_duplicates(self):
         self.start()
         n = 300
-        for i in range(n):
-            self.inst.inject("s@remote.test", ["team@example.test"], message("m%d" % i),
-                             "-T")
-        # one trigger would do; qmgr also scans incoming/
-        self.inst.inject("s@remote.test", ["alice@example.test"], message("last"))
-        for _ in range(6):
-            time.sleep(0.3)
+
+        def load():
+            for i in range(n):
+                self.inst.inject("s@remote.test", ["team@example.test"], message("m%d" % i))
+        loader = threading.Thread(target=load)
+        loader.start()
+        kills = 0
+        while loader.is_alive() and kills < 8:
+            time.sleep(0.4)
             for pid in self.pids("local"):
                 try:
                     os.kill(pid, signal.SIGKILL)
+                    kills += 1
                 except OSError:
                     pass
+        loader.join()
+        self.assertGreater(kills, 0)
+        self.inst.inject("s@remote.test", ["alice@example.test"], message("last"))
         self.wait_count("alice", n + 1, timeout=60)
         self.wait_count("carol", n, timeout=60)
         self.wait_queue_empty(60)

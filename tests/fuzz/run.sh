@@ -1,13 +1,14 @@
 #!/bin/sh
 # run.sh: builds every fuzz target with clang and libFuzzer (plus ASan and
 # UBSan), linking the lib/ sources directly, and runs each one for a while
-# on a copy of its seed corpus (tests/fuzz/corpus/<target>/).
+# starting from its seed corpus (tests/fuzz/corpus/<target>/, read only).
 #
 #   tests/fuzz/run.sh [-t SECONDS] [TARGET...]     (default 30 s, all targets)
 #
 # Work files go to $FUZZ_WORK (default ${TMPDIR:-/tmp}/postern-fuzz):
 # bin/ the binaries, corpus/<target>/ the growing corpus, crashes/<target>/
-# any crash, leak or timeout input. Copy a crash input into
+# any crash, leak or timeout input. FUZZ_MAX_LEN (default 8192) bounds the
+# input size; FUZZ_ARGS adds libFuzzer options. Copy a crash input into
 # tests/fuzz/corpus/<target>/ (and EXTRA_DIST in tests/fuzz/Makefile.inc)
 # once it is fixed, so make check replays it from then on.
 set -eu
@@ -19,7 +20,7 @@ if [ "${1:-}" = "-t" ]; then
 	seconds=$2
 	shift 2
 fi
-targets=${*:-"addr attr cfg mcf map_line strm netmatch"}
+targets=${*:-"addr attr cfg mcf map_line strm netmatch q"}
 work=${FUZZ_WORK:-${TMPDIR:-/tmp}/postern-fuzz}
 CC=${CC_FUZZ:-clang}
 
@@ -32,7 +33,7 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 	fi
 fi
 
-lib_sources="mem buf log fsutil sock cfg cfg_keys mcf attr map map_db map_text strm tls ev addr netmatch"
+lib_sources="mem buf log fsutil sock cfg cfg_keys mcf attr map map_db map_text strm tls ev addr netmatch q"
 srcs=
 for m in $lib_sources; do
 	srcs="$srcs $top/lib/$m.c"
@@ -49,7 +50,7 @@ for t in $targets; do
 	mkdir -p "$work/corpus/$t" "$work/crashes/$t"
 	echo "== fuzz_$t: running for $seconds s"
 	if ! "$work/bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-		-max_len=8192 -print_final_stats=1 \
+		-max_len="${FUZZ_MAX_LEN:-8192}" -print_final_stats=1 ${FUZZ_ARGS:-} \
 		-artifact_prefix="$work/crashes/$t/" \
 		"$work/corpus/$t" "$here/corpus/$t" >"$work/fuzz_$t.log" 2>&1; then
 		echo "== fuzz_$t: FAILED, see $work/fuzz_$t.log and $work/crashes/$t/"

@@ -119,8 +119,11 @@ static int write_new(const char *dir, const char *name, const char *text)
 
 static int make_dirs(const char *dir)
 {
-	static const char *const subdirs[] = { "queue", "queue/pid", "queue/private",
-					       "queue/public", "mail", "log" };
+	static const char *const subdirs[] = {
+		"queue",          "queue/pid",    "queue/private",  "queue/public",
+		"queue/tmp",      "queue/incoming", "queue/active", "queue/deferred",
+		"queue/hold",     "queue/corrupt",  "mail",         "log",
+	};
 	char *err = NULL;
 
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {

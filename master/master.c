@@ -146,7 +146,8 @@ static int lock_pid_file(struct master *m)
 static int check_queue_dir(struct master *m)
 {
 	const char *queue = cfg_get(m->config, "queue_directory");
-	static const char *const subdirs[] = { "pid", "private", "public" };
+	static const char *const subdirs[] = { "pid", "private", "public", "tmp", "incoming",
+					       "active", "deferred", "hold", "corrupt" };
 	struct stat st;
 
 	if (stat(queue, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -157,7 +158,7 @@ static int check_queue_dir(struct master *m)
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		char *dir = fs_join(queue, subdirs[i]);
 
-		if (mkdir(dir, i == 1 ? 0700 : 0755) < 0 && errno != EEXIST) {
+		if (mkdir(dir, i == 0 || i == 2 ? 0755 : 0700) < 0 && errno != EEXIST) {
 			master_error(m, "cannot create %s: %s", dir, strerror(errno));
 			free(dir);
 			return -1;

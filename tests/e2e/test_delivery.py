@@ -48,8 +48,8 @@ def available():
         os.path.exists(QINJECT)
 
 
-@unittest.skipUnless(available(), "qmgr, local or qinject not built")
-class Delivery(unittest.TestCase):
+class Base(unittest.TestCase):
+    """An instance with the test maps and fast retries; helpers only."""
     def setUp(self):
         self.inst = Instance()
         self.addCleanup(self.inst.cleanup)
@@ -101,7 +101,20 @@ class Delivery(unittest.TestCase):
     def wait_queue_empty(self, timeout=15):
         self.assertTrue(wait_for(self.queue_empty, timeout), self.inst.log())
 
-    # --- tests ---------------------------------------------------------
+    def pids(self, name):
+        found = []
+        for pid in self.inst.processes():
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().strip() == name:
+                        found.append(pid)
+            except OSError:
+                pass
+        return found
+
+
+@unittest.skipUnless(available(), "qmgr, local or qinject not built")
+class Delivery(Base):
     def test_delivery_headers_and_log(self):
         self.start()
         qid = self.inst.inject("sender@remote.test", ["alice@example.test"], message("one"))
@@ -256,21 +269,10 @@ class Delivery(unittest.TestCase):
         self.wait_queue_empty(40)
         self.assertEqual(len(self.files("bob")), 50)
 
-    def pids(self, name):
-        found = []
-        for pid in self.inst.processes():
-            try:
-                with open("/proc/%d/comm" % pid) as f:
-                    if f.read().strip() == name:
-                        found.append(pid)
-            except OSError:
-                pass
-        return found
-
 
 @unittest.skipUnless(available() and os.path.exists(DAEMONS.get("smtpd", "")),
                      "smtpd not built")
-class SmtpToMaildir(Delivery):
+class SmtpToMaildir(Base):
     """The same instance with smtpd in front: real SMTP in, Maildir out."""
 
     def setUp(self):

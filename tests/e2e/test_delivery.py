@@ -115,6 +115,8 @@ class Base(unittest.TestCase):
 
 @unittest.skipUnless(available(), "qmgr, local or qinject not built")
 class Delivery(Base):
+    """qmgr and local with messages queued by qinject."""
+
     def test_delivery_headers_and_log(self):
         self.start()
         qid = self.inst.inject("sender@remote.test", ["alice@example.test"], message("one"))

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -18,11 +19,21 @@
 #include "sock.h"
 #include "svc.h"
 
+/* The loop's cached time can be old after a long callback; process ages
+ * (crash-loop detection) need the real time. */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void child_track(struct master *m, pid_t pid, struct service *s)
 {
 	m->children = xrealloc(m->children, sizeof(struct child) * (size_t)(m->nchildren + 1));
 	m->children[m->nchildren++] =
-		(struct child){ .pid = pid, .svc = s, .started_ms = ev_now_ms(m->loop) };
+		(struct child){ .pid = pid, .svc = s, .started_ms = now_ms() };
 }
 
 static char **child_argv(struct master *m, struct service *s, const char *path)
@@ -100,7 +111,7 @@ static void spawn_one(struct master *m, struct service *s, int slot)
 
 	if (pid < 0) {
 		log_warn("fork for service %s: %s", s->key, strerror(errno));
-		s->next_start_ms = ev_now_ms(m->loop) + MASTER_FIRST_BACKOFF_MS;
+		s->next_start_ms = now_ms() + MASTER_FIRST_BACKOFF_MS;
 		return;
 	}
 	if (pid == 0)
@@ -120,7 +131,7 @@ static void on_respawn(void *ctx)
 
 void spawn_fill(struct master *m, struct service *s)
 {
-	uint64_t now = ev_now_ms(m->loop);
+	uint64_t now = now_ms();
 
 	if (m->stopping)
 		return;
@@ -161,7 +172,7 @@ static void describe_exit(const struct child *c, int status, const char *what)
 static void child_ended(struct master *m, const struct child *c, int status)
 {
 	struct service *s = c->svc;
-	uint64_t now = ev_now_ms(m->loop);
+	uint64_t now = now_ms();
 	bool abnormal = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
 
 	describe_exit(c, status, s->key);

@@ -68,8 +68,10 @@ class Lifecycle(unittest.TestCase):
         self.inst.start()
         time.sleep(3)
         starts = self.inst.log().count("process died")
-        self.assertGreaterEqual(starts, 2)
         self.assertLess(starts, 10, "restarted %d times in 3 s" % starts)
+        # on a loaded machine the first deaths may come late; they must come
+        self.assertTrue(wait_for(lambda: self.inst.log().count("process died") >= 2, 10),
+                        self.inst.log())
         self.assertTrue(Session(self.p1).greeting.startswith("220"))
 
     def test_reload_changes_only_what_changed(self):

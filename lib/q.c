@@ -911,3 +911,32 @@ int q_msg_pending(const struct q_msg *msg)
 			n++;
 	return n;
 }
+
+int q_writer_copy_content(q_writer *w, const struct q_msg *msg, off_t len, int *last_r,
+			  char **err_r)
+{
+	size_t chunk_size = 65536;
+	char *chunk = xmalloc(chunk_size);
+	off_t done = 0;
+	int rc = 0;
+
+	if (last_r != NULL)
+		*last_r = '\n';
+	while (done < len && rc == 0) {
+		size_t want = len - done > (off_t)chunk_size ? chunk_size : (size_t)(len - done);
+		ssize_t n = pread(msg->fd, chunk, want, msg->content_offset + done);
+
+		if (n <= 0) {
+			*err_r = xasprintf("reading %s: %s", msg->path,
+					   n < 0 ? strerror(errno) : "unexpected end of file");
+			rc = -1;
+			break;
+		}
+		rc = q_writer_content(w, chunk, (size_t)n, err_r);
+		if (last_r != NULL)
+			*last_r = (unsigned char)chunk[n - 1];
+		done += n;
+	}
+	free(chunk);
+	return rc;
+}

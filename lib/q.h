@@ -81,6 +81,13 @@ int q_writer_commit(q_writer **w, char **err_r);
 /* q_writer_abort: removes the tmp file and frees. */
 void q_writer_abort(q_writer **w);
 
+/* q_writer_copy_content: appends the first len bytes of msg's content (a
+ * bounce returns the headers, a forward all of it). *last_r (may be NULL)
+ * gets the last byte copied, '\n' when none. 0 or -1 with *err_r. */
+struct q_msg;
+int q_writer_copy_content(q_writer *w, const struct q_msg *msg, off_t len, int *last_r,
+			  char **err_r);
+
 /* q_sync_dir: fsync $queue_dir/sub. */
 int q_sync_dir(const char *queue_dir, const char *sub);
 

@@ -18,32 +18,6 @@
 #include "mem.h"
 #include "sock.h"
 
-#define COPY_CHUNK 65536
-
-static int copy_content(q_writer *w, const struct q_msg *msg, char **err_r)
-{
-	char *chunk = xmalloc(COPY_CHUNK);
-	off_t done = 0;
-	int rc = 0;
-
-	while (done < msg->content_size && rc == 0) {
-		off_t left = msg->content_size - done;
-		size_t want = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
-		ssize_t n = pread(msg->fd, chunk, want, msg->content_offset + done);
-
-		if (n <= 0) {
-			*err_r = xasprintf("reading %s: %s", msg->path,
-					   n < 0 ? strerror(errno) : "unexpected end of file");
-			rc = -1;
-			break;
-		}
-		rc = q_writer_content(w, chunk, (size_t)n, err_r);
-		done += n;
-	}
-	free(chunk);
-	return rc;
-}
-
 static int write_envelope(q_writer *w, const struct q_msg *msg, int rcpt, char **addrs, int n,
 			  char **err_r)
 {
@@ -93,7 +67,8 @@ int local_forward(struct local *l, const struct q_msg *msg, int rcpt, char **add
 
 	if (w == NULL)
 		return -1;
-	if (write_envelope(w, msg, rcpt, addrs, n, err_r) < 0 || copy_content(w, msg, err_r) < 0) {
+	if (write_envelope(w, msg, rcpt, addrs, n, err_r) < 0 ||
+	    q_writer_copy_content(w, msg, msg->content_size, NULL, err_r) < 0) {
 		q_writer_abort(&w);
 		return -1;
 	}

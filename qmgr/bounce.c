@@ -15,7 +15,6 @@
 #include "logic.h"
 #include "mem.h"
 
-#define COPY_CHUNK 65536
 
 static int bounce_envelope(q_writer *w, const struct q_msg *orig, char **err_r)
 {
@@ -31,34 +30,6 @@ static int bounce_envelope(q_writer *w, const struct q_msg *orig, char **err_r)
 	};
 
 	return q_writer_envelope(w, &env, err_r);
-}
-
-/* copy_content: len bytes of the original's content into w; *last_r gets
- * the last byte copied ('\n' when none). */
-static int copy_content(q_writer *w, const struct q_msg *orig, off_t len, int *last_r,
-			char **err_r)
-{
-	char *chunk = xmalloc(COPY_CHUNK);
-	off_t done = 0;
-	int rc = 0;
-
-	*last_r = '\n';
-	while (done < len && rc == 0) {
-		size_t want = len - done > COPY_CHUNK ? COPY_CHUNK : (size_t)(len - done);
-		ssize_t n = pread(orig->fd, chunk, want, orig->content_offset + done);
-
-		if (n <= 0) {
-			*err_r = xasprintf("reading %s: %s", orig->path,
-					   n < 0 ? strerror(errno) : "unexpected end of file");
-			rc = -1;
-			break;
-		}
-		rc = q_writer_content(w, chunk, (size_t)n, err_r);
-		*last_r = (unsigned char)chunk[n - 1];
-		done += n;
-	}
-	free(chunk);
-	return rc;
 }
 
 /* returned_length: how much of the original goes back: all of it for
@@ -120,7 +91,7 @@ static int write_dsn(q_writer *w, struct qmgr_msg *m, const int *idx, int n, cha
 	qmgr_dsn_head(text, &d);
 	rc = q_writer_content(w, buf_cstr(text), buf_len(text), err_r);
 	if (rc == 0)
-		rc = copy_content(w, m->msg, returned_length(m->q, m->msg), &last, err_r);
+		rc = q_writer_copy_content(w, m->msg, returned_length(m->q, m->msg), &last, err_r);
 	buf_reset(text);
 	qmgr_dsn_tail(text, &d, last);
 	if (rc == 0)

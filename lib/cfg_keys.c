@@ -81,6 +81,8 @@ const struct cfg_key cfg_keys[] = {
 	  "deepest nesting of alias expansion before it is treated as a loop" },
 	{ "virtual_alias_expansion_limit", CFG_INT, "1000", 1, 100000,
 	  "most addresses one recipient may expand into" },
+	{ "virtual_passwd_maps", CFG_LIST, "hash:$config_directory/passwd", NO_BOUNDS,
+	  "maps of user@domain to the user's password hash and SASL secrets" },
 
 	/* SMTP server */
 	{ "smtpd_service", CFG_STR, "smtp", 1, 0,
@@ -101,6 +103,28 @@ const struct cfg_key cfg_keys[] = {
 	  "largest message header accepted, in bytes" },
 	{ "smtpd_process_session_limit", CFG_INT, "2000", 1, 100000,
 	  "most simultaneous sessions one smtpd process serves" },
+
+	/* TLS in the SMTP server */
+	{ "smtpd_tls_cert_file", CFG_STR, "", NO_BOUNDS,
+	  "PEM file with the server certificate and its chain; empty means no TLS" },
+	{ "smtpd_tls_key_file", CFG_STR, "$smtpd_tls_cert_file", NO_BOUNDS,
+	  "PEM file with the private key of smtpd_tls_cert_file" },
+	{ "smtpd_tls_rsa_cert_file", CFG_STR, "", NO_BOUNDS,
+	  "optional second certificate of another key type (RSA) for old clients" },
+	{ "smtpd_tls_rsa_key_file", CFG_STR, "$smtpd_tls_rsa_cert_file", NO_BOUNDS,
+	  "PEM file with the private key of smtpd_tls_rsa_cert_file" },
+	{ "smtpd_tls_sni_maps", CFG_LIST, "", NO_BOUNDS,
+	  "maps of a host name a client asks for (SNI) to its certificate and key files" },
+	{ "smtpd_tls_protocols", CFG_STR, ">=TLSv1.2", 1, 0,
+	  "TLS versions smtpd accepts: >=V, <=V, !V or a list of versions" },
+	{ "smtpd_tls_ciphers", CFG_STR, "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES:!DES", 1, 0,
+	  "OpenSSL cipher list for TLS 1.2 and older" },
+	{ "smtpd_tls_ciphersuites", CFG_STR, "", NO_BOUNDS,
+	  "TLS 1.3 cipher suites; empty means OpenSSL's defaults" },
+	{ "smtpd_tls_security_level", CFG_STR, "may", 1, 0,
+	  "none, may (offer STARTTLS) or encrypt (require TLS before MAIL)" },
+	{ "smtpd_tls_auth_only", CFG_BOOL, "yes", NO_BOUNDS,
+	  "offer and accept AUTH only over TLS" },
 
 	/* Queue manager */
 	{ "queue_run_delay", CFG_TIME, "300s", 1, 86400,

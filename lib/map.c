@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -294,15 +295,18 @@ static void build_diag(void *ctx, const char *file, int line, const char *severi
 		bd->first_error = xasprintf("%s:%d: %s", file, line, msg);
 }
 
-/* read_source: parses path into *table_r; 0 or -1 (*err_r set unless
- * the syntax errors went to diag). */
-static int read_source(const char *path, struct build_diag *bd, map_table **table_r, char **err_r)
+/* read_source: parses path into *table_r and describes the file read in
+ * *st_r; 0 or -1 (*err_r set unless the syntax errors went to diag). */
+static int read_source(const char *path, struct build_diag *bd, map_table **table_r,
+		       struct stat *st_r, char **err_r)
 {
 	FILE *fp = fopen(path, "re");
 	int rc;
 
-	if (fp == NULL) {
+	if (fp == NULL || fstat(fileno(fp), st_r) < 0) {
 		*err_r = xasprintf("cannot open %s: %s", path, strerror(errno));
+		if (fp != NULL)
+			fclose(fp);
 		return -1;
 	}
 	rc = map_table_read(fp, path, build_diag, bd, table_r, err_r);
@@ -327,14 +331,29 @@ static int fsync_file(const char *path)
 	return rc;
 }
 
+/* same_perms: the .db gets the permission bits of its source and, when
+ * root builds it, the source's owner, as postmap does: a private source
+ * (a password map, 0600) stays private in its .db, and the daemons that
+ * may read the source may read the .db. */
+static int same_perms(const char *tmp, const struct stat *src, char **err_r)
+{
+	if (chmod(tmp, src->st_mode & 0666) < 0 ||
+	    (geteuid() == 0 && chown(tmp, src->st_uid, src->st_gid) < 0)) {
+		*err_r = xasprintf("cannot set the owner or mode of %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* install: writes table to tmp, fsyncs it and renames it to dst. */
-static int install(const map_table *t, const char *tmp, const char *dst, char **err_r)
+static int install(const map_table *t, const struct stat *src, const char *tmp, const char *dst,
+		   char **err_r)
 {
 	if (unlink(tmp) < 0 && errno != ENOENT) {
 		*err_r = xasprintf("cannot remove %s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	if (map_db_write(tmp, t, err_r) < 0)
+	if (map_db_write(tmp, t, src->st_mode & 0666, err_r) < 0 || same_perms(tmp, src, err_r) < 0)
 		return -1;
 	if (fsync_file(tmp) < 0) {
 		*err_r = xasprintf("cannot fsync %s: %s", tmp, strerror(errno));
@@ -357,18 +376,19 @@ int map_build(const char *path, cfg_diag_fn *diag, void *ctx, char **err_r)
 {
 	struct build_diag bd = { diag, ctx, NULL };
 	map_table *t = NULL;
+	struct stat st;
 	char *tmp, *dst;
 	int rc;
 
 	*err_r = NULL;
-	if (read_source(path, &bd, &t, err_r) < 0) {
+	if (read_source(path, &bd, &t, &st, err_r) < 0) {
 		free(bd.first_error);
 		return -1;
 	}
 	free(bd.first_error);
 	tmp = xasprintf("%s.db.tmp.%ld", path, (long)getpid());
 	dst = xasprintf("%s.db", path);
-	rc = install(t, tmp, dst, err_r);
+	rc = install(t, &st, tmp, dst, err_r);
 	if (rc < 0)
 		(void)unlink(tmp);
 	map_table_free(&t);

@@ -35,7 +35,9 @@ enum map_result map_lookup(map *m, const char *key, const char **value_r);
 const char *map_error(const map *m);
 
 /* map_build: like postmap: reads the text file path and writes path.db,
- * through a temporary file that is fsynced and renamed into place. Syntax
+ * through a temporary file that is fsynced and renamed into place. The
+ * .db gets the permission bits of the text file and, when built by root,
+ * its owner and group (as postmap), so a private map stays private. Syntax
  * errors are reported through diag with file:line and make it fail.
  * Returns 0, or -1 (*err_r heap, set when the failure is not a syntax error
  * already reported). */

@@ -165,7 +165,7 @@ static int put_all(DB *db, const map_table *t)
 	return 0;
 }
 
-int map_db_write(const char *path, const map_table *t, char **err_r)
+int map_db_write(const char *path, const map_table *t, mode_t mode, char **err_r)
 {
 	struct db_msg msg = { NULL };
 	DB *db;
@@ -178,7 +178,7 @@ int map_db_write(const char *path, const map_table *t, char **err_r)
 	}
 	if (n > 0 && n < UINT32_MAX)
 		db->set_h_nelem(db, (u_int32_t)n);
-	ret = db->open(db, NULL, path, NULL, DB_HASH, DB_CREATE | DB_EXCL, 0644);
+	ret = db->open(db, NULL, path, NULL, DB_HASH, DB_CREATE | DB_EXCL, (int)mode);
 	if (ret == 0)
 		ret = put_all(db, t);
 	if (ret == 0)

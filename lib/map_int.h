@@ -61,8 +61,9 @@ void map_table_entry(const map_table *t, size_t i, const char **key_r, const cha
 const char *map_table_get(const map_table *t, const char *key);
 
 /* map_db_write: creates the Berkeley DB hash file path (which must not
- * exist) holding every entry of t, synced to disk. Returns 0, or -1 with
- * *err_r (heap); the caller removes path on failure. */
-int map_db_write(const char *path, const map_table *t, char **err_r);
+ * exist) with permission bits mode (less the umask) holding every entry of
+ * t, synced to disk. Returns 0, or -1 with *err_r (heap); the caller
+ * removes path on failure. */
+int map_db_write(const char *path, const map_table *t, mode_t mode, char **err_r);
 
 #endif

@@ -44,6 +44,8 @@ struct source {
 	size_t nents;
 	bool exists;
 	mode_t mode;
+	uid_t uid;
+	gid_t gid;
 };
 
 static bool is_blank(int c)
@@ -189,6 +191,8 @@ static int source_read(const char *path, struct source *s, char **err_r)
 	} else {
 		s->exists = true;
 		s->mode = st.st_mode & 07777;
+		s->uid = st.st_uid;
+		s->gid = st.st_gid;
 		if (fs_read_file(path, s->text, MAPEDIT_FILE_MAX, err_r) < 0)
 			return -1;
 	}
@@ -245,6 +249,22 @@ static bool value_ok(const char *value, char **err_r)
 	return true;
 }
 
+/* keep_owner: under root, the rewritten file gets the old one's owner
+ * and group back (fs_write_atomic made it root's). XXX: for a moment the
+ * new text file is root's; readers of a hash map use the .db, and a
+ * texthash reader keeps its old snapshot when it cannot open the file. */
+static int keep_owner(const char *path, const struct source *s, char **err_r)
+{
+	if (geteuid() != 0 || !s->exists || (s->uid == 0 && s->gid == 0))
+		return 0;
+	if (chown(path, s->uid, s->gid) < 0) {
+		*err_r = xasprintf("cannot give %s back to uid %ld: %s", path, (long)s->uid,
+				   strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* write_out: the file with entry `replace` (SIZE_MAX: none) turned into
  * new_line, every other entry of key dropped, all else copied. */
 static int write_out(const char *path, struct source *s, const char *key, size_t replace,
@@ -273,6 +293,8 @@ static int write_out(const char *path, struct source *s, const char *key, size_t
 	}
 	rc = fs_write_atomic(path, buf_cstr(out), buf_len(out), s->mode, err_r);
 	buf_free(&out);
+	if (rc == 0)
+		rc = keep_owner(path, s, err_r);
 	return rc;
 }
 
@@ -344,6 +366,29 @@ int mapedit_set(const char *path, const char *key, const char *value, bool rebui
 int mapedit_del(const char *path, const char *key, bool rebuild, char **err_r)
 {
 	return edit(path, key, NULL, rebuild, err_r);
+}
+
+int mapedit_create(const char *path, mode_t mode, char **err_r)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+
+	*err_r = NULL;
+	if (fd < 0 && errno == EEXIST)
+		return 0;
+	if (fd < 0 || fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+		*err_r = xasprintf("cannot create %s: %s", path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+		return -1;
+	}
+	close(fd);
+	if (fs_fsync_parent(path) < 0) {
+		*err_r = xasprintf("cannot fsync the directory of %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 1;
 }
 
 int mapedit_list(const char *path, void (*fn)(void *ctx, const char *key, const char *value),

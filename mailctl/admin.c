@@ -4,7 +4,8 @@
  * virtual_alias_maps, virtual_mailbox_quota_maps). Every change goes
  * through mapedit (the other lines stay as the admin wrote them) and the
  * .db is rebuilt at once, so the running daemons see it within a second.
- * Passwords are not handled here. Queue commands are in queue.c. */
+ * Passwords are in passwd.c (user passwd, user import, add --password-stdin);
+ * del removes them here too. Queue commands are in queue.c. */
 #include <errno.h>
 #include <ftw.h>
 #include <pwd.h>
@@ -324,13 +325,14 @@ out:
  * them with force. 0 go on, 1 refused or failed. */
 static int domain_del_members(struct mailctl *ctl, const char *domain, bool force)
 {
-	struct count_ctx users, aliases, quotas;
-	struct edit_map mu = { 0 }, ma = { 0 }, mq = { 0 };
+	struct count_ctx users, aliases, quotas, passwords;
+	struct edit_map mu = { 0 }, ma = { 0 }, mq = { 0 }, mp = { 0 };
 	int rc = 1;
 
 	if (domain_members(ctl, "virtual_mailbox_maps", domain, &users, &mu) < 0 ||
 	    domain_members(ctl, "virtual_alias_maps", domain, &aliases, &ma) < 0 ||
-	    domain_members(ctl, "virtual_mailbox_quota_maps", domain, &quotas, &mq) < 0)
+	    domain_members(ctl, "virtual_mailbox_quota_maps", domain, &quotas, &mq) < 0 ||
+	    domain_members(ctl, "virtual_passwd_maps", domain, &passwords, &mp) < 0)
 		goto out;
 	if (!force && users.count + aliases.count > 0) {
 		fprintf(stderr,
@@ -341,7 +343,7 @@ static int domain_del_members(struct mailctl *ctl, const char *domain, bool forc
 		goto out;
 	}
 	if (remove_members(&mu, &users) < 0 || remove_members(&ma, &aliases) < 0 ||
-	    remove_members(&mq, &quotas) < 0)
+	    remove_members(&mq, &quotas) < 0 || remove_members(&mp, &passwords) < 0)
 		goto out;
 	if (users.count + aliases.count > 0)
 		printf("mailctl: removed %d user%s and %d alias%s of %s\n", users.count,
@@ -352,9 +354,11 @@ out:
 	count_clear(&users);
 	count_clear(&aliases);
 	count_clear(&quotas);
+	count_clear(&passwords);
 	edit_map_clear(&mu);
 	edit_map_clear(&ma);
 	edit_map_clear(&mq);
+	edit_map_clear(&mp);
 	return rc;
 }
 
@@ -416,8 +420,8 @@ static int list_map(struct mailctl *ctl, const char *cfg_key,
 struct args {
 	const char *pos[4];
 	int npos;
-	bool force, purge;
-	const char *quota;
+	bool force, purge, password;
+	const char *quota, *scheme;
 };
 
 /* parse_args: positional words after the verb and the known options.
@@ -432,6 +436,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->purge = true;
 		else if (strcmp(argv[i], "--quota") == 0 && i + 1 < argc)
 			a->quota = argv[++i];
+		else if (strcmp(argv[i], "--password-stdin") == 0)
+			a->password = true;
+		else if (strcmp(argv[i], "--scheme") == 0 && i + 1 < argc)
+			a->scheme = argv[++i];
 		else if (argv[i][0] == '-' && argv[i][1] != '\0') {
 			fprintf(stderr, "mailctl: unknown option %s\n", argv[i]);
 			return -1;
@@ -454,7 +462,7 @@ int cmd_domain(struct mailctl *ctl, int argc, char **argv)
 	const char *verb = argc > 1 ? argv[1] : "";
 	struct args a;
 
-	if (parse_args(argc, argv, &a) < 0)
+	if (parse_args(argc, argv, &a) < 0 || a.password || a.scheme != NULL)
 		return usage("domain");
 	if (strcmp(verb, "add") == 0 && a.npos == 1)
 		return admin_domain_add(ctl, a.pos[0]);
@@ -496,6 +504,46 @@ static int require_hosted(struct mailctl *ctl, const char *domain)
 			"mailctl: domain %s is not hosted here (add it with: mailctl domain add %s)\n",
 			domain, domain);
 	return 1;
+}
+
+char *admin_address_key(const char *text)
+{
+	struct addr a;
+	char *key = parse_address(text, &a);
+
+	if (key != NULL)
+		addr_clear(&a);
+	return key;
+}
+
+int admin_domain_hosted(struct mailctl *ctl, const char *domain)
+{
+	return domain_hosted(ctl, domain);
+}
+
+int admin_user_exists(struct mailctl *ctl, const char *key)
+{
+	struct edit_map m;
+	char *value = NULL;
+	int rc;
+
+	if (first_map(ctl, "virtual_mailbox_maps", &m) < 0)
+		return -1;
+	rc = map_get(&m, key, &value);
+	edit_map_clear(&m);
+	free(value);
+	return rc < 0 ? -1 : value != NULL;
+}
+
+int admin_first_map(struct mailctl *ctl, const char *key, char **path_r, bool *rebuild_r)
+{
+	struct edit_map m;
+
+	if (first_map(ctl, key, &m) < 0)
+		return -1;
+	*path_r = m.path;
+	*rebuild_r = m.rebuild;
+	return 0;
 }
 
 /* safe_path_part: a local part usable as one directory name. */
@@ -709,6 +757,8 @@ static int user_del_key(struct mailctl *ctl, const char *key, bool purge)
 		(void)map_del(&mq, key);
 		edit_map_clear(&mq);
 	}
+	if (passwd_remove(ctl, key) < 0)
+		goto out;
 	printf("mailctl: user %s removed%s\n", key, purge ? "" : " (Maildir kept)");
 	rc = purge && purge_maildir(ctl, value) < 0 ? 1 : 0;
 out:
@@ -801,11 +851,21 @@ int cmd_user(struct mailctl *ctl, int argc, char **argv)
 	const char *verb = argc > 1 ? argv[1] : "";
 	struct args a;
 
-	if (parse_args(argc, argv, &a) < 0)
+	if (parse_args(argc, argv, &a) < 0 || a.force)
 		return usage("user");
-	if (strcmp(verb, "add") == 0 && a.npos == 1 && !a.purge && !a.force)
+	if (strcmp(verb, "add") == 0 && a.npos == 1 && !a.purge && a.password)
+		return passwd_user_add(ctl, a.pos[0], a.quota, a.scheme);
+	if (strcmp(verb, "add") == 0 && a.npos == 1 && !a.purge && a.scheme == NULL)
 		return admin_user_add(ctl, a.pos[0], a.quota);
-	if (strcmp(verb, "del") == 0 && a.npos == 1 && a.quota == NULL && !a.force)
+	if (strcmp(verb, "passwd") == 0 && a.npos == 1 && !a.purge && a.quota == NULL &&
+	    !a.password)
+		return passwd_user(ctl, a.pos[0], a.scheme);
+	if (strcmp(verb, "import") == 0 && a.npos == 1 && !a.purge && a.quota == NULL &&
+	    !a.password)
+		return passwd_import(ctl, a.pos[0], a.scheme);
+	if (a.password || a.scheme != NULL)
+		return usage("user");
+	if (strcmp(verb, "del") == 0 && a.npos == 1 && a.quota == NULL)
 		return user_del(ctl, a.pos[0], a.purge);
 	if (strcmp(verb, "list") == 0 && a.npos <= 1 && a.quota == NULL)
 		return user_list(ctl, a.npos == 1 ? a.pos[0] : NULL);
@@ -1031,7 +1091,8 @@ int cmd_alias(struct mailctl *ctl, int argc, char **argv)
 	const char *verb = argc > 1 ? argv[1] : "";
 	struct args a;
 
-	if (parse_args(argc, argv, &a) < 0 || a.force || a.purge || a.quota != NULL)
+	if (parse_args(argc, argv, &a) < 0 || a.force || a.purge || a.quota != NULL ||
+	    a.password || a.scheme != NULL)
 		return usage("alias");
 	if (strcmp(verb, "add") == 0 && a.npos == 2)
 		return alias_change(ctl, a.pos[0], a.pos[1], true);

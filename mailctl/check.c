@@ -1,6 +1,7 @@
 /* check.c: mailctl check, config get/set/list and map build/get. check
  * runs the same validation as master's startup: main.cf values, the
- * master.cf table, the daemons it names, the queue directory. */
+ * master.cf table, the daemons it names, the queue directory, and the TLS
+ * setup (certificates and keys load and match, not expired, SNI entries). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "map.h"
 #include "mcf.h"
 #include "mem.h"
+#include "tls.h"
 
 static int check_commands(cfg *c, const struct mcf *mcf)
 {
@@ -45,6 +47,42 @@ static int check_dir(const char *key, const char *dir)
 	return 1;
 }
 
+static void check_tls_report(void *ctx, const char *msg)
+{
+	fprintf(stderr, "%s: error: %s\n", (const char *)ctx, msg);
+}
+
+/* check_tls: the smtpd TLS setup as smtpd will load it, but stricter: an
+ * expired certificate is an error here and every SNI entry is loaded. */
+static int check_tls(struct mailctl *ctl, cfg *c)
+{
+	char *main_cf = fs_join(ctl->config_dir, "main.cf"), *err = NULL;
+	const char *level = cfg_get(c, "smtpd_tls_security_level");
+	tls_server *ts = NULL;
+	int errors = 0;
+
+	if (strcmp(level, "none") != 0 && strcmp(level, "may") != 0 &&
+	    strcmp(level, "encrypt") != 0) {
+		fprintf(stderr, "%s: error: smtpd_tls_security_level: \"%s\" is not none, may "
+				"or encrypt\n", main_cf, level);
+		errors++;
+	}
+	if (tls_server_from_cfg(c, "smtpd", true, &ts, &err) < 0) {
+		check_tls_report(main_cf, err);
+		free(err);
+		errors++;
+	} else if (ts == NULL && strcmp(level, "encrypt") == 0) {
+		fprintf(stderr, "%s: error: smtpd_tls_security_level = encrypt needs "
+				"smtpd_tls_cert_file\n", main_cf);
+		errors++;
+	} else if (ts != NULL) {
+		errors += tls_server_check_sni(ts, check_tls_report, main_cf);
+	}
+	tls_server_free(&ts);
+	free(main_cf);
+	return errors;
+}
+
 int check_all(struct mailctl *ctl, bool quiet_ok)
 {
 	cfg *c = mailctl_config(ctl);
@@ -62,6 +100,7 @@ int check_all(struct mailctl *ctl, bool quiet_ok)
 		mcf_free(&mcf);
 		errors += check_dir("queue_directory", cfg_get(c, "queue_directory"));
 		errors += check_dir("daemon_directory", cfg_get(c, "daemon_directory"));
+		errors += check_tls(ctl, c);
 	}
 	free(path);
 	if (errors == 0 && !quiet_ok)

@@ -5,7 +5,10 @@
  * and a commented one for the others, so the file never names a program
  * that is not there. The instance gets its --domain as a hosted domain
  * with a demo user (demo@DOMAIN, with a Maildir) and the postmaster and
- * abuse aliases pointing to it, and .db files for the three maps. */
+ * abuse aliases pointing to it, and .db files for the three maps.
+ * TLS: a self-signed ECDSA P-256 certificate for the host name in DIR/tls/
+ * (plus an RSA one with --rsa), or the --cert/--key files after checking
+ * that they load; main.cf gets the smtpd_tls_* keys either way. */
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -19,6 +22,8 @@
 #include "mailctl.h"
 #include "map.h"
 #include "mem.h"
+#include "tls.h"
+#include "tlsgen.h"
 
 struct init_opts {
 	char *dir;
@@ -26,7 +31,13 @@ struct init_opts {
 	const char *domain;
 	const char *daemon_dir;
 	long port_base; /* -1 = standard ports on all interfaces */
+	const char *cert, *key; /* --cert / --key, or NULL: generate */
+	bool rsa; /* --rsa: also an RSA-2048 certificate */
+	char *tls_cert, *tls_key, *tls_rsa_cert, *tls_rsa_key; /* for main.cf */
 };
+
+/* Validity of the generated certificates, days. */
+#define INIT_CERT_DAYS 3650
 
 /* The standard services: inet ones with their port, unix ones with 0 (a
  * unix service's socket is in public/ when priv is "n", else private/:
@@ -105,6 +116,17 @@ static char *main_cf_text(const struct init_opts *o, const char *owner)
 	if (o->port_base >= 0)
 		buf_printf(out, "inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n"
 				"mynetworks = 127.0.0.0/8\n");
+	buf_printf(out, "%s"
+			"smtpd_tls_cert_file = %s\n"
+			"smtpd_tls_key_file = %s\n",
+		   o->cert == NULL ? "# TLS: a self-signed certificate made by mailctl init;\n"
+				     "# replace it with one from a CA clients trust.\n"
+				   : "# TLS\n",
+		   o->tls_cert, o->tls_key);
+	if (o->tls_rsa_cert != NULL)
+		buf_printf(out, "smtpd_tls_rsa_cert_file = %s\nsmtpd_tls_rsa_key_file = %s\n",
+			   o->tls_rsa_cert, o->tls_rsa_key);
+	buf_printf(out, "smtpd_tls_security_level = may\n");
 	return buf_steal_free(&out);
 }
 
@@ -156,6 +178,10 @@ static int parse_init_args(struct init_opts *o, int argc, char **argv)
 			o->dir = xstrdup(arg);
 			continue;
 		}
+		if (strcmp(arg, "--rsa") == 0) {
+			o->rsa = true;
+			continue;
+		}
 		if (val == NULL)
 			return -1;
 		i++;
@@ -165,6 +191,10 @@ static int parse_init_args(struct init_opts *o, int argc, char **argv)
 			o->domain = val;
 		else if (strcmp(arg, "--daemon-dir") == 0)
 			o->daemon_dir = val;
+		else if (strcmp(arg, "--cert") == 0)
+			o->cert = val;
+		else if (strcmp(arg, "--key") == 0)
+			o->key = val;
 		else if (strcmp(arg, "--port-base") == 0) {
 			errno = 0;
 			o->port_base = strtol(val, &end, 10);
@@ -175,7 +205,87 @@ static int parse_init_args(struct init_opts *o, int argc, char **argv)
 		} else
 			return -1;
 	}
-	return o->dir == NULL ? -1 : 0;
+	if (o->dir == NULL)
+		return -1;
+	if ((o->cert == NULL) != (o->key == NULL) || (o->cert != NULL && o->rsa)) {
+		fprintf(stderr, "mailctl: give --cert and --key together; --rsa only makes "
+				"a self-signed certificate (set smtpd_tls_rsa_cert_file for yours)\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* given_tls: --cert / --key as absolute paths, checked to load and match
+ * (the same check smtpd makes at startup). */
+static int given_tls(struct init_opts *o)
+{
+	char *err = NULL;
+	SSL_CTX *ctx;
+
+	o->tls_cert = realpath(o->cert, NULL);
+	o->tls_key = realpath(o->key, NULL);
+	if (o->tls_cert == NULL || o->tls_key == NULL) {
+		fprintf(stderr, "mailctl: --%s %s: %s\n", o->tls_cert == NULL ? "cert" : "key",
+			o->tls_cert == NULL ? o->cert : o->key, strerror(errno));
+		return -1;
+	}
+	ctx = tls_server_ctx_new(o->tls_cert, o->tls_key, NULL, &err);
+	if (ctx == NULL) {
+		fprintf(stderr, "mailctl: --cert/--key: %s\n", err);
+		free(err);
+		return -1;
+	}
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+/* generate_one: a self-signed certificate for the host name, localhost and
+ * 127.0.0.1 as DIR/tls/<prefix>cert.pem and <prefix>key.pem. */
+static int generate_one(const struct init_opts *o, const char *tls_dir, const char *prefix,
+			enum tlsgen_key_type type, char **cert_r, char **key_r)
+{
+	const char *names[] = { o->hostname, "localhost", "127.0.0.1", NULL };
+	char *name, *err = NULL;
+
+	if (strcmp(o->hostname, "localhost") == 0)
+		names[1] = "127.0.0.1", names[2] = NULL;
+	name = xasprintf("%scert.pem", prefix);
+	*cert_r = fs_join(tls_dir, name);
+	free(name);
+	name = xasprintf("%skey.pem", prefix);
+	*key_r = fs_join(tls_dir, name);
+	free(name);
+	if (tlsgen_self_signed(names, type, INIT_CERT_DAYS, *cert_r, *key_r, &err) < 0) {
+		fprintf(stderr, "mailctl: %s\n", err);
+		free(err);
+		return -1;
+	}
+	printf("mailctl: self-signed %s certificate for %s in %s\n",
+	       type == TLSGEN_RSA_2048 ? "RSA-2048" : "ECDSA P-256", o->hostname, *cert_r);
+	return 0;
+}
+
+/* make_tls: the certificate files (or the given ones) named in main.cf. */
+static int make_tls(struct init_opts *o)
+{
+	char *tls_dir, *err = NULL;
+	int rc = 0;
+
+	if (o->cert != NULL)
+		return given_tls(o);
+	tls_dir = fs_join(o->dir, "tls");
+	if (fs_mkdir_p(tls_dir, 0755, &err) < 0) {
+		fprintf(stderr, "mailctl: %s\n", err);
+		free(err);
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = generate_one(o, tls_dir, "", TLSGEN_EC_P256, &o->tls_cert, &o->tls_key);
+	if (rc == 0 && o->rsa)
+		rc = generate_one(o, tls_dir, "rsa-", TLSGEN_RSA_2048, &o->tls_rsa_cert,
+				  &o->tls_rsa_key);
+	free(tls_dir);
+	return rc;
 }
 
 static int absolute_dir(struct init_opts *o)
@@ -274,7 +384,7 @@ int cmd_init(struct mailctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	free(main_path);
-	if (make_dirs(o.dir) < 0)
+	if (make_tls(&o) < 0 || make_dirs(o.dir) < 0)
 		goto out;
 	text = main_cf_text(&o, pw ? pw->pw_name : "postern");
 	rc = write_new(o.dir, "main.cf", text);
@@ -291,5 +401,9 @@ int cmd_init(struct mailctl *ctl, int argc, char **argv)
 out:
 	free(host);
 	free(o.dir);
+	free(o.tls_cert);
+	free(o.tls_key);
+	free(o.tls_rsa_cert);
+	free(o.tls_rsa_key);
 	return rc;
 }

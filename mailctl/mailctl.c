@@ -1,7 +1,8 @@
 /* mailctl.c: the Postern admin command: option parsing, the subcommand
  * table and help. The subcommands live in lifecycle.c (start, stop,
  * reload, status), check.c (check, config, map), init.c (init),
- * admin.c (domain, user, alias) and queue.c (queue). */
+ * admin.c (domain, user, alias), passwd.c (user passwords) and queue.c
+ * (queue). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +18,15 @@ static int cmd_help(struct mailctl *ctl, int argc, char **argv);
 static const struct mailctl_cmd commands[] = {
 	{ "init", "create a complete private instance in a directory",
 	  "usage: mailctl init DIR [--hostname HOST] [--domain DOMAIN] [--port-base N]\n"
-	  "                        [--daemon-dir DIR]\n"
+	  "                        [--daemon-dir DIR] [--cert FILE --key FILE | --rsa]\n"
 	  "Creates DIR with main.cf, master.cf, the queue, the mail store and a log\n"
 	  "file, set up to run as the current user. With --port-base N every service\n"
 	  "listens on 127.0.0.1 at N plus its standard port (N+25 SMTP, N+587\n"
 	  "submission, N+465 SMTPS, N+110 POP3, N+995 POP3S, N+143 IMAP, N+993 IMAPS);\n"
 	  "without it, on the standard ports. --daemon-dir names where the daemons\n"
-	  "are (default: the installed ones). Then: mailctl -c DIR start\n",
+	  "are (default: the installed ones). TLS: a self-signed ECDSA P-256\n"
+	  "certificate for HOST in DIR/tls/ (--rsa: also an RSA-2048 one), unless\n"
+	  "--cert and --key name your own. Then: mailctl -c DIR start\n",
 	  cmd_init },
 	{ "start", "check the configuration and start the mail system",
 	  "usage: mailctl [-c DIR] start\n"
@@ -76,15 +79,27 @@ static const struct mailctl_cmd commands[] = {
 	  "and rebuilds it. del refuses while the domain has users or aliases;\n"
 	  "--force removes them too (their Maildirs are kept).\n",
 	  cmd_domain },
-	{ "user", "add, remove or list mailboxes",
-	  "usage: mailctl [-c DIR] user add ADDRESS [--quota SIZE]\n"
+	{ "user", "add, remove or list mailboxes; set or import passwords",
+	  "usage: mailctl [-c DIR] user add ADDRESS [--quota SIZE] [--password-stdin]\n"
+	  "                                 [--scheme SCHEME]\n"
+	  "       mailctl [-c DIR] user passwd ADDRESS [--scheme SCHEME]\n"
+	  "       mailctl [-c DIR] user import FILE [--scheme SCHEME]\n"
 	  "       mailctl [-c DIR] user del ADDRESS [--purge]\n"
 	  "       mailctl [-c DIR] user list [DOMAIN]\n"
 	  "add creates the Maildir virtual_mailbox_base/DOMAIN/USER/ and maps ADDRESS\n"
 	  "to it in the first map of virtual_mailbox_maps; the domain must be hosted.\n"
 	  "--quota SIZE (bytes, k/m/g suffix) goes into virtual_mailbox_quota_maps,\n"
-	  "set to hash:$config_directory/quotas if empty. del keeps the Maildir\n"
-	  "unless --purge is given.\n",
+	  "set to hash:$config_directory/quotas if empty. --password-stdin also sets\n"
+	  "a password, read like passwd reads it. del keeps the Maildir unless --purge\n"
+	  "is given, and removes the password.\n"
+	  "passwd sets the password of an existing user in the first map of\n"
+	  "virtual_passwd_maps (kept at mode 0600): asked twice with echo off on a\n"
+	  "terminal, else one line of stdin; never from the command line. SCHEME:\n"
+	  "SHA512-CRYPT (default), SHA256-CRYPT, BLF-CRYPT or YESCRYPT.\n"
+	  "import reads a Dovecot passwd-file (user@domain:{SCHEME}hash:uid:gid::home::\n"
+	  "extra): adds each user of a hosted domain with its password and any\n"
+	  "userdb_quota_rule=*:storage=SIZE; {PLAIN} passwords are hashed with SCHEME;\n"
+	  "skipped lines are printed as FILE:line and make it exit 1.\n",
 	  cmd_user },
 	{ "alias", "add, change, remove or list aliases",
 	  "usage: mailctl [-c DIR] alias add ADDRESS TARGET[,TARGET...]\n"

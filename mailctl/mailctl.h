@@ -54,6 +54,24 @@ int cmd_queue(struct mailctl *ctl, int argc, char **argv);
 int admin_domain_add(struct mailctl *ctl, const char *domain);
 int admin_user_add(struct mailctl *ctl, const char *address, const char *quota);
 int admin_alias_add(struct mailctl *ctl, const char *address, const char *targets);
+/* admin.c helpers for passwd.c. admin_address_key: the canonical key of
+ * an address "user@domain" (heap), or NULL (printed). admin_domain_hosted
+ * and admin_user_exists: 1, 0 or -1 (printed). admin_first_map: the text
+ * file (heap) of the first map of a list key and whether it is hashed;
+ * 0 or -1 (printed). */
+char *admin_address_key(const char *text);
+int admin_domain_hosted(struct mailctl *ctl, const char *domain);
+int admin_user_exists(struct mailctl *ctl, const char *key);
+int admin_first_map(struct mailctl *ctl, const char *key, char **path_r, bool *rebuild_r);
+/* passwd.c: "user passwd", "user add --password-stdin", "user import"
+ * (exit status; messages printed; scheme NULL = SHA512-CRYPT), and the
+ * removal of a user's password entry for user del: 1 removed, 0 none, -1
+ * error (printed). */
+int passwd_user(struct mailctl *ctl, const char *address, const char *scheme);
+int passwd_user_add(struct mailctl *ctl, const char *address, const char *quota,
+		    const char *scheme);
+int passwd_import(struct mailctl *ctl, const char *file, const char *scheme);
+int passwd_remove(struct mailctl *ctl, const char *key);
 /* check_all: the checks of "mailctl check"; returns the number of errors. */
 int check_all(struct mailctl *ctl, bool quiet_ok);
 

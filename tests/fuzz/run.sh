@@ -20,7 +20,7 @@ if [ "${1:-}" = "-t" ]; then
 	seconds=$2
 	shift 2
 fi
-targets=${*:-"addr attr cfg mcf map_line strm netmatch q"}
+targets=${*:-"addr attr cfg mcf map_line strm netmatch q sasl"}
 work=${FUZZ_WORK:-${TMPDIR:-/tmp}/postern-fuzz}
 CC=${CC_FUZZ:-clang}
 
@@ -33,7 +33,7 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 	fi
 fi
 
-lib_sources="mem buf log fsutil sock cfg cfg_keys mcf attr map map_db map_text strm tls ev addr netmatch q"
+lib_sources="mem buf log fsutil sock cfg cfg_keys mcf attr map map_db map_text strm tls ev addr netmatch q base64 sasl sasl_cram sasl_scram"
 srcs=
 for m in $lib_sources; do
 	srcs="$srcs $top/lib/$m.c"

@@ -181,6 +181,32 @@ static void test_mode_kept(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 }
 
+/* A private map: created 0600 by mapedit_create (even with a lax umask),
+ * kept 0600 by edits, and its .db built with the same mode. */
+static void test_private_map(void **state)
+{
+	struct fixture *f = *state;
+	struct stat st;
+	char *err = NULL, *db = xasprintf("%s.db", f->path);
+	mode_t old = umask(022);
+
+	assert_int_equal(mapedit_create(f->path, 0600, &err), 1);
+	assert_int_equal(mapedit_create(f->path, 0644, &err), 0);
+	assert_int_equal(mapedit_set(f->path, "a@b", "{X}y", true, &err), 0);
+	assert_int_equal(mapedit_set(f->path, "c@d", "{X}z", true, &err), 0);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(stat(db, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* An ordinary map's .db stays readable. */
+	assert_int_equal(chmod(f->path, 0644), 0);
+	assert_int_equal(mapedit_del(f->path, "a@b", true, &err), 1);
+	assert_int_equal(stat(db, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	umask(old);
+	free(db);
+}
+
 /* ---- list ---- */
 
 static void collect(void *ctx, const char *key, const char *value)
@@ -250,6 +276,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_edit_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mode_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_private_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_error, setup, teardown),

@@ -2,8 +2,9 @@
  * (resolve.h), write a copy into each target Maildir (md.h: deterministic
  * names from queue ID + recipient index + Maildir, so a retry finds earlier
  * copies instead of writing new ones), forward outside targets (forward.c),
- * then fsync new/ once per Maildir touched by the request before any answer
- * says "delivered". A recipient with several targets is delivered only when
+ * and note each Maildir touched in the batch: new/ is fsynced once per
+ * Maildir for a whole batch of requests (local_batch_sync) before any
+ * answer says "delivered". A recipient with several targets is delivered only when
  * all of them are; otherwise it is deferred and the retry skips the copies
  * already made. Answers:
  *   delivered or already there      2.0.0 delivered to maildir
@@ -21,19 +22,12 @@
 #include "md.h"
 #include "mem.h"
 
-/* The Maildirs written in this request, and who depends on each. */
-struct touched {
-	char *maildir;
-	int result; /* index into the results */
-};
-
 struct request {
 	struct local *l;
 	struct q_msg *msg;
 	bool recover;
 	struct local_result *res;
-	struct touched *touched;
-	int ntouched;
+	struct local_batch *batch;
 };
 
 static void set_result(struct local_result *r, const char *dsn, const char *reason)
@@ -46,10 +40,12 @@ static void set_result(struct local_result *r, const char *dsn, const char *reas
 
 static void note_touched(struct request *rq, const char *maildir, int result)
 {
-	rq->touched = xrealloc(rq->touched, (size_t)(rq->ntouched + 1) * sizeof(*rq->touched));
-	rq->touched[rq->ntouched].maildir = xstrdup(maildir);
-	rq->touched[rq->ntouched].result = result;
-	rq->ntouched++;
+	struct local_batch *b = rq->batch;
+
+	b->touched = xrealloc(b->touched, (size_t)(b->ntouched + 1) * sizeof(*b->touched));
+	b->touched[b->ntouched].maildir = xstrdup(maildir);
+	b->touched[b->ntouched].result = &rq->res[result];
+	b->ntouched++;
 }
 
 /* ensure_maildir: a mailbox listed in the map gets its Maildir made on
@@ -168,33 +164,32 @@ static void deliver_rcpt(struct request *rq, int k)
 	resolver_targets_free(&t, n);
 }
 
-/* sync_touched: fsync new/ of each Maildir once; a failure takes back the
- * "delivered" of every recipient that wrote there. */
-static void sync_touched(struct request *rq)
+/* local_batch_sync: see local.h. */
+void local_batch_sync(struct local_batch *b)
 {
-	for (int i = 0; i < rq->ntouched; i++) {
+	for (int i = 0; i < b->ntouched; i++) {
 		bool seen = false;
 
 		for (int j = 0; j < i && !seen; j++)
-			seen = strcmp(rq->touched[j].maildir, rq->touched[i].maildir) == 0;
-		if (seen || md_sync_new(rq->touched[i].maildir) == 0)
+			seen = strcmp(b->touched[j].maildir, b->touched[i].maildir) == 0;
+		if (seen || md_sync_new(b->touched[i].maildir) == 0)
 			continue;
-		log_warn("%s: fsync %s/new: %s", rq->msg->id, rq->touched[i].maildir,
-			 strerror(errno));
-		for (int j = i; j < rq->ntouched; j++)
-			if (strcmp(rq->touched[j].maildir, rq->touched[i].maildir) == 0)
-				set_result(&rq->res[rq->touched[j].result], "4.3.0",
-					   "cannot fsync the Maildir");
+		log_warn("fsync %s/new: %s", b->touched[i].maildir, strerror(errno));
+		for (int j = i; j < b->ntouched; j++)
+			if (strcmp(b->touched[j].maildir, b->touched[i].maildir) == 0)
+				set_result(b->touched[j].result, "4.3.0", "cannot fsync the Maildir");
 	}
-	for (int i = 0; i < rq->ntouched; i++)
-		free(rq->touched[i].maildir);
-	free(rq->touched);
+	for (int i = 0; i < b->ntouched; i++)
+		free(b->touched[i].maildir);
+	free(b->touched);
+	b->touched = NULL;
+	b->ntouched = 0;
 }
 
 void local_deliver(struct local *l, const char *queue_id, const char *path, bool recover,
-		   struct local_result *res, int n)
+		   struct local_result *res, int n, struct local_batch *batch)
 {
-	struct request rq = { .l = l, .recover = recover, .res = res };
+	struct request rq = { .l = l, .recover = recover, .res = res, .batch = batch };
 	char *err = NULL;
 
 	if (q_msg_open_ro(path, &rq.msg, &err) < 0) {
@@ -210,6 +205,5 @@ void local_deliver(struct local *l, const char *queue_id, const char *path, bool
 		else
 			deliver_rcpt(&rq, k);
 	}
-	sync_touched(&rq);
 	q_msg_free(&rq.msg);
 }

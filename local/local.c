@@ -2,8 +2,10 @@
  * 4 local`): settings, connections from qmgr and the request/reply
  * records of docs/internals.md. Requests are read under the event loop;
  * each one is then delivered synchronously (blocking file I/O: master runs
- * several local processes, so one request per process at a time is fine)
- * and answered with one delivery_reply record. A malformed request is
+ * several local processes). Answers wait for a group commit: the requests
+ * that arrived together (on qmgr's several connections) are delivered one
+ * after the other, then new/ of each Maildir they touched is fsynced once,
+ * and then each gets its delivery_reply record. A malformed request is
  * logged and its connection closed (qmgr counts that as a deferral). */
 #include "local.h"
 
@@ -20,6 +22,8 @@
 
 #define READ_CHUNK 4096
 #define CONN_IDLE_MS 300000
+/* A batch is committed at the latest after this many requests. */
+#define BATCH_MAX 32
 
 struct conn {
 	svc *service;
@@ -34,6 +38,30 @@ struct conn {
 static struct local local_state;
 static struct conn *conns; /* open connections, closed at stop */
 
+/* ---- the request ---- */
+
+struct request {
+	const char *queue_id;
+	const char *queue_file;
+	bool recover;
+	struct local_result *res;
+	int n;
+};
+
+/* Requests delivered but not yet answered: the current batch. */
+struct pending {
+	struct conn *conn; /* NULL once the connection ended */
+	struct request rq;
+	char *queue_id;
+};
+
+static struct {
+	struct local_batch batch;
+	struct pending *items;
+	int count;
+	ev_timer *commit;
+} batch_state;
+
 static void conn_end(struct conn *c)
 {
 	svc *service = c->service;
@@ -44,6 +72,9 @@ static void conn_end(struct conn *c)
 		conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	for (int i = 0; i < batch_state.count; i++)
+		if (batch_state.items[i].conn == c)
+			batch_state.items[i].conn = NULL;
 	ev_io_remove(&c->io);
 	ev_timer_remove(&c->idle);
 	close(c->fd);
@@ -51,16 +82,6 @@ static void conn_end(struct conn *c)
 	free(c);
 	svc_conn_done(service);
 }
-
-/* ---- the request ---- */
-
-struct request {
-	const char *queue_id;
-	const char *queue_file;
-	bool recover;
-	struct local_result *res;
-	int n;
-};
 
 /* parse_rcpts: every "rcpt" field, in order. */
 static int parse_rcpts(const attr_rec *rec, struct request *rq, char **err_r)
@@ -160,12 +181,57 @@ static void free_request(struct request *rq)
 	free(rq->res);
 }
 
+/* commit_batch: the group commit: fsync the Maildirs, then answer every
+ * request of the batch; a connection whose answer cannot be sent ends. */
+static void commit_batch(void *ctx)
+{
+	struct conn *failed[BATCH_MAX + 1];
+	int nfailed = 0;
+	(void)ctx;
+
+	ev_timer_remove(&batch_state.commit);
+	local_batch_sync(&batch_state.batch);
+	for (int i = 0; i < batch_state.count; i++) {
+		struct pending *p = &batch_state.items[i];
+
+		p->rq.queue_id = p->queue_id;
+		if (p->conn != NULL && send_reply(p->conn, &p->rq) < 0 && nfailed <= BATCH_MAX)
+			failed[nfailed++] = p->conn;
+		free_request(&p->rq);
+		free(p->queue_id);
+	}
+	batch_state.count = 0;
+	for (int i = 0; i < nfailed; i++) {
+		bool ended = false;
+
+		for (int j = 0; j < i; j++)
+			ended = ended || failed[j] == failed[i];
+		if (!ended)
+			conn_end(failed[i]);
+	}
+}
+
+static void add_to_batch(struct conn *c, struct request *rq)
+{
+	struct pending *p;
+
+	batch_state.items = xrealloc(batch_state.items,
+				     (size_t)(batch_state.count + 1) * sizeof(*batch_state.items));
+	p = &batch_state.items[batch_state.count++];
+	p->conn = c;
+	p->rq = *rq;
+	p->queue_id = xstrdup(rq->queue_id); /* rq's strings live in the record */
+	if (batch_state.count >= BATCH_MAX)
+		commit_batch(NULL);
+	else if (batch_state.commit == NULL) /* after the events already waiting */
+		batch_state.commit = ev_timer_add(svc_loop(c->service), 0, false, commit_batch, NULL);
+}
+
 /* handle_request: false when the connection must end. */
 static bool handle_request(struct conn *c, const attr_rec *rec)
 {
 	struct request rq = { 0 };
 	char *err = NULL;
-	bool ok;
 
 	if (parse_request(c->l, rec, &rq, &err) < 0) {
 		log_warn("bad delivery request: %s", err);
@@ -173,10 +239,10 @@ static bool handle_request(struct conn *c, const attr_rec *rec)
 		free_request(&rq);
 		return false;
 	}
-	local_deliver(c->l, rq.queue_id, rq.queue_file, rq.recover, rq.res, rq.n);
-	ok = send_reply(c, &rq) == 0;
-	free_request(&rq);
-	return ok;
+	local_deliver(c->l, rq.queue_id, rq.queue_file, rq.recover, rq.res, rq.n,
+		      &batch_state.batch);
+	add_to_batch(c, &rq);
+	return true;
 }
 
 /* ---- the connection ---- */
@@ -256,11 +322,16 @@ static void local_init(svc *service)
 }
 
 /* local_stop: requests run synchronously, so none is in progress here;
- * qmgr retries whatever it had sent on a connection we close. */
+ * the pending batch is committed and answered; qmgr retries whatever it
+ * had sent on a connection we close. */
 static void local_stop(svc *service)
 {
 	struct local *l = svc_ctx(service);
 
+	if (batch_state.count > 0)
+		commit_batch(NULL);
+	free(batch_state.items);
+	batch_state.items = NULL;
 	while (conns != NULL)
 		conn_end(conns);
 	resolver_free(&l->resolver);

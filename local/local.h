@@ -32,10 +32,29 @@ struct local_result {
 	char *reason;
 };
 
+/* A batch: the Maildirs written by the requests delivered since the last
+ * local_batch_sync, each with the result that depends on it. Group commit:
+ * new/ of a Maildir is fsynced once for all of them, and only then are the
+ * requests answered. */
+struct local_touched {
+	char *maildir;
+	struct local_result *result;
+};
+
+struct local_batch {
+	struct local_touched *touched;
+	int ntouched;
+};
+
 /* local_deliver: delivers the recipients res[0..n) (their .rcpt set) of
- * the queue file at path, filling in .dsn and .reason of each. */
+ * the queue file at path, filling in .dsn and .reason of each. A "2.0.0"
+ * holds only after local_batch_sync(batch), which may turn it into 4.3.0;
+ * res must stay allocated until then. */
 void local_deliver(struct local *l, const char *queue_id, const char *path, bool recover,
-		   struct local_result *res, int n);
+		   struct local_result *res, int n, struct local_batch *batch);
+/* local_batch_sync: fsync new/ of every Maildir in the batch once; on a
+ * failure the results that depend on it become 4.3.0. Empties the batch. */
+void local_batch_sync(struct local_batch *batch);
 
 /* local_forward: queues a copy of msg from its sender to addrs[0..n)
  * (forwards of recipient rcpt), fsynced in incoming/, and triggers qmgr.

@@ -118,9 +118,12 @@ void smtpd_session_accept(struct smtpd_server *srv, int fd)
 	srv->sessions = s;
 	srv->nsessions++;
 	log_info("connect from %s", s->client);
-	strm_printf(s->stream, "220 %s\r\n", srv->banner);
 	s->io = ev_io_add(srv->loop, fd, EV_READ, on_io, s);
 	s->idle = ev_timer_add(srv->loop, srv->timeout_ms, false, on_idle, s);
+	if (srv->implicit_tls)
+		smtpd_tls_begin_implicit(s); /* the greeting comes after the handshake */
+	else
+		strm_printf(s->stream, "220 %s\r\n", srv->banner);
 	session_run(s);
 }
 
@@ -280,6 +283,7 @@ static int step(struct session *s)
 	case IN_COMMAND: return step_command(s);
 	case IN_DATA: return step_data(s);
 	case IN_CHUNK: return step_chunk(s);
+	case IN_HANDSHAKE: return smtpd_tls_step(s);
 	default: return STRM_AGAIN;
 	}
 }
@@ -305,7 +309,9 @@ static void set_events(struct session *s)
 {
 	int events = 0;
 
-	if (s->input != IN_NONE && !s->paused)
+	if (s->input == IN_HANDSHAKE && !s->tls_started && !s->paused)
+		events = EV_WRITE; /* the 220 to STARTTLS must go out first */
+	else if (s->input != IN_NONE && !s->paused)
 		events = strm_wants(s->stream);
 	else if (strm_unflushed(s->stream) > 0 && !s->paused)
 		events = EV_WRITE;
@@ -384,7 +390,7 @@ static void on_io(void *ctx, int fd, int events)
 			session_free(s);
 		return;
 	}
-	if (events & EV_READ)
+	if ((events & EV_READ) && s->input != IN_HANDSHAKE) /* a handshake has one deadline */
 		ev_timer_reset(s->idle, s->srv->timeout_ms);
 	session_run(s);
 }
@@ -399,6 +405,13 @@ static void on_idle(void *ctx)
 	}
 	if (s->state == ST_COMMIT) { /* waiting for our own fsync: not the client's fault */
 		ev_timer_reset(s->idle, s->srv->timeout_ms);
+		return;
+	}
+	if (s->input == IN_HANDSHAKE) { /* no reply possible in the middle of TLS */
+		log_warn("timeout in the TLS handshake after %s from %s", s->last_verb, s->client);
+		s->paused = false;
+		smtpd_session_close(s);
+		after_run(s);
 		return;
 	}
 	log_info("timeout after %s from %s", s->last_verb, s->client);

@@ -7,6 +7,7 @@
  *   commands.c  the command table, enter_state, the simple verbs
  *   cmd_txn.c   MAIL, RCPT, DATA, BDAT
  *   policy.c    RCPT TO checks (hosted, unknown user, relay)
+ *   starttls.c  STARTTLS and implicit TLS: the handshake on the loop
  *   data.c      DATA and BDAT reception into the queue file
  *   queue.c     queue file creation, Received:, committing, triggers
  *   commit.c    the commit worker threads and the batched incoming/ fsync */
@@ -29,6 +30,7 @@
 #include "resolve.h"
 #include "strm.h"
 #include "svc.h"
+#include "tls.h"
 
 struct session;
 
@@ -45,6 +47,11 @@ struct smtpd_server {
 	size_t line_limit;
 	int session_limit;
 	bool local_service; /* smtpd_service=local: the sendmail socket */
+	/* TLS: NULL when no certificate is configured (or level none) */
+	tls_server *tls;
+	bool implicit_tls; /* smtpd_service=smtps: handshake before the greeting */
+	bool require_tls; /* smtpd_tls_security_level=encrypt */
+	uint64_t handshake_timeout_ms;
 	netmatch *mynetworks;
 	resolver *resolver;
 	/* sessions */
@@ -73,7 +80,7 @@ enum smtpd_state {
 };
 
 /* What the read loop does with input. */
-enum smtpd_input { IN_COMMAND, IN_DATA, IN_CHUNK, IN_NONE };
+enum smtpd_input { IN_COMMAND, IN_DATA, IN_CHUNK, IN_HANDSHAKE, IN_NONE };
 
 /* Why content reception failed (the reply comes at the end of the data). */
 enum smtpd_fail { FAIL_NONE = 0, FAIL_SIZE, FAIL_HEADER, FAIL_STORAGE, FAIL_NORCPT };
@@ -111,6 +118,7 @@ struct session {
 	enum smtpd_input input;
 	bool paused; /* error sleep running: no input, no output */
 	bool esmtp;
+	bool tls_started; /* strm_start_tls called (IN_HANDSHAKE: plaintext flushed) */
 	char *helo;
 	char *client_addr; /* "127.0.0.1" */
 	char *client_name; /* "unknown" (no rDNS) or "localhost" */
@@ -161,6 +169,21 @@ void smtpd_cmd_bdat(struct session *s, const char *arg);
  * canonical) and returns 0; otherwise queues the reply, logs the reject
  * and returns -1. */
 int smtpd_policy_rcpt(struct session *s, const struct addr *a, char **address_r);
+
+/* starttls.c */
+/* smtpd_tls_init: loads the TLS setup from main.cf (log_fatal on errors). */
+void smtpd_tls_init(struct smtpd_server *srv, cfg *c);
+/* smtpd_tls_offered: STARTTLS may be advertised in this session now. */
+bool smtpd_tls_offered(const struct session *s);
+void smtpd_cmd_starttls(struct session *s, const char *arg);
+/* smtpd_tls_begin_implicit: the session starts with a handshake (smtps). */
+void smtpd_tls_begin_implicit(struct session *s);
+/* smtpd_tls_step: the IN_HANDSHAKE input step: flushes the 220, starts
+ * TLS (dropping pipelined plaintext), drives the handshake. Returns a
+ * STRM_ code like the other steps; a failed handshake closes the session. */
+int smtpd_tls_step(struct session *s);
+/* smtpd_tls_received: " (using TLSv1.3 with cipher X)" text or NULL. */
+char *smtpd_tls_received(struct session *s);
 
 /* data.c */
 /* smtpd_data_start: opens the queue file and readies the content state;

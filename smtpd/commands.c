@@ -118,6 +118,8 @@ static void cmd_ehlo(struct session *s, const char *arg)
 		buf_puts(r, "250-SIZE\r\n");
 	if (smtpd_tls_offered(s))
 		buf_puts(r, "250-STARTTLS\r\n");
+	if (smtpd_auth_mechanisms(s) != NULL)
+		buf_printf(r, "250-AUTH %s\r\n", smtpd_auth_mechanisms(s));
 	buf_puts(r, "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n"
 		    "250-SMTPUTF8\r\n250 DSN\r\n");
 	smtpd_reply_raw(s, buf_cstr(r));
@@ -186,7 +188,7 @@ static const struct smtpd_command commands[] = {
 	{ "ETRN", ST_ANY, cmd_not_implemented, false },
 	{ "TURN", ST_ANY, cmd_not_implemented, false },
 	{ "STARTTLS", ST_CONNECT | ST_READY, smtpd_cmd_starttls, false },
-	{ "AUTH", ST_ANY, cmd_not_implemented, false }, /* XXX issue 4 */
+	{ "AUTH", ST_READY, smtpd_cmd_auth, true },
 	{ NULL, 0, NULL, false },
 };
 
@@ -213,6 +215,8 @@ static void wrong_order(struct session *s, const char *verb)
 		why = "DATA and BDAT cannot be mixed";
 	else if (strcmp(verb, "DATA") == 0)
 		why = "need RCPT command";
+	else if (strcmp(verb, "AUTH") == 0)
+		why = "MAIL transaction in progress";
 	smtpd_reply(s, 503, "5.5.1", "Error: %s", why);
 }
 

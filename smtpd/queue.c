@@ -45,6 +45,9 @@ static const char *protocol_name(const struct session *s)
 	};
 	int tls = strm_is_tls(s->stream) ? 1 : 0;
 
+	if (s->auth_user != NULL)
+		tls += 2;
+
 	if (!s->esmtp)
 		return "SMTP";
 	return names[s->txn->params.smtputf8 ? 1 : 0][tls];

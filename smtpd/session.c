@@ -136,6 +136,8 @@ static void session_free(struct session *s)
 	log_info("disconnect from %s", s->client);
 	smtpd_queue_forget(s);
 	smtpd_txn_free(&s->txn);
+	smtpd_auth_end(s);
+	free(s->auth_user);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -284,6 +286,7 @@ static int step(struct session *s)
 	case IN_DATA: return step_data(s);
 	case IN_CHUNK: return step_chunk(s);
 	case IN_HANDSHAKE: return smtpd_tls_step(s);
+	case IN_AUTH: return smtpd_auth_step(s);
 	default: return STRM_AGAIN;
 	}
 }
@@ -323,6 +326,7 @@ static void on_delay(void *ctx)
 	struct session *s = ctx;
 
 	s->paused = false;
+	s->pause_ms = 0;
 	session_run(s);
 }
 
@@ -332,10 +336,12 @@ static void after_run(struct session *s)
 	int r;
 
 	if (s->paused) {
+		uint64_t ms = s->pause_ms > 0 ? s->pause_ms : s->srv->error_sleep_ms;
+
 		if (s->delay == NULL)
-			s->delay = ev_timer_add(s->srv->loop, s->srv->error_sleep_ms, false, on_delay, s);
+			s->delay = ev_timer_add(s->srv->loop, ms, false, on_delay, s);
 		else
-			ev_timer_reset(s->delay, s->srv->error_sleep_ms);
+			ev_timer_reset(s->delay, ms);
 		set_events(s);
 		return;
 	}

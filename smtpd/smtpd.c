@@ -76,6 +76,7 @@ static void smtpd_init(svc *service)
 	srv->local_service = strcmp(role, "local") == 0;
 	srv->implicit_tls = strcmp(role, "smtps") == 0;
 	smtpd_tls_init(srv, c);
+	smtpd_auth_init(srv, c);
 	srv->mynetworks = netmatch_new(cfg_get(c, "mynetworks"), &err);
 	if (srv->mynetworks == NULL)
 		log_fatal("mynetworks: %s", err);

@@ -53,6 +53,10 @@ void smtpd_cmd_starttls(struct session *s, const char *arg)
 		smtpd_reply(s, 503, "5.5.1", "Error: TLS already active");
 		return;
 	}
+	if (s->auth_user != NULL) { /* the login would outlive the reset */
+		smtpd_reply(s, 503, "5.5.1", "Error: already authenticated");
+		return;
+	}
 	smtpd_reply(s, 220, "2.0.0", "Ready to start TLS");
 	s->input = IN_HANDSHAKE; /* nothing more is read as a command */
 }

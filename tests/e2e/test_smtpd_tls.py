@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
-"""End-to-end tests of TLS in smtpd against a private instance: STARTTLS
-(RFC 3207) and implicit TLS on an smtps service, with Python smtplib,
-swaks, curl and openssl s_client; the plaintext injection after STARTTLS
-(CVE-2011-0411), the session reset after the handshake, STARTTLS twice,
-smtpd_tls_security_level=encrypt, garbage and stalls in the handshake, SNI
-certificates per name, and the TLS note in the Received: header.
+"""End-to-end tests of TLS and AUTH in smtpd against a private instance:
+STARTTLS (RFC 3207) and implicit TLS on an smtps service, with Python
+smtplib, swaks, curl and openssl s_client; the plaintext injection after
+STARTTLS (CVE-2011-0411), the session reset after the handshake, STARTTLS
+twice, smtpd_tls_security_level=encrypt, garbage and stalls in the
+handshake, SNI certificates per name, and the TLS note in the Received:
+header. AUTH (RFC 4954) PLAIN, LOGIN and SCRAM-SHA-256 against the passwd
+map: refused before TLS, wrong password, cancel, bad base64, the order
+rules, and the slow-down and cut-off of password guessing.
 
 The instance uses the self-signed certificate `mailctl init` made; the
 clients do not verify it. No qmgr runs: accepted mail stays in incoming/."""
+import base64
+import hashlib
+import hmac
 import os
 import smtplib
 import socket
@@ -18,7 +24,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Instance, free_port, port_open, wait_for  # noqa: E402
+from harness import MAILCTL, Instance, free_port, port_open, wait_for  # noqa: E402
 
 DOMAINS = "example.test OK\n"
 MAILBOXES = ("alice@example.test example.test/alice/\n"
@@ -257,6 +263,179 @@ class StartTlsTests(TlsBase):
                   "-T", "-", stdin=MESSAGE)
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(len(self.wait_queued(4)), 4)
+
+
+PASSWORDS = {"alice@example.test": "alice secret", "bob@example.test": "bob secret"}
+
+
+def b64(text):
+    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+
+
+def plain(user, password):
+    return b64("\0%s\0%s" % (user, password))
+
+
+def set_passwords(inst):
+    for user, password in PASSWORDS.items():
+        res = subprocess.run([MAILCTL, "-c", inst.config_dir, "user", "passwd", user],
+                             input=password + "\n", capture_output=True, text=True, timeout=30)
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+
+
+class AuthTests(TlsBase):
+    SERVICES = {
+        "smtp": "-o mynetworks=10.0.0.0/8",
+        "smtps": "-o smtpd_service=smtps -o mynetworks=10.0.0.0/8",
+        "plainauth": "-o smtpd_tls_auth_only=no -o mynetworks=10.0.0.0/8",
+        "brute": "-o smtpd_tls_auth_only=no -o smtpd_auth_failure_limit=3",
+    }
+
+    @classmethod
+    def extra_config(cls):
+        cls.inst.set_main("smtpd_error_sleep_time", "0")
+        cls.inst.set_main("smtpd_auth_failure_delay", "0")  # the brute service sets its own
+        # one process, so that every session shares its failure table
+        with open(cls.inst.path("master.cf")) as f:
+            lines = f.read()
+        lines = lines.replace(
+            "- 4 smtpd -o smtpd_tls_auth_only=no -o smtpd_auth_failure_limit=3",
+            "- 1 smtpd -o smtpd_tls_auth_only=no -o smtpd_auth_failure_limit=3 "
+            "-o smtpd_auth_failure_delay=1s")
+        cls.inst.write("master.cf", lines)
+        set_passwords(cls.inst)
+
+    def tls_raw(self, service="smtp"):
+        c = self.raw(service, tls=service == "smtps")
+        if service != "smtps":
+            self.assertEqual(c.cmd("STARTTLS")[0], 220)
+            c.starttls()
+            code, lines = c.cmd("EHLO client.test")
+            self.assertEqual(code, 250)
+        return c
+
+    def test_auth_not_offered_before_tls(self):
+        c = self.raw("smtp", ehlo=False)
+        lines = c.cmd("EHLO client.test")[1]
+        self.assertFalse([x for x in lines if x.startswith("AUTH")], lines)
+        code, _ = c.cmd("AUTH PLAIN " + plain("alice@example.test", "alice secret"))
+        self.assertEqual(code, 538)
+        self.assertNotIn("sasl_username=alice", self.inst.log())
+        c = self.tls_raw()
+        self.assertEqual(c.cmd("EHLO client.test")[1][-1], "DSN")
+        self.assertIn("AUTH PLAIN LOGIN SCRAM-SHA-256", c.cmd("EHLO client.test")[1])
+
+    def test_plain_with_initial_response_and_order_rules(self):
+        c = self.tls_raw()
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain("Alice@Example.TEST", "alice secret")),
+                         (235, ["2.7.0 Authentication successful"]))
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain("alice@example.test", "alice secret"))[0],
+                         503)  # twice
+        self.assertIn("sasl_method=PLAIN, sasl_username=alice@example.test", self.inst.log())
+        c = self.raw("plainauth")
+        self.assertEqual(c.cmd("MAIL FROM:<x@remote.test>")[0], 250)
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain("alice@example.test", "alice secret")),
+                         (503, ["5.5.1 Error: MAIL transaction in progress"]))
+
+    def test_plain_and_login_with_challenges(self):
+        c = self.tls_raw()
+        self.assertEqual(c.cmd("AUTH PLAIN"), (334, [""]))
+        self.assertEqual(c.cmd(plain("bob@example.test", "bob secret"))[0], 235)
+        c = self.tls_raw("smtps")
+        self.assertEqual(c.cmd("AUTH LOGIN")[0], 334)
+        self.assertEqual(c.cmd(b64("bob@example.test"))[0], 334)
+        self.assertEqual(c.cmd(b64("bob secret"))[0], 235)
+
+    def test_wrong_password_cancel_bad_base64(self):
+        c = self.tls_raw()
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain("alice@example.test", "wrong")),
+                         (535, ["5.7.8 Error: authentication failed"]))
+        self.assertEqual(c.cmd("AUTH LOGIN")[0], 334)
+        self.assertEqual(c.cmd("*"), (501, ["5.0.0 Authentication aborted"]))
+        self.assertEqual(c.cmd("AUTH PLAIN !!!notbase64")[0], 501)
+        self.assertEqual(c.cmd("AUTH PLAIN")[0], 334)
+        self.assertEqual(c.cmd("a" * 20000)[0], 500)  # oversized response
+        self.assertEqual(c.cmd("AUTH FOO")[0], 504)
+        self.assertEqual(c.cmd("NOOP")[0], 250)
+        self.assertIn("warning: unknown[127.0.0.1]: SASL PLAIN authentication failed: ",
+                      self.inst.log())
+        self.assertIn("sasl_username=alice@example.test", self.inst.log())
+
+    def test_scram_sha_256(self):
+        c = self.tls_raw()
+        user, password, cnonce = "alice@example.test", "alice secret", "rOprNGfwEbeRWgbNEkqO"
+        first_bare = "n=%s,r=%s" % (user, cnonce)
+        code, lines = c.cmd("AUTH SCRAM-SHA-256 " + b64("n,," + first_bare))
+        self.assertEqual(code, 334)
+        server_first = base64.b64decode(lines[0]).decode()
+        fields = dict(f.split("=", 1) for f in server_first.split(","))
+        self.assertTrue(fields["r"].startswith(cnonce))
+        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(fields["s"]),
+                                     int(fields["i"]))
+        client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+        stored = hashlib.sha256(client_key).digest()
+        final_bare = "c=biws,r=" + fields["r"]
+        auth_msg = ",".join([first_bare, server_first, final_bare]).encode()
+        sig = hmac.new(stored, auth_msg, "sha256").digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, sig))
+        code, lines = c.cmd(b64(final_bare + ",p=" + b64(proof)))
+        self.assertEqual(code, 334)
+        server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+        expect = b64(hmac.new(server_key, auth_msg, "sha256").digest())
+        self.assertEqual(base64.b64decode(lines[0]).decode(), "v=" + expect)
+        self.assertEqual(c.cmd("")[0], 235)
+
+    def test_clients_with_auth(self):
+        p, ps = self.ports["smtp"], self.ports["smtps"]
+        with smtplib.SMTP("127.0.0.1", p, timeout=10) as s:
+            s.starttls(context=client_context())
+            s.login("alice@example.test", "alice secret")
+        with smtplib.SMTP_SSL("127.0.0.1", ps, timeout=10, context=client_context()) as s:
+            s.ehlo()
+            s.user, s.password = "bob@example.test", "bob secret"
+            self.assertEqual(s.auth("LOGIN", s.auth_login, initial_response_ok=False)[0], 235)
+        with smtplib.SMTP_SSL("127.0.0.1", ps, timeout=10, context=client_context()) as s:
+            with self.assertRaises(smtplib.SMTPAuthenticationError) as cm:
+                s.login("bob@example.test", "wrong")
+            self.assertEqual(cm.exception.smtp_code, 535)
+        for mech, port, tls in (("PLAIN", p, "--tls"), ("LOGIN", ps, "--tls-on-connect")):
+            res = run("swaks", "--server", "127.0.0.1", "--port", str(port), tls,
+                      "--auth", mech, "--auth-user", "alice@example.test",
+                      "--auth-password", "alice secret", "--from", "alice@example.test",
+                      "--to", "bob@example.test", "--helo", "c.test")
+            self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        res = run("curl", "-sS", "-k", "smtps://127.0.0.1:%d" % ps, "--user",
+                  "bob@example.test:bob secret", "--mail-from", "bob@example.test",
+                  "--mail-rcpt", "alice@example.test", "-T", "-", stdin=MESSAGE)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        res = run("curl", "-sS", "--ssl-reqd", "-k", "smtp://127.0.0.1:%d" % p, "--user",
+                  "bob@example.test:wrong", "--mail-from", "bob@example.test",
+                  "--mail-rcpt", "alice@example.test", "-T", "-", stdin=MESSAGE)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertEqual(len(self.wait_queued(3)), 3)
+
+    def test_brute_force_slow_down_and_cut_off(self):
+        c = self.raw("brute")
+        times = []
+        for _ in range(2):
+            start = time.monotonic()
+            self.assertEqual(c.cmd("AUTH PLAIN " + plain("alice@example.test", "guess"))[0], 535)
+            times.append(time.monotonic() - start)
+        self.assertGreaterEqual(times[0], 0.9)
+        self.assertGreaterEqual(times[1], 1.9)  # growing
+        other = self.raw("brute")  # the delay is a timer: others are served meanwhile
+        c.send("AUTH PLAIN " + plain("alice@example.test", "guess") + "\r\n")
+        start = time.monotonic()
+        self.assertEqual(other.cmd("NOOP")[0], 250)
+        self.assertLess(time.monotonic() - start, 0.5)
+        self.assertEqual(c.reply()[0], 535)
+        self.assertEqual(c.reply()[0], 421)  # the cut-off
+        self.assertEqual(c.reply()[0], 0)
+        # the address stays cut off, even with the right password
+        self.assertEqual(other.cmd("AUTH PLAIN " + plain("alice@example.test", "alice secret"))[0],
+                         421)
+        self.assertIn("too many failed authentications", self.inst.log())
 
 
 def make_cert(directory, name):

@@ -77,6 +77,7 @@ static void smtpd_init(svc *service)
 	srv->implicit_tls = strcmp(role, "smtps") == 0;
 	smtpd_tls_init(srv, c);
 	smtpd_auth_init(srv, c);
+	smtpd_policy_init(srv, c);
 	srv->mynetworks = netmatch_new(cfg_get(c, "mynetworks"), &err);
 	if (srv->mynetworks == NULL)
 		log_fatal("mynetworks: %s", err);

@@ -32,6 +32,7 @@
 #include "passdb.h"
 #include "q.h"
 #include "resolve.h"
+#include "restrict.h"
 #include "sasl.h"
 #include "strm.h"
 #include "svc.h"
@@ -64,6 +65,8 @@ struct smtpd_server {
 	passdb *passdb;
 	struct sasl_backend sasl_backend;
 	authfail *authfail;
+	/* RCPT TO policy */
+	struct smtpd_restrictions relay_restrictions, recipient_restrictions;
 	netmatch *mynetworks;
 	resolver *resolver;
 	/* sessions */
@@ -184,6 +187,12 @@ void smtpd_cmd_bdat(struct session *s, const char *arg);
  * canonical) and returns 0; otherwise queues the reply, logs the reject
  * and returns -1. */
 int smtpd_policy_rcpt(struct session *s, const struct addr *a, char **address_r);
+/* smtpd_policy_init: parses the restriction lists (log_fatal on errors). */
+void smtpd_policy_init(struct smtpd_server *srv, cfg *c);
+/* smtpd_policy_sender: MAIL FROM checks of an authenticated client: the
+ * sender (canonical) must be the login or lead to it through the alias
+ * maps. 0, or -1 after the reply (553 5.7.1, or 451 4.3.0). */
+int smtpd_policy_sender(struct session *s, const char *sender);
 
 /* starttls.c */
 /* smtpd_tls_init: loads the TLS setup from main.cf (log_fatal on errors). */

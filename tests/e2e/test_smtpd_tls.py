@@ -7,7 +7,10 @@ twice, smtpd_tls_security_level=encrypt, garbage and stalls in the
 handshake, SNI certificates per name, and the TLS note in the Received:
 header. AUTH (RFC 4954) PLAIN, LOGIN and SCRAM-SHA-256 against the passwd
 map: refused before TLS, wrong password, cancel, bad base64, the order
-rules, and the slow-down and cut-off of password guessing.
+rules, and the slow-down and cut-off of password guessing. Relay policy:
+an authenticated client may relay to a foreign domain, an unauthenticated
+one may not, with or without address tricks; submission needs AUTH and
+the sender must belong to the login.
 
 The instance uses the self-signed certificate `mailctl init` made; the
 clients do not verify it. No qmgr runs: accepted mail stays in incoming/."""
@@ -220,8 +223,10 @@ class StartTlsTests(TlsBase):
             code, text = s.ehlo("client.test")
             self.assertEqual(code, 250)
             self.assertNotIn(b"STARTTLS", text)
-            s.sendmail("a@example.test", ["bob@example.test"], MESSAGE)
-        self.wait_queued()
+            self.assertIn(b"AUTH PLAIN LOGIN", text)
+            with self.assertRaises(smtplib.SMTPSenderRefused) as cm:  # smtps is submission
+                s.sendmail("a@example.test", ["bob@example.test"], MESSAGE)
+            self.assertEqual(cm.exception.smtp_code, 530)
 
     def test_garbage_and_stall_in_handshake(self):
         good = self.raw("smtps", tls=True)
@@ -250,19 +255,12 @@ class StartTlsTests(TlsBase):
         res = run("swaks", "--server", "127.0.0.1", "--port", str(self.ports["smtp"]), "--tls",
                   "--from", "a@example.test", "--to", "alice@example.test", "--helo", "c.test")
         self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
-        res = run("swaks", "--server", "127.0.0.1", "--port", str(self.ports["smtps"]),
-                  "--tls-on-connect", "--from", "a@example.test", "--to", "bob@example.test",
-                  "--helo", "c.test")
-        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
         res = run("curl", "-sS", "--ssl-reqd", "-k", "smtp://127.0.0.1:%d" % self.ports["smtp"],
                   "--mail-from", "a@example.test", "--mail-rcpt", "alice@example.test",
                   "-T", "-", stdin=MESSAGE)
         self.assertEqual(res.returncode, 0, res.stderr)
-        res = run("curl", "-sS", "-k", "smtps://127.0.0.1:%d" % self.ports["smtps"],
-                  "--mail-from", "a@example.test", "--mail-rcpt", "alice@example.test",
-                  "-T", "-", stdin=MESSAGE)
-        self.assertEqual(res.returncode, 0, res.stderr)
-        self.assertEqual(len(self.wait_queued(4)), 4)
+        self.assertEqual(len(self.wait_queued(2)), 2)
+        # port 465 with AUTH: AuthTests
 
 
 PASSWORDS = {"alice@example.test": "alice secret", "bob@example.test": "bob secret"}
@@ -288,6 +286,7 @@ class AuthTests(TlsBase):
     SERVICES = {
         "smtp": "-o mynetworks=10.0.0.0/8",
         "smtps": "-o smtpd_service=smtps -o mynetworks=10.0.0.0/8",
+        "submission": "-o smtpd_service=submission -o mynetworks=10.0.0.0/8",
         "plainauth": "-o smtpd_tls_auth_only=no -o mynetworks=10.0.0.0/8",
         "brute": "-o smtpd_tls_auth_only=no -o smtpd_auth_failure_limit=3",
     }
@@ -436,6 +435,66 @@ class AuthTests(TlsBase):
         self.assertEqual(other.cmd("AUTH PLAIN " + plain("alice@example.test", "alice secret"))[0],
                          421)
         self.assertIn("too many failed authentications", self.inst.log())
+
+    # --- relay policy -----------------------------------------------------
+    def login(self, c, user="alice@example.test"):
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain(user, PASSWORDS[user]))[0], 235)
+
+    def test_unauthenticated_client_cannot_relay(self):
+        c = self.raw("smtp")
+        self.assertEqual(c.cmd("MAIL FROM:<x@remote.test>")[0], 250)
+        for rcpt in ("<u@foreign.test>",
+                     "<u%foreign.test@example.test>",       # percent hack
+                     "<@example.test:u@foreign.test>",      # source route
+                     "<@example.test,@x.test:u@foreign.test>",
+                     "<foreign.test!u@example.test>",       # bang path
+                     '<"u@foreign.test"@example.test>',     # quoted local part
+                     '<"u%foreign.test"@example.test>',
+                     "<u@foreign.test@example.test>"):
+            code, lines = c.cmd("RCPT TO:%s" % rcpt)
+            self.assertIn(code, (501, 550, 553, 554), (rcpt, code, lines))
+        self.assertEqual(c.cmd("RCPT TO:<u@foreign.test>"),
+                         (554, ["5.7.1 <u@foreign.test>: Relay access denied"]))
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.test>")[0], 250)  # hosted: fine
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        self.assertEqual(self.queued(), {})
+
+    def test_authenticated_client_relays_and_is_queued(self):
+        c = self.tls_raw()
+        self.assertEqual(c.cmd("MAIL FROM:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<u@foreign.test>")[0], 554)  # not yet logged in
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        self.login(c)
+        self.assertEqual(c.cmd("MAIL FROM:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<u@foreign.test>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        self.assertEqual(c.cmd(MESSAGE + ".")[0], 250)
+        (_, data), = self.wait_queued().items()
+        self.assertIn(b"u@foreign.test", data)
+        self.assertIn(b"with ESMTPSA id", data)
+        # a trick through an authenticated session is still only a local part
+        self.assertEqual(c.cmd("MAIL FROM:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<u%foreign.test@example.test>")[0], 550)
+
+    def test_submission_needs_auth_and_owned_sender(self):
+        c = self.tls_raw("submission")
+        self.assertEqual(c.cmd("MAIL FROM:<alice@example.test>"),
+                         (530, ["5.7.0 Authentication required"]))
+        self.login(c)
+        code, lines = c.cmd("MAIL FROM:<bob@example.test>")
+        self.assertEqual((code, lines[0][:5]), (553, "5.7.1"))
+        self.assertIn("Sender address rejected: not owned by user", lines[0])
+        self.assertEqual(c.cmd("MAIL FROM:<someone@foreign.test>")[0], 553)
+        self.assertEqual(c.cmd("MAIL FROM:<Alice@EXAMPLE.test>")[0], 250)
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<postmaster@example.test>")[0], 250)  # alias of hers
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<>")[0], 250)
+        c = self.tls_raw("smtps")
+        self.assertEqual(c.cmd("MAIL FROM:<bob@example.test>")[0], 530)
+        self.login(c, "bob@example.test")
+        self.assertEqual(c.cmd("MAIL FROM:<postmaster@example.test>")[0], 553)
+        self.assertEqual(c.cmd("MAIL FROM:<bob@example.test>")[0], 250)
 
 
 def make_cert(directory, name):

@@ -125,6 +125,22 @@ const struct cfg_key cfg_keys[] = {
 	  "none, may (offer STARTTLS) or encrypt (require TLS before MAIL)" },
 	{ "smtpd_tls_auth_only", CFG_BOOL, "yes", NO_BOUNDS,
 	  "offer and accept AUTH only over TLS" },
+	{ "smtpd_tls_handshake_timeout", CFG_TIME, "60s", 1, 3600,
+	  "longest a TLS handshake (STARTTLS or port 465) may take" },
+
+	/* SASL authentication and relay policy in the SMTP server */
+	{ "smtpd_auth_failure_delay", CFG_TIME, "1s", 0, 60,
+	  "delay of the reply to a client's first failed AUTH; it doubles with each further failure" },
+	{ "smtpd_auth_failure_limit", CFG_INT, "10", 1, 100000,
+	  "failed AUTH attempts from one client address within the window before it is cut off" },
+	{ "smtpd_auth_failure_window", CFG_TIME, "600s", 1, 86400,
+	  "how long failed AUTH attempts of a client address are remembered" },
+	{ "smtpd_relay_restrictions", CFG_LIST,
+	  "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination", NO_BOUNDS,
+	  "ordered checks at RCPT TO that decide whether a recipient may be relayed" },
+	{ "smtpd_recipient_restrictions", CFG_LIST,
+	  "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination", NO_BOUNDS,
+	  "ordered checks at RCPT TO after smtpd_relay_restrictions" },
 
 	/* Queue manager */
 	{ "queue_run_delay", CFG_TIME, "300s", 1, 86400,

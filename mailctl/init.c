@@ -49,27 +49,26 @@ static const struct std_service {
 	const char *priv, *wakeup, *maxproc;
 	const char *command;
 	const char *args;
-	bool needs_tls; /* written commented out for now */
 } std_services[] = {
-	{ "smtp", 25, "n", "-", "-", "smtpd", "", false },
-	/* XXX off until smtpd has STARTTLS, implicit TLS and AUTH: submission
-	 * without AUTH would be a second port 25, and port 465 must speak TLS */
-	{ "submission", 587, "n", "-", "-", "smtpd", "-o smtpd_service=submission", true },
-	{ "smtps", 465, "n", "-", "-", "smtpd", "-o smtpd_service=smtps", true },
-	{ "submit", 0, "n", "-", "-", "smtpd", "-o smtpd_service=local", false },
-	{ "pop3", 110, "n", "-", "-", "pop3d", "", false },
-	{ "pop3s", 995, "n", "-", "-", "pop3d", "-o pop3d_service=pop3s", false },
-	{ "imap", 143, "n", "-", "-", "imapd", "", false },
-	{ "imaps", 993, "n", "-", "-", "imapd", "-o imapd_service=imaps", false },
-	{ "qmgr", 0, "-", "300", "1", "qmgr", "", false },
-	{ "local", 0, "-", "-", "4", "local", "", false },
-	{ "relay", 0, "-", "-", "-", "smtp", "", false },
+	{ "smtp", 25, "n", "-", "-", "smtpd", "" },
+	/* submission needs AUTH before MAIL; smtps speaks TLS from the first
+	 * byte with the certificate init makes or is given */
+	{ "submission", 587, "n", "-", "-", "smtpd", "-o smtpd_service=submission" },
+	{ "smtps", 465, "n", "-", "-", "smtpd", "-o smtpd_service=smtps" },
+	{ "submit", 0, "n", "-", "-", "smtpd", "-o smtpd_service=local" },
+	{ "pop3", 110, "n", "-", "-", "pop3d", "" },
+	{ "pop3s", 995, "n", "-", "-", "pop3d", "-o pop3d_service=pop3s" },
+	{ "imap", 143, "n", "-", "-", "imapd", "" },
+	{ "imaps", 993, "n", "-", "-", "imapd", "-o imapd_service=imaps" },
+	{ "qmgr", 0, "-", "300", "1", "qmgr", "" },
+	{ "local", 0, "-", "-", "4", "local", "" },
+	{ "relay", 0, "-", "-", "-", "smtp", "" },
 };
 
 static void service_line(buf *out, const struct init_opts *o, const struct std_service *s)
 {
 	char *path = fs_join(o->daemon_dir, s->command);
-	bool present = access(path, X_OK) == 0 && !s->needs_tls;
+	bool present = access(path, X_OK) == 0;
 	char name[64];
 
 	free(path);
@@ -89,8 +88,7 @@ static char *master_cf_text(const struct init_opts *o)
 	buf *out = buf_new(2048);
 
 	buf_printf(out, "# master.cf: the services of this Postern instance (see master(8)).\n"
-			"# Lines starting with '#' are services whose program is not installed\n"
-			"# (submission and smtps wait for TLS and AUTH in smtpd).\n"
+			"# Lines starting with '#' are services whose program is not installed.\n"
 			"# service              type  priv unpr chro wake maxp command + args\n");
 	for (size_t i = 0; i < sizeof(std_services) / sizeof(std_services[0]); i++)
 		service_line(out, o, &std_services[i]);

@@ -72,6 +72,10 @@ void smtpd_cmd_mail(struct session *s, const char *arg)
 	struct addr a;
 	char *sender;
 
+	if (s->srv->auth_required && s->auth_user == NULL) {
+		smtpd_reply(s, 530, "5.7.0", "Authentication required");
+		return;
+	}
 	if (path == NULL) {
 		smtpd_reply(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return;
@@ -87,6 +91,10 @@ void smtpd_cmd_mail(struct session *s, const char *arg)
 	}
 	sender = mail_checks(s, &a, &params) ? sender_address(s, &a) : NULL;
 	addr_clear(&a);
+	if (sender != NULL && smtpd_policy_sender(s, sender) < 0) {
+		free(sender);
+		sender = NULL;
+	}
 	if (sender == NULL) {
 		smtpd_mail_params_clear(&params);
 		return;

@@ -22,6 +22,7 @@ struct smtpd_command {
 	const char *verb;
 	unsigned states; /* smtpd_state bits in which the verb is allowed */
 	void (*action)(struct session *s, const char *arg);
+	bool needs_tls; /* refused before TLS when smtpd_tls_security_level=encrypt */
 };
 
 const char *smtpd_state_name(enum smtpd_state state)
@@ -115,6 +116,10 @@ static void cmd_ehlo(struct session *s, const char *arg)
 		buf_printf(r, "250-SIZE %lld\r\n", s->srv->size_limit);
 	else
 		buf_puts(r, "250-SIZE\r\n");
+	if (smtpd_tls_offered(s))
+		buf_puts(r, "250-STARTTLS\r\n");
+	if (smtpd_auth_mechanisms(s) != NULL)
+		buf_printf(r, "250-AUTH %s\r\n", smtpd_auth_mechanisms(s));
 	buf_puts(r, "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n"
 		    "250-SMTPUTF8\r\n250 DSN\r\n");
 	smtpd_reply_raw(s, buf_cstr(r));
@@ -168,23 +173,23 @@ static void cmd_not_implemented(struct session *s, const char *arg)
 }
 
 static const struct smtpd_command commands[] = {
-	{ "HELO", ST_ANY, cmd_helo },
-	{ "EHLO", ST_ANY, cmd_ehlo },
-	{ "MAIL", ST_READY, smtpd_cmd_mail },
-	{ "RCPT", ST_MAIL | ST_RCPT, smtpd_cmd_rcpt },
-	{ "DATA", ST_MAIL | ST_RCPT, smtpd_cmd_data },
-	{ "BDAT", ST_ANY, smtpd_cmd_bdat }, /* its bytes are read in any state */
-	{ "RSET", ST_ANY, cmd_rset },
-	{ "NOOP", ST_ANY, cmd_noop },
-	{ "QUIT", ST_ANY, cmd_quit },
-	{ "HELP", ST_ANY, cmd_help },
-	{ "VRFY", ST_ANY, cmd_vrfy },
-	{ "EXPN", ST_ANY, cmd_not_implemented },
-	{ "ETRN", ST_ANY, cmd_not_implemented },
-	{ "TURN", ST_ANY, cmd_not_implemented },
-	{ "STARTTLS", ST_ANY, cmd_not_implemented }, /* XXX issue 4 */
-	{ "AUTH", ST_ANY, cmd_not_implemented }, /* XXX issue 4 */
-	{ NULL, 0, NULL },
+	{ "HELO", ST_ANY, cmd_helo, false },
+	{ "EHLO", ST_ANY, cmd_ehlo, false },
+	{ "MAIL", ST_READY, smtpd_cmd_mail, true },
+	{ "RCPT", ST_MAIL | ST_RCPT, smtpd_cmd_rcpt, true },
+	{ "DATA", ST_MAIL | ST_RCPT, smtpd_cmd_data, true },
+	{ "BDAT", ST_ANY, smtpd_cmd_bdat, false }, /* its bytes are read in any state */
+	{ "RSET", ST_ANY, cmd_rset, false },
+	{ "NOOP", ST_ANY, cmd_noop, false },
+	{ "QUIT", ST_ANY, cmd_quit, false },
+	{ "HELP", ST_ANY, cmd_help, false },
+	{ "VRFY", ST_ANY, cmd_vrfy, false },
+	{ "EXPN", ST_ANY, cmd_not_implemented, false },
+	{ "ETRN", ST_ANY, cmd_not_implemented, false },
+	{ "TURN", ST_ANY, cmd_not_implemented, false },
+	{ "STARTTLS", ST_CONNECT | ST_READY, smtpd_cmd_starttls, false },
+	{ "AUTH", ST_READY, smtpd_cmd_auth, true },
+	{ NULL, 0, NULL, false },
 };
 
 static const struct smtpd_command *find_command(const char *verb)
@@ -210,6 +215,8 @@ static void wrong_order(struct session *s, const char *verb)
 		why = "DATA and BDAT cannot be mixed";
 	else if (strcmp(verb, "DATA") == 0)
 		why = "need RCPT command";
+	else if (strcmp(verb, "AUTH") == 0)
+		why = "MAIL transaction in progress";
 	smtpd_reply(s, 503, "5.5.1", "Error: %s", why);
 }
 
@@ -234,6 +241,10 @@ void smtpd_command(struct session *s, const char *line, size_t len)
 	s->last_verb = c->verb;
 	if ((c->states & (unsigned)s->state) == 0) {
 		wrong_order(s, c->verb);
+		return;
+	}
+	if (c->needs_tls && s->srv->require_tls && !strm_is_tls(s->stream)) {
+		smtpd_reply(s, 530, "5.7.0", "Must issue a STARTTLS command first");
 		return;
 	}
 	c->action(s, cmd.arg);

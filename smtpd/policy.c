@@ -1,8 +1,11 @@
-/* policy.c: the RCPT TO decision. A recipient at a hosted domain must
- * resolve (lib/resolve) to a mailbox, alias or catch-all, else 550 5.1.1
- * at once (no backscatter later); any other domain is relayed only for
- * trusted clients (mynetworks, or the local sendmail socket), else
- * 554 5.7.1. A map that cannot be read gives 451 4.3.0, never a 5xx.
+/* policy.c: the RCPT TO decision and the sender check of authenticated
+ * clients. The restriction lists (smtpd_relay_restrictions, then
+ * smtpd_recipient_restrictions; restrict.c) decide relaying: by default a
+ * domain not hosted here is relayed only for mynetworks, the local
+ * sendmail socket and clients that did AUTH, else 554 5.7.1. A recipient
+ * at a hosted domain must also resolve (lib/resolve) to a mailbox, alias
+ * or catch-all, else 550 5.1.1 at once (no backscatter later). A map that
+ * cannot be read gives 451 4.3.0, never a 5xx.
  * Relay tricks need no special case: lib/addr drops source routes, and a
  * percent hack, bang path or quoted "a@b" local part at a hosted domain is
  * just a local part that is looked up like any other (and is unknown). */
@@ -52,6 +55,85 @@ static int check_hosted(struct session *s, const char *address)
 	return reject(s, 451, "4.3.0", address, "Temporary lookup failure");
 }
 
+void smtpd_policy_init(struct smtpd_server *srv, cfg *c)
+{
+	static const char *const keys[] = { "smtpd_relay_restrictions",
+					    "smtpd_recipient_restrictions" };
+	struct smtpd_restrictions *lists[] = { &srv->relay_restrictions,
+					       &srv->recipient_restrictions };
+	char *err = NULL;
+
+	for (int i = 0; i < 2; i++)
+		if (smtpd_restrictions_parse(cfg_get(c, keys[i]), lists[i], &err) < 0)
+			log_fatal("%s: %s", keys[i], err);
+}
+
+static int restriction_reject(struct session *s, const char *address, enum smtpd_verdict v)
+{
+	if (v == SMTPD_REJECT_RELAY)
+		return reject(s, 554, "5.7.1", address, "Relay access denied");
+	return reject(s, 554, "5.7.1", address, "Recipient address rejected: Access denied");
+}
+
+/* check_restrictions: both lists in turn; either may reject. */
+static int check_restrictions(struct session *s, const char *address, bool hosted)
+{
+	struct smtpd_facts facts = {
+		.mynetworks = s->trusted,
+		.authenticated = s->auth_user != NULL,
+		.dest_hosted = hosted,
+	};
+	enum smtpd_verdict v = smtpd_restrictions_eval(&s->srv->relay_restrictions, &facts);
+
+	if (v == SMTPD_REJECT || v == SMTPD_REJECT_RELAY)
+		return restriction_reject(s, address, v);
+	v = smtpd_restrictions_eval(&s->srv->recipient_restrictions, &facts);
+	if (v == SMTPD_REJECT || v == SMTPD_REJECT_RELAY)
+		return restriction_reject(s, address, v);
+	return 0;
+}
+
+/* sender_leads_to_user: the sender's alias expansion reaches the login. */
+static enum resolve_result sender_leads_to_user(struct session *s, const char *sender)
+{
+	struct resolve_target *targets = NULL;
+	int count = 0;
+	char *why = NULL;
+	enum resolve_result r = resolver_expand(s->srv->resolver, sender, &targets, &count, &why);
+
+	if (r == RESOLVE_OK) {
+		r = RESOLVE_NOTFOUND;
+		for (int i = 0; i < count; i++)
+			if (strcasecmp(targets[i].address, s->auth_user) == 0)
+				r = RESOLVE_OK;
+		resolver_targets_free(&targets, count);
+	}
+	if (why != NULL)
+		log_debug("%s: sender %s: %s", s->client, sender, why);
+	free(why);
+	return r;
+}
+
+int smtpd_policy_sender(struct session *s, const char *sender)
+{
+	enum resolve_result r;
+
+	if (s->auth_user == NULL || *sender == '\0' || strcasecmp(sender, s->auth_user) == 0)
+		return 0;
+	r = sender_leads_to_user(s, sender);
+	if (r == RESOLVE_OK)
+		return 0;
+	if (r == RESOLVE_TEMP) {
+		smtpd_reply(s, 451, "4.3.0", "<%s>: Temporary lookup failure", sender);
+		return -1;
+	}
+	log_info("reject: MAIL from %s: 553 5.7.1 <%s>: Sender address rejected: not owned by "
+		 "user %s", s->client, sender, s->auth_user);
+	smtpd_reply(s, 553, "5.7.1", "<%s>: Sender address rejected: not owned by user %s", sender,
+		    s->auth_user);
+	return -1;
+}
+
 int smtpd_policy_rcpt(struct session *s, const struct addr *a, char **address_r)
 {
 	struct addr local = *a;
@@ -74,12 +156,12 @@ int smtpd_policy_rcpt(struct session *s, const struct addr *a, char **address_r)
 		local.domain = s->srv->myorigin; /* a bare user name from sendmail */
 	address = addr_format(&local);
 	hosted = resolver_domain_hosted(s->srv->resolver, local.domain);
-	if (hosted == RESOLVE_OK)
-		rc = check_hosted(s, address);
-	else if (hosted == RESOLVE_TEMP)
+	if (hosted == RESOLVE_TEMP)
 		rc = reject(s, 451, "4.3.0", address, "Temporary lookup failure");
-	else if (!s->trusted)
-		rc = reject(s, 554, "5.7.1", address, "Relay access denied");
+	else
+		rc = check_restrictions(s, address, hosted == RESOLVE_OK);
+	if (rc == 0 && hosted == RESOLVE_OK)
+		rc = check_hosted(s, address);
 	if (rc < 0) {
 		free(address);
 		return -1;

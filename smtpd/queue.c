@@ -39,9 +39,18 @@ void smtpd_rfc2822_date(char *out, size_t size)
 
 static const char *protocol_name(const struct session *s)
 {
+	static const char *const names[2][4] = {
+		{ "ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA" }, /* RFC 3848 */
+		{ "UTF8SMTP", "UTF8SMTPS", "UTF8SMTPA", "UTF8SMTPSA" }, /* RFC 6531 */
+	};
+	int tls = strm_is_tls(s->stream) ? 1 : 0;
+
+	if (s->auth_user != NULL)
+		tls += 2;
+
 	if (!s->esmtp)
 		return "SMTP";
-	return s->txn->params.smtputf8 ? "UTF8SMTP" : "ESMTP"; /* RFC 3848, 6531 */
+	return names[s->txn->params.smtputf8 ? 1 : 0][tls];
 }
 
 static char *received_header(struct session *s, const char *qid)
@@ -59,6 +68,10 @@ static char *received_header(struct session *s, const char *qid)
 		buf_printf(h, "Received: from %s (%s [%s])\n", s->helo ? s->helo : s->client_addr,
 			   s->client_name, s->client_addr);
 	}
+	char *tls = smtpd_tls_received(s);
+	if (tls != NULL)
+		buf_printf(h, "\t%s\n", tls);
+	free(tls);
 	buf_printf(h, "\tby %s (%s) with %s id %s", s->srv->myhostname, s->srv->mail_name,
 		   protocol_name(s), qid);
 	if (t->nrcpts == 1)

@@ -118,9 +118,12 @@ void smtpd_session_accept(struct smtpd_server *srv, int fd)
 	srv->sessions = s;
 	srv->nsessions++;
 	log_info("connect from %s", s->client);
-	strm_printf(s->stream, "220 %s\r\n", srv->banner);
 	s->io = ev_io_add(srv->loop, fd, EV_READ, on_io, s);
 	s->idle = ev_timer_add(srv->loop, srv->timeout_ms, false, on_idle, s);
+	if (srv->implicit_tls)
+		smtpd_tls_begin_implicit(s); /* the greeting comes after the handshake */
+	else
+		strm_printf(s->stream, "220 %s\r\n", srv->banner);
 	session_run(s);
 }
 
@@ -133,6 +136,8 @@ static void session_free(struct session *s)
 	log_info("disconnect from %s", s->client);
 	smtpd_queue_forget(s);
 	smtpd_txn_free(&s->txn);
+	smtpd_auth_end(s);
+	free(s->auth_user);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -280,6 +285,8 @@ static int step(struct session *s)
 	case IN_COMMAND: return step_command(s);
 	case IN_DATA: return step_data(s);
 	case IN_CHUNK: return step_chunk(s);
+	case IN_HANDSHAKE: return smtpd_tls_step(s);
+	case IN_AUTH: return smtpd_auth_step(s);
 	default: return STRM_AGAIN;
 	}
 }
@@ -305,7 +312,9 @@ static void set_events(struct session *s)
 {
 	int events = 0;
 
-	if (s->input != IN_NONE && !s->paused)
+	if (s->input == IN_HANDSHAKE && !s->tls_started && !s->paused)
+		events = EV_WRITE; /* the 220 to STARTTLS must go out first */
+	else if (s->input != IN_NONE && !s->paused)
 		events = strm_wants(s->stream);
 	else if (strm_unflushed(s->stream) > 0 && !s->paused)
 		events = EV_WRITE;
@@ -317,6 +326,7 @@ static void on_delay(void *ctx)
 	struct session *s = ctx;
 
 	s->paused = false;
+	s->pause_ms = 0;
 	session_run(s);
 }
 
@@ -326,10 +336,12 @@ static void after_run(struct session *s)
 	int r;
 
 	if (s->paused) {
+		uint64_t ms = s->pause_ms > 0 ? s->pause_ms : s->srv->error_sleep_ms;
+
 		if (s->delay == NULL)
-			s->delay = ev_timer_add(s->srv->loop, s->srv->error_sleep_ms, false, on_delay, s);
+			s->delay = ev_timer_add(s->srv->loop, ms, false, on_delay, s);
 		else
-			ev_timer_reset(s->delay, s->srv->error_sleep_ms);
+			ev_timer_reset(s->delay, ms);
 		set_events(s);
 		return;
 	}
@@ -384,7 +396,7 @@ static void on_io(void *ctx, int fd, int events)
 			session_free(s);
 		return;
 	}
-	if (events & EV_READ)
+	if ((events & EV_READ) && s->input != IN_HANDSHAKE) /* a handshake has one deadline */
 		ev_timer_reset(s->idle, s->srv->timeout_ms);
 	session_run(s);
 }
@@ -399,6 +411,13 @@ static void on_idle(void *ctx)
 	}
 	if (s->state == ST_COMMIT) { /* waiting for our own fsync: not the client's fault */
 		ev_timer_reset(s->idle, s->srv->timeout_ms);
+		return;
+	}
+	if (s->input == IN_HANDSHAKE) { /* no reply possible in the middle of TLS */
+		log_warn("timeout in the TLS handshake after %s from %s", s->last_verb, s->client);
+		s->paused = false;
+		smtpd_session_close(s);
+		after_run(s);
 		return;
 	}
 	log_info("timeout after %s from %s", s->last_verb, s->client);

@@ -69,7 +69,15 @@ static void smtpd_init(svc *service)
 	srv->loop = svc_loop(service);
 	read_names(srv, c);
 	read_limits(srv, c);
+	if (strcmp(role, "smtp") != 0 && strcmp(role, "submission") != 0 &&
+	    strcmp(role, "smtps") != 0 && strcmp(role, "local") != 0)
+		log_fatal("smtpd_service: unknown role \"%s\" (smtp, submission, smtps or local)",
+			  role);
 	srv->local_service = strcmp(role, "local") == 0;
+	srv->implicit_tls = strcmp(role, "smtps") == 0;
+	smtpd_tls_init(srv, c);
+	smtpd_auth_init(srv, c);
+	smtpd_policy_init(srv, c);
 	srv->mynetworks = netmatch_new(cfg_get(c, "mynetworks"), &err);
 	if (srv->mynetworks == NULL)
 		log_fatal("mynetworks: %s", err);

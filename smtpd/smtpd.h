@@ -7,6 +7,9 @@
  *   commands.c  the command table, enter_state, the simple verbs
  *   cmd_txn.c   MAIL, RCPT, DATA, BDAT
  *   policy.c    RCPT TO checks (hosted, unknown user, relay)
+ *   starttls.c  STARTTLS and implicit TLS: the handshake on the loop
+ *   auth.c      AUTH (RFC 4954) over lib/sasl with the password database
+ *   authfail.c  failed AUTH attempts per client address (slow-down, cut-off)
  *   data.c      DATA and BDAT reception into the queue file
  *   queue.c     queue file creation, Received:, committing, triggers
  *   commit.c    the commit worker threads and the batched incoming/ fsync */
@@ -19,16 +22,21 @@
 #include <sys/types.h>
 
 #include "addr.h"
+#include "authfail.h"
 #include "buf.h"
 #include "cfg.h"
 #include "commit.h"
 #include "ev.h"
 #include "netmatch.h"
 #include "parse.h"
+#include "passdb.h"
 #include "q.h"
 #include "resolve.h"
+#include "restrict.h"
+#include "sasl.h"
 #include "strm.h"
 #include "svc.h"
+#include "tls.h"
 
 struct session;
 
@@ -45,6 +53,20 @@ struct smtpd_server {
 	size_t line_limit;
 	int session_limit;
 	bool local_service; /* smtpd_service=local: the sendmail socket */
+	/* TLS: NULL when no certificate is configured (or level none) */
+	tls_server *tls;
+	bool implicit_tls; /* smtpd_service=smtps: handshake before the greeting */
+	bool require_tls; /* smtpd_tls_security_level=encrypt */
+	uint64_t handshake_timeout_ms;
+	/* AUTH: off on the local socket */
+	bool auth_enabled;
+	bool tls_auth_only; /* smtpd_tls_auth_only */
+	bool auth_required; /* submission and smtps: AUTH before MAIL */
+	passdb *passdb;
+	struct sasl_backend sasl_backend;
+	authfail *authfail;
+	/* RCPT TO policy */
+	struct smtpd_restrictions relay_restrictions, recipient_restrictions;
 	netmatch *mynetworks;
 	resolver *resolver;
 	/* sessions */
@@ -73,7 +95,7 @@ enum smtpd_state {
 };
 
 /* What the read loop does with input. */
-enum smtpd_input { IN_COMMAND, IN_DATA, IN_CHUNK, IN_NONE };
+enum smtpd_input { IN_COMMAND, IN_DATA, IN_CHUNK, IN_HANDSHAKE, IN_AUTH, IN_NONE };
 
 /* Why content reception failed (the reply comes at the end of the data). */
 enum smtpd_fail { FAIL_NONE = 0, FAIL_SIZE, FAIL_HEADER, FAIL_STORAGE, FAIL_NORCPT };
@@ -110,8 +132,12 @@ struct session {
 	enum smtpd_state state;
 	enum smtpd_input input;
 	bool paused; /* error sleep running: no input, no output */
+	uint64_t pause_ms; /* this pause's length; 0 = smtpd_error_sleep_time */
 	bool esmtp;
+	bool tls_started; /* strm_start_tls called (IN_HANDSHAKE: plaintext flushed) */
 	char *helo;
+	sasl_server *sasl; /* an AUTH exchange in progress (IN_AUTH) */
+	char *auth_user; /* after a successful AUTH: the login, lower case */
 	char *client_addr; /* "127.0.0.1" */
 	char *client_name; /* "unknown" (no rDNS) or "localhost" */
 	char *client; /* "unknown[127.0.0.1]" for logs */
@@ -161,6 +187,37 @@ void smtpd_cmd_bdat(struct session *s, const char *arg);
  * canonical) and returns 0; otherwise queues the reply, logs the reject
  * and returns -1. */
 int smtpd_policy_rcpt(struct session *s, const struct addr *a, char **address_r);
+/* smtpd_policy_init: parses the restriction lists (log_fatal on errors). */
+void smtpd_policy_init(struct smtpd_server *srv, cfg *c);
+/* smtpd_policy_sender: MAIL FROM checks of an authenticated client: the
+ * sender (canonical) must be the login or lead to it through the alias
+ * maps. 0, or -1 after the reply (553 5.7.1, or 451 4.3.0). */
+int smtpd_policy_sender(struct session *s, const char *sender);
+
+/* starttls.c */
+/* smtpd_tls_init: loads the TLS setup from main.cf (log_fatal on errors). */
+void smtpd_tls_init(struct smtpd_server *srv, cfg *c);
+/* smtpd_tls_offered: STARTTLS may be advertised in this session now. */
+bool smtpd_tls_offered(const struct session *s);
+void smtpd_cmd_starttls(struct session *s, const char *arg);
+/* smtpd_tls_begin_implicit: the session starts with a handshake (smtps). */
+void smtpd_tls_begin_implicit(struct session *s);
+/* smtpd_tls_step: the IN_HANDSHAKE input step: flushes the 220, starts
+ * TLS (dropping pipelined plaintext), drives the handshake. Returns a
+ * STRM_ code like the other steps; a failed handshake closes the session. */
+int smtpd_tls_step(struct session *s);
+/* smtpd_tls_received: " (using TLSv1.3 with cipher X)" text or NULL. */
+char *smtpd_tls_received(struct session *s);
+
+/* auth.c */
+void smtpd_auth_init(struct smtpd_server *srv, cfg *c);
+/* smtpd_auth_mechanisms: the mechanisms to advertise now, NULL for none. */
+const char *smtpd_auth_mechanisms(const struct session *s);
+void smtpd_cmd_auth(struct session *s, const char *arg);
+/* smtpd_auth_step: the IN_AUTH input step: one client response line. */
+int smtpd_auth_step(struct session *s);
+/* smtpd_auth_end: frees an exchange in progress (session end). */
+void smtpd_auth_end(struct session *s);
 
 /* data.c */
 /* smtpd_data_start: opens the queue file and readies the content state;

@@ -1,0 +1,153 @@
+/* starttls.c: TLS in smtpd: STARTTLS (RFC 3207) and implicit TLS on the
+ * smtps port (RFC 8314). The TLS setup (certificates, SNI, protocols) is
+ * loaded once at start through lib/tls; the handshake runs on the event
+ * loop as an input step (IN_HANDSHAKE) bounded by its own timeout.
+ * Plaintext the client pipelined after STARTTLS is dropped before the
+ * handshake (CVE-2011-0411), and everything learned from the client before
+ * TLS (HELO/EHLO, a transaction) is forgotten after it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mem.h"
+#include "smtpd.h"
+
+void smtpd_tls_init(struct smtpd_server *srv, cfg *c)
+{
+	const char *level = cfg_get(c, "smtpd_tls_security_level");
+	char *err = NULL;
+
+	srv->handshake_timeout_ms = (uint64_t)cfg_get_int(c, "smtpd_tls_handshake_timeout") * 1000;
+	if (strcmp(level, "none") != 0 && strcmp(level, "may") != 0 &&
+	    strcmp(level, "encrypt") != 0)
+		log_fatal("smtpd_tls_security_level: unknown level \"%s\" (none, may or encrypt)",
+			  level);
+	if (srv->local_service)
+		return; /* the sendmail socket never speaks TLS */
+	if (strcmp(level, "none") == 0 && !srv->implicit_tls)
+		return;
+	if (tls_server_from_cfg(c, "smtpd", false, &srv->tls, &err) < 0)
+		log_fatal("%s", err);
+	if (srv->tls == NULL && (srv->implicit_tls || strcmp(level, "encrypt") == 0))
+		log_fatal("smtpd_tls_cert_file: not set, but %s needs TLS",
+			  srv->implicit_tls ? "smtpd_service=smtps" : "smtpd_tls_security_level=encrypt");
+	srv->require_tls = strcmp(level, "encrypt") == 0 || srv->implicit_tls;
+}
+
+bool smtpd_tls_offered(const struct session *s)
+{
+	return s->srv->tls != NULL && !strm_is_tls(s->stream);
+}
+
+void smtpd_cmd_starttls(struct session *s, const char *arg)
+{
+	if (s->srv->tls == NULL) {
+		smtpd_reply(s, 502, "5.5.1", "Error: command not implemented");
+		return;
+	}
+	if (*arg != '\0') {
+		smtpd_reply(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	if (strm_is_tls(s->stream)) {
+		smtpd_reply(s, 503, "5.5.1", "Error: TLS already active");
+		return;
+	}
+	if (s->auth_user != NULL) { /* the login would outlive the reset */
+		smtpd_reply(s, 503, "5.5.1", "Error: already authenticated");
+		return;
+	}
+	smtpd_reply(s, 220, "2.0.0", "Ready to start TLS");
+	s->input = IN_HANDSHAKE; /* nothing more is read as a command */
+}
+
+void smtpd_tls_begin_implicit(struct session *s)
+{
+	s->input = IN_HANDSHAKE;
+	s->last_verb = "CONNECT";
+}
+
+/* forget_client: RFC 3207 section 4.2: the server discards what it learned
+ * from the client before TLS. */
+static void forget_client(struct session *s)
+{
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = false;
+	s->errors = 0;
+	smtpd_txn_reset(s);
+}
+
+static char *tls_describe(const strm *stream);
+
+static void handshake_done(struct session *s)
+{
+	char *desc = tls_describe(s->stream);
+
+	log_info("TLS connection established from %s: %s", s->client, desc);
+	free(desc);
+	s->input = IN_COMMAND;
+	ev_timer_reset(s->idle, s->srv->timeout_ms);
+	forget_client(s);
+	if (s->srv->implicit_tls && strcmp(s->last_verb, "CONNECT") == 0)
+		strm_printf(s->stream, "220 %s\r\n", s->srv->banner);
+}
+
+static void start_handshake(struct session *s)
+{
+	size_t dropped = strm_pending(s->stream);
+
+	if (dropped > 0)
+		log_warn("%s: %zu bytes of plaintext pipelined after STARTTLS dropped", s->client,
+			 dropped);
+	strm_start_tls(s->stream, tls_server_ctx(s->srv->tls), true, NULL);
+	s->tls_started = true;
+	ev_timer_reset(s->idle, s->srv->handshake_timeout_ms);
+}
+
+int smtpd_tls_step(struct session *s)
+{
+	int r;
+
+	if (!s->tls_started) {
+		r = strm_flush(s->stream); /* the 220 goes out in plaintext first */
+		if (r != STRM_OK)
+			return r;
+		start_handshake(s);
+	}
+	r = strm_handshake(s->stream);
+	if (r == STRM_OK) {
+		handshake_done(s);
+	} else if (r != STRM_AGAIN) {
+		log_warn("TLS handshake failed with %s after %s: %s", s->client, s->last_verb,
+			 r == STRM_EOF ? "connection closed" : strm_error(s->stream));
+		smtpd_session_close(s);
+		return STRM_OK;
+	}
+	return r;
+}
+
+/* tls_describe: "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384" (heap). */
+static char *tls_describe(const strm *stream)
+{
+	const char *info = strm_tls_info(stream);
+	const char *space = info != NULL ? strchr(info, ' ') : NULL;
+
+	if (info == NULL)
+		return xstrdup("no TLS");
+	if (space == NULL)
+		return xstrdup(info);
+	return xasprintf("%.*s with cipher %s", (int)(space - info), info, space + 1);
+}
+
+char *smtpd_tls_received(struct session *s)
+{
+	char *text, *desc;
+
+	if (!strm_is_tls(s->stream))
+		return NULL;
+	desc = tls_describe(s->stream);
+	text = xasprintf("(using %s)", desc);
+	free(desc);
+	return text;
+}

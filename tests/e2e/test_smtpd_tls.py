@@ -1,0 +1,542 @@
+#!/usr/bin/env python3
+"""End-to-end tests of TLS and AUTH in smtpd against a private instance:
+STARTTLS (RFC 3207) and implicit TLS on an smtps service, with Python
+smtplib, swaks, curl and openssl s_client; the plaintext injection after
+STARTTLS (CVE-2011-0411), the session reset after the handshake, STARTTLS
+twice, smtpd_tls_security_level=encrypt, garbage and stalls in the
+handshake, SNI certificates per name, and the TLS note in the Received:
+header. AUTH (RFC 4954) PLAIN, LOGIN and SCRAM-SHA-256 against the passwd
+map: refused before TLS, wrong password, cancel, bad base64, the order
+rules, and the slow-down and cut-off of password guessing. Relay policy:
+an authenticated client may relay to a foreign domain, an unauthenticated
+one may not, with or without address tricks; submission needs AUTH and
+the sender must belong to the login.
+
+The instance uses the self-signed certificate `mailctl init` made; the
+clients do not verify it. No qmgr runs: accepted mail stays in incoming/."""
+import base64
+import hashlib
+import hmac
+import os
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import MAILCTL, Instance, free_port, port_open, wait_for  # noqa: E402
+
+DOMAINS = "example.test OK\n"
+MAILBOXES = ("alice@example.test example.test/alice/\n"
+             "bob@example.test example.test/bob/\n")
+ALIASES = "postmaster@example.test alice@example.test\n"
+MESSAGE = "From: a@example.test\r\nSubject: tls\r\n\r\nhello\r\n"
+
+
+def client_context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def run(*args, stdin=None, timeout=30):
+    return subprocess.run(list(args), input=stdin, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class Raw:
+    """A raw SMTP client over a socket that can be wrapped in TLS later."""
+
+    def __init__(self, port, tls=False, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls:
+            self.sock = client_context().wrap_socket(self.sock)
+        self.file = self.sock.makefile("rb")
+        self.greeting = self.reply()
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def reply(self):
+        lines = []
+        while True:
+            line = self.file.readline()
+            if not line:
+                return (0, lines)
+            line = line.decode("utf-8", "replace").rstrip("\r\n")
+            lines.append(line[4:])
+            if len(line) < 4 or line[3] != "-":
+                return (int(line[:3]), lines)
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def starttls(self):
+        self.file.close()
+        self.sock = client_context().wrap_socket(self.sock)
+        self.file = self.sock.makefile("rb")
+
+    def close(self):
+        try:
+            self.file.close()
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class TlsBase(unittest.TestCase):
+    """One instance for the whole class; subclasses add their services."""
+    SERVICES = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.inst = Instance()
+        try:
+            cls.configure()
+        except Exception:
+            cls.inst.cleanup()
+            raise
+
+    @classmethod
+    def configure(cls):
+        inst = cls.inst
+        cls.ports = {name: free_port() for name in cls.SERVICES}
+        inst.set_master_cf(["127.0.0.1:%d inet n - n - 4 smtpd %s" % (cls.ports[name], args)
+                            for name, args in cls.SERVICES.items()])
+        inst.build_map("domains", DOMAINS)
+        inst.build_map("mailboxes", MAILBOXES)
+        inst.build_map("aliases", ALIASES)
+        cls.extra_config()
+        inst.start()
+        for p in cls.ports.values():
+            if not wait_for(lambda: port_open(p)):
+                raise RuntimeError("smtpd on port %d did not come up: %s" % (p, inst.log()))
+
+    @classmethod
+    def extra_config(cls):
+        pass
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.cleanup()
+
+    def setUp(self):
+        incoming = self.inst.path("queue", "incoming")
+        for name in self.inst.queue_files():
+            os.unlink(os.path.join(incoming, name))
+
+    def raw(self, service, tls=False, ehlo=True):
+        c = Raw(self.ports[service], tls=tls)
+        self.addCleanup(c.close)
+        self.assertEqual(c.greeting[0], 220, c.greeting)
+        if ehlo:
+            self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        return c
+
+    def queued(self):
+        out = {}
+        for name in self.inst.queue_files():
+            with open(self.inst.path("queue", "incoming", name), "rb") as f:
+                out[name] = f.read()
+        return out
+
+    def wait_queued(self, count=1):
+        self.assertTrue(wait_for(lambda: len(self.queued()) >= count), self.queued())
+        return self.queued()
+
+
+class StartTlsTests(TlsBase):
+    SERVICES = {
+        "smtp": "",
+        "smtps": "-o smtpd_service=smtps -o smtpd_tls_handshake_timeout=1s",
+        "encrypt": "-o smtpd_tls_security_level=encrypt",
+        "none": "-o smtpd_tls_security_level=none",
+    }
+
+    def test_starttls_advertised_then_not(self):
+        c = self.raw("smtp", ehlo=False)
+        code, lines = c.cmd("EHLO client.test")
+        self.assertIn("STARTTLS", lines)
+        self.assertEqual(c.cmd("STARTTLS")[0], 220)
+        c.starttls()
+        code, lines = c.cmd("EHLO client.test")
+        self.assertEqual(code, 250)
+        self.assertNotIn("STARTTLS", lines)
+        self.assertEqual(c.cmd("STARTTLS")[0], 503)  # twice
+
+    def test_not_offered_with_level_none(self):
+        c = self.raw("none", ehlo=False)
+        self.assertNotIn("STARTTLS", c.cmd("EHLO client.test")[1])
+        self.assertEqual(c.cmd("STARTTLS")[0], 502)
+
+    def test_smtplib_starttls_mail_and_received_header(self):
+        with smtplib.SMTP("127.0.0.1", self.ports["smtp"], timeout=10) as s:
+            s.starttls(context=client_context())
+            s.ehlo("client.test")
+            version = s.sock.version()
+            cipher = s.sock.cipher()[0]
+            s.sendmail("a@example.test", ["alice@example.test"], MESSAGE)
+        (_, data), = self.wait_queued().items()
+        self.assertIn(("(using %s with cipher %s)" % (version, cipher)).encode(), data)
+        self.assertIn(b"with ESMTPS id", data)
+        self.assertIn("TLS connection established from unknown[127.0.0.1]: %s with cipher %s"
+                      % (version, cipher), self.inst.log())
+
+    def test_injection_after_starttls_is_discarded(self):
+        c = self.raw("smtp")
+        c.send("STARTTLS\r\nRSET\r\n")  # one write: RSET must never be answered
+        self.assertEqual(c.reply()[0], 220)
+        c.starttls()
+        c.sock.settimeout(1.0)
+        with self.assertRaises(socket.timeout):
+            c.sock.recv(100)
+        c.sock.settimeout(5.0)
+        self.assertEqual(c.cmd("NOOP"), (250, ["2.0.0 Ok"]))
+        self.assertIn("plaintext pipelined after STARTTLS dropped", self.inst.log())
+
+    def test_state_reset_after_starttls(self):
+        c = self.raw("smtp")
+        self.assertEqual(c.cmd("STARTTLS")[0], 220)
+        c.starttls()
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.test>")[0], 503)  # EHLO again first
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.test>")[0], 250)
+        self.assertEqual(c.cmd("STARTTLS")[0], 503)  # not in a transaction either
+
+    def test_encrypt_level_refuses_mail_before_tls(self):
+        c = self.raw("encrypt")
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.test>"),
+                         (530, ["5.7.0 Must issue a STARTTLS command first"]))
+        self.assertEqual(c.cmd("STARTTLS")[0], 220)
+        c.starttls()
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.test>")[0], 250)
+
+    def test_smtps_implicit_tls(self):
+        with smtplib.SMTP_SSL("127.0.0.1", self.ports["smtps"], timeout=10,
+                              context=client_context()) as s:
+            code, text = s.ehlo("client.test")
+            self.assertEqual(code, 250)
+            self.assertNotIn(b"STARTTLS", text)
+            self.assertIn(b"AUTH PLAIN LOGIN", text)
+            with self.assertRaises(smtplib.SMTPSenderRefused) as cm:  # smtps is submission
+                s.sendmail("a@example.test", ["bob@example.test"], MESSAGE)
+            self.assertEqual(cm.exception.smtp_code, 530)
+
+    def test_garbage_and_stall_in_handshake(self):
+        good = self.raw("smtps", tls=True)
+        bad = socket.create_connection(("127.0.0.1", self.ports["smtps"]), timeout=5)
+        self.addCleanup(bad.close)
+        bad.sendall(b"\x16\x03\x01\x00\x05hello" + b"GARBAGE\r\n" * 20)
+        try:
+            self.assertEqual(bad.recv(100)[:1], b"\x15")  # an alert, or nothing
+        except ConnectionResetError:
+            pass
+        stall = socket.create_connection(("127.0.0.1", self.ports["smtps"]), timeout=5)
+        self.addCleanup(stall.close)
+        stall.sendall(b"\x16\x03\x01")  # a record header, then nothing
+        start = time.monotonic()
+        try:
+            self.assertEqual(stall.recv(100), b"")
+        except ConnectionResetError:
+            pass
+        self.assertLess(time.monotonic() - start, 4)
+        self.assertEqual(good.cmd("NOOP")[0], 250)  # the other session goes on
+        log = self.inst.log()
+        self.assertIn("TLS handshake failed with unknown[127.0.0.1]", log)
+        self.assertIn("timeout in the TLS handshake after CONNECT from unknown[127.0.0.1]", log)
+
+    def test_swaks_and_curl(self):
+        res = run("swaks", "--server", "127.0.0.1", "--port", str(self.ports["smtp"]), "--tls",
+                  "--from", "a@example.test", "--to", "alice@example.test", "--helo", "c.test")
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        res = run("curl", "-sS", "--ssl-reqd", "-k", "smtp://127.0.0.1:%d" % self.ports["smtp"],
+                  "--mail-from", "a@example.test", "--mail-rcpt", "alice@example.test",
+                  "-T", "-", stdin=MESSAGE)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(len(self.wait_queued(2)), 2)
+        # port 465 with AUTH: AuthTests
+
+
+PASSWORDS = {"alice@example.test": "alice secret", "bob@example.test": "bob secret"}
+
+
+def b64(text):
+    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+
+
+def plain(user, password):
+    return b64("\0%s\0%s" % (user, password))
+
+
+def set_passwords(inst):
+    for user, password in PASSWORDS.items():
+        res = subprocess.run([MAILCTL, "-c", inst.config_dir, "user", "passwd", user],
+                             input=password + "\n", capture_output=True, text=True, timeout=30)
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+
+
+class AuthTests(TlsBase):
+    SERVICES = {
+        "smtp": "-o mynetworks=10.0.0.0/8",
+        "smtps": "-o smtpd_service=smtps -o mynetworks=10.0.0.0/8",
+        "submission": "-o smtpd_service=submission -o mynetworks=10.0.0.0/8",
+        "plainauth": "-o smtpd_tls_auth_only=no -o mynetworks=10.0.0.0/8",
+        "brute": "-o smtpd_tls_auth_only=no -o smtpd_auth_failure_limit=3",
+    }
+
+    @classmethod
+    def extra_config(cls):
+        cls.inst.set_main("smtpd_error_sleep_time", "0")
+        cls.inst.set_main("smtpd_auth_failure_delay", "0")  # the brute service sets its own
+        # one process, so that every session shares its failure table
+        with open(cls.inst.path("master.cf")) as f:
+            lines = f.read()
+        lines = lines.replace(
+            "- 4 smtpd -o smtpd_tls_auth_only=no -o smtpd_auth_failure_limit=3",
+            "- 1 smtpd -o smtpd_tls_auth_only=no -o smtpd_auth_failure_limit=3 "
+            "-o smtpd_auth_failure_delay=1s")
+        cls.inst.write("master.cf", lines)
+        set_passwords(cls.inst)
+
+    def tls_raw(self, service="smtp"):
+        c = self.raw(service, tls=service == "smtps")
+        if service != "smtps":
+            self.assertEqual(c.cmd("STARTTLS")[0], 220)
+            c.starttls()
+            code, lines = c.cmd("EHLO client.test")
+            self.assertEqual(code, 250)
+        return c
+
+    def test_auth_not_offered_before_tls(self):
+        c = self.raw("smtp", ehlo=False)
+        lines = c.cmd("EHLO client.test")[1]
+        self.assertFalse([x for x in lines if x.startswith("AUTH")], lines)
+        code, _ = c.cmd("AUTH PLAIN " + plain("alice@example.test", "alice secret"))
+        self.assertEqual(code, 538)
+        self.assertNotIn("sasl_username=alice", self.inst.log())
+        c = self.tls_raw()
+        self.assertEqual(c.cmd("EHLO client.test")[1][-1], "DSN")
+        self.assertIn("AUTH PLAIN LOGIN SCRAM-SHA-256", c.cmd("EHLO client.test")[1])
+
+    def test_plain_with_initial_response_and_order_rules(self):
+        c = self.tls_raw()
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain("Alice@Example.TEST", "alice secret")),
+                         (235, ["2.7.0 Authentication successful"]))
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain("alice@example.test", "alice secret"))[0],
+                         503)  # twice
+        self.assertIn("sasl_method=PLAIN, sasl_username=alice@example.test", self.inst.log())
+        c = self.raw("plainauth")
+        self.assertEqual(c.cmd("MAIL FROM:<x@remote.test>")[0], 250)
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain("alice@example.test", "alice secret")),
+                         (503, ["5.5.1 Error: MAIL transaction in progress"]))
+
+    def test_plain_and_login_with_challenges(self):
+        c = self.tls_raw()
+        self.assertEqual(c.cmd("AUTH PLAIN"), (334, [""]))
+        self.assertEqual(c.cmd(plain("bob@example.test", "bob secret"))[0], 235)
+        c = self.tls_raw("smtps")
+        self.assertEqual(c.cmd("AUTH LOGIN")[0], 334)
+        self.assertEqual(c.cmd(b64("bob@example.test"))[0], 334)
+        self.assertEqual(c.cmd(b64("bob secret"))[0], 235)
+
+    def test_wrong_password_cancel_bad_base64(self):
+        c = self.tls_raw()
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain("alice@example.test", "wrong")),
+                         (535, ["5.7.8 Error: authentication failed"]))
+        self.assertEqual(c.cmd("AUTH LOGIN")[0], 334)
+        self.assertEqual(c.cmd("*"), (501, ["5.0.0 Authentication aborted"]))
+        self.assertEqual(c.cmd("AUTH PLAIN !!!notbase64")[0], 501)
+        self.assertEqual(c.cmd("AUTH PLAIN")[0], 334)
+        self.assertEqual(c.cmd("a" * 20000)[0], 500)  # oversized response
+        self.assertEqual(c.cmd("AUTH FOO")[0], 504)
+        self.assertEqual(c.cmd("NOOP")[0], 250)
+        self.assertIn("warning: unknown[127.0.0.1]: SASL PLAIN authentication failed: ",
+                      self.inst.log())
+        self.assertIn("sasl_username=alice@example.test", self.inst.log())
+
+    def test_scram_sha_256(self):
+        c = self.tls_raw()
+        user, password, cnonce = "alice@example.test", "alice secret", "rOprNGfwEbeRWgbNEkqO"
+        first_bare = "n=%s,r=%s" % (user, cnonce)
+        code, lines = c.cmd("AUTH SCRAM-SHA-256 " + b64("n,," + first_bare))
+        self.assertEqual(code, 334)
+        server_first = base64.b64decode(lines[0]).decode()
+        fields = dict(f.split("=", 1) for f in server_first.split(","))
+        self.assertTrue(fields["r"].startswith(cnonce))
+        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(fields["s"]),
+                                     int(fields["i"]))
+        client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+        stored = hashlib.sha256(client_key).digest()
+        final_bare = "c=biws,r=" + fields["r"]
+        auth_msg = ",".join([first_bare, server_first, final_bare]).encode()
+        sig = hmac.new(stored, auth_msg, "sha256").digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, sig))
+        code, lines = c.cmd(b64(final_bare + ",p=" + b64(proof)))
+        self.assertEqual(code, 334)
+        server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+        expect = b64(hmac.new(server_key, auth_msg, "sha256").digest())
+        self.assertEqual(base64.b64decode(lines[0]).decode(), "v=" + expect)
+        self.assertEqual(c.cmd("")[0], 235)
+
+    def test_clients_with_auth(self):
+        p, ps = self.ports["smtp"], self.ports["smtps"]
+        with smtplib.SMTP("127.0.0.1", p, timeout=10) as s:
+            s.starttls(context=client_context())
+            s.login("alice@example.test", "alice secret")
+        with smtplib.SMTP_SSL("127.0.0.1", ps, timeout=10, context=client_context()) as s:
+            s.ehlo()
+            s.user, s.password = "bob@example.test", "bob secret"
+            self.assertEqual(s.auth("LOGIN", s.auth_login, initial_response_ok=False)[0], 235)
+        with smtplib.SMTP_SSL("127.0.0.1", ps, timeout=10, context=client_context()) as s:
+            with self.assertRaises(smtplib.SMTPAuthenticationError) as cm:
+                s.login("bob@example.test", "wrong")
+            self.assertEqual(cm.exception.smtp_code, 535)
+        for mech, port, tls in (("PLAIN", p, "--tls"), ("LOGIN", ps, "--tls-on-connect")):
+            res = run("swaks", "--server", "127.0.0.1", "--port", str(port), tls,
+                      "--auth", mech, "--auth-user", "alice@example.test",
+                      "--auth-password", "alice secret", "--from", "alice@example.test",
+                      "--to", "bob@example.test", "--helo", "c.test")
+            self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        res = run("curl", "-sS", "-k", "smtps://127.0.0.1:%d" % ps, "--user",
+                  "bob@example.test:bob secret", "--mail-from", "bob@example.test",
+                  "--mail-rcpt", "alice@example.test", "-T", "-", stdin=MESSAGE)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        res = run("curl", "-sS", "--ssl-reqd", "-k", "smtp://127.0.0.1:%d" % p, "--user",
+                  "bob@example.test:wrong", "--mail-from", "bob@example.test",
+                  "--mail-rcpt", "alice@example.test", "-T", "-", stdin=MESSAGE)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertEqual(len(self.wait_queued(3)), 3)
+
+    def test_brute_force_slow_down_and_cut_off(self):
+        c = self.raw("brute")
+        times = []
+        for _ in range(2):
+            start = time.monotonic()
+            self.assertEqual(c.cmd("AUTH PLAIN " + plain("alice@example.test", "guess"))[0], 535)
+            times.append(time.monotonic() - start)
+        self.assertGreaterEqual(times[0], 0.9)
+        self.assertGreaterEqual(times[1], 1.9)  # growing
+        other = self.raw("brute")  # the delay is a timer: others are served meanwhile
+        c.send("AUTH PLAIN " + plain("alice@example.test", "guess") + "\r\n")
+        start = time.monotonic()
+        self.assertEqual(other.cmd("NOOP")[0], 250)
+        self.assertLess(time.monotonic() - start, 0.5)
+        self.assertEqual(c.reply()[0], 535)
+        self.assertEqual(c.reply()[0], 421)  # the cut-off
+        self.assertEqual(c.reply()[0], 0)
+        # the address stays cut off, even with the right password
+        self.assertEqual(other.cmd("AUTH PLAIN " + plain("alice@example.test", "alice secret"))[0],
+                         421)
+        self.assertIn("too many failed authentications", self.inst.log())
+
+    # --- relay policy -----------------------------------------------------
+    def login(self, c, user="alice@example.test"):
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain(user, PASSWORDS[user]))[0], 235)
+
+    def test_unauthenticated_client_cannot_relay(self):
+        c = self.raw("smtp")
+        self.assertEqual(c.cmd("MAIL FROM:<x@remote.test>")[0], 250)
+        for rcpt in ("<u@foreign.test>",
+                     "<u%foreign.test@example.test>",       # percent hack
+                     "<@example.test:u@foreign.test>",      # source route
+                     "<@example.test,@x.test:u@foreign.test>",
+                     "<foreign.test!u@example.test>",       # bang path
+                     '<"u@foreign.test"@example.test>',     # quoted local part
+                     '<"u%foreign.test"@example.test>',
+                     "<u@foreign.test@example.test>"):
+            code, lines = c.cmd("RCPT TO:%s" % rcpt)
+            self.assertIn(code, (501, 550, 553, 554), (rcpt, code, lines))
+        self.assertEqual(c.cmd("RCPT TO:<u@foreign.test>"),
+                         (554, ["5.7.1 <u@foreign.test>: Relay access denied"]))
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.test>")[0], 250)  # hosted: fine
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        self.assertEqual(self.queued(), {})
+
+    def test_authenticated_client_relays_and_is_queued(self):
+        c = self.tls_raw()
+        self.assertEqual(c.cmd("MAIL FROM:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<u@foreign.test>")[0], 554)  # not yet logged in
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        self.login(c)
+        self.assertEqual(c.cmd("MAIL FROM:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<u@foreign.test>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        self.assertEqual(c.cmd(MESSAGE + ".")[0], 250)
+        (_, data), = self.wait_queued().items()
+        self.assertIn(b"u@foreign.test", data)
+        self.assertIn(b"with ESMTPSA id", data)
+        # a trick through an authenticated session is still only a local part
+        self.assertEqual(c.cmd("MAIL FROM:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<u%foreign.test@example.test>")[0], 550)
+
+    def test_submission_needs_auth_and_owned_sender(self):
+        c = self.tls_raw("submission")
+        self.assertEqual(c.cmd("MAIL FROM:<alice@example.test>"),
+                         (530, ["5.7.0 Authentication required"]))
+        self.login(c)
+        code, lines = c.cmd("MAIL FROM:<bob@example.test>")
+        self.assertEqual((code, lines[0][:5]), (553, "5.7.1"))
+        self.assertIn("Sender address rejected: not owned by user", lines[0])
+        self.assertEqual(c.cmd("MAIL FROM:<someone@foreign.test>")[0], 553)
+        self.assertEqual(c.cmd("MAIL FROM:<Alice@EXAMPLE.test>")[0], 250)
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<postmaster@example.test>")[0], 250)  # alias of hers
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<>")[0], 250)
+        c = self.tls_raw("smtps")
+        self.assertEqual(c.cmd("MAIL FROM:<bob@example.test>")[0], 530)
+        self.login(c, "bob@example.test")
+        self.assertEqual(c.cmd("MAIL FROM:<postmaster@example.test>")[0], 553)
+        self.assertEqual(c.cmd("MAIL FROM:<bob@example.test>")[0], 250)
+
+
+def make_cert(directory, name):
+    cert = os.path.join(directory, name + ".crt")
+    key = os.path.join(directory, name + ".key")
+    res = run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+              "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=" + name,
+              "-keyout", key, "-out", cert)
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr)
+    return cert, key
+
+
+class SniTests(TlsBase):
+    SERVICES = {"smtp": "", "smtps": "-o smtpd_service=smtps"}
+
+    @classmethod
+    def extra_config(cls):
+        inst = cls.inst
+        cert, key = make_cert(inst.config_dir, "mail.other.test")
+        inst.build_map("sni", "mail.other.test %s %s\n" % (cert, key))
+        inst.set_main("smtpd_tls_sni_maps", "hash:" + inst.path("sni"))
+
+    def subject(self, *args):
+        res = run("openssl", "s_client", "-connect", "127.0.0.1:%d" % args[0], *args[1:],
+                  stdin="QUIT\n")
+        self.assertIn("CONNECTED", res.stdout, res.stderr)
+        for line in res.stdout.splitlines():
+            if line.startswith("subject="):
+                return line
+        self.fail("no subject in " + res.stdout)
+
+    def test_sni_picks_certificate(self):
+        p, ps = self.ports["smtp"], self.ports["smtps"]
+        self.assertIn("mail.other.test", self.subject(p, "-starttls", "smtp", "-servername",
+                                                      "mail.other.test"))
+        self.assertIn("mail.other.test", self.subject(ps, "-servername", "MAIL.other.test"))
+        default = self.subject(ps, "-servername", "unknown.test")
+        self.assertNotIn("other.test", default)
+        self.assertIn("example.test", default)
+        self.assertNotIn("other.test", self.subject(p, "-starttls", "smtp"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -144,6 +144,8 @@ static void on_signal(void *ctx, int signo)
 
 	if (signo == SIGTERM || signo == SIGINT)
 		begin_stop(s);
+	else if (signo == SIGHUP && s->ops->reload != NULL && !s->stopping)
+		s->ops->reload(s);
 }
 
 static void on_master_gone(void *ctx, int fd, int events)
@@ -252,6 +254,7 @@ int svc_main(int argc, char **argv, const char *program, const struct svc_ops *o
 	s.loop = ev_loop_new();
 	ev_signal_add(s.loop, SIGTERM, on_signal, &s);
 	ev_signal_add(s.loop, SIGINT, on_signal, &s);
+	ev_signal_add(s.loop, SIGHUP, on_signal, &s);
 	take_sockets(&s);
 	if (ops->init != NULL)
 		ops->init(&s);

@@ -5,7 +5,8 @@
  * passed (fd 4 and up; fd 3 is the pipe whose end-of-file means master is
  * gone), runs the event loop, accepts connections and hands each to the
  * daemon, exits after max_use connections, and on SIGTERM stops accepting
- * and lets open sessions finish for a short grace time.
+ * and lets open sessions finish for a short grace time; SIGHUP calls the
+ * daemon's reload hook.
  *
  * Descriptor contract with master (master/spawn.c):
  *   fd 3            read end of the master-alive pipe
@@ -31,6 +32,10 @@ struct svc_ops {
 	/* stop: master asked us to exit; end sessions at the next good point.
 	 * May be NULL. */
 	void (*stop)(svc *s);
+	/* reload: SIGHUP from master's reload when neither main.cf nor this
+	 * service's master.cf line changed: reread files the service caches
+	 * (renewed TLS certificates) for new connections. May be NULL. */
+	void (*reload)(svc *s);
 };
 
 /* svc_main: never returns (exits 0 when stopped, 1 on startup errors). */

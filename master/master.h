@@ -90,6 +90,8 @@ void spawn_fill(struct master *m, struct service *s);
 void spawn_retire(struct master *m, struct service *s);
 void spawn_reap(struct master *m);
 void spawn_kill_all(struct master *m, int signo);
+/* spawn_signal: signo to every live worker of the service. */
+void spawn_signal(struct master *m, struct service *s, int signo);
 int spawn_count_live(const struct master *m);
 
 /* control.c */

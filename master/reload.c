@@ -7,7 +7,9 @@
  *   - a changed service (any column or argument), or every service when
  *     main.cf changed: old workers get SIGTERM and finish their sessions,
  *     new ones start at once on the same, never closed, sockets;
- *   - an unchanged service is left alone. */
+ *   - an unchanged service keeps its workers; they get SIGHUP and reread
+ *     what they cache (renewed TLS certificates) for new connections. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -84,6 +86,7 @@ static void switch_services(struct master *m, struct mcf *mcf, bool main_changed
 			service_set_def(m, s, def);
 		} else {
 			service_set_def(m, s, def);
+			spawn_signal(m, s, SIGHUP);
 		}
 		table[i] = s;
 		free(key);

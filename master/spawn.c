@@ -224,6 +224,13 @@ void spawn_kill_all(struct master *m, int signo)
 		kill(m->children[i].pid, signo);
 }
 
+void spawn_signal(struct master *m, struct service *s, int signo)
+{
+	for (int i = 0; i < m->nchildren; i++)
+		if (m->children[i].svc == s)
+			kill(m->children[i].pid, signo);
+}
+
 int spawn_count_live(const struct master *m)
 {
 	return m->nchildren;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "attr.h"
@@ -22,6 +23,10 @@
 #define TRIGGER_READ 4096
 #define TRIGGER_MAX_BUFFER 65536
 #define TRIGGER_IDLE_MS 600000
+/* Descriptors qmgr needs besides one per active message and one per
+ * connection to local: trigger connections, maps, the directories being
+ * scanned, the log, a bounce being written, the loop's own. */
+#define SPARE_FILES 100
 
 struct trigger_conn {
 	struct qmgr *q;
@@ -183,6 +188,39 @@ static void read_settings(struct qmgr *q, cfg *c)
 	q->header_limit = (size_t)cfg_get_int(c, "header_size_limit");
 }
 
+/* fit_open_limit: every active message keeps its queue file open, so the
+ * active set must fit under RLIMIT_NOFILE, whose soft value is often 1024:
+ * at the default limit of 1000 messages, opens would fail with EMFILE and
+ * due mail would be put back with a backoff, again and again. The soft
+ * limit is raised as far as needed and allowed; when even the hard limit
+ * is too low, the active limit is lowered to fit (logged). */
+static void fit_open_limit(struct qmgr *q)
+{
+	rlim_t want = (rlim_t)q->active_limit + (rlim_t)q->concurrency + SPARE_FILES;
+	struct rlimit rl;
+	long fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur) {
+		struct rlimit raised = { rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ?
+					 rl.rlim_max : want, rl.rlim_max };
+
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			rl.rlim_cur = raised.rlim_cur;
+	}
+	if (rl.rlim_cur >= want)
+		return;
+	fit = (long)rl.rlim_cur - q->concurrency - SPARE_FILES;
+	if (fit < 1)
+		fit = 1;
+	log_warn("qmgr_message_active_limit %d needs about %llu open files, but the limit "
+		 "is %llu: holding at most %ld messages at once", q->active_limit,
+		 (unsigned long long)want, (unsigned long long)rl.rlim_cur, fit);
+	q->active_limit = (int)fit;
+}
+
 static void qmgr_init(svc *service)
 {
 	struct qmgr *q = svc_ctx(service);
@@ -191,6 +229,7 @@ static void qmgr_init(svc *service)
 	q->config = svc_cfg(service);
 	q->loop = svc_loop(service);
 	read_settings(q, q->config);
+	fit_open_limit(q);
 	make_queue_dirs(q);
 	q->resolver = resolver_new(q->config);
 	qmgr_scan_init(q);

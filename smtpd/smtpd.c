@@ -96,12 +96,18 @@ static void smtpd_stop(svc *service)
 	smtpd_server_stop(svc_ctx(service));
 }
 
+static void smtpd_reload(svc *service)
+{
+	smtpd_tls_reload(svc_ctx(service), svc_cfg(service));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct svc_ops ops = {
 		.init = smtpd_init,
 		.accept = smtpd_accept,
 		.stop = smtpd_stop,
+		.reload = smtpd_reload,
 	};
 	static struct smtpd_server server = { .trigger_fd = -1 };
 

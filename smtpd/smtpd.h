@@ -197,6 +197,8 @@ int smtpd_policy_sender(struct session *s, const char *sender);
 /* starttls.c */
 /* smtpd_tls_init: loads the TLS setup from main.cf (log_fatal on errors). */
 void smtpd_tls_init(struct smtpd_server *srv, cfg *c);
+/* smtpd_tls_reload: loads the certificates again (SIGHUP); see starttls.c. */
+void smtpd_tls_reload(struct smtpd_server *srv, cfg *c);
 /* smtpd_tls_offered: STARTTLS may be advertised in this session now. */
 bool smtpd_tls_offered(const struct session *s);
 void smtpd_cmd_starttls(struct session *s, const char *arg);

@@ -34,6 +34,27 @@ void smtpd_tls_init(struct smtpd_server *srv, cfg *c)
 	srv->require_tls = strcmp(level, "encrypt") == 0 || srv->implicit_tls;
 }
 
+/* smtpd_tls_reload: a reload (SIGHUP) builds the TLS setup again from the
+ * same settings, so renewed certificate files serve new connections; open
+ * sessions keep the context they started with (OpenSSL counts the
+ * references). A failure keeps the old setup. */
+void smtpd_tls_reload(struct smtpd_server *srv, cfg *c)
+{
+	tls_server *fresh = NULL;
+	char *err = NULL;
+
+	if (srv->tls == NULL)
+		return;
+	if (tls_server_from_cfg(c, "smtpd", false, &fresh, &err) < 0 || fresh == NULL) {
+		log_warn("reload: keeping the old TLS certificates: %s", err ? err : "none set");
+		free(err);
+		return;
+	}
+	tls_server_free(&srv->tls);
+	srv->tls = fresh;
+	log_info("reload: TLS certificates loaded again");
+}
+
 bool smtpd_tls_offered(const struct session *s)
 {
 	return s->srv->tls != NULL && !strm_is_tls(s->stream);

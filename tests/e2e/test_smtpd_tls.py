@@ -538,5 +538,29 @@ class SniTests(TlsBase):
         self.assertNotIn("other.test", self.subject(p, "-starttls", "smtp"))
 
 
+class ReloadTests(TlsBase):
+    SERVICES = {"smtps": "-o smtpd_service=smtps"}
+
+    def subject(self):
+        res = run("openssl", "s_client", "-connect", "127.0.0.1:%d" % self.ports["smtps"],
+                  stdin="QUIT\n")
+        return [l for l in res.stdout.splitlines() if l.startswith("subject=")]
+
+    def test_reload_serves_renewed_certificate_keeping_sessions(self):
+        before = self.subject()
+        self.assertTrue(before and "renewed.test" not in before[0], before)
+        old = self.raw("smtps", tls=True)
+        pids = set(self.inst.processes())
+        cert, key = make_cert(self.inst.dir, "renewed.test")
+        os.replace(cert, self.inst.path("tls", "cert.pem"))
+        os.replace(key, self.inst.path("tls", "key.pem"))
+        res = self.inst.ctl("reload")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertTrue(wait_for(lambda: "renewed.test" in (self.subject() or [""])[0], 10),
+                        self.subject())
+        self.assertEqual(old.cmd("NOOP")[0], 250)  # the open session goes on
+        self.assertEqual(set(self.inst.processes()), pids)  # nobody was restarted
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -135,6 +135,8 @@ const struct cfg_key cfg_keys[] = {
 	  "failed AUTH attempts from one client address within the window before it is cut off" },
 	{ "smtpd_auth_failure_window", CFG_TIME, "600s", 1, 86400,
 	  "how long failed AUTH attempts of a client address are remembered" },
+	{ "smtpd_auth_cram_md5", CFG_BOOL, "no", NO_BOUNDS,
+	  "offer AUTH CRAM-MD5, for users whose password entry has a CRAM-MD5 secret" },
 	{ "smtpd_relay_restrictions", CFG_LIST,
 	  "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination", NO_BOUNDS,
 	  "ordered checks at RCPT TO that decide whether a recipient may be relayed" },

@@ -3,8 +3,10 @@
  * and its extra secrets, the hash checked against the scheme's form, and
  * the password run through crypt_r with the stored hash as setting; the
  * output is compared with CRYPTO_memcmp. A user that is not found costs a
- * dummy crypt, so response times do not reveal who exists. Nothing here
- * writes a password anywhere; the crypt work area is wiped after use. */
+ * dummy crypt, so response times do not reveal who exists. {CRAM-MD5}
+ * entries are not crypt(3) hashes: the password's HMAC-MD5 context
+ * (lib/sasl) is compared instead. Nothing here writes a password
+ * anywhere; the crypt work area is wiped after use. */
 #include "passdb.h"
 
 #include <crypt.h>
@@ -25,6 +27,9 @@
 #include "log.h"
 #include "map.h"
 #include "mem.h"
+#include "sasl.h"
+
+_Static_assert(PASSDB_CRAM_LEN == SASL_CRAM_CONTEXT_LEN, "CRAM-MD5 context size");
 
 /* Limits of an entry: the first field, a scheme name, extra fields. */
 #define ENTRY_HASH_MAX 512
@@ -34,21 +39,24 @@
 
 /* A scheme: its name, the prefixes its hashes start with (NULL-ended; an
  * empty list means any crypt(3) form), the crypt_gensalt prefix and cost
- * when it can be generated (gensalt NULL: verify only). */
+ * when it can be generated (gensalt NULL: verify only), and whether it is
+ * not crypt(3) at all but a CRAM-MD5 context in hex. */
 struct scheme {
 	const char *name;
 	const char *prefixes[4];
 	const char *gensalt;
 	unsigned long cost;
+	bool cram;
 };
 
 static const struct scheme schemes[] = {
-	{ "SHA512-CRYPT", { "$6$", NULL }, "$6$", 0 },
-	{ "SHA256-CRYPT", { "$5$", NULL }, "$5$", 0 },
-	{ "BLF-CRYPT", { "$2y$", "$2b$", "$2a$", NULL }, "$2y$", 5 },
-	{ "YESCRYPT", { "$y$", NULL }, "$y$", 0 },
-	{ "MD5-CRYPT", { "$1$", NULL }, NULL, 0 },
-	{ "CRYPT", { NULL }, NULL, 0 },
+	{ "SHA512-CRYPT", { "$6$", NULL }, "$6$", 0, false },
+	{ "SHA256-CRYPT", { "$5$", NULL }, "$5$", 0, false },
+	{ "BLF-CRYPT", { "$2y$", "$2b$", "$2a$", NULL }, "$2y$", 5, false },
+	{ "YESCRYPT", { "$y$", NULL }, "$y$", 0, false },
+	{ "MD5-CRYPT", { "$1$", NULL }, NULL, 0, false },
+	{ "CRYPT", { NULL }, NULL, 0, false },
+	{ "CRAM-MD5", { NULL }, NULL, 0, true },
 };
 
 /* The setting of the dummy crypt run for unknown users: same cost as the
@@ -71,6 +79,7 @@ struct entry {
 	const struct scheme *scheme;
 	const char *hash; /* the crypt(3) string after "{SCHEME}" */
 	const char *scram; /* value of scram-sha-256=, or NULL */
+	const char *cram; /* value of cram-md5=, or the hash of {CRAM-MD5}, or NULL */
 };
 
 /* ---- entry parsing ---- */
@@ -93,8 +102,32 @@ static bool hash_chars_ok(const char *hash)
 	return true;
 }
 
+/* cram_decode: the 64 hex digits of text (either case, nothing after
+ * them) into ctx_r. 0 or -1. */
+static int cram_decode(const char *text, unsigned char ctx_r[PASSDB_CRAM_LEN])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < 2 * PASSDB_CRAM_LEN; i++) {
+		char c = text[i] >= 'A' && text[i] <= 'F' ? (char)(text[i] | 0x20) : text[i];
+		const char *d = c != '\0' ? strchr(digits, c) : NULL;
+
+		if (d == NULL)
+			return -1;
+		if (i % 2 == 0)
+			ctx_r[i / 2] = (unsigned char)((d - digits) << 4);
+		else
+			ctx_r[i / 2] |= (unsigned char)(d - digits);
+	}
+	return text[2 * PASSDB_CRAM_LEN] == '\0' ? 0 : -1;
+}
+
 static bool hash_form_ok(const struct scheme *s, const char *hash)
 {
+	unsigned char ctx[PASSDB_CRAM_LEN];
+
+	if (s->cram)
+		return cram_decode(hash, ctx) == 0;
 	if (s->prefixes[0] == NULL)
 		return true;
 	for (size_t i = 0; s->prefixes[i] != NULL; i++)
@@ -147,6 +180,8 @@ int passdb_scheme_check(const char *field, const char **why_r)
 	*why_r = NULL;
 	if (split_field(field, &s, &hash, why_r) < 0)
 		return -1;
+	if (s->cram)
+		return 0; /* not crypt(3); split_field checked the hex */
 	/* Ask the library whether it knows the form: any password will do. */
 	work = xcalloc(1, sizeof(*work));
 	out = crypt_r("x", hash, work);
@@ -174,6 +209,8 @@ static int entry_parse(char *text, struct entry *e, const char **why_r)
 	}
 	if (split_field(field, &e->scheme, &e->hash, why_r) < 0)
 		return -1;
+	if (e->scheme->cram)
+		e->cram = e->hash;
 	while ((field = strtok_r(NULL, " \t", &save)) != NULL) {
 		if (++n > ENTRY_FIELDS_MAX) {
 			*why_r = "too many extra fields";
@@ -181,6 +218,8 @@ static int entry_parse(char *text, struct entry *e, const char **why_r)
 		}
 		if (strncasecmp(field, "scram-sha-256=", 14) == 0)
 			e->scram = field + 14;
+		else if (strncasecmp(field, "cram-md5=", 9) == 0 && !e->scheme->cram)
+			e->cram = field + 9;
 	}
 	return 0;
 }
@@ -210,6 +249,27 @@ static bool password_ok(const char *password)
 	return password != NULL && *password != '\0' && strlen(password) <= PASSDB_PASSWORD_MAX;
 }
 
+/* check_cram: password against a {CRAM-MD5} hash (checked hex), compared
+ * in constant time. A dummy crypt keeps its cost near a crypt entry's, so
+ * the time does not tell which kind of entry a user has. */
+static enum passdb_result check_cram(struct crypt_data *work, const char *hash,
+				     const char *password)
+{
+	unsigned char want[PASSDB_CRAM_LEN], got[PASSDB_CRAM_LEN];
+	const char *why = NULL;
+	enum passdb_result rc = PASSDB_FAIL;
+
+	(void)check_crypt(work, dummy_setting, password, &why);
+	if (cram_decode(hash, want) == 0) {
+		sasl_cram_context(password, strlen(password), got);
+		if (CRYPTO_memcmp(want, got, sizeof(got)) == 0)
+			rc = PASSDB_OK;
+	}
+	explicit_bzero(want, sizeof(want));
+	explicit_bzero(got, sizeof(got));
+	return rc;
+}
+
 static enum passdb_result verify_with(struct crypt_data *work, const char *entry,
 				      const char *password, const char **why_r)
 {
@@ -218,7 +278,8 @@ static enum passdb_result verify_with(struct crypt_data *work, const char *entry
 	enum passdb_result rc = PASSDB_FAIL;
 
 	if (entry_parse(copy, &e, why_r) == 0 && password_ok(password))
-		rc = check_crypt(work, e.hash, password, why_r);
+		rc = e.scheme->cram ? check_cram(work, e.hash, password)
+				    : check_crypt(work, e.hash, password, why_r);
 	free(copy);
 	return rc;
 }
@@ -589,6 +650,53 @@ enum passdb_result passdb_get_scram(passdb *db, const char *user, struct passdb_
 	if (entry_parse(entry, &e, &why) == 0 && e.scram != NULL &&
 	    passdb_scram_parse(e.scram, out, &why) == 0)
 		rc = PASSDB_OK;
+	if (why != NULL)
+		log_unusable(user, why);
+	explicit_bzero(entry, strlen(entry));
+	free(entry);
+	return rc;
+}
+
+/* ---- CRAM-MD5 ---- */
+
+char *passdb_cram_make(const char *password, char **err_r)
+{
+	unsigned char ctx[PASSDB_CRAM_LEN];
+	buf *b;
+
+	*err_r = NULL;
+	if (!password_ok(password)) {
+		*err_r = xasprintf("the password must have 1 to %d bytes", PASSDB_PASSWORD_MAX);
+		return NULL;
+	}
+	sasl_cram_context(password, strlen(password), ctx);
+	b = buf_new(2 * PASSDB_CRAM_LEN + 1);
+	for (size_t i = 0; i < sizeof(ctx); i++)
+		buf_printf(b, "%02x", ctx[i]);
+	explicit_bzero(ctx, sizeof(ctx));
+	return buf_steal_free(&b);
+}
+
+enum passdb_result passdb_get_cram(passdb *db, const char *user,
+				   unsigned char ctx_r[PASSDB_CRAM_LEN])
+{
+	char *entry;
+	struct entry e;
+	const char *why = NULL;
+	enum passdb_result rc = lookup(db, user, &entry);
+
+	memset(ctx_r, 0, PASSDB_CRAM_LEN);
+	if (rc != PASSDB_OK)
+		return rc;
+	rc = PASSDB_NOTFOUND;
+	if (entry_parse(entry, &e, &why) == 0 && e.cram != NULL) {
+		if (cram_decode(e.cram, ctx_r) == 0)
+			rc = PASSDB_OK;
+		else
+			why = "malformed cram-md5 secret";
+	}
+	if (rc != PASSDB_OK)
+		memset(ctx_r, 0, PASSDB_CRAM_LEN);
 	if (why != NULL)
 		log_unusable(user, why);
 	explicit_bzero(entry, strlen(entry));

@@ -16,13 +16,21 @@
  *   {BLF-CRYPT}$2y$05$...            ($2b$, $2a$ too)
  *   {YESCRYPT}$y$j9T$...             {CRYPT}<anything crypt(3) knows>
  *   {MD5-CRYPT}$1$...                (verify only; never generated)
+ *   {CRAM-MD5}<64 hex digits>        (Dovecot's; see below)
  * A field without a {SCHEME} prefix that starts with '$' is taken as
  * {CRYPT} (Dovecot's default scheme). Scheme names are case-insensitive.
  * After the first field come optional extra secrets, separated by white
  * space, each "name=value"; unknown names are ignored (forward compatible):
  *   scram-sha-256=ITER:SALT:STOREDKEY:SERVERKEY
+ *   cram-md5=<64 hex digits>
  * ITER is the PBKDF2 iteration count (decimal), SALT, STOREDKEY and
  * SERVERKEY are standard base64 (RFC 7677 section 3 / RFC 5802 section 3).
+ * A CRAM-MD5 secret (the {CRAM-MD5} scheme or the cram-md5= field) is the
+ * hex of the 32-byte HMAC-MD5 context of sasl.h (SASL_CRAM_CONTEXT_LEN),
+ * as `doveadm pw -s CRAM-MD5` prints it. It is password-equivalent (whoever
+ * reads it can authenticate with CRAM-MD5, though not learn the password),
+ * which is why it is only stored on request. A {CRAM-MD5} entry verifies
+ * plain passwords too (by computing their context), but has no SCRAM keys.
  * The password is used as UTF-8 bytes without SASLprep (XXX: passwords
  * that SASLprep would change do not work with SCRAM; ASCII ones do). */
 #ifndef POSTERN_PASSDB_H
@@ -47,6 +55,7 @@ enum passdb_result {
 #define PASSDB_SCRAM_ITER_DEFAULT 4096
 #define PASSDB_SCRAM_ITER_MAX 10000000u
 #define PASSDB_DEFAULT_SCHEME "SHA512-CRYPT"
+#define PASSDB_CRAM_LEN 32 /* = SASL_CRAM_CONTEXT_LEN */
 
 typedef struct passdb passdb;
 
@@ -115,5 +124,17 @@ int passdb_scram_parse(const char *text, struct passdb_scram *out, const char **
  * malformed), PASSDB_TEMP. A SASL engine should run a fake exchange for
  * NOTFOUND and FAIL so that clients cannot tell users apart. */
 enum passdb_result passdb_get_scram(passdb *db, const char *user, struct passdb_scram *out);
+
+/* passdb_cram_make: the 64 hex digits (heap) of password's CRAM-MD5
+ * secret, for a cram-md5= field; NULL with *err_r (heap) for an empty or
+ * too long password. */
+char *passdb_cram_make(const char *password, char **err_r);
+
+/* passdb_get_cram: the CRAM-MD5 secret of user into ctx_r: from a
+ * {CRAM-MD5} entry or its cram-md5= field. PASSDB_OK, PASSDB_NOTFOUND (no
+ * such user, or the user has no usable CRAM-MD5 secret; a malformed one
+ * is logged), PASSDB_TEMP. ctx_r is zeroed unless PASSDB_OK. */
+enum passdb_result passdb_get_cram(passdb *db, const char *user,
+				   unsigned char ctx_r[PASSDB_CRAM_LEN]);
 
 #endif

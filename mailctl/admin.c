@@ -420,7 +420,7 @@ static int list_map(struct mailctl *ctl, const char *cfg_key,
 struct args {
 	const char *pos[4];
 	int npos;
-	bool force, purge, password;
+	bool force, purge, password, cram;
 	const char *quota, *scheme;
 };
 
@@ -438,6 +438,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->quota = argv[++i];
 		else if (strcmp(argv[i], "--password-stdin") == 0)
 			a->password = true;
+		else if (strcmp(argv[i], "--cram") == 0)
+			a->cram = true;
 		else if (strcmp(argv[i], "--scheme") == 0 && i + 1 < argc)
 			a->scheme = argv[++i];
 		else if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -462,7 +464,7 @@ int cmd_domain(struct mailctl *ctl, int argc, char **argv)
 	const char *verb = argc > 1 ? argv[1] : "";
 	struct args a;
 
-	if (parse_args(argc, argv, &a) < 0 || a.password || a.scheme != NULL)
+	if (parse_args(argc, argv, &a) < 0 || a.password || a.scheme != NULL || a.cram)
 		return usage("domain");
 	if (strcmp(verb, "add") == 0 && a.npos == 1)
 		return admin_domain_add(ctl, a.pos[0]);
@@ -854,16 +856,16 @@ int cmd_user(struct mailctl *ctl, int argc, char **argv)
 	if (parse_args(argc, argv, &a) < 0 || a.force)
 		return usage("user");
 	if (strcmp(verb, "add") == 0 && a.npos == 1 && !a.purge && a.password)
-		return passwd_user_add(ctl, a.pos[0], a.quota, a.scheme);
-	if (strcmp(verb, "add") == 0 && a.npos == 1 && !a.purge && a.scheme == NULL)
+		return passwd_user_add(ctl, a.pos[0], a.quota, a.scheme, a.cram);
+	if (strcmp(verb, "add") == 0 && a.npos == 1 && !a.purge && a.scheme == NULL && !a.cram)
 		return admin_user_add(ctl, a.pos[0], a.quota);
 	if (strcmp(verb, "passwd") == 0 && a.npos == 1 && !a.purge && a.quota == NULL &&
 	    !a.password)
-		return passwd_user(ctl, a.pos[0], a.scheme);
+		return passwd_user(ctl, a.pos[0], a.scheme, a.cram);
 	if (strcmp(verb, "import") == 0 && a.npos == 1 && !a.purge && a.quota == NULL &&
 	    !a.password)
-		return passwd_import(ctl, a.pos[0], a.scheme);
-	if (a.password || a.scheme != NULL)
+		return passwd_import(ctl, a.pos[0], a.scheme, a.cram);
+	if (a.password || a.scheme != NULL || a.cram)
 		return usage("user");
 	if (strcmp(verb, "del") == 0 && a.npos == 1 && a.quota == NULL)
 		return user_del(ctl, a.pos[0], a.purge);
@@ -1092,7 +1094,7 @@ int cmd_alias(struct mailctl *ctl, int argc, char **argv)
 	struct args a;
 
 	if (parse_args(argc, argv, &a) < 0 || a.force || a.purge || a.quota != NULL ||
-	    a.password || a.scheme != NULL)
+	    a.password || a.scheme != NULL || a.cram)
 		return usage("alias");
 	if (strcmp(verb, "add") == 0 && a.npos == 2)
 		return alias_change(ctl, a.pos[0], a.pos[1], true);

@@ -81,9 +81,9 @@ static const struct mailctl_cmd commands[] = {
 	  cmd_domain },
 	{ "user", "add, remove or list mailboxes; set or import passwords",
 	  "usage: mailctl [-c DIR] user add ADDRESS [--quota SIZE] [--password-stdin]\n"
-	  "                                 [--scheme SCHEME]\n"
-	  "       mailctl [-c DIR] user passwd ADDRESS [--scheme SCHEME]\n"
-	  "       mailctl [-c DIR] user import FILE [--scheme SCHEME]\n"
+	  "                                 [--scheme SCHEME] [--cram]\n"
+	  "       mailctl [-c DIR] user passwd ADDRESS [--scheme SCHEME] [--cram]\n"
+	  "       mailctl [-c DIR] user import FILE [--scheme SCHEME] [--cram]\n"
 	  "       mailctl [-c DIR] user del ADDRESS [--purge]\n"
 	  "       mailctl [-c DIR] user list [DOMAIN]\n"
 	  "add creates the Maildir virtual_mailbox_base/DOMAIN/USER/ and maps ADDRESS\n"
@@ -96,9 +96,12 @@ static const struct mailctl_cmd commands[] = {
 	  "virtual_passwd_maps (kept at mode 0600): asked twice with echo off on a\n"
 	  "terminal, else one line of stdin; never from the command line. SCHEME:\n"
 	  "SHA512-CRYPT (default), SHA256-CRYPT, BLF-CRYPT or YESCRYPT.\n"
+	  "--cram also stores the CRAM-MD5 secret (for AUTH CRAM-MD5): it is\n"
+	  "password-equivalent, so it is added only on request.\n"
 	  "import reads a Dovecot passwd-file (user@domain:{SCHEME}hash:uid:gid::home::\n"
 	  "extra): adds each user of a hosted domain with its password and any\n"
-	  "userdb_quota_rule=*:storage=SIZE; {PLAIN} passwords are hashed with SCHEME;\n"
+	  "userdb_quota_rule=*:storage=SIZE; {CRAM-MD5} entries are kept as they are;\n"
+	  "{PLAIN} passwords are hashed with SCHEME (and get CRAM-MD5 with --cram);\n"
 	  "skipped lines are printed as FILE:line and make it exit 1.\n",
 	  cmd_user },
 	{ "alias", "add, change, remove or list aliases",

@@ -64,13 +64,14 @@ int admin_domain_hosted(struct mailctl *ctl, const char *domain);
 int admin_user_exists(struct mailctl *ctl, const char *key);
 int admin_first_map(struct mailctl *ctl, const char *key, char **path_r, bool *rebuild_r);
 /* passwd.c: "user passwd", "user add --password-stdin", "user import"
- * (exit status; messages printed; scheme NULL = SHA512-CRYPT), and the
- * removal of a user's password entry for user del: 1 removed, 0 none, -1
- * error (printed). */
-int passwd_user(struct mailctl *ctl, const char *address, const char *scheme);
+ * (exit status; messages printed; scheme NULL = SHA512-CRYPT; cram: also
+ * store the CRAM-MD5 secret of the password, of {PLAIN} ones for import),
+ * and the removal of a user's password entry for user del: 1 removed, 0
+ * none, -1 error (printed). */
+int passwd_user(struct mailctl *ctl, const char *address, const char *scheme, bool cram);
 int passwd_user_add(struct mailctl *ctl, const char *address, const char *quota,
-		    const char *scheme);
-int passwd_import(struct mailctl *ctl, const char *file, const char *scheme);
+		    const char *scheme, bool cram);
+int passwd_import(struct mailctl *ctl, const char *file, const char *scheme, bool cram);
 int passwd_remove(struct mailctl *ctl, const char *key);
 /* check_all: the checks of "mailctl check"; returns the number of errors. */
 int check_all(struct mailctl *ctl, bool quiet_ok);

@@ -6,7 +6,8 @@
  * and written to the text file of the first map of virtual_passwd_maps,
  * which is kept at mode 0600 (owned by mail_owner when root runs this),
  * and the .db is rebuilt with the same mode. Buffers holding a password
- * are wiped after use. */
+ * are wiped after use. The CRAM-MD5 secret (--cram) is password-
+ * equivalent, so it is stored only on request. */
 #include <errno.h>
 #include <pwd.h>
 #include <signal.h>
@@ -267,11 +268,31 @@ int passwd_remove(struct mailctl *ctl, const char *key)
 	return rc;
 }
 
-/* hash_and_store: the entry for password, with its SCRAM secret. */
-static int hash_and_store(struct mailctl *ctl, const char *key, const char *password,
-			  const char *scheme)
+/* make_entry: the entry for password: its hash, the SCRAM secret, and
+ * the CRAM-MD5 secret when cram. Heap, or NULL with *err_r (heap). */
+static char *make_entry(const char *scheme, const char *password, bool cram, char **err_r)
 {
-	char *err = NULL, *entry = passdb_entry_make(scheme, password, true, &err);
+	char *entry = passdb_entry_make(scheme, password, true, err_r), *secret, *both;
+
+	if (entry == NULL || !cram)
+		return entry;
+	secret = passdb_cram_make(password, err_r);
+	if (secret == NULL) {
+		free(entry);
+		return NULL;
+	}
+	both = xasprintf("%s cram-md5=%s", entry, secret);
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
+	free(entry);
+	return both;
+}
+
+/* hash_and_store: the entry for password (make_entry) into the map. */
+static int hash_and_store(struct mailctl *ctl, const char *key, const char *password,
+			  const char *scheme, bool cram)
+{
+	char *err = NULL, *entry = make_entry(scheme, password, cram, &err);
 	int rc;
 
 	if (entry == NULL) {
@@ -283,6 +304,7 @@ static int hash_and_store(struct mailctl *ctl, const char *key, const char *pass
 		fprintf(stderr, "mailctl: warning: BLF-CRYPT uses only the first 72 bytes of "
 				"the password\n");
 	rc = store_entry(ctl, key, entry);
+	explicit_bzero(entry, strlen(entry));
 	free(entry);
 	return rc;
 }
@@ -303,7 +325,7 @@ static int check_scheme(const char *scheme)
 
 /* ---- user passwd / user add --password-stdin ---- */
 
-int passwd_user(struct mailctl *ctl, const char *address, const char *scheme)
+int passwd_user(struct mailctl *ctl, const char *address, const char *scheme, bool cram)
 {
 	char *key = admin_address_key(address);
 	buf *pw = NULL;
@@ -318,7 +340,7 @@ int passwd_user(struct mailctl *ctl, const char *address, const char *scheme)
 	if (exists != 1)
 		goto out;
 	pw = read_password(key);
-	if (pw != NULL && hash_and_store(ctl, key, buf_cstr(pw), scheme) == 0) {
+	if (pw != NULL && hash_and_store(ctl, key, buf_cstr(pw), scheme, cram) == 0) {
 		printf("mailctl: password of %s set\n", key);
 		rc = 0;
 	}
@@ -329,7 +351,7 @@ out:
 }
 
 int passwd_user_add(struct mailctl *ctl, const char *address, const char *quota,
-		    const char *scheme)
+		    const char *scheme, bool cram)
 {
 	char *key = admin_address_key(address);
 	buf *pw = NULL;
@@ -340,7 +362,7 @@ int passwd_user_add(struct mailctl *ctl, const char *address, const char *quota,
 	if (key == NULL || check_scheme(scheme) < 0 || (pw = read_password(key)) == NULL)
 		goto out;
 	rc = admin_user_add(ctl, key, quota);
-	if (rc == 0 && hash_and_store(ctl, key, buf_cstr(pw), scheme) < 0)
+	if (rc == 0 && hash_and_store(ctl, key, buf_cstr(pw), scheme, cram) < 0)
 		rc = 1;
 	if (rc == 0)
 		printf("mailctl: password of %s set\n", key);
@@ -356,6 +378,7 @@ struct import {
 	struct mailctl *ctl;
 	const char *file;
 	const char *scheme; /* for {PLAIN} passwords */
+	bool cram; /* {PLAIN} passwords get a CRAM-MD5 secret too */
 	int line;
 	int added, updated, skipped;
 };
@@ -423,7 +446,8 @@ static char *import_quota(struct import *im, char *extra)
 }
 
 /* import_secret: the entry to store for a passwd-file password field:
- * supported crypt hashes as they are, {PLAIN}/{CLEARTEXT} hashed now.
+ * supported crypt hashes and {CRAM-MD5} as they are, {PLAIN}/{CLEARTEXT}
+ * hashed now.
  * "" for an empty field (no password); NULL (skipped) otherwise. */
 static char *import_secret(struct import *im, const char *field)
 {
@@ -442,7 +466,7 @@ static char *import_secret(struct import *im, const char *field)
 		skip(im, "password field not importable: %s", why);
 		return NULL;
 	}
-	entry = passdb_entry_make(im->scheme, plain, true, &err);
+	entry = make_entry(im->scheme, plain, im->cram, &err);
 	if (entry == NULL) {
 		skip(im, "%s", err);
 		free(err);
@@ -568,9 +592,9 @@ static int import_stream(struct import *im, FILE *fp)
 	return ferror(fp) ? -1 : 0;
 }
 
-int passwd_import(struct mailctl *ctl, const char *file, const char *scheme)
+int passwd_import(struct mailctl *ctl, const char *file, const char *scheme, bool cram)
 {
-	struct import im = { ctl, file, scheme, 0, 0, 0, 0 };
+	struct import im = { ctl, file, scheme, cram, 0, 0, 0, 0 };
 	FILE *fp;
 	int rc;
 

@@ -1,7 +1,7 @@
 /* auth.c: AUTH in smtpd (RFC 4954): the command, the 334 exchange on the
  * event loop (input mode IN_AUTH), and the backend that connects lib/sasl
  * to the password database (lib/passdb). Cleartext mechanisms need TLS
- * unless smtpd_tls_auth_only = no. Each failure is logged in one line a
+ * unless smtpd_tls_auth_only = no; CRAM-MD5 only with smtpd_auth_cram_md5. Each failure is logged in one line a
  * log watcher (fail2ban) can match, and delays its 535 per client address
  * (authfail.c), up to a cut-off with 421.
  * XXX passdb_verify hashes on the loop thread (SHA512-CRYPT about 4 ms):
@@ -28,6 +28,23 @@ static int backend_verify(void *ctx, const char *user, const char *password)
 	struct smtpd_server *srv = ctx;
 
 	switch (passdb_verify(srv->passdb, user, password)) {
+	case PASSDB_OK: return SASL_OK;
+	case PASSDB_TEMP: return SASL_TEMP;
+	default: return SASL_FAIL;
+	}
+}
+
+/* backend_cram: the user's CRAM-MD5 secret. A user without one fails like
+ * an unknown user or a wrong digest (535): once smtpd_auth_cram_md5 turns
+ * it on, CRAM-MD5 is advertised to everyone and works for the users whose
+ * entry has the secret. Off by default, since clients such as curl pick
+ * CRAM-MD5 when offered and do not fall back to PLAIN. */
+static int backend_cram(void *ctx, const char *user,
+			unsigned char context_r[SASL_CRAM_CONTEXT_LEN])
+{
+	struct smtpd_server *srv = ctx;
+
+	switch (passdb_get_cram(srv->passdb, user, context_r)) {
 	case PASSDB_OK: return SASL_OK;
 	case PASSDB_TEMP: return SASL_TEMP;
 	default: return SASL_FAIL;
@@ -71,6 +88,8 @@ void smtpd_auth_init(struct smtpd_server *srv, cfg *c)
 	srv->passdb = passdb_new(c);
 	srv->sasl_backend.verify_plain = backend_verify;
 	srv->sasl_backend.get_scram = backend_scram;
+	if (cfg_get_bool(c, "smtpd_auth_cram_md5"))
+		srv->sasl_backend.get_cram_context = backend_cram;
 	srv->authfail = authfail_new(AUTHFAIL_SLOTS, (unsigned)cfg_get_int(c, "smtpd_auth_failure_limit"),
 				     (uint64_t)cfg_get_int(c, "smtpd_auth_failure_window") * 1000,
 				     (uint64_t)cfg_get_int(c, "smtpd_auth_failure_delay") * 1000);

@@ -3,8 +3,9 @@
 from stdin and from a terminal (a pty: echo off, asked twice), the
 password never on the command line or in /proc/PID/cmdline, never in the
 map in clear, the passwd file and its .db at mode 0600, `user add
---password-stdin`, `user import` of a Dovecot passwd-file with good and
-bad lines (FILE:line reports), and `user del` / `domain del --force`
+--password-stdin`, `--cram` (the CRAM-MD5 secret), `user import` of a
+Dovecot passwd-file with good and bad lines (FILE:line reports), and
+`user del` / `domain del --force`
 removing the password entry. Hashes are checked with Python's crypt
 module when it exists (Debian 12's Python 3.11 has it)."""
 import os
@@ -30,6 +31,8 @@ with warnings.catch_warnings():
 DOVECOT_SHA512 = ("{SHA512-CRYPT}$6$6kOdMMCbVTPafYgw$fJvFnFq28h3Vfbs2MnHnSscmwNjNOXjfzqQOKIA"
                   "rAXnC5hvyo/Mfcq6ZvbKttJayzNd/ryz1RMTwhiCpepdN9/")
 DOVECOT_BLF = "{BLF-CRYPT}$2y$05$l9sKAMzQtgKOe4lRt3fO0uEIsItEKFEhaAnyiVuFpFl/YvsqS/WSe"
+# doveadm pw -s CRAM-MD5 -p tanstaaftanstaaf
+DOVECOT_CRAM = "d06d4e1b26fccaa4b0b61801132340a354b21152711fb604ca3e035e7015116b"
 
 
 def read(path):
@@ -119,6 +122,31 @@ class PasswdStdin(PasswdBase):
             self.assertIn(says, res.stderr, args)
         self.assertIsNone(self.entry("alice@example.test"))
         self.assertNotIn("secret", read(self.passwd) if os.path.exists(self.passwd) else "")
+
+    def test_cram_option(self):
+        self.ok("user", "add", "tim@example.test", "--password-stdin", "--cram",
+                stdin="tanstaaftanstaaf\n")
+        entry = self.entry("tim@example.test")
+        self.assertTrue(entry.startswith("{SHA512-CRYPT}$6$"), entry)
+        self.assertIn(" scram-sha-256=4096:", entry)
+        self.assertTrue(entry.endswith(" cram-md5=" + DOVECOT_CRAM), entry)
+        self.assert_matches(entry, "tanstaaftanstaaf")
+        self.assert_private()
+        # a new password without --cram drops the old secret; with it, it is new
+        self.ok("user", "passwd", "tim@example.test", stdin="other\n")
+        self.assertNotIn("cram-md5=", self.entry("tim@example.test"))
+        self.ok("user", "passwd", "tim@example.test", "--cram", stdin="tanstaaftanstaaf\n")
+        self.assertIn(" cram-md5=" + DOVECOT_CRAM, self.entry("tim@example.test"))
+        for args in (("user", "add", "bob@example.test", "--cram"),
+                     ("user", "list", "--cram"), ("domain", "list", "--cram")):
+            res = self.run_ctl(*args)
+            self.assertEqual(res.returncode, 2, args)
+        # an imported {CRAM-MD5} entry is kept as it is
+        path = self.inst.path("dovecot.passwd")
+        with open(path, "w") as f:
+            f.write("ann@example.test:{CRAM-MD5}%s::::::\n" % DOVECOT_CRAM.upper())
+        self.ok("user", "import", path)
+        self.assertEqual(self.entry("ann@example.test"), "{CRAM-MD5}" + DOVECOT_CRAM.upper())
 
     def test_not_in_argv(self):
         """While mailctl waits for the password, its command line (what ps

@@ -7,7 +7,9 @@ twice, smtpd_tls_security_level=encrypt, garbage and stalls in the
 handshake, SNI certificates per name, and the TLS note in the Received:
 header. AUTH (RFC 4954) PLAIN, LOGIN and SCRAM-SHA-256 against the passwd
 map: refused before TLS, wrong password, cancel, bad base64, the order
-rules, and the slow-down and cut-off of password guessing. Relay policy:
+rules, and the slow-down and cut-off of password guessing; CRAM-MD5 where
+smtpd_auth_cram_md5 turns it on, for a user stored with --cram and one
+imported as {CRAM-MD5}, but not for a user without the secret. Relay policy:
 an authenticated client may relay to a foreign domain, an unauthenticated
 one may not, with or without address tricks; submission needs AUTH and
 the sender must belong to the login.
@@ -31,7 +33,8 @@ from harness import MAILCTL, Instance, free_port, port_open, wait_for  # noqa: E
 
 DOMAINS = "example.test OK\n"
 MAILBOXES = ("alice@example.test example.test/alice/\n"
-             "bob@example.test example.test/bob/\n")
+             "bob@example.test example.test/bob/\n"
+             "carol@example.test example.test/carol/\n")
 ALIASES = "postmaster@example.test alice@example.test\n"
 MESSAGE = "From: a@example.test\r\nSubject: tls\r\n\r\nhello\r\n"
 
@@ -274,12 +277,37 @@ def plain(user, password):
     return b64("\0%s\0%s" % (user, password))
 
 
-def set_passwords(inst):
-    for user, password in PASSWORDS.items():
-        res = subprocess.run([MAILCTL, "-c", inst.config_dir, "user", "passwd", user],
+# carol's entry gets a CRAM-MD5 secret (mailctl --cram); tim is imported from
+# a Dovecot passwd-file as {CRAM-MD5} (doveadm pw -s CRAM-MD5 -p tanstaaftanstaaf,
+# the password of RFC 2195's example).
+CRAM_PASSWORDS = {"carol@example.test": "carol secret"}
+TIM_IMPORT = ("tim@example.test:{CRAM-MD5}d06d4e1b26fccaa4b0b61801132340a354b21152711fb604"
+              "ca3e035e7015116b::::::\n")
+
+
+def set_passwords(inst, cram=False):
+    users = [(u, p, []) for u, p in PASSWORDS.items()]
+    if cram:
+        users += [(u, p, ["--cram"]) for u, p in CRAM_PASSWORDS.items()]
+    for user, password, opts in users:
+        res = subprocess.run([MAILCTL, "-c", inst.config_dir, "user", "passwd", user] + opts,
                              input=password + "\n", capture_output=True, text=True, timeout=30)
         if res.returncode != 0:
             raise RuntimeError(res.stderr)
+    if cram:
+        path = inst.path("tim.passwd")
+        with open(path, "w") as f:
+            f.write(TIM_IMPORT)
+        res = subprocess.run([MAILCTL, "-c", inst.config_dir, "user", "import", path],
+                             capture_output=True, text=True, timeout=30)
+        if res.returncode != 0:
+            raise RuntimeError(res.stdout + res.stderr)
+
+
+def cram_response(user, password, challenge_b64):
+    """The client's answer to a CRAM-MD5 challenge (RFC 2195), base64."""
+    digest = hmac.new(password.encode(), base64.b64decode(challenge_b64), "md5").hexdigest()
+    return b64("%s %s" % (user, digest))
 
 
 class AuthTests(TlsBase):
@@ -289,6 +317,7 @@ class AuthTests(TlsBase):
         "submission": "-o smtpd_service=submission -o mynetworks=10.0.0.0/8",
         "plainauth": "-o smtpd_tls_auth_only=no -o mynetworks=10.0.0.0/8",
         "brute": "-o smtpd_tls_auth_only=no -o smtpd_auth_failure_limit=3",
+        "cram": "-o smtpd_auth_cram_md5=yes -o mynetworks=10.0.0.0/8",
     }
 
     @classmethod
@@ -303,7 +332,7 @@ class AuthTests(TlsBase):
             "- 1 smtpd -o smtpd_tls_auth_only=no -o smtpd_auth_failure_limit=3 "
             "-o smtpd_auth_failure_delay=1s")
         cls.inst.write("master.cf", lines)
-        set_passwords(cls.inst)
+        set_passwords(cls.inst, cram=True)
 
     def tls_raw(self, service="smtp"):
         c = self.raw(service, tls=service == "smtps")
@@ -384,6 +413,55 @@ class AuthTests(TlsBase):
         expect = b64(hmac.new(server_key, auth_msg, "sha256").digest())
         self.assertEqual(base64.b64decode(lines[0]).decode(), "v=" + expect)
         self.assertEqual(c.cmd("")[0], 235)
+
+    def cram(self, c, user, password):
+        """One AUTH CRAM-MD5 exchange on c; the final reply."""
+        code, lines = c.cmd("AUTH CRAM-MD5")
+        self.assertEqual(code, 334)
+        challenge = base64.b64decode(lines[0]).decode()
+        self.assertRegex(challenge, r"^<[0-9a-f]+\.[0-9]+@[^>]+>$")
+        return c.cmd(cram_response(user, password, lines[0]))
+
+    def test_cram_md5(self):
+        failed = (535, ["5.7.8 Error: authentication failed"])
+        c = self.tls_raw("cram")
+        self.assertIn("AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256", c.cmd("EHLO client.test")[1])
+        self.assertEqual(self.cram(c, "carol@example.test", "wrong"), failed)
+        # the right password, but alice's entry has no CRAM-MD5 secret
+        self.assertEqual(self.cram(c, "alice@example.test", "alice secret"), failed)
+        self.assertEqual(self.cram(c, "nobody@example.test", "alice secret"), failed)
+        self.assertEqual(c.cmd("AUTH CRAM-MD5 " + b64("carol@example.test"))[0], 501)
+        self.assertEqual(self.cram(c, "Carol@Example.TEST", "carol secret"),
+                         (235, ["2.7.0 Authentication successful"]))
+        log = self.inst.log()
+        self.assertIn("SASL CRAM-MD5 authentication failed: ", log)
+        self.assertIn("sasl_method=CRAM-MD5, sasl_username=carol@example.test", log)
+        # the imported {CRAM-MD5} entry: CRAM-MD5 and PLAIN, no SCRAM keys
+        c = self.tls_raw("cram")
+        self.assertEqual(self.cram(c, "tim@example.test", "tanstaaftanstaaf")[0], 235)
+        c = self.tls_raw("cram")
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain("tim@example.test", "tanstaaftanstaaf"))[0],
+                         235)
+        # carol's other mechanisms still work; CRAM-MD5 is off where not enabled
+        c = self.tls_raw("cram")
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain("carol@example.test", "carol secret"))[0],
+                         235)
+        c = self.tls_raw("smtp")
+        self.assertEqual(c.cmd("AUTH CRAM-MD5")[0], 504)
+
+    def test_cram_md5_with_curl(self):
+        # curl's own CRAM-MD5; it picks CRAM-MD5 whenever offered, which is
+        # why smtpd_auth_cram_md5 is off by default: alice has no secret.
+        port = self.ports["cram"]
+        for user, ok in (("carol@example.test:carol secret", True),
+                         ("alice@example.test:alice secret", False)):
+            res = run("curl", "-sS", "--ssl-reqd", "-k", "smtp://127.0.0.1:%d" % port,
+                      "--login-options", "AUTH=CRAM-MD5", "--user", user,
+                      "--mail-from", user.split(":")[0], "--mail-rcpt", "bob@example.test",
+                      "-T", "-", stdin=MESSAGE)
+            self.assertEqual(res.returncode == 0, ok, res.stderr)
+        self.assertEqual(len(self.wait_queued(1)), 1)
+        self.assertIn("sasl_method=CRAM-MD5, sasl_username=carol@example.test", self.inst.log())
 
     def test_clients_with_auth(self):
         p, ps = self.ports["smtp"], self.ports["smtps"]

@@ -3,7 +3,9 @@
  * libxcrypt (so a change of the parser cannot go unnoticed), a table of
  * malformed and unknown-scheme entries, the map-backed database (found,
  * wrong password, unknown user, first map wins, unreadable map is TEMP),
- * and SCRAM-SHA-256 keys checked against the RFC 7677 example exchange. */
+ * SCRAM-SHA-256 keys checked against the RFC 7677 example exchange, and
+ * CRAM-MD5 secrets checked against doveadm and, through lib/sasl, the
+ * RFC 2195 example exchange. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +23,11 @@
 #include "cfg.h"
 #include "mem.h"
 #include "passdb.h"
+#include "sasl.h"
+
+/* doveadm pw -s CRAM-MD5 -p tanstaaftanstaaf (Dovecot 2.3, Debian 12): the
+ * secret of the RFC 2195 example user "tim". */
+#define TIM_CRAM "d06d4e1b26fccaa4b0b61801132340a354b21152711fb604ca3e035e7015116b"
 
 /* ---- fixed vectors: entry, password, expected ---- */
 
@@ -88,6 +95,28 @@ static const struct vector vectors[] = {
 	  "j0.Cfpa4U57/o6k0 a=1 b=2 c=3 d=4 e=5 f=6 g=7 h=8 i=9 j=10 k=11 l=12 m=13 n=14 o=15 "
 	  "p=16 q=17",
 	  "pencil", PASSDB_FAIL, true },
+	/* {CRAM-MD5}: verified by computing the password's context */
+	{ "{CRAM-MD5}" TIM_CRAM, "tanstaaftanstaaf", PASSDB_OK, false },
+	{ "{cram-md5}D06D4E1B26FCCAA4B0B61801132340A354B21152711FB604CA3E035E7015116B",
+	  "tanstaaftanstaaf", PASSDB_OK, false },
+	{ "{CRAM-MD5}" TIM_CRAM " scram-sha-256=1:2:3:4", "tanstaaftanstaaf", PASSDB_OK, false },
+	{ "{CRAM-MD5}" TIM_CRAM, "tanstaaftanstaafx", PASSDB_FAIL, false },
+	{ "{CRAM-MD5}" TIM_CRAM, "", PASSDB_FAIL, false },
+	/* the cram-md5= field does not change what a crypt entry verifies */
+	{ "{MD5-CRYPT}$1$pencil$vYXVUUzbBp2j1yy74XZ8X/ cram-md5=" TIM_CRAM, "pencil", PASSDB_OK,
+	  false },
+	{ "{MD5-CRYPT}$1$pencil$vYXVUUzbBp2j1yy74XZ8X/ cram-md5=" TIM_CRAM, "tanstaaftanstaaf",
+	  PASSDB_FAIL, false },
+	/* malformed {CRAM-MD5}: short, long, not hex, control characters */
+	{ "{CRAM-MD5}d06d4e1b26fccaa4b0b61801132340a354b21152711fb604ca3e035e7015116",
+	  "tanstaaftanstaaf", PASSDB_FAIL, true },
+	{ "{CRAM-MD5}" TIM_CRAM "0", "tanstaaftanstaaf", PASSDB_FAIL, true },
+	{ "{CRAM-MD5}g06d4e1b26fccaa4b0b61801132340a354b21152711fb604ca3e035e7015116b",
+	  "tanstaaftanstaaf", PASSDB_FAIL, true },
+	{ "{CRAM-MD5}$6$X$qsLL7kwpL4PGC8UKVczs5r9HruvE89LJnJCkseXOCSB1.dbvySS9fkKG5pGLwz/vQCARq/"
+	  "j0.Cfpa4U57/o6k0",
+	  "pencil", PASSDB_FAIL, true },
+	{ "{CRAM-MD5}", "tanstaaftanstaaf", PASSDB_FAIL, true },
 	/* an empty password never matches, nor does a usable entry with one */
 	{ "$6$X$qsLL7kwpL4PGC8UKVczs5r9HruvE89LJnJCkseXOCSB1.dbvySS9fkKG5pGLwz/vQCARq/"
 	  "j0.Cfpa4U57/o6k0",
@@ -172,7 +201,34 @@ static void test_scheme_check(void **state)
 	assert_non_null(why);
 	assert_int_equal(passdb_scheme_check("{CRYPT}$9$x$y", &why), -1);
 	assert_int_equal(passdb_scheme_check("plain", &why), -1);
+	assert_int_equal(passdb_scheme_check("{CRAM-MD5}" TIM_CRAM, &why), 0);
+	assert_int_equal(passdb_scheme_check("{CRAM-MD5}" TIM_CRAM "00", &why), -1);
+	assert_non_null(why);
 }
+
+/* ---- CRAM-MD5 ---- */
+
+static void test_cram_make(void **state)
+{
+	unsigned char ctx[SASL_CRAM_CONTEXT_LEN];
+	char hex[2 * SASL_CRAM_CONTEXT_LEN + 1];
+	char *err = NULL, *made = passdb_cram_make("tanstaaftanstaaf", &err);
+
+	(void)state;
+	assert_non_null(made);
+	assert_null(err);
+	/* passdb, lib/sasl and doveadm agree on the secret */
+	assert_string_equal(made, TIM_CRAM);
+	sasl_cram_context("tanstaaftanstaaf", 16, ctx);
+	for (size_t i = 0; i < sizeof(ctx); i++)
+		snprintf(hex + 2 * i, 3, "%02x", ctx[i]);
+	assert_string_equal(hex, TIM_CRAM);
+	free(made);
+	assert_null(passdb_cram_make("", &err));
+	assert_non_null(err);
+	free(err);
+}
+
 
 /* ---- SCRAM-SHA-256 ---- */
 
@@ -356,6 +412,91 @@ static void test_db_scram(void **state)
 	free(entry);
 }
 
+/* The SASL backend a server would build over passdb_get_cram. */
+static int cram_backend(void *ctx, const char *user, unsigned char context_r[SASL_CRAM_CONTEXT_LEN])
+{
+	switch (passdb_get_cram(ctx, user, context_r)) {
+	case PASSDB_OK: return SASL_OK;
+	case PASSDB_TEMP: return SASL_TEMP;
+	default: return SASL_FAIL;
+	}
+}
+
+/* cram_exchange: the RFC 2195 exchange for response (the decoded text;
+ * sent base64 as a client would) against db; the result of the final
+ * sasl_step. */
+static int cram_exchange(passdb *db, const char *response)
+{
+	static const struct sasl_backend backend = { NULL, cram_backend, NULL };
+	sasl_server *s = sasl_new("CRAM-MD5", &backend, db, false);
+	unsigned char b64[256];
+	char *challenge = NULL;
+	int r;
+
+	assert_non_null(s);
+	sasl_set_nonce(s, "<1896.697170952@postoffice.reston.mci.net>");
+	assert_int_equal(sasl_step(s, NULL, 0, &challenge), SASL_CONTINUE);
+	/* base64 of the RFC's challenge */
+	assert_string_equal(challenge, "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+");
+	free(challenge);
+	assert_true(strlen(response) < sizeof(b64) / 4 * 3);
+	EVP_EncodeBlock(b64, (const unsigned char *)response, (int)strlen(response));
+	r = sasl_step(s, (const char *)b64, strlen((const char *)b64), &challenge);
+	assert_null(challenge);
+	sasl_free(&s);
+	return r;
+}
+
+static void test_db_cram(void **state)
+{
+	struct fixture *f = *state;
+	char *err = NULL, *entry = passdb_entry_make(NULL, "tanstaaftanstaaf", true, &err);
+	char *cram = passdb_cram_make("tanstaaftanstaaf", &err), *text;
+	unsigned char ctx[PASSDB_CRAM_LEN], tim[PASSDB_CRAM_LEN];
+	struct passdb_scram scram;
+	passdb *db;
+
+	assert_non_null(entry);
+	assert_non_null(cram);
+	text = xasprintf("tim@example.org {CRAM-MD5}" TIM_CRAM "\n"
+			 "alice@example.org %s cram-md5=%s\n"
+			 "carol@example.org %s\n"
+			 "dave@example.org %s cram-md5=xyz\n",
+			 entry, cram, entry, entry);
+	write_file(f->path1, text);
+	use_maps(f, false);
+	db = passdb_new(f->c);
+	sasl_cram_context("tanstaaftanstaaf", 16, tim);
+	assert_int_equal(passdb_get_cram(db, "tim@example.org", ctx), PASSDB_OK);
+	assert_memory_equal(ctx, tim, sizeof(tim));
+	assert_int_equal(passdb_get_cram(db, "Alice@Example.org", ctx), PASSDB_OK);
+	assert_memory_equal(ctx, tim, sizeof(tim));
+	assert_int_equal(passdb_get_cram(db, "carol@example.org", ctx), PASSDB_NOTFOUND);
+	assert_int_equal(passdb_get_cram(db, "dave@example.org", ctx), PASSDB_NOTFOUND);
+	assert_int_equal(passdb_get_cram(db, "erin@example.org", ctx), PASSDB_NOTFOUND);
+	/* plain passwords and SCRAM for the same users */
+	assert_int_equal(passdb_verify(db, "tim@example.org", "tanstaaftanstaaf"), PASSDB_OK);
+	assert_int_equal(passdb_verify(db, "tim@example.org", "tanstaaf"), PASSDB_FAIL);
+	assert_int_equal(passdb_verify(db, "alice@example.org", "tanstaaftanstaaf"), PASSDB_OK);
+	assert_int_equal(passdb_get_scram(db, "tim@example.org", &scram), PASSDB_FAIL);
+	assert_int_equal(passdb_get_scram(db, "alice@example.org", &scram), PASSDB_OK);
+	/* RFC 2195 section 2, through the SASL engine */
+	assert_int_equal(cram_exchange(db, "tim@example.org b913a602c7eda7a495b4e6e7334d3890"),
+			 SASL_OK);
+	assert_int_equal(cram_exchange(db, "alice@example.org b913a602c7eda7a495b4e6e7334d3890"),
+			 SASL_OK);
+	assert_int_equal(cram_exchange(db, "tim@example.org b913a602c7eda7a495b4e6e7334d3891"),
+			 SASL_FAIL);
+	assert_int_equal(cram_exchange(db, "carol@example.org b913a602c7eda7a495b4e6e7334d3890"),
+			 SASL_FAIL);
+	assert_int_equal(cram_exchange(db, "erin@example.org b913a602c7eda7a495b4e6e7334d3890"),
+			 SASL_FAIL);
+	passdb_free(&db);
+	free(text);
+	free(cram);
+	free(entry);
+}
+
 static void test_db_first_map_wins(void **state)
 {
 	struct fixture *f = *state;
@@ -407,8 +548,10 @@ int main(void)
 		cmocka_unit_test(test_scheme_check),
 		cmocka_unit_test(test_scram_rfc7677),
 		cmocka_unit_test(test_scram_parse_bad),
+		cmocka_unit_test(test_cram_make),
 		cmocka_unit_test_setup_teardown(test_db_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_db_scram, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_db_cram, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_db_first_map_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_db_missing_map_is_temp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_db_default_and_bad_words, setup, teardown),

@@ -83,6 +83,10 @@ const struct cfg_key cfg_keys[] = {
 	  "most addresses one recipient may expand into" },
 	{ "virtual_passwd_maps", CFG_LIST, "hash:$config_directory/passwd", NO_BOUNDS,
 	  "maps of user@domain to the user's password hash and SASL secrets" },
+	{ "auth_cache_size", CFG_INT, "10000", 0, 10000000,
+	  "successful password checks remembered per process; 0 turns the cache off" },
+	{ "auth_cache_ttl", CFG_TIME, "1h", 0, 604800,
+	  "how long a remembered password check stays valid; 0 turns the cache off" },
 
 	/* SMTP server */
 	{ "smtpd_service", CFG_STR, "smtp", 1, 0,

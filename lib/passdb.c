@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "authcache.h"
 #include "base64.h"
 #include "buf.h"
 #include "log.h"
@@ -71,6 +72,7 @@ struct pmap {
 struct passdb {
 	struct pmap *maps;
 	size_t nmaps;
+	authcache *cache; /* successful checks, auth_cache_size / auth_cache_ttl */
 	struct crypt_data *work; /* crypt_r's area, wiped after each use */
 };
 
@@ -319,6 +321,8 @@ passdb *passdb_new(cfg *c)
 	}
 	cfg_free_list(&words);
 	db->work = xcalloc(1, sizeof(*db->work));
+	db->cache = authcache_new((size_t)cfg_get_int(c, "auth_cache_size"),
+				  (unsigned)cfg_get_int(c, "auth_cache_ttl"));
 	return db;
 }
 
@@ -333,6 +337,7 @@ void passdb_free(passdb **dbp)
 		free(db->maps[i].name);
 	}
 	free(db->maps);
+	authcache_free(&db->cache);
 	explicit_bzero(db->work, sizeof(*db->work));
 	free(db->work);
 	free(db);
@@ -420,7 +425,13 @@ enum passdb_result passdb_verify(passdb *db, const char *user, const char *passw
 		dummy_crypt(db, password);
 	if (rc != PASSDB_OK)
 		return rc;
-	rc = verify_with(db->work, entry, password, &why);
+	if (authcache_hit(db->cache, user, password, entry)) {
+		rc = PASSDB_OK;
+	} else {
+		rc = verify_with(db->work, entry, password, &why);
+		if (rc == PASSDB_OK)
+			authcache_add(db->cache, user, password, entry);
+	}
 	if (why != NULL)
 		log_unusable(user, why);
 	explicit_bzero(entry, strlen(entry));

@@ -19,6 +19,10 @@
 
 #define MAX_LISTEN 16
 #define STOP_GRACE_MS 5000
+/* After accept failed for lack of descriptors or memory: the listening
+ * socket stays readable, so it is left alone this long (other processes
+ * of the service still accept) instead of being retried in a busy loop. */
+#define ACCEPT_PAUSE_MS 1000
 
 struct svc {
 	const struct svc_ops *ops;
@@ -32,6 +36,7 @@ struct svc {
 	int listen_fd[MAX_LISTEN];
 	int nlisten;
 	ev_io *alive_io;
+	ev_timer *accept_pause; /* set while accepting is paused */
 	long long max_use;
 	long long accepted;
 	long long open_conns;
@@ -71,6 +76,7 @@ void svc_setup_log(cfg *c, const char *program)
 
 static void stop_accepting(svc *s)
 {
+	ev_timer_remove(&s->accept_pause);
 	for (int i = 0; i < s->nlisten; i++) {
 		ev_io_remove(&s->listen_io[i]);
 		close(s->listen_fd[i]);
@@ -91,6 +97,32 @@ void svc_conn_done(svc *s)
 	maybe_exit(s);
 }
 
+static void on_accept_resume(void *ctx)
+{
+	svc *s = ctx;
+
+	ev_timer_remove(&s->accept_pause);
+	for (int i = 0; i < s->nlisten; i++)
+		ev_io_set_events(s->listen_io[i], EV_READ);
+}
+
+/* accept_failed: EMFILE, ENFILE, ENOBUFS and ENOMEM pause accepting; any
+ * other error is logged and the next connection tried on the next event. */
+static void accept_failed(svc *s, int err)
+{
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_warn("accept on %s: %s", s->name, strerror(err));
+		return;
+	}
+	if (s->accept_pause != NULL)
+		return;
+	log_warn("accept on %s: %s: not accepting for %d ms", s->name, strerror(err),
+		 ACCEPT_PAUSE_MS);
+	for (int i = 0; i < s->nlisten; i++)
+		ev_io_set_events(s->listen_io[i], 0);
+	s->accept_pause = ev_timer_add(s->loop, ACCEPT_PAUSE_MS, false, on_accept_resume, s);
+}
+
 static void on_listen(void *ctx, int fd, int events)
 {
 	svc *s = ctx;
@@ -102,7 +134,7 @@ static void on_listen(void *ctx, int fd, int events)
 		if (conn < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
-				log_warn("accept on %s: %s", s->name, strerror(errno));
+				accept_failed(s, errno);
 			return;
 		}
 		s->accepted++;

@@ -32,6 +32,8 @@ struct conn {
 	ev_io *io;
 	ev_timer *idle;
 	buf *in;
+	bool reading; /* read_requests runs on it: it must not be freed now */
+	bool broken; /* a reply could not be sent: the connection ends */
 	struct conn *prev, *next;
 };
 
@@ -181,12 +183,24 @@ static void free_request(struct request *rq)
 	free(rq->res);
 }
 
+/* end_broken: ends the connections a reply failed on, except one that
+ * read_requests is still working on (a full batch is committed from
+ * inside it): that one ends when read_requests returns. */
+static void end_broken(void)
+{
+	struct conn *c, *next;
+
+	for (c = conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->broken && !c->reading)
+			conn_end(c);
+	}
+}
+
 /* commit_batch: the group commit: fsync the Maildirs, then answer every
  * request of the batch; a connection whose answer cannot be sent ends. */
 static void commit_batch(void *ctx)
 {
-	struct conn *failed[BATCH_MAX + 1];
-	int nfailed = 0;
 	(void)ctx;
 
 	ev_timer_remove(&batch_state.commit);
@@ -195,20 +209,13 @@ static void commit_batch(void *ctx)
 		struct pending *p = &batch_state.items[i];
 
 		p->rq.queue_id = p->queue_id;
-		if (p->conn != NULL && send_reply(p->conn, &p->rq) < 0 && nfailed <= BATCH_MAX)
-			failed[nfailed++] = p->conn;
+		if (p->conn != NULL && !p->conn->broken && send_reply(p->conn, &p->rq) < 0)
+			p->conn->broken = true;
 		free_request(&p->rq);
 		free(p->queue_id);
 	}
 	batch_state.count = 0;
-	for (int i = 0; i < nfailed; i++) {
-		bool ended = false;
-
-		for (int j = 0; j < i; j++)
-			ended = ended || failed[j] == failed[i];
-		if (!ended)
-			conn_end(failed[i]);
-	}
+	end_broken();
 }
 
 static void add_to_batch(struct conn *c, struct request *rq)
@@ -247,28 +254,30 @@ static bool handle_request(struct conn *c, const attr_rec *rec)
 
 /* ---- the connection ---- */
 
+/* read_requests: false when the connection must end (the caller ends
+ * it; a batch committed meanwhile may have marked it broken). */
 static bool read_requests(struct conn *c)
 {
 	attr_rec *rec;
 	size_t used;
 	char *err = NULL;
-	int rc;
+	bool ok = true;
+	int rc = 1;
 
-	while ((rc = attr_decode(buf_cstr(c->in), buf_len(c->in), &rec, &used, &err)) == 1) {
-		bool ok;
-
+	c->reading = true;
+	while (ok && !c->broken &&
+	       (rc = attr_decode(buf_cstr(c->in), buf_len(c->in), &rec, &used, &err)) == 1) {
 		buf_consume(c->in, used);
 		ok = handle_request(c, rec);
 		attr_free(&rec);
-		if (!ok)
-			return false;
 	}
+	c->reading = false;
 	if (rc < 0) {
 		log_warn("bad record from qmgr: %s", err);
 		free(err);
 		return false;
 	}
-	return true;
+	return ok && !c->broken;
 }
 
 static void on_io(void *ctx, int fd, int events)

@@ -54,14 +54,17 @@ static char **child_argv(struct master *m, struct service *s, const char *path)
 	return argv;
 }
 
-/* Moves the inherited descriptors to 3 (alive pipe) and 4.. (sockets). */
+/* Moves the inherited descriptors to 3 (alive pipe) and 4.. (sockets).
+ * The copies are first made above that range (not at a fixed number like
+ * 100, which fails with EINVAL under a low RLIMIT_NOFILE), so no dup2
+ * overwrites a descriptor still to be moved. */
 static void child_fds(struct master *m, struct service *s)
 {
-	int high[MASTER_MAX_LISTEN + 1];
+	int high[MASTER_MAX_LISTEN + 1], base = SVC_LISTEN_FD + s->nlisten;
 
-	high[0] = fcntl(m->alive_pipe[0], F_DUPFD, 100);
+	high[0] = fcntl(m->alive_pipe[0], F_DUPFD, base);
 	for (int i = 0; i < s->nlisten; i++)
-		high[i + 1] = fcntl(s->listen_fds[i], F_DUPFD, 100);
+		high[i + 1] = fcntl(s->listen_fds[i], F_DUPFD, base);
 	dup2(high[0], SVC_ALIVE_FD);
 	for (int i = 0; i < s->nlisten; i++)
 		dup2(high[i + 1], SVC_LISTEN_FD + i);

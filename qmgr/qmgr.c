@@ -244,6 +244,7 @@ static void qmgr_stop(svc *service)
 	/* Messages in delivery stay in active/ and are recovered at start. */
 	qmgr_transport_stop(q);
 	ev_timer_remove(&q->deferred_timer);
+	ev_timer_remove(&q->recheck);
 	while (triggers != NULL)
 		trigger_end(triggers);
 	resolver_free(&q->resolver); /* nothing routes once stopping (qmgr_kick) */

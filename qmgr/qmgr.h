@@ -55,6 +55,7 @@ struct qmgr_scan {
 	bool flush_wanted; /* the next pass takes every file (queue flush) */
 	bool flush; /* this pass takes every file not deferred during it */
 	struct timespec pass_start;
+	struct timespec dir_mtime; /* the directory's mtime when the pass began */
 };
 
 struct qmgr_conn;
@@ -85,6 +86,8 @@ struct qmgr {
 	ev_timer *work; /* one-shot 0 ms: continue scanning */
 	bool work_armed;
 	ev_timer *deferred_timer;
+	ev_timer *recheck; /* rescans incoming/ after a pass it changed under */
+	bool recheck_armed;
 };
 
 /* scan.c */

@@ -6,7 +6,10 @@
  * read a chunk of entries per loop turn and never held in memory, and no
  * more than qmgr_message_active_limit messages are active at once: with a
  * million files queued, memory stays that of the active set. A file
- * renamed during a pass may be missed by readdir; the next pass finds it. */
+ * renamed during a pass may be missed by readdir: when incoming/ changed
+ * during a pass (its mtime moved), it is scanned again a moment later, so
+ * such a file waits a second, not until the next trigger or wakeup; in
+ * deferred/ the next queue run finds it. */
 #include "qmgr.h"
 
 #include <errno.h>
@@ -21,6 +24,8 @@
 #include "mem.h"
 
 #define SCAN_CHUNK 256
+/* Delay of the extra pass over incoming/ after one it changed under. */
+#define RECHECK_MS 1000
 
 bool qmgr_has_room(const struct qmgr *q)
 {
@@ -121,6 +126,42 @@ static void take_recovered(struct qmgr *q)
 
 /* ---- directory passes ---- */
 
+/* dir_mtime: of the open directory; {-1, -1} (never equal) on error. */
+static struct timespec dir_mtime(DIR *d)
+{
+	struct stat st;
+	struct timespec none = { -1, -1 };
+
+	return fstat(dirfd(d), &st) == 0 ? st.st_mtim : none;
+}
+
+static void on_recheck(void *ctx)
+{
+	struct qmgr *q = ctx;
+
+	q->recheck_armed = false;
+	q->incoming.again = true;
+	qmgr_kick(q);
+}
+
+/* pass_end: a file renamed into incoming/ while its pass ran may have
+ * been missed: look again a moment later (not at once: during a busy
+ * time every pass changes the directory). */
+static void pass_end(struct qmgr *q, struct qmgr_scan *sc)
+{
+	struct timespec now = dir_mtime(sc->dir);
+
+	if (sc != &q->incoming || q->recheck_armed ||
+	    (now.tv_sec == sc->dir_mtime.tv_sec && now.tv_nsec == sc->dir_mtime.tv_nsec &&
+	     now.tv_sec != -1))
+		return;
+	q->recheck_armed = true;
+	if (q->recheck == NULL)
+		q->recheck = ev_timer_add(q->loop, RECHECK_MS, false, on_recheck, q);
+	else
+		ev_timer_reset(q->recheck, RECHECK_MS);
+}
+
 static bool scan_open(struct qmgr *q, struct qmgr_scan *sc)
 {
 	char *dir;
@@ -137,6 +178,8 @@ static bool scan_open(struct qmgr *q, struct qmgr_scan *sc)
 	sc->dir = opendir(dir);
 	if (sc->dir == NULL)
 		log_warn("cannot scan %s: %s", dir, strerror(errno));
+	else
+		sc->dir_mtime = dir_mtime(sc->dir);
 	free(dir);
 	return sc->dir != NULL;
 }
@@ -174,6 +217,7 @@ static bool scan_step(struct qmgr *q, struct qmgr_scan *sc)
 		if (de == NULL) {
 			if (errno != 0)
 				log_warn("reading %s/: %s", sc->sub, strerror(errno));
+			pass_end(q, sc);
 			closedir(sc->dir);
 			sc->dir = NULL;
 			return sc->again;

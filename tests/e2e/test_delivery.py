@@ -5,18 +5,23 @@ runs master, qmgr and local, and are checked in the users' Maildirs and the
 queue: Return-Path/Delivered-To, alias fan-out, nested aliases and loops,
 catch-all, user+tag and folder delivery, quota (deferred, not lost),
 unknown users (a multipart/report bounce to a local sender), the null
-sender, kill -9 of local during a load (no duplicates, nothing lost) and a
-restart that recovers active/."""
+sender, kill -9 of local during a load (no duplicates, nothing lost), a
+restart that recovers active/, qmgr under a low open-file limit, and local
+answering a full batch on a connection already closed."""
 import os
+import re
+import resource
 import signal
 import smtplib
+import socket
+import subprocess
 import sys
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DAEMONS, QINJECT, Instance, free_port, port_open, wait_for  # noqa: E402
+from harness import DAEMONS, MAILCTL, QINJECT, Instance, free_port, port_open, wait_for  # noqa: E402
 
 MAILBOXES = """\
 alice@example.test example.test/alice/
@@ -258,6 +263,51 @@ class Delivery(Base):
         self.wait_queue_empty()
         self.assertIn("%s: from=<s@remote.test>, size=" % qid, self.inst.log())
         self.assertIn("queue active, recover)", self.inst.log())
+
+    def test_local_survives_batch_for_a_closed_connection(self):
+        # More pipelined requests than one group commit holds, on a connection
+        # closed before the answers: the commit runs inside the read loop and
+        # its failed answer must not free the connection under that loop.
+        self.start()
+        sock_path = self.inst.path("queue", "private", "local")
+        queue = self.inst.path("queue")
+        for round_ in range(3):
+            requests = b""
+            for i in range(40):
+                qid = "Zz%010d" % (round_ * 100 + i)
+                requests += ("protocol=delivery\nqueue_id=%s\nqueue_file=%s/active/%s\n"
+                             "recover=0\nrcpt=0\n\n" % (qid, queue, qid)).encode()
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(sock_path)
+                s.sendall(requests)
+        self.inst.inject("s@remote.test", ["alice@example.test"], message("after"))
+        self.wait_count("alice", 1)
+
+        def died():
+            return [line for line in self.inst.log().splitlines()
+                    if "local/unix pid" in line and ("exit status" in line or "signal" in line)]
+        self.assertIsNone(wait_for(died, timeout=3), self.inst.log())
+
+    def test_active_set_fits_the_open_file_limit(self):
+        # Every active message keeps its queue file open: under a low
+        # RLIMIT_NOFILE qmgr holds fewer messages at once instead of failing
+        # to open them (EMFILE) and deferring them.
+        n = 300
+        for i in range(n):
+            self.inst.inject("s@remote.test", ["bob@example.test"], message("f%d" % i), "-T")
+        limit = min(256, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        res = subprocess.run([MAILCTL, "-c", self.inst.config_dir, "start"],
+                             capture_output=True, text=True, timeout=60,
+                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                                   (limit, limit)))
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.wait_count("bob", n, timeout=60)
+        log = self.inst.log()
+        fitted = re.search(r"qmgr_message_active_limit 1000 needs about \d+ open files, "
+                           r"but the limit is %d: holding at most \d+ messages" % limit, log)
+        self.assertIsNotNone(fitted, "qmgr did not fit its active set to the file limit")
+        self.assertEqual([line for line in log.splitlines() if "Too many open files" in line],
+                         [])
 
     def test_kill_qmgr_restarts_and_delivers(self):
         self.start()

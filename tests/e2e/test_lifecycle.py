@@ -2,16 +2,19 @@
 """End-to-end tests of master and mailctl's lifecycle commands against a
 private instance running the test-only echo service on loopback ports:
 start, status, worker restart after kill -9, crash-loop backoff, reload,
-stop, and the refusals (bad config, busy port, second instance)."""
+stop, and the refusals (bad config, busy port, second instance); a worker
+out of file descriptors pauses accepting instead of spinning."""
 import os
+import resource
 import signal
 import socket
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Instance, Session, free_port, port_open, wait_for  # noqa: E402
+from harness import MAILCTL, Instance, Session, free_port, port_open, wait_for  # noqa: E402
 
 
 class Lifecycle(unittest.TestCase):
@@ -200,6 +203,37 @@ class Lifecycle(unittest.TestCase):
         self.assertTrue(s.readline().startswith("500"))
         s.close()
         self.assertEqual(Session(self.p1).ask("ok"), "250 ok")
+
+    def cpu_seconds(self, pid):
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def test_out_of_descriptors_pauses_accept(self):
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        res = subprocess.run([MAILCTL, "-c", self.inst.config_dir, "start"],
+                             capture_output=True, text=True, timeout=60,
+                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                                   (64, hard)))
+        self.assertEqual(res.returncode, 0, res.stderr)
+        worker = Session(self.p1)
+        pid = worker.pid()
+        clients = [worker]
+        for _ in range(80):  # more than the worker's 64 descriptors
+            clients.append(socket.create_connection(("127.0.0.1", self.p1), timeout=5))
+        time.sleep(0.5)
+        cpu = self.cpu_seconds(pid)
+        time.sleep(2)
+        # EMFILE leaves the listening socket readable: no busy loop, no log flood
+        self.assertLess(self.cpu_seconds(pid) - cpu, 0.5)
+        warnings = [line for line in self.inst.log().splitlines() if "accept on" in line]
+        self.assertTrue(1 <= len(warnings) <= 5, warnings)
+        self.assertIn("Too many open files: not accepting for", warnings[0])
+        for c in clients:
+            c.close()
+        s = wait_for(lambda: Session(self.p1, timeout=2), timeout=10)
+        self.assertEqual(s.ask("back"), "250 back")
+        s.close()
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 	fi
 fi
 
-lib_sources="mem buf log fsutil sock cfg cfg_keys mcf attr map map_db map_text strm tls ev addr netmatch q base64 sasl sasl_cram sasl_scram"
+lib_sources="mem buf log fsutil sock cfg cfg_keys mcf attr map map_db map_text mapedit strm tls ev addr netmatch q base64 sasl sasl_cram sasl_scram"
 srcs=
 for m in $lib_sources; do
 	srcs="$srcs $top/lib/$m.c"

@@ -206,6 +206,55 @@ class Instance:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class SmtpClient:
+    """A raw SMTP client over TCP or a Unix socket: send bytes, read whole
+    (multi-line) replies as (code, [text lines]); the socket can be wrapped
+    in TLS later (STARTTLS)."""
+
+    def __init__(self, port=None, path=None, timeout=5.0, tls_context=None):
+        if path:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(path)
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls_context is not None:
+            self.sock = tls_context.wrap_socket(self.sock)
+        self.file = self.sock.makefile("rb")
+        self.greeting = self.reply()
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def reply(self):
+        """(code, [text lines]) of the next reply; (0, []) at EOF."""
+        lines = []
+        while True:
+            line = self.file.readline()
+            if not line:
+                return (0, lines)
+            line = line.decode("utf-8", "replace").rstrip("\r\n")
+            lines.append(line[4:])
+            if len(line) < 4 or line[3] != "-":
+                return (int(line[:3]), lines)
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def starttls(self, tls_context):
+        self.file.close()
+        self.sock = tls_context.wrap_socket(self.sock)
+        self.file = self.sock.makefile("rb")
+
+    def close(self):
+        try:
+            self.file.close()
+            self.sock.close()
+        except OSError:
+            pass
+
+
 def port_open(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):

@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Instance, free_port, port_open, wait_for  # noqa: E402
+from harness import Instance, free_port, port_open, wait_for, SmtpClient  # noqa: E402
 
 DOMAINS = "example.test OK\n"
 MAILBOXES = ("alice@example.test example.test/alice/\n"
@@ -28,46 +28,7 @@ MAILBOXES = ("alice@example.test example.test/alice/\n"
 ALIASES = "postmaster@example.test alice@example.test\n"
 
 
-class Raw:
-    """A raw SMTP client: send bytes, read whole (multi-line) replies."""
-
-    def __init__(self, port=None, path=None, timeout=5.0):
-        if path:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.settimeout(timeout)
-            self.sock.connect(path)
-        else:
-            self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.file = self.sock.makefile("rb")
-        self.greeting = self.reply()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def reply(self):
-        """(code, [text lines]) of the next reply; (0, []) at EOF."""
-        lines = []
-        while True:
-            line = self.file.readline()
-            if not line:
-                return (0, lines)
-            line = line.decode("utf-8", "replace").rstrip("\r\n")
-            lines.append(line[4:])
-            if len(line) < 4 or line[3] != "-":
-                return (int(line[:3]), lines)
-
-    def cmd(self, line):
-        self.send(line + "\r\n")
-        return self.reply()
-
-    def close(self):
-        try:
-            self.file.close()
-            self.sock.close()
-        except OSError:
-            pass
+Raw = SmtpClient
 
 
 class SmtpdTests(unittest.TestCase):

@@ -29,7 +29,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import MAILCTL, Instance, free_port, port_open, wait_for  # noqa: E402
+from harness import MAILCTL, Instance, SmtpClient, free_port, port_open, wait_for  # noqa: E402
 
 DOMAINS = "example.test OK\n"
 MAILBOXES = ("alice@example.test example.test/alice/\n"
@@ -51,45 +51,14 @@ def run(*args, stdin=None, timeout=30):
                           timeout=timeout)
 
 
-class Raw:
-    """A raw SMTP client over a socket that can be wrapped in TLS later."""
+class Raw(SmtpClient):
+    """The harness's SMTP client with this file's TLS context."""
 
     def __init__(self, port, tls=False, timeout=5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        if tls:
-            self.sock = client_context().wrap_socket(self.sock)
-        self.file = self.sock.makefile("rb")
-        self.greeting = self.reply()
-
-    def send(self, data):
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
-
-    def reply(self):
-        lines = []
-        while True:
-            line = self.file.readline()
-            if not line:
-                return (0, lines)
-            line = line.decode("utf-8", "replace").rstrip("\r\n")
-            lines.append(line[4:])
-            if len(line) < 4 or line[3] != "-":
-                return (int(line[:3]), lines)
-
-    def cmd(self, line):
-        self.send(line + "\r\n")
-        return self.reply()
+        super().__init__(port, timeout=timeout, tls_context=client_context() if tls else None)
 
     def starttls(self):
-        self.file.close()
-        self.sock = client_context().wrap_socket(self.sock)
-        self.file = self.sock.makefile("rb")
-
-    def close(self):
-        try:
-            self.file.close()
-            self.sock.close()
-        except OSError:
-            pass
+        super().starttls(client_context())
 
 
 class TlsBase(unittest.TestCase):

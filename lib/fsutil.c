@@ -37,17 +37,22 @@ int fs_fsync_parent(const char *path)
 	return rc;
 }
 
-static int write_all(int fd, const char *data, size_t len)
+int fs_write_all(int fd, const void *data, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
+	const char *p = data;
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = EIO;
 			return -1;
 		}
-		data += n;
+		p += n;
 		len -= (size_t)n;
 	}
 	return 0;
@@ -63,7 +68,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		free(tmp);
 		return -1;
 	}
-	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, mode) < 0 || fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		*err_r = xasprintf("cannot write %s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);

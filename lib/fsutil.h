@@ -8,6 +8,9 @@
 #include <sys/types.h>
 #include "buf.h"
 
+/* fs_write_all: writes all len bytes, retrying partial writes and EINTR.
+ * 0, or -1 with errno (a write that makes no progress is EIO). */
+int fs_write_all(int fd, const void *data, size_t len);
 /* fs_fsync_dir: fsync the directory dir. 0 or -1 (errno). */
 int fs_fsync_dir(const char *dir);
 /* fs_fsync_parent: fsync the directory holding path. */

@@ -532,20 +532,8 @@ struct md_out {
 
 static int md_out_flush(struct md_out *o)
 {
-	size_t done = 0;
-
-	while (done < o->len) {
-		ssize_t n = write(o->fd, o->buf + done, o->len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		done += (size_t)n;
-	}
+	if (fs_write_all(o->fd, o->buf, o->len) < 0)
+		return -1;
 	o->len = 0;
 	return 0;
 }

@@ -219,25 +219,6 @@ struct q_writer {
 
 static unsigned long q_tmp_counter;
 
-static int q_write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* q_writer_fail: records the error, removes the tmp file. Always -1. */
 static int q_writer_fail(q_writer *w, const char *what, int err, char **err_r)
 {
@@ -257,7 +238,7 @@ static int q_writer_flush(q_writer *w, char **err_r)
 {
 	if (w->wlen == 0)
 		return 0;
-	if (q_write_all(w->fd, w->wbuf, w->wlen) < 0)
+	if (fs_write_all(w->fd, w->wbuf, w->wlen) < 0)
 		return q_writer_fail(w, "write", errno, err_r);
 	w->flushed += (off_t)w->wlen;
 	w->wlen = 0;
@@ -271,7 +252,7 @@ static int q_writer_put(q_writer *w, const void *data, size_t len, char **err_r)
 	if (w->wlen + len > Q_WBUF_SIZE && q_writer_flush(w, err_r) < 0)
 		return -1;
 	if (len >= Q_WBUF_SIZE) {
-		if (q_write_all(w->fd, data, len) < 0)
+		if (fs_write_all(w->fd, data, len) < 0)
 			return q_writer_fail(w, "write", errno, err_r);
 		w->flushed += (off_t)len;
 		return 0;

@@ -28,8 +28,6 @@ MAILBOXES = ("alice@example.test example.test/alice/\n"
 ALIASES = "postmaster@example.test alice@example.test\n"
 
 
-Raw = SmtpClient
-
 
 class SmtpdTests(unittest.TestCase):
     @classmethod
@@ -93,7 +91,7 @@ class SmtpdTests(unittest.TestCase):
         return next(iter(files.items()))
 
     def raw(self, port=None, ehlo=True):
-        c = Raw(port or self.port)
+        c = SmtpClient(port or self.port)
         self.addCleanup(c.close)
         self.assertEqual(c.greeting[0], 220)
         if ehlo:
@@ -422,7 +420,7 @@ class SmtpdTests(unittest.TestCase):
     # --- the local submission socket -------------------------------------------------
     def test_local_submission(self):
         self.assertTrue(wait_for(lambda: os.path.exists(self.submit)))
-        c = Raw(path=self.submit)
+        c = SmtpClient(path=self.submit)
         self.addCleanup(c.close)
         self.assertEqual(c.greeting[0], 220)
         self.assertEqual(c.cmd("EHLO localhost")[0], 250)

@@ -1,9 +1,10 @@
 /* auth.c: AUTH in smtpd (RFC 4954): the command, the 334 exchange on the
- * event loop (input mode IN_AUTH), and the backend that connects lib/sasl
- * to the password database (lib/passdb). Cleartext mechanisms need TLS
- * unless smtpd_tls_auth_only = no; CRAM-MD5 only with smtpd_auth_cram_md5. Each failure is logged in one line a
- * log watcher (fail2ban) can match, and delays its 535 per client address
- * (authfail.c), up to a cut-off with 421.
+ * event loop (input mode IN_AUTH), over lib/sasl with the password
+ * database's backend (lib/sasl_passdb). Cleartext mechanisms need TLS
+ * unless smtpd_tls_auth_only = no; CRAM-MD5 only with smtpd_auth_cram_md5.
+ * Each failure is logged in one line a log watcher (fail2ban) can match,
+ * and delays its 535 per client address (lib/authfail), up to a cut-off
+ * with 421.
  * XXX passdb_verify hashes on the loop thread (SHA512-CRYPT about 4 ms):
  * acceptable for now; a worker thread would keep other sessions moving. */
 #include <ctype.h>
@@ -11,70 +12,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base64.h"
 #include "log.h"
 #include "mem.h"
+#include "sasl_passdb.h"
 #include "smtpd.h"
 
 /* A response line: base64 of at most SASL_MAX_RESPONSE bytes, plus CRLF. */
 #define AUTH_LINE_MAX ((SASL_MAX_RESPONSE + 2) / 3 * 4 + 3)
 /* Addresses remembered in the failure table of one process. */
 #define AUTHFAIL_SLOTS 1024
-
-/* ---- the backend over lib/passdb ---- */
-
-static int backend_verify(void *ctx, const char *user, const char *password)
-{
-	struct smtpd_server *srv = ctx;
-
-	switch (passdb_verify(srv->passdb, user, password)) {
-	case PASSDB_OK: return SASL_OK;
-	case PASSDB_TEMP: return SASL_TEMP;
-	default: return SASL_FAIL;
-	}
-}
-
-/* backend_cram: the user's CRAM-MD5 secret. A user without one fails like
- * an unknown user or a wrong digest (535): once smtpd_auth_cram_md5 turns
- * it on, CRAM-MD5 is advertised to everyone and works for the users whose
- * entry has the secret. Off by default, since clients such as curl pick
- * CRAM-MD5 when offered and do not fall back to PLAIN. */
-static int backend_cram(void *ctx, const char *user,
-			unsigned char context_r[SASL_CRAM_CONTEXT_LEN])
-{
-	struct smtpd_server *srv = ctx;
-
-	switch (passdb_get_cram(srv->passdb, user, context_r)) {
-	case PASSDB_OK: return SASL_OK;
-	case PASSDB_TEMP: return SASL_TEMP;
-	default: return SASL_FAIL;
-	}
-}
-
-static char *b64(const void *data, size_t len)
-{
-	buf *b = buf_new(base64_encoded_len(len) + 1);
-
-	base64_encode(b, data, len);
-	return buf_steal_free(&b);
-}
-
-static int backend_scram(void *ctx, const char *user, struct sasl_scram_secret *secret_r)
-{
-	struct smtpd_server *srv = ctx;
-	struct passdb_scram keys;
-	enum passdb_result r = passdb_get_scram(srv->passdb, user, &keys);
-
-	if (r == PASSDB_TEMP)
-		return SASL_TEMP;
-	if (r != PASSDB_OK)
-		return SASL_FAIL;
-	secret_r->iterations = keys.iterations;
-	secret_r->salt_b64 = b64(keys.salt, keys.salt_len);
-	secret_r->stored_key_b64 = b64(keys.stored_key, sizeof(keys.stored_key));
-	secret_r->server_key_b64 = b64(keys.server_key, sizeof(keys.server_key));
-	return SASL_OK;
-}
 
 void smtpd_auth_init(struct smtpd_server *srv, cfg *c)
 {
@@ -86,10 +32,7 @@ void smtpd_auth_init(struct smtpd_server *srv, cfg *c)
 	if (!srv->auth_enabled)
 		return;
 	srv->passdb = passdb_new(c);
-	srv->sasl_backend.verify_plain = backend_verify;
-	srv->sasl_backend.get_scram = backend_scram;
-	if (cfg_get_bool(c, "smtpd_auth_cram_md5"))
-		srv->sasl_backend.get_cram_context = backend_cram;
+	sasl_passdb_backend(&srv->sasl_backend, cfg_get_bool(c, "smtpd_auth_cram_md5"));
 	srv->authfail = authfail_new(AUTHFAIL_SLOTS, (unsigned)cfg_get_int(c, "smtpd_auth_failure_limit"),
 				     (uint64_t)cfg_get_int(c, "smtpd_auth_failure_window") * 1000,
 				     (uint64_t)cfg_get_int(c, "smtpd_auth_failure_delay") * 1000);
@@ -225,7 +168,7 @@ void smtpd_cmd_auth(struct session *s, const char *arg)
 		free(mech);
 		return;
 	}
-	s->sasl = sasl_new(mech, &s->srv->sasl_backend, s->srv, channel_secure(s));
+	s->sasl = sasl_new(mech, &s->srv->sasl_backend, s->srv->passdb, channel_secure(s));
 	free(mech);
 	if (s->sasl == NULL) {
 		smtpd_reply(s, 504, "5.5.4", "Unsupported authentication mechanism");

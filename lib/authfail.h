@@ -1,10 +1,10 @@
-/* authfail.h: smtpd's memory of failed AUTH attempts per client address,
- * for the slow-down and cut-off of password guessing. A fixed number of
- * slots (the least recently seen address gives way), so an attacker with
- * many addresses costs bounded memory; each smtpd process has its own
- * table. Pure logic with the time passed in, unit tested alone. */
-#ifndef POSTERN_SMTPD_AUTHFAIL_H
-#define POSTERN_SMTPD_AUTHFAIL_H
+/* authfail.h: a server's memory of failed logins per client address
+ * (smtpd AUTH, pop3d USER/PASS and AUTH), for the slow-down and cut-off of
+ * password guessing. A fixed number of slots (the least recently seen
+ * address gives way), so an attacker with many addresses costs bounded
+ * memory; each server process has its own table. Pure logic with the time passed in, unit tested alone. */
+#ifndef POSTERN_AUTHFAIL_H
+#define POSTERN_AUTHFAIL_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* test_smtpd_authfail.c: unit tests for smtpd/authfail.c, the table of
+/* test_authfail.c: unit tests for lib/authfail.c, the table of
  * failed AUTH attempts per client address: the doubling delay and its cap,
  * the cut-off at the limit, the window expiring, and the bounded table
  * evicting the least recently seen address. */

@@ -1,4 +1,4 @@
-/* authfail.c: the per-address table of failed AUTH attempts (authfail.h).
+/* authfail.c: the per-address table of failed logins (authfail.h).
  * A linear array: lookups happen only on AUTH and its failures, and the
  * table is small (hundreds of slots), so a scan costs less than hashing
  * would save. A slot's window starts at its address's first failure;

@@ -1073,3 +1073,16 @@ void cfg_free_list(char ***list)
 	free(*list);
 	*list = NULL;
 }
+
+char *cfg_myhostname(cfg *c)
+{
+	const char *h = cfg_get(c, "myhostname");
+	char name[256];
+
+	if (*h != '\0')
+		return xstrdup(h);
+	if (gethostname(name, sizeof(name)) < 0 || name[0] == '\0')
+		return xstrdup("localhost");
+	name[sizeof(name) - 1] = '\0';
+	return xstrdup(name);
+}

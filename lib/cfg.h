@@ -85,4 +85,8 @@ int cfg_edit_file(const char *path, const char *name, const char *value, char **
 char **cfg_split_list(const char *value);
 void cfg_free_list(char ***list);
 
+/* cfg_myhostname: myhostname, or the system's host name when it is empty
+ * ("localhost" if even that fails). Heap. */
+char *cfg_myhostname(cfg *c);
+
 #endif

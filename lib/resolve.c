@@ -706,3 +706,25 @@ enum resolve_result resolver_check_rcpt(resolver *r, const char *address, char *
 	resolver_targets_free(&targets, count);
 	return res;
 }
+
+enum resolve_result resolver_mailbox(resolver *r, const char *address, char **maildir_r,
+				     char **why_r)
+{
+	char *addr = normalize_address(r, address, ""), *value = NULL;
+	enum resolve_result res;
+
+	*maildir_r = NULL;
+	*why_r = NULL;
+	if (addr == NULL) {
+		*why_r = xstrdup("empty address");
+		return RESOLVE_NOTFOUND;
+	}
+	res = list_lookup(&r->mailbox_maps, addr, &value, why_r);
+	if (res == RESOLVE_OK)
+		res = maildir_path(r, addr, value, maildir_r, why_r);
+	else if (res == RESOLVE_NOTFOUND && *why_r == NULL)
+		*why_r = xasprintf("%s: no mailbox", addr);
+	free(value);
+	free(addr);
+	return res;
+}

@@ -45,4 +45,11 @@ void resolver_targets_free(struct resolve_target **targets, int count);
  * target). Cheaper than a full expansion where it can be. */
 enum resolve_result resolver_check_rcpt(resolver *r, const char *address, char **why_r);
 
+/* resolver_mailbox: the Maildir of a mailbox address itself (a login
+ * name of pop3d / imapd), from virtual_mailbox_maps only: no aliases, no
+ * extensions, no folders. *maildir_r (heap) on OK; *why_r (heap) on
+ * NOTFOUND / TEMP. */
+enum resolve_result resolver_mailbox(resolver *r, const char *address, char **maildir_r,
+				     char **why_r);
+
 #endif

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,38 @@ char *sock_peer_name(int fd)
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
 		return xstrdup("unknown");
 	return name_of(&ss, len);
+}
+
+char *sock_peer_addr(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char text[INET6_ADDRSTRLEN];
+	const void *addr;
+	int family = AF_INET;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return xstrdup("unknown");
+	if (ss.ss_family == AF_INET) {
+		addr = &((const struct sockaddr_in *)&ss)->sin_addr;
+	} else if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		addr = IN6_IS_ADDR_V4MAPPED(a6) ? (const void *)&a6->s6_addr[12] : (const void *)a6;
+		family = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
+	} else {
+		return xstrdup("unknown");
+	}
+	if (inet_ntop(family, addr, text, sizeof(text)) == NULL)
+		return xstrdup("unknown");
+	return xstrdup(text);
+}
+
+int sock_set_nodelay(int fd)
+{
+	int one = 1;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 int sock_set_nonblock(int fd, bool on)

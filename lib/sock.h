@@ -27,6 +27,12 @@ int sock_connect_inet(const char *host, const char *port, int timeout_ms, char *
 char *sock_local_name(int fd);
 /* sock_peer_name: like sock_local_name for the peer; "unknown" if unset. */
 char *sock_peer_name(int fd);
+/* sock_peer_addr: the peer's address alone ("192.0.2.1", "2001:db8::1";
+ * IPv4-mapped IPv6 addresses as IPv4), "unknown" for non-inet sockets. */
+char *sock_peer_addr(int fd);
+/* sock_set_nodelay: TCP_NODELAY, for servers whose replies end in a
+ * partial segment that must not wait for the client's delayed ACK. */
+int sock_set_nodelay(int fd);
 int sock_set_nonblock(int fd, bool on);
 int sock_set_cloexec(int fd, bool on);
 

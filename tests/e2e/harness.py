@@ -6,10 +6,14 @@ the daemons of the build tree (through a daemon directory of symlinks).
 Everything it starts is found again through /proc by its directory name,
 so a test can check that nothing is left behind.
 """
+import base64
+import hashlib
+import hmac
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -23,6 +27,7 @@ DAEMONS = {
     "smtpd": os.path.join(BUILD, "smtpd", "smtpd"),
     "qmgr": os.path.join(BUILD, "qmgr", "qmgr"),
     "local": os.path.join(BUILD, "local", "local"),
+    "pop3d": os.path.join(BUILD, "pop3d", "pop3d"),
 }
 QINJECT = os.path.join(BUILD, "tests", "qinject")
 # The internal mail services every delivering instance runs (master.cf lines).
@@ -261,3 +266,112 @@ def port_open(port):
             return True
     except OSError:
         return False
+
+
+def client_tls_context():
+    """A client TLS context that accepts the instance's self-signed
+    certificate (mailctl init makes it)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def b64(data):
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+def set_password(inst, user, password, *opts):
+    """mailctl user passwd USER (password on stdin)."""
+    res = subprocess.run([MAILCTL, "-c", inst.config_dir, "user", "passwd", user] + list(opts),
+                         input=password + "\n", capture_output=True, text=True, timeout=30)
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr)
+
+
+class ScramClient:
+    """The client side of SCRAM-SHA-256 (RFC 5802 / RFC 7677), without
+    channel binding: first() -> server-first -> final() -> server-final ->
+    verify()."""
+
+    def __init__(self, user, password, cnonce="rOprNGfwEbeRWgbNEkqO"):
+        self.user, self.password = user, password
+        self.first_bare = "n=%s,r=%s" % (user, cnonce)
+        self.cnonce = cnonce
+
+    def first(self):
+        return b64("n,," + self.first_bare)
+
+    def final(self, server_first_b64):
+        self.server_first = base64.b64decode(server_first_b64).decode()
+        fields = dict(f.split("=", 1) for f in self.server_first.split(","))
+        if not fields["r"].startswith(self.cnonce):
+            raise ValueError("server nonce does not extend ours")
+        self.salted = hashlib.pbkdf2_hmac("sha256", self.password.encode(),
+                                          base64.b64decode(fields["s"]), int(fields["i"]))
+        client_key = hmac.new(self.salted, b"Client Key", "sha256").digest()
+        stored = hashlib.sha256(client_key).digest()
+        final_bare = "c=biws,r=" + fields["r"]
+        self.auth_msg = ",".join([self.first_bare, self.server_first, final_bare]).encode()
+        sig = hmac.new(stored, self.auth_msg, "sha256").digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, sig))
+        return b64(final_bare + ",p=" + b64(proof))
+
+    def verify(self, server_final_b64):
+        server_key = hmac.new(self.salted, b"Server Key", "sha256").digest()
+        expect = b64(hmac.new(server_key, self.auth_msg, "sha256").digest())
+        return base64.b64decode(server_final_b64).decode() == "v=" + expect
+
+
+class PopClient:
+    """A raw POP3 client: one-line replies as text, multi-line answers as
+    raw bytes (to check sizes and byte-stuffing exactly)."""
+
+    def __init__(self, port, tls=False, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls:
+            self.sock = client_tls_context().wrap_socket(self.sock)
+        self.file = self.sock.makefile("rb")
+        self.greeting = self.line()
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def line(self):
+        """The next line without CRLF ("" at EOF)."""
+        return self.file.readline().decode("utf-8", "replace").rstrip("\r\n")
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.line()
+
+    def multi(self):
+        """The raw bytes of a multi-line body up to (not including) the
+        terminating ".CRLF"; None at EOF."""
+        data = b""
+        while True:
+            line = self.file.readline()
+            if not line:
+                return None
+            if line == b".\r\n":
+                return data
+            data += line
+
+    def stls(self):
+        reply = self.cmd("STLS")
+        if reply.startswith("+OK"):
+            self.file.close()
+            self.sock = client_tls_context().wrap_socket(self.sock)
+            self.file = self.sock.makefile("rb")
+        return reply
+
+    def login(self, user, password):
+        self.cmd("USER " + user)
+        return self.cmd("PASS " + password)
+
+    def close(self):
+        try:
+            self.file.close()
+            self.sock.close()
+        except OSError:
+            pass

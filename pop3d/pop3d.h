@@ -1,0 +1,132 @@
+/* pop3d.h: the POP3 server's shared declarations: the server (one per
+ * process) and a session (one per connection), and the functions the
+ * files of pop3d/ offer each other:
+ *   pop3d.c     main, configuration, the svc hooks
+ *   session.c   accepting, the read loop, replies, timeouts, closing
+ *   commands.c  the command table and the TRANSACTION/UPDATE commands
+ *   login.c     USER/PASS, AUTH (SASL), STLS, opening and locking the Maildir
+ *   send.c      RETR and TOP: streaming a message with backpressure */
+#ifndef POSTERN_POP3D_H
+#define POSTERN_POP3D_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "authfail.h"
+#include "cfg.h"
+#include "ev.h"
+#include "mbx.h"
+#include "msgout.h"
+#include "passdb.h"
+#include "resolve.h"
+#include "sasl.h"
+#include "strm.h"
+#include "svc.h"
+#include "tls.h"
+
+/* Longest command line (RFC 2449 allows 255 octets; SASL responses have
+ * their own limit), and the most unsent reply bytes before reading stops. */
+#define POP3_LINE_MAX 1024
+#define POP3_OUTPUT_HIGH_WATER (256 * 1024)
+
+struct pop3d_server {
+	svc *service;
+	ev_loop *loop;
+	char *myhostname;
+	bool implicit_tls;     /* pop3d_service = pop3s */
+	bool tls_auth_only;    /* pop3d_tls_auth_only */
+	tls_server *tls;       /* NULL: no TLS configured */
+	passdb *passdb;
+	resolver *resolver;
+	authfail *authfail;
+	struct sasl_backend sasl_backend;
+	uint64_t timeout_ms, handshake_timeout_ms;
+	int error_limit;
+	int session_limit, nsessions;
+	struct session *sessions;
+};
+
+enum pop3_state { ST_AUTHORIZATION, ST_TRANSACTION, ST_QUIT };
+enum pop3_input {
+	IN_NONE,      /* closing, or waiting for a delay */
+	IN_COMMAND,
+	IN_HANDSHAKE, /* TLS (STLS or port 995) */
+	IN_SASL,      /* an AUTH exchange: the next line is a response */
+	IN_SEND,      /* RETR/TOP output in progress: no reading */
+};
+
+/* Per-message marks of a session. */
+#define MARK_DELETED 1
+#define MARK_RETRIEVED 2
+
+struct sender {
+	int fd;
+	struct msgout conv;
+	buf *chunk;
+	size_t msg;         /* message index, for the log */
+};
+
+struct session {
+	struct pop3d_server *srv;
+	struct session *prev, *next;
+	strm *stream;
+	ev_io *io;
+	ev_timer *idle, *delay;
+	char *client_addr;
+	char *client;           /* "[addr]:port" for logs */
+	enum pop3_state state;
+	enum pop3_input input;
+	bool tls_started;
+	bool paused;            /* a failed login's delay is running */
+	uint64_t pause_ms;
+	int errors;
+	const char *last_cmd;
+	char *user;             /* from USER, until PASS */
+	sasl_server *sasl;
+	char *login;            /* the authenticated user */
+	/* TRANSACTION state */
+	mbx *mb;
+	int lock_fd;
+	unsigned char *marks;
+	size_t retrieved, deleted;
+	long long retrieved_bytes;
+	struct sender *send;
+};
+
+/* session.c */
+void pop3d_session_accept(struct pop3d_server *srv, int fd);
+void pop3d_server_stop(struct pop3d_server *srv);
+/* pop3d_ok / pop3d_err: one reply line; -ERR counts as an error. text may
+ * start with a response code ("[AUTH] ..."). */
+void pop3d_ok(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pop3d_err(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pop3d_raw(struct session *s, const char *text);
+void pop3d_close(struct session *s);
+/* pop3d_pause: reply later (a failed login's delay); nothing is read. */
+void pop3d_pause(struct session *s, uint64_t ms);
+
+/* commands.c */
+void pop3d_command(struct session *s, char *line);
+
+/* login.c */
+void pop3d_login_init(struct pop3d_server *srv, cfg *c);
+bool pop3d_plaintext_ok(const struct session *s);
+void pop3d_cmd_user(struct session *s, const char *arg);
+void pop3d_cmd_pass(struct session *s, const char *arg);
+void pop3d_cmd_auth(struct session *s, const char *arg);
+void pop3d_cmd_apop(struct session *s, const char *arg);
+int pop3d_sasl_step(struct session *s);
+void pop3d_logout(struct session *s);
+void pop3d_tls_init(struct pop3d_server *srv, cfg *c);
+void pop3d_tls_reload(struct pop3d_server *srv, cfg *c);
+void pop3d_cmd_stls(struct session *s, const char *arg);
+void pop3d_tls_begin_implicit(struct session *s);
+int pop3d_tls_step(struct session *s);
+
+/* send.c */
+void pop3d_send_start(struct session *s, size_t msg, int fd, long long body_lines);
+int pop3d_send_step(struct session *s);
+void pop3d_send_abort(struct session *s);
+
+#endif

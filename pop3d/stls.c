@@ -1,0 +1,112 @@
+/* stls.c: TLS in pop3d: STLS (RFC 2595) and implicit TLS on the pop3s
+ * port (RFC 8314). The TLS setup comes from the pop3d_tls_* keys (which
+ * default to smtpd's) through lib/tls; the handshake runs on the event
+ * loop as an input step (IN_HANDSHAKE) under its own timeout. Commands
+ * the client pipelined after STLS are dropped before the handshake (the
+ * CVE-2011-0411 class of injection), and a USER given before it is
+ * forgotten. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mem.h"
+#include "pop3d.h"
+
+void pop3d_tls_init(struct pop3d_server *srv, cfg *c)
+{
+	char *err = NULL;
+
+	srv->handshake_timeout_ms = (uint64_t)cfg_get_int(c, "pop3d_tls_handshake_timeout") * 1000;
+	if (tls_server_from_cfg(c, "pop3d", false, &srv->tls, &err) < 0)
+		log_fatal("%s", err);
+	if (srv->tls == NULL && srv->implicit_tls)
+		log_fatal("pop3d_tls_cert_file: not set, but pop3d_service=pop3s needs TLS");
+}
+
+/* pop3d_tls_reload: renewed certificate files serve new connections; open
+ * sessions keep the context they started with. A failure keeps the old. */
+void pop3d_tls_reload(struct pop3d_server *srv, cfg *c)
+{
+	tls_server *fresh = NULL;
+	char *err = NULL;
+
+	if (srv->tls == NULL)
+		return;
+	if (tls_server_from_cfg(c, "pop3d", false, &fresh, &err) < 0 || fresh == NULL) {
+		log_warn("reload: keeping the old TLS certificates: %s", err ? err : "none set");
+		free(err);
+		return;
+	}
+	tls_server_free(&srv->tls);
+	srv->tls = fresh;
+	log_info("reload: TLS certificates loaded again");
+}
+
+void pop3d_cmd_stls(struct session *s, const char *arg)
+{
+	if (s->srv->tls == NULL) {
+		pop3d_err(s, "STLS is not available (no certificate configured).");
+		return;
+	}
+	if (*arg != '\0') {
+		pop3d_err(s, "STLS takes no argument.");
+		return;
+	}
+	if (strm_is_tls(s->stream)) {
+		pop3d_err(s, "TLS is already active.");
+		return;
+	}
+	pop3d_ok(s, "Begin TLS negotiation now.");
+	s->input = IN_HANDSHAKE; /* nothing more is read as a command */
+}
+
+void pop3d_tls_begin_implicit(struct session *s)
+{
+	s->input = IN_HANDSHAKE;
+}
+
+static void handshake_done(struct session *s)
+{
+	log_info("TLS connection established from %s: %s", s->client, strm_tls_info(s->stream));
+	s->input = IN_COMMAND;
+	ev_timer_reset(s->idle, s->srv->timeout_ms);
+	free(s->user); /* RFC 2595 section 4: forget what came before */
+	s->user = NULL;
+	s->errors = 0;
+	if (strcmp(s->last_cmd, "CONNECT") == 0)
+		pop3d_ok(s, "%s ready.", s->srv->myhostname);
+}
+
+static void start_handshake(struct session *s)
+{
+	size_t dropped = strm_pending(s->stream);
+
+	if (dropped > 0)
+		log_warn("%s: %zu bytes of plaintext pipelined after STLS dropped", s->client,
+			 dropped);
+	strm_start_tls(s->stream, tls_server_ctx(s->srv->tls), true, NULL);
+	s->tls_started = true;
+	ev_timer_reset(s->idle, s->srv->handshake_timeout_ms);
+}
+
+int pop3d_tls_step(struct session *s)
+{
+	int r;
+
+	if (!s->tls_started) {
+		r = strm_flush(s->stream); /* the +OK goes out in plaintext first */
+		if (r != STRM_OK)
+			return r;
+		start_handshake(s);
+	}
+	r = strm_handshake(s->stream);
+	if (r == STRM_OK) {
+		handshake_done(s);
+	} else if (r != STRM_AGAIN) {
+		log_warn("TLS handshake failed with %s after %s: %s", s->client, s->last_cmd,
+			 r == STRM_EOF ? "connection closed" : strm_error(s->stream));
+		pop3d_close(s);
+		return STRM_OK;
+	}
+	return r;
+}

@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import unittest
 
 BUILD = os.environ.get("POSTERN_BUILDDIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -266,6 +267,29 @@ def port_open(port):
             return True
     except OSError:
         return False
+
+
+class InstanceCase(unittest.TestCase):
+    """A test class with one private instance for all its tests:
+    setUpClass makes it and calls the class's configure() (which sets it up
+    and starts it); a failure there, and tearDownClass, clean it up."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.inst = Instance()
+        try:
+            cls.configure()
+        except Exception:
+            cls.inst.cleanup()
+            raise
+
+    @classmethod
+    def configure(cls):
+        pass
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.cleanup()
 
 
 def client_tls_context():

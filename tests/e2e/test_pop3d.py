@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MAIL_SERVICES, Instance, PopClient, ScramClient, b64,  # noqa: E402
+from harness import (MAIL_SERVICES, InstanceCase, PopClient, ScramClient, b64,  # noqa: E402
                      client_tls_context, free_port, port_open, set_password, wait_for)
 
 DOMAINS = "example.test OK\n"
@@ -54,22 +54,13 @@ def wire(data):
                     for ln in text.splitlines(keepends=True))
 
 
-class Pop3Base(unittest.TestCase):
+class Pop3Base(InstanceCase):
     """One instance for the class: pop3d on a plain port (STLS), on a
     pop3s port, and on a plain port that allows cleartext logins, plus qmgr
     and local for delivery."""
 
     EXTRA_MAIN = {}
     MAXPROC = 2
-
-    @classmethod
-    def setUpClass(cls):
-        cls.inst = Instance()
-        try:
-            cls.configure()
-        except Exception:
-            cls.inst.cleanup()
-            raise
 
     @classmethod
     def configure(cls):
@@ -95,10 +86,6 @@ class Pop3Base(unittest.TestCase):
         for p in (cls.port, cls.sport, cls.cport):
             if not wait_for(lambda: port_open(p)):
                 raise RuntimeError("pop3d on %d did not come up: %s" % (p, inst.log()))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.inst.cleanup()
 
     def fill(self, user, messages=MESSAGES):
         """Empties user's Maildir and stores messages in new/ (oldest

@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Instance, free_port, port_open, wait_for, SmtpClient  # noqa: E402
+from harness import Instance, InstanceCase, free_port, port_open, wait_for, SmtpClient  # noqa: E402
 
 DOMAINS = "example.test OK\n"
 MAILBOXES = ("alice@example.test example.test/alice/\n"
@@ -29,16 +29,7 @@ ALIASES = "postmaster@example.test alice@example.test\n"
 
 
 
-class SmtpdTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.inst = Instance()
-        try:
-            cls.configure()
-        except Exception:
-            cls.inst.cleanup()
-            raise
-
+class SmtpdTests(InstanceCase):
     @classmethod
     def configure(cls):
         inst = cls.inst
@@ -66,10 +57,6 @@ class SmtpdTests(unittest.TestCase):
             if not wait_for(lambda: port_open(p)):
                 raise RuntimeError("smtpd on port %d did not come up: %s" % (p, inst.log()))
         cls.submit = inst.path("queue", "public", "submit")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.inst.cleanup()
 
     def setUp(self):
         incoming = self.inst.path("queue", "incoming")

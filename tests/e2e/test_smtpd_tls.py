@@ -17,19 +17,18 @@ the sender must belong to the login.
 The instance uses the self-signed certificate `mailctl init` made; the
 clients do not verify it. No qmgr runs: accepted mail stays in incoming/."""
 import base64
-import hashlib
 import hmac
 import os
 import smtplib
 import socket
-import ssl
 import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import MAILCTL, Instance, SmtpClient, free_port, port_open, wait_for  # noqa: E402
+from harness import (MAILCTL, InstanceCase, ScramClient, SmtpClient, b64,  # noqa: E402
+                     client_tls_context, free_port, port_open, wait_for)
 
 DOMAINS = "example.test OK\n"
 MAILBOXES = ("alice@example.test example.test/alice/\n"
@@ -37,13 +36,6 @@ MAILBOXES = ("alice@example.test example.test/alice/\n"
              "carol@example.test example.test/carol/\n")
 ALIASES = "postmaster@example.test alice@example.test\n"
 MESSAGE = "From: a@example.test\r\nSubject: tls\r\n\r\nhello\r\n"
-
-
-def client_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def run(*args, stdin=None, timeout=30):
@@ -55,24 +47,15 @@ class Raw(SmtpClient):
     """The harness's SMTP client with this file's TLS context."""
 
     def __init__(self, port, tls=False, timeout=5.0):
-        super().__init__(port, timeout=timeout, tls_context=client_context() if tls else None)
+        super().__init__(port, timeout=timeout, tls_context=client_tls_context() if tls else None)
 
     def starttls(self):
-        super().starttls(client_context())
+        super().starttls(client_tls_context())
 
 
-class TlsBase(unittest.TestCase):
+class TlsBase(InstanceCase):
     """One instance for the whole class; subclasses add their services."""
     SERVICES = {}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.inst = Instance()
-        try:
-            cls.configure()
-        except Exception:
-            cls.inst.cleanup()
-            raise
 
     @classmethod
     def configure(cls):
@@ -92,10 +75,6 @@ class TlsBase(unittest.TestCase):
     @classmethod
     def extra_config(cls):
         pass
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.inst.cleanup()
 
     def setUp(self):
         incoming = self.inst.path("queue", "incoming")
@@ -148,7 +127,7 @@ class StartTlsTests(TlsBase):
 
     def test_smtplib_starttls_mail_and_received_header(self):
         with smtplib.SMTP("127.0.0.1", self.ports["smtp"], timeout=10) as s:
-            s.starttls(context=client_context())
+            s.starttls(context=client_tls_context())
             s.ehlo("client.test")
             version = s.sock.version()
             cipher = s.sock.cipher()[0]
@@ -191,7 +170,7 @@ class StartTlsTests(TlsBase):
 
     def test_smtps_implicit_tls(self):
         with smtplib.SMTP_SSL("127.0.0.1", self.ports["smtps"], timeout=10,
-                              context=client_context()) as s:
+                              context=client_tls_context()) as s:
             code, text = s.ehlo("client.test")
             self.assertEqual(code, 250)
             self.assertNotIn(b"STARTTLS", text)
@@ -236,10 +215,6 @@ class StartTlsTests(TlsBase):
 
 
 PASSWORDS = {"alice@example.test": "alice secret", "bob@example.test": "bob secret"}
-
-
-def b64(text):
-    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
 
 
 def plain(user, password):
@@ -361,26 +336,12 @@ class AuthTests(TlsBase):
 
     def test_scram_sha_256(self):
         c = self.tls_raw()
-        user, password, cnonce = "alice@example.test", "alice secret", "rOprNGfwEbeRWgbNEkqO"
-        first_bare = "n=%s,r=%s" % (user, cnonce)
-        code, lines = c.cmd("AUTH SCRAM-SHA-256 " + b64("n,," + first_bare))
+        scram = ScramClient("alice@example.test", "alice secret")
+        code, lines = c.cmd("AUTH SCRAM-SHA-256 " + scram.first())
         self.assertEqual(code, 334)
-        server_first = base64.b64decode(lines[0]).decode()
-        fields = dict(f.split("=", 1) for f in server_first.split(","))
-        self.assertTrue(fields["r"].startswith(cnonce))
-        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(fields["s"]),
-                                     int(fields["i"]))
-        client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-        stored = hashlib.sha256(client_key).digest()
-        final_bare = "c=biws,r=" + fields["r"]
-        auth_msg = ",".join([first_bare, server_first, final_bare]).encode()
-        sig = hmac.new(stored, auth_msg, "sha256").digest()
-        proof = bytes(a ^ b for a, b in zip(client_key, sig))
-        code, lines = c.cmd(b64(final_bare + ",p=" + b64(proof)))
+        code, lines = c.cmd(scram.final(lines[0]))
         self.assertEqual(code, 334)
-        server_key = hmac.new(salted, b"Server Key", "sha256").digest()
-        expect = b64(hmac.new(server_key, auth_msg, "sha256").digest())
-        self.assertEqual(base64.b64decode(lines[0]).decode(), "v=" + expect)
+        self.assertTrue(scram.verify(lines[0]))
         self.assertEqual(c.cmd("")[0], 235)
 
     def cram(self, c, user, password):
@@ -435,13 +396,13 @@ class AuthTests(TlsBase):
     def test_clients_with_auth(self):
         p, ps = self.ports["smtp"], self.ports["smtps"]
         with smtplib.SMTP("127.0.0.1", p, timeout=10) as s:
-            s.starttls(context=client_context())
+            s.starttls(context=client_tls_context())
             s.login("alice@example.test", "alice secret")
-        with smtplib.SMTP_SSL("127.0.0.1", ps, timeout=10, context=client_context()) as s:
+        with smtplib.SMTP_SSL("127.0.0.1", ps, timeout=10, context=client_tls_context()) as s:
             s.ehlo()
             s.user, s.password = "bob@example.test", "bob secret"
             self.assertEqual(s.auth("LOGIN", s.auth_login, initial_response_ok=False)[0], 235)
-        with smtplib.SMTP_SSL("127.0.0.1", ps, timeout=10, context=client_context()) as s:
+        with smtplib.SMTP_SSL("127.0.0.1", ps, timeout=10, context=client_tls_context()) as s:
             with self.assertRaises(smtplib.SMTPAuthenticationError) as cm:
                 s.login("bob@example.test", "wrong")
             self.assertEqual(cm.exception.smtp_code, 535)

@@ -20,7 +20,7 @@ if [ "${1:-}" = "-t" ]; then
 	seconds=$2
 	shift 2
 fi
-targets=${*:-"addr attr cfg mcf map_line strm netmatch q sasl"}
+targets=${*:-"addr attr cfg mcf map_line strm netmatch q sasl uidlist pop3_msgout pop3_session"}
 work=${FUZZ_WORK:-${TMPDIR:-/tmp}/postern-fuzz}
 CC=${CC_FUZZ:-clang}
 
@@ -33,7 +33,7 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 	fi
 fi
 
-lib_sources="mem buf log fsutil sock cfg cfg_keys mcf attr map map_db map_text mapedit strm tls ev addr netmatch q base64 sasl sasl_cram sasl_scram"
+lib_sources="mem buf log fsutil sock cfg cfg_keys mcf attr map map_db map_text mapedit strm tls ev addr netmatch q base64 sasl sasl_cram sasl_scram md mbx passdb authcache authfail sasl_passdb resolve"
 srcs=
 for m in $lib_sources; do
 	srcs="$srcs $top/lib/$m.c"
@@ -43,10 +43,21 @@ ssl_flags=$(pkg-config --cflags --libs openssl 2>/dev/null || echo "-lssl -lcryp
 mkdir -p "$work/bin"
 status=0
 for t in $targets; do
+	# the pop3d targets link pop3d's files (not pop3d.c: it has main)
+	extra=
+	case $t in
+	pop3_msgout) extra="-I$top/pop3d $top/pop3d/msgout.c" ;;
+	pop3_session)
+		extra="-I$top/pop3d"
+		for f in session commands login stls send msgout; do
+			extra="$extra $top/pop3d/$f.c"
+		done
+		;;
+	esac
 	echo "== fuzz_$t: building"
 	$CC -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -I"$top/lib" \
-		"$here/fuzz_$t.c" $srcs $ssl_flags -ldb -o "$work/bin/fuzz_$t"
+		"$here/fuzz_$t.c" $extra $srcs $ssl_flags -ldb -lcrypt -o "$work/bin/fuzz_$t"
 	mkdir -p "$work/corpus/$t" "$work/crashes/$t"
 	echo "== fuzz_$t: running for $seconds s"
 	if ! "$work/bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \

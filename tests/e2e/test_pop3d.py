@@ -12,7 +12,6 @@ a session; bad input; the slow-down and cut-off of password guessing."""
 import os
 import poplib
 import re
-import socket
 import subprocess
 import sys
 import tempfile

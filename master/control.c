@@ -20,6 +20,7 @@
 #include "sock.h"
 
 #define CONTROL_TIMEOUT_MS 5000
+#define CONTROL_ACCEPT_PAUSE_MS 1000
 
 struct control_conn {
 	struct master *m;
@@ -135,6 +136,32 @@ static void on_conn_timeout(void *ctx)
 	conn_close(&c);
 }
 
+static void on_accept_resume(void *ctx)
+{
+	struct master *m = ctx;
+
+	ev_timer_remove(&m->ctl_pause);
+	ev_io_set_events(m->ctl_io, EV_READ);
+}
+
+/* accept_failed: out of descriptors or memory, the pending connection
+ * stays in the backlog and the socket stays readable: stop watching it for
+ * a while instead of spinning; other errors only concern that connection. */
+static void accept_failed(struct master *m, int err)
+{
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		if (err != EAGAIN && err != EINTR && err != ECONNABORTED)
+			log_warn("control socket: accept: %s", strerror(err));
+		return;
+	}
+	if (m->ctl_pause != NULL)
+		return;
+	log_warn("control socket: accept: %s: not accepting for %d ms", strerror(err),
+		 CONTROL_ACCEPT_PAUSE_MS);
+	ev_io_set_events(m->ctl_io, 0);
+	m->ctl_pause = ev_timer_add(m->loop, CONTROL_ACCEPT_PAUSE_MS, false, on_accept_resume, m);
+}
+
 static void on_accept(void *ctx, int fd, int events)
 {
 	struct master *m = ctx;
@@ -142,8 +169,10 @@ static void on_accept(void *ctx, int fd, int events)
 	int conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	(void)events;
 
-	if (conn < 0)
+	if (conn < 0) {
+		accept_failed(m, errno);
 		return;
+	}
 	c = xcalloc(1, sizeof(*c));
 	c->m = m;
 	c->fd = conn;
@@ -174,6 +203,7 @@ void control_close(struct master *m)
 {
 	if (m->ctl_io == NULL)
 		return;
+	ev_timer_remove(&m->ctl_pause);
 	ev_io_remove(&m->ctl_io);
 	close(m->ctl_fd);
 	unlink(m->ctl_path);

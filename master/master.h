@@ -57,6 +57,7 @@ struct master {
 	int ctl_fd;
 	char *ctl_path;
 	ev_io *ctl_io;
+	ev_timer *ctl_pause; /* accepting paused after EMFILE */
 	ev_timer *kill_timer;
 	bool stopping;
 	bool is_root;

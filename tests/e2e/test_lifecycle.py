@@ -235,6 +235,32 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(s.ask("back"), "250 back")
         s.close()
 
+    def test_control_socket_out_of_descriptors(self):
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        res = subprocess.run([MAILCTL, "-c", self.inst.config_dir, "start"],
+                             capture_output=True, text=True, timeout=60,
+                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                                   (64, hard)))
+        self.assertEqual(res.returncode, 0, res.stderr)
+        pid = self.inst.master_pid()
+        path = self.inst.path("queue", "pid", "master.sock")
+        clients = []
+        for _ in range(80):  # silent admin connections, more than 64 descriptors
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(path)
+            clients.append(c)
+        time.sleep(0.5)
+        cpu = self.cpu_seconds(pid)
+        time.sleep(2)
+        self.assertLess(self.cpu_seconds(pid) - cpu, 0.5)  # no busy loop on EMFILE
+        warnings = [line for line in self.inst.log().splitlines()
+                    if "control socket: accept" in line]
+        self.assertTrue(1 <= len(warnings) <= 5, warnings)
+        for c in clients:
+            c.close()
+        self.assertTrue(wait_for(lambda: self.inst.ctl("status").returncode == 0, timeout=15))
+        self.assertTrue(Session(self.p1).ask("still").endswith("still"))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -470,14 +470,23 @@ static bool valid_uidl(const char *s, const char *end)
 }
 
 /* parse_ext: one ext token of a record; valid S and W are taken out (and
- * written back from their values), the rest kept as they are. */
+ * written back from their values), the rest kept as they are. A second
+ * valid S or W is dropped: the first one counts, and keeping the other
+ * verbatim would put it before the first on rewrite (format_rec writes
+ * the kept exts first), so the size would change from one open to the
+ * next (found by fuzz_uidlist). */
 static const char *parse_ext(struct load *ld, struct rec *r, const char *tok, const char *end,
 			     buf *exts)
 {
-	if (*tok == 'S' && r->s < 0 && parse_size(tok + 1, end, &r->s) == 0)
+	long long size;
+
+	if ((*tok == 'S' || *tok == 'W') && parse_size(tok + 1, end, &size) == 0) {
+		long long *slot = *tok == 'S' ? &r->s : &r->w;
+
+		if (*slot < 0)
+			*slot = size;
 		return NULL;
-	if (*tok == 'W' && r->w < 0 && parse_size(tok + 1, end, &r->w) == 0)
-		return NULL;
+	}
 	if (*tok == 'P' && valid_uidl(tok + 1, end))
 		r->pop3 = arena_strndup(&ld->ar, tok + 1, (size_t)(end - tok - 1));
 	append_token(exts, tok, (size_t)(end - tok));

@@ -1,4 +1,4 @@
-/* fuzz_pop3_session.c: fuzz target for whole pop3d sessions (pop3d/*.c
+/* fuzz_pop3_session.c: fuzz target for whole pop3d sessions (the files of pop3d/
  * but pop3d.c's main). The input is what a client sends, written into a
  * socketpair whose other end is a real session on the event loop; the
  * replies are read and dropped, then the client half-closes and the loop
@@ -7,7 +7,8 @@
  * once per process with a texthash passwd map ({CRAM-MD5} with a cheap
  * SCRAM secret, so PLAIN, LOGIN, CRAM-MD5 and SCRAM all work fast) and a
  * Maildir of three messages that is restored before every run (DELE and
- * QUIT really delete). No TLS. The svc skeleton is replaced by a stub. */
+ * QUIT really delete). No TLS. The svc skeleton is replaced by a stub.
+ * FUZZ_POP3_TRACE=1 in the environment copies the replies to stderr. */
 #include "fuzz_util.h"
 
 #include <dirent.h>
@@ -29,6 +30,7 @@ void svc_conn_done(svc *s)
 }
 
 static struct pop3d_server fz_srv;
+static bool fz_trace;
 static char fz_top[64], fz_maildir[128];
 static buf *fz_big;      /* a larger message, for sending in many chunks */
 static const char *const fz_subdirs[] = { "new", "cur", "tmp" };
@@ -131,6 +133,7 @@ static cfg *fz_config(void)
 	cfg_set(c, "pop3d_error_limit", "10");
 	cfg_set(c, "virtual_mailbox_domains", "example.org");
 	cfg_set(c, "virtual_mailbox_base", fz_top);
+	cfg_set(c, "virtual_alias_maps", "");
 	v = xasprintf("texthash:%s/passwd", fz_top);
 	cfg_set(c, "virtual_passwd_maps", v);
 	free(v);
@@ -152,7 +155,8 @@ static void fz_setup(void)
 	if (fz_top[0] != '\0')
 		return;
 	signal(SIGPIPE, SIG_IGN);
-	log_set_level(LOG_LVL_FATAL);
+	fz_trace = getenv("FUZZ_POP3_TRACE") != NULL;
+	log_set_level(fz_trace ? LOG_LVL_DEBUG : LOG_LVL_FATAL);
 	snprintf(fz_top, sizeof(fz_top), "%s/postern-fuzz-pop3.XXXXXX",
 		 stat("/dev/shm", &st) == 0 && access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 	if (mkdtemp(fz_top) == NULL)
@@ -189,11 +193,36 @@ static void fz_setup(void)
 	cfg_free(&c);
 }
 
+/* fz_read: reads what is there; true when it got something. */
+static bool fz_read(int fd)
+{
+	char sink[65536];
+	bool got = false;
+	ssize_t n;
+
+	while ((n = read(fd, sink, sizeof(sink))) > 0) {
+		got = true;
+		if (fz_trace)
+			fwrite(sink, 1, (size_t)n, stderr);
+	}
+	return got;
+}
+
+/* fz_drain: the rest of the replies after the session ended: all of them
+ * are in the socket, which must then be at its end. */
+static void fz_drain(int fd)
+{
+	char c;
+
+	(void)fz_read(fd);
+	if (read(fd, &c, 1) != 0)
+		abort();
+}
+
 /* fz_talk: sends the input, half-closes, reads everything until the
  * session has ended. */
 static void fz_talk(int fd, const uint8_t *data, size_t size)
 {
-	char sink[65536];
 	size_t sent = 0;
 	bool shut = false;
 	int quiet = 0;
@@ -213,13 +242,14 @@ static void fz_talk(int fd, const uint8_t *data, size_t size)
 			shutdown(fd, SHUT_WR);
 			shut = moved = true;
 		}
-		while ((n = read(fd, sink, sizeof(sink))) > 0)
+		if (fz_read(fd))
 			moved = true;
 		ev_run_once(fz_srv.loop, moved ? 0 : 10);
 		quiet = moved ? 0 : quiet + 1;
 		if (quiet > 500) /* 5 s without progress after the input: stuck */
 			abort();
 	}
+	fz_drain(fd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -347,6 +347,23 @@ static void test_dovecot_appended(void **state)
 	mbx_free(&mb);
 }
 
+/* A record with two valid W exts: the first counts, always (a second one
+ * kept verbatim used to win after a rewrite; found by fuzz_uidlist). */
+static void test_duplicate_size_ext(void **state)
+{
+	mbx *mb;
+
+	(void)state;
+	put(MBX_UIDLIST, "3 V1234 N3 Gabc\n1 W22 W25 :1.a\n");
+	put("new/1.a", "a\n");
+	put("new/2.b", "b\n"); /* forces a rewrite */
+	for (int round = 0; round < 3; round++) {
+		mb = open_ok();
+		assert_int_equal(mbx_msg(mb, 0)->vsize, 22);
+		mbx_free(&mb);
+	}
+}
+
 static void test_corrupt_uidlist(void **state)
 {
 	static const char *const bad[] = {
@@ -851,6 +868,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_and_new, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deleted_uid_not_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dovecot_uidlist, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_size_ext, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dovecot_appended, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_uidlist, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_lock, setup, teardown),

@@ -1435,6 +1435,6 @@ const char *mbx_pop3_uidl(const mbx *mb, size_t i)
 
 	if (m->pop3_uidl != NULL)
 		return m->pop3_uidl;
-	snprintf(uidl, sizeof(uidl), "%08X%08X", m->uid, mb->uidvalidity);
+	snprintf(uidl, sizeof(uidl), "%08x%08x", m->uid, mb->uidvalidity);
 	return uidl;
 }

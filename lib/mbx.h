@@ -123,9 +123,11 @@ long long mbx_vsize_of(int fd);
 unsigned mbx_flags_parse(const char *letters);
 void mbx_flags_format(unsigned flags, char *out);
 
-/* mbx_pop3_uidl: the UIDL of message i in Dovecot's default format
- * (pop3_uidl_format = %08Xu%08Xv: UID and UIDVALIDITY, 8 upper-case hex
- * digits each), or the P ext when the uidlist has one. Static buffer
- * until the next call. */
+/* mbx_pop3_uidl: the UIDL of message i as Dovecot's default
+ * pop3_uidl_format = %08Xu%08Xv prints it: UID and UIDVALIDITY, 8 hex
+ * digits each, in lower case (Dovecot 2.3 writes %X in lower case; a
+ * different case would make every client fetch everything again after a
+ * move), or the P ext when the uidlist has one. Static buffer until the
+ * next call. */
 const char *mbx_pop3_uidl(const mbx *mb, size_t i);
 #endif

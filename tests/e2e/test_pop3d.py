@@ -216,7 +216,7 @@ class ProtocolTests(Pop3Base):
         for i, line in enumerate(first):
             num, uidl = line.split()
             self.assertEqual(int(num), i + 1)
-            self.assertRegex(uidl, r"^%08X[0-9A-F]{8}$" % (i + 1))
+            self.assertRegex(uidl, r"^%08x[0-9a-f]{8}$" % (i + 1))
         self.assertEqual(c.cmd("UIDL 2"), "+OK " + first[1])
         c.cmd("QUIT")
         c.close()
@@ -231,7 +231,7 @@ class ProtocolTests(Pop3Base):
         self.assertTrue(c.cmd("UIDL").startswith("+OK"))
         second = c.multi().decode().split("\r\n")[:-1]
         self.assertEqual(second[:len(first)], first)
-        self.assertRegex(second[-1], r"^6 %08X" % 6)
+        self.assertRegex(second[-1], r"^6 %08x" % 6)
         c.cmd("QUIT")
         c.close()
 

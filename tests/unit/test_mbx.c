@@ -303,7 +303,7 @@ static void test_dovecot_uidlist(void **state)
 	assert_int_equal(m->psize, 2142);
 	assert_int_equal(m->vsize, 2186);
 	assert_int_equal(m->flags, MBX_FLAGGED | MBX_SEEN);
-	assert_string_equal(mbx_pop3_uidl(mb, 0), "000061AE4C0907B0");
+	assert_string_equal(mbx_pop3_uidl(mb, 0), "000061ae4c0907b0");
 	m = mbx_msg(mb, 1);
 	assert_int_equal(m->uid, 25010);
 	assert_int_equal(m->vsize, 55);
@@ -719,7 +719,7 @@ static void test_pop3_uidl(void **state)
 	mbx_free(&mb);
 	put("new/2.b", "b");
 	mb = open_ok();
-	snprintf(want, sizeof(want), "0000012C%08X", 3735928559u);
+	snprintf(want, sizeof(want), "0000012c%08x", 3735928559u);
 	assert_string_equal(mbx_pop3_uidl(mb, 3), want);
 	mbx_free(&mb);
 }

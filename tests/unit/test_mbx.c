@@ -712,7 +712,7 @@ static void test_pop3_uidl(void **state)
 	put("new/3.c", "c");
 	put("new/4.d", "d");
 	mb = open_ok();
-	assert_string_equal(mbx_pop3_uidl(mb, 0), "000000FFDEADBEEF");
+	assert_string_equal(mbx_pop3_uidl(mb, 0), "000000ffdeadbeef");
 	assert_null(mbx_msg(mb, 1)->pop3_uidl); /* 71 chars: not a usable UIDL */
 	assert_string_equal(mbx_pop3_uidl(mb, 1), "00000100DEADBEEF");
 	assert_string_equal(mbx_pop3_uidl(mb, 2), "ok-70");

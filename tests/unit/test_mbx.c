@@ -714,7 +714,7 @@ static void test_pop3_uidl(void **state)
 	mb = open_ok();
 	assert_string_equal(mbx_pop3_uidl(mb, 0), "000000ffdeadbeef");
 	assert_null(mbx_msg(mb, 1)->pop3_uidl); /* 71 chars: not a usable UIDL */
-	assert_string_equal(mbx_pop3_uidl(mb, 1), "00000100DEADBEEF");
+	assert_string_equal(mbx_pop3_uidl(mb, 1), "00000100deadbeef");
 	assert_string_equal(mbx_pop3_uidl(mb, 2), "ok-70");
 	mbx_free(&mb);
 	put("new/2.b", "b");

@@ -15,6 +15,7 @@
 
 #include "authfail.h"
 #include "cfg.h"
+#include "conn.h"
 #include "ev.h"
 #include "mbx.h"
 #include "msgout.h"
@@ -28,7 +29,7 @@
 /* Longest command line (RFC 2449 allows 255 octets; SASL responses have
  * their own limit), and the most unsent reply bytes before reading stops. */
 #define POP3_LINE_MAX 1024
-#define POP3_OUTPUT_HIGH_WATER (256 * 1024)
+#define POP3_OUTPUT_HIGH_WATER CONN_OUTPUT_HIGH_WATER
 
 struct pop3d_server {
 	svc *service;
@@ -70,16 +71,13 @@ struct sender {
 struct session {
 	struct pop3d_server *srv;
 	struct session *prev, *next;
-	strm *stream;
-	ev_io *io;
-	ev_timer *idle, *delay;
+	conn *conn;
+	strm *stream;           /* conn_strm(conn) */
 	char *client_addr;
 	char *client;           /* "[addr]:port" for logs */
 	enum pop3_state state;
 	enum pop3_input input;
 	bool tls_started;
-	bool paused;            /* a failed login's delay is running */
-	uint64_t pause_ms;
 	int errors;
 	const char *last_cmd;
 	char *user;             /* from USER, until PASS */

@@ -1,6 +1,6 @@
-/* session.c: one POP3 connection: accepting it, the read loop, replies,
+/* session.c: one POP3 connection: accepting it, the input steps, replies,
  * the idle timeout, the error limit, delayed replies after failed logins,
- * and the end of the session.
+ * and the end of the session; the event-loop mechanics are lib/conn's.
  *
  * PIPELINING (RFC 2449): the loop runs every command already buffered, in
  * order, each queueing its reply behind the previous one. A RETR or TOP
@@ -20,9 +20,7 @@
 #include "pop3d.h"
 #include "sock.h"
 
-static void session_run(struct session *s);
-static void on_io(void *ctx, int fd, int events);
-static void on_idle(void *ctx);
+static const struct conn_ops session_ops;
 
 /* ---- accepting ---- */
 
@@ -60,25 +58,26 @@ void pop3d_session_accept(struct pop3d_server *srv, int fd)
 	s->client_addr = sock_peer_addr(fd);
 	sock_set_nodelay(fd); /* the end of a RETR must not wait for an ACK */
 	s->client = xasprintf("[%s]", s->client_addr);
-	s->stream = strm_new(fd);
+	s->conn = conn_new(srv->loop, fd, srv->timeout_ms, &session_ops, s);
+	s->stream = conn_strm(s->conn);
 	s->state = ST_AUTHORIZATION;
 	s->input = IN_COMMAND;
 	s->last_cmd = "CONNECT";
 	link_session(srv, s);
 	log_info("connect from %s", s->client);
-	s->io = ev_io_add(srv->loop, fd, EV_READ, on_io, s);
-	s->idle = ev_timer_add(srv->loop, srv->timeout_ms, false, on_idle, s);
 	if (srv->implicit_tls)
 		pop3d_tls_begin_implicit(s); /* the greeting comes after the handshake */
 	else
 		pop3d_ok(s, "%s ready.", srv->myhostname);
-	session_run(s);
+	conn_run(s->conn);
 }
 
 /* ---- the end ---- */
 
-static void session_free(struct session *s)
+/* session_done: the conn is closed (or the client gone): free the session. */
+static void session_done(void *ctx)
 {
+	struct session *s = ctx;
 	struct pop3d_server *srv = s->srv;
 
 	pop3d_logout(s);
@@ -89,10 +88,6 @@ static void session_free(struct session *s)
 		srv->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
-	ev_io_remove(&s->io);
-	ev_timer_remove(&s->idle);
-	ev_timer_remove(&s->delay);
-	strm_free(&s->stream);
 	free(s->client_addr);
 	free(s->client);
 	free(s);
@@ -104,7 +99,7 @@ void pop3d_close(struct session *s)
 {
 	s->state = ST_QUIT;
 	s->input = IN_NONE;
-	s->paused = false;
+	conn_close(s->conn);
 }
 
 /* ---- replies ---- */
@@ -146,11 +141,10 @@ void pop3d_raw(struct session *s, const char *text)
 
 void pop3d_pause(struct session *s, uint64_t ms)
 {
-	s->paused = true;
-	s->pause_ms = ms;
+	conn_pause(s->conn, ms);
 }
 
-/* ---- the read loop ---- */
+/* ---- the input steps ---- */
 
 /* line_too_long: RFC 2449 bounds command lines; one over our limit is not
  * a client we can talk to any more. */
@@ -183,8 +177,10 @@ static int step_command(struct session *s)
 	return STRM_OK;
 }
 
-static int step(struct session *s)
+static int session_step(void *ctx)
 {
+	struct session *s = ctx;
+
 	switch (s->input) {
 	case IN_COMMAND: return step_command(s);
 	case IN_HANDSHAKE: return pop3d_tls_step(s);
@@ -194,119 +190,46 @@ static int step(struct session *s)
 	}
 }
 
-static void lost_connection(struct session *s, int r)
+static int session_events(void *ctx)
 {
+	struct session *s = ctx;
+
+	if (s->input == IN_HANDSHAKE && !s->tls_started)
+		return EV_WRITE; /* the +OK to STLS must go out first */
+	if (s->input == IN_SEND)
+		return EV_WRITE | strm_wants(s->stream);
+	return strm_wants(s->stream);
+}
+
+static void check_errors(void *ctx)
+{
+	struct session *s = ctx;
+
+	if (s->errors < s->srv->error_limit || s->state == ST_QUIT)
+		return;
+	log_warn("too many errors after %s from %s", s->last_cmd, s->client);
+	pop3d_err(s, "Too many errors, closing the connection");
+	pop3d_close(s);
+}
+
+static void lost_connection(void *ctx, int r)
+{
+	struct session *s = ctx;
+
 	if (r == STRM_ERROR)
 		log_info("lost connection after %s from %s: %s", s->last_cmd, s->client,
 			 strm_error(s->stream));
 	else if (s->state == ST_TRANSACTION)
 		log_info("lost connection after %s from %s: nothing deleted", s->last_cmd,
 			 s->client);
-	pop3d_close(s);
+	s->state = ST_QUIT;
+	s->input = IN_NONE;
 }
 
-static void too_many_errors(struct session *s)
-{
-	log_warn("too many errors after %s from %s", s->last_cmd, s->client);
-	pop3d_err(s, "Too many errors, closing the connection");
-	pop3d_close(s);
-}
-
-static void set_events(struct session *s)
-{
-	int events = 0;
-
-	if (s->paused)
-		events = 0;
-	else if (s->input == IN_HANDSHAKE && !s->tls_started)
-		events = EV_WRITE; /* the +OK to STLS must go out first */
-	else if (s->input == IN_SEND)
-		events = EV_WRITE | strm_wants(s->stream);
-	else if (s->input != IN_NONE)
-		events = strm_wants(s->stream);
-	else if (strm_unflushed(s->stream) > 0)
-		events = EV_WRITE;
-	ev_io_set_events(s->io, events);
-}
-
-static void on_delay(void *ctx)
+static void session_idle(void *ctx)
 {
 	struct session *s = ctx;
 
-	s->paused = false;
-	session_run(s);
-}
-
-/* after_run: flush, close or wait; the only place a session is freed. */
-static void after_run(struct session *s)
-{
-	int r;
-
-	if (s->paused) { /* the queued reply goes out when the delay is over */
-		if (s->delay == NULL)
-			s->delay = ev_timer_add(s->srv->loop, s->pause_ms, false, on_delay, s);
-		else
-			ev_timer_reset(s->delay, s->pause_ms);
-		set_events(s);
-		return;
-	}
-	r = strm_flush(s->stream);
-	if (s->state == ST_QUIT && r != STRM_AGAIN) {
-		session_free(s);
-		return;
-	}
-	if (r == STRM_ERROR) {
-		lost_connection(s, r);
-		session_free(s);
-		return;
-	}
-	set_events(s);
-}
-
-static void session_run(struct session *s)
-{
-	while (s->input != IN_NONE && !s->paused) {
-		int r;
-
-		if (strm_unflushed(s->stream) > POP3_OUTPUT_HIGH_WATER &&
-		    strm_flush(s->stream) != STRM_OK)
-			break;
-		r = step(s);
-		if (r == STRM_AGAIN)
-			break;
-		if (r != STRM_OK) {
-			lost_connection(s, r);
-			break;
-		}
-		if (s->errors >= s->srv->error_limit && s->state != ST_QUIT)
-			too_many_errors(s);
-	}
-	after_run(s);
-}
-
-static void on_io(void *ctx, int fd, int events)
-{
-	struct session *s = ctx;
-	(void)fd;
-
-	if (s->state == ST_QUIT) {
-		if (strm_flush(s->stream) != STRM_AGAIN || (events & EV_ERROR))
-			session_free(s);
-		return;
-	}
-	if (s->input != IN_HANDSHAKE) /* a handshake has one deadline */
-		ev_timer_reset(s->idle, s->srv->timeout_ms);
-	session_run(s);
-}
-
-static void on_idle(void *ctx)
-{
-	struct session *s = ctx;
-
-	if (s->state == ST_QUIT) {
-		session_free(s);
-		return;
-	}
 	if (s->input == IN_HANDSHAKE) {
 		log_warn("timeout in the TLS handshake after %s from %s", s->last_cmd, s->client);
 	} else {
@@ -316,8 +239,16 @@ static void on_idle(void *ctx)
 	}
 	pop3d_send_abort(s);
 	pop3d_close(s);
-	after_run(s);
 }
+
+static const struct conn_ops session_ops = {
+	.step = session_step,
+	.events = session_events,
+	.after_step = check_errors,
+	.lost = lost_connection,
+	.idle = session_idle,
+	.done = session_done,
+};
 
 /* ---- stopping ---- */
 
@@ -331,10 +262,10 @@ void pop3d_server_stop(struct pop3d_server *srv)
 
 	for (; s != NULL; s = next) {
 		next = s->next;
-		if (s->input != IN_COMMAND || s->paused)
+		if (s->input != IN_COMMAND || conn_paused(s->conn))
 			continue;
 		pop3d_err(s, "[SYS/TEMP] Server shutting down.");
 		pop3d_close(s);
-		after_run(s);
+		conn_run(s->conn);
 	}
 }

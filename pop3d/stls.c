@@ -69,7 +69,7 @@ static void handshake_done(struct session *s)
 {
 	log_info("TLS connection established from %s: %s", s->client, strm_tls_info(s->stream));
 	s->input = IN_COMMAND;
-	ev_timer_reset(s->idle, s->srv->timeout_ms);
+	conn_set_idle(s->conn, s->srv->timeout_ms);
 	free(s->user); /* RFC 2595 section 4: forget what came before */
 	s->user = NULL;
 	s->errors = 0;
@@ -86,7 +86,7 @@ static void start_handshake(struct session *s)
 			 dropped);
 	strm_start_tls(s->stream, tls_server_ctx(s->srv->tls), true, NULL);
 	s->tls_started = true;
-	ev_timer_reset(s->idle, s->srv->handshake_timeout_ms);
+	conn_set_deadline(s->conn, s->srv->handshake_timeout_ms);
 }
 
 int pop3d_tls_step(struct session *s)

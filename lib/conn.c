@@ -1,0 +1,206 @@
+/* conn.c: the event-loop half of a server connection (see conn.h). One
+ * rule keeps it simple: the conn (and through ops->done the session) is
+ * freed only in after_run and the two timer/io callbacks, never inside a
+ * step, so protocol code can close or pause a session from anywhere. */
+#include "conn.h"
+
+#include <stdlib.h>
+
+#include "mem.h"
+
+struct conn {
+	ev_loop *loop;
+	strm *stream;
+	ev_io *io;
+	ev_timer *idle, *delay;
+	const struct conn_ops *ops;
+	void *ctx;
+	uint64_t idle_ms, pause_ms;
+	bool deadline; /* the idle timer is a fixed deadline */
+	bool closing, paused, waiting, running;
+};
+
+static void on_io(void *ctx, int fd, int events);
+static void on_idle(void *ctx);
+
+conn *conn_new(ev_loop *loop, int fd, uint64_t idle_ms, const struct conn_ops *ops, void *ctx)
+{
+	conn *c = xcalloc(1, sizeof(*c));
+
+	c->loop = loop;
+	c->stream = strm_new(fd);
+	c->ops = ops;
+	c->ctx = ctx;
+	c->idle_ms = idle_ms;
+	c->io = ev_io_add(loop, fd, EV_READ, on_io, c);
+	c->idle = ev_timer_add(loop, idle_ms, false, on_idle, c);
+	return c;
+}
+
+strm *conn_strm(conn *c)
+{
+	return c->stream;
+}
+
+static void conn_free(conn *c)
+{
+	c->ops->done(c->ctx);
+	ev_io_remove(&c->io);
+	ev_timer_remove(&c->idle);
+	ev_timer_remove(&c->delay);
+	strm_free(&c->stream);
+	free(c);
+}
+
+static void set_events(conn *c)
+{
+	int events;
+
+	if (c->paused)
+		events = 0;
+	else if (c->closing || c->waiting)
+		events = strm_unflushed(c->stream) > 0 ? EV_WRITE : 0;
+	else
+		events = c->ops->events(c->ctx);
+	ev_io_set_events(c->io, events);
+}
+
+static void on_delay(void *ctx)
+{
+	conn *c = ctx;
+
+	c->paused = false;
+	conn_run(c);
+}
+
+/* after_run: wait out a pause, flush, free or wait for events. */
+static void after_run(conn *c)
+{
+	int r;
+
+	if (c->paused) { /* what is queued goes out when the pause is over */
+		if (c->delay == NULL)
+			c->delay = ev_timer_add(c->loop, c->pause_ms, false, on_delay, c);
+		else
+			ev_timer_reset(c->delay, c->pause_ms);
+		set_events(c);
+		return;
+	}
+	r = strm_flush(c->stream);
+	if (c->closing && r != STRM_AGAIN) {
+		conn_free(c);
+		return;
+	}
+	if (r == STRM_ERROR) {
+		c->ops->lost(c->ctx, r);
+		conn_free(c);
+		return;
+	}
+	set_events(c);
+}
+
+void conn_run(conn *c)
+{
+	if (c->running)
+		return; /* called from inside a step: the outer run goes on */
+	c->running = true;
+	while (!c->closing && !c->paused && !c->waiting) {
+		int r;
+
+		if (strm_unflushed(c->stream) > CONN_OUTPUT_HIGH_WATER &&
+		    strm_flush(c->stream) != STRM_OK)
+			break;
+		r = c->ops->step(c->ctx);
+		if (r == STRM_AGAIN)
+			break;
+		if (r != STRM_OK) {
+			c->ops->lost(c->ctx, r);
+			c->closing = true;
+			break;
+		}
+		if (c->ops->after_step != NULL)
+			c->ops->after_step(c->ctx);
+	}
+	c->running = false;
+	after_run(c);
+}
+
+static void on_io(void *ctx, int fd, int events)
+{
+	conn *c = ctx;
+	(void)fd;
+
+	if (c->closing) {
+		if (strm_flush(c->stream) != STRM_AGAIN || (events & EV_ERROR))
+			conn_free(c);
+		return;
+	}
+	if (!c->deadline)
+		ev_timer_reset(c->idle, c->idle_ms);
+	conn_run(c);
+}
+
+static void on_idle(void *ctx)
+{
+	conn *c = ctx;
+
+	if (c->closing) { /* the last reply could not be flushed in time */
+		conn_free(c);
+		return;
+	}
+	c->paused = false;
+	c->ops->idle(c->ctx);
+	after_run(c);
+}
+
+void conn_close(conn *c)
+{
+	c->closing = true;
+	c->paused = false;
+	c->waiting = false;
+}
+
+bool conn_closing(const conn *c)
+{
+	return c->closing;
+}
+
+void conn_pause(conn *c, uint64_t ms)
+{
+	c->paused = true;
+	c->pause_ms = ms;
+}
+
+bool conn_paused(const conn *c)
+{
+	return c->paused;
+}
+
+void conn_wait(conn *c)
+{
+	c->waiting = true;
+}
+
+void conn_resume(conn *c)
+{
+	c->waiting = false;
+	conn_run(c);
+}
+
+bool conn_waiting(const conn *c)
+{
+	return c->waiting;
+}
+
+void conn_set_idle(conn *c, uint64_t ms)
+{
+	c->deadline = false;
+	c->idle_ms = ms;
+	ev_timer_reset(c->idle, ms);
+}
+
+void conn_set_deadline(conn *c, uint64_t ms)
+{
+	c->deadline = true;
+	ev_timer_reset(c->idle, ms);
+}

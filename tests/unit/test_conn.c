@@ -1,0 +1,236 @@
+/* test_conn.c: unit tests for lib/conn.c over a socketpair with a tiny
+ * line-echo protocol: pipelined lines all answered in one run, a pause
+ * that holds the reply back, conn_wait/conn_resume, close after flushing
+ * the last reply (done called once), a peer that goes away (lost), the
+ * idle timer and a fixed deadline that activity does not extend. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "conn.h"
+#include "sock.h"
+
+struct echo {
+	conn *c;
+	int lines, lost, idles, done;
+	bool pause_next, wait_next, close_on_quit;
+};
+
+static int echo_step(void *ctx)
+{
+	struct echo *e = ctx;
+	const char *line;
+	size_t len;
+	int r = strm_read_line(conn_strm(e->c), 512, &line, &len);
+
+	if (r != STRM_OK)
+		return r;
+	e->lines++;
+	strm_write(conn_strm(e->c), line, len);
+	if (len >= 4 && memcmp(line, "QUIT", 4) == 0)
+		conn_close(e->c);
+	if (e->pause_next) {
+		e->pause_next = false;
+		conn_pause(e->c, 150);
+	}
+	if (e->wait_next) {
+		e->wait_next = false;
+		conn_wait(e->c);
+	}
+	return STRM_OK;
+}
+
+static int echo_events(void *ctx)
+{
+	struct echo *e = ctx;
+
+	return strm_wants(conn_strm(e->c));
+}
+
+static void echo_lost(void *ctx, int r)
+{
+	struct echo *e = ctx;
+
+	(void)r;
+	e->lost++;
+}
+
+static void echo_idle(void *ctx)
+{
+	struct echo *e = ctx;
+
+	e->idles++;
+	strm_puts(conn_strm(e->c), "bye\n");
+	conn_close(e->c);
+}
+
+static void echo_done(void *ctx)
+{
+	struct echo *e = ctx;
+
+	e->done++;
+}
+
+static const struct conn_ops echo_ops = {
+	.step = echo_step, .events = echo_events, .lost = echo_lost,
+	.idle = echo_idle, .done = echo_done,
+};
+
+struct fixture {
+	ev_loop *loop;
+	int peer;
+	struct echo e;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	sock_set_nonblock(sv[0], true);
+	f->loop = ev_loop_new();
+	f->peer = sv[1];
+	f->e.c = conn_new(f->loop, sv[0], 2000, &echo_ops, &f->e);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	close(f->peer);
+	for (int i = 0; i < 50 && f->e.done == 0; i++)
+		ev_run_once(f->loop, 20);
+	ev_loop_free(&f->loop);
+	free(f);
+	return 0;
+}
+
+/* spin: runs the loop for about ms. */
+static void spin(struct fixture *f, int ms)
+{
+	for (int i = 0; i < ms / 10; i++)
+		ev_run_once(f->loop, 10);
+}
+
+static size_t peer_read(struct fixture *f, char *out, size_t max)
+{
+	ssize_t n;
+
+	sock_set_nonblock(f->peer, true);
+	n = read(f->peer, out, max - 1);
+	out[n > 0 ? n : 0] = '\0';
+	return n > 0 ? (size_t)n : 0;
+}
+
+static void test_pipelined(void **state)
+{
+	struct fixture *f = *state;
+	char got[256];
+
+	assert_int_equal(write(f->peer, "a\nb\nc\n", 6), 6);
+	spin(f, 50);
+	assert_int_equal(f->e.lines, 3);
+	peer_read(f, got, sizeof(got));
+	assert_string_equal(got, "a\nb\nc\n");
+}
+
+static void test_pause_holds_reply(void **state)
+{
+	struct fixture *f = *state;
+	char got[256];
+
+	f->e.pause_next = true;
+	assert_int_equal(write(f->peer, "x\ny\n", 4), 4);
+	spin(f, 50);
+	assert_int_equal(f->e.lines, 1); /* y waits too */
+	assert_int_equal(peer_read(f, got, sizeof(got)), 0);
+	spin(f, 200);
+	assert_int_equal(f->e.lines, 2);
+	peer_read(f, got, sizeof(got));
+	assert_string_equal(got, "x\ny\n");
+}
+
+static void test_wait_resume(void **state)
+{
+	struct fixture *f = *state;
+	char got[256];
+
+	f->e.wait_next = true;
+	assert_int_equal(write(f->peer, "x\ny\n", 4), 4);
+	spin(f, 50);
+	assert_int_equal(f->e.lines, 1);
+	assert_true(conn_waiting(f->e.c));
+	peer_read(f, got, sizeof(got));
+	assert_string_equal(got, "x\n"); /* output still flows while waiting */
+	conn_resume(f->e.c);
+	spin(f, 30);
+	assert_int_equal(f->e.lines, 2);
+}
+
+static void test_close_flushes_then_done(void **state)
+{
+	struct fixture *f = *state;
+	char got[256];
+
+	assert_int_equal(write(f->peer, "QUIT\nnot read\n", 14), 14);
+	spin(f, 50);
+	assert_int_equal(f->e.lines, 1);
+	assert_int_equal(f->e.done, 1);
+	peer_read(f, got, sizeof(got));
+	assert_string_equal(got, "QUIT\n");
+}
+
+static void test_peer_gone(void **state)
+{
+	struct fixture *f = *state;
+
+	shutdown(f->peer, SHUT_WR);
+	spin(f, 50);
+	assert_int_equal(f->e.lost, 1);
+	assert_int_equal(f->e.done, 1);
+}
+
+static void test_idle_and_deadline(void **state)
+{
+	struct fixture *f = *state;
+	char got[256];
+
+	conn_set_idle(f->e.c, 100);
+	for (int i = 0; i < 4; i++) { /* activity keeps it alive */
+		assert_int_equal(write(f->peer, "k\n", 2), 2);
+		spin(f, 60);
+	}
+	assert_int_equal(f->e.idles, 0);
+	conn_set_deadline(f->e.c, 100);
+	for (int i = 0; i < 4 && f->e.done == 0; i++) {
+		if (write(f->peer, "k\n", 2) != 2)
+			break;
+		spin(f, 60);
+	}
+	assert_int_equal(f->e.idles, 1);
+	assert_int_equal(f->e.done, 1);
+	peer_read(f, got, sizeof(got));
+	assert_non_null(strstr(got, "bye\n"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pipelined, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_holds_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_flushes_then_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_and_deadline, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -161,22 +161,10 @@ static void make_queue_dirs(struct qmgr *q)
 	}
 }
 
-static char *host_name(cfg *c)
-{
-	char name[256];
-
-	if (*cfg_get(c, "myhostname") != '\0')
-		return xstrdup(cfg_get(c, "myhostname"));
-	if (gethostname(name, sizeof(name)) < 0)
-		return xstrdup("localhost");
-	name[sizeof(name) - 1] = '\0';
-	return xstrdup(name);
-}
-
 static void read_settings(struct qmgr *q, cfg *c)
 {
 	q->queue_dir = xstrdup(cfg_get(c, "queue_directory"));
-	q->hostname = host_name(c);
+	q->hostname = cfg_myhostname(c);
 	q->local_socket = xasprintf("%s/private/local", q->queue_dir);
 	q->active_limit = (int)cfg_get_int(c, "qmgr_message_active_limit");
 	q->concurrency = (int)cfg_get_int(c, "local_destination_concurrency_limit");

@@ -90,10 +90,8 @@ static void auth_failure(struct session *s)
 		smtpd_session_close(s);
 		return;
 	}
-	if (delay > 0) {
-		s->paused = true;
-		s->pause_ms = delay;
-	}
+	if (delay > 0)
+		conn_pause(s->conn, delay);
 }
 
 /* auth_result: replies to what sasl_step said; ends the exchange unless

@@ -1,7 +1,8 @@
 /* session.c: one SMTP connection: accepting it (peer address, trust,
- * SO_PEERCRED on the local socket), the read loop, reply queueing and
- * flushing, the idle timeout, the error counters with their delayed
- * replies, and the end of the session.
+ * SO_PEERCRED on the local socket), the input steps, replies, the idle
+ * timeout, the error counters with their delayed replies, and the end of
+ * the session; the event-loop mechanics (run, pause, flush, close) are
+ * lib/conn's.
  *
  * PIPELINING (RFC 2920): the loop runs every command already buffered, in
  * order, each queueing its reply behind the previous one; the replies go
@@ -27,14 +28,11 @@
  * so nothing after it is consumed. */
 #define DATA_PIECE_MAX (64 * 1024)
 #define CHUNK_READ_MAX (64 * 1024)
-/* Stop reading commands while this much reply text is unsent (a client
- * that pipelines without reading must not make us buffer without end). */
-#define OUTPUT_HIGH_WATER (256 * 1024)
 /* A command line that keeps going past this many times the line limit is
  * a flood: the client is cut off. */
 #define LINE_FLOOD_FACTOR 4
 
-static void session_run(struct session *s);
+static const struct conn_ops session_ops;
 
 /* ---- accepting ---- */
 
@@ -89,9 +87,6 @@ static void refuse_busy(struct smtpd_server *srv, int fd)
 	svc_conn_done(srv->service);
 }
 
-static void on_io(void *ctx, int fd, int events);
-static void on_idle(void *ctx);
-
 void smtpd_session_accept(struct smtpd_server *srv, int fd)
 {
 	struct session *s;
@@ -108,7 +103,8 @@ void smtpd_session_accept(struct smtpd_server *srv, int fd)
 	else
 		peer_inet(s, fd);
 	s->client = xasprintf("%s[%s]", s->client_name, s->client_addr);
-	s->stream = strm_new(fd);
+	s->conn = conn_new(srv->loop, fd, srv->timeout_ms, &session_ops, s);
+	s->stream = conn_strm(s->conn);
 	s->state = ST_CONNECT;
 	s->input = IN_COMMAND;
 	s->last_verb = "CONNECT";
@@ -118,19 +114,19 @@ void smtpd_session_accept(struct smtpd_server *srv, int fd)
 	srv->sessions = s;
 	srv->nsessions++;
 	log_info("connect from %s", s->client);
-	s->io = ev_io_add(srv->loop, fd, EV_READ, on_io, s);
-	s->idle = ev_timer_add(srv->loop, srv->timeout_ms, false, on_idle, s);
 	if (srv->implicit_tls)
 		smtpd_tls_begin_implicit(s); /* the greeting comes after the handshake */
 	else
 		strm_printf(s->stream, "220 %s\r\n", srv->banner);
-	session_run(s);
+	conn_run(s->conn);
 }
 
 /* ---- the end ---- */
 
-static void session_free(struct session *s)
+/* session_done: the conn is closed (or the client gone): free the session. */
+static void session_done(void *ctx)
 {
+	struct session *s = ctx;
 	struct smtpd_server *srv = s->srv;
 
 	log_info("disconnect from %s", s->client);
@@ -144,10 +140,6 @@ static void session_free(struct session *s)
 		srv->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
-	ev_io_remove(&s->io);
-	ev_timer_remove(&s->idle);
-	ev_timer_remove(&s->delay);
-	strm_free(&s->stream);
 	free(s->helo);
 	free(s->client_addr);
 	free(s->client_name);
@@ -161,7 +153,7 @@ void smtpd_session_close(struct session *s)
 {
 	smtpd_enter_state(s, ST_QUIT);
 	s->input = IN_NONE;
-	s->paused = false;
+	conn_close(s->conn);
 }
 
 /* ---- replies ---- */
@@ -182,7 +174,7 @@ void smtpd_reply(struct session *s, int code, const char *dsn, const char *fmt, 
 		return;
 	s->errors++;
 	if (s->errors >= s->srv->soft_error_limit && s->srv->error_sleep_ms > 0)
-		s->paused = true;
+		conn_pause(s->conn, s->srv->error_sleep_ms);
 }
 
 void smtpd_reply_raw(struct session *s, const char *text)
@@ -279,8 +271,10 @@ static int step_chunk(struct session *s)
 	return STRM_OK;
 }
 
-static int step(struct session *s)
+static int session_step(void *ctx)
 {
+	struct session *s = ctx;
+
 	switch (s->input) {
 	case IN_COMMAND: return step_command(s);
 	case IN_DATA: return step_data(s);
@@ -291,141 +285,74 @@ static int step(struct session *s)
 	}
 }
 
-static void lost_connection(struct session *s, int r)
+static int session_events(void *ctx)
 {
+	struct session *s = ctx;
+
+	if (s->input == IN_HANDSHAKE && !s->tls_started)
+		return EV_WRITE; /* the 220 to STARTTLS must go out first */
+	if (s->input == IN_NONE) /* waiting for the commit: only output */
+		return strm_unflushed(s->stream) > 0 ? EV_WRITE : 0;
+	return strm_wants(s->stream);
+}
+
+static void lost_connection(void *ctx, int r)
+{
+	struct session *s = ctx;
+
 	if (r == STRM_ERROR)
 		log_info("lost connection after %s from %s: %s", s->last_verb, s->client,
 			 strm_error(s->stream));
 	else if (s->state != ST_CONNECT && s->state != ST_READY)
 		log_info("lost connection after %s from %s", s->last_verb, s->client);
-	smtpd_session_close(s);
+	smtpd_enter_state(s, ST_QUIT);
+	s->input = IN_NONE;
 }
 
-static void too_many_errors(struct session *s)
-{
-	log_warn("too many errors after %s from %s", s->last_verb, s->client);
-	smtpd_reply(s, 421, "4.7.0", "%s Error: too many errors", s->srv->myhostname);
-	smtpd_session_close(s);
-}
-
-static void set_events(struct session *s)
-{
-	int events = 0;
-
-	if (s->input == IN_HANDSHAKE && !s->tls_started && !s->paused)
-		events = EV_WRITE; /* the 220 to STARTTLS must go out first */
-	else if (s->input != IN_NONE && !s->paused)
-		events = strm_wants(s->stream);
-	else if (strm_unflushed(s->stream) > 0 && !s->paused)
-		events = EV_WRITE;
-	ev_io_set_events(s->io, events);
-}
-
-static void on_delay(void *ctx)
+static void check_errors(void *ctx)
 {
 	struct session *s = ctx;
 
-	s->paused = false;
-	s->pause_ms = 0;
-	session_run(s);
-}
-
-/* after_run: flush, close or wait; the only place a session is freed. */
-static void after_run(struct session *s)
-{
-	int r;
-
-	if (s->paused) {
-		uint64_t ms = s->pause_ms > 0 ? s->pause_ms : s->srv->error_sleep_ms;
-
-		if (s->delay == NULL)
-			s->delay = ev_timer_add(s->srv->loop, ms, false, on_delay, s);
-		else
-			ev_timer_reset(s->delay, ms);
-		set_events(s);
+	if (s->errors < s->srv->hard_error_limit || s->state == ST_QUIT)
 		return;
-	}
-	r = strm_flush(s->stream);
-	if (s->state == ST_QUIT && r != STRM_AGAIN) {
-		session_free(s);
-		return;
-	}
-	if (r == STRM_ERROR) {
-		lost_connection(s, r);
-		session_free(s);
-		return;
-	}
-	set_events(s);
-}
-
-static void session_run(struct session *s)
-{
-	while (s->input != IN_NONE && !s->paused) {
-		int r;
-
-		if (strm_unflushed(s->stream) > OUTPUT_HIGH_WATER &&
-		    strm_flush(s->stream) != STRM_OK)
-			break;
-		r = step(s);
-		if (r == STRM_AGAIN)
-			break;
-		if (r != STRM_OK) {
-			lost_connection(s, r);
-			break;
-		}
-		if (s->errors >= s->srv->hard_error_limit && s->state != ST_QUIT)
-			too_many_errors(s);
-	}
-	after_run(s);
+	log_warn("too many errors after %s from %s", s->last_verb, s->client);
+	smtpd_reply(s, 421, "4.7.0", "%s Error: too many errors", s->srv->myhostname);
+	smtpd_session_close(s);
 }
 
 void smtpd_session_resume(struct session *s)
 {
 	if (s->state != ST_QUIT)
 		s->input = IN_COMMAND;
-	session_run(s);
+	conn_run(s->conn);
 }
 
-static void on_io(void *ctx, int fd, int events)
-{
-	struct session *s = ctx;
-	(void)fd;
-
-	if (s->state == ST_QUIT) {
-		if (strm_flush(s->stream) != STRM_AGAIN || (events & EV_ERROR))
-			session_free(s);
-		return;
-	}
-	if ((events & EV_READ) && s->input != IN_HANDSHAKE) /* a handshake has one deadline */
-		ev_timer_reset(s->idle, s->srv->timeout_ms);
-	session_run(s);
-}
-
-static void on_idle(void *ctx)
+static void session_idle(void *ctx)
 {
 	struct session *s = ctx;
 
-	if (s->state == ST_QUIT) {
-		session_free(s);
-		return;
-	}
 	if (s->state == ST_COMMIT) { /* waiting for our own fsync: not the client's fault */
-		ev_timer_reset(s->idle, s->srv->timeout_ms);
+		conn_set_idle(s->conn, s->srv->timeout_ms);
 		return;
 	}
 	if (s->input == IN_HANDSHAKE) { /* no reply possible in the middle of TLS */
 		log_warn("timeout in the TLS handshake after %s from %s", s->last_verb, s->client);
-		s->paused = false;
 		smtpd_session_close(s);
-		after_run(s);
 		return;
 	}
 	log_info("timeout after %s from %s", s->last_verb, s->client);
-	s->paused = false;
 	smtpd_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->srv->myhostname);
 	smtpd_session_close(s);
-	after_run(s);
 }
+
+static const struct conn_ops session_ops = {
+	.step = session_step,
+	.events = session_events,
+	.after_step = check_errors,
+	.lost = lost_connection,
+	.idle = session_idle,
+	.done = session_done,
+};
 
 /* ---- stopping ---- */
 
@@ -435,10 +362,10 @@ void smtpd_server_stop(struct smtpd_server *srv)
 
 	for (; s != NULL; s = next) {
 		next = s->next;
-		if (s->input != IN_COMMAND || s->paused || s->txn != NULL)
+		if (s->input != IN_COMMAND || conn_paused(s->conn) || s->txn != NULL)
 			continue; /* in the middle of something: let it finish */
 		smtpd_reply(s, 421, "4.3.2", "%s Service shutting down", srv->myhostname);
 		smtpd_session_close(s);
-		after_run(s);
+		conn_run(s->conn);
 	}
 }

@@ -11,19 +11,6 @@
 #include "mem.h"
 #include "smtpd.h"
 
-static char *host_name(cfg *c)
-{
-	const char *h = cfg_get(c, "myhostname");
-	char name[256];
-
-	if (*h != '\0')
-		return xstrdup(h);
-	if (gethostname(name, sizeof(name)) < 0)
-		return xstrdup("localhost");
-	name[sizeof(name) - 1] = '\0';
-	return xstrdup(name);
-}
-
 static char *domain_name(cfg *c, const char *hostname)
 {
 	const char *d = cfg_get(c, "mydomain");
@@ -49,7 +36,7 @@ static void read_limits(struct smtpd_server *srv, cfg *c)
 
 static void read_names(struct smtpd_server *srv, cfg *c)
 {
-	srv->myhostname = host_name(c);
+	srv->myhostname = cfg_myhostname(c);
 	srv->mydomain = domain_name(c, srv->myhostname);
 	srv->myorigin = xstrdup(*cfg_get(c, "myorigin") ? cfg_get(c, "myorigin") : srv->myhostname);
 	srv->banner = xstrdup(cfg_get(c, "smtpd_banner"));

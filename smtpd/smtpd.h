@@ -25,6 +25,7 @@
 #include "authfail.h"
 #include "buf.h"
 #include "cfg.h"
+#include "conn.h"
 #include "commit.h"
 #include "ev.h"
 #include "netmatch.h"
@@ -125,14 +126,10 @@ struct session {
 	struct smtpd_server *srv;
 	struct session *next, *prev; /* srv->sessions */
 	void *commit_job; /* while in ST_COMMIT (commit.h handle) */
-	strm *stream;
-	ev_io *io;
-	ev_timer *idle;
-	ev_timer *delay; /* error sleep */
+	conn *conn; /* the event-loop side (lib/conn) */
+	strm *stream; /* conn_strm(conn) */
 	enum smtpd_state state;
 	enum smtpd_input input;
-	bool paused; /* error sleep running: no input, no output */
-	uint64_t pause_ms; /* this pause's length; 0 = smtpd_error_sleep_time */
 	bool esmtp;
 	bool tls_started; /* strm_start_tls called (IN_HANDSHAKE: plaintext flushed) */
 	char *helo;

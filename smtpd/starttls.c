@@ -108,7 +108,7 @@ static void handshake_done(struct session *s)
 	log_info("TLS connection established from %s: %s", s->client, desc);
 	free(desc);
 	s->input = IN_COMMAND;
-	ev_timer_reset(s->idle, s->srv->timeout_ms);
+	conn_set_idle(s->conn, s->srv->timeout_ms);
 	forget_client(s);
 	if (s->srv->implicit_tls && strcmp(s->last_verb, "CONNECT") == 0)
 		strm_printf(s->stream, "220 %s\r\n", s->srv->banner);
@@ -123,7 +123,7 @@ static void start_handshake(struct session *s)
 			 dropped);
 	strm_start_tls(s->stream, tls_server_ctx(s->srv->tls), true, NULL);
 	s->tls_started = true;
-	ev_timer_reset(s->idle, s->srv->handshake_timeout_ms);
+	conn_set_deadline(s->conn, s->srv->handshake_timeout_ms);
 }
 
 int smtpd_tls_step(struct session *s)

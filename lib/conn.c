@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 
+#include "log.h"
 #include "mem.h"
 
 struct conn {
@@ -203,4 +204,24 @@ void conn_set_deadline(conn *c, uint64_t ms)
 {
 	c->deadline = true;
 	ev_timer_reset(c->idle, ms);
+}
+
+int conn_tls_step(conn *c, SSL_CTX *ctx, uint64_t deadline_ms, bool *started, const char *who,
+		  const char *command)
+{
+	if (!*started) {
+		int r = strm_flush(c->stream); /* the go-ahead goes out in plaintext */
+		size_t dropped;
+
+		if (r != STRM_OK)
+			return r;
+		dropped = strm_pending(c->stream);
+		if (dropped > 0)
+			log_warn("%s: %zu bytes of plaintext pipelined after %s dropped", who, dropped,
+				 command);
+		strm_start_tls(c->stream, ctx, true, NULL);
+		*started = true;
+		conn_set_deadline(c, deadline_ms);
+	}
+	return strm_handshake(c->stream);
 }

@@ -78,4 +78,16 @@ bool conn_waiting(const conn *c);
 void conn_set_idle(conn *c, uint64_t ms);
 void conn_set_deadline(conn *c, uint64_t ms);
 
+/* conn_tls_step: the server side of starting TLS as an input step, for
+ * STARTTLS, STLS and implicit TLS. While *started is false it first
+ * flushes the plaintext reply, then drops any plaintext the client
+ * pipelined after its command (logged as "<who>: N bytes of plaintext
+ * pipelined after <command> dropped"), starts TLS with ctx and puts the
+ * handshake under one deadline of deadline_ms; then it drives the
+ * handshake. STRM_OK: done (the caller restarts the idle timer and
+ * greets or resets its state); STRM_AGAIN: wait; anything else: failed
+ * (the caller logs and closes). */
+int conn_tls_step(conn *c, SSL_CTX *ctx, uint64_t deadline_ms, bool *started, const char *who,
+		  const char *command);
+
 #endif

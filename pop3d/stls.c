@@ -77,29 +77,11 @@ static void handshake_done(struct session *s)
 		pop3d_ok(s, "%s ready.", s->srv->myhostname);
 }
 
-static void start_handshake(struct session *s)
-{
-	size_t dropped = strm_pending(s->stream);
-
-	if (dropped > 0)
-		log_warn("%s: %zu bytes of plaintext pipelined after STLS dropped", s->client,
-			 dropped);
-	strm_start_tls(s->stream, tls_server_ctx(s->srv->tls), true, NULL);
-	s->tls_started = true;
-	conn_set_deadline(s->conn, s->srv->handshake_timeout_ms);
-}
-
 int pop3d_tls_step(struct session *s)
 {
-	int r;
+	int r = conn_tls_step(s->conn, tls_server_ctx(s->srv->tls), s->srv->handshake_timeout_ms,
+			      &s->tls_started, s->client, "STLS");
 
-	if (!s->tls_started) {
-		r = strm_flush(s->stream); /* the +OK goes out in plaintext first */
-		if (r != STRM_OK)
-			return r;
-		start_handshake(s);
-	}
-	r = strm_handshake(s->stream);
 	if (r == STRM_OK) {
 		handshake_done(s);
 	} else if (r != STRM_AGAIN) {

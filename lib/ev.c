@@ -37,6 +37,7 @@ struct ev_io {
 	int fd;
 	int events; /* what the caller asked for */
 	bool in_epoll; /* false after a hang-up seen while silent */
+	bool exclusive; /* EV_EXCLUSIVE: EPOLLEXCLUSIVE, which MOD refuses */
 	bool removed;
 	ev_io_cb *cb;
 	void *ctx;
@@ -308,20 +309,20 @@ static int timers_wait_ms(ev_loop *loop, int timeout_ms)
 
 /* ---- fd watchers ---- */
 
-static uint32_t io_epoll_mask(int events)
+static uint32_t io_epoll_mask(const ev_io *io)
 {
-	uint32_t mask = 0;
+	uint32_t mask = io->exclusive ? EPOLLEXCLUSIVE : 0;
 
-	if (events & EV_READ)
+	if (io->events & EV_READ)
 		mask |= EPOLLIN;
-	if (events & EV_WRITE)
+	if (io->events & EV_WRITE)
 		mask |= EPOLLOUT;
 	return mask;
 }
 
 static void io_ctl(ev_io *io, int op)
 {
-	struct epoll_event ee = { .events = io_epoll_mask(io->events), .data.ptr = io };
+	struct epoll_event ee = { .events = io_epoll_mask(io), .data.ptr = io };
 
 	if (epoll_ctl(io->loop->epoll_fd, op, io->fd, &ee) == 0)
 		return;
@@ -338,6 +339,7 @@ ev_io *ev_io_add(ev_loop *loop, int fd, int events, ev_io_cb *cb, void *ctx)
 	io->loop = loop;
 	io->fd = fd;
 	io->events = events & (EV_READ | EV_WRITE);
+	io->exclusive = (events & EV_EXCLUSIVE) != 0;
 	io->cb = cb;
 	io->ctx = ctx;
 	io_ctl(io, EPOLL_CTL_ADD);
@@ -355,6 +357,11 @@ void ev_io_set_events(ev_io *io, int events)
 	if (io->in_epoll && events == io->events)
 		return;
 	io->events = events;
+	if (io->in_epoll && io->exclusive) {
+		/* EPOLLEXCLUSIVE cannot be modified: leave the set, come back */
+		(void)epoll_ctl(io->loop->epoll_fd, EPOLL_CTL_DEL, io->fd, NULL);
+		io->in_epoll = false;
+	}
 	if (io->in_epoll) {
 		io_ctl(io, EPOLL_CTL_MOD);
 	} else if (events != 0) {

@@ -13,6 +13,10 @@
 #define EV_WRITE 2
 /* Reported in addition to EV_READ/EV_WRITE on hang-up or error. */
 #define EV_ERROR 4
+/* For ev_io_add only: an fd several processes watch (a shared listening
+ * socket); when it becomes ready the kernel wakes one waiting process, not
+ * all of them (EPOLLEXCLUSIVE). */
+#define EV_EXCLUSIVE 8
 
 typedef struct ev_loop ev_loop;
 typedef struct ev_io ev_io;
@@ -39,8 +43,8 @@ void ev_stop(ev_loop *loop);
 /* ev_now_ms: monotonic milliseconds, cached per loop iteration. */
 uint64_t ev_now_ms(ev_loop *loop);
 
-/* ev_io_add: watch fd for events (EV_READ|EV_WRITE; 0 = registered but
- * silent). One watcher per fd (a second one is a log_panic). On hang-up or
+/* ev_io_add: watch fd for events (EV_READ|EV_WRITE, optionally with
+ * EV_EXCLUSIVE, which the watcher then keeps; 0 = registered but silent). One watcher per fd (a second one is a log_panic). On hang-up or
  * error cb gets EV_ERROR plus the events the watcher asked for, so its
  * read/write sees the EOF or error. Remove the watcher before close(fd). */
 ev_io *ev_io_add(ev_loop *loop, int fd, int events, ev_io_cb *cb, void *ctx);

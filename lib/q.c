@@ -41,7 +41,22 @@
  * created, as 9 base-62 digits (0-9A-Za-z, so IDs of one length sort by
  * time), then the tmp file's inode in base 62 (at least 3 digits): 12 to
  * 20 characters. While the file exists no other file has its inode, so
- * two live IDs never collide, across processes and restarts. */
+ * two live IDs never collide, across processes and restarts.
+ *
+ * The pool: a removed queue file can be kept as tmp/pool.<slot>
+ * (q_recycle), and the writer takes one from there, by renaming it to its
+ * own tmp name, before it creates a file. Creating an inode is the most
+ * expensive step of a queue file on ext4 without a journal (the allocator
+ * skips every inode freed in the last minutes, one lookup each, and a busy
+ * queue frees one per message); a pooled file skips that and the freeing.
+ * There are Q_POOL_SLOTS slots, so the pool never holds more files; the
+ * rename to or from a slot is atomic, so processes racing for a slot are
+ * safe, and the loser just tries another slot. A pooled file is garbage
+ * until taken (nothing reads tmp/; it is as private as the queue it came
+ * from). The taker checks what it got (a regular file of ours with one
+ * link) and resets its mode, since qmgr keeps a mark in the mode bits; it
+ * writes over the old bytes, which spares freeing and allocating their
+ * blocks, and cuts the file to its new length before the fsync. */
 #include "q.h"
 
 #include <errno.h>
@@ -214,10 +229,21 @@ struct q_writer {
 	size_t wlen;
 	off_t flushed; /* bytes already written to fd */
 	off_t content_start; /* -1 until the envelope is written */
+	off_t stale_size; /* old bytes of a pooled file, cut off at commit */
 	char *error; /* first write error; the tmp file is gone then */
 };
 
 static unsigned long q_tmp_counter;
+
+/* Slots of the pool, and slots tried per take and per put. A busy pool
+ * settles where misses (new inodes) and full puts (unlinks) balance, a
+ * bit over half full with these numbers, and a take then misses about 1%
+ * of the time; the slots are many more than the messages a busy queue has
+ * in flight, which would otherwise empty the pool. An empty pool costs a
+ * take 6 failed renames (name lookups), far less than creating a file. */
+#define Q_POOL_SLOTS 256
+#define Q_POOL_TAKE_TRIES 6
+#define Q_POOL_PUT_TRIES 8
 
 /* q_writer_fail: records the error, removes the tmp file. Always -1. */
 static int q_writer_fail(q_writer *w, const char *what, int err, char **err_r)
@@ -262,15 +288,97 @@ static int q_writer_put(q_writer *w, const void *data, size_t len, char **err_r)
 	return 0;
 }
 
-static int q_create_tmp(const char *queue_dir, char **path_r, char **err_r)
+/* q_tmp_name: a fresh name in tmp/ (heap). */
+static char *q_tmp_name(const char *queue_dir)
 {
-	for (int tries = 0; tries < 100; tries++) {
-		struct timeval tv;
-		int fd;
+	struct timeval tv;
 
-		gettimeofday(&tv, NULL);
-		*path_r = xasprintf("%s/%s/%ld.%lu.%ld", queue_dir, Q_TMP, (long)getpid(),
-				    ++q_tmp_counter, (long)tv.tv_usec);
+	gettimeofday(&tv, NULL);
+	return xasprintf("%s/%s/%ld.%lu.%ld", queue_dir, Q_TMP, (long)getpid(), ++q_tmp_counter,
+			 (long)tv.tv_usec);
+}
+
+/* q_pool_path: the path of a slot picked at random (an LCG per process,
+ * seeded by the pid): slots tried one after another would follow the
+ * takers' own trail of emptied slots and miss far more often. */
+static char *q_pool_path(const char *queue_dir)
+{
+	static uint32_t state;
+
+	if (state == 0)
+		state = (uint32_t)getpid() * 2654435761u | 1;
+	state = state * 1103515245u + 12345u;
+	return xasprintf("%s/%s/pool.%u", queue_dir, Q_TMP, (state >> 16) % Q_POOL_SLOTS);
+}
+
+/* q_pool_open: opens a file just taken from the pool, mode 0600 like a
+ * new one; *stale_r gets its old size. -1 (the file removed) when it is not
+ * a regular file of ours with one link, which only a tampered queue has. */
+static int q_pool_open(const char *path, off_t *stale_r)
+{
+	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+	    st.st_uid == geteuid() && ((st.st_mode & 07777) == 0600 || fchmod(fd, 0600) == 0)) {
+		*stale_r = st.st_size;
+		return fd;
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	return -1;
+}
+
+/* q_pool_take: a pooled file renamed to a fresh tmp name, open for
+ * writing (*stale_r: its old size), or -1 when the slots tried are empty. */
+static int q_pool_take(const char *queue_dir, char **path_r, off_t *stale_r)
+{
+	for (int tries = 0; tries < Q_POOL_TAKE_TRIES; tries++) {
+		char *slot = q_pool_path(queue_dir);
+		char *path = q_tmp_name(queue_dir);
+		int moved = rename(slot, path);
+		int rename_errno = errno;
+
+		free(slot);
+		int fd = moved == 0 ? q_pool_open(path, stale_r) : -1;
+		if (fd >= 0) {
+			*path_r = path;
+			return fd;
+		}
+		free(path);
+		if (moved == 0 || rename_errno != ENOENT)
+			return -1; /* not a usable pool: create a file */
+	}
+	return -1;
+}
+
+/* q_recycle: the file is not emptied here: another process may take it
+ * from its slot at once, and only the taker may touch it then. */
+int q_recycle(const char *queue_dir, const char *path)
+{
+	for (int tries = 0; tries < Q_POOL_PUT_TRIES; tries++) {
+		char *slot = q_pool_path(queue_dir);
+		int rc = renameat2(AT_FDCWD, path, AT_FDCWD, slot, RENAME_NOREPLACE);
+		int rename_errno = errno;
+
+		free(slot);
+		if (rc == 0)
+			return 0;
+		if (rename_errno != EEXIST)
+			break; /* EINVAL: no RENAME_NOREPLACE here; ENOENT: gone */
+	}
+	return unlink(path);
+}
+
+static int q_create_tmp(const char *queue_dir, char **path_r, off_t *stale_r, char **err_r)
+{
+	int fd = q_pool_take(queue_dir, path_r, stale_r);
+
+	if (fd >= 0)
+		return fd;
+	for (int tries = 0; tries < 100; tries++) {
+		*path_r = q_tmp_name(queue_dir);
 		fd = open(*path_r, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			return fd;
@@ -290,7 +398,8 @@ static int q_create_tmp(const char *queue_dir, char **path_r, char **err_r)
 q_writer *q_writer_new(const char *queue_dir, char **err_r)
 {
 	char *path = NULL;
-	int fd = q_create_tmp(queue_dir, &path, err_r);
+	off_t stale = 0;
+	int fd = q_create_tmp(queue_dir, &path, &stale, err_r);
 	struct timeval tv;
 	struct stat st;
 	q_writer *w;
@@ -312,6 +421,7 @@ q_writer *q_writer_new(const char *queue_dir, char **err_r)
 	w->fd = fd;
 	w->wbuf = xmalloc(Q_WBUF_SIZE);
 	w->content_start = -1;
+	w->stale_size = stale;
 	return w;
 }
 
@@ -483,6 +593,8 @@ static int q_writer_finish(q_writer *w, char **err_r)
 	}
 	if (q_patch_size(w, err_r) < 0 || q_writer_flush(w, err_r) < 0)
 		return -1;
+	if (w->stale_size > w->flushed && ftruncate(w->fd, w->flushed) < 0)
+		return q_writer_fail(w, "truncate", errno, err_r);
 	if (fsync(w->fd) < 0)
 		return q_writer_fail(w, "fsync", errno, err_r);
 	fd = w->fd;

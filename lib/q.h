@@ -65,7 +65,14 @@ struct q_envelope {
 /* --- writing (smtpd, bounces) ------------------------------------------ */
 typedef struct q_writer q_writer;
 
-/* q_writer_new: creates a file in $queue_dir/tmp and picks the queue ID.
+/* q_recycle: removes a queue file that is done with: it is renamed into
+ * the pool of tmp/ for q_writer_new, or unlinked when the pool's slots are
+ * taken. Either way it is out of the queue like after an unlink. 0, or -1
+ * with errno as unlink(2) gives it. */
+int q_recycle(const char *queue_dir, const char *path);
+
+/* q_writer_new: creates a file in $queue_dir/tmp (from the pool when it
+ * has one, see q.c) and picks the queue ID.
  * NULL with *err_r (heap) on failure (disk full, permissions). */
 q_writer *q_writer_new(const char *queue_dir, char **err_r);
 const char *q_writer_id(const q_writer *w);

@@ -5,7 +5,9 @@
  * read/send or SSL_read/SSL_write, so everything above them is the same
  * for TLS and plaintext. Non-blocking fds get STRM_AGAIN and a remembered
  * direction for strm_wants; blocking fds poll() first, bounded by the
- * timeout. The fd's mode is looked at in strm_new and strm_set_timeout. */
+ * timeout. The fd's mode is looked at in strm_new and strm_set_timeout.
+ * OpenSSL reads ahead, so "more input without waiting" is asked of
+ * SSL_has_pending (raw bytes count), never of the socket alone. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -365,6 +367,13 @@ static size_t strm_unread(const strm *s)
 	return buf_len(s->in) - s->in_off;
 }
 
+/* strm_tls_buffered: OpenSSL holds input, decrypted or not yet (it reads
+ * ahead), that the socket will not announce again. */
+static bool strm_tls_buffered(const strm *s)
+{
+	return s->ssl != NULL && SSL_has_pending(s->ssl);
+}
+
 /* strm_pending: also counts bytes OpenSSL has decrypted but we have not
  * read yet; either kind is there without waiting for the socket. */
 size_t strm_pending(const strm *s)
@@ -410,8 +419,7 @@ static int strm_read_chunk(strm *s, bool wait, size_t *got_r)
 
 	req.dst = buf_reserve(s->in, req.len);
 	if (wait) {
-		bool decrypted = s->ssl != NULL && SSL_pending(s->ssl) > 0;
-		r = strm_drive(s, decrypted ? 0 : EV_READ, strm_attempt_read, &req, &s->read_want);
+		r = strm_drive(s, strm_tls_buffered(s) ? 0 : EV_READ, strm_attempt_read, &req, &s->read_want);
 	} else {
 		r = strm_attempt_read(s, &req);
 	}
@@ -422,9 +430,9 @@ static int strm_read_chunk(strm *s, bool wait, size_t *got_r)
 }
 
 /* strm_fill: keeps reading while more is surely there without waiting
- * (decrypted TLS bytes, or a full read on a non-blocking fd), up to about
- * STRM_FILL_TARGET. OpenSSL's own buffer must be drained here: the socket
- * will not become readable for bytes OpenSSL already holds. */
+ * (TLS input OpenSSL holds, or a full read on a non-blocking fd), up to
+ * about STRM_FILL_TARGET. OpenSSL's own buffer must be drained here: the
+ * socket will not become readable for bytes OpenSSL already holds. */
 int strm_fill(strm *s)
 {
 	size_t total = 0;
@@ -445,7 +453,7 @@ int strm_fill(strm *s)
 		if (r != STRM_OK)
 			return total > 0 ? STRM_OK : r;
 		total += got;
-		bool more = (s->ssl != NULL && SSL_pending(s->ssl) > 0) ||
+		bool more = strm_tls_buffered(s) ||
 			    (s->nonblock && got == ask);
 		if (!more || total >= STRM_FILL_TARGET)
 			return STRM_OK;
@@ -597,6 +605,9 @@ static bool strm_tls_setup(strm *s, SSL_CTX *ctx, bool server, const char *sni)
 	if (s->ssl == NULL || SSL_set_fd(s->ssl, s->fd) != 1)
 		goto fail;
 	SSL_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* One read(2) for a record, header and body, or for several: without
+	 * read-ahead OpenSSL reads the 5-byte header and the body apart. */
+	SSL_set_read_ahead(s->ssl, 1);
 	if (server) {
 		SSL_set_accept_state(s->ssl);
 		return true;

@@ -260,7 +260,9 @@ static void take_sockets(svc *s)
 		sock_set_nonblock(fd, true);
 		sock_set_cloexec(fd, true);
 		s->listen_fd[s->nlisten] = fd;
-		s->listen_io[s->nlisten++] = ev_io_add(s->loop, fd, EV_READ, on_listen, s);
+		/* every process of the service watches the socket: one wakes */
+		s->listen_io[s->nlisten++] = ev_io_add(s->loop, fd, EV_READ | EV_EXCLUSIVE,
+						       on_listen, s);
 	}
 	if (fcntl(SVC_ALIVE_FD, F_GETFD) >= 0) {
 		sock_set_cloexec(SVC_ALIVE_FD, true);

@@ -38,6 +38,27 @@
 #define TLS_COMMON_OPTIONS \
 	(SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF)
 
+/* tls_server_lean: drops per-handshake work that buys nothing here.
+ * - No session tickets and no session cache. OpenSSL would seal tickets
+ *   with a random key of each SSL_CTX, that is of each process, and the
+ *   kernel spreads a client's connections over all the processes of a
+ *   service, so a resumption would mostly fail; issuing the two TLS 1.3
+ *   tickets cost every full handshake an encoding, an encryption and a
+ *   write of its own (about a sixth of the handshake's CPU).
+ *   XXX resumption needs a ticket key shared by the processes of a
+ *   service (Postfix's tlsmgr); until then every handshake is a full one.
+ * - No automatic chain: the chain sent is the certificate file's, as
+ *   loaded; OpenSSL would otherwise try, in every handshake, to complete
+ *   it from the context's trust store, which a server context never
+ *   loads, so the attempt could only come back empty. */
+static void tls_server_lean(SSL_CTX *ctx)
+{
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+}
+
 char *tls_errors(void)
 {
 	buf *b = buf_new(128);
@@ -175,6 +196,7 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file,
 	if (SSL_CTX_set_min_proto_version(ctx, version) != 1)
 		return tls_fail(ctx, err_r, "cannot set TLS protocol floor");
 	SSL_CTX_set_options(ctx, TLS_COMMON_OPTIONS | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	tls_server_lean(ctx);
 	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHER_LIST) != 1)
 		return tls_fail(ctx, err_r, "cannot set TLS cipher list");
 	if (tls_load_pair(ctx, cert_file, key_file, err_r) < 0) {
@@ -468,6 +490,7 @@ static SSL_CTX *tls_server_base(const tls_server *ts, char **err_r)
 		return NULL;
 	}
 	SSL_CTX_set_options(ctx, TLS_COMMON_OPTIONS | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	tls_server_lean(ctx);
 	const char *list = ts->ciphers != NULL ? ts->ciphers : TLS_CIPHER_LIST;
 	if (SSL_CTX_set_cipher_list(ctx, list) != 1) {
 		ERR_clear_error();

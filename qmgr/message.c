@@ -182,9 +182,12 @@ static bool anything_left(const struct q_msg *msg)
 	return false;
 }
 
+/* remove_msg: the file goes to the pool of tmp/ for the next message
+ * (q_recycle), which is the same commit as an unlink: it is out of the
+ * queue once the rename is done. */
 static void remove_msg(struct qmgr_msg *m)
 {
-	if (unlink(m->msg->path) < 0 && errno != ENOENT)
+	if (q_recycle(m->q->queue_dir, m->msg->path) < 0 && errno != ENOENT)
 		log_warn("%s: cannot remove %s: %s", m->msg->id, m->msg->path, strerror(errno));
 	else
 		log_info("%s: removed", m->msg->id);

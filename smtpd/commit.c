@@ -1,11 +1,16 @@
 /* commit.c: commits queue files on a few worker threads so their fsyncs
  * overlap (the disks here do ~10,000 concurrent fsyncs/s but ~1,400 in one
  * serial stream) and the event loop never waits for one. A worker runs
- * q_writer_commit (flush, fsync, rename into incoming/) and hands the job
- * back through an eventfd; the loop then takes every finished job at once,
- * fsyncs incoming/ once for all of them (the batch), and only then calls
- * back for each, which sends the 250s. The threads touch nothing but the
- * q_writer and the job; all session state stays on the loop thread. */
+ * q_writer_commit (flush, fsync, rename into incoming/) and puts the job on
+ * the unsynced list. Group commit of incoming/: if no fsync of incoming/
+ * is running, that worker becomes the syncer: it takes the whole unsynced
+ * list (the batch), fsyncs incoming/ once for all of it, hands the batch
+ * to the loop through an eventfd, and goes on while jobs arrived in the
+ * meantime (their renames may have come after its fsync began, so they
+ * need one of their own). The loop only calls back, which sends the 250s:
+ * every job it sees has its file and its directory entry on disk. The
+ * threads touch nothing but the q_writer and the job; all session state
+ * stays on the loop thread, and only the loop logs. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +32,7 @@ struct commit_job {
 	void *owner; /* NULL once the owner is gone (commit_forget) */
 	int rc;
 	char *err;
+	int sync_errno; /* 0, or why the fsync of incoming/ failed */
 };
 
 struct committer {
@@ -37,6 +43,8 @@ struct committer {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct commit_job *todo, *todo_tail; /* for the workers, FIFO */
+	struct commit_job *unsynced; /* renamed, waiting for the incoming/ fsync */
+	bool syncing; /* a worker is fsyncing incoming/ */
 	struct commit_job *finished; /* back from the workers */
 };
 
@@ -55,21 +63,70 @@ static struct commit_job *take_job(struct committer *c)
 	return job;
 }
 
+static void wake_loop(struct committer *c)
+{
+	uint64_t one = 1;
+
+	if (write(c->event_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		abort(); /* cannot happen with an eventfd; never log from here */
+}
+
+/* finish_batch: moves the jobs of a list to finished (lock held). */
+static void finish_batch(struct committer *c, struct commit_job *batch, int sync_errno)
+{
+	while (batch != NULL) {
+		struct commit_job *job = batch;
+
+		batch = job->next;
+		job->sync_errno = sync_errno;
+		job->next = c->finished;
+		c->finished = job;
+	}
+}
+
+/* sync_batches: the syncer's loop, entered and left with the lock held;
+ * the lock is dropped around each fsync and each wake-up of the loop. */
+static void sync_batches(struct committer *c)
+{
+	c->syncing = true;
+	while (c->unsynced != NULL) {
+		struct commit_job *batch = c->unsynced;
+
+		c->unsynced = NULL;
+		pthread_mutex_unlock(&c->lock);
+		int sync_errno = q_sync_dir(c->queue_dir, Q_INCOMING) < 0 ? errno : 0;
+		pthread_mutex_lock(&c->lock);
+		finish_batch(c, batch, sync_errno);
+		pthread_mutex_unlock(&c->lock);
+		wake_loop(c);
+		pthread_mutex_lock(&c->lock);
+	}
+	c->syncing = false;
+}
+
+/* worker: a failed commit goes back at once (there is nothing to sync);
+ * a committed one waits for an fsync of incoming/, run by this worker
+ * when no other is running one. */
 static void *worker(void *arg)
 {
 	struct committer *c = arg;
-	uint64_t one = 1;
 
 	for (;;) {
 		struct commit_job *job = take_job(c);
+		bool failed;
 
 		job->rc = q_writer_commit(&job->writer, &job->err);
+		failed = job->rc != 0;
+		struct commit_job **list = failed ? &c->finished : &c->unsynced;
+
 		pthread_mutex_lock(&c->lock);
-		job->next = c->finished;
-		c->finished = job;
+		job->next = *list;
+		*list = job;
+		if (!failed && !c->syncing)
+			sync_batches(c);
 		pthread_mutex_unlock(&c->lock);
-		if (write(c->event_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			abort(); /* cannot happen with an eventfd; never log from here */
+		if (failed)
+			wake_loop(c);
 	}
 	return NULL;
 }
@@ -95,25 +152,22 @@ static struct commit_job *collect(struct committer *c)
 static void on_event(void *ctx, int fd, int events)
 {
 	struct committer *c = ctx;
-	struct commit_job *done, *job, *next;
+	struct commit_job *job, *next;
 	uint64_t count;
-	bool synced = true, any_ok = false;
 	(void)events;
 
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_warn("commit eventfd: %s", strerror(errno));
-	done = collect(c);
-	for (job = done; job != NULL; job = job->next)
-		any_ok |= job->rc == 0;
-	if (any_ok && q_sync_dir(c->queue_dir, Q_INCOMING) < 0) {
-		log_warn("cannot fsync %s/%s: %s", c->queue_dir, Q_INCOMING, strerror(errno));
-		synced = false;
-	}
-	for (job = done; job != NULL; job = next) {
+	for (job = collect(c); job != NULL; job = next) {
+		bool ok = job->rc == 0 && job->sync_errno == 0;
+
 		next = job->next;
+		if (job->rc == 0 && job->sync_errno != 0)
+			log_warn("cannot fsync %s/%s: %s", c->queue_dir, Q_INCOMING,
+				 strerror(job->sync_errno));
 		if (job->owner != NULL)
-			c->done(job->owner, job->rc == 0 && synced, job->err);
-		else if (job->rc == 0)
+			c->done(job->owner, ok, job->err);
+		else if (ok)
 			log_info("a message was committed after its client left");
 		free(job->err);
 		free(job);

@@ -1,7 +1,8 @@
 /* commit.h: smtpd's queue file committer: q_writer_commit on worker
  * threads, so the fsyncs of many sessions overlap, and one fsync of
- * incoming/ for every batch of finished commits before the callbacks that
- * send the 250 replies. All callbacks run on the event loop thread. */
+ * incoming/ (also on a worker) for every batch of finished commits before
+ * the callbacks that send the 250 replies. All callbacks run on the event
+ * loop thread. */
 #ifndef POSTERN_SMTPD_COMMIT_H
 #define POSTERN_SMTPD_COMMIT_H
 

@@ -63,17 +63,16 @@ class CrashDuringLoad(unittest.TestCase):
         return pids
 
     def killer(self, stop):
-        kills = 0
+        self.kills = 0
         while not stop.is_set():
-            time.sleep(random.uniform(0.05, 0.3))
+            time.sleep(random.uniform(0.03, 0.2))
             victims = self.worker_pids(random.choice(["qmgr", "local"]))
             if victims:
                 try:
                     os.kill(random.choice(victims), signal.SIGKILL)
-                    kills += 1
+                    self.kills += 1
                 except OSError:
                     pass
-        self.kills = kills
 
     def maildir_ids(self):
         counts = {}
@@ -104,6 +103,9 @@ class CrashDuringLoad(unittest.TestCase):
             t.start()
         for t in clients:
             t.join()
+        # the load may be accepted faster than the killer kills: go on
+        # killing while delivery still has work, up to a dozen kills
+        wait_for(lambda: self.kills >= 12 or self.queue_empty(), timeout=60, step=0.1)
         stop.set()
         killer.join()
         self.assertGreater(self.kills, 5, "the test did not kill anything")

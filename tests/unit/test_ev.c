@@ -1,10 +1,10 @@
 /* test_ev.c: unit tests for lib/ev.c, the epoll event loop.
- * Covers fd readiness on pipes and socketpairs, silent watchers, hang-up
- * reporting, removal of watchers from inside callbacks (self and another
- * watcher whose event sits in the same batch), timer order, repeat, reset
- * and removal, heap order over 10000 random timers, signals through
- * signalfd, and ev_stop. Timers are a few milliseconds so the whole file
- * runs well under a second. */
+ * Covers fd readiness on pipes and socketpairs, silent and exclusive
+ * watchers, hang-up reporting, removal of watchers from inside callbacks
+ * (self and another watcher whose event sits in the same batch), timer
+ * order, repeat, reset and removal, heap order over 10000 random timers,
+ * signals through signalfd, and ev_stop. Timers are a few milliseconds
+ * so the whole file runs well under a second. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -153,6 +153,41 @@ static void test_io_set_events(void **state)
 				assert_int_equal(r.nread, 1);
 				assert_int_equal(write(sv[1], "x", 1), 1);
 			}
+		}
+	}
+	ev_io_remove(&io);
+	close(sv[0]);
+	close(sv[1]);
+	ev_loop_free(&loop);
+}
+
+/* An EV_EXCLUSIVE watcher (EPOLLEXCLUSIVE, which epoll cannot modify)
+ * goes through the same changes of events as an ordinary one. */
+static void test_io_exclusive(void **state)
+{
+	ev_loop *loop = ev_loop_new();
+	struct io_rec r = { 0 };
+	int sv[2];
+	ev_io *io;
+
+	(void)state;
+	make_socketpair(sv);
+	assert_int_equal(write(sv[1], "x", 1), 1);
+	io = ev_io_add(loop, sv[0], EV_READ | EV_EXCLUSIVE, io_rec_cb, &r);
+	assert_int_equal(ev_run_once(loop, 0), 0);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.last_events, EV_READ);
+	for (size_t i = 0; i < sizeof(set_events_cases) / sizeof(set_events_cases[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		assert_int_equal(write(sv[1], "x", 1), 1);
+		ev_io_set_events(io, set_events_cases[i].events);
+		assert_int_equal(ev_run_once(loop, 0), 0);
+		assert_int_equal(r.calls, set_events_cases[i].expect_calls);
+		if (r.calls > 0)
+			assert_int_equal(r.last_events, set_events_cases[i].expect_events);
+		if (r.calls == 0 || !(r.last_events & EV_READ)) {
+			char junk[8];
+			assert_int_equal(read(sv[0], junk, sizeof(junk)), 1);
 		}
 	}
 	ev_io_remove(&io);
@@ -731,6 +766,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_io_read_write),
 		cmocka_unit_test(test_io_set_events),
+		cmocka_unit_test(test_io_exclusive),
 		cmocka_unit_test(test_io_hangup),
 		cmocka_unit_test(test_io_remove_self),
 		cmocka_unit_test(test_io_remove_other_same_batch),

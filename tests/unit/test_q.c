@@ -3,7 +3,10 @@
  * content; in-place state updates that change exactly one byte; queue ID
  * uniqueness and alphabet; a table of malformed files that must be refused;
  * abort, misuse, and a write failure (RLIMIT_FSIZE) that must leave nothing
- * in incoming/ or tmp/; the small path helpers. */
+ * in incoming/ or tmp/; the pool of removed files (q_recycle): a taken
+ * file is reused whole (same inode, old bytes cut, mode reset), a full
+ * pool unlinks, and a tampered slot is never written through; the small
+ * path helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -665,6 +668,136 @@ static void test_write_failure_at_commit(void **state)
 
 /* ---- helpers ---- */
 
+/* ---- the pool ---- */
+
+static ino_t inode_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_ino;
+}
+
+/* minimal_message: a one-recipient message with content, committed. */
+static char *minimal_message(const char *content)
+{
+	struct q_rcpt r = { .address = "a@b" };
+	struct q_envelope env = { .arrival = 1, .sender = "s@x", .rcpts = &r, .nrcpts = 1 };
+
+	return write_message(&env, content, strlen(content));
+}
+
+/* is_one_of: st_ino is among the n inodes. */
+static bool is_one_of(ino_t ino, const ino_t *inodes, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (inodes[i] == ino)
+			return true;
+	return false;
+}
+
+/* Long messages fill most of the pool; a short one then reuses one of
+ * their inodes (a take tries a few slots at random, so a miss is possible
+ * but rare: the first of a few messages that reuses one is checked),
+ * without the old bytes and without the mode mark qmgr may have left. */
+static void test_pool_reuse(void **state)
+{
+	enum { FILES = 256 }; /* as many as slots */
+	char *big = xmalloc(10001), *err = NULL, *paths[FILES];
+	ino_t inodes[FILES];
+	struct q_msg *m = NULL;
+	struct stat st;
+	int pooled;
+
+	(void)state;
+	memset(big, 'b', 10000);
+	big[10000] = '\0';
+	for (int i = 0; i < FILES; i++) { /* all first: a writer takes from the pool */
+		char *id = minimal_message(big);
+
+		paths[i] = q_path(qdir, Q_INCOMING, id);
+		inodes[i] = inode_of(paths[i]);
+		assert_int_equal(chmod(paths[i], 0700), 0);
+		free(id);
+	}
+	for (int i = 0; i < FILES; i++) {
+		assert_int_equal(q_recycle(qdir, paths[i]), 0);
+		free(paths[i]);
+	}
+	assert_int_equal(count_files(Q_INCOMING), 0);
+	pooled = count_files(Q_TMP);
+	assert_true(pooled > FILES / 2);
+
+	for (int tries = 0; tries < 10; tries++) {
+		char *id = minimal_message("short\n");
+		char *path = q_path(qdir, Q_INCOMING, id);
+
+		assert_int_equal(stat(path, &st), 0);
+		free(id);
+		if (!is_one_of(st.st_ino, inodes, FILES)) {
+			free(path);
+			continue;
+		}
+		assert_int_equal(count_files(Q_TMP), pooled - 1);
+		assert_int_equal(st.st_mode & 07777, 0600);
+		open_ok(q_msg_open(path, &m, &err), &err);
+		check_content(m, "short\n", 6);
+		assert_int_equal(m->content_offset + 6, st.st_size);
+		q_msg_free(&m);
+		free(path);
+		free(big);
+		return;
+	}
+	fail_msg("no message reused a pooled file");
+}
+
+/* More files than slots: the pool keeps at most its slots, the rest are
+ * unlinked, and every q_recycle succeeds either way. */
+static void test_pool_full(void **state)
+{
+	enum { FILES = 300 };
+	char *paths[FILES];
+
+	(void)state;
+	for (int i = 0; i < FILES; i++) {
+		char *id = minimal_message("x\n");
+		paths[i] = q_path(qdir, Q_INCOMING, id);
+		free(id);
+	}
+	for (int i = 0; i < FILES; i++) {
+		assert_int_equal(q_recycle(qdir, paths[i]), 0);
+		free(paths[i]);
+	}
+	assert_int_equal(count_files(Q_INCOMING), 0);
+	assert_true(count_files(Q_TMP) > 0);
+	assert_true(count_files(Q_TMP) <= 256);
+}
+
+/* Slots holding a symlink or a second link to another file are dropped,
+ * never written through: the files behind them keep their bytes. */
+static void test_pool_tampered(void **state)
+{
+	char *victim = xasprintf("%s/victim", qdir), *back;
+	size_t len;
+
+	(void)state;
+	spew(victim, "keep me\n", 8);
+	for (unsigned slot = 0; slot < 256; slot++) {
+		char *p = xasprintf("%s/%s/pool.%u", qdir, Q_TMP, slot);
+		assert_int_equal(slot % 2 ? symlink(victim, p) : link(victim, p), 0);
+		free(p);
+	}
+	for (int i = 0; i < 40; i++) {
+		char *id = minimal_message("new\n");
+		free(id);
+	}
+	back = slurp(victim, &len);
+	assert_int_equal(len, 8);
+	assert_memory_equal(back, "keep me\n", 8);
+	free(back);
+	free(victim);
+}
+
 static void test_move_and_path(void **state)
 {
 	struct q_rcpt r = { .address = "a@b" };
@@ -706,6 +839,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure_at_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_tampered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_and_path, setup, teardown),
 	};
 

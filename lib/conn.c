@@ -30,6 +30,7 @@ conn *conn_new(ev_loop *loop, int fd, uint64_t idle_ms, const struct conn_ops *o
 
 	c->loop = loop;
 	c->stream = strm_new(fd);
+	strm_track_readiness(c->stream);
 	c->ops = ops;
 	c->ctx = ctx;
 	c->idle_ms = idle_ms;
@@ -136,6 +137,8 @@ static void on_io(void *ctx, int fd, int events)
 			conn_free(c);
 		return;
 	}
+	if (events & (EV_READ | EV_ERROR))
+		strm_readable(c->stream);
 	if (!c->deadline)
 		ev_timer_reset(c->idle, c->idle_ms);
 	conn_run(c);

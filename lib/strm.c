@@ -61,6 +61,8 @@ struct strm {
 	char *tls_info;
 
 	int read_want; /* events the read side (or handshake) waits for, 0 = none */
+	bool track_readiness; /* strm_track_readiness: skip reads known to fail */
+	bool drained; /* ... the last plaintext read emptied the socket */
 	int write_want; /* events the flush waits for, 0 = none */
 	char *error;
 };
@@ -284,12 +286,14 @@ static int strm_attempt_read(strm *s, void *ctx)
 		if (n > 0) {
 			req->got = (size_t)n;
 			s->read_want = 0;
+			s->drained = (size_t)n < req->len; /* a short read took all there was */
 			return STRM_OK;
 		}
 		if (n == 0)
 			return STRM_EOF;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			s->read_want = EV_READ;
+			s->drained = true;
 			return STRM_AGAIN;
 		}
 		if (errno != EINTR) {
@@ -439,6 +443,10 @@ int strm_fill(strm *s)
 
 	if (s->input_end != 0)
 		return s->input_end;
+	if (s->track_readiness && s->drained && s->ssl == NULL) {
+		s->read_want = EV_READ; /* the socket was empty and has not said otherwise */
+		return STRM_AGAIN;
+	}
 	strm_compact_input(s);
 	for (;;) {
 		if (strm_input_room(s) == 0) {
@@ -692,4 +700,14 @@ int strm_wants(const strm *s)
 	if (strm_unflushed(s) > 0)
 		events |= s->write_want != 0 ? s->write_want : EV_WRITE;
 	return events;
+}
+
+void strm_track_readiness(strm *s)
+{
+	s->track_readiness = s->nonblock;
+}
+
+void strm_readable(strm *s)
+{
+	s->drained = false;
 }

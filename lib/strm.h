@@ -72,6 +72,14 @@ bool strm_is_tls(const strm *s);
 const char *strm_tls_info(const strm *s);
 SSL *strm_ssl(strm *s);
 
+/* strm_track_readiness: for a non-blocking stream under an event loop
+ * whose owner calls strm_readable whenever the loop reports the fd
+ * readable: after a plaintext read that emptied the socket (a short read
+ * or EAGAIN), the stream does not try the socket again until then, which
+ * saves a read(2) that would fail after every command. */
+void strm_track_readiness(strm *s);
+void strm_readable(strm *s);
+
 /* strm_wants: the EV_READ / EV_WRITE events the stream needs next (TLS may
  * need to write while reading, or read while writing). */
 int strm_wants(const strm *s);

@@ -57,10 +57,12 @@ static int send_chunk(struct session *s, struct sender *snd)
 	buf_reset(snd->chunk);
 	if (n > 0)
 		msgout_feed(&snd->conv, raw, (size_t)n, snd->chunk);
-	if (n == 0 || snd->conv.done)
+	/* a short read of a regular file is its end: no read(2) just for EOF */
+	bool end = (size_t)n < sizeof(raw) || snd->conv.done;
+	if (end)
 		msgout_finish(&snd->conv, snd->chunk);
 	strm_write(s->stream, buf_cstr(snd->chunk), buf_len(snd->chunk));
-	return n == 0 || snd->conv.done ? 0 : 1;
+	return end ? 0 : 1;
 }
 
 /* pop3d_send_step: queues output until the stream is full or the message

@@ -157,6 +157,8 @@ const struct cfg_key cfg_keys[] = {
 	  "errors in one session after which pop3d disconnects" },
 	{ "pop3d_process_session_limit", CFG_INT, "2000", 1, 100000,
 	  "most simultaneous sessions one pop3d process serves" },
+	{ "pop3d_busy_poll", CFG_INT, "50", 0, 1000,
+	  "microseconds pop3d polls for the next command before it sleeps; 0 = never" },
 	{ "pop3d_tls_auth_only", CFG_BOOL, "yes", NO_BOUNDS,
 	  "accept USER/PASS and cleartext SASL mechanisms only over TLS" },
 	{ "pop3d_auth_cram_md5", CFG_BOOL, "$smtpd_auth_cram_md5", NO_BOUNDS,

@@ -40,6 +40,12 @@ int ev_run(ev_loop *loop);
 int ev_run_once(ev_loop *loop, int timeout_ms);
 void ev_stop(ev_loop *loop);
 
+/* ev_set_busy_poll: after a round that had events, poll for up to usec
+ * microseconds before sleeping (0, the default, never does): for servers
+ * of request/reply protocols, where the next request usually comes at
+ * once and a sleep costs a wake-up per reply. */
+void ev_set_busy_poll(ev_loop *loop, unsigned usec);
+
 /* ev_now_ms: monotonic milliseconds, cached per loop iteration. */
 uint64_t ev_now_ms(ev_loop *loop);
 

@@ -746,6 +746,44 @@ static void test_stop(void **state)
 	close(sv[1]);
 }
 
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Busy polling: events still arrive, a quiet loop sleeps after at most the
+ * polling time (it does not spin for the whole wait). */
+static void test_busy_poll(void **state)
+{
+	ev_loop *loop = ev_loop_new();
+	struct io_rec rd = { 0 };
+	int sv[2];
+	ev_io *rio;
+	double cpu;
+
+	(void)state;
+	make_socketpair(sv);
+	ev_set_busy_poll(loop, 2000);
+	rio = ev_io_add(loop, sv[0], EV_READ, io_rec_cb, &rd);
+	assert_int_equal(write(sv[1], "a", 1), 1);
+	assert_int_equal(ev_run_once(loop, 100), 0);
+	assert_int_equal(rd.calls, 1);
+	assert_int_equal(write(sv[1], "b", 1), 1);
+	assert_int_equal(ev_run_once(loop, 100), 0); /* found while polling */
+	assert_int_equal(rd.calls, 2);
+	cpu = cpu_seconds();
+	assert_int_equal(ev_run_once(loop, 200), 0); /* nothing comes */
+	assert_int_equal(rd.calls, 2);
+	assert_true(cpu_seconds() - cpu < 0.1); /* polled 2 ms, then slept */
+	ev_io_remove(&rio);
+	close(sv[0]);
+	close(sv[1]);
+	ev_loop_free(&loop);
+}
+
 static void test_now(void **state)
 {
 	ev_loop *loop = ev_loop_new();
@@ -778,6 +816,7 @@ int main(void)
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_signals_mask_restore),
 		cmocka_unit_test(test_stop),
+		cmocka_unit_test(test_busy_poll),
 		cmocka_unit_test(test_now),
 	};
 

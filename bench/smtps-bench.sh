@@ -68,6 +68,9 @@ postern_instance() {
 	rm -rf "$PDIR"
 	"$mailctl" init "$PDIR" --domain bench.test --port-base $PORT_BASE >/dev/null
 	echo bench | "$mailctl" -c "$PDIR" user add user@bench.test --password-stdin >/dev/null
+	if [ -n "${SMTPD_BUSY_POLL:-}" ]; then
+		"$mailctl" -c "$PDIR" config set smtpd_busy_poll="$SMTPD_BUSY_POLL" >/dev/null
+	fi
 }
 
 postern_load() { # per_conn

@@ -105,6 +105,8 @@ const struct cfg_key cfg_keys[] = {
 	  "longest SMTP command line accepted, in bytes including CRLF" },
 	{ "header_size_limit", CFG_SIZE, "102400", 1024, LLONG_MAX,
 	  "largest message header accepted, in bytes" },
+	{ "smtpd_busy_poll", CFG_INT, "0", 0, 1000,
+	  "microseconds smtpd polls for the next command before it sleeps; 0 = never" },
 	{ "smtpd_process_session_limit", CFG_INT, "2000", 1, 100000,
 	  "most simultaneous sessions one smtpd process serves" },
 

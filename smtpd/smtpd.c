@@ -54,6 +54,7 @@ static void smtpd_init(svc *service)
 	srv->service = service;
 	srv->config = c;
 	srv->loop = svc_loop(service);
+	ev_set_busy_poll(srv->loop, (unsigned)cfg_get_int(c, "smtpd_busy_poll"));
 	read_names(srv, c);
 	read_limits(srv, c);
 	if (strcmp(role, "smtp") != 0 && strcmp(role, "submission") != 0 &&

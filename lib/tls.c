@@ -916,3 +916,20 @@ int tls_server_check_sni(tls_server *ts, void (*report)(void *ctx, const char *m
 	}
 	return chk.errors;
 }
+
+void tls_server_reload(tls_server **ts, struct cfg *c, const char *prefix)
+{
+	tls_server *fresh = NULL;
+	char *err = NULL;
+
+	if (*ts == NULL)
+		return;
+	if (tls_server_from_cfg(c, prefix, false, &fresh, &err) < 0 || fresh == NULL) {
+		log_warn("reload: keeping the old TLS certificates: %s", err ? err : "none set");
+		free(err);
+		return;
+	}
+	tls_server_free(ts);
+	*ts = fresh;
+	log_info("reload: TLS certificates loaded again");
+}

@@ -71,6 +71,13 @@ tls_server *tls_server_new(const struct tls_server_conf *conf, char **err_r);
  * configured (TLS off), 0 with *ts_r set, or -1 with *err_r. */
 int tls_server_from_cfg(struct cfg *c, const char *prefix, bool reject_expired,
 			tls_server **ts_r, char **err_r);
+/* tls_server_reload: for a server's reload (SIGHUP): builds the setup
+ * again from the same keys, so renewed certificate files serve new
+ * connections, and replaces *ts; open connections keep the context they
+ * started with (OpenSSL counts the references). On a failure the old
+ * setup stays (logged). Nothing happens when *ts is NULL (TLS off). */
+void tls_server_reload(tls_server **ts, struct cfg *c, const char *prefix);
+
 /* tls_server_ctx: the SSL_CTX to give strm_start_tls; owned by ts (take a
  * reference with SSL_CTX_up_ref to keep it beyond tls_server_free). */
 SSL_CTX *tls_server_ctx(tls_server *ts);

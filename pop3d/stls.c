@@ -27,19 +27,7 @@ void pop3d_tls_init(struct pop3d_server *srv, cfg *c)
  * sessions keep the context they started with. A failure keeps the old. */
 void pop3d_tls_reload(struct pop3d_server *srv, cfg *c)
 {
-	tls_server *fresh = NULL;
-	char *err = NULL;
-
-	if (srv->tls == NULL)
-		return;
-	if (tls_server_from_cfg(c, "pop3d", false, &fresh, &err) < 0 || fresh == NULL) {
-		log_warn("reload: keeping the old TLS certificates: %s", err ? err : "none set");
-		free(err);
-		return;
-	}
-	tls_server_free(&srv->tls);
-	srv->tls = fresh;
-	log_info("reload: TLS certificates loaded again");
+	tls_server_reload(&srv->tls, c, "pop3d");
 }
 
 void pop3d_cmd_stls(struct session *s, const char *arg)

@@ -40,19 +40,7 @@ void smtpd_tls_init(struct smtpd_server *srv, cfg *c)
  * references). A failure keeps the old setup. */
 void smtpd_tls_reload(struct smtpd_server *srv, cfg *c)
 {
-	tls_server *fresh = NULL;
-	char *err = NULL;
-
-	if (srv->tls == NULL)
-		return;
-	if (tls_server_from_cfg(c, "smtpd", false, &fresh, &err) < 0 || fresh == NULL) {
-		log_warn("reload: keeping the old TLS certificates: %s", err ? err : "none set");
-		free(err);
-		return;
-	}
-	tls_server_free(&srv->tls);
-	srv->tls = fresh;
-	log_info("reload: TLS certificates loaded again");
+	tls_server_reload(&srv->tls, c, "smtpd");
 }
 
 bool smtpd_tls_offered(const struct session *s)

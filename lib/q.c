@@ -235,15 +235,18 @@ struct q_writer {
 
 static unsigned long q_tmp_counter;
 
-/* Slots of the pool, and slots tried per take and per put. A busy pool
- * settles where misses (new inodes) and full puts (unlinks) balance, a
- * bit over half full with these numbers, and a take then misses about 1%
- * of the time; the slots are many more than the messages a busy queue has
- * in flight, which would otherwise empty the pool. An empty pool costs a
- * take 6 failed renames (name lookups), far less than creating a file. */
+/* Slots of the pool, and slots tried per take and per put. Takes and puts
+ * come at the same rate in a busy queue, so the pool settles where a take
+ * misses as often as a put finds no free slot: with fill f, f^3 =
+ * (1-f)^6, about 38% full, where 6% of the takes miss (a new inode) and
+ * 6% of the puts unlink. Each failed try is a rename in tmp/ under its
+ * directory lock, which every smtpd commit thread also takes: with 8 put
+ * tries a full pool cost about 7 failed renames per message (strace). The
+ * slots are many more than the messages a busy queue has in flight,
+ * which would otherwise empty the pool. */
 #define Q_POOL_SLOTS 256
 #define Q_POOL_TAKE_TRIES 6
-#define Q_POOL_PUT_TRIES 8
+#define Q_POOL_PUT_TRIES 3
 
 /* q_writer_fail: records the error, removes the tmp file. Always -1. */
 static int q_writer_fail(q_writer *w, const char *what, int err, char **err_r)

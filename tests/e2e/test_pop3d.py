@@ -12,6 +12,7 @@ a session; bad input; the slow-down and cut-off of password guessing."""
 import os
 import poplib
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -418,6 +419,56 @@ class ProtocolTests(Pop3Base):
         self.assertLessEqual(len(replies), 12)
         c.close()
         self.assertTrue(self.try_login())  # the server is fine
+
+
+class StopTests(Pop3Base):
+    """What a stopping or crashing server does to an open session."""
+
+    def pop3d_pids(self):
+        pids = []
+        for pid in self.inst.processes():
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    if os.path.basename(f.read().split(b"\0")[0]) == b"pop3d":
+                        pids.append(pid)
+            except OSError:
+                pass
+        return pids
+
+    def test_kill_9_releases_the_lock_and_deletes_nothing(self):
+        self.fill("alice@example.test")
+        c = self.plain_login()
+        self.assertTrue(c.cmd("DELE 1").startswith("+OK"))
+        for pid in self.pop3d_pids():  # the session's process among them
+            os.kill(pid, signal.SIGKILL)
+        self.assertEqual(c.line(), "")
+        c.close()
+        self.assertEqual(len(self.files("alice@example.test")), len(MESSAGES))
+        c = wait_for(self.try_login_alice, timeout=10)  # no stale [IN-USE]
+        self.assertIsNotNone(c)
+        self.assertTrue(c.cmd("STAT").startswith("+OK 5 "))
+        c.close()
+
+    def try_login_alice(self):
+        c = PopClient(self.cport)
+        if c.login("alice@example.test", PASSWORDS["alice@example.test"]).startswith("+OK"):
+            return c
+        c.close()
+        return None
+
+    def test_stop_deletes_nothing(self):
+        self.fill("bob@example.test")
+        c = self.plain_login("bob@example.test")
+        self.assertTrue(c.cmd("DELE 2").startswith("+OK"))
+        self.assertTrue(c.cmd("RETR 1").startswith("+OK"))
+        c.multi()
+        self.inst.stop()
+        self.assertTrue(c.line().startswith("-ERR [SYS/TEMP]"))
+        c.close()
+        self.assertEqual(len(self.files("bob@example.test")), len(MESSAGES))
+        self.assertTrue(all(":2," not in f for f in self.files("bob@example.test")))
+        self.inst.start()
+        self.assertTrue(wait_for(lambda: port_open(self.cport)))
 
 
 class GuessingTests(Pop3Base):

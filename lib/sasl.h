@@ -28,6 +28,9 @@ enum sasl_result {
 /* Limits: a client response (decoded) and a user name, in bytes. */
 #define SASL_MAX_RESPONSE 8192
 #define SASL_MAX_NAME 255
+/* The longest client line of an exchange worth reading: base64 of
+ * SASL_MAX_RESPONSE bytes plus CRLF. */
+#define SASL_LINE_MAX ((SASL_MAX_RESPONSE + 2) / 3 * 4 + 3)
 /* A CRAM-MD5 secret is the HMAC-MD5 key's precomputed state: the MD5
  * chaining values (A B C D, each little-endian) after the outer pad block,
  * then after the inner pad block, 32 bytes. This is the binary form of

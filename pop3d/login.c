@@ -25,8 +25,6 @@
 #include "sasl_passdb.h"
 
 #define POP3_LOCK_FILE "postern-pop3.lock"
-/* A SASL response line: base64 of at most SASL_MAX_RESPONSE bytes + CRLF. */
-#define SASL_LINE_MAX ((SASL_MAX_RESPONSE + 2) / 3 * 4 + 3)
 #define AUTHFAIL_SLOTS 1024
 
 void pop3d_login_init(struct pop3d_server *srv, cfg *c)

@@ -17,8 +17,6 @@
 #include "sasl_passdb.h"
 #include "smtpd.h"
 
-/* A response line: base64 of at most SASL_MAX_RESPONSE bytes, plus CRLF. */
-#define AUTH_LINE_MAX ((SASL_MAX_RESPONSE + 2) / 3 * 4 + 3)
 /* Addresses remembered in the failure table of one process. */
 #define AUTHFAIL_SLOTS 1024
 
@@ -192,10 +190,10 @@ int smtpd_auth_step(struct session *s)
 			s->input = IN_COMMAND;
 		return r;
 	}
-	r = strm_read_line(s->stream, AUTH_LINE_MAX, &line, &len);
+	r = strm_read_line(s->stream, SASL_LINE_MAX, &line, &len);
 	if (r == STRM_TOOLONG) {
 		log_warn("%s: SASL %s: response line longer than %d bytes", s->client,
-			 sasl_mech(s->sasl), AUTH_LINE_MAX);
+			 sasl_mech(s->sasl), SASL_LINE_MAX);
 		smtpd_reply(s, 500, "5.5.6", "Authentication exchange line is too long");
 		sasl_free(&s->sasl);
 		return STRM_OK;

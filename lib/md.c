@@ -1,8 +1,7 @@
 /* md.c: Maildir delivery and Maildir++ quota (see md.h). A delivery writes
- * tmp/<name>, fsyncs it and renames it to new/<name> without replacing
- * (RENAME_NOREPLACE; link() and unlink where the file system lacks it);
- * that failing with EEXIST is how a retried delivery finds its earlier
- * copy. It never fsyncs new/ itself (md_sync_new, batched by the
+ * tmp/<name>, fsyncs it, hard-links it to new/<name> and removes the tmp
+ * name; link() failing with EEXIST is how a retried delivery finds its
+ * earlier copy. It never fsyncs new/ itself (md_sync_new, batched by the
  * caller) and never touches cur/ (that belongs to pop3d and imapd).
  *
  * Quota (Maildir++, as Courier and Dovecot): maildirsize in the Maildir
@@ -450,7 +449,7 @@ static int md_scan_for(const char *maildir, const char *sub, const char *key, bo
 
 /* md_find_earlier: MD_DUPLICATE when this delivery was made before. In
  * recover mode new/ and cur/ are searched by key (any host, size or
- * flags); otherwise the rename in md_link_new is the check, plus one stat
+ * flags); otherwise link() in md_link_new is the check, plus one stat
  * here when a quota check would come first. */
 static enum md_result md_find_earlier(struct md_job *j, char **err_r)
 {
@@ -632,19 +631,15 @@ static enum md_result md_write_tmp(struct md_job *j, char **err_r)
 	return MD_OK;
 }
 
-/* md_link_new: the commit point. A rename that refuses to replace an
- * existing name is the duplicate check, in one step; where the file
- * system cannot do that (EINVAL, ENOSYS), link() refuses an existing name
- * the same way, and the tmp name is removed after it. */
+/* md_link_new: the commit point. link() refuses an existing name, which is
+ * the duplicate check; where the file system has no hard links, a rename
+ * that refuses to replace does the same. */
 static enum md_result md_link_new(struct md_job *j, char **err_r)
 {
-	bool linked = false;
-	int rc = renameat2(AT_FDCWD, j->tmp_path, AT_FDCWD, j->new_path, RENAME_NOREPLACE);
+	int rc = link(j->tmp_path, j->new_path);
 
-	if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
-		rc = link(j->tmp_path, j->new_path);
-		linked = rc == 0;
-	}
+	if (rc < 0 && (errno == EPERM || errno == ENOSYS || errno == EOPNOTSUPP))
+		rc = renameat2(AT_FDCWD, j->tmp_path, AT_FDCWD, j->new_path, RENAME_NOREPLACE);
 	if (rc < 0) {
 		int saved = errno;
 
@@ -655,7 +650,7 @@ static enum md_result md_link_new(struct md_job *j, char **err_r)
 				   strerror(saved));
 		return MD_TEMP;
 	}
-	if (linked && unlink(j->tmp_path) < 0 && errno != ENOENT)
+	if (unlink(j->tmp_path) < 0 && errno != ENOENT)
 		log_warn("cannot remove %s: %s", j->tmp_path, strerror(errno));
 	return MD_OK;
 }

@@ -1,14 +1,13 @@
 /* md.h: Maildir delivery and Maildir++ quota, for local (and later for
- * imapd's APPEND). A message is written to tmp/, fsynced and renamed into
- * new/ under its final name without replacing one (RENAME_NOREPLACE, or
- * link() and unlink); new/ is then fsynced (md_sync_new, which a caller
- * may batch over several deliveries).
+ * imapd's APPEND). A message is written to tmp/, fsynced, hard-linked into
+ * new/ under its final name and the tmp name removed; new/ is then fsynced
+ * (md_sync_new, which a caller may batch over several deliveries).
  *
  * Delivered once: for mail from the queue the final name is derived from
  * the queue ID, the recipient and the mailbox, not from the clock:
  *     <arrival>.Q<queue id>R<recipient index>M<8 hex of mailbox hash>.<host>,S=<size>
- * so a retried delivery finds its earlier copy: the rename (or link) into
- * new/ fails with EEXIST. With recover set (the delivery may have happened before a crash
+ * so a retried delivery finds its earlier copy: link() into new/ fails with
+ * EEXIST. With recover set (the delivery may have happened before a crash
  * and the user may have moved it to cur/ since), cur/ is searched for the
  * same base name too (any ":2,flags" suffix).
  *

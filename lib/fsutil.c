@@ -90,9 +90,12 @@ int fs_read_file(const char *path, buf *out, size_t max, char **err_r)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t total = 0;
+	int err;
 
 	if (fd < 0) {
-		*err_r = xasprintf("cannot open %s: %s", path, strerror(errno));
+		err = errno;
+		*err_r = xasprintf("cannot open %s: %s", path, strerror(err));
+		errno = err;
 		return -1;
 	}
 	for (;;) {
@@ -101,7 +104,8 @@ int fs_read_file(const char *path, buf *out, size_t max, char **err_r)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			*err_r = xasprintf("cannot read %s: %s", path, strerror(errno));
+			err = errno;
+			*err_r = xasprintf("cannot read %s: %s", path, strerror(err));
 			break;
 		}
 		if (n == 0) {
@@ -110,12 +114,14 @@ int fs_read_file(const char *path, buf *out, size_t max, char **err_r)
 		}
 		total += (size_t)n;
 		if (total > max) {
+			err = EFBIG;
 			*err_r = xasprintf("%s is larger than %zu bytes", path, max);
 			break;
 		}
 		buf_commit(out, (size_t)n);
 	}
 	close(fd);
+	errno = err;
 	return -1;
 }
 

@@ -19,7 +19,8 @@ int fs_fsync_parent(const char *path);
  * *err_r (heap). */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char **err_r);
 /* fs_read_file: appends the file's contents to out, refusing files larger
- * than max bytes. 0 or -1 with *err_r (heap). */
+ * than max bytes. 0 or -1 with *err_r (heap) and errno set (ENOENT for a
+ * missing file, EFBIG for one over max). */
 int fs_read_file(const char *path, buf *out, size_t max, char **err_r);
 /* fs_mkdir_p: creates dir and missing parents with mode. 0 or -1 (*err_r). */
 int fs_mkdir_p(const char *dir, mode_t mode, char **err_r);

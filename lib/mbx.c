@@ -588,58 +588,27 @@ static void parse_lines(struct load *ld, char *data, size_t len)
 	}
 }
 
-static int read_whole(int fd, size_t size, char *data)
-{
-	size_t got = 0;
-
-	while (got < size) {
-		ssize_t n = read(fd, data + got, size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (int)(got == size ? 0 : -1);
-}
-
 /* ulist_load: reads the uidlist into ld->ul. A missing or bad file is not
  * an error (ul.valid false, ul.bad says why for a bad one). */
 static int ulist_load(const mbx *mb, struct load *ld, char **err_r)
 {
-	int fd = open(mb->ulist_path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *data;
+	buf *data = buf_new(4096);
+	char *err = NULL;
+	int rc = 0;
 
 	memset(&ld->ul, 0, sizeof(ld->ul));
-	if (fd < 0 && errno == ENOENT)
-		return 0;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		*err_r = xasprintf("cannot open %s: %s", mb->ulist_path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	if (st.st_size > (off_t)MBX_MAX_MESSAGES * 1024) {
+	if (fs_read_file(mb->ulist_path, data, (size_t)MBX_MAX_MESSAGES * 1024, &err) == 0)
+		parse_lines(ld, buf_data(data), buf_len(data));
+	else if (errno == EFBIG)
 		ld->ul.bad = "file too large";
-		close(fd);
-		return 0;
-	}
-	data = xmalloc((size_t)st.st_size + 1);
-	if (read_whole(fd, (size_t)st.st_size, data) < 0) {
-		*err_r = xasprintf("cannot read %s: %s", mb->ulist_path,
-				   errno != 0 ? strerror(errno) : "file shrank");
-		free(data);
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	parse_lines(ld, data, (size_t)st.st_size);
-	free(data);
-	return 0;
+	else if (errno != ENOENT)
+		rc = -1;
+	if (rc < 0)
+		*err_r = err;
+	else
+		free(err);
+	buf_free(&data);
+	return rc;
 }
 
 /* ---- uidlist writing and the lock -------------------------------------- */

@@ -25,6 +25,7 @@ static void pop3d_init(svc *service)
 	srv->error_limit = (int)cfg_get_int(c, "pop3d_error_limit");
 	srv->session_limit = (int)cfg_get_int(c, "pop3d_process_session_limit");
 	ev_set_busy_poll(srv->loop, (unsigned)cfg_get_int(c, "pop3d_busy_poll"));
+	srv->send_scratch = buf_new(256 * 1024);
 	pop3d_tls_init(srv, c);
 	pop3d_login_init(srv, c);
 	srv->resolver = resolver_new(c);

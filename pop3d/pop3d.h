@@ -46,6 +46,7 @@ struct pop3d_server {
 	int error_limit;
 	int session_limit, nsessions;
 	struct session *sessions;
+	buf *send_scratch; /* RETR/TOP output of one chunk (send.c) */
 };
 
 enum pop3_state { ST_AUTHORIZATION, ST_TRANSACTION, ST_QUIT };
@@ -64,7 +65,6 @@ enum pop3_input {
 struct sender {
 	int fd;
 	struct msgout conv;
-	buf *chunk;
 	size_t msg;         /* message index, for the log */
 };
 

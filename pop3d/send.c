@@ -23,7 +23,6 @@ void pop3d_send_start(struct session *s, size_t msg, int fd, long long body_line
 
 	snd->fd = fd;
 	snd->msg = msg;
-	snd->chunk = buf_new(SEND_CHUNK + SEND_CHUNK / 2);
 	msgout_init(&snd->conv, body_lines);
 	s->send = snd;
 	s->input = IN_SEND;
@@ -36,7 +35,6 @@ void pop3d_send_abort(struct session *s)
 	if (snd == NULL)
 		return;
 	close(snd->fd);
-	buf_free(&snd->chunk);
 	free(snd);
 	s->send = NULL;
 	if (s->input == IN_SEND)
@@ -48,20 +46,22 @@ void pop3d_send_abort(struct session *s)
 static int send_chunk(struct session *s, struct sender *snd)
 {
 	char raw[SEND_CHUNK];
+	buf *out = s->srv->send_scratch; /* one per process: sessions take turns */
 	ssize_t n = read(snd->fd, raw, sizeof(raw));
+	bool end;
 
 	if (n < 0 && errno == EINTR)
 		return 1;
 	if (n < 0)
 		return -1;
-	buf_reset(snd->chunk);
+	buf_reset(out);
 	if (n > 0)
-		msgout_feed(&snd->conv, raw, (size_t)n, snd->chunk);
+		msgout_feed(&snd->conv, raw, (size_t)n, out);
 	/* a short read of a regular file is its end: no read(2) just for EOF */
-	bool end = (size_t)n < sizeof(raw) || snd->conv.done;
+	end = (size_t)n < sizeof(raw) || snd->conv.done;
 	if (end)
-		msgout_finish(&snd->conv, snd->chunk);
-	strm_write(s->stream, buf_cstr(snd->chunk), buf_len(snd->chunk));
+		msgout_finish(&snd->conv, out);
+	strm_write(s->stream, buf_cstr(out), buf_len(out));
 	return end ? 0 : 1;
 }
 

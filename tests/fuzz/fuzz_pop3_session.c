@@ -188,6 +188,7 @@ static void fz_setup(void)
 	fz_srv.handshake_timeout_ms = 60000;
 	fz_srv.error_limit = (int)cfg_get_int(c, "pop3d_error_limit");
 	fz_srv.session_limit = 10;
+	fz_srv.send_scratch = buf_new(256 * 1024);
 	pop3d_login_init(&fz_srv, c);
 	fz_srv.resolver = resolver_new(c);
 	cfg_free(&c);

@@ -97,6 +97,15 @@ void svc_conn_done(svc *s)
 	maybe_exit(s);
 }
 
+void svc_refuse(svc *s, int fd, const char *reply, int sessions)
+{
+	if (write(fd, reply, strlen(reply)) < 0)
+		log_debug("refusing a session: %s", strerror(errno));
+	close(fd);
+	log_warn("too many sessions (%d): refusing a connection", sessions);
+	svc_conn_done(s);
+}
+
 static void on_accept_resume(void *ctx)
 {
 	svc *s = ctx;

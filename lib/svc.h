@@ -49,6 +49,10 @@ void *svc_ctx(svc *s);
 const char *svc_name(svc *s);
 /* svc_conn_done: a session accepted through ops->accept has ended. */
 void svc_conn_done(svc *s);
+/* svc_refuse: a connection over the daemon's session limit: writes the
+ * protocol's one-line refusal (best effort), closes fd, logs, and counts
+ * the connection done. */
+void svc_refuse(svc *s, int fd, const char *reply, int sessions);
 /* svc_stopping: true once SIGTERM arrived. */
 bool svc_stopping(svc *s);
 

@@ -24,17 +24,6 @@ static const struct conn_ops session_ops;
 
 /* ---- accepting ---- */
 
-static void refuse_busy(struct pop3d_server *srv, int fd)
-{
-	static const char line[] = "-ERR [SYS/TEMP] Too many connections, try again later\r\n";
-
-	if (write(fd, line, sizeof(line) - 1) < 0)
-		log_debug("refusing a session: write failed");
-	close(fd);
-	log_warn("too many sessions (%d): refusing a connection", srv->nsessions);
-	svc_conn_done(srv->service);
-}
-
 static void link_session(struct pop3d_server *srv, struct session *s)
 {
 	s->next = srv->sessions;
@@ -49,7 +38,9 @@ void pop3d_session_accept(struct pop3d_server *srv, int fd)
 	struct session *s;
 
 	if (srv->nsessions >= srv->session_limit) {
-		refuse_busy(srv, fd);
+		svc_refuse(srv->service, fd,
+			   "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+			   srv->nsessions);
 		return;
 	}
 	s = xcalloc(1, sizeof(*s));

@@ -77,14 +77,10 @@ static void peer_local(struct session *s, int fd)
 static void refuse_busy(struct smtpd_server *srv, int fd)
 {
 	char line[512];
-	int n = snprintf(line, sizeof(line), "421 4.7.0 %s Error: too many connections\r\n",
-			 srv->myhostname);
 
-	if (write(fd, line, (size_t)n) < 0)
-		log_debug("refusing a session: %s", strerror(errno));
-	close(fd);
-	log_warn("too many sessions (%d): refusing a connection", srv->nsessions);
-	svc_conn_done(srv->service);
+	snprintf(line, sizeof(line), "421 4.7.0 %s Error: too many connections\r\n",
+		 srv->myhostname);
+	svc_refuse(srv->service, fd, line, srv->nsessions);
 }
 
 void smtpd_session_accept(struct smtpd_server *srv, int fd)

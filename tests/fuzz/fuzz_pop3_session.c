@@ -23,10 +23,19 @@
 #include "mem.h"
 #include "pop3d.h"
 
-/* The only svc function the session code calls. */
+/* The svc functions the session code calls (the daemon skeleton itself
+ * is not linked: it has the process's main loop). */
 void svc_conn_done(svc *s)
 {
 	(void)s;
+}
+
+void svc_refuse(svc *s, int fd, const char *reply, int sessions)
+{
+	(void)s;
+	(void)reply;
+	(void)sessions;
+	close(fd);
 }
 
 static struct pop3d_server fz_srv;

@@ -11,10 +11,21 @@
 # delivered msg/s and server CPU ms per message of each side, with the
 # Postern/Postfix ratios. Run as root.
 #
+# Between loads the script frees no inodes: the last load's Maildir new/ is
+# moved aside (and only deleted when the script ends), and each load starts
+# SETTLE seconds after the one before, after a sync. On ext4 without a
+# journal, which these machines use, creating a file walks every inode of
+# its block group freed in the last 60 s (360 s while the inode table block
+# is dirty) before it takes a free one; deleting 5,000 files just before a
+# load made every file the load created cost about 0.1 ms more, and a load
+# paid for the queue files the other side freed just before it.
+#
 #   bench/smtps-bench.sh [N]      (default 5000)
 # Environment: SHARED, PREFIX (Postern install, default ./_install), REPS
 # (repetitions, default 1), MODES (messages per connection, default "1 50"),
-# PDIR (the Postern instance, rebuilt for every run).
+# PDIR (the Postern instance, made once per run of the script), SETTLE
+# (seconds from the end of one load to the start of the next, default 65;
+# 0 runs them back to back).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -25,12 +36,37 @@ REPS=${REPS:-1}
 MODES=${MODES:-1 50}
 BENCH_DIR=${BENCH_DIR:-/tmp/mailbench}
 PDIR=${PDIR:-/tmp/postern-tls-bench}
+SETTLE=${SETTLE:-65}
 PORT_BASE=30000
 mailctl="$PREFIX/sbin/mailctl"
 export BENCH_DIR PEERS_TLS=1
 [ -x "$mailctl" ] || { echo "no Postern install at $PREFIX (make install prefix=...)" >&2; exit 1; }
 results=$(mktemp /tmp/smtps-bench.XXXXXX)
-trap 'rm -f "$results"' EXIT
+retired=$(mktemp -d /tmp/smtps-bench-old.XXXXXX)
+trap 'rm -f "$results"; rm -rf "$retired"' EXIT
+last_load_end=0
+
+# fresh_new: moves a Maildir's new/ out of the way and makes an empty one
+# with the same owner and mode, so the next load counts only its own
+# deliveries and no inode is freed (see above).
+fresh_new() { # dir
+	local owner mode
+	[ -d "$1" ] || return 0
+	owner=$(stat -c %u:%g "$1")
+	mode=$(stat -c %a "$1")
+	mv "$1" "$retired/new.$(date +%s%N)"
+	install -d -o "${owner%:*}" -g "${owner#*:}" -m "$mode" "$1"
+}
+
+# settle: waits until SETTLE seconds have passed since the last load ended,
+# with dirty blocks written out, so no load pays for the other's deletions.
+settle() {
+	local wait
+	sync
+	wait=$((last_load_end + SETTLE - $(date +%s)))
+	[ "$wait" -gt 0 ] && sleep "$wait"
+	return 0
+}
 
 peers() { "$SHARED/bench/peers.sh" "$@" >/dev/null 2>&1; }
 
@@ -47,7 +83,8 @@ record() { # name per_conn
 
 postfix_load() { # per_conn
 	peers stop all || true
-	find "$BENCH_DIR/mail/maildir" -type f -path '*/new/*' -delete 2>/dev/null || true
+	fresh_new "$BENCH_DIR/mail/maildir/new"
+	settle
 	peers start all
 	/usr/bin/python3 "$SHARED/bench/smtps-load.py" --port 2465 --user bench --password bench \
 		-n "$N" -c 20 --per-conn "$1" \
@@ -57,6 +94,7 @@ postfix_load() { # per_conn
 	echo "postfix s_time: $(openssl s_time -connect 127.0.0.1:2465 -new -time 10 2>/dev/null |
 		grep 'connections in' | head -1)"
 	peers stop all
+	last_load_end=$(date +%s)
 }
 
 # postern_instance: made once per run of this script; like Postfix's spool
@@ -75,7 +113,8 @@ postern_instance() {
 
 postern_load() { # per_conn
 	"$mailctl" -c "$PDIR" stop >/dev/null 2>&1 || true
-	find "$PDIR/mail/bench.test/user" -type f -path '*/new/*' -delete 2>/dev/null || true
+	fresh_new "$PDIR/mail/bench.test/user/new"
+	settle
 	"$mailctl" -c "$PDIR" start >/dev/null
 	/usr/bin/python3 "$SHARED/bench/smtps-load.py" --port $((PORT_BASE + 465)) \
 		--user user@bench.test --password bench --sender user@bench.test \
@@ -84,6 +123,7 @@ postern_load() { # per_conn
 	echo "postern s_time: $(openssl s_time -connect 127.0.0.1:$((PORT_BASE + 465)) -new -time 10 2>/dev/null |
 		grep 'connections in' | head -1)"
 	"$mailctl" -c "$PDIR" stop >/dev/null
+	last_load_end=$(date +%s)
 }
 
 median() { sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -105,6 +145,7 @@ summary() {
 }
 
 postern_instance
+last_load_end=$(date +%s) # the old instance's files were just deleted
 for rep in $(seq "$REPS"); do
 	for k in $MODES; do
 		if [ $((rep % 2)) -eq 1 ]; then postfix_load "$k"; postern_load "$k"

@@ -205,8 +205,8 @@ const struct cfg_key cfg_keys[] = {
 	  "most messages qmgr holds in memory at once" },
 
 	/* Processes */
-	{ "default_process_limit", CFG_INT, "4", 1, 10000,
-	  "processes of one service when master.cf says '-' for maxproc" },
+	{ "default_process_limit", CFG_INT, "0", 0, 10000,
+	  "processes of one service when master.cf says '-' for maxproc; 0 means one per CPU, at least 2" },
 	{ "service_restart_delay_max", CFG_TIME, "30s", 1, 3600,
 	  "longest wait before master restarts a service that keeps crashing" },
 	{ "service_stop_timeout", CFG_TIME, "10s", 1, 600,

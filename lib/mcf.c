@@ -546,14 +546,25 @@ static void mcf_check_duplicates(struct mcf_parser *p)
 
 /* ---- public ---- */
 
+/* mcf_auto_maxproc: every service is one event loop per process, so one
+ * process per CPU keeps the cores busy; a fixed count would leave a big
+ * machine's cores idle. Never fewer than two, so one process busy on a
+ * slow disk or a held lock leaves another serving. */
+int mcf_auto_maxproc(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus < 2)
+		return 2;
+	return cpus > MCF_AUTO_MAXPROC_MAX ? MCF_AUTO_MAXPROC_MAX : (int)cpus;
+}
+
 struct mcf *mcf_load(const char *path, int default_maxproc, cfg_diag_fn *diag, void *ctx)
 {
 	struct mcf_parser p = { .path = path, .diag = diag, .ctx = ctx };
 	buf *data;
 
-	/* XXX a default below 1 would break the maxproc > 0 promise; cfg's
-	 * bounds should prevent it, so clamp rather than fail. */
-	p.default_maxproc = default_maxproc > 0 ? default_maxproc : 1;
+	p.default_maxproc = default_maxproc > 0 ? default_maxproc : mcf_auto_maxproc();
 	if ((data = mcf_read_file(&p)) == NULL)
 		return NULL;
 	p.m = xcalloc(1, sizeof(*p.m));

@@ -34,8 +34,14 @@ struct mcf {
 	int count;
 };
 
+/* mcf_auto_maxproc: the process count of default_process_limit = 0: the
+ * number of online CPUs, at least 2 and at most MCF_AUTO_MAXPROC_MAX. */
+#define MCF_AUTO_MAXPROC_MAX 64
+int mcf_auto_maxproc(void);
+
 /* mcf_load: parses path. Errors (bad column, duplicate service, ...) go to
- * diag with file:line. default_maxproc fills "-" in the maxproc column.
+ * diag with file:line. default_maxproc fills "-" in the maxproc column
+ * (0 or less: mcf_auto_maxproc()).
  * Returns NULL if there was any error or the file cannot be read. */
 struct mcf *mcf_load(const char *path, int default_maxproc, cfg_diag_fn *diag, void *ctx);
 void mcf_free(struct mcf **m);

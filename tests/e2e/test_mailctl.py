@@ -67,7 +67,7 @@ class Config(unittest.TestCase):
                 self.assertIn(line, after)
 
     def test_set_refuses_bad_values(self):
-        for bad in ("default_process_limit=many", "default_process_limit=0",
+        for bad in ("default_process_limit=many", "default_process_limit=-1",
                     "no_such_key=1", "missing_equals"):
             res = self.inst.ctl("config", "set", bad)
             self.assertNotEqual(res.returncode, 0, bad)

@@ -361,10 +361,10 @@ static const struct check_case check_cases[] = {
 	{ "myorigin = $-x\n", 1, 1, "error", "bad '$'" },
 	{ "mydomain = d\n\ndefault_process_limit = abc\n", 1, 3, "error",
 	  "bad value 'abc' for default_process_limit: not a number" },
-	{ "default_process_limit = 0\n", 1, 1, "error",
-	  "bad value '0' for default_process_limit: out of range (1..10000)" },
+	{ "default_process_limit = -1\n", 1, 1, "error",
+	  "bad value '-1' for default_process_limit: out of range (0..10000)" },
 	{ "default_process_limit = $max_use\nmax_use = 20000\n", 1, 1, "error",
-	  "bad value '20000' for default_process_limit: out of range (1..10000)" },
+	  "bad value '20000' for default_process_limit: out of range (0..10000)" },
 	{ "max_use = -1\n", 1, 1, "error", "bad value '-1' for max_use: out of range (0..2147483647)" },
 	{ "service_stop_timeout = 1h\n", 1, 1, "error",
 	  "bad value '1h' for service_stop_timeout: out of range (1..600 seconds)" },
@@ -479,9 +479,9 @@ static const struct value_case value_cases[] = {
 	{ NULL, "default_process_limit", "", -1, 0, "not a number" },
 	{ NULL, "default_process_limit", "10k", -1, 0, "not a number" },
 	{ NULL, "default_process_limit", "1 0", -1, 0, "not a number" },
-	{ NULL, "default_process_limit", "0", -1, 0, "out of range (1..10000)" },
-	{ NULL, "default_process_limit", "10001", -1, 0, "out of range (1..10000)" },
-	{ NULL, "default_process_limit", "-5", -1, 0, "out of range (1..10000)" },
+	{ NULL, "default_process_limit", "0", 0, 0, NULL },
+	{ NULL, "default_process_limit", "10001", -1, 0, "out of range (0..10000)" },
+	{ NULL, "default_process_limit", "-5", -1, 0, "out of range (0..10000)" },
 	{ NULL, "default_process_limit", "99999999999999999999", -1, 0, "out of range" },
 	{ NULL, "default_process_limit", "-99999999999999999999", -1, 0, "out of range" },
 	{ &free_int_key, NULL, "-12", 0, -12, NULL },
@@ -589,7 +589,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg_raw(c, "myorigin"), "$myhostname");
 	assert_string_equal(cfg_get(c, "myorigin"), "");
 	assert_string_equal(cfg_get(c, "smtpd_banner"), " ESMTP Postern");
-	assert_int_equal(cfg_get_int(c, "default_process_limit"), 4);
+	assert_int_equal(cfg_get_int(c, "default_process_limit"), 0);
 	assert_int_equal(cfg_get_int(c, "max_use"), 0);
 	assert_int_equal(cfg_get_int(c, "service_stop_timeout"), 10);
 	assert_int_equal(cfg_get_int(c, "service_restart_delay_max"), 30);
@@ -652,7 +652,7 @@ static void test_override(void **state)
 		    "bad value 'lots' for default_process_limit: not a number");
 	assert_diag(&d, "command line", 0, "warning", "unknown parameter bogus_key");
 	/* a bad value falls back to the default for programs that read it */
-	assert_int_equal(cfg_get_int(c, "default_process_limit"), 4);
+	assert_int_equal(cfg_get_int(c, "default_process_limit"), 0);
 	diags_clear(&d);
 
 	/* a second file overrides without duplicate warnings */

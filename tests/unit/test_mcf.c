@@ -335,6 +335,14 @@ static void test_default_maxproc(void **state)
 	assert_non_null(m);
 	assert_int_equal(m->services[0].maxproc, 7);
 	mcf_free(&m);
+	/* 0: one per CPU, never fewer than two */
+	m = mcf_load(cfpath, 0, record_diag, &dlog);
+	assert_non_null(m);
+	assert_int_equal(m->services[0].maxproc, mcf_auto_maxproc());
+	assert_true(m->services[0].maxproc >= 2);
+	if (sysconf(_SC_NPROCESSORS_ONLN) >= 2 && sysconf(_SC_NPROCESSORS_ONLN) <= MCF_AUTO_MAXPROC_MAX)
+		assert_int_equal(m->services[0].maxproc, sysconf(_SC_NPROCESSORS_ONLN));
+	mcf_free(&m);
 	/* no diag callback: errors still make the load fail */
 	write_file("smtp inet n - n - 0 smtpd\n", 26);
 	assert_null(mcf_load(cfpath, 7, NULL, NULL));

@@ -131,6 +131,8 @@ const struct cfg_key cfg_keys[] = {
 	  "none, may (offer STARTTLS) or encrypt (require TLS before MAIL)" },
 	{ "smtpd_tls_auth_only", CFG_BOOL, "yes", NO_BOUNDS,
 	  "offer and accept AUTH only over TLS" },
+	{ "smtpd_tls_session_cache_timeout", CFG_TIME, "3600s", 0, 3600,
+	  "how long a client may resume a TLS session with a ticket; 0 turns tickets off" },
 	{ "smtpd_tls_handshake_timeout", CFG_TIME, "60s", 1, 3600,
 	  "longest a TLS handshake (STARTTLS or port 465) may take" },
 
@@ -187,6 +189,8 @@ const struct cfg_key cfg_keys[] = {
 	  "OpenSSL cipher list for TLS 1.2 and older" },
 	{ "pop3d_tls_ciphersuites", CFG_STR, "$smtpd_tls_ciphersuites", NO_BOUNDS,
 	  "TLS 1.3 cipher suites; empty means OpenSSL's defaults" },
+	{ "pop3d_tls_session_cache_timeout", CFG_TIME, "$smtpd_tls_session_cache_timeout", 0, 3600,
+	  "how long a POP3 client may resume a TLS session with a ticket; 0 turns tickets off" },
 	{ "pop3d_tls_handshake_timeout", CFG_TIME, "$smtpd_tls_handshake_timeout", 1, 3600,
 	  "longest a TLS handshake (STLS or port 995) may take" },
 

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mem.h"
 #include "sock.h"
+#include "tlstix.h"
 
 #define MAX_LISTEN 16
 #define STOP_GRACE_MS 5000
@@ -299,6 +300,7 @@ int svc_main(int argc, char **argv, const char *program, const struct svc_ops *o
 	ev_signal_add(s.loop, SIGINT, on_signal, &s);
 	ev_signal_add(s.loop, SIGHUP, on_signal, &s);
 	take_sockets(&s);
+	tlstix_inherit(); /* every program takes it, so none passes it on */
 	if (ops->init != NULL)
 		ops->init(&s);
 	log_debug("service %s ready", s.name);

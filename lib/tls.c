@@ -25,6 +25,7 @@
 #include "mapedit.h"
 #include "mem.h"
 #include "tls.h"
+#include "tlstix.h"
 
 /* TLS 1.2 suites only; TLS 1.3 suites are OpenSSL's defaults, which are all
  * strong. Mail servers talk to many old peers, so this is "HIGH" rather
@@ -39,23 +40,17 @@
 	(SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF)
 
 /* tls_server_lean: drops per-handshake work that buys nothing here.
- * - No session tickets and no session cache. OpenSSL would seal tickets
- *   with a random key of each SSL_CTX, that is of each process, and the
- *   kernel spreads a client's connections over all the processes of a
- *   service, so a resumption would mostly fail; issuing the two TLS 1.3
- *   tickets cost every full handshake an encoding, an encryption and a
- *   write of its own (about a sixth of the handshake's CPU).
- *   XXX resumption needs a ticket key shared by the processes of a
- *   service (Postfix's tlsmgr); until then every handshake is a full one.
+ * - Sessions resume only with tickets under the keys every process of the
+ *   instance shares (tlstix.h), or not at all (lifetime 0): OpenSSL's own
+ *   ticket key and session cache are per process, and the kernel spreads
+ *   a client's connections over all the processes of a service.
  * - No automatic chain: the chain sent is the certificate file's, as
  *   loaded; OpenSSL would otherwise try, in every handshake, to complete
  *   it from the context's trust store, which a server context never
  *   loads, so the attempt could only come back empty. */
-static void tls_server_lean(SSL_CTX *ctx)
+static void tls_server_lean(SSL_CTX *ctx, unsigned session_lifetime, const char *sid_ctx)
 {
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	SSL_CTX_set_num_tickets(ctx, 0);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	tlstix_enable(ctx, session_lifetime, sid_ctx);
 	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
 }
 
@@ -196,7 +191,7 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file,
 	if (SSL_CTX_set_min_proto_version(ctx, version) != 1)
 		return tls_fail(ctx, err_r, "cannot set TLS protocol floor");
 	SSL_CTX_set_options(ctx, TLS_COMMON_OPTIONS | SSL_OP_CIPHER_SERVER_PREFERENCE);
-	tls_server_lean(ctx);
+	tls_server_lean(ctx, 0, "");
 	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHER_LIST) != 1)
 		return tls_fail(ctx, err_r, "cannot set TLS cipher list");
 	if (tls_load_pair(ctx, cert_file, key_file, err_r) < 0) {
@@ -351,6 +346,7 @@ struct tls_sni_entry {
 struct tls_server {
 	SSL_CTX *ctx; /* default context; owns this struct (ex_data) */
 	int min_version, max_version;
+	unsigned session_lifetime; /* seconds a ticket resumes; 0 = no tickets */
 	char *ciphers, *ciphersuites, *key_prefix; /* NULL = default / none */
 	char **map_names; /* NULL-terminated */
 	map **maps; /* one per map name */
@@ -490,7 +486,8 @@ static SSL_CTX *tls_server_base(const tls_server *ts, char **err_r)
 		return NULL;
 	}
 	SSL_CTX_set_options(ctx, TLS_COMMON_OPTIONS | SSL_OP_CIPHER_SERVER_PREFERENCE);
-	tls_server_lean(ctx);
+	tls_server_lean(ctx, ts->session_lifetime,
+			ts->key_prefix != NULL ? ts->key_prefix : "postern");
 	const char *list = ts->ciphers != NULL ? ts->ciphers : TLS_CIPHER_LIST;
 	if (SSL_CTX_set_cipher_list(ctx, list) != 1) {
 		ERR_clear_error();
@@ -778,6 +775,7 @@ tls_server *tls_server_new(const struct tls_server_conf *conf, char **err_r)
 	*err_r = NULL;
 	if (tls_nonempty(conf->key_prefix) != NULL)
 		ts->key_prefix = xstrdup(conf->key_prefix);
+	ts->session_lifetime = conf->session_lifetime;
 	if (p.key == NULL)
 		p.key = p.cert;
 	if (p.key2 == NULL)
@@ -835,6 +833,15 @@ static const char *tls_cfg_get(cfg *c, const char *prefix, const char *what)
 	return value;
 }
 
+static long long tls_cfg_get_int(cfg *c, const char *prefix, const char *what)
+{
+	char *name = xasprintf("%s_tls_%s", prefix, what);
+	long long value = cfg_get_int(c, name);
+
+	free(name);
+	return value;
+}
+
 int tls_server_from_cfg(struct cfg *c, const char *prefix, bool reject_expired,
 			tls_server **ts_r, char **err_r)
 {
@@ -859,6 +866,7 @@ int tls_server_from_cfg(struct cfg *c, const char *prefix, bool reject_expired,
 	conf.protocols = tls_cfg_get(c, prefix, "protocols");
 	conf.ciphers = tls_cfg_get(c, prefix, "ciphers");
 	conf.ciphersuites = tls_cfg_get(c, prefix, "ciphersuites");
+	conf.session_lifetime = (unsigned)tls_cfg_get_int(c, prefix, "session_cache_timeout");
 	*ts_r = tls_server_new(&conf, err_r);
 	return *ts_r != NULL ? 0 : -1;
 }

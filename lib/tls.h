@@ -56,6 +56,8 @@ struct tls_server_conf {
 	const char *key_prefix; /* "smtpd": errors name "smtpd_tls_cert_file" etc. */
 	bool reject_expired; /* an expired (or not yet valid) certificate is an
 				error, not a log_warn (mailctl check) */
+	unsigned session_lifetime; /* seconds a session ticket resumes (at most
+				      TLSTIX_EPOCH_SECONDS); 0 = no tickets */
 };
 
 /* tls_server_new: loads and checks everything (files, key matching its
@@ -67,7 +69,7 @@ struct tls_server_conf {
 tls_server *tls_server_new(const struct tls_server_conf *conf, char **err_r);
 /* tls_server_from_cfg: the conf from main.cf keys <prefix>_tls_cert_file,
  * _key_file, _rsa_cert_file, _rsa_key_file, _sni_maps, _protocols,
- * _ciphers, _ciphersuites. Returns 0 with *ts_r NULL when no certificate is
+ * _ciphers, _ciphersuites, _session_cache_timeout. Returns 0 with *ts_r NULL when no certificate is
  * configured (TLS off), 0 with *ts_r set, or -1 with *err_r. */
 int tls_server_from_cfg(struct cfg *c, const char *prefix, bool reject_expired,
 			tls_server **ts_r, char **err_r);

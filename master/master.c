@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "fsutil.h"
 #include "log.h"
@@ -320,6 +322,15 @@ static void daemonize(bool wait_ready)
 	}
 }
 
+/* on_tix_timer: keeps the ticket key chain at the current epoch even when
+ * no child starts, so keys of past epochs do not linger in master. */
+static void on_tix_timer(void *ctx)
+{
+	struct master *m = ctx;
+
+	tlstix_chain_advance(&m->tix, tlstix_epoch(time(NULL)));
+}
+
 static int startup(struct master *m)
 {
 	if (master_load(m, &m->config, &m->mcf, &m->main_cf_text) < 0)
@@ -333,6 +344,12 @@ static int startup(struct master *m)
 		return -1;
 	}
 	m->loop = ev_loop_new();
+	if (!tlstix_chain_new(&m->tix, time(NULL))) {
+		master_error(m, "no random bytes for the TLS ticket keys");
+		return -1;
+	}
+	m->tix_timer = ev_timer_add(m->loop, TLSTIX_EPOCH_SECONDS * 1000ULL / 4, true,
+				    on_tix_timer, m);
 	if (control_open(m) < 0 || start_services(m) < 0)
 		return -1;
 	ev_signal_add(m->loop, SIGCHLD, on_signal, m);
@@ -345,6 +362,7 @@ static int startup(struct master *m)
 /* Everything left after the loop ended (finish_stop freed the services). */
 static void master_free(struct master *m)
 {
+	OPENSSL_cleanse(&m->tix, sizeof(m->tix));
 	ev_loop_free(&m->loop);
 	cfg_free(&m->config);
 	mcf_free(&m->mcf);

@@ -12,6 +12,7 @@
 #include "cfg.h"
 #include "ev.h"
 #include "mcf.h"
+#include "tlstix.h"
 
 #define MASTER_MAX_LISTEN 16
 /* A child that dies sooner than this after its start counts toward a crash
@@ -59,6 +60,8 @@ struct master {
 	ev_io *ctl_io;
 	ev_timer *ctl_pause; /* accepting paused after EMFILE */
 	ev_timer *kill_timer;
+	struct tlstix_chain tix; /* TLS ticket keys, handed to every child */
+	ev_timer *tix_timer; /* moves tix along once per epoch */
 	bool stopping;
 	bool is_root;
 	uid_t owner_uid;

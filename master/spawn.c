@@ -54,21 +54,30 @@ static char **child_argv(struct master *m, struct service *s, const char *path)
 	return argv;
 }
 
-/* Moves the inherited descriptors to 3 (alive pipe) and 4.. (sockets).
+/* Moves the inherited descriptors to 3 (alive pipe), 4.. (sockets) and
+ * the one after them (the TLS ticket keys, tlstix.h, when tix_fd >= 0).
  * The copies are first made above that range (not at a fixed number like
  * 100, which fails with EINVAL under a low RLIMIT_NOFILE), so no dup2
  * overwrites a descriptor still to be moved. */
-static void child_fds(struct master *m, struct service *s)
+static void child_fds(struct master *m, struct service *s, int tix_fd)
 {
-	int high[MASTER_MAX_LISTEN + 1], base = SVC_LISTEN_FD + s->nlisten;
+	int high[MASTER_MAX_LISTEN + 2], base = SVC_LISTEN_FD + s->nlisten + 1;
+	int tix_at = SVC_LISTEN_FD + s->nlisten;
+	char num[16];
 
 	high[0] = fcntl(m->alive_pipe[0], F_DUPFD, base);
 	for (int i = 0; i < s->nlisten; i++)
 		high[i + 1] = fcntl(s->listen_fds[i], F_DUPFD, base);
+	high[s->nlisten + 1] = tix_fd >= 0 ? fcntl(tix_fd, F_DUPFD, base) : -1;
 	dup2(high[0], SVC_ALIVE_FD);
 	for (int i = 0; i < s->nlisten; i++)
 		dup2(high[i + 1], SVC_LISTEN_FD + i);
-	close_range((unsigned)(SVC_LISTEN_FD + s->nlisten), ~0U, 0);
+	if (high[s->nlisten + 1] >= 0 && dup2(high[s->nlisten + 1], tix_at) == tix_at) {
+		snprintf(num, sizeof(num), "%d", tix_at);
+		setenv(TLSTIX_ENV, num, 1);
+		tix_at++;
+	}
+	close_range((unsigned)tix_at, ~0U, 0);
 }
 
 static void child_privileges(struct master *m, struct service *s)
@@ -89,7 +98,7 @@ static void child_privileges(struct master *m, struct service *s)
 			  strerror(errno));
 }
 
-static void child_exec(struct master *m, struct service *s)
+static void child_exec(struct master *m, struct service *s, int tix_fd)
 {
 	char *path = service_command_path(m, s->def);
 	char count[16];
@@ -98,7 +107,7 @@ static void child_exec(struct master *m, struct service *s)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	child_fds(m, s);
+	child_fds(m, s, tix_fd);
 	snprintf(count, sizeof(count), "%d", s->nlisten);
 	setenv("POSTERN_LISTEN_FDS", count, 1);
 	setenv("MAIL_CONFIG", m->config_dir, 1);
@@ -108,17 +117,32 @@ static void child_exec(struct master *m, struct service *s)
 	_exit(127);
 }
 
+/* tix_pipe: the ticket key chain at the current epoch, for one child. */
+static int tix_pipe(struct master *m)
+{
+	int fd;
+
+	tlstix_chain_advance(&m->tix, tlstix_epoch(time(NULL)));
+	fd = tlstix_send(&m->tix);
+	if (fd < 0)
+		log_warn("cannot hand TLS ticket keys to a child: %s", strerror(errno));
+	return fd;
+}
+
 static void spawn_one(struct master *m, struct service *s, int slot)
 {
+	int tix_fd = tix_pipe(m);
 	pid_t pid = fork();
 
+	if (pid == 0)
+		child_exec(m, s, tix_fd);
+	if (tix_fd >= 0)
+		close(tix_fd);
 	if (pid < 0) {
 		log_warn("fork for service %s: %s", s->key, strerror(errno));
 		s->next_start_ms = now_ms() + MASTER_FIRST_BACKOFF_MS;
 		return;
 	}
-	if (pid == 0)
-		child_exec(m, s);
 	s->slots[slot] = pid;
 	child_track(m, pid, s);
 	log_debug("service %s: started pid %d", s->key, (int)pid);

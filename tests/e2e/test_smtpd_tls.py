@@ -19,6 +19,8 @@ clients do not verify it. No qmgr runs: accepted mail stays in incoming/."""
 import base64
 import hmac
 import os
+import re
+import signal
 import smtplib
 import socket
 import subprocess
@@ -568,6 +570,74 @@ class ReloadTests(TlsBase):
                         self.subject())
         self.assertEqual(old.cmd("NOOP")[0], 250)  # the open session goes on
         self.assertEqual(set(self.inst.processes()), pids)  # nobody was restarted
+
+
+class SessionTicketTests(TlsBase):
+    """TLS session tickets under the keys master hands to every child
+    (lib/tlstix.c): a client resumes on any process of the service, also
+    after the one that issued its ticket is gone; not with tickets off;
+    not after a restart of the instance (a new key chain)."""
+    SERVICES = {
+        "smtps": "-o smtpd_service=smtps",
+        "notix": "-o smtpd_service=smtps -o smtpd_tls_session_cache_timeout=0",
+    }
+
+    @classmethod
+    def extra_config(cls):
+        cls.ctx = client_tls_context()  # Python ties a session to its context
+
+    def visit(self, name, session=None):
+        """One implicit-TLS connection: greeting, QUIT. (session, reused)."""
+        sock = socket.create_connection(("127.0.0.1", self.ports[name]), timeout=5)
+        tls = self.ctx.wrap_socket(sock, server_hostname="mail.example.test", session=session)
+        f = tls.makefile("rb")
+        self.assertTrue(f.readline().startswith(b"220"))  # also reads the TLS 1.3 ticket
+        tls.sendall(b"QUIT\r\n")
+        self.assertTrue(f.readline().startswith(b"221"))
+        result = (tls.session, tls.session_reused)
+        f.close()
+        tls.close()
+        return result
+
+    def handshakes(self):
+        """pids of the smtpd processes that logged TLS handshakes, in order."""
+        return [int(p) for p in
+                re.findall(r"smtpd\[(\d+)\]: TLS connection established", self.inst.log())]
+
+    def issuer(self, count):
+        """pid of the process of handshake number count (1-based)."""
+        self.assertTrue(wait_for(lambda: len(self.handshakes()) >= count), self.inst.log())
+        return self.handshakes()[count - 1]
+
+    def test_resume_on_every_process_and_after_the_issuer_died(self):
+        before = len(self.handshakes())
+        session, reused = self.visit("smtps")
+        self.assertFalse(reused)
+        self.assertTrue(session.has_ticket)
+        issuer = self.issuer(before + 1)
+        for _ in range(6):
+            self.assertTrue(self.visit("smtps", session)[1])
+        os.kill(issuer, signal.SIGKILL)  # the next connection meets another process
+        self.assertTrue(wait_for(lambda: issuer not in self.inst.processes()))
+        before = len(self.handshakes())
+        for i in range(3):
+            self.assertTrue(self.visit("smtps", session)[1])
+            self.assertNotEqual(self.issuer(before + i + 1), issuer)
+        # a session of one service does not resume on a server with tickets off
+        self.assertFalse(self.visit("notix", session)[1])
+        # a restart makes a new key chain: the old ticket no longer opens
+        self.inst.stop()
+        self.inst.start()
+        self.assertTrue(wait_for(lambda: port_open(self.ports["smtps"])))
+        fresh, reused = self.visit("smtps", session)
+        self.assertFalse(reused)
+        self.assertTrue(self.visit("smtps", fresh)[1])
+
+    def test_no_tickets_when_turned_off(self):
+        session, reused = self.visit("notix")
+        self.assertFalse(reused)
+        self.assertFalse(session.has_ticket)
+        self.assertFalse(self.visit("notix", session)[1])
 
 
 if __name__ == "__main__":

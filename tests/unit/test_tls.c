@@ -3,7 +3,9 @@
  * malformed names get the default), ECDSA + RSA in one context, reload while
  * old connections go on (and one is still mid-handshake), the protocol
  * syntax, setup errors naming the main.cf key and file, the cfg reader and
- * the SNI map check. Handshakes run over socketpairs with lib/strm.c, both
+ * the SNI map check; session tickets (lib/tlstix.c) that open in another
+ * process given the same key chain, across key epochs, not when turned
+ * off and not on another kind of server. Handshakes run over socketpairs with lib/strm.c, both
  * ends non-blocking; certificates come from lib/tlsgen.c. */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -15,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,6 +32,7 @@
 #include "strm.h"
 #include "tls.h"
 #include "tlsgen.h"
+#include "tlstix.h"
 
 /* The certificates of the fixture, by role. */
 enum { DEF, DEF_RSA, CERT_A, CERT_B, OLD, NCERTS };
@@ -605,9 +610,211 @@ static void test_check_sni(void **state)
 	tls_server_free(&ts);
 }
 
+
+/* ---- session tickets (tlstix) ---- */
+
+static time_t fake_now;
+
+static time_t fake_clock(time_t *t)
+{
+	if (t != NULL)
+		*t = fake_now;
+	return fake_now;
+}
+
+static tls_server *make_tix_server(struct fixture *f, unsigned lifetime, const char *prefix)
+{
+	struct tls_server_conf conf = {
+		.cert_file = f->cert[DEF],
+		.key_file = f->key[DEF],
+		.key_prefix = prefix,
+		.session_lifetime = lifetime,
+	};
+	char *err = NULL;
+	tls_server *ts = tls_server_new(&conf, &err);
+
+	if (ts == NULL)
+		fail_msg("tls_server_new: %s", err);
+	return ts;
+}
+
+/* visit: one handshake and one line each way, offering resume; *reused_r
+ * says whether the session was resumed. Returns the client's session. */
+static SSL_SESSION *visit(tls_server *ts, struct fixture *f, SSL_SESSION *resume, bool *reused_r)
+{
+	struct conn c;
+	SSL_SESSION *got;
+
+	conn_start(&c, tls_server_ctx(ts), f->client, NULL);
+	if (resume != NULL)
+		assert_int_equal(SSL_set_session(strm_ssl(c.client), resume), 1);
+	conn_handshake(&c);
+	conn_echo(&c, "ticket please"); /* the client reads the TLS 1.3 ticket too */
+	*reused_r = SSL_session_reused(strm_ssl(c.client)) == 1;
+	got = SSL_get1_session(strm_ssl(c.client));
+	conn_free(&c);
+	return got;
+}
+
+/* serve_once: a child process that takes the key chain c the way a child
+ * of master does (a pipe named by POSTERN_TLSTIX_FD), serves one TLS
+ * connection on fd (echoing a line) and exits 0. */
+static pid_t serve_once(struct fixture *f, const struct tlstix_chain *c, int fd)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid > 0)
+		return pid;
+	int tix_fd = tlstix_send(c);
+	char num[16];
+	const char *line;
+	size_t len;
+
+	snprintf(num, sizeof(num), "%d", tix_fd);
+	setenv(TLSTIX_ENV, num, 1);
+	tlstix_inherit();
+	if (getenv(TLSTIX_ENV) != NULL || fcntl(tix_fd, F_GETFD) >= 0)
+		_exit(2); /* the variable and the pipe must be gone */
+	tls_server *ts = make_tix_server(f, 3600, "smtpd");
+	strm *s = strm_new(fd);
+	strm_start_tls(s, tls_server_ctx(ts), true, NULL);
+	if (strm_handshake(s) != STRM_OK || strm_read_line(s, 200, &line, &len) != STRM_OK)
+		_exit(1);
+	strm_write(s, line, len);
+	_exit(strm_flush(s) == STRM_OK ? 0 : 1);
+}
+
+/* client_visit: the parent's side of serve_once. */
+static SSL_SESSION *client_visit(struct fixture *f, const struct tlstix_chain *c,
+				 SSL_SESSION *resume, bool *reused_r)
+{
+	int fds[2], status = -1;
+	const char *line;
+	size_t len;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	pid_t pid = serve_once(f, c, fds[0]);
+	close(fds[0]);
+	strm *cl = strm_new(fds[1]);
+	strm_start_tls(cl, f->client, false, NULL);
+	if (resume != NULL)
+		assert_int_equal(SSL_set_session(strm_ssl(cl), resume), 1);
+	assert_int_equal(strm_handshake(cl), STRM_OK);
+	strm_puts(cl, "across processes\r\n");
+	assert_int_equal(strm_flush(cl), STRM_OK);
+	assert_int_equal(strm_read_line(cl, 200, &line, &len), STRM_OK);
+	assert_memory_equal(line, "across processes", 16);
+	*reused_r = SSL_session_reused(strm_ssl(cl)) == 1;
+	SSL_SESSION *got = SSL_get1_session(strm_ssl(cl));
+	strm_free(&cl);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	return got;
+}
+
+/* Runs first: this process must not have a chain of its own yet, so the
+ * children's tlstix_inherit really installs the chain they are given. */
+static void test_tickets_across_processes(void **state)
+{
+	struct fixture *f = *state;
+	struct tlstix_chain chain, other;
+	bool reused;
+
+	assert_true(tlstix_chain_new(&chain, time(NULL)));
+	assert_true(tlstix_chain_new(&other, time(NULL)));
+	SSL_SESSION *first = client_visit(f, &chain, NULL, &reused);
+	assert_false(reused);
+	assert_true(SSL_SESSION_is_resumable(first));
+	SSL_SESSION *again = client_visit(f, &chain, first, &reused);
+	assert_true(reused); /* sealed in one child, opened in another */
+	SSL_SESSION_free(again);
+	again = client_visit(f, &other, first, &reused);
+	assert_false(reused); /* another chain: another instance */
+	SSL_SESSION_free(again);
+	SSL_SESSION_free(first);
+}
+
+static void test_tlstix_chain(void **state)
+{
+	struct tlstix_chain a, b;
+
+	(void)state;
+	assert_true(tlstix_chain_new(&a, 7200));
+	assert_int_equal(a.epoch, 7200 / TLSTIX_EPOCH_SECONDS);
+	b = a;
+	tlstix_chain_advance(&a, a.epoch + 3);
+	assert_memory_not_equal(a.state, b.state, TLSTIX_STATE_LEN);
+	for (int i = 0; i < 3; i++)
+		tlstix_chain_advance(&b, b.epoch + 1); /* step by step: the same chain */
+	assert_int_equal(a.epoch, b.epoch);
+	assert_memory_equal(a.state, b.state, TLSTIX_STATE_LEN);
+	tlstix_chain_advance(&b, 1); /* never backward */
+	assert_memory_equal(a.state, b.state, TLSTIX_STATE_LEN);
+	assert_int_equal(tlstix_epoch(-5), 0);
+}
+
+static void test_tickets_epochs(void **state)
+{
+	struct fixture *f = *state;
+	tls_server *ts = make_tix_server(f, 3600, "smtpd");
+	bool reused;
+
+	fake_now = time(NULL) + TLSTIX_EPOCH_SECONDS; /* chains never move back */
+	tlstix_set_clock(fake_clock);
+	SSL_SESSION *s0 = visit(ts, f, NULL, &reused);
+	assert_false(reused);
+	SSL_SESSION_free(visit(ts, f, s0, &reused));
+	assert_true(reused);
+	fake_now += TLSTIX_EPOCH_SECONDS; /* next epoch: the old key still opens */
+	SSL_SESSION *s1 = visit(ts, f, s0, &reused);
+	assert_true(reused);
+	fake_now += 2 * TLSTIX_EPOCH_SECONDS; /* two more: both keys are gone */
+	SSL_SESSION_free(visit(ts, f, s0, &reused));
+	assert_false(reused);
+	SSL_SESSION *s3 = visit(ts, f, s1, &reused);
+	assert_false(reused);
+	SSL_SESSION_free(visit(ts, f, s3, &reused));
+	assert_true(reused);
+	tlstix_set_clock(NULL);
+	SSL_SESSION_free(s0);
+	SSL_SESSION_free(s1);
+	SSL_SESSION_free(s3);
+	tls_server_free(&ts);
+}
+
+static void test_tickets_off_and_per_kind(void **state)
+{
+	struct fixture *f = *state;
+	tls_server *off = make_tix_server(f, 0, "smtpd");
+	tls_server *smtpd = make_tix_server(f, 3600, "smtpd");
+	tls_server *pop3d = make_tix_server(f, 3600, "pop3d");
+	bool reused;
+
+	SSL_SESSION *s = visit(off, f, NULL, &reused);
+	assert_false(SSL_SESSION_is_resumable(s)); /* no ticket was issued */
+	SSL_SESSION_free(s);
+	s = visit(smtpd, f, NULL, &reused);
+	SSL_SESSION_free(visit(off, f, s, &reused));
+	assert_false(reused);
+	SSL_SESSION_free(visit(pop3d, f, s, &reused));
+	assert_false(reused); /* an smtpd session does not resume on pop3d */
+	SSL_SESSION_free(visit(smtpd, f, s, &reused));
+	assert_true(reused);
+	SSL_SESSION_free(s);
+	tls_server_free(&off);
+	tls_server_free(&smtpd);
+	tls_server_free(&pop3d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tickets_across_processes),
+		cmocka_unit_test(test_tlstix_chain),
+		cmocka_unit_test(test_tickets_epochs),
+		cmocka_unit_test(test_tickets_off_and_per_kind),
 		cmocka_unit_test(test_sni_table),
 		cmocka_unit_test(test_no_sni_maps),
 		cmocka_unit_test(test_dual_certificates),

@@ -6,7 +6,9 @@
  * Maildir for a whole batch of requests (local_batch_sync) before any
  * answer says "delivered". A recipient with several targets is delivered only when
  * all of them are; otherwise it is deferred and the retry skips the copies
- * already made. Answers:
+ * already made. Recipients of one request that expand to the same final
+ * address (two aliases of one mailbox, an alias and its target) get one
+ * copy, as Postfix's duplicate filter gives. Answers:
  *   delivered or already there      2.0.0 delivered to maildir
  *   over quota                      4.2.2 mailbox full
  *   disk, permission, map trouble   4.3.0 <reason>
@@ -28,7 +30,30 @@ struct request {
 	bool recover;
 	struct local_result *res;
 	struct local_batch *batch;
+	char **done; /* final addresses delivered or forwarded in this request */
+	int ndone;
 };
+
+static bool already_done(const struct request *rq, const char *address)
+{
+	for (int i = 0; i < rq->ndone; i++)
+		if (strcmp(rq->done[i], address) == 0)
+			return true;
+	return false;
+}
+
+static void note_done(struct request *rq, const char *address)
+{
+	rq->done = xrealloc(rq->done, (size_t)(rq->ndone + 1) * sizeof(*rq->done));
+	rq->done[rq->ndone++] = xstrdup(address);
+}
+
+static void log_same_target(const struct request *rq, int rcpt, const char *address)
+{
+	log_info("%s: to=<%s>, orig_to=<%s>, status=duplicate (an earlier recipient of this "
+		 "message has the same target)",
+		 rq->msg->id, address, rq->msg->env.rcpts[rcpt].address);
+}
 
 static void set_result(struct local_result *r, const char *dsn, const char *reason)
 {
@@ -107,10 +132,15 @@ static bool deliver_targets(struct request *rq, int k, struct resolve_target *t,
 
 		if (t[i].maildir == NULL)
 			continue;
+		if (already_done(rq, t[i].address)) {
+			log_same_target(rq, r->rcpt, t[i].address);
+			continue;
+		}
 		res = deliver_target(rq, r->rcpt, &t[i], &err);
-		if (res == MD_OK || res == MD_DUPLICATE)
+		if (res == MD_OK || res == MD_DUPLICATE) {
 			note_touched(rq, t[i].maildir, k);
-		else if (ok) {
+			note_done(rq, t[i].address);
+		} else if (ok) {
 			ok = false;
 			why = xasprintf("%s: %s", t[i].address, err ? err : "delivery failed");
 			log_info("%s: to=<%s>: %s", rq->msg->id, t[i].address, why);
@@ -129,12 +159,20 @@ static void forward_targets(struct request *rq, int k, struct resolve_target *t,
 	char **addrs = xcalloc((size_t)n + 1, sizeof(char *)), *err = NULL;
 	int nfwd = 0;
 
-	for (int i = 0; i < n; i++)
-		if (t[i].maildir == NULL)
+	for (int i = 0; i < n; i++) {
+		if (t[i].maildir != NULL)
+			continue;
+		if (already_done(rq, t[i].address))
+			log_same_target(rq, r->rcpt, t[i].address);
+		else
 			addrs[nfwd++] = t[i].address;
+	}
 	if (nfwd > 0 && local_forward(rq->l, rq->msg, r->rcpt, addrs, nfwd, &err) < 0) {
 		log_warn("%s: cannot forward: %s", rq->msg->id, err);
 		set_result(r, "4.3.0", "cannot queue the forwarded copy");
+	} else {
+		for (int i = 0; i < nfwd; i++)
+			note_done(rq, addrs[i]);
 	}
 	free(err);
 	free(addrs);
@@ -206,4 +244,7 @@ void local_deliver(struct local *l, const char *queue_id, const char *path, bool
 			deliver_rcpt(&rq, k);
 	}
 	q_msg_free(&rq.msg);
+	for (int i = 0; i < rq.ndone; i++)
+		free(rq.done[i]);
+	free(rq.done);
 }

@@ -32,10 +32,9 @@ void pop3d_login_init(struct pop3d_server *srv, cfg *c)
 	srv->tls_auth_only = cfg_get_bool(c, "pop3d_tls_auth_only");
 	srv->passdb = passdb_new(c);
 	sasl_passdb_backend(&srv->sasl_backend, cfg_get_bool(c, "pop3d_auth_cram_md5"));
-	srv->authfail = authfail_new(AUTHFAIL_SLOTS,
-				     (unsigned)cfg_get_int(c, "pop3d_auth_failure_limit"),
-				     (uint64_t)cfg_get_int(c, "pop3d_auth_failure_window") * 1000,
-				     (uint64_t)cfg_get_int(c, "pop3d_auth_failure_delay") * 1000);
+	srv->authfail = authfail_from_cfg(c, "pop3d",
+					  srv->service != NULL ? svc_name(srv->service) : "pop3d",
+					  AUTHFAIL_SLOTS);
 }
 
 bool pop3d_plaintext_ok(const struct session *s)

@@ -31,9 +31,7 @@ void smtpd_auth_init(struct smtpd_server *srv, cfg *c)
 		return;
 	srv->passdb = passdb_new(c);
 	sasl_passdb_backend(&srv->sasl_backend, cfg_get_bool(c, "smtpd_auth_cram_md5"));
-	srv->authfail = authfail_new(AUTHFAIL_SLOTS, (unsigned)cfg_get_int(c, "smtpd_auth_failure_limit"),
-				     (uint64_t)cfg_get_int(c, "smtpd_auth_failure_window") * 1000,
-				     (uint64_t)cfg_get_int(c, "smtpd_auth_failure_delay") * 1000);
+	srv->authfail = authfail_from_cfg(c, "smtpd", svc_name(srv->service), AUTHFAIL_SLOTS);
 }
 
 /* ---- the command ---- */

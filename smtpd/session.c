@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "sock.h"
 #include "smtpd.h"
 
 /* DATA is read in LF-ended pieces of at most this size (a longer line
@@ -41,6 +42,10 @@ static void peer_inet(struct session *s, int fd)
 	socklen_t len = sizeof(s->peer);
 	char text[INET6_ADDRSTRLEN] = "unknown";
 
+	/* Replies go out whole, but TLS may write two records in a row (a
+	 * session ticket, then the greeting): Nagle would hold the second
+	 * until the client's delayed ACK. */
+	sock_set_nodelay(fd);
 	if (getpeername(fd, (struct sockaddr *)&s->peer, &len) == 0) {
 		s->have_peer = true;
 		if (s->peer.ss_family == AF_INET) {

@@ -152,6 +152,19 @@ class Delivery(Base):
         self.assertEqual(subjects("bob"), ["self", "team"])
         self.assertEqual(subjects("carol"), ["team"])
 
+    def test_one_copy_per_final_address(self):
+        # team -> alice, sales -> bob, carol; sales -> bob, carol; bob: one copy each
+        self.start()
+        self.inst.inject("s@remote.test", ["team@example.test", "sales@example.test",
+                                           "bob@example.test"], message("once"))
+        self.wait_count("alice", 1)
+        self.wait_count("bob", 1)
+        self.wait_count("carol", 1)
+        self.wait_queue_empty()
+        for user in ("alice", "bob", "carol"):
+            self.assertEqual(len(self.texts(user)), 1, user)
+        self.assertIn("an earlier recipient of this message has the same target", self.inst.log())
+
     def test_catch_all_and_extension(self):
         self.inst.set_main("folder_delivery", "yes")
         os.makedirs(os.path.join(self.mail, "example.test", "alice", ".News", "new"))

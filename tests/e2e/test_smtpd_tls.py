@@ -263,6 +263,7 @@ class AuthTests(TlsBase):
         "submission": "-o smtpd_service=submission -o mynetworks=10.0.0.0/8",
         "plainauth": "-o smtpd_tls_auth_only=no -o mynetworks=10.0.0.0/8",
         "brute": "-o smtpd_tls_auth_only=no -o smtpd_auth_failure_limit=3",
+        "brute4": "-o smtpd_tls_auth_only=no -o smtpd_auth_failure_limit=3",
         "cram": "-o smtpd_auth_cram_md5=yes -o mynetworks=10.0.0.0/8",
     }
 
@@ -445,6 +446,37 @@ class AuthTests(TlsBase):
         self.assertEqual(other.cmd("AUTH PLAIN " + plain("alice@example.test", "alice secret"))[0],
                          421)
         self.assertIn("too many failed authentications", self.inst.log())
+
+    def test_failure_counts_are_shared_by_the_processes(self):
+        # brute4 runs 4 processes; the one that saw two failures is killed,
+        # and the third failure, on another process, still cuts off
+        port = self.ports["brute4"]
+        c = self.raw("brute4")
+        for _ in range(2):
+            self.assertEqual(c.cmd("AUTH PLAIN " + plain("alice@example.test", "guess"))[0], 535)
+        self.assertEqual(c.cmd("NOOP")[0], 250)
+
+        def serving():  # the brute4 process that logged a connection
+            on_port = set()
+            for p in self.inst.processes():
+                try:
+                    with open("/proc/%d/cmdline" % p, "rb") as f:
+                        if b"127.0.0.1:%d" % port in f.read():
+                            on_port.add(p)
+                except OSError:
+                    pass
+            logged = re.findall(r"smtpd\[(\d+)\]: connect from", self.inst.log())
+            return next((int(p) for p in reversed(logged) if int(p) in on_port), None)
+        victim = wait_for(serving)
+        self.assertIsNotNone(victim, self.inst.log())
+        os.kill(victim, signal.SIGKILL)
+        self.assertTrue(wait_for(lambda: victim not in self.inst.processes()))
+        d = self.raw("brute4")
+        self.assertEqual(d.cmd("AUTH PLAIN " + plain("alice@example.test", "guess"))[0], 535)
+        self.assertEqual(d.reply()[0], 421)  # the third failure of the address
+        e = self.raw("brute4")
+        self.assertEqual(e.cmd("AUTH PLAIN " + plain("alice@example.test", "alice secret"))[0],
+                         421)
 
     # --- relay policy -----------------------------------------------------
     def login(self, c, user="alice@example.test"):

@@ -38,6 +38,12 @@ void svc_refuse(svc *s, int fd, const char *reply, int sessions)
 	close(fd);
 }
 
+const char *svc_name(svc *s)
+{
+	(void)s;
+	return "fuzz";
+}
+
 static struct pop3d_server fz_srv;
 static bool fz_trace;
 static char fz_top[64], fz_maildir[128];

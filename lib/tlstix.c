@@ -9,7 +9,9 @@
  *   aes(e)   = HMAC-SHA256(S(e), "aes")    (AES-256-CBC key)
  *   mac(e)   = HMAC-SHA256(S(e), "mac")    (HMAC-SHA256 key)
  * A process keeps S(current) and the keys of current and current - 1;
- * everything older is overwritten as the chain moves. */
+ * everything older is overwritten as the chain moves. master hands out
+ * S(current - 1), so a child started in the first minutes of an hour
+ * still opens the tickets of the hour before, as its elders do. */
 #include "tlstix.h"
 
 #include <errno.h>
@@ -48,6 +50,13 @@ static struct {
 uint64_t tlstix_epoch(time_t now)
 {
 	return now > 0 ? (uint64_t)now / TLSTIX_EPOCH_SECONDS : 0;
+}
+
+uint64_t tlstix_master_epoch(time_t now)
+{
+	uint64_t e = tlstix_epoch(now);
+
+	return e > 0 ? e - 1 : 0;
 }
 
 bool tlstix_chain_new(struct tlstix_chain *c, time_t now)
@@ -188,12 +197,16 @@ void tlstix_inherit(void)
 	long fd;
 	ssize_t n;
 
-	if (env == NULL || tix.ready)
+	if (env == NULL)
 		return;
 	fd = strtol(env, &end, 10);
 	unsetenv(TLSTIX_ENV);
 	if (*end != '\0' || fd < 3 || fd > 65535) {
 		log_warn("tlstix: bad %s; TLS tickets open only in this process", TLSTIX_ENV);
+		return;
+	}
+	if (tix.ready) { /* a chain is in use already: keep it */
+		close((int)fd);
 		return;
 	}
 	do

@@ -5,11 +5,12 @@
  *
  * Keys come from a hash chain, not from a file: master makes a random
  * 32-byte state when it starts and moves it one step (SHA-256) per epoch
- * of TLSTIX_EPOCH_SECONDS of wall-clock time. It hands the current state
- * and epoch to each child it starts through a pipe (POSTERN_TLSTIX_FD),
- * and every process moves its own copy along the same chain, so all of
- * them hold the same keys for the same epoch without talking to each
- * other. A step cannot be undone: once the chain has moved past an epoch,
+ * of TLSTIX_EPOCH_SECONDS of wall-clock time, one epoch behind the
+ * current one. It hands that state and its epoch to each child it starts
+ * through a pipe (POSTERN_TLSTIX_FD), and every process moves its own
+ * copy along the same chain (keeping the keys of the epoch before), so
+ * all of them hold the same keys for the same epoch without talking to
+ * each other. A step cannot be undone: once the chain has moved past an epoch,
  * its keys are gone from every process (forward secrecy of the tickets of
  * the epochs before the previous one). Nothing is written to disk; a
  * restart of master starts a new chain and old tickets just fail to open
@@ -45,6 +46,10 @@ void tlstix_chain_advance(struct tlstix_chain *c, uint64_t epoch);
 /* tlstix_epoch: the epoch number of a wall-clock time. */
 uint64_t tlstix_epoch(time_t now);
 
+/* tlstix_master_epoch: the epoch master keeps its chain at: the one
+ * before now's, so a child can derive the keys of both epochs a ticket
+ * may come from. */
+uint64_t tlstix_master_epoch(time_t now);
 /* tlstix_send: master's side: writes the chain into a new pipe and
  * returns its read end (close-on-exec cleared by the caller's dup), or -1. */
 int tlstix_send(const struct tlstix_chain *c);

@@ -328,7 +328,21 @@ static void on_tix_timer(void *ctx)
 {
 	struct master *m = ctx;
 
-	tlstix_chain_advance(&m->tix, tlstix_epoch(time(NULL)));
+	tlstix_chain_advance(&m->tix, tlstix_master_epoch(time(NULL)));
+}
+
+/* tix_start: the TLS ticket key chain every child gets (tlstix.h). */
+static int tix_start(struct master *m)
+{
+	time_t start = (time_t)tlstix_master_epoch(time(NULL)) * TLSTIX_EPOCH_SECONDS;
+
+	if (!tlstix_chain_new(&m->tix, start)) {
+		master_error(m, "no random bytes for the TLS ticket keys");
+		return -1;
+	}
+	m->tix_timer = ev_timer_add(m->loop, TLSTIX_EPOCH_SECONDS * 1000ULL / 4, true,
+				    on_tix_timer, m);
+	return 0;
 }
 
 static int startup(struct master *m)
@@ -344,13 +358,7 @@ static int startup(struct master *m)
 		return -1;
 	}
 	m->loop = ev_loop_new();
-	if (!tlstix_chain_new(&m->tix, time(NULL))) {
-		master_error(m, "no random bytes for the TLS ticket keys");
-		return -1;
-	}
-	m->tix_timer = ev_timer_add(m->loop, TLSTIX_EPOCH_SECONDS * 1000ULL / 4, true,
-				    on_tix_timer, m);
-	if (control_open(m) < 0 || start_services(m) < 0)
+	if (tix_start(m) < 0 || control_open(m) < 0 || start_services(m) < 0)
 		return -1;
 	ev_signal_add(m->loop, SIGCHLD, on_signal, m);
 	ev_signal_add(m->loop, SIGHUP, on_signal, m);

@@ -122,7 +122,7 @@ static int tix_pipe(struct master *m)
 {
 	int fd;
 
-	tlstix_chain_advance(&m->tix, tlstix_epoch(time(NULL)));
+	tlstix_chain_advance(&m->tix, tlstix_master_epoch(time(NULL)));
 	fd = tlstix_send(&m->tix);
 	if (fd < 0)
 		log_warn("cannot hand TLS ticket keys to a child: %s", strerror(errno));

@@ -115,7 +115,7 @@ authfail *authfail_new_shared(const char *path, size_t slots, unsigned limit,
 	return a;
 }
 
-authfail *authfail_from_cfg(cfg *c, const char *prefix, const char *service, size_t slots)
+authfail *authfail_from_cfg(cfg *c, const char *prefix, const char *service)
 {
 	char *key_limit = xasprintf("%s_auth_failure_limit", prefix);
 	char *key_window = xasprintf("%s_auth_failure_window", prefix);
@@ -127,7 +127,8 @@ authfail *authfail_from_cfg(cfg *c, const char *prefix, const char *service, siz
 			*p = '_';
 	char *private_dir = fs_join(cfg_get(c, "queue_directory"), "private");
 	char *path = fs_join(private_dir, name);
-	authfail *a = authfail_new_shared(path, slots, (unsigned)cfg_get_int(c, key_limit),
+	authfail *a = authfail_new_shared(path, AUTHFAIL_SERVICE_SLOTS,
+					  (unsigned)cfg_get_int(c, key_limit),
 					  (uint64_t)cfg_get_int(c, key_window) * 1000,
 					  (uint64_t)cfg_get_int(c, key_delay) * 1000);
 

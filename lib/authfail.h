@@ -28,12 +28,13 @@ authfail *authfail_new(size_t slots, unsigned limit, uint64_t window_ms,
 authfail *authfail_new_shared(const char *path, size_t slots, unsigned limit,
 			      uint64_t window_ms, uint64_t base_delay_ms);
 /* authfail_from_cfg: the table shared by the processes of one service
- * (its master.cf name): $queue_directory/private/authfail.<service>, with
- * the keys <prefix>_auth_failure_limit, _window and _delay ("smtpd",
- * "pop3d"), which master.cf may set per service. */
+ * (its master.cf name): $queue_directory/private/authfail.<service>,
+ * AUTHFAIL_SERVICE_SLOTS addresses, with the keys
+ * <prefix>_auth_failure_limit, _window and _delay ("smtpd", "pop3d"),
+ * which master.cf may set per service. */
+#define AUTHFAIL_SERVICE_SLOTS 1024
 struct cfg;
-authfail *authfail_from_cfg(struct cfg *c, const char *prefix, const char *service,
-			    size_t slots);
+authfail *authfail_from_cfg(struct cfg *c, const char *prefix, const char *service);
 void authfail_free(authfail **a);
 
 /* authfail_blocked: ip reached the limit and its window has not passed. */

@@ -69,8 +69,9 @@ struct tls_server_conf {
 tls_server *tls_server_new(const struct tls_server_conf *conf, char **err_r);
 /* tls_server_from_cfg: the conf from main.cf keys <prefix>_tls_cert_file,
  * _key_file, _rsa_cert_file, _rsa_key_file, _sni_maps, _protocols,
- * _ciphers, _ciphersuites, _session_cache_timeout. Returns 0 with *ts_r NULL when no certificate is
- * configured (TLS off), 0 with *ts_r set, or -1 with *err_r. */
+ * _ciphers, _ciphersuites, _session_cache_timeout. Returns 0 with *ts_r
+ * NULL when no certificate is configured (TLS off), 0 with *ts_r set, or -1
+ * with *err_r. */
 int tls_server_from_cfg(struct cfg *c, const char *prefix, bool reject_expired,
 			tls_server **ts_r, char **err_r);
 /* tls_server_reload: for a server's reload (SIGHUP): builds the setup

@@ -33,7 +33,6 @@
 #define TIX_WIRE_LEN (8 + TLSTIX_STATE_LEN)
 
 struct tix_keys {
-	uint64_t epoch;
 	bool valid;
 	unsigned char name[TIX_NAME_LEN];
 	unsigned char aes[TIX_KEY_LEN];
@@ -101,7 +100,6 @@ static void derive(const unsigned char *state, const char *label, unsigned char 
 
 static void keys_of(const struct tlstix_chain *c, struct tix_keys *k)
 {
-	k->epoch = c->epoch;
 	k->valid = true;
 	derive(c->state, "name", k->name, sizeof(k->name));
 	derive(c->state, "aes", k->aes, sizeof(k->aes));
@@ -273,8 +271,7 @@ static int open_ticket(const unsigned char *key_name, unsigned char *iv, EVP_CIP
 static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
 		     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
-	(void)ssl;
-	ensure_chain();
+	(void)ssl; /* tlstix_enable made the chain before it installed this */
 	refresh();
 	return enc ? seal(key_name, iv, cctx, hctx) : open_ticket(key_name, iv, cctx, hctx);
 }

@@ -25,7 +25,6 @@
 #include "sasl_passdb.h"
 
 #define POP3_LOCK_FILE "postern-pop3.lock"
-#define AUTHFAIL_SLOTS 1024
 
 void pop3d_login_init(struct pop3d_server *srv, cfg *c)
 {
@@ -33,8 +32,7 @@ void pop3d_login_init(struct pop3d_server *srv, cfg *c)
 	srv->passdb = passdb_new(c);
 	sasl_passdb_backend(&srv->sasl_backend, cfg_get_bool(c, "pop3d_auth_cram_md5"));
 	srv->authfail = authfail_from_cfg(c, "pop3d",
-					  srv->service != NULL ? svc_name(srv->service) : "pop3d",
-					  AUTHFAIL_SLOTS);
+					  srv->service != NULL ? svc_name(srv->service) : "pop3d");
 }
 
 bool pop3d_plaintext_ok(const struct session *s)

@@ -17,9 +17,6 @@
 #include "sasl_passdb.h"
 #include "smtpd.h"
 
-/* Addresses remembered in the failure table of one process. */
-#define AUTHFAIL_SLOTS 1024
-
 void smtpd_auth_init(struct smtpd_server *srv, cfg *c)
 {
 	const char *role = cfg_get(c, "smtpd_service");
@@ -31,7 +28,7 @@ void smtpd_auth_init(struct smtpd_server *srv, cfg *c)
 		return;
 	srv->passdb = passdb_new(c);
 	sasl_passdb_backend(&srv->sasl_backend, cfg_get_bool(c, "smtpd_auth_cram_md5"));
-	srv->authfail = authfail_from_cfg(c, "smtpd", svc_name(srv->service), AUTHFAIL_SLOTS);
+	srv->authfail = authfail_from_cfg(c, "smtpd", svc_name(srv->service));
 }
 
 /* ---- the command ---- */

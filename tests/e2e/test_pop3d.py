@@ -13,6 +13,7 @@ import os
 import poplib
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -371,6 +372,27 @@ class ProtocolTests(Pop3Base):
         self.assertTrue(c.cmd("AUTH FOO").startswith("-ERR"))
         self.assertTrue(c.cmd("AUTH PLAIN !!!notbase64").startswith("-ERR"))
         c.close()
+
+    def test_pop3s_session_resumes_on_any_process(self):
+        ctx = client_tls_context()  # Python ties a session to its context
+
+        def visit(session=None):
+            sock = socket.create_connection(("127.0.0.1", self.sport), timeout=5)
+            tls = ctx.wrap_socket(sock, server_hostname="mail.example.test", session=session)
+            f = tls.makefile("rb")
+            self.assertTrue(f.readline().startswith(b"+OK"))  # reads the TLS 1.3 ticket too
+            tls.sendall(b"QUIT\r\n")
+            self.assertTrue(f.readline().startswith(b"+OK"))
+            result = (tls.session, tls.session_reused)
+            f.close()
+            tls.close()
+            return result
+
+        session, reused = visit()
+        self.assertFalse(reused)
+        self.assertTrue(session.has_ticket)
+        for _ in range(6):  # MAXPROC processes share the port and the keys
+            self.assertTrue(visit(session)[1])
 
     def test_stls_injection_discarded(self):
         c = PopClient(self.port)

@@ -199,7 +199,7 @@ void smtpd_cmd_data(struct session *s, const char *arg)
 	}
 	smtpd_dot_init(&s->txn->dot);
 	smtpd_enter_state(s, ST_DATA);
-	s->input = IN_DATA;
+	smtpd_session_content(s, IN_DATA);
 	smtpd_reply(s, 354, "3.0.0", "End data with <CR><LF>.<CR><LF>");
 }
 
@@ -247,5 +247,5 @@ void smtpd_cmd_bdat(struct session *s, const char *arg)
 	}
 	s->chunk_left = size;
 	s->chunk_last = last;
-	s->input = IN_CHUNK;
+	smtpd_session_content(s, IN_CHUNK);
 }

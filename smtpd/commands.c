@@ -227,18 +227,18 @@ void smtpd_command(struct session *s, const char *line, size_t len)
 	const struct smtpd_command *c;
 
 	if (smtpd_parse_command(line, len, &cmd, &err) < 0) {
-		s->last_verb = "UNKNOWN";
+		sess_set_last(s->base, "UNKNOWN");
 		smtpd_reply(s, err.code, err.dsn, "%s", err.text);
 		return;
 	}
 	c = find_command(cmd.verb);
 	if (c == NULL) {
-		s->last_verb = "UNKNOWN";
+		sess_set_last(s->base, "UNKNOWN");
 		log_info("%s: unknown command from %s", cmd.verb[0] ? cmd.verb : "(empty)", s->client);
 		smtpd_reply(s, 500, "5.5.2", "Error: command not recognized");
 		return;
 	}
-	s->last_verb = c->verb;
+	sess_set_last(s->base, c->verb);
 	if ((c->states & (unsigned)s->state) == 0) {
 		wrong_order(s, c->verb);
 		return;

@@ -254,7 +254,7 @@ static void on_committed(void *owner, bool ok, const char *err)
 int smtpd_queue_commit(struct session *s)
 {
 	smtpd_enter_state(s, ST_COMMIT);
-	s->input = IN_NONE;
+	smtpd_session_wait(s);
 	s->commit_job = commit_submit(s->srv->committer, &s->txn->writer, s);
 	return 0;
 }

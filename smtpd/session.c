@@ -1,14 +1,13 @@
-/* session.c: one SMTP connection: accepting it (peer address, trust,
- * SO_PEERCRED on the local socket), the input steps, replies, the idle
- * timeout, the error counters with their delayed replies, and the end of
- * the session; the event-loop mechanics (run, pause, flush, close) are
- * lib/conn's.
+/* session.c: smtpd's part of a connection on the shared session layer
+ * (lib/sess): the peer (address, trust, SO_PEERCRED on the local socket),
+ * replies and what counts as an error, the message content input (DATA
+ * pieces, BDAT chunks), and the texts of the greeting and goodbyes. The
+ * session list, the read loop, error limits, timeouts and the end of a
+ * session are lib/sess's.
  *
- * PIPELINING (RFC 2920): the loop runs every command already buffered, in
- * order, each queueing its reply behind the previous one; the replies go
- * out together when the input buffer is empty or when a command has to
- * wait (the commit of a message waits for the batched incoming/ fsync).
- * A session in a wait reads nothing, so nothing can overtake. */
+ * PIPELINING (RFC 2920): a command that has to wait (the commit of a
+ * message waits for the batched incoming/ fsync) stops the reading, so
+ * nothing can overtake its reply. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -29,15 +28,13 @@
  * so nothing after it is consumed. */
 #define DATA_PIECE_MAX (64 * 1024)
 #define CHUNK_READ_MAX (64 * 1024)
-/* A command line that keeps going past this many times the line limit is
- * a flood: the client is cut off. */
-#define LINE_FLOOD_FACTOR 4
 
-static const struct conn_ops session_ops;
+static const struct sess_ops session_ops;
 
 /* ---- accepting ---- */
 
-static void peer_inet(struct session *s, int fd)
+/* peer_inet: the client's address (heap), its name and trust. */
+static char *peer_inet(struct session *s, int fd)
 {
 	socklen_t len = sizeof(s->peer);
 	char text[INET6_ADDRSTRLEN] = "unknown";
@@ -61,100 +58,80 @@ static void peer_inet(struct session *s, int fd)
 			s->have_peer = false;
 		}
 	}
-	s->client_addr = xstrdup(text);
 	s->client_name = xstrdup("unknown"); /* XXX no reverse DNS lookups yet */
 	s->trusted = s->have_peer && netmatch_match(s->srv->mynetworks,
 						    (const struct sockaddr *)&s->peer);
+	return xstrdup(text);
 }
 
 /* peer_local: the sendmail socket: a local user, trusted like mynetworks. */
-static void peer_local(struct session *s, int fd)
+static char *peer_local(struct session *s, int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
-	s->client_addr = xstrdup("127.0.0.1");
 	s->client_name = xstrdup("localhost");
 	s->trusted = true;
 	s->uid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? (long)cred.uid : -1;
+	return xstrdup("127.0.0.1");
 }
 
-static void refuse_busy(struct smtpd_server *srv, int fd)
+static void *session_open(void *server_ctx, sess *base, int fd)
 {
-	char line[512];
+	struct smtpd_server *srv = server_ctx;
+	struct session *s = xcalloc(1, sizeof(*s));
+	char *addr, *name;
 
-	snprintf(line, sizeof(line), "421 4.7.0 %s Error: too many connections\r\n",
-		 srv->myhostname);
-	svc_refuse(srv->service, fd, line, srv->nsessions);
+	s->srv = srv;
+	s->base = base;
+	s->uid = -1;
+	addr = srv->local_service ? peer_local(s, fd) : peer_inet(s, fd);
+	name = xasprintf("%s[%s]", s->client_name, addr);
+	sess_set_client(base, addr, name);
+	free(name);
+	free(addr);
+	s->client = sess_client(base);
+	s->client_addr = sess_client_addr(base);
+	s->stream = sess_strm(base);
+	s->state = ST_CONNECT;
+	return s;
+}
+
+static void session_greet(void *ctx)
+{
+	struct session *s = ctx;
+
+	strm_printf(s->stream, "220 %s\r\n", s->srv->banner);
 }
 
 void smtpd_session_accept(struct smtpd_server *srv, int fd)
 {
-	struct session *s;
-
-	if (srv->nsessions >= srv->session_limit) {
-		refuse_busy(srv, fd);
-		return;
-	}
-	s = xcalloc(1, sizeof(*s));
-	s->srv = srv;
-	s->uid = -1;
-	if (srv->local_service)
-		peer_local(s, fd);
-	else
-		peer_inet(s, fd);
-	s->client = xasprintf("%s[%s]", s->client_name, s->client_addr);
-	s->conn = conn_new(srv->loop, fd, srv->timeout_ms, &session_ops, s);
-	s->stream = conn_strm(s->conn);
-	s->state = ST_CONNECT;
-	s->input = IN_COMMAND;
-	s->last_verb = "CONNECT";
-	s->next = srv->sessions;
-	if (srv->sessions != NULL)
-		srv->sessions->prev = s;
-	srv->sessions = s;
-	srv->nsessions++;
-	log_info("connect from %s", s->client);
-	if (srv->implicit_tls)
-		smtpd_tls_begin_implicit(s); /* the greeting comes after the handshake */
-	else
-		strm_printf(s->stream, "220 %s\r\n", srv->banner);
-	conn_run(s->conn);
+	sess_accept(srv->sessions, fd);
 }
 
 /* ---- the end ---- */
 
-/* session_done: the conn is closed (or the client gone): free the session. */
-static void session_done(void *ctx)
+/* session_close: the session is over: free smtpd's part. */
+static void session_close(void *ctx)
 {
 	struct session *s = ctx;
-	struct smtpd_server *srv = s->srv;
 
-	log_info("disconnect from %s", s->client);
 	smtpd_queue_forget(s);
 	smtpd_txn_free(&s->txn);
-	smtpd_auth_end(s);
 	free(s->auth_user);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		srv->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
 	free(s->helo);
-	free(s->client_addr);
 	free(s->client_name);
-	free(s->client);
 	free(s);
-	srv->nsessions--;
-	svc_conn_done(srv->service);
+}
+
+static void session_quitting(void *ctx)
+{
+	smtpd_enter_state(ctx, ST_QUIT);
 }
 
 void smtpd_session_close(struct session *s)
 {
-	smtpd_enter_state(s, ST_QUIT);
-	s->input = IN_NONE;
-	conn_close(s->conn);
+	sess_close(s->base);
 }
 
 /* ---- replies ---- */
@@ -171,11 +148,8 @@ void smtpd_reply(struct session *s, int code, const char *dsn, const char *fmt, 
 	buf_puts(text, "\r\n");
 	strm_write(s->stream, buf_cstr(text), buf_len(text));
 	buf_free(&text);
-	if (code < 400 || code == 421)
-		return;
-	s->errors++;
-	if (s->errors >= s->srv->soft_error_limit && s->srv->error_sleep_ms > 0)
-		conn_pause(s->conn, s->srv->error_sleep_ms);
+	if (code >= 400 && code != 421)
+		sess_error(s->base);
 }
 
 void smtpd_reply_raw(struct session *s, const char *text)
@@ -183,53 +157,21 @@ void smtpd_reply_raw(struct session *s, const char *text)
 	strm_puts(s->stream, text);
 }
 
-/* ---- the read loop ---- */
+/* ---- the protocol's callbacks ---- */
 
-static void strip_line_end(const char **line, size_t *len)
+static void session_command(void *ctx, const char *line, size_t len)
 {
-	(void)line;
-	if (*len > 0 && (*line)[*len - 1] == '\n')
-		(*len)--;
-	if (*len > 0 && (*line)[*len - 1] == '\r')
-		(*len)--;
+	smtpd_command(ctx, line, len);
 }
 
-static void line_too_long(struct session *s, size_t len)
+static void line_too_long(void *ctx, bool flood)
 {
-	if (s->skipped == 0) {
-		log_warn("%s: command line longer than %zu bytes", s->client, s->srv->line_limit);
-		smtpd_reply(s, 500, "5.5.2", "Error: line too long");
-	}
-	s->skipped += len;
-	if (s->skipped > LINE_FLOOD_FACTOR * s->srv->line_limit) {
-		log_warn("%s: flood of %zu bytes without a line end: disconnecting", s->client,
-			 s->skipped);
+	struct session *s = ctx;
+
+	if (flood)
 		smtpd_reply(s, 421, "4.7.0", "%s Error: line too long", s->srv->myhostname);
-		smtpd_session_close(s);
-	}
-}
-
-static int step_command(struct session *s)
-{
-	const char *line;
-	size_t len;
-	int r = strm_read_line(s->stream, s->srv->line_limit, &line, &len);
-
-	if (r == STRM_TOOLONG) {
-		line_too_long(s, len);
-		return STRM_OK;
-	}
-	if (r != STRM_OK)
-		return r;
-	if (s->skipped > 0) { /* the rest of an over-long line */
-		s->skipped = 0;
-		return STRM_OK;
-	}
-	strip_line_end(&line, &len);
-	char *copy = xstrndup(line, len);
-	smtpd_command(s, copy, len);
-	free(copy);
-	return STRM_OK;
+	else
+		smtpd_reply(s, 500, "5.5.2", "Error: line too long");
 }
 
 static int step_data(struct session *s)
@@ -243,7 +185,7 @@ static int step_data(struct session *s)
 	if (smtpd_data_input(s, piece, len, &used)) {
 		if (used != len)
 			log_panic("end of data inside a piece (%zu of %zu)", used, len);
-		s->input = IN_COMMAND;
+		sess_set_input(s->base, SESS_IN_COMMAND);
 		smtpd_data_finish(s);
 	}
 	return STRM_OK;
@@ -266,107 +208,110 @@ static int step_chunk(struct session *s)
 		smtpd_chunk_input(s, data, len);
 	}
 	if (s->chunk_left == 0) {
-		s->input = IN_COMMAND;
+		sess_set_input(s->base, SESS_IN_COMMAND);
 		smtpd_data_finish(s);
 	}
 	return STRM_OK;
 }
 
+/* session_step: the message content (SESS_IN_OWN). */
 static int session_step(void *ctx)
 {
 	struct session *s = ctx;
 
-	switch (s->input) {
-	case IN_COMMAND: return step_command(s);
-	case IN_DATA: return step_data(s);
-	case IN_CHUNK: return step_chunk(s);
-	case IN_HANDSHAKE: return smtpd_tls_step(s);
-	case IN_AUTH: return smtpd_auth_step(s);
-	default: return STRM_AGAIN;
-	}
+	return s->content == IN_CHUNK ? step_chunk(s) : step_data(s);
 }
 
-static int session_events(void *ctx)
+void smtpd_session_content(struct session *s, enum smtpd_content content)
+{
+	s->content = content;
+	sess_set_input(s->base, SESS_IN_OWN);
+}
+
+static const char *session_activity(void *ctx)
 {
 	struct session *s = ctx;
 
-	if (s->input == IN_HANDSHAKE && !s->tls_started)
-		return EV_WRITE; /* the 220 to STARTTLS must go out first */
-	if (s->input == IN_NONE) /* waiting for the commit: only output */
-		return strm_unflushed(s->stream) > 0 ? EV_WRITE : 0;
-	return strm_wants(s->stream);
+	return s->state == ST_CONNECT || s->state == ST_READY ? NULL : "";
 }
 
-static void lost_connection(void *ctx, int r)
+static bool session_busy(void *ctx)
 {
 	struct session *s = ctx;
 
-	if (r == STRM_ERROR)
-		log_info("lost connection after %s from %s: %s", s->last_verb, s->client,
-			 strm_error(s->stream));
-	else if (s->state != ST_CONNECT && s->state != ST_READY)
-		log_info("lost connection after %s from %s", s->last_verb, s->client);
-	smtpd_enter_state(s, ST_QUIT);
-	s->input = IN_NONE;
+	return s->txn != NULL;
 }
 
-static void check_errors(void *ctx)
+static void session_timeout(void *ctx)
 {
 	struct session *s = ctx;
 
-	if (s->errors < s->srv->hard_error_limit || s->state == ST_QUIT)
-		return;
-	log_warn("too many errors after %s from %s", s->last_verb, s->client);
+	smtpd_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->srv->myhostname);
+}
+
+static void too_many_errors(void *ctx)
+{
+	struct session *s = ctx;
+
 	smtpd_reply(s, 421, "4.7.0", "%s Error: too many errors", s->srv->myhostname);
-	smtpd_session_close(s);
+}
+
+static void session_shutdown(void *ctx)
+{
+	struct session *s = ctx;
+
+	smtpd_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->myhostname);
+}
+
+void smtpd_session_wait(struct session *s)
+{
+	sess_wait(s->base);
 }
 
 void smtpd_session_resume(struct session *s)
 {
-	if (s->state != ST_QUIT)
-		s->input = IN_COMMAND;
-	conn_run(s->conn);
+	sess_resume(s->base);
 }
 
-static void session_idle(void *ctx)
-{
-	struct session *s = ctx;
-
-	if (s->state == ST_COMMIT) { /* waiting for our own fsync: not the client's fault */
-		conn_set_idle(s->conn, s->srv->timeout_ms);
-		return;
-	}
-	if (s->input == IN_HANDSHAKE) { /* no reply possible in the middle of TLS */
-		log_warn("timeout in the TLS handshake after %s from %s", s->last_verb, s->client);
-		smtpd_session_close(s);
-		return;
-	}
-	log_info("timeout after %s from %s", s->last_verb, s->client);
-	smtpd_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->srv->myhostname);
-	smtpd_session_close(s);
-}
-
-static const struct conn_ops session_ops = {
+static const struct sess_ops session_ops = {
+	.open = session_open,
+	.greet = session_greet,
+	.command = session_command,
+	.line_too_long = line_too_long,
 	.step = session_step,
-	.events = session_events,
-	.after_step = check_errors,
-	.lost = lost_connection,
-	.idle = session_idle,
-	.done = session_done,
+	.activity = session_activity,
+	.busy = session_busy,
+	.timeout = session_timeout,
+	.too_many_errors = too_many_errors,
+	.shutdown = session_shutdown,
+	.tls_done = smtpd_tls_done,
+	.quitting = session_quitting,
+	.close = session_close,
 };
 
-/* ---- stopping ---- */
+/* smtpd_session_init: the session layer with smtpd's limits. */
+void smtpd_session_init(struct smtpd_server *srv)
+{
+	char *busy = xasprintf("421 4.7.0 %s Error: too many connections\r\n", srv->myhostname);
+	struct sess_config config = {
+		.session_limit = srv->session_limit,
+		.busy_reply = busy,
+		.idle_ms = srv->timeout_ms,
+		.line_limit = srv->line_limit,
+		.soft_error_limit = srv->soft_error_limit,
+		.error_sleep_ms = srv->error_sleep_ms,
+		.hard_error_limit = srv->hard_error_limit,
+		.implicit_tls = srv->implicit_tls,
+		.tls = &srv->tls,
+		.handshake_ms = srv->handshake_timeout_ms,
+		.tls_command = "STARTTLS",
+	};
+
+	srv->sessions = sess_server_new(srv->loop, srv->service, &config, &session_ops, srv);
+	free(busy);
+}
 
 void smtpd_server_stop(struct smtpd_server *srv)
 {
-	struct session *s = srv->sessions, *next;
-
-	for (; s != NULL; s = next) {
-		next = s->next;
-		if (s->input != IN_COMMAND || conn_paused(s->conn) || s->txn != NULL)
-			continue; /* in the middle of something: let it finish */
-		smtpd_reply(s, 421, "4.3.2", "%s Service shutting down", srv->myhostname);
-		smtpd_session_close(s);
-		conn_run(s->conn);
-	}
+	sess_server_stop(srv->sessions);
 }

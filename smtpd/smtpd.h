@@ -3,7 +3,7 @@
  * the qmgr trigger connection), the session (one per connection) and the
  * mail transaction (at most one per session, from MAIL to the end of
  * DATA/BDAT) live here, with the functions each file offers the others:
- *   session.c   connections, the read loop, replies, timers, errors
+ *   session.c   smtpd's part of a session (lib/sess): peer, replies, content
  *   commands.c  the command table, enter_state, the simple verbs
  *   cmd_txn.c   MAIL, RCPT, DATA, BDAT
  *   policy.c    RCPT TO checks (hosted, unknown user, relay)
@@ -35,6 +35,7 @@
 #include "resolve.h"
 #include "restrict.h"
 #include "sasl.h"
+#include "sess.h"
 #include "strm.h"
 #include "svc.h"
 #include "tls.h"
@@ -66,13 +67,12 @@ struct smtpd_server {
 	passdb *passdb;
 	struct sasl_backend sasl_backend;
 	authfail *authfail;
+	struct sess_auth auth; /* the SASL glue (lib/sess) */
 	/* RCPT TO policy */
 	struct smtpd_restrictions relay_restrictions, recipient_restrictions;
 	netmatch *mynetworks;
 	resolver *resolver;
-	/* sessions */
-	struct session *sessions;
-	int nsessions;
+	sess_server *sessions; /* the session layer (lib/sess) */
 	/* commits queue files on worker threads, fsyncs incoming/ per batch */
 	committer *committer;
 	/* connection to $queue_directory/private/qmgr */
@@ -95,8 +95,8 @@ enum smtpd_state {
 	ST_QUIT = 1 << 7, /* closing */
 };
 
-/* What the read loop does with input. */
-enum smtpd_input { IN_COMMAND, IN_DATA, IN_CHUNK, IN_HANDSHAKE, IN_AUTH, IN_NONE };
+/* Which message content the session reads (SESS_IN_OWN input). */
+enum smtpd_content { IN_DATA, IN_CHUNK };
 
 /* Why content reception failed (the reply comes at the end of the data). */
 enum smtpd_fail { FAIL_NONE = 0, FAIL_SIZE, FAIL_HEADER, FAIL_STORAGE, FAIL_NORCPT };
@@ -124,34 +124,30 @@ struct smtpd_txn {
 
 struct session {
 	struct smtpd_server *srv;
-	struct session *next, *prev; /* srv->sessions */
+	sess *base; /* the shared session: conn, input mode, errors, SASL */
 	void *commit_job; /* while in ST_COMMIT (commit.h handle) */
-	conn *conn; /* the event-loop side (lib/conn) */
-	strm *stream; /* conn_strm(conn) */
+	strm *stream; /* sess_strm(base) */
 	enum smtpd_state state;
-	enum smtpd_input input;
+	enum smtpd_content content;
 	bool esmtp;
-	bool tls_started; /* strm_start_tls called (IN_HANDSHAKE: plaintext flushed) */
 	char *helo;
-	sasl_server *sasl; /* an AUTH exchange in progress (IN_AUTH) */
 	char *auth_user; /* after a successful AUTH: the login, lower case */
-	char *client_addr; /* "127.0.0.1" */
+	const char *client_addr; /* "127.0.0.1" (sess_client_addr) */
 	char *client_name; /* "unknown" (no rDNS) or "localhost" */
-	char *client; /* "unknown[127.0.0.1]" for logs */
+	const char *client; /* "unknown[127.0.0.1]" for logs (sess_client) */
 	struct sockaddr_storage peer;
 	bool have_peer;
 	bool trusted; /* may relay: mynetworks or local service */
 	long uid; /* SO_PEERCRED uid of a local client, -1 when none */
-	int errors;
-	const char *last_verb; /* for "lost connection after X" */
 	unsigned long long chunk_left; /* BDAT bytes still to read */
 	bool chunk_last;
 	struct smtpd_perr chunk_err; /* reply for a BDAT chunk refused up front */
-	size_t skipped; /* bytes of an over-long command line dropped so far */
 	struct smtpd_txn *txn;
 };
 
 /* session.c */
+/* smtpd_session_init: the session layer (lib/sess) with smtpd's limits. */
+void smtpd_session_init(struct smtpd_server *srv);
 void smtpd_session_accept(struct smtpd_server *srv, int fd);
 /* smtpd_reply: queues one reply line; a code >= 400 counts as an error
  * (and arms the error sleep past the soft limit). */
@@ -161,7 +157,10 @@ void smtpd_reply(struct session *s, int code, const char *dsn, const char *fmt, 
 void smtpd_reply_raw(struct session *s, const char *text);
 /* smtpd_session_close: queue nothing more, flush and end the session. */
 void smtpd_session_close(struct session *s);
-/* smtpd_session_resume: continue reading after a wait (commit). */
+/* smtpd_session_content: read DATA or BDAT content next. */
+void smtpd_session_content(struct session *s, enum smtpd_content content);
+/* smtpd_session_wait / _resume: stop reading for a commit, go on after. */
+void smtpd_session_wait(struct session *s);
 void smtpd_session_resume(struct session *s);
 void smtpd_server_stop(struct smtpd_server *srv);
 
@@ -199,12 +198,8 @@ void smtpd_tls_reload(struct smtpd_server *srv, cfg *c);
 /* smtpd_tls_offered: STARTTLS may be advertised in this session now. */
 bool smtpd_tls_offered(const struct session *s);
 void smtpd_cmd_starttls(struct session *s, const char *arg);
-/* smtpd_tls_begin_implicit: the session starts with a handshake (smtps). */
-void smtpd_tls_begin_implicit(struct session *s);
-/* smtpd_tls_step: the IN_HANDSHAKE input step: flushes the 220, starts
- * TLS (dropping pipelined plaintext), drives the handshake. Returns a
- * STRM_ code like the other steps; a failed handshake closes the session. */
-int smtpd_tls_step(struct session *s);
+/* smtpd_tls_done: after a handshake: forget what came before (sess ops). */
+void smtpd_tls_done(void *ctx);
 /* smtpd_tls_received: " (using TLSv1.3 with cipher X)" text or NULL. */
 char *smtpd_tls_received(struct session *s);
 
@@ -213,10 +208,6 @@ void smtpd_auth_init(struct smtpd_server *srv, cfg *c);
 /* smtpd_auth_mechanisms: the mechanisms to advertise now, NULL for none. */
 const char *smtpd_auth_mechanisms(const struct session *s);
 void smtpd_cmd_auth(struct session *s, const char *arg);
-/* smtpd_auth_step: the IN_AUTH input step: one client response line. */
-int smtpd_auth_step(struct session *s);
-/* smtpd_auth_end: frees an exchange in progress (session end). */
-void smtpd_auth_end(struct session *s);
 
 /* data.c */
 /* smtpd_data_start: opens the queue file and readies the content state;

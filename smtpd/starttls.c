@@ -1,10 +1,9 @@
 /* starttls.c: TLS in smtpd: STARTTLS (RFC 3207) and implicit TLS on the
  * smtps port (RFC 8314). The TLS setup (certificates, SNI, protocols) is
- * loaded once at start through lib/tls; the handshake runs on the event
- * loop as an input step (IN_HANDSHAKE) bounded by its own timeout.
- * Plaintext the client pipelined after STARTTLS is dropped before the
- * handshake (CVE-2011-0411), and everything learned from the client before
- * TLS (HELO/EHLO, a transaction) is forgotten after it. */
+ * loaded once at start through lib/tls; the handshake (dropping plaintext
+ * pipelined after STARTTLS, CVE-2011-0411) is the session layer's
+ * (lib/sess), and everything learned from the client before TLS
+ * (HELO/EHLO, a transaction) is forgotten after it here. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,68 +66,19 @@ void smtpd_cmd_starttls(struct session *s, const char *arg)
 		return;
 	}
 	smtpd_reply(s, 220, "2.0.0", "Ready to start TLS");
-	s->input = IN_HANDSHAKE; /* nothing more is read as a command */
+	sess_tls_start(s->base);
 }
 
-void smtpd_tls_begin_implicit(struct session *s)
+/* smtpd_tls_done: RFC 3207 section 4.2: the server discards what it
+ * learned from the client before TLS. */
+void smtpd_tls_done(void *ctx)
 {
-	s->input = IN_HANDSHAKE;
-	s->last_verb = "CONNECT";
-}
+	struct session *s = ctx;
 
-/* forget_client: RFC 3207 section 4.2: the server discards what it learned
- * from the client before TLS. */
-static void forget_client(struct session *s)
-{
 	free(s->helo);
 	s->helo = NULL;
 	s->esmtp = false;
-	s->errors = 0;
 	smtpd_txn_reset(s);
-}
-
-static char *tls_describe(const strm *stream);
-
-static void handshake_done(struct session *s)
-{
-	char *desc = tls_describe(s->stream);
-
-	log_info("TLS connection established from %s: %s", s->client, desc);
-	free(desc);
-	s->input = IN_COMMAND;
-	conn_set_idle(s->conn, s->srv->timeout_ms);
-	forget_client(s);
-	if (s->srv->implicit_tls && strcmp(s->last_verb, "CONNECT") == 0)
-		strm_printf(s->stream, "220 %s\r\n", s->srv->banner);
-}
-
-int smtpd_tls_step(struct session *s)
-{
-	int r = conn_tls_step(s->conn, tls_server_ctx(s->srv->tls), s->srv->handshake_timeout_ms,
-			      &s->tls_started, s->client, "STARTTLS");
-
-	if (r == STRM_OK) {
-		handshake_done(s);
-	} else if (r != STRM_AGAIN) {
-		log_warn("TLS handshake failed with %s after %s: %s", s->client, s->last_verb,
-			 r == STRM_EOF ? "connection closed" : strm_error(s->stream));
-		smtpd_session_close(s);
-		return STRM_OK;
-	}
-	return r;
-}
-
-/* tls_describe: "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384" (heap). */
-static char *tls_describe(const strm *stream)
-{
-	const char *info = strm_tls_info(stream);
-	const char *space = info != NULL ? strchr(info, ' ') : NULL;
-
-	if (info == NULL)
-		return xstrdup("no TLS");
-	if (space == NULL)
-		return xstrdup(info);
-	return xasprintf("%.*s with cipher %s", (int)(space - info), info, space + 1);
 }
 
 char *smtpd_tls_received(struct session *s)
@@ -137,7 +87,7 @@ char *smtpd_tls_received(struct session *s)
 
 	if (!strm_is_tls(s->stream))
 		return NULL;
-	desc = tls_describe(s->stream);
+	desc = sess_tls_describe(s->stream);
 	text = xasprintf("(using %s)", desc);
 	free(desc);
 	return text;

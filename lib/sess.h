@@ -61,8 +61,8 @@ struct sess_ops {
 	/* greet: the greeting, at once or after the implicit handshake. */
 	void (*greet)(void *ctx);
 	/* command: one command line, line ending stripped (len bytes, NUL
-	 * terminated; may hold NULs). */
-	void (*command)(void *ctx, const char *line, size_t len);
+	 * terminated; may hold NULs): a private copy the callback may change. */
+	void (*command)(void *ctx, char *line, size_t len);
 	/* line_too_long: a command line over line_limit: the reply (flood
 	 * false), unless it closes the session, the rest of the line is then
 	 * dropped; past four times the limit without a line end, the goodbye

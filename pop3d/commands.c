@@ -342,11 +342,11 @@ void pop3d_command(struct session *s, char *line)
 	line[len] = '\0';
 	cmd = len <= 4 ? find_command(line) : NULL;
 	if (cmd == NULL || !printable(arg)) {
-		log_info("%s: unknown or malformed command after %s", s->client, s->last_cmd);
+		log_info("%s: unknown or malformed command after %s", s->client, sess_last(s->base));
 		pop3d_err(s, cmd == NULL ? "Unknown command." : "Bad characters in the command.");
 		return;
 	}
-	s->last_cmd = cmd->name;
+	sess_set_last(s->base, cmd->name);
 	if (!(cmd->states & state)) {
 		pop3d_err(s, "%s is not valid in the %s state.", cmd->name,
 			  state == IN_AUTH_STATE ? "AUTHORIZATION" : "TRANSACTION");

@@ -26,6 +26,10 @@
 
 #define POP3_LOCK_FILE "postern-pop3.lock"
 
+static void sasl_challenge(void *ctx, const char *b64);
+static void sasl_success(void *ctx, char *user, const char *mech);
+static void sasl_reply(void *ctx, enum sess_auth_event event, const char *reason);
+
 void pop3d_login_init(struct pop3d_server *srv, cfg *c)
 {
 	srv->tls_auth_only = cfg_get_bool(c, "pop3d_tls_auth_only");
@@ -33,6 +37,18 @@ void pop3d_login_init(struct pop3d_server *srv, cfg *c)
 	sasl_passdb_backend(&srv->sasl_backend, cfg_get_bool(c, "pop3d_auth_cram_md5"));
 	srv->authfail = authfail_from_cfg(c, "pop3d",
 					  srv->service != NULL ? svc_name(srv->service) : "pop3d");
+	srv->auth = (struct sess_auth){
+		.backend = &srv->sasl_backend,
+		.backend_ctx = srv->passdb,
+		.fails = srv->authfail,
+		.mech_prefix = "",
+		.user_key = "user",
+		.command = "login",
+		.failures = "failed logins",
+		.challenge = sasl_challenge,
+		.success = sasl_success,
+		.reply = sasl_reply,
+	};
 }
 
 bool pop3d_plaintext_ok(const struct session *s)
@@ -126,36 +142,6 @@ static void set_login(struct session *s, const char *user)
 		*p = (char)tolower((unsigned char)*p);
 }
 
-/* login_failed: logs, counts and delays; disconnects at the cut-off. */
-static void login_failed(struct session *s, const char *method, const char *who,
-			 const char *why)
-{
-	bool cut;
-	uint64_t delay;
-
-	log_warn("%s: %s authentication failed: %s, user=%s", s->client, method, why,
-		 who != NULL ? who : "");
-	delay = authfail_record(s->srv->authfail, s->client_addr, ev_now_ms(s->srv->loop), &cut);
-	pop3d_err(s, "[AUTH] Authentication failed.");
-	if (cut) {
-		log_warn("%s: too many failed logins: disconnecting", s->client);
-		pop3d_close(s);
-	} else if (delay > 0) {
-		pop3d_pause(s, delay);
-	}
-}
-
-/* login_allowed: refuses before any check when the address is cut off. */
-static bool login_allowed(struct session *s)
-{
-	if (!authfail_blocked(s->srv->authfail, s->client_addr, ev_now_ms(s->srv->loop)))
-		return true;
-	log_warn("%s: login refused: too many failed logins", s->client);
-	pop3d_err(s, "[AUTH] Too many failed logins, try again later.");
-	pop3d_close(s);
-	return false;
-}
-
 /* ---- USER / PASS ---- */
 
 static bool plaintext_allowed(struct session *s)
@@ -190,7 +176,7 @@ void pop3d_cmd_pass(struct session *s, const char *arg)
 		return;
 	}
 	s->user = NULL;
-	if (!login_allowed(s)) {
+	if (!sess_auth_allowed(s->base, &s->srv->auth)) {
 		free(user);
 		return;
 	}
@@ -204,7 +190,8 @@ void pop3d_cmd_pass(struct session *s, const char *arg)
 		pop3d_err(s, "[SYS/TEMP] Temporary authentication failure, try again later.");
 		break;
 	default:
-		login_failed(s, "PASS", user, "wrong password or unknown user");
+		sess_auth_failed(s->base, &s->srv->auth, "PASS", user,
+				 "wrong password or unknown user");
 		break;
 	}
 	free(user);
@@ -218,44 +205,47 @@ void pop3d_cmd_apop(struct session *s, const char *arg)
 
 /* ---- AUTH ---- */
 
-static void end_sasl(struct session *s)
+static void sasl_challenge(void *ctx, const char *b64)
 {
-	sasl_free(&s->sasl);
-	if (s->input == IN_SASL)
-		s->input = IN_COMMAND;
+	struct session *s = ctx;
+
+	pop3d_raw(s, "+ ");
+	pop3d_raw(s, b64);
+	pop3d_raw(s, "\r\n");
 }
 
-static void sasl_result(struct session *s, int r, char *challenge)
+static void sasl_success(void *ctx, char *user, const char *mech)
 {
-	switch (r) {
-	case SASL_CONTINUE:
-		pop3d_raw(s, "+ ");
-		pop3d_raw(s, challenge);
-		pop3d_raw(s, "\r\n");
-		free(challenge);
-		s->input = IN_SASL;
-		return;
-	case SASL_OK:
-		set_login(s, sasl_user(s->sasl));
-		logged_in(s, sasl_mech(s->sasl));
+	struct session *s = ctx;
+
+	free(s->login);
+	s->login = user;
+	logged_in(s, mech);
+}
+
+static void sasl_reply(void *ctx, enum sess_auth_event event, const char *reason)
+{
+	struct session *s = ctx;
+
+	switch (event) {
+	case SESS_AUTH_UNSUPPORTED: pop3d_err(s, "Unsupported authentication mechanism."); break;
+	case SESS_AUTH_FAILED: pop3d_err(s, "[AUTH] Authentication failed."); break;
+	case SESS_AUTH_CUT_OFF: break; /* the -ERR is out; the session closes */
+	case SESS_AUTH_BLOCKED:
+		pop3d_err(s, "[AUTH] Too many failed logins, try again later.");
 		break;
-	case SASL_FAIL:
-		login_failed(s, sasl_mech(s->sasl), sasl_login_name(s->sasl), sasl_reason(s->sasl));
-		break;
-	case SASL_CANCEL: pop3d_err(s, "Authentication aborted."); break;
-	case SASL_TEMP:
-		log_warn("%s: %s authentication: temporary failure: %s", s->client,
-			 sasl_mech(s->sasl), sasl_reason(s->sasl));
+	case SESS_AUTH_CANCELLED: pop3d_err(s, "Authentication aborted."); break;
+	case SESS_AUTH_TEMP:
 		pop3d_err(s, "[SYS/TEMP] Temporary authentication failure, try again later.");
 		break;
-	default:
-		log_info("%s: %s: malformed response: %s", s->client, sasl_mech(s->sasl),
-			 sasl_reason(s->sasl));
-		pop3d_err(s, "Malformed authentication response (%s).", sasl_reason(s->sasl));
+	case SESS_AUTH_MALFORMED:
+		pop3d_err(s, "Malformed authentication response (%s).", reason);
+		break;
+	case SESS_AUTH_TOO_LONG: /* as any over-long line, it ends the session */
+		pop3d_err(s, "Authentication line too long.");
+		pop3d_close(s);
 		break;
 	}
-	free(challenge);
-	end_sasl(s);
 }
 
 /* list_mechanisms: "AUTH" alone lists the mechanisms (the pre-RFC 5034
@@ -275,55 +265,10 @@ static void list_mechanisms(struct session *s)
 
 void pop3d_cmd_auth(struct session *s, const char *arg)
 {
-	const char *space = strchr(arg, ' ');
-	char *mech = space ? xstrndup(arg, (size_t)(space - arg)) : xstrdup(arg);
-	const char *initial = space ? space + 1 : NULL;
-	char *challenge = NULL;
-	int r;
-
-	if (*arg == '\0') {
-		free(mech);
+	if (*arg == '\0')
 		list_mechanisms(s);
-		return;
-	}
-	if (!login_allowed(s)) {
-		free(mech);
-		return;
-	}
-	s->sasl = sasl_new(mech, &s->srv->sasl_backend, s->srv->passdb, pop3d_plaintext_ok(s));
-	free(mech);
-	if (s->sasl == NULL) {
-		pop3d_err(s, "Unsupported authentication mechanism.");
-		return;
-	}
-	r = sasl_step(s->sasl, initial, initial ? strlen(initial) : 0, &challenge);
-	sasl_result(s, r, challenge);
-}
-
-/* pop3d_sasl_step: one response line of an AUTH exchange. An over-long
- * one ends the session (as any over-long line does). */
-int pop3d_sasl_step(struct session *s)
-{
-	const char *line;
-	size_t len;
-	char *challenge = NULL;
-	int r = strm_read_line(s->stream, SASL_LINE_MAX, &line, &len);
-
-	if (r == STRM_TOOLONG) {
-		log_warn("%s: %s: response line longer than %d bytes: disconnecting", s->client,
-			 sasl_mech(s->sasl), SASL_LINE_MAX);
-		pop3d_err(s, "Authentication line too long.");
-		end_sasl(s);
-		pop3d_close(s);
-		return STRM_OK;
-	}
-	if (r != STRM_OK)
-		return r;
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
-	r = sasl_step(s->sasl, line, len, &challenge);
-	sasl_result(s, r, challenge);
-	return STRM_OK;
+	else
+		sess_auth_start(s->base, &s->srv->auth, arg, pop3d_plaintext_ok(s));
 }
 
 /* ---- the end ---- */
@@ -333,7 +278,6 @@ int pop3d_sasl_step(struct session *s)
 void pop3d_logout(struct session *s)
 {
 	pop3d_send_abort(s);
-	sasl_free(&s->sasl);
 	mbx_free(&s->mb);
 	free(s->marks);
 	s->marks = NULL;

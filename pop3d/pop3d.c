@@ -29,6 +29,7 @@ static void pop3d_init(svc *service)
 	pop3d_tls_init(srv, c);
 	pop3d_login_init(srv, c);
 	srv->resolver = resolver_new(c);
+	pop3d_session_init(srv);
 	log_debug("pop3d %s ready (role %s)", svc_name(service), role);
 }
 

@@ -2,7 +2,7 @@
  * process) and a session (one per connection), and the functions the
  * files of pop3d/ offer each other:
  *   pop3d.c     main, configuration, the svc hooks
- *   session.c   accepting, the read loop, replies, timeouts, closing
+ *   session.c   pop3d's part of a session (lib/sess): replies, goodbyes
  *   commands.c  the command table and the TRANSACTION/UPDATE commands
  *   login.c     USER/PASS, AUTH (SASL), STLS, opening and locking the Maildir
  *   send.c      RETR and TOP: streaming a message with backpressure */
@@ -22,6 +22,7 @@
 #include "passdb.h"
 #include "resolve.h"
 #include "sasl.h"
+#include "sess.h"
 #include "strm.h"
 #include "svc.h"
 #include "tls.h"
@@ -42,21 +43,15 @@ struct pop3d_server {
 	resolver *resolver;
 	authfail *authfail;
 	struct sasl_backend sasl_backend;
+	struct sess_auth auth;  /* the SASL glue (lib/sess) */
 	uint64_t timeout_ms, handshake_timeout_ms;
 	int error_limit;
-	int session_limit, nsessions;
-	struct session *sessions;
+	int session_limit;
+	sess_server *sessions;  /* the session layer (lib/sess) */
 	buf *send_scratch; /* RETR/TOP output of one chunk (send.c) */
 };
 
 enum pop3_state { ST_AUTHORIZATION, ST_TRANSACTION, ST_QUIT };
-enum pop3_input {
-	IN_NONE,      /* closing, or waiting for a delay */
-	IN_COMMAND,
-	IN_HANDSHAKE, /* TLS (STLS or port 995) */
-	IN_SASL,      /* an AUTH exchange: the next line is a response */
-	IN_SEND,      /* RETR/TOP output in progress: no reading */
-};
 
 /* Per-message marks of a session. */
 #define MARK_DELETED 1
@@ -70,18 +65,13 @@ struct sender {
 
 struct session {
 	struct pop3d_server *srv;
-	struct session *prev, *next;
-	conn *conn;
-	strm *stream;           /* conn_strm(conn) */
-	char *client_addr;
-	char *client;           /* "[addr]:port" for logs */
+	sess *base;             /* the shared session: conn, input, errors, SASL;
+				 * SESS_IN_OWN: RETR/TOP output in progress */
+	strm *stream;           /* sess_strm(base) */
+	const char *client_addr; /* sess_client_addr(base) */
+	const char *client;     /* "[addr]" for logs (sess_client) */
 	enum pop3_state state;
-	enum pop3_input input;
-	bool tls_started;
-	int errors;
-	const char *last_cmd;
 	char *user;             /* from USER, until PASS */
-	sasl_server *sasl;
 	char *login;            /* the authenticated user */
 	/* TRANSACTION state */
 	mbx *mb;
@@ -93,6 +83,8 @@ struct session {
 };
 
 /* session.c */
+/* pop3d_session_init: the session layer (lib/sess) with pop3d's limits. */
+void pop3d_session_init(struct pop3d_server *srv);
 void pop3d_session_accept(struct pop3d_server *srv, int fd);
 void pop3d_server_stop(struct pop3d_server *srv);
 /* pop3d_ok / pop3d_err: one reply line; -ERR counts as an error. text may
@@ -114,13 +106,12 @@ void pop3d_cmd_user(struct session *s, const char *arg);
 void pop3d_cmd_pass(struct session *s, const char *arg);
 void pop3d_cmd_auth(struct session *s, const char *arg);
 void pop3d_cmd_apop(struct session *s, const char *arg);
-int pop3d_sasl_step(struct session *s);
 void pop3d_logout(struct session *s);
 void pop3d_tls_init(struct pop3d_server *srv, cfg *c);
 void pop3d_tls_reload(struct pop3d_server *srv, cfg *c);
 void pop3d_cmd_stls(struct session *s, const char *arg);
-void pop3d_tls_begin_implicit(struct session *s);
-int pop3d_tls_step(struct session *s);
+/* pop3d_tls_done: after a handshake: forget what came before (sess ops). */
+void pop3d_tls_done(void *ctx);
 
 /* send.c */
 void pop3d_send_start(struct session *s, size_t msg, int fd, long long body_lines);

@@ -2,7 +2,7 @@
  * converted to the wire form (msgout.c) and queued on the stream only
  * while the stream has less than POP3_OUTPUT_HIGH_WATER unsent, so a
  * large message or a slow client costs bounded memory. The session reads
- * no commands meanwhile (IN_SEND). A read error in the middle of a
+ * no commands meanwhile (SESS_IN_OWN). A read error in the middle of a
  * message cannot be reported in POP3 (the +OK is gone): the connection
  * is closed, which a client sees as a failed download, never as a short
  * message. */
@@ -25,7 +25,7 @@ void pop3d_send_start(struct session *s, size_t msg, int fd, long long body_line
 	snd->msg = msg;
 	msgout_init(&snd->conv, body_lines);
 	s->send = snd;
-	s->input = IN_SEND;
+	sess_set_input(s->base, SESS_IN_OWN);
 }
 
 void pop3d_send_abort(struct session *s)
@@ -37,8 +37,8 @@ void pop3d_send_abort(struct session *s)
 	close(snd->fd);
 	free(snd);
 	s->send = NULL;
-	if (s->input == IN_SEND)
-		s->input = IN_COMMAND;
+	if (sess_input(s->base) == SESS_IN_OWN)
+		sess_set_input(s->base, SESS_IN_COMMAND);
 }
 
 /* send_chunk: reads and converts one chunk. 1 = more to come, 0 = the

@@ -1,10 +1,9 @@
 /* stls.c: TLS in pop3d: STLS (RFC 2595) and implicit TLS on the pop3s
  * port (RFC 8314). The TLS setup comes from the pop3d_tls_* keys (which
- * default to smtpd's) through lib/tls; the handshake runs on the event
- * loop as an input step (IN_HANDSHAKE) under its own timeout. Commands
- * the client pipelined after STLS are dropped before the handshake (the
- * CVE-2011-0411 class of injection), and a USER given before it is
- * forgotten. */
+ * default to smtpd's) through lib/tls; the handshake, which drops commands
+ * the client pipelined after STLS (the CVE-2011-0411 class of injection),
+ * is the session layer's (lib/sess), and a USER given before it is
+ * forgotten here. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,38 +44,14 @@ void pop3d_cmd_stls(struct session *s, const char *arg)
 		return;
 	}
 	pop3d_ok(s, "Begin TLS negotiation now.");
-	s->input = IN_HANDSHAKE; /* nothing more is read as a command */
+	sess_tls_start(s->base);
 }
 
-void pop3d_tls_begin_implicit(struct session *s)
+/* pop3d_tls_done: RFC 2595 section 4: forget what came before. */
+void pop3d_tls_done(void *ctx)
 {
-	s->input = IN_HANDSHAKE;
-}
+	struct session *s = ctx;
 
-static void handshake_done(struct session *s)
-{
-	log_info("TLS connection established from %s: %s", s->client, strm_tls_info(s->stream));
-	s->input = IN_COMMAND;
-	conn_set_idle(s->conn, s->srv->timeout_ms);
-	free(s->user); /* RFC 2595 section 4: forget what came before */
+	free(s->user);
 	s->user = NULL;
-	s->errors = 0;
-	if (strcmp(s->last_cmd, "CONNECT") == 0)
-		pop3d_ok(s, "%s ready.", s->srv->myhostname);
-}
-
-int pop3d_tls_step(struct session *s)
-{
-	int r = conn_tls_step(s->conn, tls_server_ctx(s->srv->tls), s->srv->handshake_timeout_ms,
-			      &s->tls_started, s->client, "STLS");
-
-	if (r == STRM_OK) {
-		handshake_done(s);
-	} else if (r != STRM_AGAIN) {
-		log_warn("TLS handshake failed with %s after %s: %s", s->client, s->last_cmd,
-			 r == STRM_EOF ? "connection closed" : strm_error(s->stream));
-		pop3d_close(s);
-		return STRM_OK;
-	}
-	return r;
 }

@@ -100,7 +100,7 @@ void sess_accept(sess_server *sv, int fd)
 	link_session(sv, ss);
 	ss->ctx = sv->ops->open(sv->ctx, ss, fd);
 	if (ss->client == NULL)
-		sess_set_client(ss, "unknown", "unknown");
+		sess_set_client(ss, xstrdup("unknown"), xstrdup("unknown"));
 	log_info("connect from %s", ss->client);
 	if (sv->config.implicit_tls)
 		ss->input = SESS_IN_TLS; /* the greeting comes after the handshake */
@@ -126,12 +126,12 @@ void *sess_ctx(sess *ss)
 	return ss->ctx;
 }
 
-void sess_set_client(sess *ss, const char *addr, const char *name)
+void sess_set_client(sess *ss, char *addr, char *name)
 {
 	free(ss->client_addr);
 	free(ss->client);
-	ss->client_addr = xstrdup(addr);
-	ss->client = xstrdup(name);
+	ss->client_addr = addr;
+	ss->client = name;
 }
 
 const char *sess_client(const sess *ss)

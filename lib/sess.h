@@ -110,8 +110,9 @@ void sess_server_stop(sess_server *sv);
 conn *sess_conn(sess *ss);
 strm *sess_strm(sess *ss);
 void *sess_ctx(sess *ss);
-/* sess_set_client: the client's address and its name in logs (copied). */
-void sess_set_client(sess *ss, const char *addr, const char *name);
+/* sess_set_client: the client's address and its name in logs, heap
+ * strings the session takes over. */
+void sess_set_client(sess *ss, char *addr, char *name);
 const char *sess_client(const sess *ss);
 const char *sess_client_addr(const sess *ss);
 /* sess_set_last: the last command (a static string), for "after X" logs. */

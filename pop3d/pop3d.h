@@ -68,7 +68,6 @@ struct session {
 	sess *base;             /* the shared session: conn, input, errors, SASL;
 				 * SESS_IN_OWN: RETR/TOP output in progress */
 	strm *stream;           /* sess_strm(base) */
-	const char *client_addr; /* sess_client_addr(base) */
 	const char *client;     /* "[addr]" for logs (sess_client) */
 	enum pop3_state state;
 	char *user;             /* from USER, until PASS */

@@ -29,16 +29,13 @@ static void *session_open(void *server_ctx, sess *base, int fd)
 {
 	struct pop3d_server *srv = server_ctx;
 	struct session *s = xcalloc(1, sizeof(*s));
-	char *addr = sock_peer_addr(fd), *name = xasprintf("[%s]", addr);
+	char *addr = sock_peer_addr(fd);
 
 	s->srv = srv;
 	s->base = base;
 	s->lock_fd = -1;
 	sock_set_nodelay(fd); /* the end of a RETR must not wait for an ACK */
-	sess_set_client(base, addr, name);
-	free(addr);
-	free(name);
-	s->client_addr = sess_client_addr(base);
+	sess_set_client(base, addr, xasprintf("[%s]", addr));
 	s->client = sess_client(base);
 	s->stream = sess_strm(base);
 	s->state = ST_AUTHORIZATION;

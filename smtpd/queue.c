@@ -65,8 +65,10 @@ static char *received_header(struct session *s, const char *qid)
 		else
 			buf_puts(h, "Received: from local\n");
 	} else {
-		buf_printf(h, "Received: from %s (%s [%s])\n", s->helo ? s->helo : s->client_addr,
-			   s->client_name, s->client_addr);
+		const char *addr = sess_client_addr(s->base);
+
+		buf_printf(h, "Received: from %s (%s [%s])\n", s->helo ? s->helo : addr,
+			   s->client_name, addr);
 	}
 	char *tls = smtpd_tls_received(s);
 	if (tls != NULL)
@@ -101,7 +103,8 @@ int smtpd_queue_open(struct session *s)
 {
 	struct smtpd_txn *t = s->txn;
 	struct q_envelope env;
-	char *err = NULL, *client = xasprintf("%s [%s]", s->client_name, s->client_addr);
+	char *err = NULL, *client = xasprintf("%s [%s]", s->client_name,
+							    sess_client_addr(s->base));
 	char *received;
 	q_writer *w = q_writer_new(s->srv->queue_dir, &err);
 

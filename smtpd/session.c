@@ -80,18 +80,14 @@ static void *session_open(void *server_ctx, sess *base, int fd)
 {
 	struct smtpd_server *srv = server_ctx;
 	struct session *s = xcalloc(1, sizeof(*s));
-	char *addr, *name;
+	char *addr;
 
 	s->srv = srv;
 	s->base = base;
 	s->uid = -1;
 	addr = srv->local_service ? peer_local(s, fd) : peer_inet(s, fd);
-	name = xasprintf("%s[%s]", s->client_name, addr);
-	sess_set_client(base, addr, name);
-	free(name);
-	free(addr);
+	sess_set_client(base, addr, xasprintf("%s[%s]", s->client_name, addr));
 	s->client = sess_client(base);
-	s->client_addr = sess_client_addr(base);
 	s->stream = sess_strm(base);
 	s->state = ST_CONNECT;
 	return s;
@@ -159,7 +155,7 @@ void smtpd_reply_raw(struct session *s, const char *text)
 
 /* ---- the protocol's callbacks ---- */
 
-static void session_command(void *ctx, const char *line, size_t len)
+static void session_command(void *ctx, char *line, size_t len)
 {
 	smtpd_command(ctx, line, len);
 }

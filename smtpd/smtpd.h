@@ -132,7 +132,6 @@ struct session {
 	bool esmtp;
 	char *helo;
 	char *auth_user; /* after a successful AUTH: the login, lower case */
-	const char *client_addr; /* "127.0.0.1" (sess_client_addr) */
 	char *client_name; /* "unknown" (no rDNS) or "localhost" */
 	const char *client; /* "unknown[127.0.0.1]" for logs (sess_client) */
 	struct sockaddr_storage peer;

@@ -206,6 +206,7 @@ static void fz_setup(void)
 	fz_srv.send_scratch = buf_new(256 * 1024);
 	pop3d_login_init(&fz_srv, c);
 	fz_srv.resolver = resolver_new(c);
+	pop3d_session_init(&fz_srv);
 	cfg_free(&c);
 }
 
@@ -243,7 +244,7 @@ static void fz_talk(int fd, const uint8_t *data, size_t size)
 	bool shut = false;
 	int quiet = 0;
 
-	while (fz_srv.nsessions > 0) {
+	while (sess_server_count(fz_srv.sessions) > 0) {
 		bool moved = false;
 		ssize_t n;
 
@@ -279,7 +280,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pop3d_session_accept(&fz_srv, sv[0]);
 	fz_talk(sv[1], data, size);
 	close(sv[1]);
-	if (fz_srv.nsessions != 0 || fz_srv.sessions != NULL)
+	if (sess_server_count(fz_srv.sessions) != 0)
 		abort();
 	return 0;
 }

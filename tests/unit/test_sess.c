@@ -50,7 +50,7 @@ static void *t_open(void *server_ctx, sess *base, int fd)
 	c->base = base;
 	c->server->opened++;
 	c->server->last = c;
-	sess_set_client(base, "192.0.2.1", "test[192.0.2.1]");
+	sess_set_client(base, xstrdup("192.0.2.1"), xstrdup("test[192.0.2.1]"));
 	return c;
 }
 

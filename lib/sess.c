@@ -187,16 +187,6 @@ void sess_error(sess *ss)
 		conn_pause(ss->conn, cf->error_sleep_ms);
 }
 
-int sess_errors(const sess *ss)
-{
-	return ss->errors;
-}
-
-void sess_pause(sess *ss, uint64_t ms)
-{
-	conn_pause(ss->conn, ms);
-}
-
 void sess_close(sess *ss)
 {
 	if (ss->server->ops->quitting != NULL)

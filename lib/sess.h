@@ -131,9 +131,6 @@ void sess_resume(sess *ss);
  * pauses error_sleep_ms before the reply goes out. The hard limit is
  * checked after each step. */
 void sess_error(sess *ss);
-int sess_errors(const sess *ss);
-/* sess_pause: nothing is read or sent for ms (a failed login's delay). */
-void sess_pause(sess *ss, uint64_t ms);
 /* sess_close: nothing more is read; the session ends once its output is
  * flushed (ops->quitting now, ops->close then). */
 void sess_close(sess *ss);

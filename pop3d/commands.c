@@ -264,7 +264,7 @@ static void cmd_quit(struct session *s, const char *arg)
 		enter_update(s);
 	else
 		pop3d_ok(s, "Logging out.");
-	pop3d_close(s);
+	sess_close(s->base);
 }
 
 static void cmd_capa(struct session *s, const char *arg)

@@ -243,7 +243,7 @@ static void sasl_reply(void *ctx, enum sess_auth_event event, const char *reason
 		break;
 	case SESS_AUTH_TOO_LONG: /* as any over-long line, it ends the session */
 		pop3d_err(s, "Authentication line too long.");
-		pop3d_close(s);
+		sess_close(s->base);
 		break;
 	}
 }

@@ -35,12 +35,16 @@ static void pop3d_init(svc *service)
 
 static void pop3d_accept(svc *service, int fd)
 {
-	pop3d_session_accept(svc_ctx(service), fd);
+	struct pop3d_server *srv = svc_ctx(service);
+
+	sess_accept(srv->sessions, fd);
 }
 
 static void pop3d_stop(svc *service)
 {
-	pop3d_server_stop(svc_ctx(service));
+	struct pop3d_server *srv = svc_ctx(service);
+
+	sess_server_stop(srv->sessions);
 }
 
 static void pop3d_reload(svc *service)

@@ -84,16 +84,11 @@ struct session {
 /* session.c */
 /* pop3d_session_init: the session layer (lib/sess) with pop3d's limits. */
 void pop3d_session_init(struct pop3d_server *srv);
-void pop3d_session_accept(struct pop3d_server *srv, int fd);
-void pop3d_server_stop(struct pop3d_server *srv);
 /* pop3d_ok / pop3d_err: one reply line; -ERR counts as an error. text may
  * start with a response code ("[AUTH] ..."). */
 void pop3d_ok(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pop3d_err(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pop3d_raw(struct session *s, const char *text);
-void pop3d_close(struct session *s);
-/* pop3d_pause: reply later (a failed login's delay); nothing is read. */
-void pop3d_pause(struct session *s, uint64_t ms);
 
 /* commands.c */
 void pop3d_command(struct session *s, char *line);

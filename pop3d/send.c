@@ -82,7 +82,7 @@ int pop3d_send_step(struct session *s)
 			log_warn("%s: user=%s: read error in message UID %u: %s: disconnecting",
 				 s->client, s->login, mbx_msg(s->mb, snd->msg)->uid, strerror(errno));
 			pop3d_send_abort(s);
-			pop3d_close(s);
+			sess_close(s->base);
 			return STRM_OK;
 		}
 	}

@@ -49,11 +49,6 @@ static void session_greet(void *ctx)
 	pop3d_ok(s, "%s ready.", s->srv->myhostname);
 }
 
-void pop3d_session_accept(struct pop3d_server *srv, int fd)
-{
-	sess_accept(srv->sessions, fd);
-}
-
 /* ---- the end ---- */
 
 /* session_close: the session is over: free pop3d's part. */
@@ -70,11 +65,6 @@ static void session_quitting(void *ctx)
 	struct session *s = ctx;
 
 	s->state = ST_QUIT;
-}
-
-void pop3d_close(struct session *s)
-{
-	sess_close(s->base);
 }
 
 /* ---- replies ---- */
@@ -114,11 +104,6 @@ void pop3d_raw(struct session *s, const char *text)
 	strm_puts(s->stream, text);
 }
 
-void pop3d_pause(struct session *s, uint64_t ms)
-{
-	sess_pause(s->base, ms);
-}
-
 /* ---- the protocol's callbacks ---- */
 
 static void session_command(void *ctx, char *line, size_t len)
@@ -135,7 +120,7 @@ static void line_too_long(void *ctx, bool flood)
 
 	(void)flood;
 	pop3d_err(s, "Line too long");
-	pop3d_close(s);
+	sess_close(s->base);
 }
 
 static int session_step(void *ctx)
@@ -212,9 +197,4 @@ void pop3d_session_init(struct pop3d_server *srv)
 	};
 
 	srv->sessions = sess_server_new(srv->loop, srv->service, &config, &session_ops, srv);
-}
-
-void pop3d_server_stop(struct pop3d_server *srv)
-{
-	sess_server_stop(srv->sessions);
 }

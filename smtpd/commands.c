@@ -146,7 +146,7 @@ static void cmd_quit(struct session *s, const char *arg)
 {
 	(void)arg;
 	smtpd_reply(s, 221, "2.0.0", "Bye");
-	smtpd_session_close(s);
+	sess_close(s->base);
 }
 
 static void cmd_help(struct session *s, const char *arg)

@@ -251,13 +251,13 @@ static void on_committed(void *owner, bool ok, const char *err)
 		smtpd_reply(s, 452, "4.3.1", "Error: insufficient system storage");
 	}
 	smtpd_txn_reset(s);
-	smtpd_session_resume(s);
+	sess_resume(s->base);
 }
 
 int smtpd_queue_commit(struct session *s)
 {
 	smtpd_enter_state(s, ST_COMMIT);
-	smtpd_session_wait(s);
+	sess_wait(s->base);
 	s->commit_job = commit_submit(s->srv->committer, &s->txn->writer, s);
 	return 0;
 }

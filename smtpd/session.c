@@ -100,11 +100,6 @@ static void session_greet(void *ctx)
 	strm_printf(s->stream, "220 %s\r\n", s->srv->banner);
 }
 
-void smtpd_session_accept(struct smtpd_server *srv, int fd)
-{
-	sess_accept(srv->sessions, fd);
-}
-
 /* ---- the end ---- */
 
 /* session_close: the session is over: free smtpd's part. */
@@ -123,11 +118,6 @@ static void session_close(void *ctx)
 static void session_quitting(void *ctx)
 {
 	smtpd_enter_state(ctx, ST_QUIT);
-}
-
-void smtpd_session_close(struct session *s)
-{
-	sess_close(s->base);
 }
 
 /* ---- replies ---- */
@@ -259,16 +249,6 @@ static void session_shutdown(void *ctx)
 	smtpd_reply(s, 421, "4.3.2", "%s Service shutting down", s->srv->myhostname);
 }
 
-void smtpd_session_wait(struct session *s)
-{
-	sess_wait(s->base);
-}
-
-void smtpd_session_resume(struct session *s)
-{
-	sess_resume(s->base);
-}
-
 static const struct sess_ops session_ops = {
 	.open = session_open,
 	.greet = session_greet,
@@ -305,9 +285,4 @@ void smtpd_session_init(struct smtpd_server *srv)
 
 	srv->sessions = sess_server_new(srv->loop, srv->service, &config, &session_ops, srv);
 	free(busy);
-}
-
-void smtpd_server_stop(struct smtpd_server *srv)
-{
-	sess_server_stop(srv->sessions);
 }

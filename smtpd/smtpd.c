@@ -77,12 +77,16 @@ static void smtpd_init(svc *service)
 
 static void smtpd_accept(svc *service, int fd)
 {
-	smtpd_session_accept(svc_ctx(service), fd);
+	struct smtpd_server *srv = svc_ctx(service);
+
+	sess_accept(srv->sessions, fd);
 }
 
 static void smtpd_stop(svc *service)
 {
-	smtpd_server_stop(svc_ctx(service));
+	struct smtpd_server *srv = svc_ctx(service);
+
+	sess_server_stop(srv->sessions);
 }
 
 static void smtpd_reload(svc *service)

@@ -147,21 +147,14 @@ struct session {
 /* session.c */
 /* smtpd_session_init: the session layer (lib/sess) with smtpd's limits. */
 void smtpd_session_init(struct smtpd_server *srv);
-void smtpd_session_accept(struct smtpd_server *srv, int fd);
 /* smtpd_reply: queues one reply line; a code >= 400 counts as an error
  * (and arms the error sleep past the soft limit). */
 void smtpd_reply(struct session *s, int code, const char *dsn, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* smtpd_reply_raw: queues preformatted reply lines (EHLO, HELP). */
 void smtpd_reply_raw(struct session *s, const char *text);
-/* smtpd_session_close: queue nothing more, flush and end the session. */
-void smtpd_session_close(struct session *s);
 /* smtpd_session_content: read DATA or BDAT content next. */
 void smtpd_session_content(struct session *s, enum smtpd_content content);
-/* smtpd_session_wait / _resume: stop reading for a commit, go on after. */
-void smtpd_session_wait(struct session *s);
-void smtpd_session_resume(struct session *s);
-void smtpd_server_stop(struct smtpd_server *srv);
 
 /* commands.c */
 void smtpd_enter_state(struct session *s, enum smtpd_state state);

@@ -277,7 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_restore();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
-	pop3d_session_accept(&fz_srv, sv[0]);
+	sess_accept(fz_srv.sessions, sv[0]);
 	fz_talk(sv[1], data, size);
 	close(sv[1]);
 	if (sess_server_count(fz_srv.sessions) != 0)

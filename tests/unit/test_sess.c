@@ -2,10 +2,12 @@
  * socketpairs with a tiny line protocol: the greeting and pipelined
  * commands, close after the last reply, the session limit, the hard and
  * soft error limits, over-long lines and floods, the idle timeout and a
- * wait it does not end, the shutdown drain, a lost peer, and the SASL glue
+ * wait it does not end, the shutdown drain, a lost peer, STARTTLS with
+ * pipelined plaintext dropped, and the SASL glue
  * (PLAIN with and without an initial response, "*", failures with their
  * delay, the cut-off and the blocked address). */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +20,7 @@
 #include "mem.h"
 #include "sess.h"
 #include "sock.h"
+#include "tlsgen.h"
 
 /* ---- the test protocol ---- */
 
@@ -25,7 +28,7 @@ struct server {
 	sess_server *sv;
 	struct sess_auth auth;
 	authfail *fails;
-	int opened, closed, quitting;
+	int opened, closed, quitting, tls_done;
 	char *user; /* the last login */
 	struct client *last; /* the last session opened */
 };
@@ -72,6 +75,9 @@ static void t_command(void *ctx, char *line, size_t len)
 		sess_error(c->base);
 	} else if (strncmp(line, "AUTH ", 5) == 0) {
 		sess_auth_start(c->base, &c->server->auth, line + 5, true);
+	} else if (strcmp(line, "STARTTLS") == 0) {
+		say(c, "go\r\n");
+		sess_tls_start(c->base);
 	} else if (strcmp(line, "WAIT") == 0) {
 		sess_wait(c->base);
 	} else if (strcmp(line, "BUSY") == 0) {
@@ -116,7 +122,7 @@ static void t_shutdown(void *ctx)
 
 static void t_tls_done(void *ctx)
 {
-	(void)ctx;
+	((struct client *)ctx)->server->tls_done++;
 }
 
 static void t_quitting(void *ctx)
@@ -183,6 +189,8 @@ static void a_reply(void *ctx, enum sess_auth_event event, const char *reason)
 
 /* ---- the fixture ---- */
 
+static tls_server *t_tls; /* the STARTTLS case's setup */
+
 struct fixture {
 	ev_loop *loop;
 	struct server server;
@@ -196,7 +204,8 @@ static struct fixture *make(int session_limit, int soft, uint64_t sleep_ms, int 
 	struct sess_config config = {
 		.session_limit = session_limit, .busy_reply = "busy\r\n", .idle_ms = idle_ms,
 		.line_limit = 64, .soft_error_limit = soft, .error_sleep_ms = sleep_ms,
-		.hard_error_limit = hard, .tls_command = "STARTTLS",
+		.hard_error_limit = hard, .tls = &t_tls, .handshake_ms = 2000,
+		.tls_command = "STARTTLS",
 	};
 
 	f->loop = ev_loop_new();
@@ -423,6 +432,75 @@ static void test_peer_gone(void **state)
 	finish(f);
 }
 
+/* ---- STARTTLS ---- */
+
+/* client_tls: the peer's end of a handshake, driven with the loop. */
+static strm *client_tls(struct fixture *f, int i, SSL_CTX *ctx)
+{
+	strm *cs = strm_new(f->peer[i]);
+	int r = STRM_AGAIN;
+
+	f->peer[i] = -1;
+	strm_start_tls(cs, ctx, false, NULL);
+	for (int n = 0; n < 200 && r == STRM_AGAIN; n++) {
+		r = strm_handshake(cs);
+		ev_run_once(f->loop, 10);
+	}
+	assert_int_equal(r, STRM_OK);
+	return cs;
+}
+
+static void test_starttls_drops_plaintext(void **state)
+{
+	struct fixture *f = make(10, 10, 0, 3, 5000);
+	char dir[] = "/tmp/test_sess.XXXXXX";
+	const char *names[] = { "sess.test", NULL };
+	char *cert, *key, *err = NULL;
+	SSL_CTX *client_ctx = tls_client_ctx_new(NULL, 0, &err);
+	const char *line;
+	size_t len;
+	int p, r = STRM_AGAIN;
+	strm *cs;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	cert = xasprintf("%s/cert.pem", dir);
+	key = xasprintf("%s/key.pem", dir);
+	assert_int_equal(tlsgen_self_signed(names, TLSGEN_EC_P256, 1, cert, key, &err), 0);
+	t_tls = tls_server_new(&(struct tls_server_conf){ .cert_file = cert, .key_file = key },
+			       &err);
+	assert_non_null(t_tls);
+	p = connect_one(f);
+	send_text(f, p, "ERR\r\nERR\r\nSTARTTLS\r\nQUIT\r\n"); /* QUIT: injected */
+	spin(f, 50);
+	assert_string_equal(receive(f, p), "hello\r\nerr\r\nerr\r\ngo\r\n");
+	cs = client_tls(f, p, client_ctx);
+	assert_int_equal(f->server.tls_done, 1);
+	strm_puts(cs, "ERR\r\nERR\r\nover TLS\r\n"); /* the error count starts again */
+	assert_int_equal(strm_flush(cs), STRM_OK);
+	for (int i = 0; i < 3; i++) {
+		static const char *const want[] = { "err\r\n", "err\r\n", "over TLS\r\n" };
+
+		r = STRM_AGAIN;
+		for (int n = 0; n < 100 && r == STRM_AGAIN; n++) {
+			ev_run_once(f->loop, 10);
+			r = strm_read_line(cs, 100, &line, &len);
+		}
+		assert_int_equal(r, STRM_OK);
+		assert_int_equal(len, strlen(want[i]));
+		assert_memory_equal(line, want[i], len);
+	}
+	strm_free(&cs);
+	finish(f);
+	tls_server_free(&t_tls);
+	SSL_CTX_free(client_ctx);
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+	free(cert);
+	free(key);
+}
+
 /* ---- SASL ---- */
 
 static void test_auth_initial_response(void **state)
@@ -506,11 +584,13 @@ int main(void)
 		cmocka_unit_test(test_wait_outlives_idle),
 		cmocka_unit_test(test_stop_drains),
 		cmocka_unit_test(test_peer_gone),
+		cmocka_unit_test(test_starttls_drops_plaintext),
 		cmocka_unit_test(test_auth_initial_response),
 		cmocka_unit_test(test_auth_exchange_and_cancel),
 		cmocka_unit_test(test_auth_failures_cut_off),
 		cmocka_unit_test(test_auth_response_too_long),
 	};
 
+	signal(SIGPIPE, SIG_IGN); /* as the daemons: a gone peer is an error code */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -358,12 +358,14 @@ static int startup(struct master *m)
 		return -1;
 	}
 	m->loop = ev_loop_new();
-	if (tix_start(m) < 0 || control_open(m) < 0 || start_services(m) < 0)
-		return -1;
+	/* Signals first: a child that dies before SIGCHLD is blocked and read
+	 * through the signalfd would never be reaped nor restarted. */
 	ev_signal_add(m->loop, SIGCHLD, on_signal, m);
 	ev_signal_add(m->loop, SIGHUP, on_signal, m);
 	ev_signal_add(m->loop, SIGTERM, on_signal, m);
 	ev_signal_add(m->loop, SIGINT, on_signal, m);
+	if (tix_start(m) < 0 || control_open(m) < 0 || start_services(m) < 0)
+		return -1;
 	return 0;
 }
 

@@ -90,7 +90,7 @@ const char *smtpc_reply_text(const struct smtpc_reply *r)
 	size_t skip;
 
 	if (strlen(last) <= 4)
-		return "";
+		return last + strlen(last); /* "" inside the reply */
 	last += 4;
 	skip = smtpc_parse_dsn(last, r->code, dsn);
 	last += skip;

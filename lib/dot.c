@@ -106,7 +106,7 @@ void dot_encoder_init(struct dot_encoder *e)
 
 /* encode_piece: seg[0..len) holds no LF: copied, a leading dot doubled
  * when it starts a line. */
-static void encode_piece(struct dot_encoder *e, const char *seg, size_t len, buf *out)
+static inline void encode_piece(struct dot_encoder *e, const char *seg, size_t len, buf *out)
 {
 	if (len == 0)
 		return;
@@ -117,14 +117,15 @@ static void encode_piece(struct dot_encoder *e, const char *seg, size_t len, buf
 	e->mid_line = true;
 }
 
-static void encode_line_end(struct dot_encoder *e, buf *out)
+static inline void encode_line_end(struct dot_encoder *e, buf *out)
 {
 	buf_append(out, e->prev_cr ? "\n" : "\r\n", e->prev_cr ? 1 : 2);
 	e->mid_line = false;
 	e->prev_cr = false;
 }
 
-size_t dot_encode_line(struct dot_encoder *e, const char *in, size_t len, buf *out)
+/* encode_line: in up to and including the first LF, or all of it. */
+static inline size_t encode_line(struct dot_encoder *e, const char *in, size_t len, buf *out)
 {
 	const char *lf = memchr(in, '\n', len);
 	size_t n = lf != NULL ? (size_t)(lf - in) : len;
@@ -136,12 +137,17 @@ size_t dot_encode_line(struct dot_encoder *e, const char *in, size_t len, buf *o
 	return n + 1;
 }
 
+size_t dot_encode_line(struct dot_encoder *e, const char *in, size_t len, buf *out)
+{
+	return encode_line(e, in, len, out);
+}
+
 void dot_encode(struct dot_encoder *e, const char *in, size_t len, buf *out)
 {
 	size_t used = 0;
 
 	while (used < len)
-		used += dot_encode_line(e, in + used, len - used, out);
+		used += encode_line(e, in + used, len - used, out);
 }
 
 void dot_encode_finish(struct dot_encoder *e, buf *out)

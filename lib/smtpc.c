@@ -273,13 +273,27 @@ static void on_reply(smtpc *c)
 		r = &c->replies[c->stage];
 	}
 	switch (c->stage) {
-	case SMTPC_GREETING: on_greeting(c, r); break;
-	case SMTPC_HELO: on_helo(c, r); break;
-	case SMTPC_MAIL: on_mail(c, r); break;
-	case SMTPC_RCPT: on_rcpt(c, r); break;
-	case SMTPC_DATA: on_data(c, r); break;
-	case SMTPC_DOT: on_dot(c, r); break;
-	default: conn_close(c->conn); break; /* QUIT answered: done */
+	case SMTPC_GREETING:
+		on_greeting(c, r);
+		break;
+	case SMTPC_HELO:
+		on_helo(c, r);
+		break;
+	case SMTPC_MAIL:
+		on_mail(c, r);
+		break;
+	case SMTPC_RCPT:
+		on_rcpt(c, r);
+		break;
+	case SMTPC_DATA:
+		on_data(c, r);
+		break;
+	case SMTPC_DOT:
+		on_dot(c, r);
+		break;
+	default: /* QUIT answered: done */
+		conn_close(c->conn);
+		break;
 	}
 	smtpc_reply_reset(&c->cur);
 }

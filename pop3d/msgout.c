@@ -1,5 +1,6 @@
 /* msgout.c: the wire form of a message for RETR and TOP (see msgout.h).
- * Works a line at a time with memchr, copying each line in one piece. */
+ * The conversion itself is lib/dot.c's encoder; RETR hands it whole
+ * chunks, TOP a line at a time so it can count header and body lines. */
 #include "msgout.h"
 
 #include <string.h>
@@ -7,6 +8,7 @@
 void msgout_init(struct msgout *m, long long body_lines)
 {
 	memset(m, 0, sizeof(*m));
+	dot_encoder_init(&m->enc);
 	m->body_left = body_lines; /* 0: stop right after the blank line */
 }
 
@@ -32,48 +34,36 @@ static void line_ended(struct msgout *m)
 	} else if (m->body_left > 0 && --m->body_left == 0) {
 		m->done = true;
 	}
-	m->mid_line = false;
-	m->prev_cr = false;
 	m->line_has_text = false;
 }
 
-/* piece: copies seg[0..len) (no LF inside) into out, stuffing a leading
- * dot when it starts a line. */
-static void piece(struct msgout *m, const char *seg, size_t len, buf *out)
-{
-	if (len == 0)
-		return;
-	if (!m->mid_line && seg[0] == '.')
-		buf_putc(out, '.');
-	buf_append(out, seg, len);
-	if (!m->line_has_text)
-		m->line_has_text = line_text(seg, len);
-	m->prev_cr = seg[len - 1] == '\r';
-	m->mid_line = true;
-}
-
-size_t msgout_feed(struct msgout *m, const char *in, size_t len, buf *out)
+/* feed_top: TOP, a line at a time until the line count is reached. */
+static size_t feed_top(struct msgout *m, const char *in, size_t len, buf *out)
 {
 	size_t used = 0;
 
 	while (used < len && !m->done) {
-		const char *lf = memchr(in + used, '\n', len - used);
-		size_t seg = lf != NULL ? (size_t)(lf - (in + used)) : len - used;
+		size_t n = dot_encode_line(&m->enc, in + used, len - used, out);
+		bool ended = in[used + n - 1] == '\n';
 
-		piece(m, in + used, seg, out);
-		used += seg;
-		if (lf == NULL)
-			break;
-		buf_append(out, m->prev_cr ? "\n" : "\r\n", m->prev_cr ? 1 : 2);
-		used++;
-		line_ended(m);
+		if (!m->line_has_text)
+			m->line_has_text = line_text(in + used, n - ended);
+		used += n;
+		if (ended)
+			line_ended(m);
 	}
 	return used;
 }
 
+size_t msgout_feed(struct msgout *m, const char *in, size_t len, buf *out)
+{
+	if (m->body_left >= 0)
+		return feed_top(m, in, len, out);
+	dot_encode(&m->enc, in, len, out); /* RETR: the hot path */
+	return len;
+}
+
 void msgout_finish(struct msgout *m, buf *out)
 {
-	if (m->mid_line)
-		buf_append(out, m->prev_cr ? "\n" : "\r\n", m->prev_cr ? 1 : 2);
-	buf_append(out, ".\r\n", 3);
+	dot_encode_finish(&m->enc, out);
 }

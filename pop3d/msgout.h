@@ -4,7 +4,8 @@
  * answer ends with ".CRLF" (after a CRLF of its own when the message does
  * not end with a line end). For TOP it stops after the header, the blank
  * line and n lines of the body. Pure conversion with no I/O, fed in pieces
- * of any size, so it is unit tested alone. */
+ * of any size, so it is unit tested alone; the line conversion is
+ * lib/dot.c's encoder, this file adds TOP's line counting. */
 #ifndef POSTERN_POP3D_MSGOUT_H
 #define POSTERN_POP3D_MSGOUT_H
 
@@ -12,10 +13,10 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "dot.h"
 
 struct msgout {
-	bool mid_line;       /* the last byte fed was not a line end */
-	bool prev_cr;        /* ... and it was a CR */
+	struct dot_encoder enc;
 	bool line_has_text;  /* the current line has bytes other than CR */
 	bool in_body;        /* the blank line after the header was passed */
 	long long body_left; /* body lines still to send; -1 = all (RETR) */

@@ -38,8 +38,9 @@ void sm_list_clear(struct sm_list *l)
 /* read_chunk: the next line, or CHUNK_MAX bytes of it, into b. Returns
  * 1 for a whole line (ending in LF, or the input's last bytes without
  * one), 2 for the first part of a longer line, 0 at the end of input,
- * -1 on a read error. XXX: a CR just before a chunk boundary followed by
- * LF stays a CR; only lines over 64 KiB can meet that. */
+ * -1 on a read error. A CR just before a chunk boundary followed by LF
+ * stays in the spool (only lines over 64 KiB can meet that); the DATA
+ * encoder (lib/dot) then sends the two as the one CRLF they were. */
 static int read_chunk(FILE *in, buf *b)
 {
 	int c;

@@ -1,7 +1,8 @@
 /* sendmail.h: the pieces of the sendmail command shared by its files:
  * sendmail.c (options, configuration, modes), message.c (reading the
  * message from stdin: header fields, -t recipients, the spooled body) and
- * submit.c (the SMTP dialogue over $queue_directory/public/submit).
+ * submit.c (the submission over $queue_directory/public/submit, through
+ * lib/smtpc's client).
  * Exit statuses are the sysexits.h codes scripts and cron expect. */
 #ifndef POSTERN_SENDMAIL_H
 #define POSTERN_SENDMAIL_H

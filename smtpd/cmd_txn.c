@@ -197,7 +197,7 @@ void smtpd_cmd_data(struct session *s, const char *arg)
 		smtpd_reply(s, 452, "4.3.1", "Error: insufficient system storage");
 		return;
 	}
-	smtpd_dot_init(&s->txn->dot);
+	dot_decoder_init(&s->txn->dot);
 	smtpd_enter_state(s, ST_DATA);
 	smtpd_session_content(s, IN_DATA);
 	smtpd_reply(s, 354, "3.0.0", "End data with <CR><LF>.<CR><LF>");

@@ -1,5 +1,5 @@
-/* data.c: message content from DATA (dot-stuffed, decoded by parse.c's
- * smtpd_dot_decode) and BDAT chunks (exact byte counts, CRLF -> LF here)
+/* data.c: message content from DATA (dot-stuffed, decoded by lib/dot.c's
+ * dot_decode) and BDAT chunks (exact byte counts, CRLF -> LF here)
  * into the queue file. The header is held in memory until its end (a
  * blank line, or the first line that is not a header field) so its size
  * can be limited and, for local submissions, missing From:, Date: and
@@ -187,7 +187,7 @@ bool smtpd_data_input(struct session *s, const char *data, size_t len, size_t *u
 	int done;
 
 	buf_reset(t->scratch);
-	done = smtpd_dot_decode(&t->dot, data, len, t->scratch, used_r);
+	done = dot_decode(&t->dot, data, len, t->scratch, used_r);
 	content_put(s, buf_cstr(t->scratch), buf_len(t->scratch));
 	return done == 1;
 }

@@ -1,8 +1,7 @@
 /* parse.c: smtpd's pure parsers (see parse.h): command lines, MAIL and
- * RCPT parameters, BDAT arguments and the DATA decoder. Nothing here
- * touches a socket, a session or the queue; every function works on the
- * bytes it is given and answers with a result or an error ready for the
- * reply. The ESMTP keyword=value splitting and xtext come from lib/addr. */
+ * RCPT parameters and BDAT arguments. Nothing here touches a socket, a
+ * session or the queue; every function works on the bytes it is given
+ * and answers with a result or an error ready for the reply. The ESMTP keyword=value splitting and xtext come from lib/addr. */
 #include "parse.h"
 
 #include <ctype.h>
@@ -281,93 +280,5 @@ int smtpd_parse_bdat(const char *arg, unsigned long long *size_r, bool *last_r)
 	if (*p != '\0')
 		return -1;
 	*size_r = v;
-	return 0;
-}
-
-/* ---- DATA decoder ----
- * States, by what came last:
- *   BOL     start of a line after CRLF (or of the data): '.' may follow
- *   DOT     a '.' at BOL (held back: unstuffed, or the end line)
- *   DOT_CR  ".\r" at BOL: LF now ends the data
- *   TEXT    inside a line, or after a bare LF (no unstuffing, no end)
- *   CR      a CR inside a line: LF now ends the line (-> BOL)  */
-enum { DOT_BOL = 0, DOT_DOT, DOT_DOT_CR, DOT_TEXT, DOT_CR };
-
-void smtpd_dot_init(struct smtpd_dot_decoder *d)
-{
-	d->state = DOT_BOL;
-}
-
-/* text_run: bytes of in from i that are neither CR nor LF. */
-static size_t text_run(const char *in, size_t len, size_t i)
-{
-	size_t j = i;
-
-	while (j < len && in[j] != '\r' && in[j] != '\n')
-		j++;
-	return j - i;
-}
-
-/* dot_text_byte: one byte in TEXT state. */
-static void dot_text_byte(struct smtpd_dot_decoder *d, char c, buf *out)
-{
-	if (c == '\r') {
-		d->state = DOT_CR;
-		return;
-	}
-	buf_putc(out, c); /* a bare LF is stored as a line end; state stays TEXT */
-	d->state = DOT_TEXT;
-}
-
-int smtpd_dot_decode(struct smtpd_dot_decoder *d, const char *in, size_t len, buf *out,
-		     size_t *used_r)
-{
-	for (size_t i = 0; i < len; i++) {
-		char c = in[i];
-
-		switch (d->state) {
-		case DOT_BOL:
-			if (c == '.')
-				d->state = DOT_DOT;
-			else
-				dot_text_byte(d, c, out);
-			break;
-		case DOT_DOT:
-			if (c == '\r')
-				d->state = DOT_DOT_CR;
-			else
-				dot_text_byte(d, c, out); /* the stuffed dot is dropped */
-			break;
-		case DOT_DOT_CR:
-			if (c == '\n') {
-				*used_r = i + 1;
-				d->state = DOT_BOL;
-				return 1;
-			}
-			buf_putc(out, '\r'); /* ".\rX": dot dropped, bare CR kept */
-			dot_text_byte(d, c, out);
-			break;
-		case DOT_CR:
-			if (c == '\n') {
-				buf_putc(out, '\n');
-				d->state = DOT_BOL;
-			} else {
-				buf_putc(out, '\r');
-				dot_text_byte(d, c, out);
-			}
-			break;
-		default: { /* DOT_TEXT: copy the run up to the next CR or LF */
-			size_t n = text_run(in, len, i);
-			if (n > 0) {
-				buf_append(out, in + i, n);
-				i += n - 1;
-			} else {
-				dot_text_byte(d, c, out);
-			}
-			break;
-		}
-		}
-	}
-	*used_r = len;
 	return 0;
 }

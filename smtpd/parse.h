@@ -2,9 +2,8 @@
  * and the queue so they can be unit tested (tests/unit/test_smtpd_parse.c)
  * and fuzzed: splitting a command line into verb and argument, the
  * MAIL FROM / RCPT TO parameters (SIZE, BODY, SMTPUTF8, RET, ENVID,
- * NOTIFY, ORCPT), the BDAT arguments, and the DATA decoder that finds
- * the end of data and undoes dot-stuffing (the SMTP smuggling defence
- * lives there: only <CRLF>.<CRLF> ends DATA). */
+ * NOTIFY, ORCPT) and the BDAT arguments. The DATA decoder (end of data,
+ * dot-stuffing, the SMTP smuggling defence) is lib/dot.c. */
 #ifndef POSTERN_SMTPD_PARSE_H
 #define POSTERN_SMTPD_PARSE_H
 
@@ -68,26 +67,5 @@ void smtpd_rcpt_params_clear(struct smtpd_rcpt_params *p);
 
 /* smtpd_parse_bdat: "123" or "123 LAST" (case-insensitive). 0 or -1. */
 int smtpd_parse_bdat(const char *arg, unsigned long long *size_r, bool *last_r);
-
-/* DATA decoder: feed it the raw bytes after the DATA command's CRLF in
- * pieces of any size; it appends the message content to out with
- * dot-stuffing undone and CRLF turned into LF (the queue's line end), and
- * stops at the end-of-data line.
- *
- * Only <CRLF>.<CRLF> ends the data (RFC 5321 4.1.1.4). A bare LF is kept
- * as a line end in the stored content but never starts an end-of-data
- * sequence, and a line that follows a bare LF is not dot-unstuffed
- * (<LF>.<LF>, <LF>.<CRLF>, <CR>.<CR> are content: no smuggling). A bare CR
- * is content. */
-struct smtpd_dot_decoder {
-	int state;
-};
-
-void smtpd_dot_init(struct smtpd_dot_decoder *d);
-/* smtpd_dot_decode: returns 1 when the end of data was reached (*used_r
- * bytes of in were consumed, the final CRLF.CRLF included), 0 when all of
- * in was consumed and more is needed. */
-int smtpd_dot_decode(struct smtpd_dot_decoder *d, const char *in, size_t len, buf *out,
-		     size_t *used_r);
 
 #endif

@@ -27,6 +27,7 @@
 #include "cfg.h"
 #include "conn.h"
 #include "commit.h"
+#include "dot.h"
 #include "ev.h"
 #include "netmatch.h"
 #include "parse.h"
@@ -113,7 +114,7 @@ struct smtpd_txn {
 	enum smtpd_fail fail;
 	int hline; /* header line scanner state (data.c) */
 	size_t hline_start; /* where the current header line starts in header */
-	struct smtpd_dot_decoder dot;
+	struct dot_decoder dot;
 	bool bdat_cr; /* a BDAT chunk ended in CR */
 	bool in_header;
 	bool header_prev_lf; /* last header byte was LF (a blank line ends it) */

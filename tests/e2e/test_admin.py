@@ -365,6 +365,22 @@ class SendmailLive(AdminBase):
         self.assertTrue(msg.endswith("\n.starts with a dot\n"), msg)
         self.assertNotIn("after the dot", msg)
 
+    def test_verbose_pipelines_the_envelope(self):
+        # the client sends MAIL, both RCPTs and DATA before it reads the
+        # MAIL reply when smtpd offers PIPELINING; the replies still match
+        res = self.sendmail("-v", "alice@example.test", "bob@example.test",
+                            text="Subject: piped\n\n.dot\n")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        lines = res.stderr.decode().splitlines()
+        sent = [i for i, l in enumerate(lines) if l.startswith(">>> ")]
+        mail = next(i for i in sent if lines[i].startswith(">>> MAIL FROM:"))
+        self.assertEqual([lines[i].split(":")[0].split(",")[0] for i in sent if i > mail][:4],
+                         [">>> RCPT TO", ">>> RCPT TO", ">>> DATA", ">>> (message"], lines)
+        self.assertTrue(lines[mail + 1].startswith(">>> RCPT TO:"), lines)
+        self.assertTrue(any(l.startswith("sendmail: 250 ") for l in lines), lines)
+        for user in ("alice", "bob"):
+            self.assertTrue(self.new_mail(user)[0].endswith("\n.dot\n"))
+
     def test_crlf_input(self):
         res = self.sendmail("alice@example.test", text="Subject: crlf\r\n\r\nline\r\n")
         self.assertEqual(res.returncode, 0, res.stderr)

@@ -1,7 +1,6 @@
 /* test_smtpd_parse.c: unit tests for smtpd/parse.c, smtpd's pure parsers:
- * command lines, MAIL/RCPT parameters, BDAT arguments, and the DATA
- * decoder (dot-unstuffing, CRLF -> LF, and the smuggling cases: only
- * <CRLF>.<CRLF> ends the data, whatever the piece boundaries). */
+ * command lines, MAIL/RCPT parameters and BDAT arguments. The DATA
+ * decoder and its smuggling cases are tested in test_dot.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -181,62 +180,6 @@ static void test_bdat_args(void **state)
 	}
 }
 
-/* decode: runs the decoder over in, split into pieces of step bytes.
- * Returns the number of bytes consumed when the end was found, -1 if not. */
-static long decode(const char *in, size_t len, size_t step, buf *out)
-{
-	struct smtpd_dot_decoder d;
-	size_t off = 0;
-
-	smtpd_dot_init(&d);
-	while (off < len) {
-		size_t n = len - off < step ? len - off : step, used = 0;
-		if (smtpd_dot_decode(&d, in + off, n, out, &used) == 1)
-			return (long)(off + used);
-		off += n;
-	}
-	return -1;
-}
-
-static void test_dot_decoder(void **state)
-{
-	static const struct {
-		const char *in;
-		long end; /* bytes up to the end of data, -1 = not ended */
-		const char *out;
-	} cases[] = {
-		{ ".\r\n", 3, "" },
-		{ "a\r\n.\r\n", 6, "a\n" },
-		{ "a\r\n..b\r\n.\r\nQUIT\r\n", 11, "a\n.b\n" },
-		{ "..\r\n.\r\n", 7, ".\n" },
-		{ ".x\r\n.\r\n", 7, "x\n" },
-		/* smuggling: none of these end the data */
-		{ "a\n.\nMAIL FROM:<x@y>\r\n", -1, "a\n.\nMAIL FROM:<x@y>\n" },
-		{ "a\n.\r\nRCPT TO:<x@y>\r\n", -1, "a\n.\nRCPT TO:<x@y>\n" },
-		{ "a\r.\rDATA\r\n", -1, "a\r.\rDATA\n" },
-		{ "a\r\n.\rb\r\n", -1, "a\n\rb\n" },
-		{ "a\r\n.\nb\r\n", -1, "a\n\nb\n" },
-		/* bare LF then the real end */
-		{ "a\nb\r\n.\r\n", 8, "a\nb\n" },
-		{ "x\r\r\n.\r\n", 7, "x\r\n" },
-	};
-	(void)state;
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t len = strlen(cases[i].in);
-
-		for (size_t step = 1; step <= len; step++) {
-			buf *out = buf_new(64);
-			long end = decode(cases[i].in, len, step, out);
-
-			if (end != cases[i].end || strcmp(buf_cstr(out), cases[i].out) != 0)
-				fail_msg("case %zu step %zu: end %ld out '%s'", i, step, end,
-					 buf_cstr(out)); /* (fail_msg does not return: out leaks) */
-			buf_free(&out);
-		}
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,7 +189,6 @@ int main(void)
 		cmocka_unit_test(test_mail_params),
 		cmocka_unit_test(test_rcpt_params),
 		cmocka_unit_test(test_bdat_args),
-		cmocka_unit_test(test_dot_decoder),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,490 @@
+/* smtpc.c: the SMTP client dialogue (see smtpc.h) as a state machine
+ * under lib/conn. c->stage names the reply awaited next (or BODY while
+ * the message goes out); each complete reply goes to the handler of
+ * that stage, which sends what follows. With PIPELINING, MAIL, every
+ * RCPT and DATA leave in one write and the replies are matched to them
+ * in order: the RCPT counter says which recipient a reply belongs to. */
+#include "smtpc.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "conn.h"
+#include "dot.h"
+#include "log.h"
+#include "mem.h"
+#include "sock.h"
+
+#define SMTPC_CHUNK (64 * 1024)
+
+struct smtpc {
+	conn *conn;
+	const struct smtpc_config *cfg;
+	struct smtpc_msg *msg;
+	enum smtpc_stage stage, failed;
+	enum smtpc_error error;
+	char *error_text;
+	struct smtpc_reply cur; /* the reply being read */
+	struct smtpc_reply replies[SMTPC_STAGES]; /* the last reply of each stage */
+	struct smtpc_caps caps;
+	bool helo_fallback; /* EHLO was refused, HELO sent */
+	bool pipelining; /* MAIL..DATA go out together */
+	bool mail_failed; /* (pipelined) the replies still come in, nothing goes */
+	bool send_body; /* the caller wants the message sent */
+	size_t rcpt_sent, rcpt_answered, accepted;
+	struct dot_encoder enc;
+	buf *scratch;
+	char *chunk;
+	long long body_bytes;
+};
+
+void smtpc_timeouts_default(struct smtpc_timeouts *t)
+{
+	static const uint64_t secs[SMTPC_STAGES] = {
+		[SMTPC_GREETING] = 300, [SMTPC_HELO] = 300, [SMTPC_MAIL] = 300,
+		[SMTPC_RCPT] = 300,	[SMTPC_DATA] = 120, [SMTPC_BODY] = 180,
+		[SMTPC_DOT] = 600,	[SMTPC_QUIT] = 300,
+	};
+
+	for (int i = 0; i < SMTPC_STAGES; i++)
+		t->ms[i] = secs[i] * 1000;
+}
+
+/* ---- sending ---- */
+
+static void trace(smtpc *c, bool out, const char *line)
+{
+	if (c->cfg->trace != NULL)
+		c->cfg->trace(c->cfg->ctx, out, line);
+}
+
+static void send_line(smtpc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void send_line(smtpc *c, const char *fmt, ...)
+{
+	strm *s = conn_strm(c->conn);
+	va_list ap;
+
+	buf_reset(c->scratch);
+	va_start(ap, fmt);
+	buf_vprintf(c->scratch, fmt, ap);
+	va_end(ap);
+	trace(c, true, buf_cstr(c->scratch));
+	buf_append(c->scratch, "\r\n", 2);
+	strm_write(s, buf_cstr(c->scratch), buf_len(c->scratch));
+}
+
+/* enter: the stage whose reply (or, for BODY, whose writing) comes next. */
+static void enter(smtpc *c, enum smtpc_stage stage)
+{
+	c->stage = stage;
+	conn_set_idle(c->conn, c->cfg->timeouts.ms[stage]);
+}
+
+static void send_quit(smtpc *c)
+{
+	send_line(c, "QUIT");
+	enter(c, SMTPC_QUIT);
+}
+
+/* hang_up: close without QUIT (a broken dialogue, or inside DATA). */
+static void hang_up(smtpc *c, enum smtpc_error error, const char *text)
+{
+	if (c->error == SMTPC_ERR_NONE) {
+		c->error = error;
+		c->error_text = xstrdup(text);
+	}
+	conn_close(c->conn);
+}
+
+static void fail(smtpc *c, enum smtpc_stage stage)
+{
+	if (c->failed == SMTPC_STAGES)
+		c->failed = stage;
+}
+
+static void send_mail(smtpc *c)
+{
+	const struct smtpc_msg *m = c->msg;
+	unsigned ext = c->caps.ext;
+	buf *p = buf_new(128);
+	char *x;
+
+	if ((ext & SMTPC_EXT_SIZE) && m->size >= 0)
+		buf_printf(p, " SIZE=%lld", m->size);
+	if ((ext & SMTPC_EXT_8BITMIME) && m->body_type != NULL)
+		buf_printf(p, " BODY=%s", m->body_type);
+	if ((ext & SMTPC_EXT_SMTPUTF8) && m->smtputf8)
+		buf_puts(p, " SMTPUTF8");
+	if ((ext & SMTPC_EXT_DSN) && m->ret != NULL)
+		buf_printf(p, " RET=%s", m->ret);
+	if ((ext & SMTPC_EXT_DSN) && m->envid != NULL) {
+		x = addr_xtext_encode(m->envid);
+		buf_printf(p, " ENVID=%s", x);
+		free(x);
+	}
+	send_line(c, "MAIL FROM:<%s>%s", m->sender, buf_cstr(p));
+	buf_free(&p);
+}
+
+static void send_rcpt(smtpc *c)
+{
+	const struct smtpc_rcpt *r = &c->msg->rcpts[c->rcpt_sent++];
+	bool dsn = (c->caps.ext & SMTPC_EXT_DSN) != 0;
+
+	send_line(c, "RCPT TO:<%s>%s%s%s%s", r->addr, dsn && r->notify ? " NOTIFY=" : "",
+		  dsn && r->notify ? r->notify : "", dsn && r->orcpt ? " ORCPT=" : "",
+		  dsn && r->orcpt ? r->orcpt : "");
+}
+
+/* start_transaction: MAIL, and with pipelining every RCPT and DATA too. */
+static void start_transaction(smtpc *c)
+{
+	send_mail(c);
+	enter(c, SMTPC_MAIL);
+	if (!c->pipelining)
+		return;
+	while (c->rcpt_sent < c->msg->nrcpts)
+		send_rcpt(c);
+	send_line(c, "DATA");
+}
+
+/* ---- replies, one handler per stage ---- */
+
+static bool positive(const struct smtpc_reply *r)
+{
+	return r->code >= 200 && r->code <= 299;
+}
+
+static void on_greeting(smtpc *c, const struct smtpc_reply *r)
+{
+	if (!positive(r)) {
+		fail(c, SMTPC_GREETING);
+		send_quit(c);
+		return;
+	}
+	send_line(c, "EHLO %s", c->cfg->helo_name);
+	enter(c, SMTPC_HELO);
+}
+
+static void on_helo(smtpc *c, const struct smtpc_reply *r)
+{
+	if (r->code >= 500 && !c->helo_fallback) {
+		c->helo_fallback = true;
+		send_line(c, "HELO %s", c->cfg->helo_name);
+		enter(c, SMTPC_HELO);
+		return;
+	}
+	if (!positive(r)) {
+		fail(c, SMTPC_HELO);
+		send_quit(c);
+		return;
+	}
+	if (!c->helo_fallback)
+		smtpc_caps_parse(r, &c->caps);
+	c->pipelining = (c->caps.ext & SMTPC_EXT_PIPELINING) && !c->cfg->no_pipelining;
+	start_transaction(c);
+}
+
+/* rcpts_settled: every RCPT has its answer: decide about the message. */
+static void rcpts_settled(smtpc *c)
+{
+	if (c->mail_failed)
+		c->send_body = false;
+	else if (c->cfg->rcpts_done != NULL)
+		c->send_body = c->cfg->rcpts_done(c->cfg->ctx, c);
+	else
+		c->send_body = c->accepted > 0;
+	if (c->pipelining) {
+		enter(c, SMTPC_DATA); /* its reply is on the way */
+	} else if (c->send_body) {
+		send_line(c, "DATA");
+		enter(c, SMTPC_DATA);
+	} else {
+		send_quit(c);
+	}
+}
+
+static void on_mail(smtpc *c, const struct smtpc_reply *r)
+{
+	if (!positive(r)) {
+		fail(c, SMTPC_MAIL);
+		if (!c->pipelining) {
+			send_quit(c);
+			return;
+		}
+		c->mail_failed = true;
+	}
+	enter(c, SMTPC_RCPT);
+	if (c->msg->nrcpts == 0)
+		rcpts_settled(c);
+	else if (!c->pipelining)
+		send_rcpt(c);
+}
+
+static void on_rcpt(smtpc *c, const struct smtpc_reply *r)
+{
+	struct smtpc_rcpt *rcpt = &c->msg->rcpts[c->rcpt_answered++];
+
+	rcpt->code = r->code;
+	free(rcpt->reply);
+	rcpt->reply = xstrdup(smtpc_reply_last_line(r));
+	if (positive(r) && !c->mail_failed)
+		c->accepted++;
+	if (c->rcpt_answered == c->msg->nrcpts)
+		rcpts_settled(c);
+	else if (!c->pipelining)
+		send_rcpt(c);
+}
+
+static void on_data(smtpc *c, const struct smtpc_reply *r)
+{
+	if (r->code == 354 && c->send_body) {
+		dot_encoder_init(&c->enc);
+		enter(c, SMTPC_BODY);
+	} else if (r->code == 354) {
+		hang_up(c, SMTPC_ERR_ABORTED, "message not sent after 354");
+	} else {
+		if (c->send_body)
+			fail(c, SMTPC_DATA);
+		send_quit(c);
+	}
+}
+
+static void on_dot(smtpc *c, const struct smtpc_reply *r)
+{
+	if (!positive(r))
+		fail(c, SMTPC_DOT);
+	send_quit(c);
+}
+
+/* on_reply: a complete reply for the current stage. The RCPT replies go
+ * to their recipients; the others are kept per stage. */
+static void on_reply(smtpc *c)
+{
+	struct smtpc_reply *r = &c->cur;
+
+	if (c->stage != SMTPC_RCPT) {
+		struct smtpc_reply kept = c->replies[c->stage];
+
+		c->replies[c->stage] = c->cur; /* swap: no copy of the text */
+		c->cur = kept;
+		r = &c->replies[c->stage];
+	}
+	switch (c->stage) {
+	case SMTPC_GREETING:
+		on_greeting(c, r);
+		break;
+	case SMTPC_HELO:
+		on_helo(c, r);
+		break;
+	case SMTPC_MAIL:
+		on_mail(c, r);
+		break;
+	case SMTPC_RCPT:
+		on_rcpt(c, r);
+		break;
+	case SMTPC_DATA:
+		on_data(c, r);
+		break;
+	case SMTPC_DOT:
+		on_dot(c, r);
+		break;
+	default: /* QUIT answered: done */
+		conn_close(c->conn);
+		break;
+	}
+	smtpc_reply_reset(&c->cur);
+}
+
+/* ---- conn callbacks ---- */
+
+static void trace_in(smtpc *c, const char *line, size_t len)
+{
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	buf_reset(c->scratch);
+	buf_append(c->scratch, line, len);
+	trace(c, false, buf_cstr(c->scratch));
+}
+
+static int read_step(smtpc *c)
+{
+	const char *line, *why;
+	size_t len;
+	int r = strm_read_line(conn_strm(c->conn), SMTPC_REPLY_LINE_MAX, &line, &len);
+
+	if (r == STRM_TOOLONG) {
+		hang_up(c, SMTPC_ERR_PROTOCOL, "reply line too long");
+		return STRM_OK;
+	}
+	if (r != STRM_OK)
+		return r;
+	if (c->cfg->trace != NULL)
+		trace_in(c, line, len);
+	r = smtpc_reply_feed(&c->cur, line, len, &why);
+	if (r < 0)
+		hang_up(c, SMTPC_ERR_PROTOCOL, why);
+	else if (r == 1)
+		on_reply(c);
+	return STRM_OK;
+}
+
+/* body_step: one chunk of the message, encoded; at its end the ".". */
+static int body_step(smtpc *c)
+{
+	ssize_t n = c->msg->read_body(c->msg->body_ctx, c->chunk, SMTPC_CHUNK);
+	strm *s = conn_strm(c->conn);
+
+	if (n < 0) {
+		hang_up(c, SMTPC_ERR_BODY, "cannot read the message");
+		return STRM_OK;
+	}
+	buf_reset(c->scratch);
+	if (n > 0) {
+		c->body_bytes += n;
+		dot_encode(&c->enc, c->chunk, (size_t)n, c->scratch);
+		strm_write(s, buf_cstr(c->scratch), buf_len(c->scratch));
+		return STRM_OK;
+	}
+	dot_encode_finish(&c->enc, c->scratch);
+	strm_write(s, buf_cstr(c->scratch), buf_len(c->scratch));
+	if (c->cfg->trace != NULL) {
+		char *note = xasprintf("(message, %lld bytes)", c->body_bytes);
+
+		trace(c, true, note);
+		trace(c, true, ".");
+		free(note);
+	}
+	enter(c, SMTPC_DOT);
+	return STRM_OK;
+}
+
+static int smtpc_step(void *ctx)
+{
+	smtpc *c = ctx;
+
+	return c->stage == SMTPC_BODY ? body_step(c) : read_step(c);
+}
+
+static int smtpc_events(void *ctx)
+{
+	smtpc *c = ctx;
+
+	/* while the body goes out, input waits: only writing wakes us */
+	if (c->stage == SMTPC_BODY)
+		return EV_WRITE;
+	return strm_wants(conn_strm(c->conn));
+}
+
+static void smtpc_lost(void *ctx, int r)
+{
+	smtpc *c = ctx;
+	const char *why = strm_error(conn_strm(c->conn));
+
+	if (c->error != SMTPC_ERR_NONE)
+		return;
+	c->error = r == STRM_EOF ? SMTPC_ERR_CLOSED : SMTPC_ERR_IO;
+	c->error_text = xstrdup(r == STRM_EOF ? "closed" : why != NULL ? why : "error");
+}
+
+static void smtpc_idle(void *ctx)
+{
+	smtpc *c = ctx;
+
+	hang_up(c, SMTPC_ERR_TIMEOUT, "timeout");
+}
+
+static void smtpc_done(void *ctx)
+{
+	smtpc *c = ctx;
+
+	c->conn = NULL; /* freed right after this */
+	c->cfg->done(c->cfg->ctx, c);
+}
+
+static const struct conn_ops smtpc_conn_ops = {
+	.step = smtpc_step,
+	.events = smtpc_events,
+	.lost = smtpc_lost,
+	.idle = smtpc_idle,
+	.done = smtpc_done,
+};
+
+/* ---- life cycle and results ---- */
+
+smtpc *smtpc_start(ev_loop *loop, int fd, const struct smtpc_config *cfg, struct smtpc_msg *msg)
+{
+	smtpc *c = xcalloc(1, sizeof(*c));
+
+	c->cfg = cfg;
+	c->msg = msg;
+	c->failed = SMTPC_STAGES;
+	smtpc_reply_init(&c->cur);
+	for (int i = 0; i < SMTPC_STAGES; i++)
+		smtpc_reply_init(&c->replies[i]);
+	c->scratch = buf_new(SMTPC_CHUNK + SMTPC_CHUNK / 8);
+	c->chunk = xmalloc(SMTPC_CHUNK);
+	(void)sock_set_nonblock(fd, true);
+	c->conn = conn_new(loop, fd, cfg->timeouts.ms[SMTPC_GREETING], &smtpc_conn_ops, c);
+	c->stage = SMTPC_GREETING;
+	return c;
+}
+
+void smtpc_free(smtpc **cp)
+{
+	smtpc *c = *cp;
+
+	if (c == NULL)
+		return;
+	if (c->conn != NULL)
+		log_panic("smtpc_free before the dialogue is done");
+	smtpc_reply_clear(&c->cur);
+	for (int i = 0; i < SMTPC_STAGES; i++)
+		smtpc_reply_clear(&c->replies[i]);
+	for (size_t i = 0; i < c->msg->nrcpts; i++) {
+		free(c->msg->rcpts[i].reply);
+		c->msg->rcpts[i].reply = NULL;
+	}
+	buf_free(&c->scratch);
+	free(c->chunk);
+	free(c->error_text);
+	free(c);
+	*cp = NULL;
+}
+
+enum smtpc_stage smtpc_stage(const smtpc *c)
+{
+	return c->stage;
+}
+
+enum smtpc_error smtpc_error(const smtpc *c)
+{
+	return c->error;
+}
+
+const char *smtpc_error_text(const smtpc *c)
+{
+	return c->error_text != NULL ? c->error_text : "";
+}
+
+enum smtpc_stage smtpc_failed_stage(const smtpc *c)
+{
+	return c->failed;
+}
+
+const struct smtpc_reply *smtpc_reply_of(const smtpc *c, enum smtpc_stage stage)
+{
+	return &c->replies[stage];
+}
+
+const struct smtpc_caps *smtpc_caps(const smtpc *c)
+{
+	return &c->caps;
+}
+
+size_t smtpc_accepted(const smtpc *c)
+{
+	return c->accepted;
+}

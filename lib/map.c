@@ -2,14 +2,21 @@
  * and reopening when the file changes, for every backend (map_db.c,
  * map_text.c). Also map_parse_line and map_build (postmap).
  *
- * Reopen on change: a map remembers device, inode, size and mtime of the
- * file it opened. At most once a second (CLOCK_MONOTONIC) a lookup stats
- * the path; if the file differs, the new one is opened and replaces the
- * old. If the new one cannot be opened, the old handle is kept when it
- * is still sound (a snapshot in memory, or a different, renamed-away
- * file); a hash file changed in place is not, so then the map answers
- * MAP_TEMP until the file can be opened again. map_build replaces files
- * only by rename, so readers see the old or the new file, never a part. */
+ * Reopen on change: a map remembers device, inode, size, mtime and ctime
+ * of the file it opened. A lookup looks at the file again (stat) when the
+ * instance's map generation (mapgen.h: one memory read) moved since the
+ * last look, which mailctl makes happen after every change before it
+ * returns; and at most once a second (CLOCK_MONOTONIC) anyway, for files
+ * an admin replaced by hand. If the file differs, the new one is opened
+ * and replaces the old; after a generation change a snapshot (texthash)
+ * is read again even when stat shows no difference, since a freed inode
+ * may come back with the same size within one mtime tick. If the new file
+ * cannot be opened (a half-written file is refused: see map_db.c), the old
+ * handle is kept when it is still sound (a snapshot in memory, or a
+ * different, renamed-away file) and the refusal is logged once; a hash
+ * file changed in place is not, so then the map answers MAP_TEMP until
+ * the file can be opened again. map_build replaces files only by rename,
+ * so readers see the old or the new file, never a part. */
 #include "map.h"
 
 #include <errno.h>
@@ -24,6 +31,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "map_int.h"
+#include "mapgen.h"
 #include "mem.h"
 
 /* What identifies the version of a file we have open. */
@@ -31,7 +39,7 @@ struct map_ident {
 	dev_t dev;
 	ino_t ino;
 	off_t size;
-	struct timespec mtime;
+	struct timespec mtime, ctime;
 };
 
 struct map {
@@ -42,6 +50,7 @@ struct map {
 	struct map_ident ident; /* of the file behind handle */
 	struct map_ident failed; /* last version we failed to open (warned) */
 	struct timespec checked; /* CLOCK_MONOTONIC of the last stat */
+	uint64_t gen; /* mapgen_current() at the last look at the file */
 	buf *key; /* folded lookup key */
 	buf *value;
 	char *error;
@@ -99,12 +108,14 @@ static void ident_set(struct map_ident *id, const struct stat *st)
 	id->ino = st->st_ino;
 	id->size = st->st_size;
 	id->mtime = st->st_mtim;
+	id->ctime = st->st_ctim;
 }
 
 static bool ident_same(const struct map_ident *a, const struct map_ident *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
 static void set_error(map *m, char *err)
@@ -151,6 +162,7 @@ map *map_open(const char *name, char **err_r)
 	m->name = xstrdup(name);
 	m->be = be;
 	m->file = xasprintf("%s%s", path, be->suffix);
+	m->gen = mapgen_current(); /* before the open: a later change is seen */
 	m->handle = be->open(m->file, &st, err_r);
 	if (m->handle == NULL) {
 		map_close(&m);
@@ -190,18 +202,32 @@ const char *map_error(const map *m)
 	return m->error != NULL ? m->error : "";
 }
 
-/* check_due: true at most once a second, also while the map is
- * unusable, so a broken file is not reopened on every lookup. */
-static bool check_due(map *m)
+/* What a lookup does about the file before it answers. */
+enum map_check {
+	CHECK_NONE, /* nothing: answer from the handle */
+	CHECK_STAT, /* the second passed: reopen if the file changed */
+	CHECK_FORCE, /* the generation moved: as STAT, and reread a snapshot */
+};
+
+/* check_due: CHECK_FORCE when the map generation moved since the last
+ * look, else CHECK_STAT at most once a second (also while the map is
+ * unusable, so a broken file is not reopened on every lookup). */
+static enum map_check check_due(map *m)
 {
+	uint64_t gen = mapgen_current();
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (gen != m->gen) {
+		m->gen = gen;
+		m->checked = now;
+		return CHECK_FORCE;
+	}
 	if (now.tv_sec - m->checked.tv_sec < 1 ||
 	    (now.tv_sec - m->checked.tv_sec == 1 && now.tv_nsec < m->checked.tv_nsec))
-		return false;
+		return CHECK_NONE;
 	m->checked = now;
-	return true;
+	return CHECK_STAT;
 }
 
 /* reopen_failed: the changed file (cur) could not be opened. */
@@ -231,7 +257,9 @@ static void refresh(map *m)
 	char *err = NULL;
 	void *h;
 
-	if (!check_due(m))
+	enum map_check check = check_due(m);
+
+	if (check == CHECK_NONE)
 		return;
 	if (stat(m->file, &st) < 0) {
 		if (m->handle == NULL)
@@ -239,7 +267,8 @@ static void refresh(map *m)
 		return; /* removed: keep answering from what we have */
 	}
 	ident_set(&cur, &st);
-	if (m->handle != NULL && ident_same(&cur, &m->ident))
+	if (m->handle != NULL && ident_same(&cur, &m->ident) &&
+	    !(check == CHECK_FORCE && m->be->snapshot))
 		return;
 	h = m->be->open(m->file, &st, &err);
 	if (h == NULL) {

@@ -4,7 +4,12 @@
  * both stored WITHOUT a trailing NUL (unlike Postfix, whose hash files
  * usually include it, so Postfix-built .db files are not read here).
  * BDB's own error messages are caught through an error callback and added
- * to our error text instead of going to stderr. */
+ * to our error text instead of going to stderr.
+ * A file cut short (copied in by hand, a full disk) opens without
+ * complaint when it ends on a page boundary and then answers "not found"
+ * for the keys on the missing pages: a 550 for real users. So an open
+ * checks that the file holds every page the metadata page counts, and
+ * refuses it otherwise. */
 #include "map_int.h"
 
 #include <db.h>
@@ -86,6 +91,29 @@ static int describe_fd(struct map_db *h, struct stat *st_r)
 	return fstat(fd, st_r) < 0 ? errno : 0;
 }
 
+/* check_complete: the file (st) holds every page of the database; else
+ * *err_r (heap). BDB's fast statistics read the page count from the
+ * metadata page, written when the file was built. */
+static int check_complete(struct map_db *h, const char *path, const struct stat *st,
+			  char **err_r)
+{
+	DB_HASH_STAT *hs = NULL;
+	int ret = h->db->stat(h->db, NULL, &hs, DB_FAST_STAT);
+	off_t need;
+
+	if (ret != 0) {
+		*err_r = db_error("cannot check", path, ret, &h->msg);
+		return -1;
+	}
+	need = (off_t)hs->hash_pagecnt * (off_t)hs->hash_pagesize;
+	free(hs);
+	if (st->st_size >= need)
+		return 0;
+	*err_r = xasprintf("cannot open %s: file cut short: %lld of %lld bytes (half-written?)",
+			   path, (long long)st->st_size, (long long)need);
+	return -1;
+}
+
 static void *hash_open(const char *path, struct stat *st_r, char **err_r)
 {
 	struct map_db *h = xcalloc(1, sizeof(*h));
@@ -101,6 +129,10 @@ static void *hash_open(const char *path, struct stat *st_r, char **err_r)
 		ret = describe_fd(h, st_r);
 	if (ret != 0) {
 		*err_r = db_error("cannot open", path, ret, &h->msg);
+		hash_close(h);
+		return NULL;
+	}
+	if (check_complete(h, path, st_r, err_r) < 0) {
 		hash_close(h);
 		return NULL;
 	}

@@ -398,6 +398,18 @@ static enum passdb_result lookup(passdb *db, const char *user, char **entry_r)
 	return PASSDB_NOTFOUND;
 }
 
+enum passdb_result passdb_user_exists(passdb *db, const char *user)
+{
+	char *entry;
+	enum passdb_result rc = lookup(db, user, &entry);
+
+	if (entry != NULL) {
+		explicit_bzero(entry, strlen(entry));
+		free(entry);
+	}
+	return rc;
+}
+
 /* dummy_crypt: the work of one verification, for a user that does not
  * exist; the result is thrown away. */
 static void dummy_crypt(passdb *db, const char *password)

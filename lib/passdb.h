@@ -74,6 +74,11 @@ void passdb_free(passdb **db);
  * give PASSDB_FAIL and a log line naming the user (never the password). */
 enum passdb_result passdb_verify(passdb *db, const char *user, const char *password);
 
+/* passdb_user_exists: PASSDB_OK when a map has an entry for user,
+ * PASSDB_NOTFOUND, or PASSDB_TEMP (logged). Checks no password: for a
+ * session that logged in earlier and must end when its user is deleted. */
+enum passdb_result passdb_user_exists(passdb *db, const char *user);
+
 /* passdb_entry_verify: the same check against an entry value (the map
  * value, extra secrets allowed) without any map. PASSDB_OK or PASSDB_FAIL;
  * when the entry itself is unusable, *why_r (static text) says why and

@@ -2,7 +2,7 @@
  * checks) and local (delivery). It owns the maps named by the hosted
  * domain, mailbox, alias and quota settings, opened once and kept; a map
  * that cannot be opened answers TEMP and is reopened at most every few
- * seconds. It reads no Maildir except to see whether a folder exists.
+ * seconds, or at once when mailctl changed a map (mapgen.h). It reads no Maildir except to see whether a folder exists.
  *
  * Expansion of one address A (local+ext@domain), in this order:
  *   1. A in virtual_alias_maps: expand each target again (nested);
@@ -33,6 +33,7 @@
 #include "buf.h"
 #include "log.h"
 #include "map.h"
+#include "mapgen.h"
 #include "mem.h"
 
 #define RESOLVE_REOPEN_SECS 3
@@ -45,6 +46,7 @@ struct map_slot {
 	char *name;
 	map *m;
 	time_t last_try; /* CLOCK_MONOTONIC seconds of the last map_open */
+	uint64_t gen; /* mapgen_current() at the last map_open */
 	char *error;
 };
 
@@ -88,6 +90,7 @@ static void slot_open(struct map_slot *s)
 	char *err = NULL;
 
 	s->last_try = mono_now();
+	s->gen = mapgen_current();
 	s->m = map_open(s->name, &err);
 	free(s->error);
 	s->error = err;
@@ -119,10 +122,12 @@ static void list_free(struct map_list *l)
 	l->count = 0;
 }
 
-/* slot_ready: the map is open, reopening it when the last try is old. */
+/* slot_ready: the map is open, reopening it when the last try is old or
+ * the maps changed since. */
 static bool slot_ready(struct map_slot *s)
 {
-	if (s->m == NULL && mono_now() - s->last_try >= RESOLVE_REOPEN_SECS)
+	if (s->m == NULL &&
+	    (mono_now() - s->last_try >= RESOLVE_REOPEN_SECS || s->gen != mapgen_current()))
 		slot_open(s);
 	return s->m != NULL;
 }

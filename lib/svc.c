@@ -14,6 +14,7 @@
 
 #include "fsutil.h"
 #include "log.h"
+#include "mapgen.h"
 #include "mem.h"
 #include "sock.h"
 #include "tlstix.h"
@@ -280,6 +281,17 @@ static void take_sockets(svc *s)
 	}
 }
 
+/* attach_mapgen: admin changes to the maps act at the next lookup. */
+static void attach_mapgen(svc *s)
+{
+	char *err = NULL;
+
+	if (mapgen_attach(cfg_get(s->config, "queue_directory"), &err) < 0) {
+		log_warn("%s; map changes are seen within a second instead", err);
+		free(err);
+	}
+}
+
 int svc_main(int argc, char **argv, const char *program, const struct svc_ops *ops, void *ctx)
 {
 	svc s = { .ops = ops, .ctx = ctx, .program = program };
@@ -294,6 +306,7 @@ int svc_main(int argc, char **argv, const char *program, const struct svc_ops *o
 	free(overrides);
 	svc_setup_log(s.config, program);
 	log_set_stderr(false);
+	attach_mapgen(&s);
 	s.max_use = cfg_get_int(s.config, "max_use");
 	s.loop = ev_loop_new();
 	ev_signal_add(s.loop, SIGTERM, on_signal, &s);

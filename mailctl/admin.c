@@ -3,7 +3,8 @@
  * map of its main.cf key (virtual_mailbox_domains, virtual_mailbox_maps,
  * virtual_alias_maps, virtual_mailbox_quota_maps). Every change goes
  * through mapedit (the other lines stay as the admin wrote them) and the
- * .db is rebuilt at once, so the running daemons see it within a second.
+ * .db is rebuilt at once; main() then bumps the map generation, so the
+ * running daemons answer from the new maps before mailctl returns.
  * Passwords are in passwd.c (user passwd, user import, add --password-stdin);
  * del removes them here too. Queue commands are in queue.c. */
 #include <errno.h>
@@ -28,6 +29,7 @@
 struct edit_map {
 	char *path; /* the text file */
 	bool rebuild; /* hash: needs map_build after an edit */
+	struct mailctl *ctl; /* told of every edit (mailctl_maps_changed) */
 };
 
 static void edit_map_clear(struct edit_map *m)
@@ -77,6 +79,7 @@ static int find_first_map(struct mailctl *ctl, const char *key, struct edit_map 
 	int rc = -1;
 
 	memset(m, 0, sizeof(*m));
+	m->ctl = ctl;
 	for (char **w = words; *w != NULL; w++) {
 		if (is_map_name(*w)) {
 			rc = map_file_of(*w, m);
@@ -100,6 +103,7 @@ static int map_set(const struct edit_map *m, const char *key, const char *value)
 {
 	char *err = NULL;
 
+	mailctl_maps_changed(m->ctl);
 	if (mapedit_set(m->path, key, value, m->rebuild, &err) == 0)
 		return 0;
 	fprintf(stderr, "mailctl: %s\n", err);
@@ -111,7 +115,10 @@ static int map_set(const struct edit_map *m, const char *key, const char *value)
 static int map_del(const struct edit_map *m, const char *key)
 {
 	char *err = NULL;
-	int rc = mapedit_del(m->path, key, m->rebuild, &err);
+	int rc;
+
+	mailctl_maps_changed(m->ctl);
+	rc = mapedit_del(m->path, key, m->rebuild, &err);
 
 	if (rc < 0) {
 		fprintf(stderr, "mailctl: %s\n", err);

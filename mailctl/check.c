@@ -231,10 +231,11 @@ int cmd_config(struct mailctl *ctl, int argc, char **argv)
 	return 2;
 }
 
-static int map_build_files(int argc, char **argv)
+static int map_build_files(struct mailctl *ctl, int argc, char **argv)
 {
 	int rc = 0;
 
+	mailctl_maps_changed(ctl);
 	for (int i = 0; i < argc; i++) {
 		const char *file = strncmp(argv[i], "hash:", 5) == 0 ? argv[i] + 5 : argv[i];
 		char *err = NULL;
@@ -274,9 +275,8 @@ static int map_get(const char *name, const char *key)
 
 int cmd_map(struct mailctl *ctl, int argc, char **argv)
 {
-	(void)ctl;
 	if (argc >= 3 && strcmp(argv[1], "build") == 0)
-		return map_build_files(argc - 2, argv + 2);
+		return map_build_files(ctl, argc - 2, argv + 2);
 	if (argc == 4 && strcmp(argv[1], "get") == 0)
 		return map_get(argv[2], argv[3]);
 	fputs(mailctl_find("map")->usage, stderr);

@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fsutil.h"
 #include "log.h"
 #include "mailctl.h"
+#include "mapgen.h"
 #include "mem.h"
 
 static int cmd_help(struct mailctl *ctl, int argc, char **argv);
@@ -207,6 +209,52 @@ cfg *mailctl_config(struct mailctl *ctl)
 	return ctl->config;
 }
 
+void mailctl_maps_changed(struct mailctl *ctl)
+{
+	ctl->maps_changed = true;
+}
+
+/* queue_dir_of: the queue directory of the instance in ctl->config_dir
+ * (heap), or NULL when there is no usable main.cf (map build on a file of
+ * no instance): loaded quietly unless the command loaded it already. */
+static char *queue_dir_of(struct mailctl *ctl)
+{
+	char *path, *dir = NULL;
+	cfg *c;
+
+	if (ctl->config != NULL)
+		return xstrdup(cfg_get(ctl->config, "queue_directory"));
+	if (ctl->config_dir == NULL)
+		return NULL;
+	c = cfg_new(ctl->config_dir);
+	path = fs_join(ctl->config_dir, "main.cf");
+	if (cfg_load_file(c, path, NULL, NULL) == 0)
+		dir = xstrdup(cfg_get(c, "queue_directory"));
+	free(path);
+	cfg_free(&c);
+	return dir;
+}
+
+/* bump_generation: after the maps changed, the running daemons must see
+ * them at their next lookup (lib/mapgen). An instance with no queue yet
+ * has no daemons to tell. */
+static void bump_generation(struct mailctl *ctl)
+{
+	char *queue = queue_dir_of(ctl), *err = NULL;
+
+	if (queue == NULL || *queue == '\0' || access(queue, F_OK) < 0) {
+		free(queue);
+		return;
+	}
+	if (mapgen_bump(queue, &err) == 0) {
+		fprintf(stderr,
+			"mailctl: warning: %s; running daemons see the change within a second\n",
+			err);
+		free(err);
+	}
+	free(queue);
+}
+
 static const char *pick_config_dir(int *argc, char ***argv)
 {
 	const char *dir = getenv("MAIL_CONFIG") ? getenv("MAIL_CONFIG") : POSTERN_CONFIG_DIR;
@@ -256,8 +304,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		ctl.config_dir = abs;
+	} else if (strcmp(cmd->name, "map") == 0) {
+		ctl.config_dir = realpath(dir, NULL); /* only for bump_generation */
 	}
 	rc = cmd->run(&ctl, argc - 1, argv + 1);
+	if (ctl.maps_changed)
+		bump_generation(&ctl);
 	cfg_free(&ctl.config);
 	free((char *)ctl.config_dir);
 	return rc;

@@ -12,6 +12,7 @@ struct mailctl {
 	const char *config_dir; /* absolute */
 	cfg *config; /* loaded on demand by mailctl_config() */
 	int config_errors;
+	bool maps_changed; /* a map file was (or may have been) rewritten */
 };
 
 /* A subcommand: name, one-line summary, usage text and handler. argv[0] is
@@ -26,6 +27,10 @@ struct mailctl_cmd {
 /* mailctl_config: main.cf loaded and checked; problems printed as
  * "file:line: ..." on stderr. */
 cfg *mailctl_config(struct mailctl *ctl);
+/* mailctl_maps_changed: a map file is about to be rewritten; main() bumps
+ * the instance's map generation (lib/mapgen) before mailctl exits, so the
+ * running daemons look at their maps again at their next lookup. */
+void mailctl_maps_changed(struct mailctl *ctl);
 /* mailctl_wants_help: argv has -h or --help; prints the command's usage. */
 bool mailctl_wants_help(const struct mailctl_cmd *cmd, int argc, char **argv);
 const struct mailctl_cmd *mailctl_find(const char *name);

@@ -239,6 +239,7 @@ static int store_entry(struct mailctl *ctl, const char *key, const char *entry)
 
 	if (path == NULL)
 		return -1;
+	mailctl_maps_changed(ctl);
 	if (mapedit_set(path, key, entry, rebuild, &err) == 0)
 		rc = 0;
 	else
@@ -258,6 +259,7 @@ int passwd_remove(struct mailctl *ctl, const char *key)
 		return 0;
 	if (admin_first_map(ctl, "virtual_passwd_maps", &path, &rebuild) < 0)
 		return -1;
+	mailctl_maps_changed(ctl);
 	rc = mapedit_del(path, key, rebuild, &err);
 	if (rc < 0)
 		fprintf(stderr, "mailctl: %s\n", err);

@@ -339,6 +339,8 @@ void pop3d_command(struct session *s, char *line)
 	int state = s->state == ST_TRANSACTION ? IN_TRANS_STATE : IN_AUTH_STATE;
 	const struct command *cmd;
 
+	if (!pop3d_login_current(s))
+		return;
 	line[len] = '\0';
 	cmd = len <= 4 ? find_command(line) : NULL;
 	if (cmd == NULL || !printable(arg)) {

@@ -8,7 +8,13 @@
  * and delay their -ERR per client address (lib/authfail), up to a cut-off
  * that disconnects. The POP3 lock is an flock on a file in the Maildir:
  * the kernel drops it when the process dies, so a crashed session never
- * leaves a mailbox locked; local and imapd never take it. */
+ * leaves a mailbox locked; local and imapd never take it.
+ *
+ * A session outlives no deletion of its user: before each command in
+ * TRANSACTION, when the map generation moved since the login was last
+ * known good, the user is looked up again (password map and mailbox map);
+ * gone means -ERR and the end of the session, without UPDATE. A changed
+ * password does not end a session (as in Dovecot). */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +25,7 @@
 
 #include "fsutil.h"
 #include "log.h"
+#include "mapgen.h"
 #include "md.h"
 #include "mem.h"
 #include "pop3d.h"
@@ -272,6 +279,52 @@ void pop3d_cmd_auth(struct session *s, const char *arg)
 }
 
 /* ---- the end ---- */
+
+/* login_lookup: whether the login still has a password entry and a
+ * mailbox. */
+static enum resolve_result login_lookup(struct session *s)
+{
+	char *maildir = NULL, *why = NULL;
+	enum resolve_result r;
+
+	switch (passdb_user_exists(s->srv->passdb, s->login)) {
+	case PASSDB_OK: break;
+	case PASSDB_NOTFOUND: return RESOLVE_NOTFOUND;
+	default: return RESOLVE_TEMP;
+	}
+	r = resolver_mailbox(s->srv->resolver, s->login, &maildir, &why);
+	if (r == RESOLVE_TEMP)
+		log_warn("%s: user=%s: cannot check the login: %s", s->client, s->login, why);
+	free(maildir);
+	free(why);
+	return r;
+}
+
+bool pop3d_login_current(struct session *s)
+{
+	uint64_t gen = mapgen_current();
+
+	if (s->state != ST_TRANSACTION) {
+		s->login_gen = gen; /* a login now is checked against these maps */
+		return true;
+	}
+	if (gen == s->login_gen)
+		return true;
+	switch (login_lookup(s)) {
+	case RESOLVE_OK:
+		s->login_gen = gen;
+		return true;
+	case RESOLVE_NOTFOUND:
+		log_info("%s: user=%s: the user was deleted: session ended", s->client, s->login);
+		pop3d_err(s, "[AUTH] The user no longer exists.");
+		pop3d_logout(s);
+		sess_close(s->base);
+		return false;
+	default:
+		pop3d_err(s, "[SYS/TEMP] Cannot check the login now, try again later.");
+		return false;
+	}
+}
 
 /* pop3d_logout: drops everything of the login (no UPDATE here: that is
  * QUIT's, in commands.c). The lock goes with its descriptor. */

@@ -72,6 +72,7 @@ struct session {
 	enum pop3_state state;
 	char *user;             /* from USER, until PASS */
 	char *login;            /* the authenticated user */
+	uint64_t login_gen;     /* map generation the login was last known valid at */
 	/* TRANSACTION state */
 	mbx *mb;
 	int lock_fd;
@@ -101,6 +102,11 @@ void pop3d_cmd_pass(struct session *s, const char *arg);
 void pop3d_cmd_auth(struct session *s, const char *arg);
 void pop3d_cmd_apop(struct session *s, const char *arg);
 void pop3d_logout(struct session *s);
+/* pop3d_login_current: before each command: a logged-in user that was
+ * deleted since (mailctl user del) loses the session. Looks at the maps
+ * only when their generation moved (lib/mapgen). false after -ERR and
+ * closing, or after -ERR for a map that cannot answer now. */
+bool pop3d_login_current(struct session *s);
 void pop3d_tls_init(struct pop3d_server *srv, cfg *c);
 void pop3d_tls_reload(struct pop3d_server *srv, cfg *c);
 void pop3d_cmd_stls(struct session *s, const char *arg);

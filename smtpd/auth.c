@@ -4,7 +4,8 @@
  * the delays, is the session layer's (lib/sess_auth.c) over lib/sasl and
  * the password database's backend (lib/sasl_passdb). Cleartext mechanisms
  * need TLS unless smtpd_tls_auth_only = no; CRAM-MD5 only with
- * smtpd_auth_cram_md5.
+ * smtpd_auth_cram_md5. An authenticated user deleted since (mailctl user del)
+ * ends the session at its next command (smtpd_auth_current).
  * XXX passdb_verify hashes on the loop thread (SHA512-CRYPT about 4 ms):
  * acceptable for now; a worker thread would keep other sessions moving. */
 #include <ctype.h>
@@ -13,6 +14,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "mapgen.h"
 #include "mem.h"
 #include "sasl_passdb.h"
 #include "smtpd.h"
@@ -87,6 +89,32 @@ void smtpd_auth_init(struct smtpd_server *srv, cfg *c)
 		.success = auth_success,
 		.reply = auth_reply,
 	};
+}
+
+bool smtpd_auth_current(struct session *s)
+{
+	uint64_t gen = mapgen_current();
+
+	if (s->auth_user == NULL) {
+		s->auth_gen = gen; /* an AUTH now is checked against these maps */
+		return true;
+	}
+	if (gen == s->auth_gen)
+		return true;
+	switch (passdb_user_exists(s->srv->passdb, s->auth_user)) {
+	case PASSDB_OK:
+		s->auth_gen = gen;
+		return true;
+	case PASSDB_NOTFOUND:
+		log_info("%s: sasl_username=%s was deleted: session ended", s->client, s->auth_user);
+		smtpd_reply(s, 421, "4.7.0", "%s Error: the authenticated user no longer exists",
+			    s->srv->myhostname);
+		sess_close(s->base);
+		return false;
+	default:
+		smtpd_reply(s, 451, "4.3.0", "Error: cannot check the login now, try again later");
+		return false;
+	}
 }
 
 /* ---- the command ---- */

@@ -226,6 +226,8 @@ void smtpd_command(struct session *s, const char *line, size_t len)
 	struct smtpd_perr err;
 	const struct smtpd_command *c;
 
+	if (!smtpd_auth_current(s))
+		return;
 	if (smtpd_parse_command(line, len, &cmd, &err) < 0) {
 		sess_set_last(s->base, "UNKNOWN");
 		smtpd_reply(s, err.code, err.dsn, "%s", err.text);

@@ -133,6 +133,7 @@ struct session {
 	bool esmtp;
 	char *helo;
 	char *auth_user; /* after a successful AUTH: the login, lower case */
+	uint64_t auth_gen; /* map generation auth_user was last known valid at */
 	char *client_name; /* "unknown" (no rDNS) or "localhost" */
 	const char *client; /* "unknown[127.0.0.1]" for logs (sess_client) */
 	struct sockaddr_storage peer;
@@ -201,6 +202,11 @@ void smtpd_auth_init(struct smtpd_server *srv, cfg *c);
 /* smtpd_auth_mechanisms: the mechanisms to advertise now, NULL for none. */
 const char *smtpd_auth_mechanisms(const struct session *s);
 void smtpd_cmd_auth(struct session *s, const char *arg);
+/* smtpd_auth_current: before each command: an authenticated user that was
+ * deleted since (mailctl user del) loses the session (421). Looks at the
+ * password map only when the map generation moved (lib/mapgen). false
+ * after the reply. */
+bool smtpd_auth_current(struct session *s);
 
 /* data.c */
 /* smtpd_data_start: opens the queue file and readies the content state;

@@ -2,8 +2,9 @@
  * splitter as a table, map_build + hash lookups (hit, miss, case),
  * continuation lines, duplicates, syntax errors that leave nothing behind,
  * texthash agreeing with hash, reopening after a rebuild (the one test
- * that sleeps), and the open errors. Every test works in its own mkdtemp
- * directory, removed afterwards. */
+ * that sleeps), reopening at once after a map generation bump (lib/mapgen),
+ * a database cut short refused, and the open errors. Every test works in
+ * its own mkdtemp directory, removed afterwards. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,10 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "map.h"
+#include "mapgen.h"
 #include "mem.h"
 
 /* ---- fixture: a temporary directory ---- */
@@ -506,6 +510,155 @@ static void test_reopen(void **state)
 	free(renamed_db);
 }
 
+/* ---- the map generation: changes seen at the next lookup ---- */
+
+/* attach_private: a queue directory's private/ in f->dir for mapgen;
+ * returns the queue directory (f->dir). */
+static const char *attach_private(struct fixture *f)
+{
+	char *priv = path_in(f, "private"), *err = NULL;
+
+	assert_int_equal(mkdir(priv, 0700), 0);
+	free(priv);
+	if (mapgen_attach(f->dir, &err) < 0)
+		fail_msg("mapgen_attach: %s", err);
+	return f->dir;
+}
+
+static void detach_private(struct fixture *f)
+{
+	char *file = path_in(f, "private/" MAPGEN_FILE), *priv = path_in(f, "private");
+
+	mapgen_detach();
+	unlink(file);
+	rmdir(priv);
+	free(file);
+	free(priv);
+}
+
+static void bump(const char *queue)
+{
+	char *err = NULL;
+
+	if (mapgen_bump(queue, &err) == 0)
+		fail_msg("mapgen_bump: %s", err);
+}
+
+static void test_generation(void **state)
+{
+	struct fixture *f = *state;
+	const char *queue = attach_private(f);
+	char *hash = build_ok(f, "hashed", "k old\n");
+	char *text = path_in(f, "text");
+	map *mh, *mt;
+
+	write_file(text, "k old\n");
+	mh = open_ok("hash", hash);
+	mt = open_ok("texthash", text);
+	expect_lookup(mh, "k", MAP_FOUND, "old");
+	expect_lookup(mt, "k", MAP_FOUND, "old");
+
+	/* replaced without a bump: within the second nothing changes */
+	free(build_ok(f, "hashed", "k new\n"));
+	replace_file(text, "k new\n");
+	expect_lookup(mh, "k", MAP_FOUND, "old");
+	expect_lookup(mt, "k", MAP_FOUND, "old");
+	/* after the bump, the very next lookup answers from the new files */
+	bump(queue);
+	expect_lookup(mh, "k", MAP_FOUND, "new");
+	expect_lookup(mt, "k", MAP_FOUND, "new");
+
+	/* the same size again, many times in a row: each bump is seen even
+	 * when a freed inode comes back with equal size and mtime */
+	for (int i = 0; i < 50; i++) {
+		char line[32], want[8];
+
+		snprintf(want, sizeof(want), "v%02d", i);
+		snprintf(line, sizeof(line), "k %s\n", want);
+		replace_file(text, line);
+		free(build_ok(f, "hashed", line));
+		bump(queue);
+		expect_lookup(mt, "k", MAP_FOUND, want);
+		expect_lookup(mh, "k", MAP_FOUND, want);
+	}
+
+	/* a broken text file after a bump: refused, the old data stays */
+	replace_file(text, "k fine\nbroken-line-without-value\n");
+	bump(queue);
+	expect_lookup(mt, "k", MAP_FOUND, "v49");
+
+	map_close(&mh);
+	map_close(&mt);
+	free(hash);
+	free(text);
+	detach_private(f);
+}
+
+/* cut_copy: the first len bytes of src renamed over dst. */
+static void cut_copy(const char *src, const char *dst, off_t len)
+{
+	char *tmp = xasprintf("%s.cut", dst);
+	char *data = xmalloc((size_t)len);
+	FILE *in = fopen(src, "r"), *out = fopen(tmp, "w");
+
+	assert_non_null(in);
+	assert_non_null(out);
+	assert_int_equal(fread(data, 1, (size_t)len, in), (size_t)len);
+	assert_int_equal(fwrite(data, 1, (size_t)len, out), (size_t)len);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+	assert_int_equal(rename(tmp, dst), 0);
+	free(data);
+	free(tmp);
+}
+
+static void test_cut_short(void **state)
+{
+	struct fixture *f = *state;
+	const char *queue = attach_private(f);
+	buf *text = buf_new(64 * 1024);
+	char *path, *db, *copy, *copy_db, *err = NULL;
+	struct stat st;
+	map *m;
+
+	for (int i = 0; i < 2000; i++)
+		buf_printf(text, "user%d@example.test example.test/user%d/\n", i, i);
+	path = build_ok(f, "big", buf_cstr(text));
+	db = xasprintf("%s.db", path);
+	copy = path_in(f, "copy");
+	copy_db = xasprintf("%s.db", copy);
+	assert_int_equal(stat(db, &st), 0);
+	assert_true(st.st_size >= 8 * 4096);
+	m = open_ok("hash", path);
+	expect_lookup(m, "user1999@example.test", MAP_FOUND, "example.test/user1999/");
+
+	/* cut on a page boundary: BDB would open it; we refuse it */
+	cut_copy(db, copy_db, st.st_size / 2 - (st.st_size / 2) % 4096);
+	assert_null(map_open(copy, &err));
+	assert_non_null(err);
+	assert_non_null(strstr(err, "cut short"));
+	free(err);
+	err = NULL;
+
+	/* renamed over an open map: refused, the old file stays in use */
+	cut_copy(db, db, 4096 * 2);
+	bump(queue);
+	for (int i = 0; i < 2000; i += 97) {
+		char key[64], value[64];
+
+		snprintf(key, sizeof(key), "user%d@example.test", i);
+		snprintf(value, sizeof(value), "example.test/user%d/", i);
+		expect_lookup(m, key, MAP_FOUND, value);
+	}
+	map_close(&m);
+	buf_free(&text);
+	free(path);
+	free(db);
+	free(copy);
+	free(copy_db);
+	detach_private(f);
+}
+
 /* ---- open and build errors ---- */
 
 static void test_open_errors(void **state)
@@ -581,6 +734,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nul_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_texthash_equals_hash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_short, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 	};
 

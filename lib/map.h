@@ -8,7 +8,9 @@
  * with white space continues the previous value. Keys are matched case-
  * insensitively (stored lowercased). A map notices when its file was
  * replaced (map_build renames a new file into place) and reopens it, so
- * long-running programs see rebuilt maps and never a half-written one. */
+ * long-running programs see rebuilt maps and never a half-written one:
+ * at the next lookup after the map generation moved (mapgen.h), else
+ * within a second. */
 #ifndef POSTERN_MAP_H
 #define POSTERN_MAP_H
 

@@ -4,7 +4,8 @@
  * loads main.cf, opens the log, takes over the listening sockets master
  * passed (fd 4 and up; fd 3 is the pipe whose end-of-file means master is
  * gone), runs the event loop, accepts connections and hands each to the
- * daemon, exits after max_use connections, and on SIGTERM stops accepting
+ * daemon, maps the instance's map generation (mapgen.h) so map changes
+ * act at the next lookup, exits after max_use connections, and on SIGTERM stops accepting
  * and lets open sessions finish for a short grace time; SIGHUP calls the
  * daemon's reload hook.
  *

@@ -351,8 +351,9 @@ class ReloadStorm(ReloadBase):
             with socket.create_connection(("127.0.0.1", p), timeout=5) as s:
                 self.assertTrue(s.recv(100).startswith((b"220", b"+OK")))
         self.assertNotIn("bounce", self.inst.log().lower())
-        # unchanged services are not restarted by a reload: same processes
-        self.assertEqual(sorted(self.inst.processes()), pids)
+        # unchanged services are not restarted by a reload: every process
+        # is still there (local may have started more on demand)
+        self.assertLessEqual(set(pids), set(self.inst.processes()))
 
 
 if __name__ == "__main__":

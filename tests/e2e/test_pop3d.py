@@ -425,7 +425,7 @@ class ProtocolTests(Pop3Base):
             reply = c.line()
             self.assertTrue(reply.startswith("-ERR") or reply == "")
             self.assertEqual(c.line(), "")
-        except ConnectionResetError:
+        except (ConnectionResetError, BrokenPipeError):
             pass
         c.close()
         self.assertTrue(wait_for(lambda: "command line longer than" in self.inst.log()))

@@ -1,7 +1,14 @@
 /* conn.c: the event-loop half of a server connection (see conn.h). One
  * rule keeps it simple: the conn (and through ops->done the session) is
- * freed only in after_run and the two timer/io callbacks, never inside a
- * step, so protocol code can close or pause a session from anywhere. */
+ * freed only in after_run and the timer/io callbacks, never inside a
+ * step, so protocol code can close or pause a session from anywhere.
+ *
+ * The per-record deadline: after each run that ends waiting for input,
+ * the stream says whether part of a record (a line, a block) is in and
+ * the rest is awaited; then a timer runs that reads do not restart, armed
+ * again only when a record completes (strm_records moves on) and stopped
+ * when no record is in progress. A client that drips one byte at a time
+ * keeps the idle timer alive but not this one. */
 #include "conn.h"
 
 #include <stdlib.h>
@@ -14,15 +21,20 @@ struct conn {
 	strm *stream;
 	ev_io *io;
 	ev_timer *idle, *delay;
+	ev_timer *record; /* the per-record deadline while it runs, else NULL */
 	const struct conn_ops *ops;
 	void *ctx;
 	uint64_t idle_ms, pause_ms;
+	uint64_t record_ms; /* 0: no per-record deadline */
+	unsigned long record_seq; /* strm_records() when the deadline was armed */
 	bool deadline; /* the idle timer is a fixed deadline */
+	bool record_late; /* ops->idle was called for the per-record deadline */
 	bool closing, paused, waiting, running;
 };
 
 static void on_io(void *ctx, int fd, int events);
 static void on_idle(void *ctx);
+static void on_record(void *ctx);
 
 conn *conn_new(ev_loop *loop, int fd, uint64_t idle_ms, const struct conn_ops *ops, void *ctx)
 {
@@ -50,6 +62,7 @@ static void conn_free(conn *c)
 	ev_io_remove(&c->io);
 	ev_timer_remove(&c->idle);
 	ev_timer_remove(&c->delay);
+	ev_timer_remove(&c->record);
 	strm_free(&c->stream);
 	free(c);
 }
@@ -75,11 +88,33 @@ static void on_delay(void *ctx)
 	conn_run(c);
 }
 
+/* watch_record: runs, re-arms or stops the per-record deadline. It does
+ * not run while the session itself holds things up (a pause, a wait, a
+ * TLS handshake under its own deadline, the close). */
+static void watch_record(conn *c)
+{
+	bool held = c->paused || c->waiting || c->closing || c->deadline;
+	unsigned long seq = strm_records(c->stream);
+
+	if (c->record_ms == 0 || held || !strm_in_record(c->stream)) {
+		ev_timer_remove(&c->record);
+		return;
+	}
+	if (c->record == NULL) {
+		c->record = ev_timer_add(c->loop, c->record_ms, false, on_record, c);
+		c->record_seq = seq;
+	} else if (seq != c->record_seq) { /* one record done, the next begun */
+		ev_timer_reset(c->record, c->record_ms);
+		c->record_seq = seq;
+	}
+}
+
 /* after_run: wait out a pause, flush, free or wait for events. */
 static void after_run(conn *c)
 {
 	int r;
 
+	watch_record(c);
 	if (c->paused) { /* what is queued goes out when the pause is over */
 		if (c->delay == NULL)
 			c->delay = ev_timer_add(c->loop, c->pause_ms, false, on_delay, c);
@@ -153,8 +188,36 @@ static void on_idle(void *ctx)
 		return;
 	}
 	c->paused = false;
+	c->record_late = false;
 	c->ops->idle(c->ctx);
 	after_run(c);
+}
+
+/* on_record: the record in progress was not complete in time. The
+ * protocol hears it through ops->idle; conn_record_late tells it why. */
+static void on_record(void *ctx)
+{
+	conn *c = ctx;
+
+	ev_timer_remove(&c->record);
+	if (c->closing)
+		return;
+	c->paused = false;
+	c->record_late = true;
+	c->ops->idle(c->ctx);
+	after_run(c);
+}
+
+void conn_set_record_deadline(conn *c, uint64_t ms)
+{
+	c->record_ms = ms;
+	if (ms == 0)
+		ev_timer_remove(&c->record);
+}
+
+bool conn_record_late(const conn *c)
+{
+	return c->record_late;
 }
 
 void conn_close(conn *c)

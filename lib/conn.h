@@ -1,6 +1,7 @@
 /* conn.h: the event-loop half of one server connection, shared by the
  * protocol servers (smtpd, pop3d, imapd): the stream and its epoll
  * watcher, the idle timer (or a fixed deadline, for a TLS handshake), the
+ * per-record deadline (a line or a block of data arrives whole in time), the
  * delayed replies of a paused session, the loop that runs the protocol's
  * input steps while input is buffered, the output high-water mark that
  * stops reading from a client that does not read, and the close that
@@ -77,6 +78,15 @@ bool conn_waiting(const conn *c);
  * handshake has one deadline); conn_set_idle ends it. */
 void conn_set_idle(conn *c, uint64_t ms);
 void conn_set_deadline(conn *c, uint64_t ms);
+
+/* conn_set_record_deadline: ms (0 = off) bounds the time to receive one
+ * whole record, a command line or a block of data (see strm_in_record),
+ * from the run that first saw part of it to the one that completes it;
+ * reads do not restart it, unlike the idle timer. When it runs out,
+ * ops->idle is called as for the idle timer, and conn_record_late is true
+ * until the next idle call. Like Postfix's smtpd_per_record_deadline. */
+void conn_set_record_deadline(conn *c, uint64_t ms);
+bool conn_record_late(const conn *c);
 
 /* conn_tls_step: the server side of starting TLS as an input step, for
  * STARTTLS, STLS and implicit TLS. While *started is false it first

@@ -95,6 +95,7 @@ void sess_accept(sess_server *sv, int fd)
 	ss->server = sv;
 	ss->conn = conn_new(sv->loop, fd, sv->config.idle_ms, &sess_conn_ops, ss);
 	ss->stream = conn_strm(ss->conn);
+	conn_set_record_deadline(ss->conn, sv->config.record_ms);
 	ss->input = SESS_IN_COMMAND;
 	ss->last = "CONNECT";
 	link_session(sv, ss);
@@ -157,6 +158,11 @@ const char *sess_last(const sess *ss)
 enum sess_input sess_input(const sess *ss)
 {
 	return ss->input;
+}
+
+bool sess_record_late(const sess *ss)
+{
+	return conn_record_late(ss->conn);
 }
 
 void sess_set_input(sess *ss, enum sess_input input)
@@ -342,7 +348,9 @@ static void sess_idle(void *arg)
 		return;
 	}
 	note = ss->server->ops->activity(ss->ctx);
-	log_info("timeout after %s from %s%s", ss->last, ss->client, note != NULL ? note : "");
+	log_info("timeout after %s from %s%s%s", ss->last, ss->client,
+		 conn_record_late(ss->conn) ? ": line or data block not complete in time" : "",
+		 note != NULL ? note : "");
 	ss->server->ops->timeout(ss->ctx);
 	sess_close(ss);
 }

@@ -41,6 +41,8 @@ struct sess_config {
 	int session_limit;        /* sessions per process; more are refused */
 	const char *busy_reply;   /* the refusal line, CRLF included */
 	uint64_t idle_ms;         /* the idle timeout */
+	uint64_t record_ms;       /* the per-record deadline (0: none): see
+				   * conn_set_record_deadline */
 	size_t line_limit;        /* the longest command line, CRLF included */
 	int soft_error_limit;     /* from this many errors on each error reply */
 	uint64_t error_sleep_ms;  /* waits this long (0: never) */
@@ -78,8 +80,9 @@ struct sess_ops {
 	/* busy: in the middle of something the shutdown waits for (NULL:
 	 * only the input mode counts). */
 	bool (*busy)(void *ctx);
-	/* Goodbyes, each followed by the close: the idle timeout, the hard
-	 * error limit, the shutdown of the server. */
+	/* Goodbyes, each followed by the close: the idle timeout (or the
+	 * per-record deadline: sess_record_late), the hard error limit, the
+	 * shutdown of the server. */
 	void (*timeout)(void *ctx);
 	void (*too_many_errors)(void *ctx);
 	void (*shutdown)(void *ctx);
@@ -118,6 +121,11 @@ const char *sess_client_addr(const sess *ss);
 /* sess_set_last: the last command (a static string), for "after X" logs. */
 void sess_set_last(sess *ss, const char *command);
 const char *sess_last(const sess *ss);
+
+/* sess_record_late: in ops->timeout, true when the per-record deadline
+ * ran out (a line or block of data begun but not complete in time) rather
+ * than the idle timer. */
+bool sess_record_late(const sess *ss);
 
 enum sess_input sess_input(const sess *ss);
 /* sess_set_input: switches the read loop (SESS_IN_COMMAND, SESS_IN_OWN). */

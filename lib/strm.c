@@ -39,6 +39,9 @@
 /* Consumed space at the front is reclaimed only when it is at least this
  * big and at least as big as what is left, so each byte moves O(1) times. */
 #define STRM_COMPACT_MIN 4096
+/* Raw input (strm_read_bytes) is counted in records of at most this many
+ * bytes, for a per-record deadline (see strm_in_record). */
+#define STRM_RECORD_BLOCK (64 * 1024)
 
 struct strm {
 	int fd;
@@ -51,6 +54,10 @@ struct strm {
 	size_t max_buffer;
 	bool in_long_line; /* STRM_TOOLONG given; strm_skip_line drops the rest */
 	int input_end; /* 0, or STRM_EOF / STRM_ERROR once the peer side ended */
+	/* records: for a per-record deadline (strm_in_record, strm_records) */
+	bool in_record; /* the last read call found part of a record */
+	unsigned long records; /* records completed */
+	size_t block_got; /* raw bytes of the current block delivered so far */
 
 	buf *out;
 	size_t out_off; /* first unwritten byte of out */
@@ -497,7 +504,7 @@ static int strm_find_line(strm *s, size_t max, const char **line_r, size_t *len_
 
 /* strm_read_line: on a blocking fd this reads until a line, an error or
  * the timeout, since STRM_AGAIN means nothing to a blocking caller. */
-int strm_read_line(strm *s, size_t max, const char **line_r, size_t *len_r)
+static int strm_read_line_once(strm *s, size_t max, const char **line_r, size_t *len_r)
 {
 	for (;;) {
 		int r = strm_find_line(s, max, line_r, len_r);
@@ -509,6 +516,25 @@ int strm_read_line(strm *s, size_t max, const char **line_r, size_t *len_r)
 		if (s->nonblock)
 			return strm_find_line(s, max, line_r, len_r);
 	}
+}
+
+/* strm_line_record: a line (or a too-long line's first part) is one
+ * record; bytes left waiting for their line end are a record begun. */
+static int strm_line_record(strm *s, int r)
+{
+	s->block_got = 0;
+	if (r == STRM_OK || r == STRM_TOOLONG) {
+		s->records++;
+		s->in_record = false;
+	} else if (r == STRM_AGAIN) {
+		s->in_record = strm_unread(s) > 0;
+	}
+	return r;
+}
+
+int strm_read_line(strm *s, size_t max, const char **line_r, size_t *len_r)
+{
+	return strm_line_record(s, strm_read_line_once(s, max, line_r, len_r));
 }
 
 int strm_skip_line(strm *s)
@@ -525,10 +551,26 @@ int strm_skip_line(strm *s)
 		}
 		strm_consume_input(s, unread);
 		int r = strm_fill(s);
-		if (r != STRM_OK)
+		if (r != STRM_OK) {
+			s->in_record = r == STRM_AGAIN;
 			return r;
+		}
 	}
+	s->records++;
+	s->in_record = false;
 	return STRM_OK;
+}
+
+/* strm_block_record: a raw block is complete when the caller got all it
+ * asked for in one call, or STRM_RECORD_BLOCK bytes in all. */
+static void strm_block_record(strm *s, size_t want, size_t got)
+{
+	s->block_got += got;
+	if (got == want || s->block_got >= STRM_RECORD_BLOCK) {
+		s->records++;
+		s->block_got = 0;
+	}
+	s->in_record = s->block_got > 0;
 }
 
 int strm_read_bytes(strm *s, size_t want, const char **data_r, size_t *len_r)
@@ -539,14 +581,27 @@ int strm_read_bytes(strm *s, size_t want, const char **data_r, size_t *len_r)
 		return STRM_OK;
 	if (strm_unread(s) == 0) {
 		int r = strm_fill(s);
-		if (r != STRM_OK)
+		if (r != STRM_OK) {
+			s->in_record = s->block_got > 0;
 			return r;
+		}
 		*data_r = buf_cstr(s->in) + s->in_off;
 	}
 	size_t unread = strm_unread(s);
 	*len_r = unread < want ? unread : want;
 	strm_consume_input(s, *len_r);
+	strm_block_record(s, want, *len_r);
 	return STRM_OK;
+}
+
+bool strm_in_record(const strm *s)
+{
+	return s->in_record;
+}
+
+unsigned long strm_records(const strm *s)
+{
+	return s->records;
 }
 
 void strm_discard_input(strm *s)
@@ -555,6 +610,8 @@ void strm_discard_input(strm *s)
 	s->in_off = 0;
 	s->scanned = 0;
 	s->in_long_line = false;
+	s->in_record = false;
+	s->block_got = 0;
 }
 
 /* ---- output ---- */

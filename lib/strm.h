@@ -48,6 +48,15 @@ int strm_skip_line(strm *s);
 /* strm_read_bytes: up to want bytes of buffered input (reading once from the
  * socket when the buffer is empty); *len_r may be less than want. */
 int strm_read_bytes(strm *s, size_t want, const char **data_r, size_t *len_r);
+/* Records, for a deadline per record (conn.c): a record is one line
+ * returned by strm_read_line (or the first max bytes of a longer one), or
+ * one block of strm_read_bytes input (all the caller asked for in one
+ * call, or 64 KiB in all). strm_in_record: the last read call found part
+ * of a record and waits for the rest (a line without its LF yet, a block
+ * half delivered). strm_records: how many records have been completed; a
+ * new number means the record now in progress is another one. */
+bool strm_in_record(const strm *s);
+unsigned long strm_records(const strm *s);
 /* strm_pending: bytes buffered but not yet returned. */
 size_t strm_pending(const strm *s);
 /* strm_discard_input: drops buffered input (pipelined plaintext after

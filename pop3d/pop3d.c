@@ -22,6 +22,7 @@ static void pop3d_init(svc *service)
 	srv->implicit_tls = strcmp(role, "pop3s") == 0;
 	srv->myhostname = cfg_myhostname(c);
 	srv->timeout_ms = (uint64_t)cfg_get_int(c, "pop3d_timeout") * 1000;
+	srv->record_deadline_ms = cfg_get_bool(c, "pop3d_per_record_deadline") ? srv->timeout_ms : 0;
 	srv->error_limit = (int)cfg_get_int(c, "pop3d_error_limit");
 	srv->session_limit = (int)cfg_get_int(c, "pop3d_process_session_limit");
 	ev_set_busy_poll(srv->loop, (unsigned)cfg_get_int(c, "pop3d_busy_poll"));

@@ -45,6 +45,7 @@ struct pop3d_server {
 	struct sasl_backend sasl_backend;
 	struct sess_auth auth;  /* the SASL glue (lib/sess) */
 	uint64_t timeout_ms, handshake_timeout_ms;
+	uint64_t record_deadline_ms; /* 0: pop3d_per_record_deadline = no */
 	int error_limit;
 	int session_limit;
 	sess_server *sessions;  /* the session layer (lib/sess) */

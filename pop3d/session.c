@@ -146,7 +146,8 @@ static void session_timeout(void *ctx)
 {
 	struct session *s = ctx;
 
-	pop3d_err(s, "Disconnected for inactivity.");
+	pop3d_err(s, "%s", sess_record_late(s->base) ? "Command line not complete in time."
+						     : "Disconnected for inactivity.");
 	pop3d_send_abort(s);
 }
 
@@ -186,6 +187,7 @@ void pop3d_session_init(struct pop3d_server *srv)
 		.session_limit = srv->session_limit,
 		.busy_reply = "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
 		.idle_ms = srv->timeout_ms,
+		.record_ms = srv->record_deadline_ms,
 		.line_limit = POP3_LINE_MAX,
 		.soft_error_limit = srv->error_limit,
 		.error_sleep_ms = 0,

@@ -158,6 +158,26 @@ static void rcpt_add(struct smtpd_txn *t, char *address, struct smtpd_rcpt_param
 	params->orcpt = NULL;
 }
 
+/* rcpt_overshoot: a recipient past smtpd_recipient_limit gets 452 4.5.3,
+ * and the client sends it again in a later transaction (RFC 5321 section
+ * 4.5.3.1.10). The first smtpd_recipient_overshoot_limit of them in one
+ * transaction do not count as errors, so a client that pipelines more
+ * recipients than the limit keeps its transaction and the accepted ones;
+ * past that each one counts, as in Postfix. */
+static void rcpt_overshoot(struct session *s)
+{
+	struct smtpd_txn *t = s->txn;
+
+	if (t->overshoot++ == 0)
+		log_info("reject: RCPT from %s: 452 4.5.3 more than %d recipients; this and the"
+			 " later ones of the message refused", s->client, s->srv->rcpt_limit);
+	if (t->overshoot <= s->srv->rcpt_overshoot_limit) {
+		smtpd_reply_raw(s, "452 4.5.3 Error: too many recipients\r\n");
+		return;
+	}
+	smtpd_reply(s, 452, "4.5.3", "Error: too many recipients");
+}
+
 void smtpd_cmd_rcpt(struct session *s, const char *arg)
 {
 	struct smtpd_rcpt_params params;
@@ -166,7 +186,7 @@ void smtpd_cmd_rcpt(struct session *s, const char *arg)
 	int rc;
 
 	if (s->txn->nrcpts >= s->srv->rcpt_limit) {
-		smtpd_reply(s, 452, "4.5.3", "Error: too many recipients");
+		rcpt_overshoot(s);
 		return;
 	}
 	if (!rcpt_parse(s, arg, &a, &params))

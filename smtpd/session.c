@@ -273,6 +273,7 @@ void smtpd_session_init(struct smtpd_server *srv)
 		.session_limit = srv->session_limit,
 		.busy_reply = busy,
 		.idle_ms = srv->timeout_ms,
+		.record_ms = srv->record_deadline_ms,
 		.line_limit = srv->line_limit,
 		.soft_error_limit = srv->soft_error_limit,
 		.error_sleep_ms = srv->error_sleep_ms,

@@ -30,6 +30,8 @@ static void read_limits(struct smtpd_server *srv, cfg *c)
 	srv->hard_error_limit = (int)cfg_get_int(c, "smtpd_hard_error_limit");
 	srv->error_sleep_ms = (uint64_t)cfg_get_int(c, "smtpd_error_sleep_time") * 1000;
 	srv->timeout_ms = (uint64_t)cfg_get_int(c, "smtpd_timeout") * 1000;
+	srv->record_deadline_ms = cfg_get_bool(c, "smtpd_per_record_deadline") ? srv->timeout_ms : 0;
+	srv->rcpt_overshoot_limit = (int)cfg_get_int(c, "smtpd_recipient_overshoot_limit");
 	srv->line_limit = (size_t)cfg_get_int(c, "smtpd_command_line_limit");
 	srv->session_limit = (int)cfg_get_int(c, "smtpd_process_session_limit");
 }

@@ -52,7 +52,9 @@ struct smtpd_server {
 	long long size_limit; /* 0 = none */
 	long long header_limit;
 	int rcpt_limit, soft_error_limit, hard_error_limit;
+	int rcpt_overshoot_limit; /* refused recipients not counted as errors */
 	uint64_t error_sleep_ms, timeout_ms;
+	uint64_t record_deadline_ms; /* 0: smtpd_per_record_deadline = no */
 	size_t line_limit;
 	int session_limit;
 	bool local_service; /* smtpd_service=local: the sendmail socket */
@@ -107,6 +109,7 @@ struct smtpd_txn {
 	struct smtpd_mail_params params;
 	struct q_rcpt *rcpts;
 	int nrcpts, rcpt_cap;
+	int overshoot; /* recipients refused past the limit, not counted as errors */
 	bool bdat; /* the content comes in BDAT chunks */
 	/* content reception */
 	q_writer *writer;

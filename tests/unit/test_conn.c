@@ -2,7 +2,9 @@
  * line-echo protocol: pipelined lines all answered in one run, a pause
  * that holds the reply back, conn_wait/conn_resume, close after flushing
  * the last reply (done called once), a peer that goes away (lost), the
- * idle timer and a fixed deadline that activity does not extend. */
+ * idle timer and a fixed deadline that activity does not extend, and the
+ * per-record deadline: a line dripped a byte at a time is cut off though
+ * the idle timer never runs out, while whole lines keep the session. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +20,7 @@
 
 struct echo {
 	conn *c;
-	int lines, lost, idles, done;
+	int lines, lost, idles, done, late;
 	bool pause_next, wait_next, close_on_quit;
 };
 
@@ -66,6 +68,8 @@ static void echo_idle(void *ctx)
 	struct echo *e = ctx;
 
 	e->idles++;
+	if (conn_record_late(e->c))
+		e->late++;
 	strm_puts(conn_strm(e->c), "bye\n");
 	conn_close(e->c);
 }
@@ -222,6 +226,68 @@ static void test_idle_and_deadline(void **state)
 	assert_non_null(strstr(got, "bye\n"));
 }
 
+/* drip: writes text one byte per step_ms, stopping once the conn is done. */
+static void drip(struct fixture *f, const char *text, int step_ms)
+{
+	for (; *text != '\0' && f->e.done == 0; text++) {
+		if (write(f->peer, text, 1) != 1)
+			break;
+		spin(f, step_ms);
+	}
+}
+
+static void test_record_deadline(void **state)
+{
+	struct fixture *f = *state;
+	char got[256];
+
+	conn_set_idle(f->e.c, 1000);
+	conn_set_record_deadline(f->e.c, 200);
+	drip(f, "ab\ncd\nef\ngh\n", 30); /* each line within 200 ms: fine */
+	assert_int_equal(f->e.lines, 4);
+	assert_int_equal(f->e.idles, 0);
+	drip(f, "0123456789012345\n", 30); /* one line over ~500 ms */
+	spin(f, 50);
+	assert_int_equal(f->e.idles, 1);
+	assert_int_equal(f->e.late, 1);
+	assert_int_equal(f->e.done, 1);
+	assert_int_equal(f->e.lines, 4);
+	peer_read(f, got, sizeof(got));
+	assert_non_null(strstr(got, "bye\n"));
+}
+
+static void test_record_deadline_pipelined(void **state)
+{
+	struct fixture *f = *state;
+
+	conn_set_idle(f->e.c, 1000);
+	conn_set_record_deadline(f->e.c, 200);
+	/* every write completes one line and begins the next: each line is
+	 * whole within the deadline though part of a line is always waiting */
+	assert_int_equal(write(f->peer, "a", 1), 1);
+	for (int i = 0; i < 6; i++) {
+		spin(f, 100);
+		assert_int_equal(write(f->peer, "\nb", 2), 2);
+	}
+	spin(f, 30);
+	assert_int_equal(f->e.lines, 6);
+	assert_int_equal(f->e.idles, 0);
+	spin(f, 250); /* the last "b" never ends */
+	assert_int_equal(f->e.late, 1);
+}
+
+static void test_record_deadline_off(void **state)
+{
+	struct fixture *f = *state;
+
+	conn_set_idle(f->e.c, 1000);
+	conn_set_record_deadline(f->e.c, 200);
+	conn_set_record_deadline(f->e.c, 0);
+	drip(f, "0123456789\n", 40);
+	assert_int_equal(f->e.idles, 0);
+	assert_int_equal(f->e.lines, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +297,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_flushes_then_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_and_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_deadline_pipelined, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_deadline_off, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -390,6 +390,70 @@ static void test_read_bytes_exact(void **state)
 	close(fds[1]);
 }
 
+/* Records for the per-record deadline: a line without its LF is a record
+ * begun; the LF completes it; raw blocks complete when the caller gets
+ * all it asked for or 64 KiB in all. */
+static void test_records(void **state)
+{
+	int fds[2];
+	const char *line, *data;
+	size_t len;
+	strm *s;
+	static char big[70000];
+
+	(void)state;
+	make_pair(fds, true, false);
+	s = strm_new(fds[0]);
+	assert_false(strm_in_record(s));
+	assert_int_equal(strm_read_line(s, 100, &line, &len), STRM_AGAIN);
+	assert_false(strm_in_record(s)); /* nothing at all: no record begun */
+	peer_puts(fds[1], "HEL");
+	assert_int_equal(read_line_wait(s, 100, &line, &len), STRM_AGAIN);
+	assert_true(strm_in_record(s));
+	assert_int_equal(strm_records(s), 0);
+	peer_puts(fds[1], "O x\r\nNO");
+	assert_int_equal(read_line_wait(s, 100, &line, &len), STRM_OK);
+	assert_false(strm_in_record(s));
+	assert_int_equal(strm_records(s), 1);
+	assert_int_equal(strm_read_line(s, 100, &line, &len), STRM_AGAIN);
+	assert_true(strm_in_record(s)); /* "NO": the next record has begun */
+	peer_puts(fds[1], "OP\r\n");
+	assert_int_equal(read_line_wait(s, 100, &line, &len), STRM_OK);
+	assert_int_equal(strm_records(s), 2);
+
+	/* raw: 10 of 20 asked bytes are half a block; the other 10 end it */
+	peer_write(fds[1], big, 10);
+	wait_readable(fds[0]);
+	assert_int_equal(strm_read_bytes(s, 20, &data, &len), STRM_OK);
+	assert_int_equal(len, 10);
+	assert_true(strm_in_record(s));
+	assert_int_equal(strm_read_bytes(s, 10, &data, &len), STRM_AGAIN);
+	assert_true(strm_in_record(s));
+	peer_write(fds[1], big, 10);
+	wait_readable(fds[0]);
+	assert_int_equal(strm_read_bytes(s, 10, &data, &len), STRM_OK);
+	assert_false(strm_in_record(s));
+	assert_int_equal(strm_records(s), 3);
+	/* a big chunk read in pieces smaller than asked: one record per 64 KiB */
+	unsigned long before = strm_records(s);
+	size_t total = 0;
+	int pieces = 0;
+	while (total < 65536 + 100) {
+		peer_write(fds[1], big, 1000);
+		wait_readable(fds[0]);
+		assert_int_equal(strm_read_bytes(s, 65536, &data, &len), STRM_OK);
+		total += len;
+		pieces++;
+		assert_true(strm_records(s) - before <= 1);
+	}
+	assert_int_equal(strm_records(s), before + 1);
+	assert_true(pieces > 60);
+	strm_discard_input(s);
+	assert_false(strm_in_record(s));
+	strm_free(&s);
+	close(fds[1]);
+}
+
 static void test_discard_input(void **state)
 {
 	int fds[2];
@@ -940,6 +1004,7 @@ int main(void)
 		cmocka_unit_test(test_input_buffer_limit),
 		cmocka_unit_test(test_read_bytes),
 		cmocka_unit_test(test_read_bytes_exact),
+		cmocka_unit_test(test_records),
 		cmocka_unit_test(test_discard_input),
 		cmocka_unit_test(test_eof),
 		cmocka_unit_test(test_flush_full_socket),

@@ -502,8 +502,9 @@ static int strm_find_line(strm *s, size_t max, const char **line_r, size_t *len_
 	return s->input_end != 0 ? s->input_end : STRM_AGAIN;
 }
 
-/* strm_read_line: on a blocking fd this reads until a line, an error or
- * the timeout, since STRM_AGAIN means nothing to a blocking caller. */
+/* strm_read_line_once: strm_read_line without the record count. On a
+ * blocking fd it reads until a line, an error or the timeout, since
+ * STRM_AGAIN means nothing to a blocking caller. */
 static int strm_read_line_once(strm *s, size_t max, const char **line_r, size_t *len_r)
 {
 	for (;;) {

@@ -264,6 +264,9 @@ static void cmd_quit(struct session *s, const char *arg)
 		enter_update(s);
 	else
 		pop3d_ok(s, "Logging out.");
+	/* The lock goes before the reply is flushed: a client that has read
+	 * it may log in again at once, from another process too. */
+	pop3d_logout(s);
 	sess_close(s->base);
 }
 

@@ -241,12 +241,15 @@ class LimitsTests(InstanceCase):
             self.assertIsNotNone(c.multi())
         log_before = len(self.inst.log())
         got, sent, took = self.drip(c.sock, b"USER u0000@example.test\r\n", 0.4)
-        self.assertTrue(got.startswith(b"-ERR "), got)
+        self.assertEqual(got, b"-ERR Command line not complete in time.\r\n")
         self.assertLess(sent, 20)
         self.assertLess(took, TIMEOUT + 2)
-        self.assertEqual(c.sock.recv(100), b"")  # closed
-        self.assertTrue(wait_for(lambda: "timeout after CAPA from [127.0.0.1]: command line "
-                                 "not complete in time" in self.inst.log()[log_before:], 5),
+        try:
+            self.assertEqual(c.sock.recv(100), b"")  # closed
+        except ConnectionResetError:
+            pass  # a dripped byte the server never read makes the close a reset
+        self.assertTrue(wait_for(lambda: "timeout after CAPA from [127.0.0.1]: line or data "
+                                 "block not complete in time" in self.inst.log()[log_before:], 5),
                         self.inst.log()[log_before:])
 
 

@@ -427,9 +427,9 @@ int main(int argc, char **argv)
 		daemonize(wait_ready);
 	log_set_stderr(foreground);
 	if (startup(&m) < 0) {
-		report_ready(&m, false);
 		if (m.pid_fd >= 0)
 			unlink(m.pid_path);
+		report_ready(&m, false);
 		log_fatal("startup failed");  /* exit: the OS reclaims the rest */
 	}
 	log_info("daemon started -- version %s, configuration %s", PACKAGE_VERSION, m.config_dir);

@@ -1,18 +1,10 @@
 /* mbx.h: one Maildir folder seen as a list of messages with permanent
  * UIDs, for pop3d now and imapd later. The UID index is Dovecot's
  * dovecot-uidlist (version 3) in the folder itself, so a mail store moves
- * between Dovecot and Postern without UID (or POP3 UIDL) changes:
- *
- *   3 V<uidvalidity> N<nextuid> G<32 hex digits of the mailbox GUID>
- *   <uid> [<ext>...] :<file name>
- *
- * An ext is one letter and a value without spaces: W<size with CRLF line
- * ends> (the POP3/IMAP size), S<size on disk>, P<POP3 UIDL migrated from
- * another server>, G<message GUID>, others kept as they are. The file name
- * is compared by its base (the part before ":2,"), since flag changes
- * rename files. Unknown header fields and exts are preserved on rewrite.
- * mbx writes S (when the name has no ",S=") and W exts itself, so a
- * reopen needs neither a stat nor a read per message.
+ * between Dovecot and Postern without UID (or POP3 UIDL) changes; its
+ * format, and what Postern adds to it (S and W size exts, so a reopen
+ * needs neither a stat nor a read per message), are described at the top
+ * of mbx_uidlist.c.
  *
  * Concurrency with local (delivers into new/), other pop3d and imapd
  * processes: the uidlist is only replaced under the dot-lock file

@@ -1,11 +1,11 @@
-/* fuzz_uidlist.c: fuzz target for the dovecot-uidlist parser and the UID
- * bookkeeping of lib/mbx.c. The input becomes the dovecot-uidlist of a
- * small Maildir (made once per process, in /dev/shm when it exists, with
- * the message files the seed corpus names); then mbx_open, mbx_vsizes,
- * every message checked and opened, mbx_pop3_uidl, mbx_free. A second
- * open must give every file the same UID, UIDL and size: what the first
- * one wrote (or left) must read back the same. Any broken invariant
- * aborts. */
+/* fuzz_uidlist.c: fuzz target for the dovecot-uidlist parser
+ * (lib/mbx_uidlist.c) and the UID bookkeeping of lib/mbx*.c. The input
+ * becomes the dovecot-uidlist of a small Maildir (made once per process,
+ * in /dev/shm when it exists, with the message files the seed corpus
+ * names); then mbx_open, mbx_vsizes, every message checked and opened,
+ * mbx_pop3_uidl, mbx_free. A second open must give every file the same
+ * UID, UIDL and size: what the first one wrote (or left) must read back
+ * the same. Any broken invariant aborts. */
 #include "fuzz_util.h"
 
 #include <fcntl.h>

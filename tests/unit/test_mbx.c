@@ -1,5 +1,5 @@
 /* test_mbx.c: unit tests for the Maildir folder with permanent UIDs
- * (lib/mbx.c): UID assignment order and permanence across reopen,
+ * (lib/mbx*.c): UID assignment order and permanence across reopen,
  * delivery, new -> cur moves and deletion; a Dovecot-written uidlist
  * (flags in stored names, W/P/G exts, unknown fields kept); corrupt
  * uidlist, stale and fresh locks; CRLF sizes; finding renamed and deleted

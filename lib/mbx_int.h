@@ -1,0 +1,165 @@
+/* mbx_int.h: what the files of the mbx module share and nobody else may
+ * use: the folder struct, the records of one pass over a folder (uidlist,
+ * scan, matching) and the functions each file offers the others. The
+ * public API and the rules for concurrent processes are in mbx.h; the
+ * uidlist format and its races are described in mbx_uidlist.c. Files:
+ * mbx.c (open, message list), mbx_arena.c, mbx_name.c (file names, flags),
+ * mbx_scan.c (new/ and cur/), mbx_uidlist.c, mbx_lock.c, mbx_sync.c (UIDs
+ * for files), mbx_size.c (sizes), mbx_msg.c (one message). */
+#ifndef POSTERN_MBX_INT_H
+#define POSTERN_MBX_INT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "mbx.h"
+
+#define MBX_LOCK_SUFFIX ".lock"
+#define MBX_SCAN_TRIES 5 /* scans while a directory keeps changing */
+
+/* ---- string arena: many small strings freed together (mbx_arena.c) ---- */
+
+struct mbx_arena;
+
+/* mbx_arena_alloc: len bytes that live until mbx_arena_free; *ar starts
+ * as NULL. Never fails (xmalloc). */
+char *mbx_arena_alloc(struct mbx_arena **ar, size_t len);
+/* mbx_arena_strndup: s[0..len) and a NUL, in the arena. */
+char *mbx_arena_strndup(struct mbx_arena **ar, const char *s, size_t len);
+void mbx_arena_free(struct mbx_arena **ar);
+
+/* One uidlist record. exts holds every ext token but S and W, as read. */
+struct mbx_rec {
+	uint32_t uid;
+	uint32_t baselen;
+	bool matched;
+	const char *name;
+	const char *exts;
+	long long s;           /* the S ext, -1 if none */
+	long long w;           /* the W ext, -1 if none */
+	const char *pop3;      /* the P ext's value, or NULL */
+};
+
+struct mbx_ulist {
+	bool valid;            /* read and parsed as v3 */
+	const char *bad;       /* why not valid when the file exists */
+	unsigned bad_line;
+	uint32_t uidvalidity, nextuid;
+	const char *guid;      /* NULL: make one on write */
+	const char *hdr_extra; /* unknown header fields, "" if none */
+	struct mbx_rec *recs;  /* in UID order */
+	size_t n;
+};
+
+/* One file found by the scan. */
+struct mbx_ent {
+	const char *name;
+	uint32_t baselen;
+	bool in_new;
+	uint32_t uid;          /* 0: none yet */
+	long long psize, vsize;
+	const struct mbx_rec *rec; /* its uidlist record, or NULL */
+};
+
+/* Everything one pass over the folder learns; the last pass's becomes the
+ * mbx's (its arena owns all strings). */
+struct mbx_load {
+	struct mbx_arena *ar;
+	struct mbx_ulist ul;
+	struct mbx_ent *ents;
+	size_t n, cap;
+	bool stable;           /* no directory changed during the scan */
+	size_t nnew;           /* files without a UID */
+};
+
+struct mbx_imsg {
+	struct mbx_msg m;
+	const char *exts;      /* uidlist ext tokens except W, "" */
+	bool vsize_read;       /* vsize was counted from the file here */
+};
+
+struct mbx {
+	char *path, *ulist_path, *lock_path;
+	int new_fd, cur_fd;
+	struct mbx_arena *ar;
+	uint32_t uidvalidity, nextuid;
+	struct mbx_imsg *msgs;
+	size_t n;
+};
+
+
+/* ---- file names and flags (mbx_name.c) ---- */
+
+/* mbx_name_baselen: the length of name's base, the part before ":2,". */
+size_t mbx_name_baselen(const char *name);
+/* mbx_name_size_field: the number after ",<key>=" in the base, -1 if none. */
+long long mbx_name_size_field(const char *name, size_t baselen, char key);
+/* mbx_name_leading_number: the decimal number a name starts with (the
+ * delivery time in names Maildir writers make), 0 if none. */
+unsigned long long mbx_name_leading_number(const char *name);
+/* mbx_name_info: the letters after ":2,", "" if none. */
+const char *mbx_name_info(const char *name, size_t baselen);
+/* mbx_name_keywords: the keyword letters (a-z) of letters, in the arena. */
+const char *mbx_name_keywords(struct mbx_arena **ar, const char *letters);
+/* mbx_name_cmp_base: orders two bases as memcmp would, shorter first. */
+int mbx_name_cmp_base(const char *a, size_t alen, const char *b, size_t blen);
+/* mbx_name_with_flags: heap "<base>:2,<letters>" for m with these flags. */
+char *mbx_name_with_flags(const struct mbx_msg *m, unsigned flags);
+/* mbx_msg_set_name: points m at its (new) file name and rereads the flags. */
+void mbx_msg_set_name(struct mbx_arena **ar, struct mbx_msg *m, const char *name, bool in_new);
+
+/* ---- directory scan (mbx_scan.c) ---- */
+
+/* mbx_scan_all: fills ld->ents from new/ and cur/ (rescanning while the
+ * directories change, ld->stable says whether they settled). 0, or -1
+ * with *err_r (heap). */
+int mbx_scan_all(const mbx *mb, struct mbx_load *ld, char **err_r);
+/* mbx_scan_cmp_ent: qsort/bsearch order of entries by base name. */
+int mbx_scan_cmp_ent(const void *a, const void *b);
+/* mbx_scan_dedupe: after sorting by base, one entry per base (cur/ wins). */
+void mbx_scan_dedupe(struct mbx_load *ld);
+/* mbx_scan_stat_missing: sizes the name and uidlist did not give; 1 when
+ * a file vanished and retry is set (scan again), else 0. */
+int mbx_scan_stat_missing(const mbx *mb, struct mbx_load *ld, bool retry);
+
+/* ---- the dovecot-uidlist file (mbx_uidlist.c) ---- */
+
+/* mbx_ulist_load: reads and parses the uidlist into ld->ul; a missing or
+ * bad file is not an error (ul.valid false; ul.bad says why for a bad
+ * one). -1 with *err_r (heap) only when it cannot be read. */
+int mbx_ulist_load(const mbx *mb, struct mbx_load *ld, char **err_r);
+/* mbx_ulist_make_guid: a random mailbox GUID (32 hex digits) in the arena. */
+void mbx_ulist_make_guid(struct mbx_arena **ar, const char **guid_r);
+/* mbx_ulist_format: the file text for ul's header and recs[0..n). */
+buf *mbx_ulist_format(const struct mbx_ulist *ul, const struct mbx_rec *recs, size_t n);
+/* mbx_ulist_commit: writes content into the lock file, fsyncs it and
+ * renames it over the uidlist, which also releases the lock (on failure
+ * too). 0, or -1 with *err_r (heap). */
+int mbx_ulist_commit(const mbx *mb, int lockfd, const buf *content, char **err_r);
+
+/* ---- the uidlist dot-lock (mbx_lock.c) ---- */
+
+/* mbx_lock_take: the dot-lock, waiting up to wait_ms. The fd, or -1 with
+ * *err_r (NULL err_r: no message wanted). */
+int mbx_lock_take(const mbx *mb, int wait_ms, char **err_r);
+/* mbx_lock_release: closes lockfd and removes the lock file. */
+void mbx_lock_release(const mbx *mb, int lockfd);
+
+/* ---- UIDs for the files of a scan (mbx_sync.c) ---- */
+
+/* mbx_sync_match: gives each scanned file the UID of its record, counts
+ * the files without one in ld->nnew. */
+void mbx_sync_match(struct mbx_load *ld);
+/* mbx_sync_assign: numbers the files without a UID (a new UIDVALIDITY
+ * when the uidlist was bad or the UIDs ran out). */
+void mbx_sync_assign(const mbx *mb, struct mbx_load *ld);
+/* mbx_sync_write: replaces the uidlist with the pass's records, which
+ * releases the lock. 0, or -1 with *err_r (heap). */
+int mbx_sync_write(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r);
+
+/* ---- passes (mbx.c) ---- */
+
+/* mbx_load_clear: frees what a pass holds and zeroes it for reuse. */
+void mbx_load_clear(struct mbx_load *ld);
+#endif

@@ -1,0 +1,126 @@
+/* mbx_msg.c: one message of an open folder: open it for reading, set its
+ * flags (a rename into cur/), expunge it, its POP3 UIDL. Another process
+ * may have renamed or removed the file since the folder was opened; then
+ * the folder is scanned once (relocate) to bring every message's name up
+ * to date, and a message whose base is gone counts as expunged. Delivery
+ * is md.c's job; message contents are not parsed here. */
+#include "mbx_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "md.h"
+#include "mem.h"
+
+/* relocate: after a file of ours was not found (another process renamed
+ * or removed it), scans the folder once and brings every message's name
+ * up to date, so many renames cost one scan, not one each. 0 when message
+ * i still exists, else -1 with errno (ENOENT: gone). */
+static int relocate(mbx *mb, size_t i)
+{
+	struct mbx_load ld = { 0 };
+	char *err = NULL;
+	bool found = false;
+
+	if (mbx_scan_all(mb, &ld, &err) < 0) {
+		int saved = errno;
+
+		log_warn("mbx: %s", err);
+		free(err);
+		mbx_load_clear(&ld);
+		errno = saved != 0 ? saved : EIO;
+		return -1;
+	}
+	qsort(ld.ents, ld.n, sizeof(*ld.ents), mbx_scan_cmp_ent);
+	mbx_scan_dedupe(&ld);
+	for (size_t k = 0; k < mb->n; k++) {
+		struct mbx_msg *m = &mb->msgs[k].m;
+		struct mbx_ent key = { .name = m->base, .baselen = (uint32_t)strlen(m->base) };
+		const struct mbx_ent *e = bsearch(&key, ld.ents, ld.n, sizeof(*ld.ents), mbx_scan_cmp_ent);
+
+		if (e != NULL && (e->in_new != m->in_new || strcmp(e->name, m->name) != 0))
+			mbx_msg_set_name(&mb->ar, m, e->name, e->in_new);
+		if (k == i)
+			found = e != NULL;
+	}
+	mbx_load_clear(&ld);
+	if (!found)
+		errno = ENOENT;
+	return found ? 0 : -1;
+}
+
+static int msg_dirfd(const mbx *mb, const struct mbx_msg *m)
+{
+	return m->in_new ? mb->new_fd : mb->cur_fd;
+}
+
+int mbx_msg_open(mbx *mb, size_t i)
+{
+	struct mbx_msg *m = &mb->msgs[i].m;
+
+	for (int try = 0; try < MBX_SCAN_TRIES; try++) {
+		int fd = openat(msg_dirfd(mb, m), m->name, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0 || errno != ENOENT || relocate(mb, i) < 0)
+			return fd >= 0 ? fd : -1;
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+int mbx_set_flags(mbx *mb, size_t i, unsigned flags)
+{
+	struct mbx_msg *m = &mb->msgs[i].m;
+
+	for (int try = 0; try < MBX_SCAN_TRIES; try++) {
+		char *name = mbx_name_with_flags(m, flags);
+		int rc = 0;
+
+		if (m->in_new || strcmp(name, m->name) != 0)
+			rc = renameat(msg_dirfd(mb, m), m->name, mb->cur_fd, name);
+		if (rc == 0)
+			mbx_msg_set_name(&mb->ar, m, name, false);
+		free(name);
+		if (rc == 0)
+			return 0;
+		if (errno != ENOENT)
+			return -1;
+		if (relocate(mb, i) < 0)
+			return errno == ENOENT ? 1 : -1;
+	}
+	return 1;
+}
+
+int mbx_expunge(mbx *mb, size_t i)
+{
+	struct mbx_msg *m = &mb->msgs[i].m;
+
+	for (int try = 0; try < MBX_SCAN_TRIES; try++) {
+		if (unlinkat(msg_dirfd(mb, m), m->name, 0) == 0) {
+			if (md_quota_add(mb->path, -m->psize, -1) < 0)
+				log_warn("mbx: %s: cannot update maildirsize: %s", mb->path, strerror(errno));
+			return 0;
+		}
+		if (errno != ENOENT)
+			return -1;
+		if (relocate(mb, i) < 0)
+			return errno == ENOENT ? 1 : -1;
+	}
+	return 1;
+}
+
+const char *mbx_pop3_uidl(const mbx *mb, size_t i)
+{
+	static char uidl[32];
+	const struct mbx_msg *m = mbx_msg(mb, i);
+
+	if (m->pop3_uidl != NULL)
+		return m->pop3_uidl;
+	snprintf(uidl, sizeof(uidl), "%08x%08x", m->uid, mb->uidvalidity);
+	return uidl;
+}

@@ -1,5 +1,5 @@
 /* cfg.c: main.cf reading, $name expansion, value checks against the key
- * table (cfg_keys.c) and "postconf -e" style editing of the file.
+ * tables (cfg_key_tables) and "postconf -e" style editing of the file.
  * A cfg owns the settings read from files or given with cfg_set, in the
  * order first seen, each with the file:line it came from, plus a cache of
  * expanded values that every change throws away. It knows nothing about

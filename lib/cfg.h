@@ -2,9 +2,11 @@
  * Syntax as Postfix: '#' comments, blank lines, a line starting with white
  * space continues the previous value, "$name" / "${name}" / "$(name)" expand
  * to another key's value (recursively, with a depth limit; "$$" is a dollar).
- * Every known key is in one table (cfg_keys.c) with its type, default and
- * bounds; unknown keys give a warning naming file:line. Values are checked
- * against the table by cfg_check. */
+ * Every known key is in a table with its type, default and bounds: the
+ * shared keys in lib/cfg_keys.c, each program's own in its folder
+ * (smtpd/smtpd_keys.c, ...); every program knows all of them. Unknown keys
+ * give a warning naming file:line. Values are checked against the tables
+ * by cfg_check. */
 #ifndef POSTERN_CFG_H
 #define POSTERN_CFG_H
 
@@ -21,6 +23,9 @@ enum cfg_type {
 	CFG_PATH, /* absolute path after expansion */
 };
 
+/* One key. Bounds: min/max for CFG_INT, CFG_TIME (seconds) and CFG_SIZE
+ * (bytes), min = max = 0 (CFG_NO_BOUNDS) meaning none; for CFG_STR, min
+ * is the minimum length (1 = must not be empty). */
 struct cfg_key {
 	const char *name;
 	enum cfg_type type;
@@ -28,9 +33,19 @@ struct cfg_key {
 	long long min, max; /* CFG_INT / CFG_TIME / CFG_SIZE bounds */
 	const char *doc; /* one-line description */
 };
+#define CFG_NO_BOUNDS 0, 0
 
-/* The table of every key, terminated by a NULL name. */
-extern const struct cfg_key cfg_keys[];
+/* The key tables, each ended by a NULL name: the shared keys
+ * (lib/cfg_keys.c) and one per program that owns keys (<prog>/<prog>_keys.c).
+ * A key name is in exactly one table. */
+extern const struct cfg_key cfg_shared_keys[];
+extern const struct cfg_key smtpd_cfg_keys[];
+extern const struct cfg_key pop3d_cfg_keys[];
+extern const struct cfg_key qmgr_cfg_keys[];
+extern const struct cfg_key master_cfg_keys[];
+/* cfg_key_tables: all of the above, shared first, ended by NULL. */
+extern const struct cfg_key *const cfg_key_tables[];
+/* cfg_key_find: the key called name in any table, or NULL. */
 const struct cfg_key *cfg_key_find(const char *name);
 
 /* A diagnostic: severity is "error" or "warning"; line is 0 when the

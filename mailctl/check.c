@@ -192,6 +192,16 @@ static void print_set(void *ctx, const char *name, const char *raw)
 		printf("%s = %s\n", name, raw);
 }
 
+/* print_table: "name = value" for the keys of one table. */
+static void print_table(cfg *c, const struct cfg_key *table, bool defaults, bool only_set)
+{
+	for (const struct cfg_key *k = table; k->name != NULL; k++) {
+		if (only_set && !cfg_is_set(c, k->name))
+			continue;
+		printf("%s = %s\n", k->name, defaults ? k->defval : cfg_raw(c, k->name));
+	}
+}
+
 static int config_list(struct mailctl *ctl, int argc, char **argv)
 {
 	bool defaults = false, only_set = false;
@@ -207,11 +217,8 @@ static int config_list(struct mailctl *ctl, int argc, char **argv)
 			return 2;
 		}
 	}
-	for (const struct cfg_key *k = cfg_keys; k->name != NULL; k++) {
-		if (only_set && !cfg_is_set(c, k->name))
-			continue;
-		printf("%s = %s\n", k->name, defaults ? k->defval : cfg_raw(c, k->name));
-	}
+	for (const struct cfg_key *const *t = cfg_key_tables; *t != NULL; t++)
+		print_table(c, *t, defaults, only_set);
 	if (!defaults)
 		cfg_each_set(c, print_set, NULL);
 	return 0;

@@ -34,10 +34,14 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 fi
 
 # every lib/ file but svc.c (the daemon skeleton; fuzz_pop3_session stubs
-# the one svc function it needs)
+# the one svc function it needs), and the programs' config key tables
+# (<prog>/<prog>_keys.c), which libpostern carries too
 srcs=
 for f in "$top"/lib/*.c; do
 	[ "$(basename "$f")" = svc.c ] || srcs="$srcs $f"
+done
+for f in "$top"/*/*_keys.c; do
+	case $f in "$top"/lib/*) ;; *) srcs="$srcs $f" ;; esac
 done
 ssl_flags=$(pkg-config --cflags --libs openssl 2>/dev/null || echo "-lssl -lcrypto")
 

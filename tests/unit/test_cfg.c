@@ -1,7 +1,8 @@
-/* test_cfg.c: unit tests of lib/cfg.c and the key table lib/cfg_keys.c:
- * main.cf syntax and its diagnostics, $name expansion and loops, typed
- * values and their bounds, defaults, overrides, cfg_edit_file, list
- * splitting, and that docs/config.md documents every key in the table.
+/* test_cfg.c: unit tests of lib/cfg.c and the key tables (lib/cfg_keys.c
+ * and each program's <prog>/<prog>_keys.c): main.cf syntax and its
+ * diagnostics, $name expansion and loops, typed values and their bounds,
+ * defaults, overrides, cfg_edit_file, list splitting, that every table is
+ * listed and docs/config.md documents every key in every table.
  * Diagnostics are captured and checked for file, line, severity and text. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -559,17 +560,18 @@ static void test_defaults_valid(void **state)
 
 	(void)state;
 	cfg_set(c, "myhostname", "mail.example.com");
-	for (const struct cfg_key *k = cfg_keys; k->name != NULL; k++) {
-		char *err = NULL;
+	for (const struct cfg_key *const *t = cfg_key_tables; *t != NULL; t++)
+		for (const struct cfg_key *k = *t; k->name != NULL; k++) {
+			char *err = NULL;
 
-		assert_non_null(k->doc);
-		assert_non_null(k->defval);
-		if (cfg_parse_value(k, cfg_get(c, k->name), NULL, &err) != 0)
-			fail_msg("default of %s: %s", k->name, err);
-		assert_ptr_equal(cfg_key_find(k->name), k);
-		for (const struct cfg_key *j = k + 1; j->name != NULL; j++)
-			assert_string_not_equal(k->name, j->name);
-	}
+			assert_non_null(k->doc);
+			assert_non_null(k->defval);
+			if (cfg_parse_value(k, cfg_get(c, k->name), NULL, &err) != 0)
+				fail_msg("default of %s: %s", k->name, err);
+			/* also: no name twice, in one table or in two */
+			if (cfg_key_find(k->name) != k)
+				fail_msg("key %s is declared twice", k->name);
+		}
 	assert_null(cfg_key_find("no_such_key"));
 	cfg_free(&c);
 }
@@ -831,19 +833,46 @@ static void test_docs_cover_keys(void **state)
 	if (access(path, R_OK) != 0)
 		fail_msg("cannot read %s: %s", path, strerror(errno));
 	doc = read_whole(path);
-	for (const struct cfg_key *k = cfg_keys; k->name != NULL; k++) {
-		char *tick = xasprintf("`%s`", k->name), *head = xasprintf("# %s\n", k->name);
+	for (const struct cfg_key *const *t = cfg_key_tables; *t != NULL; t++)
+		for (const struct cfg_key *k = *t; k->name != NULL; k++) {
+			char *tick = xasprintf("`%s`", k->name), *head = xasprintf("# %s\n", k->name);
 
-		if (strstr(doc, tick) == NULL && strstr(doc, head) == NULL) {
-			print_error("%s does not document %s\n", path, k->name);
-			missing++;
+			if (strstr(doc, tick) == NULL && strstr(doc, head) == NULL) {
+				print_error("%s does not document %s\n", path, k->name);
+				missing++;
+			}
+			free(tick);
+			free(head);
 		}
-		free(tick);
-		free(head);
-	}
 	assert_int_equal(missing, 0);
 	free(doc);
 	free(path);
+}
+
+/* Every <prog>/<prog>_keys.c in the source tree has its table in
+ * cfg_key_tables (plus lib/cfg_keys.c's shared one): a program's keys
+ * left out of the list would be unknown keys to every program. */
+static void test_tables_listed(void **state)
+{
+	const char *srcdir = getenv("srcdir");
+	DIR *top = opendir(srcdir ? srcdir : ".");
+	struct dirent *de;
+	size_t files = 1, tables = 0;
+
+	(void)state;
+	assert_non_null(top);
+	while ((de = readdir(top)) != NULL) {
+		char *path = xasprintf("%s/%s/%s_keys.c", srcdir ? srcdir : ".", de->d_name, de->d_name);
+
+		if (de->d_name[0] != '.' && access(path, R_OK) == 0)
+			files++;
+		free(path);
+	}
+	closedir(top);
+	while (cfg_key_tables[tables] != NULL)
+		tables++;
+	assert_ptr_equal(cfg_key_tables[0], cfg_shared_keys);
+	assert_int_equal(tables, files);
 }
 
 int main(void)
@@ -864,6 +893,7 @@ int main(void)
 		cmocka_unit_test(test_edit_more),
 		cmocka_unit_test(test_split_list),
 		cmocka_unit_test(test_docs_cover_keys),
+		cmocka_unit_test(test_tables_listed),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -1,0 +1,25 @@
+/* qmgr_keys.c: the main.cf keys only qmgr reads: queue scans, retry
+ * backoff, expiry, delivery concurrency and its memory bound. Data only;
+ * compiled into libpostern so every program knows these keys (see
+ * cfg_key_tables). Every key has a section in docs/config.md. */
+#include "cfg.h"
+
+const struct cfg_key qmgr_cfg_keys[] = {
+	/* Scans, retries and expiry */
+	{ "queue_run_delay", CFG_TIME, "300s", 1, 86400,
+	  "how often qmgr scans the deferred queue for messages due for retry" },
+	{ "minimal_backoff_time", CFG_TIME, "300s", 1, 86400,
+	  "shortest wait before a deferred message is tried again" },
+	{ "maximal_backoff_time", CFG_TIME, "4000s", 1, 604800,
+	  "longest wait between two delivery attempts of a deferred message" },
+	{ "maximal_queue_lifetime", CFG_TIME, "5d", 0, 31536000,
+	  "how long a message may stay deferred before it is returned as undeliverable" },
+
+	/* Concurrency and memory */
+	{ "local_destination_concurrency_limit", CFG_INT, "20", 1, 1000,
+	  "most deliveries qmgr runs at once through local" },
+	{ "qmgr_message_active_limit", CFG_INT, "1000", 1, 1000000,
+	  "most messages qmgr holds in memory at once" },
+
+	{ NULL, CFG_STR, NULL, 0, 0, NULL },
+};

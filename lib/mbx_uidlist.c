@@ -21,8 +21,8 @@
  * file bad: the caller logs it and starts over with a new UIDVALIDITY,
  * which tells clients to forget their caches rather than trust wrong UIDs.
  *
- * Races. Readers never lock: the file is only replaced whole, by rename,
- * so a reader sees the old or the new text, never a mix. A writer holds
+ * Races. Readers never lock: Postern only ever replaces the file whole,
+ * by rename, so a reader sees the old or the new text. A writer holds
  * the dot-lock (mbx_lock.c), writes the new text into the lock file
  * itself, fsyncs it and renames it over dovecot-uidlist: one rename both
  * publishes the file and releases the lock. A writer reads the file again

@@ -37,15 +37,6 @@ char *mbx_arena_alloc(struct mbx_arena **ar, size_t len)
 	return p;
 }
 
-char *mbx_arena_strndup(struct mbx_arena **ar, const char *s, size_t len)
-{
-	char *p = mbx_arena_alloc(ar, len + 1);
-
-	memcpy(p, s, len);
-	p[len] = '\0';
-	return p;
-}
-
 void mbx_arena_free(struct mbx_arena **ar)
 {
 	while (*ar != NULL) {

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "buf.h"
 #include "mbx.h"
@@ -26,7 +27,14 @@ struct mbx_arena;
  * as NULL. Never fails (xmalloc). */
 char *mbx_arena_alloc(struct mbx_arena **ar, size_t len);
 /* mbx_arena_strndup: s[0..len) and a NUL, in the arena. */
-char *mbx_arena_strndup(struct mbx_arena **ar, const char *s, size_t len);
+static inline char *mbx_arena_strndup(struct mbx_arena **ar, const char *s, size_t len)
+{
+	char *p = mbx_arena_alloc(ar, len + 1);
+
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
 void mbx_arena_free(struct mbx_arena **ar);
 
 /* One uidlist record. exts holds every ext token but S and W, as read. */
@@ -89,21 +97,38 @@ struct mbx {
 };
 
 
-/* ---- file names and flags (mbx_name.c) ---- */
+/* ---- file names and flags (mbx_name.c; the small ones used once per
+ * file or per comparison are inline here, as they were when all of mbx
+ * was one file: a scan of 50,000 files calls them about a million times) */
 
 /* mbx_name_baselen: the length of name's base, the part before ":2,". */
-size_t mbx_name_baselen(const char *name);
+static inline size_t mbx_name_baselen(const char *name)
+{
+	const char *info = strstr(name, ":2,");
+
+	return info != NULL ? (size_t)(info - name) : strlen(name);
+}
 /* mbx_name_size_field: the number after ",<key>=" in the base, -1 if none. */
 long long mbx_name_size_field(const char *name, size_t baselen, char key);
 /* mbx_name_leading_number: the decimal number a name starts with (the
  * delivery time in names Maildir writers make), 0 if none. */
 unsigned long long mbx_name_leading_number(const char *name);
 /* mbx_name_info: the letters after ":2,", "" if none. */
-const char *mbx_name_info(const char *name, size_t baselen);
+static inline const char *mbx_name_info(const char *name, size_t baselen)
+{
+	return name[baselen] == ':' ? name + baselen + 3 : "";
+}
 /* mbx_name_keywords: the keyword letters (a-z) of letters, in the arena. */
 const char *mbx_name_keywords(struct mbx_arena **ar, const char *letters);
 /* mbx_name_cmp_base: orders two bases as memcmp would, shorter first. */
-int mbx_name_cmp_base(const char *a, size_t alen, const char *b, size_t blen);
+static inline int mbx_name_cmp_base(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
 /* mbx_name_with_flags: heap "<base>:2,<letters>" for m with these flags. */
 char *mbx_name_with_flags(const struct mbx_msg *m, unsigned flags);
 /* mbx_msg_set_name: points m at its (new) file name and rereads the flags. */

@@ -10,13 +10,6 @@
 
 #include "mem.h"
 
-size_t mbx_name_baselen(const char *name)
-{
-	const char *info = strstr(name, ":2,");
-
-	return info != NULL ? (size_t)(info - name) : strlen(name);
-}
-
 long long mbx_name_size_field(const char *name, size_t baselen, char key)
 {
 	const char *end = name + baselen;
@@ -42,11 +35,6 @@ unsigned long long mbx_name_leading_number(const char *name)
 	for (; *name >= '0' && *name <= '9' && v < (1ULL << 58); name++)
 		v = v * 10 + (unsigned)(*name - '0');
 	return v;
-}
-
-const char *mbx_name_info(const char *name, size_t baselen)
-{
-	return name[baselen] == ':' ? name + baselen + 3 : "";
 }
 
 const char *mbx_name_keywords(struct mbx_arena **ar, const char *letters)
@@ -100,15 +88,6 @@ void mbx_msg_set_name(struct mbx_arena **ar, struct mbx_msg *m, const char *name
 	m->in_new = in_new;
 	m->flags = mbx_flags_parse(info);
 	m->keywords = mbx_name_keywords(ar, info);
-}
-
-int mbx_name_cmp_base(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : alen > blen;
 }
 
 /* mbx_name_with_flags: the given flags plus the letters of the current

@@ -5,8 +5,16 @@ An Instance lives in a fresh temporary directory, made by the real
 the daemons of the build tree (through a daemon directory of symlinks).
 Everything it starts is found again through /proc by its directory name,
 so a test can check that nothing is left behind.
+
+Sanitizers (configure --enable-sanitizers): importing this module points
+ASan, LSan and UBSan of every program the test starts (daemons included,
+which have no terminal) at report files in a directory of this test
+process; a report there fails the test (Instance.cleanup, and at exit).
 """
+import atexit
 import base64
+import glob
+import sys
 import hashlib
 import hmac
 import os
@@ -36,6 +44,63 @@ MAIL_SERVICES = [
     "qmgr unix - - n 300 1 qmgr",  # private/qmgr, as docs/internals.md says
     "local unix - - n - 4 local",
 ]
+
+
+# One directory per test process for sanitizer reports (asan.PID,
+# ubsan.PID); world-writable because daemons may run as another user.
+SAN_DIR = tempfile.mkdtemp(prefix="postern-san-")
+os.chmod(SAN_DIR, 0o1777)
+SAN_SUPP = os.path.join(os.environ.get("POSTERN_SRCDIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", ".."), "tests", "lsan.supp")
+
+
+def san_setup():
+    """Sets ASAN/LSAN/UBSAN_OPTIONS for every child of this process: report
+    to SAN_DIR, stop at the first error (abort, so master logs a signal),
+    check leaks at exit. Options the caller already set come last and win."""
+    common = "log_path=%s/%%s:abort_on_error=1:print_summary=1:log_exe_name=1" % SAN_DIR
+    opts = {
+        "ASAN_OPTIONS": (common % "asan") + ":detect_leaks=1:detect_stack_use_after_return=1",
+        "UBSAN_OPTIONS": (common % "ubsan") + ":print_stacktrace=1:halt_on_error=1",
+        "LSAN_OPTIONS": "suppressions=%s:print_suppressions=0" % SAN_SUPP,
+    }
+    for name, value in opts.items():
+        old = os.environ.get(name)
+        os.environ[name] = value + (":" + old if old else "")
+
+
+def san_reports():
+    """Text of every sanitizer report written so far (and removes them)."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(SAN_DIR, "*"))):
+        try:
+            with open(path, errors="replace") as f:
+                out.append("== %s\n%s" % (os.path.basename(path), f.read()))
+            os.unlink(path)
+        except OSError:
+            pass
+    return "".join(out)
+
+
+def san_check():
+    """Raises AssertionError with the reports if any program reported."""
+    text = san_reports()
+    if text:
+        raise AssertionError("sanitizer reports:\n" + text)
+
+
+@atexit.register
+def san_at_exit():
+    """Reports written after the last check fail the whole test file."""
+    text = san_reports()
+    shutil.rmtree(SAN_DIR, ignore_errors=True)
+    if text:
+        sys.stderr.write("FAIL: sanitizer reports:\n" + text)
+        sys.stderr.flush()
+        os._exit(1)
+
+
+san_setup()
 
 
 def free_port():
@@ -210,6 +275,7 @@ class Instance:
             except OSError:
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)
+        san_check()
 
 
 class SmtpClient:

@@ -46,12 +46,16 @@ MAIL_SERVICES = [
 ]
 
 
-# One directory per test process for sanitizer reports (asan.PID,
-# ubsan.PID); world-writable because daemons may run as another user.
+# One directory per test process for sanitizer reports (asan.PROGRAM.PID,
+# ubsan.PROGRAM.PID); world-writable: daemons may run as another user.
 SAN_DIR = tempfile.mkdtemp(prefix="postern-san-")
 os.chmod(SAN_DIR, 0o1777)
-SAN_SUPP = os.path.join(os.environ.get("POSTERN_SRCDIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", ".."), "tests", "lsan.supp")
+# The leak suppressions, copied there so that a daemon running as another
+# user can read them wherever the source tree is.
+SAN_SUPP = os.path.join(SAN_DIR, "leaks.supp")
+shutil.copyfile(os.path.join(os.environ.get("POSTERN_SRCDIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", ".."), "tests", "lsan.supp"), SAN_SUPP)
+os.chmod(SAN_SUPP, 0o644)
 
 
 def san_setup():
@@ -72,7 +76,7 @@ def san_setup():
 def san_reports():
     """Text of every sanitizer report written so far (and removes them)."""
     out = []
-    for path in sorted(glob.glob(os.path.join(SAN_DIR, "*"))):
+    for path in sorted(glob.glob(os.path.join(SAN_DIR, "*san.*"))):
         try:
             with open(path, errors="replace") as f:
                 out.append("== %s\n%s" % (os.path.basename(path), f.read()))

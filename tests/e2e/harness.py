@@ -263,6 +263,23 @@ class Instance:
                 found.append(int(entry))
         return found
 
+    def describe_processes(self):
+        """pid, state, kernel wait channel and command line of every process
+        of the instance, one a line: for the message of a failed wait."""
+        lines = []
+        for pid in self.processes():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                with open("/proc/%d/wchan" % pid) as f:
+                    wchan = f.read().strip()
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:
+                continue
+            lines.append("%d %s %s %s" % (pid, state, wchan, cmdline))
+        return "\n".join(lines)
+
     def log(self):
         try:
             with open(os.path.join(self.dir, "etc", "log", "maillog")) as f:

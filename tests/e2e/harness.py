@@ -5,8 +5,16 @@ An Instance lives in a fresh temporary directory, made by the real
 the daemons of the build tree (through a daemon directory of symlinks).
 Everything it starts is found again through /proc by its directory name,
 so a test can check that nothing is left behind.
+
+Sanitizers (configure --enable-sanitizers): importing this module points
+ASan, LSan and UBSan of every program the test starts (daemons included,
+which have no terminal) at report files in a directory of this test
+process; a report there fails the test (Instance.cleanup, and at exit).
 """
+import atexit
 import base64
+import glob
+import sys
 import hashlib
 import hmac
 import os
@@ -36,6 +44,67 @@ MAIL_SERVICES = [
     "qmgr unix - - n 300 1 qmgr",  # private/qmgr, as docs/internals.md says
     "local unix - - n - 4 local",
 ]
+
+
+# One directory per test process for sanitizer reports (asan.PROGRAM.PID,
+# ubsan.PROGRAM.PID); world-writable: daemons may run as another user.
+SAN_DIR = tempfile.mkdtemp(prefix="postern-san-")
+os.chmod(SAN_DIR, 0o1777)
+# The leak suppressions, copied there so that a daemon running as another
+# user can read them wherever the source tree is.
+SAN_SUPP = os.path.join(SAN_DIR, "leaks.supp")
+shutil.copyfile(os.path.join(os.environ.get("POSTERN_SRCDIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", ".."), "tests", "lsan.supp"), SAN_SUPP)
+os.chmod(SAN_SUPP, 0o644)
+
+
+def san_setup():
+    """Sets ASAN/LSAN/UBSAN_OPTIONS for every child of this process: report
+    to SAN_DIR, stop at the first error (abort, so master logs a signal),
+    check leaks at exit. Options the caller already set come last and win."""
+    common = "log_path=%s/%%s:abort_on_error=1:print_summary=1:log_exe_name=1" % SAN_DIR
+    opts = {
+        "ASAN_OPTIONS": (common % "asan") + ":detect_leaks=1:detect_stack_use_after_return=1",
+        "UBSAN_OPTIONS": (common % "ubsan") + ":print_stacktrace=1:halt_on_error=1",
+        "LSAN_OPTIONS": "suppressions=%s:print_suppressions=0" % SAN_SUPP,
+    }
+    for name, value in opts.items():
+        old = os.environ.get(name)
+        os.environ[name] = value + (":" + old if old else "")
+
+
+def san_reports():
+    """Text of every sanitizer report written so far (and removes them)."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(SAN_DIR, "*san.*"))):
+        try:
+            with open(path, errors="replace") as f:
+                out.append("== %s\n%s" % (os.path.basename(path), f.read()))
+            os.unlink(path)
+        except OSError:
+            pass
+    return "".join(out)
+
+
+def san_check():
+    """Raises AssertionError with the reports if any program reported."""
+    text = san_reports()
+    if text:
+        raise AssertionError("sanitizer reports:\n" + text)
+
+
+@atexit.register
+def san_at_exit():
+    """Reports written after the last check fail the whole test file."""
+    text = san_reports()
+    shutil.rmtree(SAN_DIR, ignore_errors=True)
+    if text:
+        sys.stderr.write("FAIL: sanitizer reports:\n" + text)
+        sys.stderr.flush()
+        os._exit(1)
+
+
+san_setup()
 
 
 def free_port():
@@ -194,6 +263,23 @@ class Instance:
                 found.append(int(entry))
         return found
 
+    def describe_processes(self):
+        """pid, state, kernel wait channel and command line of every process
+        of the instance, one a line: for the message of a failed wait."""
+        lines = []
+        for pid in self.processes():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                with open("/proc/%d/wchan" % pid) as f:
+                    wchan = f.read().strip()
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:
+                continue
+            lines.append("%d %s %s %s" % (pid, state, wchan, cmdline))
+        return "\n".join(lines)
+
     def log(self):
         try:
             with open(os.path.join(self.dir, "etc", "log", "maillog")) as f:
@@ -210,6 +296,7 @@ class Instance:
             except OSError:
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)
+        san_check()
 
 
 class SmtpClient:

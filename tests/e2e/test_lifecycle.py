@@ -74,7 +74,7 @@ class Lifecycle(unittest.TestCase):
         self.assertLess(starts, 10, "restarted %d times in 3 s" % starts)
         # on a loaded machine the first deaths may come late; they must come
         self.assertTrue(wait_for(lambda: self.inst.log().count("process died") >= 2, 10),
-                        self.inst.log())
+                        self.inst.log() + "\nprocesses:\n" + self.inst.describe_processes())
         self.assertTrue(Session(self.p1).greeting.startswith("220"))
 
     def test_reload_changes_only_what_changed(self):

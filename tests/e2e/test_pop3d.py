@@ -373,6 +373,20 @@ class ProtocolTests(Pop3Base):
         self.assertTrue(c.cmd("AUTH PLAIN !!!notbase64").startswith("-ERR"))
         c.close()
 
+    def test_login_again_right_after_quit(self):
+        # the mailbox lock goes before the QUIT reply: a client that logs in
+        # again as soon as it reads "+OK" (on either process) is never
+        # answered [IN-USE]
+        self.fill("alice@example.test")
+        for i in range(40):
+            c = self.plain_login()
+            self.assertTrue(c.cmd("QUIT").startswith("+OK"), i)
+            c.close()
+        c = self.plain_login()
+        self.assertTrue(c.cmd("STAT").startswith("+OK 5 "))
+        c.cmd("QUIT")
+        c.close()
+
     def test_pop3s_session_resumes_on_any_process(self):
         ctx = client_tls_context()  # Python ties a session to its context
 

@@ -33,12 +33,18 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 	fi
 fi
 
-# every lib/ file but svc.c (the daemon skeleton; fuzz_pop3_session stubs
-# the one svc function it needs), and the programs' config key tables
+# every lib/ file but svc.c (the daemon skeleton) and the session layer
+# sess*.c that needs it (fuzz_pop3_session links sess*.c and stubs the svc
+# functions they call), and the programs' config key tables
 # (<prog>/<prog>_keys.c), which libpostern carries too
 srcs=
+sess_srcs=
 for f in "$top"/lib/*.c; do
-	[ "$(basename "$f")" = svc.c ] || srcs="$srcs $f"
+	case $(basename "$f") in
+	svc.c) ;;
+	sess*.c) sess_srcs="$sess_srcs $f" ;;
+	*) srcs="$srcs $f" ;;
+	esac
 done
 for f in "$top"/*/*_keys.c; do
 	case $f in "$top"/lib/*) ;; *) srcs="$srcs $f" ;; esac
@@ -53,7 +59,7 @@ for t in $targets; do
 	case $t in
 	pop3_msgout) extra="-I$top/pop3d $top/pop3d/msgout.c" ;;
 	pop3_session)
-		extra="-I$top/pop3d"
+		extra="-I$top/pop3d $sess_srcs"
 		for f in session commands login stls send msgout; do
 			extra="$extra $top/pop3d/$f.c"
 		done

@@ -29,6 +29,9 @@ OUT=${OUT:-/tmp/pop3-bench-results.txt}
 mailctl="$PREFIX/sbin/mailctl"
 bench="/usr/bin/python3 $SHARED/bench/pop3-bench.py"
 export BENCH_DIR PEERS_TLS=1
+# every package these scripts call, by name; Postfix and Dovecot through peers.sh
+"$top/install-deps" bench
+"$SHARED/bench/peers.sh" install >/dev/null
 
 peers() { "$SHARED/bench/peers.sh" "$@" >/dev/null 2>&1; }
 
@@ -58,7 +61,7 @@ postern_setup() {
 	echo bench | "$mailctl" -c "$PDIR" user add user@bench.test --password-stdin >/dev/null
 	# the peer's Dovecot allows USER/PASS without TLS on 110; so does this
 	"$mailctl" -c "$PDIR" config set pop3d_tls_auth_only=no >/dev/null
-	copy_maildir "$PDIR/mail/bench.test/user" "$(stat -c %U "$PDIR")"
+	copy_maildir "$PDIR/mail/bench.test/user" "$(stat -c %U "$PDIR/mail")"
 	"$mailctl" -c "$PDIR" start >/dev/null
 }
 

@@ -26,6 +26,9 @@ PDIR=${PDIR:-/tmp/postern-bench}
 PORT_BASE=30000
 mailctl="$PREFIX/sbin/mailctl"
 export BENCH_DIR
+# every package these scripts call, by name; Postfix and Dovecot through peers.sh
+"$top/install-deps" bench
+"$SHARED/bench/peers.sh" install >/dev/null
 
 [ -x "$mailctl" ] || { echo "no Postern install at $PREFIX (make install prefix=...)" >&2; exit 1; }
 

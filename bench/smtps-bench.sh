@@ -40,6 +40,9 @@ SETTLE=${SETTLE:-65}
 PORT_BASE=30000
 mailctl="$PREFIX/sbin/mailctl"
 export BENCH_DIR PEERS_TLS=1
+# every package these scripts call, by name; Postfix and Dovecot through peers.sh
+"$top/install-deps" bench
+"$SHARED/bench/peers.sh" install >/dev/null
 [ -x "$mailctl" ] || { echo "no Postern install at $PREFIX (make install prefix=...)" >&2; exit 1; }
 results=$(mktemp /tmp/smtps-bench.XXXXXX)
 retired=$(mktemp -d /tmp/smtps-bench-old.XXXXXX)

@@ -23,6 +23,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -105,6 +106,41 @@ def san_at_exit():
 
 
 san_setup()
+
+
+# The outside tools the tests drive: name -> (Debian packages, check). A
+# check gets the tool's path and answers whether it does what the tests need.
+def _swaks_has_tls(path):
+    res = subprocess.run([path, "--support"], capture_output=True, text=True, timeout=30)
+    return "=== TLS supported" in res.stdout + res.stderr
+
+
+TOOLS = {
+    "curl": ("curl", None),
+    "fetchmail": ("fetchmail", None),
+    "openssl": ("openssl", None),
+    "swaks": ("swaks", None),
+    # swaks speaks TLS only with these Perl modules, which are merely
+    # Recommends of the swaks package
+    "swaks-tls": ("swaks libnet-ssleay-perl libio-socket-ssl-perl", _swaks_has_tls),
+}
+
+
+def require_tools(*names):
+    """Called at the top of a test file for the tools it drives: if one is
+    missing, the whole file fails at once (exit status 99, a hard error
+    for make check) naming the Debian packages to install; never a skip."""
+    missing = []
+    for name in names:
+        packages, check = TOOLS[name]
+        path = shutil.which(name.split("-")[0])
+        if path is None or (check is not None and not check(path)):
+            missing.append((name, packages))
+    if missing:
+        for name, packages in missing:
+            print("%s: the tests need %s: apt-get install %s (or run ./install-deps test)"
+                  % (os.path.basename(sys.argv[0]), name, packages), file=sys.stderr)
+        sys.exit(99)
 
 
 def free_port():

@@ -22,7 +22,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (MAIL_SERVICES, InstanceCase, PopClient, ScramClient, b64,  # noqa: E402
-                     client_tls_context, free_port, port_open, set_password, wait_for)
+                     client_tls_context, free_port, port_open, require_tools, set_password,
+                     wait_for)
+
+require_tools("curl", "fetchmail")
 
 DOMAINS = "example.test OK\n"
 MAILBOXES = ("alice@example.test example.test/alice/\n"

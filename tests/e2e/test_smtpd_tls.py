@@ -30,7 +30,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (MAILCTL, InstanceCase, ScramClient, SmtpClient, b64,  # noqa: E402
-                     client_tls_context, free_port, port_open, wait_for)
+                     client_tls_context, free_port, port_open, require_tools, wait_for)
+
+require_tools("swaks-tls", "curl", "openssl")
 
 DOMAINS = "example.test OK\n"
 MAILBOXES = ("alice@example.test example.test/alice/\n"

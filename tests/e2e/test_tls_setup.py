@@ -13,7 +13,9 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import MAILCTL  # noqa: E402
+from harness import MAILCTL, require_tools  # noqa: E402
+
+require_tools("openssl")
 
 
 def run(*args):

@@ -568,35 +568,20 @@ static bool safe_path_part(const char *s)
 	return true;
 }
 
-/* chown_maildir: under root, hand the new Maildir to mail_owner so the
- * daemons (which run as mail_owner) can deliver into it. nftw has no
- * context pointer, hence the two file-scope ids (mailctl is one thread). */
-static uid_t chown_uid;
-static gid_t chown_gid;
-
-static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return lchown(path, chown_uid, chown_gid);
-}
-
+/* chown_maildir: under root, hand the new Maildir (and its domain
+ * directory) to mail_owner so the daemons, which run as mail_owner, can
+ * deliver into it. */
 static void chown_maildir(struct mailctl *ctl, const char *domain_dir, const char *maildir)
 {
-	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
 
-	if (geteuid() != 0)
+	if (owner_lookup(ctl, &uid, &gid) != 1)
 		return;
-	pw = getpwnam(cfg_get(mailctl_config(ctl), "mail_owner"));
-	if (pw == NULL)
-		return;
-	chown_uid = pw->pw_uid;
-	chown_gid = pw->pw_gid;
-	if (lchown(domain_dir, pw->pw_uid, pw->pw_gid) < 0 ||
-	    nftw(maildir, chown_one, 16, FTW_PHYS) != 0)
-		fprintf(stderr, "mailctl: warning: cannot give %s to %s: %s\n", maildir,
-			pw->pw_name, strerror(errno));
+	if (lchown(domain_dir, uid, gid) < 0)
+		fprintf(stderr, "mailctl: warning: cannot give %s to mail_owner: %s\n", domain_dir,
+			strerror(errno));
+	owner_give_tree(maildir, uid, gid);
 }
 
 /* make_maildir: base/domain/user/ with tmp, new, cur. */

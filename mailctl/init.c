@@ -8,7 +8,10 @@
  * abuse aliases pointing to it, and .db files for the three maps.
  * TLS: a self-signed ECDSA P-256 certificate for the host name in DIR/tls/
  * (plus an RSA one with --rsa), or the --cert/--key files after checking
- * that they load; main.cf gets the smtpd_tls_* keys either way. */
+ * that they load; main.cf gets the smtpd_tls_* keys either way.
+ * Run as root, mail_owner is the system user postern (created if missing,
+ * owner.c), which gets the queue, the mail store, the log and the TLS key
+ * (the owners and modes are listed in docs/internals.md). */
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -301,6 +304,60 @@ static int absolute_dir(struct init_opts *o)
 	return abs == NULL ? -1 : 0;
 }
 
+/* ROOT_MAIL_OWNER: mail_owner of an instance made by root. */
+#define ROOT_MAIL_OWNER "postern"
+
+/* give_one: path to uid:gid with mode (-1: unchanged). 0 or -1 (printed). */
+static int give_one(const char *path, uid_t uid, gid_t gid, int mode)
+{
+	if (chown(path, uid, gid) == 0 && (mode < 0 || chmod(path, (mode_t)mode) == 0))
+		return 0;
+	fprintf(stderr, "mailctl: cannot give %s to mail_owner: %s\n", path, strerror(errno));
+	return -1;
+}
+
+/* give_to_owner: under root, what the daemons write becomes mail_owner's:
+ * the queue (but pid/, which is master's), the mail store (0700: nobody
+ * else reads mail), the log directory and a log file made now (0640), and
+ * the TLS keys, which the daemons load after dropping root. */
+static int give_to_owner(struct mailctl *ctl, const struct init_opts *o)
+{
+	static const char *const queue_dirs[] = { "queue", "queue/private", "queue/public",
+						  "queue/tmp", "queue/incoming", "queue/active",
+						  "queue/deferred", "queue/hold", "queue/corrupt" };
+	char *path, *err = NULL;
+	uid_t uid;
+	gid_t gid;
+	int rc = 0;
+
+	if (owner_lookup(ctl, &uid, &gid) != 1)
+		return 0;
+	for (size_t i = 0; i < sizeof(queue_dirs) / sizeof(queue_dirs[0]); i++) {
+		path = fs_join(o->dir, queue_dirs[i]);
+		rc |= give_one(path, uid, gid, -1);
+		free(path);
+	}
+	path = fs_join(o->dir, "mail");
+	rc |= owner_give_tree(path, uid, gid) | give_one(path, uid, gid, 0700);
+	free(path);
+	path = fs_join(o->dir, "log");
+	rc |= give_one(path, uid, gid, 0755);
+	free(path);
+	path = fs_join(o->dir, "log/maillog");
+	if (access(path, F_OK) < 0 && fs_write_atomic(path, "", 0, 0640, &err) < 0) {
+		fprintf(stderr, "mailctl: %s\n", err);
+		free(err);
+		rc = -1;
+	}
+	rc |= give_one(path, uid, gid, 0640);
+	free(path);
+	if (o->cert == NULL)
+		rc |= give_one(o->tls_key, uid, gid, 0600);
+	if (o->tls_rsa_key != NULL)
+		rc |= give_one(o->tls_rsa_key, uid, gid, 0600);
+	return rc < 0 ? -1 : 0;
+}
+
 /* build_empty_map: the map file of a key exists and has a .db, so hash:
  * lookups answer "not found" instead of failing for a missing file. */
 static int build_empty_map(struct mailctl *ctl, const char *key)
@@ -362,8 +419,10 @@ int cmd_init(struct mailctl *ctl, int argc, char **argv)
 {
 	struct init_opts o = { .daemon_dir = POSTERN_DAEMON_DIR, .port_base = -1 };
 	struct passwd *pw = getpwuid(getuid());
+	const char *owner = pw != NULL ? pw->pw_name : ROOT_MAIL_OWNER;
 	char *main_path, *host = NULL, *text;
 	int rc = 1;
+
 	if (parse_init_args(&o, argc, argv) < 0) {
 		fputs(mailctl_find("init")->usage, stderr);
 		free(o.dir);
@@ -382,15 +441,22 @@ int cmd_init(struct mailctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	free(main_path);
+	if (geteuid() == 0) {
+		owner = ROOT_MAIL_OWNER;
+		if (owner_create(owner) < 0)
+			goto out;
+	}
 	if (make_tls(&o) < 0 || make_dirs(o.dir) < 0)
 		goto out;
-	text = main_cf_text(&o, pw ? pw->pw_name : "postern");
+	text = main_cf_text(&o, owner);
 	rc = write_new(o.dir, "main.cf", text);
 	free(text);
 	text = master_cf_text(&o);
 	rc = rc < 0 ? rc : write_new(o.dir, "master.cf", text);
 	free(text);
 	if (rc == 0 && make_demo(ctl, &o) != 0)
+		rc = -1;
+	if (rc == 0 && give_to_owner(ctl, &o) < 0)
 		rc = -1;
 	if (rc == 0)
 		printf("mailctl: instance created in %s\nstart it with: mailctl -c %s start\n", o.dir,

@@ -78,6 +78,15 @@ int passwd_user_add(struct mailctl *ctl, const char *address, const char *quota,
 		    const char *scheme, bool cram);
 int passwd_import(struct mailctl *ctl, const char *file, const char *scheme, bool cram);
 int passwd_remove(struct mailctl *ctl, const char *key);
+/* owner.c: mail_owner under root (docs/internals.md lists the owners).
+ * owner_create: makes the system user name (useradd) unless it exists;
+ * refuses one with user or group id 0. 0 or -1 (printed).
+ * owner_lookup: 1 with mail_owner's ids when mailctl runs as root and the
+ * user exists (and is not root), else 0 (a warning printed if it should).
+ * owner_give_tree: chown -R without following links; 0 or -1 (warned). */
+int owner_create(const char *name);
+int owner_lookup(struct mailctl *ctl, uid_t *uid_r, gid_t *gid_r);
+int owner_give_tree(const char *path, uid_t uid, gid_t gid);
 /* check_all: the checks of "mailctl check"; returns the number of errors. */
 int check_all(struct mailctl *ctl, bool quiet_ok);
 

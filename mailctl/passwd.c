@@ -184,14 +184,12 @@ static buf *read_password(const char *address)
 
 static void give_to_mail_owner(struct mailctl *ctl, const char *path)
 {
-	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
 
-	if (geteuid() != 0)
-		return;
-	pw = getpwnam(cfg_get(mailctl_config(ctl), "mail_owner"));
-	if (pw == NULL || chown(path, pw->pw_uid, pw->pw_gid) < 0)
-		fprintf(stderr, "mailctl: warning: cannot give %s to mail_owner %s\n", path,
-			cfg_get(mailctl_config(ctl), "mail_owner"));
+	if (owner_lookup(ctl, &uid, &gid) == 1 && chown(path, uid, gid) < 0)
+		fprintf(stderr, "mailctl: warning: cannot give %s to mail_owner %s: %s\n", path,
+			cfg_get(mailctl_config(ctl), "mail_owner"), strerror(errno));
 }
 
 /* keep_private: a passwd file readable by others becomes 0600 (the .db

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -172,27 +171,6 @@ static int check_queue_dir(struct master *m)
 	return 0;
 }
 
-static int find_owner(struct master *m)
-{
-	const char *owner = cfg_get(m->config, "mail_owner");
-	struct passwd *pw;
-
-	m->is_root = geteuid() == 0;
-	if (!m->is_root)
-		return 0;
-	pw = getpwnam(owner);
-	if (pw == NULL) {
-		master_error(m, "mail_owner %s: no such user", owner);
-		return -1;
-	}
-	if (pw->pw_uid == 0)
-		log_warn("mail_owner %s is root: the services run as root (acceptable only "
-			 "for a private test instance)", owner);
-	m->owner_uid = pw->pw_uid;
-	m->owner_gid = pw->pw_gid;
-	return 0;
-}
-
 /* Builds m->svcs from m->mcf; binds every socket or none. */
 static int start_services(struct master *m)
 {
@@ -350,8 +328,11 @@ static int startup(struct master *m)
 	if (master_load(m, &m->config, &m->mcf, &m->main_cf_text) < 0)
 		return -1;
 	svc_setup_log(m->config, "master");
-	if (find_owner(m) < 0 || check_queue_dir(m) < 0 || lock_pid_file(m) < 0 ||
+	if (owner_find(m) < 0 || check_queue_dir(m) < 0 || lock_pid_file(m) < 0 ||
 	    check_commands(m, m->config, m->mcf) < 0)
+		return -1;
+	owner_give_log(m);
+	if (owner_check_access(m) < 0)
 		return -1;
 	if (pipe2(m->alive_pipe, O_CLOEXEC) < 0) {
 		master_error(m, "pipe: %s", strerror(errno));

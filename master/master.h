@@ -1,6 +1,6 @@
 /* master.h: state shared by the master supervisor's files: the service
  * table (service.c), child processes (spawn.c), the control socket
- * (control.c) and startup/reload (master.c). Internal to master/. */
+ * (control.c), startup/reload (master.c) and mail_owner (owner.c). Internal to master/. */
 #ifndef POSTERN_MASTER_H
 #define POSTERN_MASTER_H
 
@@ -97,6 +97,20 @@ void spawn_kill_all(struct master *m, int signo);
 /* spawn_signal: signo to every live worker of the service. */
 void spawn_signal(struct master *m, struct service *s, int signo);
 int spawn_count_live(const struct master *m);
+
+/* owner.c */
+/* owner_find: looks mail_owner up (when master runs as root) into
+ * m->owner_uid/gid; refuses a user or group id 0 whether or not master runs
+ * as root. 0 or -1 (in m->errors). */
+int owner_find(struct master *m);
+/* owner_give_log: under root, a maillog_file owned by root (master may
+ * just have created it) is given to mail_owner, who must append to it. */
+void owner_give_log(struct master *m);
+/* owner_check_access: under root, checks as mail_owner that it can read
+ * main.cf, write the queue, the log and the mail store, and run every
+ * unprivileged service program; each failure names the directory in the
+ * way (m->errors). 0 or -1. */
+int owner_check_access(struct master *m);
 
 /* control.c */
 int control_open(struct master *m);

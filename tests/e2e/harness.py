@@ -3,6 +3,11 @@
 An Instance lives in a fresh temporary directory, made by the real
 `mailctl init`, runs as the current user on free loopback ports, and uses
 the daemons of the build tree (through a daemon directory of symlinks).
+Run as root (as CI does), `mailctl init` makes the instance's mail_owner
+the unprivileged user postern and the daemons run as that user: the
+instance directory is made searchable for it, the daemons are copies
+outside the build tree (which may sit under /root), and what a test puts
+into the queue or a Maildir must be given to it (inject, give).
 Everything it starts is found again through /proc by its directory name,
 so a test can check that nothing is left behind.
 
@@ -18,6 +23,7 @@ import sys
 import hashlib
 import hmac
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -143,6 +149,27 @@ def require_tools(*names):
         sys.exit(99)
 
 
+ROOT = os.geteuid() == 0
+_daemon_copies = {}
+
+
+def daemon_paths():
+    """The daemons an instance runs: the build tree's, or under root copies
+    in a directory any user can read, made once per test process (the
+    daemons run as mail_owner, who may not reach the build tree)."""
+    if not ROOT:
+        return DAEMONS
+    if not _daemon_copies:
+        where = tempfile.mkdtemp(prefix="postern-e2e-bin-")
+        os.chmod(where, 0o755)
+        atexit.register(shutil.rmtree, where, True)
+        for name, path in DAEMONS.items():
+            if os.path.exists(path):
+                shutil.copy2(path, os.path.join(where, name))
+            _daemon_copies[name] = os.path.join(where, name)
+    return _daemon_copies
+
+
 def free_port():
     """A loopback TCP port nobody listens on right now."""
     with socket.socket() as s:
@@ -190,9 +217,11 @@ class Instance:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="postern-e2e-")
+        if ROOT:
+            os.chmod(self.dir, 0o711)  # mail_owner must reach etc/ below it
         self.daemon_dir = os.path.join(self.dir, "libexec")
         os.mkdir(self.daemon_dir)
-        for name, path in DAEMONS.items():
+        for name, path in daemon_paths().items():
             os.symlink(path, os.path.join(self.daemon_dir, name))
         res = self.mailctl("init", os.path.join(self.dir, "etc"), "--daemon-dir",
                            self.daemon_dir, "--domain", "example.test",
@@ -234,12 +263,48 @@ class Instance:
         plus extra_lines (e.g. an smtpd service line)."""
         self.set_master_cf(MAIL_SERVICES + list(extra_lines))
 
+    def owner(self):
+        """(uid, gid) of the instance's mail_owner when the tests run as
+        root (the daemons run as that user), else None."""
+        if not ROOT:
+            return None
+        with open(self.path("main.cf")) as f:
+            for line in f:
+                key, _, value = line.partition("=")
+                if key.strip() == "mail_owner":
+                    pw = pwd.getpwnam(value.strip())
+                    return (pw.pw_uid, pw.pw_gid)
+        raise RuntimeError("no mail_owner in main.cf")
+
+    def give(self, *paths):
+        """Under root, gives files and trees a test made in the queue or a
+        Maildir to mail_owner, as the daemons would have made them."""
+        ids = self.owner()
+        for top in paths if ids else ():
+            os.lchown(top, *ids)
+            for where, dirs, files in os.walk(top):
+                for name in [where] + [os.path.join(where, n) for n in dirs + files]:
+                    os.lchown(name, *ids)
+
+    def as_owner(self):
+        """A preexec_fn for subprocess that runs a helper as mail_owner under
+        root (None otherwise)."""
+        ids = self.owner()
+        if ids is None:
+            return None
+
+        def drop():
+            os.setgroups([ids[1]])
+            os.setgid(ids[1])
+            os.setuid(ids[0])
+        return drop
+
     def inject(self, sender, rcpts, text, *options):
-        """Queues a message with tests/qinject (as smtpd would) and triggers
-        qmgr; returns the queue ID."""
+        """Queues a message with tests/qinject (as smtpd would, as mail_owner
+        under root) and triggers qmgr; returns the queue ID."""
         res = subprocess.run([QINJECT] + list(options) + [self.path("queue"), sender]
                              + list(rcpts), input=text.encode(), capture_output=True,
-                             timeout=30)
+                             timeout=30, preexec_fn=self.as_owner())
         if res.returncode != 0:
             raise RuntimeError("qinject failed: %s" % res.stderr.decode())
         return res.stdout.decode().strip()

@@ -211,7 +211,8 @@ class Queue(AdminBase):
         for sub in ("tmp", "incoming", "active", "deferred", "hold", "corrupt"):
             os.makedirs(self.inst.path("queue", sub), exist_ok=True)
         res = subprocess.run([QINJECT, self.inst.path("queue"), sender] + rcpts,
-                             input=text.encode(), capture_output=True, timeout=30)
+                             input=text.encode(), capture_output=True, timeout=30,
+                             preexec_fn=self.inst.as_owner())
         self.assertEqual(res.returncode, 0, res.stderr)
         return res.stdout.decode().strip()
 

@@ -170,6 +170,7 @@ class Delivery(Base):
         os.makedirs(os.path.join(self.mail, "example.test", "alice", ".News", "new"))
         os.makedirs(os.path.join(self.mail, "example.test", "alice", ".News", "cur"))
         os.makedirs(os.path.join(self.mail, "example.test", "alice", ".News", "tmp"))
+        self.inst.give(os.path.join(self.mail, "example.test"))
         self.start()
         self.inst.inject("s@remote.test", ["whoever@other.test"], message("catch"))
         self.inst.inject("s@remote.test", ["alice+News@example.test"], message("news"))

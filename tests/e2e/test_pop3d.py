@@ -108,6 +108,7 @@ class Pop3Base(InstanceCase):
             with open(os.path.join(md, "new", name), "wb") as f:
                 f.write(data)
             names.append(name)
+        self.inst.give(md)
         return names
 
     def files(self, user):

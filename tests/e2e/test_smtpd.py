@@ -469,6 +469,7 @@ class TriggerTests(unittest.TestCase):
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.addCleanup(listener.close)
         listener.bind(path)
+        self.inst.give(path)  # smtpd, as mail_owner under root, must connect
         listener.listen(5)
         listener.settimeout(10)
         self.inst.start()

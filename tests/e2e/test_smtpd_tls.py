@@ -541,7 +541,8 @@ class AuthTests(TlsBase):
         self.assertEqual(c.cmd("MAIL FROM:<bob@example.test>")[0], 250)
 
 
-def make_cert(directory, name):
+def make_cert(inst, directory, name):
+    """A self-signed certificate and key the instance's smtpd can read."""
     cert = os.path.join(directory, name + ".crt")
     key = os.path.join(directory, name + ".key")
     res = run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -549,6 +550,7 @@ def make_cert(directory, name):
               "-keyout", key, "-out", cert)
     if res.returncode != 0:
         raise RuntimeError(res.stderr)
+    inst.give(key)
     return cert, key
 
 
@@ -558,7 +560,7 @@ class SniTests(TlsBase):
     @classmethod
     def extra_config(cls):
         inst = cls.inst
-        cert, key = make_cert(inst.config_dir, "mail.other.test")
+        cert, key = make_cert(inst, inst.config_dir, "mail.other.test")
         inst.build_map("sni", "mail.other.test %s %s\n" % (cert, key))
         inst.set_main("smtpd_tls_sni_maps", "hash:" + inst.path("sni"))
 
@@ -595,7 +597,7 @@ class ReloadTests(TlsBase):
         self.assertTrue(before and "renewed.test" not in before[0], before)
         old = self.raw("smtps", tls=True)
         pids = set(self.inst.processes())
-        cert, key = make_cert(self.inst.dir, "renewed.test")
+        cert, key = make_cert(self.inst, self.inst.dir, "renewed.test")
         os.replace(cert, self.inst.path("tls", "cert.pem"))
         os.replace(key, self.inst.path("tls", "key.pem"))
         res = self.inst.ctl("reload")

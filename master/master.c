@@ -254,8 +254,12 @@ static void report_ready(struct master *m, bool ok)
 	if (ok) {
 		if (write(ready_fd, "ok\n", 3) < 0)
 			log_warn("cannot report readiness: %s", strerror(errno));
-	} else if (write(ready_fd, buf_cstr(m->errors), buf_len(m->errors)) < 0) {
-		log_warn("cannot report startup errors: %s", strerror(errno));
+	} else {
+		if (write(ready_fd, buf_cstr(m->errors), buf_len(m->errors)) < 0)
+			log_warn("cannot report startup errors: %s", strerror(errno));
+		/* left open: it closes when this failed master exits, so the
+		 * waiting parent (mailctl start) returns only once it is gone */
+		return;
 	}
 	close(ready_fd);
 	ready_fd = -1;

@@ -19,7 +19,6 @@ process; a report there fails the test (Instance.cleanup, and at exit).
 import atexit
 import base64
 import glob
-import sys
 import hashlib
 import hmac
 import os

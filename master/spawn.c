@@ -102,10 +102,14 @@ static void child_exec(struct master *m, struct service *s, int tix_fd)
 {
 	char *path = service_command_path(m, s->def);
 	char count[16];
-	sigset_t none;
+	sigset_t hup_only;
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* SIGHUP stays blocked across exec: a reload that signals a child still
+	 * starting up (before lib/svc watches SIGHUP through its signalfd) waits
+	 * there instead of killing it with the default action. */
+	sigemptyset(&hup_only);
+	sigaddset(&hup_only, SIGHUP);
+	sigprocmask(SIG_SETMASK, &hup_only, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	child_fds(m, s, tix_fd);
 	snprintf(count, sizeof(count), "%d", s->nlisten);

@@ -17,6 +17,7 @@
 
 #include "authfail.h"
 #include "conn.h"
+#include "passdb.h"
 #include "ev.h"
 #include "sasl.h"
 #include "strm.h"
@@ -205,5 +206,11 @@ bool sess_auth_allowed(sess *ss, const struct sess_auth *auth);
  * why), counts, replies FAILED with its delay, or CUT_OFF and closes. */
 void sess_auth_failed(sess *ss, const struct sess_auth *auth, const char *method,
 		      const char *who, const char *why);
+/* sess_auth_recheck: whether a logged-in user (NULL: nobody yet) still
+ * has a password entry, asked of db only when the map generation
+ * (mapgen.h) moved since *gen_r; *gen_r follows the generation whenever
+ * the answer is PASSDB_OK. One memory read when nothing changed. Returns
+ * PASSDB_OK, PASSDB_NOTFOUND or PASSDB_TEMP; the caller replies. */
+enum passdb_result sess_auth_recheck(passdb *db, const char *user, uint64_t *gen_r);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mapgen.h"
 #include "mem.h"
 
 static uint64_t now_ms(sess *ss)
@@ -162,4 +163,19 @@ int sess_auth_step(sess *ss)
 	r = sasl_step(ss->sasl, line, len, &challenge);
 	result(ss, r, challenge);
 	return STRM_OK;
+}
+
+enum passdb_result sess_auth_recheck(passdb *db, const char *user, uint64_t *gen_r)
+{
+	uint64_t gen = mapgen_current();
+	enum passdb_result r;
+
+	if (user == NULL || gen == *gen_r) {
+		*gen_r = gen; /* a login now is checked against these maps */
+		return PASSDB_OK;
+	}
+	r = passdb_user_exists(db, user);
+	if (r == PASSDB_OK)
+		*gen_r = gen;
+	return r == PASSDB_OK || r == PASSDB_NOTFOUND ? r : PASSDB_TEMP;
 }

@@ -25,7 +25,6 @@
 
 #include "fsutil.h"
 #include "log.h"
-#include "mapgen.h"
 #include "md.h"
 #include "mem.h"
 #include "pop3d.h"
@@ -280,18 +279,12 @@ void pop3d_cmd_auth(struct session *s, const char *arg)
 
 /* ---- the end ---- */
 
-/* login_lookup: whether the login still has a password entry and a
- * mailbox. */
-static enum resolve_result login_lookup(struct session *s)
+/* mailbox_lookup: whether the login still has a mailbox. */
+static enum resolve_result mailbox_lookup(struct session *s)
 {
 	char *maildir = NULL, *why = NULL;
 	enum resolve_result r;
 
-	switch (passdb_user_exists(s->srv->passdb, s->login)) {
-	case PASSDB_OK: break;
-	case PASSDB_NOTFOUND: return RESOLVE_NOTFOUND;
-	default: return RESOLVE_TEMP;
-	}
 	r = resolver_mailbox(s->srv->resolver, s->login, &maildir, &why);
 	if (r == RESOLVE_TEMP)
 		log_warn("%s: user=%s: cannot check the login: %s", s->client, s->login, why);
@@ -302,17 +295,21 @@ static enum resolve_result login_lookup(struct session *s)
 
 bool pop3d_login_current(struct session *s)
 {
-	uint64_t gen = mapgen_current();
+	const char *user = s->state == ST_TRANSACTION ? s->login : NULL;
+	uint64_t seen = s->login_gen;
+	enum resolve_result r;
 
-	if (s->state != ST_TRANSACTION) {
-		s->login_gen = gen; /* a login now is checked against these maps */
-		return true;
+	switch (sess_auth_recheck(s->srv->passdb, user, &s->login_gen)) {
+	case PASSDB_OK: /* the maps changed: the mailbox must still be there */
+		r = user != NULL && s->login_gen != seen ? mailbox_lookup(s) : RESOLVE_OK;
+		break;
+	case PASSDB_NOTFOUND: r = RESOLVE_NOTFOUND; break;
+	default: r = RESOLVE_TEMP; break;
 	}
-	if (gen == s->login_gen)
-		return true;
-	switch (login_lookup(s)) {
+	if (r != RESOLVE_OK)
+		s->login_gen = seen; /* look again at the next command */
+	switch (r) {
 	case RESOLVE_OK:
-		s->login_gen = gen;
 		return true;
 	case RESOLVE_NOTFOUND:
 		log_info("%s: user=%s: the user was deleted: session ended", s->client, s->login);

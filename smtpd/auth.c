@@ -14,7 +14,6 @@
 #include <strings.h>
 
 #include "log.h"
-#include "mapgen.h"
 #include "mem.h"
 #include "sasl_passdb.h"
 #include "smtpd.h"
@@ -93,17 +92,8 @@ void smtpd_auth_init(struct smtpd_server *srv, cfg *c)
 
 bool smtpd_auth_current(struct session *s)
 {
-	uint64_t gen = mapgen_current();
-
-	if (s->auth_user == NULL) {
-		s->auth_gen = gen; /* an AUTH now is checked against these maps */
-		return true;
-	}
-	if (gen == s->auth_gen)
-		return true;
-	switch (passdb_user_exists(s->srv->passdb, s->auth_user)) {
+	switch (sess_auth_recheck(s->srv->passdb, s->auth_user, &s->auth_gen)) {
 	case PASSDB_OK:
-		s->auth_gen = gen;
 		return true;
 	case PASSDB_NOTFOUND:
 		log_info("%s: sasl_username=%s was deleted: session ended", s->client, s->auth_user);

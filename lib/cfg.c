@@ -1086,3 +1086,26 @@ char *cfg_myhostname(cfg *c)
 	name[sizeof(name) - 1] = '\0';
 	return xstrdup(name);
 }
+
+/* The message size the automatic reserves assume when message_size_limit
+ * is 0 (no limit): Postfix's default limit. */
+#define CFG_MINFREE_SIZE_UNLIMITED 10240000LL
+
+long long cfg_queue_minfree(cfg *c)
+{
+	long long set = cfg_get_int(c, "queue_minfree");
+	long long size = cfg_get_int(c, "message_size_limit");
+
+	if (set > 0)
+		return set;
+	if (size <= 0)
+		size = CFG_MINFREE_SIZE_UNLIMITED;
+	return size > LLONG_MAX / 4 ? LLONG_MAX : size * 4;
+}
+
+long long cfg_local_minfree(cfg *c)
+{
+	long long set = cfg_get_int(c, "local_minfree");
+
+	return set > 0 ? set : cfg_queue_minfree(c) / 2;
+}

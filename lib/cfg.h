@@ -104,4 +104,13 @@ void cfg_free_list(char ***list);
  * ("localhost" if even that fails). Heap. */
 char *cfg_myhostname(cfg *c);
 
+/* The free-space reserves (the one place that computes them; smtpd and
+ * local use these, not the raw keys). cfg_queue_minfree: queue_minfree,
+ * or when it is 0 (automatic) 4 x message_size_limit, with 10240000 for an
+ * unlimited (0) message_size_limit. cfg_local_minfree: local_minfree, or
+ * when it is 0 half of cfg_queue_minfree, so that mail queued before
+ * smtpd began to refuse still fits into a mail store on the same disk. */
+long long cfg_queue_minfree(cfg *c);
+long long cfg_local_minfree(cfg *c);
+
 #endif

@@ -74,6 +74,10 @@ const struct cfg_key cfg_shared_keys[] = {
 	/* Limits used by several programs */
 	{ "header_size_limit", CFG_SIZE, "102400", 1024, LLONG_MAX,
 	  "largest message header accepted, in bytes" },
+	{ "queue_minfree", CFG_SIZE, "0", 0, LLONG_MAX,
+	  "free bytes the queue file system keeps: smtpd refuses mail below it (+ SIZE=); 0 = 4 x message_size_limit" },
+	{ "local_minfree", CFG_SIZE, "0", 0, LLONG_MAX,
+	  "free bytes a mail store keeps after a delivery, else local defers; 0 = half of queue_minfree" },
 
 	/* Server TLS: smtpd's keys, the defaults of pop3d's (and later imapd's) */
 	{ "smtpd_tls_cert_file", CFG_STR, "", CFG_NO_BOUNDS,

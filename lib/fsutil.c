@@ -1,12 +1,15 @@
-/* fsutil.c: durable writes, whole-file reads and directory creation. */
+/* fsutil.c: durable writes, whole-file reads, directory creation and the
+ * free space of a file system. */
 #include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "mem.h"
@@ -155,4 +158,24 @@ char *fs_join(const char *dir, const char *name)
 	if (len > 0 && dir[len - 1] == '/')
 		return xasprintf("%s%s", dir, name);
 	return xasprintf("%s/%s", dir, name);
+}
+
+int fs_free_bytes(const char *path, long long *free_r)
+{
+	struct statvfs st;
+	unsigned long long unit;
+
+	if (statvfs(path, &st) < 0)
+		return -1;
+	unit = st.f_frsize != 0 ? st.f_frsize : st.f_bsize;
+	if (unit != 0 && st.f_bavail > (unsigned long long)LLONG_MAX / unit)
+		*free_r = LLONG_MAX;
+	else
+		*free_r = (long long)(st.f_bavail * unit);
+	return 0;
+}
+
+bool fs_space_short(long long free_bytes, long long reserve, long long need)
+{
+	return need > free_bytes || free_bytes - need < reserve;
 }

@@ -1,9 +1,11 @@
 /* fsutil.h: small file-system helpers with the durability rules of the
  * project: a file that must survive a crash is written to a temporary name,
- * fsynced, renamed into place, and its directory fsynced. */
+ * fsynced, renamed into place, and its directory fsynced. Also the free
+ * space of a file system (for queue_minfree and local_minfree). */
 #ifndef POSTERN_FSUTIL_H
 #define POSTERN_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include "buf.h"
@@ -26,5 +28,14 @@ int fs_read_file(const char *path, buf *out, size_t max, char **err_r);
 int fs_mkdir_p(const char *dir, mode_t mode, char **err_r);
 /* fs_join: "dir/name" as a heap string. */
 char *fs_join(const char *dir, const char *name);
+
+/* fs_free_bytes: the bytes an unprivileged writer can still use on the file
+ * system holding path (statvfs f_bavail * f_frsize; root's reserved blocks
+ * do not count). Not cached: one statvfs costs about 0.5 us. 0, or -1 with
+ * errno. */
+int fs_free_bytes(const char *path, long long *free_r);
+/* fs_space_short: whether writing need bytes where free bytes are free
+ * leaves less than reserve (need, reserve >= 0; no overflow). */
+bool fs_space_short(long long free_bytes, long long reserve, long long need);
 
 #endif

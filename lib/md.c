@@ -522,6 +522,28 @@ static enum md_result md_quota_check(struct md_job *j, char **err_r)
 	return MD_OK;
 }
 
+/* md_space_check: the free-space reserve of the Maildir's file system
+ * (local_minfree): the message must leave min_free bytes free. A file
+ * system that cannot be asked is MD_TEMP with the reason. */
+static enum md_result md_space_check(struct md_job *j, char **err_r)
+{
+	long long free_bytes;
+
+	if (j->d->min_free <= 0)
+		return MD_OK;
+	if (fs_free_bytes(j->d->maildir, &free_bytes) < 0) {
+		*err_r = xasprintf("mail store %s: cannot get its free space: %s", j->d->maildir,
+				   strerror(errno));
+		return MD_TEMP;
+	}
+	if (!fs_space_short(free_bytes, j->d->min_free, (long long)j->size))
+		return MD_OK;
+	*err_r = xasprintf("mail store %s: %lld bytes free, below local_minfree %lld "
+			   "(message %lld bytes)", j->d->maildir, free_bytes, j->d->min_free,
+			   (long long)j->size);
+	return MD_SPACE;
+}
+
 /* md_out: a write buffer for the tmp file, so a small message is one
  * write(2) for prefix and content together. */
 struct md_out {
@@ -685,6 +707,8 @@ enum md_result md_deliver(const struct md_delivery *d, char **name_r, char **err
 	res = md_find_earlier(&j, err_r);
 	if (res == MD_OK)
 		res = md_quota_check(&j, err_r);
+	if (res == MD_OK)
+		res = md_space_check(&j, err_r);
 	if (res == MD_OK)
 		res = md_write_tmp(&j, err_r);
 	if (res == MD_OK)

@@ -26,6 +26,7 @@ enum md_result {
 	MD_OK = 0, /* delivered now */
 	MD_DUPLICATE = 1, /* was delivered before: nothing written */
 	MD_QUOTA = 2, /* over quota: defer */
+	MD_SPACE = 3, /* the file system would go below min_free: defer */
 	MD_TEMP = -1, /* temporary error (disk full, permissions): defer */
 };
 
@@ -40,13 +41,17 @@ struct md_delivery {
 	off_t length; /* content bytes */
 	bool recover; /* also look for an earlier copy in cur/ */
 	long long quota_bytes; /* 0 = no quota */
+	long long min_free; /* free bytes the Maildir's file system keeps
+			     * after the message (local_minfree); 0 = no check */
 };
 
 /* md_create: makes maildir with tmp/ new/ cur/ (and parents) if missing;
  * folder: also writes the maildirfolder marker. 0 or -1 with *err_r. */
 int md_create(const char *maildir, bool folder, char **err_r);
 /* md_deliver: see above. *name_r (heap, may be NULL) gets the file name in
- * new/ on MD_OK and MD_DUPLICATE; *err_r (heap) on MD_TEMP and MD_QUOTA. */
+ * new/ on MD_OK and MD_DUPLICATE; *err_r (heap) on MD_TEMP, MD_QUOTA and
+ * MD_SPACE. An earlier copy is found before quota and free space are
+ * looked at: a duplicate needs no room. */
 enum md_result md_deliver(const struct md_delivery *d, char **name_r, char **err_r);
 /* md_sync_new: fsync maildir/new (after one or more md_deliver). */
 int md_sync_new(const char *maildir);

@@ -11,7 +11,8 @@
  * copy, as Postfix's duplicate filter gives. Answers:
  *   delivered or already there      2.0.0 delivered to maildir
  *   over quota                      4.2.2 mailbox full
- *   disk, permission, map trouble   4.3.0 <reason>
+ *   mail store below local_minfree  4.3.1 <reason: path, free, reserve>
+ *   disk, permission, map trouble   4.3.0 <reason, with the system error>
  *   no such mailbox or alias        5.1.1 user unknown */
 #include "local.h"
 
@@ -109,6 +110,7 @@ static enum md_result deliver_target(struct request *rq, int rcpt,
 		.length = msg->content_size,
 		.recover = rq->recover,
 		.quota_bytes = t->quota,
+		.min_free = rq->l->min_free,
 	};
 	res = md_deliver(&d, &name, err_r);
 	if (res == MD_OK || res == MD_DUPLICATE)
@@ -118,6 +120,21 @@ static enum md_result deliver_target(struct request *rq, int rcpt,
 	free(name);
 	free(prefix);
 	return res;
+}
+
+/* target_failed: the deferral of a recipient whose Maildir copy failed;
+ * never a 5xx: a full or unwritable mail store is temporary. */
+static void target_failed(struct request *rq, struct local_result *r, enum md_result res,
+			  const char *address, const char *why)
+{
+	if (res == MD_SPACE)
+		log_warn("%s: to=<%s>: deferred: %s", rq->msg->id, address, why);
+	else
+		log_info("%s: to=<%s>: %s", rq->msg->id, address, why);
+	if (res == MD_QUOTA)
+		set_result(r, "4.2.2", "mailbox full");
+	else
+		set_result(r, res == MD_SPACE ? "4.3.1" : "4.3.0", why);
 }
 
 /* deliver_targets: the Maildir targets; fills *r on the first failure. */
@@ -143,9 +160,7 @@ static bool deliver_targets(struct request *rq, int k, struct resolve_target *t,
 		} else if (ok) {
 			ok = false;
 			why = xasprintf("%s: %s", t[i].address, err ? err : "delivery failed");
-			log_info("%s: to=<%s>: %s", rq->msg->id, t[i].address, why);
-			set_result(r, res == MD_QUOTA ? "4.2.2" : "4.3.0",
-				   res == MD_QUOTA ? "mailbox full" : why);
+			target_failed(rq, r, res, t[i].address, why);
 			free(why);
 		}
 		free(err);

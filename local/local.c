@@ -327,6 +327,7 @@ static void local_init(svc *service)
 	l->queue_dir = xstrdup(cfg_get(l->config, "queue_directory"));
 	l->qmgr_socket = xasprintf("%s/private/qmgr", l->queue_dir);
 	l->ipc_timeout_ms = (int)cfg_get_int(l->config, "ipc_timeout") * 1000;
+	l->min_free = cfg_local_minfree(l->config);
 	l->resolver = resolver_new(l->config);
 }
 

@@ -23,6 +23,7 @@ struct local {
 	char *queue_dir;
 	char *qmgr_socket;
 	int ipc_timeout_ms;
+	long long min_free; /* effective local_minfree (cfg_local_minfree) */
 };
 
 /* One recipient of a request and its answer. */

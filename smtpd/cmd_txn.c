@@ -3,10 +3,12 @@
  * NOTIFY/ORCPT, then the policy check of policy.c), DATA and BDAT (which
  * hand the content to data.c). Each parses, checks, acts and replies in
  * that order; the reply codes follow RFC 5321, 3463, 1870, 3030, 6531. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "mem.h"
 #include "smtpd.h"
@@ -64,6 +66,28 @@ static bool mail_checks(struct session *s, const struct addr *a,
 	return true;
 }
 
+/* queue_space_ok: the free-space reserve (queue_minfree): the queue file
+ * system must keep the reserve after the message the client announced
+ * (SIZE=). Refused with 452 4.3.1 before the body is sent; not counted as
+ * an error. A file system that cannot be asked is let through (the queue
+ * write itself then tells). Costs one statvfs (about 0.5 us). */
+static bool queue_space_ok(struct session *s, const struct smtpd_mail_params *p)
+{
+	long long need = p->size > 0 ? p->size : 0, free_bytes;
+
+	if (fs_free_bytes(s->srv->queue_dir, &free_bytes) < 0) {
+		log_warn("cannot get the free space of %s: %s", s->srv->queue_dir, strerror(errno));
+		return true;
+	}
+	if (!fs_space_short(free_bytes, s->srv->queue_minfree, need))
+		return true;
+	log_warn("reject: MAIL from %s: 452 4.3.1 queue file system has %lld bytes free, below"
+		 " queue_minfree %lld (+ SIZE= %lld)", s->client, free_bytes, s->srv->queue_minfree,
+		 need);
+	smtpd_reply_storage(s);
+	return false;
+}
+
 void smtpd_cmd_mail(struct session *s, const char *arg)
 {
 	const char *path = smtpd_parse_path_keyword(arg, "FROM:"), *rest, *why;
@@ -91,7 +115,7 @@ void smtpd_cmd_mail(struct session *s, const char *arg)
 	}
 	sender = mail_checks(s, &a, &params) ? sender_address(s, &a) : NULL;
 	addr_clear(&a);
-	if (sender != NULL && smtpd_policy_sender(s, sender) < 0) {
+	if (sender != NULL && (smtpd_policy_sender(s, sender) < 0 || !queue_space_ok(s, &params))) {
 		free(sender);
 		sender = NULL;
 	}
@@ -214,7 +238,7 @@ void smtpd_cmd_data(struct session *s, const char *arg)
 		return;
 	}
 	if (!smtpd_data_start(s)) {
-		smtpd_reply(s, 452, "4.3.1", "Error: insufficient system storage");
+		smtpd_reply_storage(s);
 		return;
 	}
 	dot_decoder_init(&s->txn->dot);
@@ -248,7 +272,7 @@ static void bdat_verdict(struct session *s, unsigned long long size)
 		 (long long)size > s->srv->size_limit - s->txn->size)
 		perr_set(e, 552, "5.3.4", "Message size exceeds fixed limit");
 	else if (s->state == ST_RCPT && !smtpd_data_start(s))
-		perr_set(e, 452, "4.3.1", "Error: insufficient system storage");
+		perr_set(e, 452, "4.3.1", "Insufficient system storage");
 }
 
 void smtpd_cmd_bdat(struct session *s, const char *arg)

@@ -246,7 +246,7 @@ static void reply_failure(struct session *s)
 		smtpd_reply(s, 552, "5.3.4", "Error: message header too big");
 		break;
 	default:
-		smtpd_reply(s, 452, "4.3.1", "Error: insufficient system storage");
+		smtpd_reply_storage(s);
 		break;
 	}
 }
@@ -267,7 +267,7 @@ static void finish_message(struct session *s)
 		return;
 	}
 	if (smtpd_queue_commit(s) < 0) {
-		smtpd_reply(s, 452, "4.3.1", "Error: insufficient system storage");
+		smtpd_reply_storage(s);
 		smtpd_txn_reset(s);
 	}
 }
@@ -278,7 +278,10 @@ static void finish_chunk(struct session *s)
 	struct smtpd_perr *e = &s->chunk_err;
 
 	if (e->code != 0) {
-		smtpd_reply(s, e->code, e->dsn, "%s", e->text);
+		if (e->code == 452)
+			smtpd_reply_storage(s); /* the queue file could not be made */
+		else
+			smtpd_reply(s, e->code, e->dsn, "%s", e->text);
 		if (s->state == ST_BDAT || e->code == 452 || e->code == 552)
 			smtpd_txn_reset(s); /* a failed chunk fails the transaction */
 		e->code = 0;

@@ -248,7 +248,7 @@ static void on_committed(void *owner, bool ok, const char *err)
 		trigger_send(s->srv, t->qid);
 	} else {
 		log_warn("%s: cannot commit the queue file: %s", t->qid, err ? err : "directory fsync failed");
-		smtpd_reply(s, 452, "4.3.1", "Error: insufficient system storage");
+		smtpd_reply_storage(s);
 	}
 	smtpd_txn_reset(s);
 	sess_resume(s->base);

@@ -143,6 +143,11 @@ void smtpd_reply_raw(struct session *s, const char *text)
 	strm_puts(s->stream, text);
 }
 
+void smtpd_reply_storage(struct session *s)
+{
+	strm_puts(s->stream, "452 4.3.1 Insufficient system storage\r\n");
+}
+
 /* ---- the protocol's callbacks ---- */
 
 static void session_command(void *ctx, char *line, size_t len)

@@ -34,6 +34,7 @@ static void read_limits(struct smtpd_server *srv, cfg *c)
 	srv->rcpt_overshoot_limit = (int)cfg_get_int(c, "smtpd_recipient_overshoot_limit");
 	srv->line_limit = (size_t)cfg_get_int(c, "smtpd_command_line_limit");
 	srv->session_limit = (int)cfg_get_int(c, "smtpd_process_session_limit");
+	srv->queue_minfree = cfg_queue_minfree(c);
 }
 
 static void read_names(struct smtpd_server *srv, cfg *c)

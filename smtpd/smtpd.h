@@ -53,6 +53,7 @@ struct smtpd_server {
 	long long header_limit;
 	int rcpt_limit, soft_error_limit, hard_error_limit;
 	int rcpt_overshoot_limit; /* refused recipients not counted as errors */
+	long long queue_minfree; /* effective reserve (cfg_queue_minfree) */
 	uint64_t error_sleep_ms, timeout_ms;
 	uint64_t record_deadline_ms; /* 0: smtpd_per_record_deadline = no */
 	size_t line_limit;
@@ -158,6 +159,10 @@ void smtpd_reply(struct session *s, int code, const char *dsn, const char *fmt, 
 	__attribute__((format(printf, 4, 5)));
 /* smtpd_reply_raw: queues preformatted reply lines (EHLO, HELP). */
 void smtpd_reply_raw(struct session *s, const char *text);
+/* smtpd_reply_storage: "452 4.3.1 Insufficient system storage", the reply
+ * to every lack of queue space (the reserve at MAIL FROM, a failed queue
+ * write or commit). Our trouble, not the client's: not counted as an error. */
+void smtpd_reply_storage(struct session *s);
 /* smtpd_session_content: read DATA or BDAT content next. */
 void smtpd_session_content(struct session *s, enum smtpd_content content);
 

@@ -461,7 +461,9 @@ static enum md_result md_find_earlier(struct md_job *j, char **err_r)
 	if (!d->recover) {
 		struct stat st;
 
-		if (d->quota_bytes > 0 && stat(j->new_path, &st) == 0)
+		/* checks that may refuse come next: a copy already in new/ must
+		 * not be deferred by them */
+		if ((d->quota_bytes > 0 || d->min_free > 0) && stat(j->new_path, &st) == 0)
 			return MD_DUPLICATE;
 		return MD_OK;
 	}

@@ -611,6 +611,41 @@ static void test_defaults(void **state)
 	cfg_free(&c);
 }
 
+/* The effective free-space reserves: automatic from message_size_limit
+ * (Postfix's 10240000 when it is 0), local half of queue; set values win. */
+static void test_minfree(void **state)
+{
+	static const struct {
+		const char *size_limit, *queue, *local;
+		long long want_queue, want_local;
+	} cases[] = {
+		{ NULL, NULL, NULL, 40960000, 20480000 },
+		{ "0", NULL, NULL, 40960000, 20480000 },
+		{ "50m", NULL, NULL, 4 * 52428800LL, 2 * 52428800LL },
+		{ NULL, "100m", NULL, 104857600, 52428800 },
+		{ NULL, NULL, "1k", 40960000, 1024 },
+		{ "1m", "3", "0", 3, 1 },
+		{ "2305843009213693952", NULL, NULL, LLONG_MAX, LLONG_MAX / 2 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg *c = cfg_new("/etc/postern");
+
+		if (cases[i].size_limit != NULL)
+			cfg_set(c, "message_size_limit", cases[i].size_limit);
+		if (cases[i].queue != NULL)
+			cfg_set(c, "queue_minfree", cases[i].queue);
+		if (cases[i].local != NULL)
+			cfg_set(c, "local_minfree", cases[i].local);
+		if (cfg_queue_minfree(c) != cases[i].want_queue ||
+		    cfg_local_minfree(c) != cases[i].want_local)
+			fail_msg("case %zu: queue %lld local %lld", i, cfg_queue_minfree(c),
+				 cfg_local_minfree(c));
+		cfg_free(&c);
+	}
+}
+
 struct each_state {
 	buf *out;
 };
@@ -894,6 +929,7 @@ int main(void)
 		cmocka_unit_test(test_split_list),
 		cmocka_unit_test(test_docs_cover_keys),
 		cmocka_unit_test(test_tables_listed),
+		cmocka_unit_test(test_minfree),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

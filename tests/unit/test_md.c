@@ -4,7 +4,8 @@
  * recover mode only; failures (short source, file size limit, bad request)
  * leave nothing behind; maildirsize is created, appended to, recalculated
  * when malformed, too long or for another limit, and over-quota deliveries
- * write nothing; md_create and md_unique_name. */
+ * write nothing; a mail store below min_free defers and writes nothing;
+ * md_create and md_unique_name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fsutil.h"
 #include "md.h"
 #include "mem.h"
 
@@ -189,7 +192,7 @@ static enum md_result deliver(const struct md_delivery *d, char **name_r)
 	char *err = NULL;
 	enum md_result r = md_deliver(d, name_r, &err);
 
-	if ((r == MD_TEMP || r == MD_QUOTA) && err == NULL)
+	if ((r == MD_TEMP || r == MD_QUOTA || r == MD_SPACE) && err == NULL)
 		fail_msg("md_deliver %d without an error text", r);
 	free(err);
 	return r;
@@ -635,6 +638,44 @@ static void test_quota_folder(void **state)
 	free(folder);
 }
 
+/* ---- free-space reserve (local_minfree) ---- */
+
+/* A reserve larger than the free space defers (MD_SPACE, reason with the
+ * path and both figures) and writes nothing; a duplicate is still found;
+ * a reserve that leaves room, or none, delivers. */
+static void test_min_free(void **state)
+{
+	struct md_delivery d = delivery();
+	long long free_bytes = 0;
+	char *err = NULL, *want;
+
+	(void)state;
+	make_source(300);
+	d = delivery();
+	assert_int_equal(md_create(mdir, false, &err), 0);
+	assert_int_equal(fs_free_bytes(mdir, &free_bytes), 0);
+	d.min_free = free_bytes + 1024LL * 1024 * 1024; /* never met */
+	assert_int_equal(md_deliver(&d, NULL, &err), MD_SPACE);
+	assert_non_null(err);
+	want = xasprintf("mail store %s: ", mdir);
+	assert_memory_equal(err, want, strlen(want));
+	assert_non_null(strstr(err, "bytes free, below local_minfree"));
+	free(want);
+	free(err);
+	err = NULL;
+	assert_int_equal(count(mdir, "new"), 0);
+	assert_int_equal(count(mdir, "tmp"), 0);
+
+	d.min_free = 0;
+	assert_int_equal(deliver(&d, NULL), MD_OK);
+	d.min_free = LLONG_MAX;
+	assert_int_equal(deliver(&d, NULL), MD_DUPLICATE);
+	d.rcpt_index = 7;
+	d.min_free = 4096; /* the test's file system has more than that */
+	assert_int_equal(deliver(&d, NULL), MD_OK);
+	assert_int_equal(count(mdir, "new"), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -649,6 +690,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_recalc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_min_free, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -449,24 +449,28 @@ static int md_scan_for(const char *maildir, const char *sub, const char *key, bo
 
 /* md_find_earlier: MD_DUPLICATE when this delivery was made before. In
  * recover mode new/ and cur/ are searched by key (any host, size or
- * flags); otherwise link() in md_link_new is the check, plus one stat
- * here when a quota check would come first. */
+ * flags), after one stat of the exact name in new/: after a crash most
+ * recovered deliveries were made and are still there, and a qmgr killed
+ * again and again must not pay two directory scans for each of them;
+ * otherwise link() in md_link_new is the check, plus one stat here when
+ * a quota check would come first. */
 static enum md_result md_find_earlier(struct md_job *j, char **err_r)
 {
 	const struct md_delivery *d = j->d;
 	bool found = false;
+	struct stat st;
 	char *key;
 	int rc;
 
 	if (!d->recover) {
-		struct stat st;
-
 		/* checks that may refuse come next: a copy already in new/ must
 		 * not be deferred by them */
 		if ((d->quota_bytes > 0 || d->min_free > 0) && stat(j->new_path, &st) == 0)
 			return MD_DUPLICATE;
 		return MD_OK;
 	}
+	if (stat(j->new_path, &st) == 0)
+		return MD_DUPLICATE;
 	key = md_delivery_key(d);
 	rc = md_scan_for(d->maildir, "new", key, &found, err_r);
 	if (rc == 0 && !found)

@@ -149,7 +149,8 @@ static int make_dirs(const char *dir)
 	static const char *const subdirs[] = {
 		"queue",          "queue/pid",    "queue/private",  "queue/public",
 		"queue/tmp",      "queue/incoming", "queue/active", "queue/deferred",
-		"queue/hold",     "queue/corrupt",  "mail",         "log",
+		"queue/hold",     "queue/corrupt",  "queue/defer",  "mail",
+		"log",
 	};
 	char *err = NULL;
 
@@ -324,7 +325,8 @@ static int give_to_owner(struct mailctl *ctl, const struct init_opts *o)
 {
 	static const char *const queue_dirs[] = { "queue", "queue/private", "queue/public",
 						  "queue/tmp", "queue/incoming", "queue/active",
-						  "queue/deferred", "queue/hold", "queue/corrupt" };
+						  "queue/deferred", "queue/hold", "queue/corrupt",
+						  "queue/defer" };
 	char *path, *err = NULL;
 	uid_t uid;
 	gid_t gid;

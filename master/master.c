@@ -148,7 +148,7 @@ static int check_queue_dir(struct master *m)
 {
 	const char *queue = cfg_get(m->config, "queue_directory");
 	static const char *const subdirs[] = { "pid", "private", "public", "tmp", "incoming",
-					       "active", "deferred", "hold", "corrupt" };
+					       "active", "deferred", "hold", "corrupt", "defer" };
 	struct stat st;
 
 	if (stat(queue, &st) < 0 || !S_ISDIR(st.st_mode)) {

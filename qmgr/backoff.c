@@ -1,6 +1,7 @@
 /* backoff.c: qmgr's retry arithmetic and small classifications (see
  * logic.h): when a deferred message is due again, when it has been queued
- * too long, and what class a DSN status is. No I/O, no state. */
+ * too long, when a failed state change of a queue file is tried again,
+ * and what class a DSN status is. No I/O, no state. */
 #include "logic.h"
 
 #include <string.h>
@@ -16,6 +17,15 @@ time_t qmgr_next_retry(time_t now, time_t arrival, long long min_backoff, long l
 	if (age > max_backoff)
 		age = max_backoff;
 	return now + (time_t)age;
+}
+
+long long qmgr_limbo_delay(int tries)
+{
+	long long delay = QMGR_LIMBO_FIRST_DELAY;
+
+	for (int i = 1; i < tries && delay < QMGR_LIMBO_MAX_DELAY; i++)
+		delay *= 2;
+	return delay < QMGR_LIMBO_MAX_DELAY ? delay : QMGR_LIMBO_MAX_DELAY;
 }
 
 bool qmgr_expired(time_t now, time_t arrival, long long lifetime)

@@ -1,6 +1,7 @@
 /* logic.h: qmgr's pure logic, kept apart from the daemon so the unit test
  * (tests/unit/test_qmgr_logic.c) can drive it without a queue or sockets:
- *   - retry times (Postfix-style backoff) and queue lifetime expiry;
+ *   - retry times (Postfix-style backoff), queue lifetime expiry, and the
+ *     retry times of failed queue file state changes (limbo);
  *   - routing classification of a recipient's domain;
  *   - the text of delivery status notifications (RFC 3464 multipart/report)
  *     built in pieces, so the returned message can be streamed from the
@@ -18,6 +19,14 @@
  * deferred at now should be tried again: now + its age, the age clamped to
  * [min_backoff, max_backoff], so the wait doubles with every attempt. */
 time_t qmgr_next_retry(time_t now, time_t arrival, long long min_backoff, long long max_backoff);
+
+/* qmgr_limbo_delay: seconds before the next try of a queue file state
+ * change that failed tries times (>= 1) in a row (a rename into
+ * deferred/ on a full disk): 2, 4, 8, 16, then every 30 s, so a message
+ * moves on within half a minute once the disk has room again. */
+#define QMGR_LIMBO_FIRST_DELAY 2
+#define QMGR_LIMBO_MAX_DELAY 30
+long long qmgr_limbo_delay(int tries);
 
 /* qmgr_expired: the message has been queued longer than lifetime (seconds;
  * 0 means "bounce on the first deferral", as in Postfix). */

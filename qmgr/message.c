@@ -6,8 +6,10 @@
  * REPORTED; expired messages fail their pending recipients with 4.4.7; a
  * message with nothing pending is removed, else it goes to deferred/ with
  * its next retry time as mtime. An unknown outcome (broken connection, no
- * reply) sets the file's owner-execute bit, so the next attempt, even after
- * a restart, runs in recover mode. */
+ * reply) or a recipient state byte that cannot be written sets the file's
+ * owner-execute bit, so the next attempt, even after a restart, runs in
+ * recover mode. A move, chmod, utime or removal that fails hands the
+ * message to the limbo (limbo.c), never leaving it behind in active/. */
 #include "qmgr.h"
 
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include "log.h"
 #include "logic.h"
 #include "mem.h"
+#include "qreason.h"
 
 #define RECOVER_MODE_BIT S_IXUSR
 
@@ -49,11 +52,16 @@ static void set_result(struct qmgr_msg *m, int i, const char *status, const char
 	m->reason[i] = xstrdup(reason);
 }
 
+/* set_state: when the byte cannot be written, the outcome is unsure: the
+ * recipient stays as it was in memory and on disk, and the next attempt
+ * runs in recover mode, where Maildir dedup finds a delivery made. */
 static void set_state(struct qmgr_msg *m, int i, char state)
 {
-	if (q_rcpt_set_state(m->msg, i, state) < 0)
-		log_warn("%s: cannot update the state of recipient %d: %s", m->msg->id, i,
-			 strerror(errno));
+	if (q_rcpt_set_state(m->msg, i, state) < 0) {
+		log_warn("%s: cannot update the state of recipient %d: %s (the next attempt "
+			 "runs in recover mode)", m->msg->id, i, strerror(errno));
+		m->unsure = true;
+	}
 }
 
 static void rcpt_deferred(struct qmgr_msg *m, int i, const char *relay, const char *status,
@@ -187,28 +195,59 @@ static bool anything_left(const struct q_msg *msg)
  * queue once the rename is done. */
 static void remove_msg(struct qmgr_msg *m)
 {
-	if (q_recycle(m->q->queue_dir, m->msg->path) < 0 && errno != ENOENT)
-		log_warn("%s: cannot remove %s: %s", m->msg->id, m->msg->path, strerror(errno));
-	else
-		log_info("%s: removed", m->msg->id);
+	if (q_recycle(m->q->queue_dir, m->msg->path) < 0 && errno != ENOENT) {
+		qmgr_limbo_add(m->q, m->msg->id, QMGR_LIMBO_REMOVE, "remove", errno);
+		return;
+	}
+	qreason_remove(m->q->queue_dir, m->msg->id);
+	log_info("%s: removed", m->msg->id);
 }
 
-/* defer_msg: mtime = next retry, recover bit as needed, into deferred/. */
+/* save_reasons: the deferral reason of each pending recipient, for the
+ * admin (qreason.h); best effort, a full disk only costs the hint. */
+static void save_reasons(struct qmgr_msg *m, time_t now)
+{
+	struct q_msg *msg = m->msg;
+	struct qreason *items = xcalloc((size_t)msg->env.nrcpts + 1, sizeof(*items));
+	char *err = NULL;
+	int n = 0;
+
+	for (int i = 0; i < msg->env.nrcpts; i++)
+		if (msg->env.rcpts[i].state == Q_RCPT_PENDING && m->reason[i] != NULL)
+			items[n++] = (struct qreason){ i, m->status[i], m->reason[i] };
+	if (n > 0 && qreason_write(m->q->queue_dir, msg->id, now, items, n, &err) < 0) {
+		log_debug("%s: deferral reasons not saved: %s", msg->id, err);
+		free(err);
+	}
+	free(items);
+}
+
+/* defer_msg: mtime = next retry, recover bit as needed, into deferred/.
+ * When a step fails the message goes into the limbo, which does the
+ * steps again until they work. */
 static void defer_msg(struct qmgr_msg *m)
 {
 	struct q_msg *msg = m->msg;
-	time_t next = qmgr_next_retry(time(NULL), msg->env.arrival, m->q->min_backoff,
-				      m->q->max_backoff);
+	time_t now = time(NULL);
+	time_t next = qmgr_next_retry(now, msg->env.arrival, m->q->min_backoff, m->q->max_backoff);
 	struct timespec times[2] = { { 0, UTIME_OMIT }, { next, 0 } };
 	mode_t mode = m->unsure ? 0600 | RECOVER_MODE_BIT : 0600;
+	const char *what;
+	struct qmgr_limbo *l;
 
+	save_reasons(m, now);
 	if (fchmod(msg->fd, mode) < 0)
-		log_warn("%s: cannot chmod queue file: %s", msg->id, strerror(errno));
-	if (futimens(msg->fd, times) < 0)
-		log_warn("%s: cannot set the retry time: %s", msg->id, strerror(errno));
-	if (q_move(m->q->queue_dir, msg->id, Q_ACTIVE, Q_DEFERRED) < 0)
-		log_warn("%s: cannot move to %s/: %s (retried at the next start)", msg->id,
-			 Q_DEFERRED, strerror(errno));
+		what = "set the mode of the queue file";
+	else if (futimens(msg->fd, times) < 0)
+		what = "set the retry time";
+	else if (q_move(m->q->queue_dir, msg->id, Q_ACTIVE, Q_DEFERRED) < 0)
+		what = "move to " Q_DEFERRED "/";
+	else
+		return;
+	l = qmgr_limbo_add(m->q, msg->id, QMGR_LIMBO_DEFER, what, errno);
+	l->set_mode = l->set_time = true;
+	l->mode = mode;
+	l->retry_at = next;
 }
 
 static void finish(struct qmgr_msg *m)

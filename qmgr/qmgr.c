@@ -3,10 +3,14 @@
  * `qmgr unix - - n 300 1 qmgr`). Records (docs/internals.md):
  *   protocol=qmgr_trigger [queue_id=ID] [request=flush]
  *   protocol=wakeup           (from master every `wakeup` seconds)
+ *   protocol=qmgr_status      (from mailctl queue list / why)
  * A trigger with a queue ID takes that file from incoming/ at once when the
  * active set has room (else a scan of incoming/ is queued); a flush makes
- * every deferred message due; a wakeup rescans incoming/. No replies.
- * The rest lives in scan.c, message.c, transport.c and bounce.c. */
+ * every deferred message due; a wakeup rescans incoming/. No replies, but
+ * to a status request: one qmgr_status_reply record with the counts and
+ * the messages qmgr holds with a problem (the limbo: queue_id, reason,
+ * since, next_try for each). The rest lives in scan.c, message.c,
+ * limbo.c, transport.c and bounce.c. */
 #include "qmgr.h"
 
 #include <errno.h>
@@ -19,10 +23,13 @@
 #include "fsutil.h"
 #include "log.h"
 #include "mem.h"
+#include "qreason.h"
 
 #define TRIGGER_READ 4096
 #define TRIGGER_MAX_BUFFER 65536
 #define TRIGGER_IDLE_MS 600000
+/* Most limbo entries in one status reply (the counts are always whole). */
+#define STATUS_MAX_ENTRIES 1000
 /* Descriptors qmgr needs besides one per active message and one per
  * connection to local: trigger connections, maps, the directories being
  * scanned, the log, a bounce being written, the loop's own. */
@@ -34,6 +41,7 @@ struct trigger_conn {
 	ev_io *io;
 	ev_timer *idle;
 	buf *in;
+	buf *out; /* a status reply not yet sent */
 	struct trigger_conn *prev, *next;
 };
 
@@ -56,16 +64,58 @@ static void trigger_end(struct trigger_conn *t)
 	ev_timer_remove(&t->idle);
 	close(t->fd);
 	buf_free(&t->in);
+	buf_free(&t->out);
 	free(t);
 	svc_conn_done(service);
 }
 
-static void handle_trigger(struct qmgr *q, const attr_rec *rec)
+/* send_out: writes what it can of t->out; false when t was ended. */
+static bool send_out(struct trigger_conn *t)
 {
+	ssize_t n = write(t->fd, buf_cstr(t->out), buf_len(t->out));
+
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		trigger_end(t);
+		return false;
+	}
+	if (n > 0)
+		buf_consume(t->out, (size_t)n);
+	ev_io_set_events(t->io, buf_len(t->out) > 0 ? EV_READ | EV_WRITE : EV_READ);
+	return true;
+}
+
+static void status_reply(struct trigger_conn *t)
+{
+	struct qmgr *q = t->q;
+	attr_rec *rec = attr_new("qmgr_status_reply");
+	int n = 0;
+
+	attr_add_int(rec, "active", q->nactive);
+	attr_add_int(rec, "limbo", q->nlimbo);
+	attr_add_int(rec, "recovering", (long long)(q->nrecover - q->recover_pos));
+	for (struct qmgr_limbo *l = q->limbo; l != NULL && n < STATUS_MAX_ENTRIES;
+	     l = l->next, n++) {
+		attr_add_str(rec, "queue_id", l->id);
+		attr_add_str(rec, "reason", l->reason);
+		attr_add_int(rec, "since", (long long)l->since);
+		attr_add_int(rec, "next_try", (long long)l->next_try);
+	}
+	if (t->out == NULL)
+		t->out = buf_new(512);
+	attr_encode(rec, t->out);
+	attr_free(&rec);
+}
+
+static void handle_trigger(struct trigger_conn *t, const attr_rec *rec)
+{
+	struct qmgr *q = t->q;
 	const char *id = NULL, *request = NULL;
 	char *err = NULL;
 
-	if (strcmp(attr_protocol(rec), "wakeup") == 0) {
+	if (strcmp(attr_protocol(rec), "qmgr_status") == 0) {
+		status_reply(t);
+		return;
+	} else if (strcmp(attr_protocol(rec), "wakeup") == 0) {
 		q->incoming.again = true;
 	} else if (attr_scan(rec, "qmgr_trigger", &err, ATTR_OPT_STR, "queue_id", &id,
 			     ATTR_OPT_STR, "request", &request, ATTR_END) < 0) {
@@ -94,9 +144,11 @@ static bool read_records(struct trigger_conn *t)
 
 	while ((rc = attr_decode(buf_cstr(t->in), buf_len(t->in), &rec, &used, &err)) == 1) {
 		buf_consume(t->in, used);
-		handle_trigger(t->q, rec);
+		handle_trigger(t, rec);
 		attr_free(&rec);
 	}
+	if (t->out != NULL && buf_len(t->out) > 0 && !send_out(t))
+		return false;
 	if (rc < 0 || buf_len(t->in) > TRIGGER_MAX_BUFFER) {
 		log_warn("trigger connection: %s", err ? err : "record too long");
 		free(err);
@@ -110,8 +162,12 @@ static void on_trigger_io(void *ctx, int fd, int events)
 {
 	struct trigger_conn *t = ctx;
 	ssize_t n;
-	(void)events;
 
+	if ((events & EV_WRITE) && t->out != NULL && buf_len(t->out) > 0) {
+		if (send_out(t))
+			ev_timer_reset(t->idle, TRIGGER_IDLE_MS);
+		return;
+	}
 	n = read(fd, buf_reserve(t->in, TRIGGER_READ), TRIGGER_READ);
 	if (n > 0) {
 		buf_commit(t->in, (size_t)n);
@@ -149,7 +205,7 @@ static void qmgr_accept(svc *service, int fd)
 static void make_queue_dirs(struct qmgr *q)
 {
 	static const char *const subs[] = { Q_TMP, Q_INCOMING, Q_ACTIVE, Q_DEFERRED, Q_HOLD,
-					    Q_CORRUPT };
+					    Q_CORRUPT, QREASON_DIR };
 	char *err = NULL;
 
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
@@ -233,6 +289,8 @@ static void qmgr_stop(svc *service)
 	qmgr_transport_stop(q);
 	ev_timer_remove(&q->deferred_timer);
 	ev_timer_remove(&q->recheck);
+	ev_timer_remove(&q->orphan_timer);
+	qmgr_limbo_stop(q);
 	while (triggers != NULL)
 		trigger_end(triggers);
 	resolver_free(&q->resolver); /* nothing routes once stopping (qmgr_kick) */

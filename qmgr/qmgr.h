@@ -5,6 +5,9 @@
  *   message.c   one active message: routing, per-recipient results,
  *               finishing (remove, defer with backoff, bounce)
  *   transport.c connections to the local delivery service
+ *   limbo.c     messages whose queue file could not change state (a
+ *               failed move out of active/, chmod, utime or removal),
+ *               kept and retried on a timer so none is stranded
  *   bounce.c    writing a DSN into the queue
  *   backoff.c, dsn.c  pure logic (logic.h), unit tested
  * qmgr alone writes the recipient state bytes of queue files. */
@@ -13,6 +16,7 @@
 
 #include <dirent.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "buf.h"
@@ -58,6 +62,27 @@ struct qmgr_scan {
 	struct timespec dir_mtime; /* the directory's mtime when the pass began */
 };
 
+/* What a message in the limbo still needs (limbo.c). */
+enum qmgr_limbo_op {
+	QMGR_LIMBO_DEFER, /* (chmod, utime and) rename active/ -> deferred/ */
+	QMGR_LIMBO_CORRUPT, /* rename active/ -> corrupt/ */
+	QMGR_LIMBO_REMOVE, /* recycle or unlink: the message is done */
+};
+
+struct qmgr_limbo {
+	char *id;
+	enum qmgr_limbo_op op;
+	bool set_mode; /* DEFER: chmod to mode first */
+	mode_t mode;
+	bool set_time; /* DEFER: mtime = retry_at (the next retry) */
+	time_t retry_at;
+	char *reason; /* "cannot move to deferred/: No space left on device" */
+	time_t since; /* of the first failure */
+	int tries; /* failed tries so far */
+	time_t next_try;
+	struct qmgr_limbo *next;
+};
+
 struct qmgr_conn;
 
 struct qmgr {
@@ -88,6 +113,11 @@ struct qmgr {
 	ev_timer *deferred_timer;
 	ev_timer *recheck; /* rescans incoming/ after a pass it changed under */
 	bool recheck_armed;
+	ev_timer *orphan_timer; /* looks for files in active/ nobody holds */
+
+	struct qmgr_limbo *limbo; /* messages whose state change failed */
+	int nlimbo;
+	ev_timer *limbo_timer; /* runs while the limbo is not empty */
 };
 
 /* scan.c */
@@ -99,6 +129,8 @@ void qmgr_kick(struct qmgr *q);
  * it is gone or could not be taken. */
 bool qmgr_take(struct qmgr *q, const char *sub, const char *id, bool recover);
 bool qmgr_has_room(const struct qmgr *q);
+/* qmgr_holds: id is in the active set (in delivery) or in the limbo. */
+bool qmgr_holds(const struct qmgr *q, const char *id);
 
 /* message.c */
 void qmgr_msg_start(struct qmgr *q, struct q_msg *msg, bool recover);
@@ -106,6 +138,15 @@ void qmgr_msg_start(struct qmgr *q, struct q_msg *msg, bool recover);
 void qmgr_msg_result(struct qmgr_msg *m, int rcpt, const char *status, const char *reason);
 /* qmgr_msg_job_done: a job of m ended (all its recipients have results). */
 void qmgr_msg_job_done(struct qmgr_msg *m);
+
+/* limbo.c: qmgr_limbo_add: the state change what of id (in active/)
+ * failed with err: keeps it and retries; the caller fills the DEFER
+ * fields of the entry returned. Logged. */
+struct qmgr_limbo *qmgr_limbo_add(struct qmgr *q, const char *id, enum qmgr_limbo_op op,
+				  const char *what, int err);
+bool qmgr_limbo_has(const struct qmgr *q, const char *id);
+/* qmgr_limbo_stop: forgets the entries (their files stay in active/). */
+void qmgr_limbo_stop(struct qmgr *q);
 
 /* transport.c */
 void qmgr_transport_submit(struct qmgr *q, struct qmgr_job *job);

@@ -9,7 +9,10 @@
  * renamed during a pass may be missed by readdir: when incoming/ changed
  * during a pass (its mtime moved), it is scanned again a moment later, so
  * such a file waits a second, not until the next trigger or wakeup; in
- * deferred/ the next queue run finds it. */
+ * deferred/ the next queue run finds it. Recovery takes a small batch per
+ * loop turn; a scan of active/ every minute takes any file nobody holds
+ * (the safety net behind limbo.c). Files that open but do not parse go to
+ * corrupt/ (an empty one too), files that cannot be opened to deferred/. */
 #include "qmgr.h"
 
 #include <errno.h>
@@ -22,8 +25,14 @@
 #include "fsutil.h"
 #include "log.h"
 #include "mem.h"
+#include "qreason.h"
 
 #define SCAN_CHUNK 256
+/* Recovered messages taken per loop turn (take_recovered). */
+#define RECOVER_BATCH 16
+/* The scan of active/ for orphans, and the age a file must have there. */
+#define ORPHAN_SCAN_MS 60000
+#define ORPHAN_AGE 60
 /* Delay of the extra pass over incoming/ after one it changed under. */
 #define RECHECK_MS 1000
 
@@ -32,31 +41,63 @@ bool qmgr_has_room(const struct qmgr *q)
 	return q->nactive < q->active_limit;
 }
 
+bool qmgr_holds(const struct qmgr *q, const char *id)
+{
+	for (const struct qmgr_msg *m = q->active; m != NULL; m = m->next)
+		if (strcmp(m->msg->id, id) == 0)
+			return true;
+	return qmgr_limbo_has(q, id);
+}
+
 /* park_unreadable: a file we cannot open (EMFILE, EACCES, ...) is not
- * corrupt: it goes back to deferred/ for a later try. */
+ * corrupt: it goes back to deferred/ for a later try (or into the limbo
+ * when even that fails). */
 static void park_unreadable(struct qmgr *q, const char *id, const char *path)
 {
-	struct timespec times[2] = { { 0, UTIME_OMIT }, { time(NULL) + q->min_backoff, 0 } };
+	time_t when = time(NULL) + q->min_backoff;
+	struct timespec times[2] = { { 0, UTIME_OMIT }, { when, 0 } };
+	struct qmgr_limbo *l;
 
-	utimensat(AT_FDCWD, path, times, 0);
-	if (q_move(q->queue_dir, id, Q_ACTIVE, Q_DEFERRED) < 0)
-		log_warn("%s: cannot move to %s/: %s", id, Q_DEFERRED, strerror(errno));
+	if (utimensat(AT_FDCWD, path, times, 0) == 0 &&
+	    q_move(q->queue_dir, id, Q_ACTIVE, Q_DEFERRED) == 0)
+		return;
+	l = qmgr_limbo_add(q, id, QMGR_LIMBO_DEFER, "move to " Q_DEFERRED "/", errno);
+	l->set_time = true;
+	l->retry_at = when;
 }
 
 static void move_corrupt(struct qmgr *q, const char *id, const char *err)
 {
-	if (q_move(q->queue_dir, id, Q_ACTIVE, Q_CORRUPT) < 0)
-		log_warn("%s: corrupt queue file (%s), and cannot move it to %s/: %s", id, err,
-			 Q_CORRUPT, strerror(errno));
-	else
-		log_warn("%s: corrupt queue file (%s): moved to %s/", id, err, Q_CORRUPT);
+	if (q_move(q->queue_dir, id, Q_ACTIVE, Q_CORRUPT) < 0) {
+		log_warn("%s: corrupt queue file (%s)", id, err);
+		qmgr_limbo_add(q, id, QMGR_LIMBO_CORRUPT, "move to " Q_CORRUPT "/", errno);
+		return;
+	}
+	log_warn("%s: corrupt queue file (%s): moved to %s/", id, err, Q_CORRUPT);
+	qreason_remove(q->queue_dir, id);
+}
+
+/* take_failed: q_msg_open refused active/id. A file that opens but does
+ * not parse (an empty one, one cut short by a crash, garbage) is
+ * corrupt; one that cannot be opened waits in deferred/; one that is
+ * gone was deleted meanwhile. */
+static void take_failed(struct qmgr *q, const char *id, const char *path, const char *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		close(fd);
+		move_corrupt(q, id, err);
+	} else if (errno != ENOENT) {
+		log_warn("%s: cannot open queue file: %s", id, err);
+		park_unreadable(q, id, path);
+	}
 }
 
 bool qmgr_take(struct qmgr *q, const char *sub, const char *id, bool recover)
 {
 	struct q_msg *msg = NULL;
 	char *path, *err = NULL;
-	int fd;
 
 	if (strcmp(sub, Q_ACTIVE) != 0 && q_move(q->queue_dir, id, sub, Q_ACTIVE) < 0) {
 		if (errno != ENOENT)
@@ -66,14 +107,7 @@ bool qmgr_take(struct qmgr *q, const char *sub, const char *id, bool recover)
 	}
 	path = q_path(q->queue_dir, Q_ACTIVE, id);
 	if (q_msg_open(path, &msg, &err) < 0) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			log_warn("%s: cannot open queue file: %s", id, err);
-			park_unreadable(q, id, path);
-		} else {
-			close(fd);
-			move_corrupt(q, id, err);
-		}
+		take_failed(q, id, path, err);
 		free(err);
 		free(path);
 		return false;
@@ -109,12 +143,18 @@ static void read_active_names(struct qmgr *q)
 	free(dir);
 }
 
-static void take_recovered(struct qmgr *q)
+/* take_recovered: at most RECOVER_BATCH per loop turn, so deliveries of
+ * the first ones start (and their results are written) before the rest
+ * is opened, and new mail is taken in between: a qmgr killed again and
+ * again still moves the queue on. true when names are left. */
+static bool take_recovered(struct qmgr *q)
 {
-	while (q->recover_pos < q->nrecover && qmgr_has_room(q)) {
+	for (int i = 0; i < RECOVER_BATCH && q->recover_pos < q->nrecover && qmgr_has_room(q);
+	     i++) {
 		char *id = q->recover_ids[q->recover_pos++];
 
-		qmgr_take(q, Q_ACTIVE, id, true);
+		if (!qmgr_holds(q, id))
+			qmgr_take(q, Q_ACTIVE, id, true);
 		free(id);
 	}
 	if (q->recover_pos == q->nrecover && q->recover_ids != NULL) {
@@ -122,6 +162,46 @@ static void take_recovered(struct qmgr *q)
 		q->recover_ids = NULL;
 		q->nrecover = q->recover_pos = 0;
 	}
+	return q->recover_ids != NULL;
+}
+
+/* ---- orphans in active/ ---- */
+
+/* orphan: a file in active/ that nobody holds: not in the active set,
+ * not in the limbo, not waiting for start-up recovery, and unchanged for
+ * ORPHAN_AGE seconds (a rename into active/ sets the ctime), so a file an
+ * old qmgr still finishing during a reload has just taken is left to it. */
+static bool orphan(struct qmgr *q, DIR *d, const char *name, time_t now)
+{
+	struct stat st;
+
+	return q_id_valid(name) && !qmgr_holds(q, name) &&
+	       fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	       st.st_ctime <= now - ORPHAN_AGE;
+}
+
+/* on_orphan_timer: the safety net behind the limbo: whatever left a
+ * message in active/ without qmgr holding it, it is taken again in
+ * recover mode. */
+static void on_orphan_timer(void *ctx)
+{
+	struct qmgr *q = ctx;
+	char *dir = fs_join(q->queue_dir, Q_ACTIVE);
+	DIR *d = q->recover_ids == NULL ? opendir(dir) : NULL;
+	time_t now = time(NULL);
+	struct dirent *de;
+
+	while (d != NULL && qmgr_has_room(q) && !svc_stopping(q->service) &&
+	       (de = readdir(d)) != NULL) {
+		if (!orphan(q, d, de->d_name, now))
+			continue;
+		log_warn("%s: found in %s/ without an owner: delivering it in recover mode",
+			 de->d_name, Q_ACTIVE);
+		qmgr_take(q, Q_ACTIVE, de->d_name, true);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(dir);
 }
 
 /* ---- directory passes ---- */
@@ -236,7 +316,7 @@ static void on_work(void *ctx)
 	q->work_armed = false;
 	if (svc_stopping(q->service))
 		return;
-	take_recovered(q);
+	more = take_recovered(q);
 	if (qmgr_has_room(q))
 		more |= scan_step(q, &q->incoming);
 	if (qmgr_has_room(q))
@@ -271,4 +351,5 @@ void qmgr_scan_init(struct qmgr *q)
 	q->work_armed = true;
 	q->deferred_timer = ev_timer_add(q->loop, (uint64_t)q->run_delay * 1000, true,
 					 on_deferred_timer, q);
+	q->orphan_timer = ev_timer_add(q->loop, ORPHAN_SCAN_MS, true, on_orphan_timer, q);
 }

@@ -40,6 +40,23 @@ static void test_next_retry(void **state)
 	}
 }
 
+static void test_limbo_delay(void **state)
+{
+	static const struct {
+		int tries;
+		long long want;
+	} cases[] = {
+		{ 0, 2 }, { 1, 2 }, { 2, 4 }, { 3, 8 }, { 4, 16 }, { 5, 30 }, { 6, 30 },
+		{ 1000, 30 }, { -5, 2 },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (qmgr_limbo_delay(cases[i].tries) != cases[i].want)
+			fail_msg("tries %d: %lld, want %lld", cases[i].tries,
+				 qmgr_limbo_delay(cases[i].tries), cases[i].want);
+}
+
 static void test_expired(void **state)
 {
 	(void)state;
@@ -198,6 +215,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_next_retry),   cmocka_unit_test(test_expired),
+		cmocka_unit_test(test_limbo_delay),
 		cmocka_unit_test(test_dsn_class),    cmocka_unit_test(test_headers_len),
 		cmocka_unit_test(test_dsn_structure), cmocka_unit_test(test_dsn_full),
 	};

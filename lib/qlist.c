@@ -16,6 +16,7 @@
 #include "fsutil.h"
 #include "mem.h"
 #include "q.h"
+#include "qreason.h"
 
 const char *const qlist_dirs[] = { Q_INCOMING, Q_ACTIVE, Q_DEFERRED, Q_HOLD, NULL };
 
@@ -50,8 +51,15 @@ void qlist_format_item(buf *out, const struct qlist_item *item)
 	buf_printf(out, "%s\n", *item->sender == '\0' ? "MAILER-DAEMON" : item->sender);
 	if (item->note != NULL)
 		buf_printf(out, "(%s)\n", item->note);
-	for (int i = 0; i < item->nrcpts; i++)
+	for (int i = 0; i < item->nrcpts; i++) {
+		const char *why = item->rcpt_notes != NULL ? item->rcpt_notes[i] : NULL;
+		const char *before = i > 0 && item->rcpt_notes != NULL ? item->rcpt_notes[i - 1]
+								       : NULL;
+
+		if (why != NULL && (before == NULL || strcmp(before, why) != 0))
+			buf_printf(out, "(%s)\n", why);
 		buf_printf(out, "%*s%s\n", SENDER_COLUMN, "", item->rcpts[i]);
+	}
 	buf_putc(out, '\n');
 }
 
@@ -61,36 +69,71 @@ void qlist_format_footer(buf *out, long long bytes, long requests)
 		   requests == 1 ? "" : "s");
 }
 
-/* item_from_msg: fills item from an open queue file; rcpts is the array
- * the pending recipients are listed in (the caller frees it). */
-static void item_from_msg(const struct q_msg *m, const char *dir, struct qlist_item *item,
-			  const char ***rcpts_r, char **note_r)
+/* A message's block being built: the arrays and texts its item points to. */
+struct block {
+	struct qlist_item item;
+	const char **rcpts;
+	const char **notes;
+	struct qreason_set reasons;
+	char *note;
+};
+
+/* block_note: the first note line: qmgr's (a message it holds with a
+ * problem), else when a deferred message is tried next. */
+static char *block_note(const struct q_msg *m, const char *dir, const struct qlist_extra *extra)
 {
-	const char **rcpts = xcalloc((size_t)m->env.nrcpts + 1, sizeof(*rcpts));
+	const char *said = extra != NULL && extra->note != NULL ? extra->note(extra->ctx, m->id)
+								 : NULL;
+	char when[64];
+
+	if (said != NULL)
+		return xstrdup(said);
+	if (strcmp(dir, Q_DEFERRED) != 0)
+		return NULL;
+	arrival_text(m->mtime, when, sizeof(when));
+	return xasprintf("deferred, next attempt %s", when);
+}
+
+/* block_fill: the item of an open queue file; pending recipients with the
+ * reasons of their last deferral (queue_dir/defer/<id>, when there is one). */
+static void block_fill(struct block *b, const char *queue_dir, const struct q_msg *m,
+		       const char *dir, const struct qlist_extra *extra)
+{
 	int n = 0;
 
-	for (int i = 0; i < m->env.nrcpts; i++)
-		if (m->env.rcpts[i].state == Q_RCPT_PENDING)
-			rcpts[n++] = m->env.rcpts[i].address;
-	*note_r = NULL;
-	if (strcmp(dir, Q_DEFERRED) == 0) {
-		char when[64];
+	memset(b, 0, sizeof(*b));
+	b->rcpts = xcalloc((size_t)m->env.nrcpts + 1, sizeof(*b->rcpts));
+	b->notes = xcalloc((size_t)m->env.nrcpts + 1, sizeof(*b->notes));
+	(void)qreason_read(queue_dir, m->id, &b->reasons);
+	for (int i = 0; i < m->env.nrcpts; i++) {
+		const struct qreason *r;
 
-		arrival_text(m->mtime, when, sizeof(when));
-		*note_r = xasprintf("deferred, next attempt %s", when);
+		if (m->env.rcpts[i].state != Q_RCPT_PENDING)
+			continue;
+		r = qreason_lookup(&b->reasons, i);
+		b->notes[n] = r != NULL ? r->reason : NULL;
+		b->rcpts[n++] = m->env.rcpts[i].address;
 	}
-	memset(item, 0, sizeof(*item));
-	item->id = m->id;
-	item->mark = strcmp(dir, Q_ACTIVE) == 0 ? QLIST_MARK_ACTIVE
-		     : strcmp(dir, Q_HOLD) == 0 ? QLIST_MARK_HOLD
-						: ' ';
-	item->size = (long long)m->content_size;
-	item->arrival = m->env.arrival;
-	item->sender = m->env.sender != NULL ? m->env.sender : "";
-	item->note = *note_r;
-	item->rcpts = rcpts;
-	item->nrcpts = n;
-	*rcpts_r = rcpts;
+	b->note = block_note(m, dir, extra);
+	b->item.id = m->id;
+	b->item.mark = strcmp(dir, Q_ACTIVE) == 0 ? QLIST_MARK_ACTIVE
+		       : strcmp(dir, Q_HOLD) == 0 ? QLIST_MARK_HOLD
+						  : ' ';
+	b->item.size = (long long)m->content_size;
+	b->item.arrival = m->env.arrival;
+	b->item.sender = m->env.sender != NULL ? m->env.sender : "";
+	b->item.note = b->note;
+	b->item.rcpts = b->rcpts;
+	b->item.nrcpts = n;
+	b->item.rcpt_notes = b->notes;
+}
+
+static void block_free(struct block *b)
+{
+	free(b->rcpts);
+	free(b->notes);
+	free(b->note);
+	qreason_free(&b->reasons);
 }
 
 struct totals {
@@ -100,12 +143,18 @@ struct totals {
 
 /* list_one: prints the block of one queue file (header first if it is
  * the first message); skips files that vanished or do not parse. */
-static void list_one(const char *path, const char *dir, FILE *out, struct totals *t)
+struct walk {
+	const char *queue_dir;
+	const struct qlist_extra *extra;
+	FILE *out;
+	struct totals t;
+};
+
+static void list_one(struct walk *w, const char *path, const char *dir)
 {
 	struct q_msg *m = NULL;
-	struct qlist_item item;
-	const char **rcpts;
-	char *err = NULL, *note;
+	struct block b;
+	char *err = NULL;
 	buf *text;
 
 	if (q_msg_open_ro(path, &m, &err) < 0) {
@@ -115,25 +164,23 @@ static void list_one(const char *path, const char *dir, FILE *out, struct totals
 		return;
 	}
 	text = buf_new(512);
-	if (t->count == 0)
+	if (w->t.count == 0)
 		qlist_format_header(text);
-	item_from_msg(m, dir, &item, &rcpts, &note);
-	qlist_format_item(text, &item);
-	fwrite(buf_cstr(text), 1, buf_len(text), out);
-	t->count++;
-	t->bytes += item.size;
-	free(rcpts);
-	free(note);
+	block_fill(&b, w->queue_dir, m, dir, w->extra);
+	qlist_format_item(text, &b.item);
+	fwrite(buf_cstr(text), 1, buf_len(text), w->out);
+	w->t.count++;
+	w->t.bytes += b.item.size;
+	block_free(&b);
 	buf_free(&text);
 	q_msg_free(&m);
 }
 
 /* list_dir: every valid queue ID in queue_dir/dir. A missing directory is
  * an empty one (a queue nobody has written to yet). */
-static int list_dir(const char *queue_dir, const char *dir, FILE *out, struct totals *t,
-		    char **err_r)
+static int list_dir(struct walk *w, const char *dir, char **err_r)
 {
-	char *path = fs_join(queue_dir, dir);
+	char *path = fs_join(w->queue_dir, dir);
 	DIR *d = opendir(path);
 	struct dirent *de;
 
@@ -151,7 +198,7 @@ static int list_dir(const char *queue_dir, const char *dir, FILE *out, struct to
 		if (!q_id_valid(de->d_name))
 			continue;
 		file = fs_join(path, de->d_name);
-		list_one(file, dir, out, t);
+		list_one(w, file, dir);
 		free(file);
 	}
 	closedir(d);
@@ -159,23 +206,29 @@ static int list_dir(const char *queue_dir, const char *dir, FILE *out, struct to
 	return 0;
 }
 
-long qlist_print(const char *queue_dir, FILE *out, char **err_r)
+long qlist_print_extra(const char *queue_dir, const struct qlist_extra *extra, FILE *out,
+		       char **err_r)
 {
-	struct totals t = { 0, 0 };
+	struct walk w = { queue_dir, extra, out, { 0, 0 } };
 	buf *text;
 
 	*err_r = NULL;
 	for (int i = 0; qlist_dirs[i] != NULL; i++)
-		if (list_dir(queue_dir, qlist_dirs[i], out, &t, err_r) < 0)
+		if (list_dir(&w, qlist_dirs[i], err_r) < 0)
 			return -1;
 	text = buf_new(64);
-	if (t.count == 0)
+	if (w.t.count == 0)
 		buf_puts(text, "Mail queue is empty\n");
 	else
-		qlist_format_footer(text, t.bytes, t.count);
+		qlist_format_footer(text, w.t.bytes, w.t.count);
 	fwrite(buf_cstr(text), 1, buf_len(text), out);
 	buf_free(&text);
-	return t.count;
+	return w.t.count;
+}
+
+long qlist_print(const char *queue_dir, FILE *out, char **err_r)
+{
+	return qlist_print_extra(queue_dir, NULL, out, err_r);
 }
 
 char *qlist_find(const char *queue_dir, const char *id, const char **dir_r)

@@ -2,7 +2,8 @@
  * and "sendmail -bp" / mailq so both print the same thing. The listing
  * uses Postfix's mailq layout: a header line, one block per message (queue
  * ID with a status mark, size, arrival time, sender, an optional
- * "(reason)" line, the recipients still to be delivered), and a summary
+ * "(reason)" line, the recipients still to be delivered, each group under
+ * the "(reason)" of its last deferral from qreason.h), and a summary
  * "-- N Kbytes in M Requests." It reads queue files with q.h and never
  * holds more than one message's envelope in memory. */
 #ifndef POSTERN_QLIST_H
@@ -28,6 +29,17 @@ struct qlist_item {
 	const char *note; /* shown as "(note)" below the first line, or NULL */
 	const char *const *rcpts; /* the recipients still pending */
 	int nrcpts;
+	/* per recipient: the reason it waits, or NULL (the whole array may be
+	 * NULL); printed "(reason)" above the recipients it applies to, as
+	 * Postfix does */
+	const char *const *rcpt_notes;
+};
+
+/* What the caller knows beyond the files (mailctl asks the running qmgr):
+ * note(ctx, id) is a line about message id, or NULL. */
+struct qlist_extra {
+	const char *(*note)(void *ctx, const char *id);
+	void *ctx;
 };
 
 /* Pure formatting (unit tested): append to out. Times are local time. */
@@ -42,6 +54,9 @@ void qlist_format_footer(buf *out, long long bytes, long requests);
  * corrupt/). Returns the number of messages, or -1 with *err_r (heap) when
  * the queue cannot be read at all. */
 long qlist_print(const char *queue_dir, FILE *out, char **err_r);
+/* qlist_print_extra: the same with extra notes (extra may be NULL). */
+long qlist_print_extra(const char *queue_dir, const struct qlist_extra *extra, FILE *out,
+		       char **err_r);
 
 /* The directories a queued message can be in, in listing order. */
 extern const char *const qlist_dirs[];

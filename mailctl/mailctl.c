@@ -116,15 +116,18 @@ static const struct mailctl_cmd commands[] = {
 	  "alias. ADDRESS may be @DOMAIN, a catch-all for the domain; its domain\n"
 	  "must be hosted. Targets are full addresses.\n",
 	  cmd_alias },
-	{ "queue", "list, show, delete, hold, release or flush queued mail",
+	{ "queue", "list, show, explain, delete, hold, release or flush queued mail",
 	  "usage: mailctl [-c DIR] queue list\n"
 	  "       mailctl [-c DIR] queue show QUEUE_ID\n"
+	  "       mailctl [-c DIR] queue why [QUEUE_ID...]\n"
 	  "       mailctl [-c DIR] queue delete QUEUE_ID|ALL\n"
 	  "       mailctl [-c DIR] queue hold QUEUE_ID\n"
 	  "       mailctl [-c DIR] queue release QUEUE_ID\n"
 	  "       mailctl [-c DIR] queue flush\n"
 	  "list prints the queue like mailq ('*' being delivered, '!' on hold);\n"
-	  "show prints a message's envelope and content; delete removes messages;\n"
+	  "show prints a message's envelope and content; why prints each recipient's\n"
+	  "state and the reason it waits (every waiting message without an ID);\n"
+	  "delete removes messages;\n"
 	  "hold keeps a message out of delivery until release; flush asks qmgr to\n"
 	  "retry all deferred mail now (the mail system must be running).\n",
 	  cmd_queue },

@@ -1,9 +1,13 @@
 /* queue.c: mailctl queue: list (mailq format, lib/qlist.c), show one
- * message (envelope and content), delete, hold and release messages, and
- * flush (ask qmgr to retry the deferred mail now). It reads queue files
- * read-only; the only changes it makes are unlink and rename between the
- * queue directories, as Postfix's postsuper does, and each is logged to
- * the mail log. */
+ * message (envelope and content), why (each recipient's state and the
+ * reason it waits), delete, hold and release messages, and flush (ask
+ * qmgr to retry the deferred mail now). list and why also ask the running
+ * qmgr which messages it holds with a problem (a failed move out of
+ * active/, docs/internals.md); without qmgr they show what the files say.
+ * It reads queue files read-only; the only changes it makes are unlink
+ * and rename between the queue directories, as Postfix's postsuper does,
+ * and each is logged to the mail log. A message's deferral reasons file
+ * (lib/qreason.h) goes with the message when it is deleted. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -19,9 +23,11 @@
 #include "mem.h"
 #include "q.h"
 #include "qlist.h"
+#include "qreason.h"
 #include "sock.h"
 
 #define TRIGGER_TIMEOUT_MS 5000
+#define STATUS_TIMEOUT_MS 3000
 
 static const char *queue_dir(struct mailctl *ctl)
 {
@@ -43,12 +49,117 @@ static void open_log(struct mailctl *ctl)
 	log_set_stderr(false); /* the command prints its own summary */
 }
 
+/* ---- what the running qmgr says ---- */
+
+/* One message qmgr holds with a problem. */
+struct held {
+	char *id;
+	char *note; /* "qmgr: cannot move to deferred/: ..., since ..., next try in N s" */
+};
+
+struct qmgr_status {
+	bool reached;
+	struct held *items;
+	size_t n;
+};
+
+static void clock_text(time_t t, char *out, size_t size)
+{
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL || strftime(out, size, "%H:%M:%S", &tm) == 0)
+		snprintf(out, size, "%lld", (long long)t);
+}
+
+static void status_add(struct qmgr_status *st, const char *id, const char *reason,
+		       long long since, long long next_try)
+{
+	char at[32];
+	long long wait = next_try - (long long)time(NULL);
+
+	clock_text((time_t)since, at, sizeof(at));
+	st->items = xrealloc(st->items, (st->n + 1) * sizeof(*st->items));
+	st->items[st->n].id = xstrdup(id);
+	st->items[st->n].note = xasprintf("qmgr: %s, since %s, next try in %lld s", reason, at,
+					  wait > 0 ? wait : 0);
+	st->n++;
+}
+
+/* status_parse: the queue_id, reason, since, next_try groups of a reply. */
+static void status_parse(struct qmgr_status *st, const attr_rec *rec)
+{
+	const char *id = NULL, *reason = NULL;
+	long long since = 0;
+
+	for (size_t i = 0; i < attr_count(rec); i++) {
+		const char *name = attr_name_at(rec, i), *value = attr_value_at(rec, i);
+
+		if (strcmp(name, "queue_id") == 0) {
+			id = value;
+			reason = NULL;
+		} else if (strcmp(name, "reason") == 0)
+			reason = value;
+		else if (strcmp(name, "since") == 0)
+			since = strtoll(value, NULL, 10);
+		else if (strcmp(name, "next_try") == 0 && id != NULL && reason != NULL)
+			status_add(st, id, reason, since, strtoll(value, NULL, 10));
+	}
+}
+
+/* qmgr_status_get: asks qmgr over its socket; st->reached false when it
+ * does not answer (not running, or an older qmgr). */
+static void qmgr_status_get(struct mailctl *ctl, struct qmgr_status *st)
+{
+	char *path = fs_join(queue_dir(ctl), "private/qmgr"), *err = NULL;
+	attr_rec *rec = attr_new("qmgr_status"), *reply = NULL;
+	int fd = sock_connect_unix(path, &err);
+
+	memset(st, 0, sizeof(*st));
+	if (fd >= 0 && attr_send(fd, rec, STATUS_TIMEOUT_MS, &err) == 0 &&
+	    attr_recv(fd, &reply, STATUS_TIMEOUT_MS, &err) == 0 &&
+	    strcmp(attr_protocol(reply), "qmgr_status_reply") == 0) {
+		st->reached = true;
+		status_parse(st, reply);
+	}
+	attr_free(&reply);
+	attr_free(&rec);
+	free(err);
+	if (fd >= 0)
+		close(fd);
+	free(path);
+}
+
+static void qmgr_status_free(struct qmgr_status *st)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		free(st->items[i].id);
+		free(st->items[i].note);
+	}
+	free(st->items);
+}
+
+static const char *held_note(void *ctx, const char *id)
+{
+	const struct qmgr_status *st = ctx;
+
+	for (size_t i = 0; i < st->n; i++)
+		if (strcmp(st->items[i].id, id) == 0)
+			return st->items[i].note;
+	return NULL;
+}
+
 static int queue_list(struct mailctl *ctl)
 {
+	struct qmgr_status st;
+	struct qlist_extra extra = { held_note, &st };
 	char *err = NULL;
+	long rc;
 
+	qmgr_status_get(ctl, &st);
 	fflush(stdout);
-	if (qlist_print(queue_dir(ctl), stdout, &err) < 0) {
+	rc = qlist_print_extra(queue_dir(ctl), &extra, stdout, &err);
+	qmgr_status_free(&st);
+	if (rc < 0) {
 		fprintf(stderr, "mailctl: %s\n", err);
 		free(err);
 		return 1;
@@ -165,6 +276,7 @@ static int delete_one(struct mailctl *ctl, const char *id, bool quiet)
 		free(path);
 		return 1;
 	}
+	qreason_remove(queue_dir(ctl), id);
 	log_info("%s: removed from %s by mailctl queue delete (uid %ld)", id, dir,
 		 (long)getuid());
 	if (!quiet)
@@ -191,6 +303,7 @@ static int delete_all(struct mailctl *ctl)
 				continue;
 			file = fs_join(path, de->d_name);
 			if (unlink(file) == 0) {
+				qreason_remove(queue_dir(ctl), de->d_name);
 				log_info("%s: removed from %s by mailctl queue delete ALL (uid %ld)",
 					 de->d_name, qlist_dirs[i], (long)getuid());
 				count++;
@@ -270,12 +383,114 @@ static int move(struct mailctl *ctl, const char *id, bool hold)
 	return rc;
 }
 
+/* ---- queue why ---- */
+
+static void why_rcpt(const struct q_msg *m, int i, const struct qreason_set *reasons)
+{
+	const struct qreason *r = qreason_lookup(reasons, i);
+	char state = m->env.rcpts[i].state;
+
+	printf("  %s: %s", m->env.rcpts[i].address, state_name(state));
+	if (state == Q_RCPT_PENDING && r != NULL)
+		printf(": %s %s", r->status, r->reason);
+	else if (state == Q_RCPT_PENDING)
+		printf(" (not tried yet, or no reason recorded)");
+	printf("\n");
+}
+
+/* why_one: the message's place in the queue, qmgr's word on it, and each
+ * recipient's state with the reason of its last deferral. */
+static int why_one(struct mailctl *ctl, const char *id, const struct qmgr_status *st)
+{
+	const char *dir, *held = held_note((void *)st, id);
+	char *path = find(ctl, id, &dir), *err = NULL;
+	struct qreason_set reasons;
+	struct q_msg *m = NULL;
+	char when[64];
+
+	if (path == NULL)
+		return 1;
+	if (q_msg_open_ro(path, &m, &err) < 0) {
+		fprintf(stderr, "mailctl: %s\n", err);
+		free(err);
+		free(path);
+		return 1;
+	}
+	(void)qreason_read(queue_dir(ctl), id, &reasons);
+	printf("%s: in %s/", id, dir);
+	if (strcmp(dir, Q_DEFERRED) == 0) {
+		clock_text(m->mtime, when, sizeof(when));
+		printf(", next attempt at %s", when);
+	}
+	if (reasons.when != 0) {
+		clock_text(reasons.when, when, sizeof(when));
+		printf(", last deferred at %s", when);
+	}
+	printf("\n");
+	if (held != NULL)
+		printf("  %s\n", held);
+	for (int i = 0; i < m->env.nrcpts; i++)
+		why_rcpt(m, i, &reasons);
+	qreason_free(&reasons);
+	q_msg_free(&m);
+	free(path);
+	return 0;
+}
+
+/* why_all: every message in the queue that waits for something. */
+static int why_all(struct mailctl *ctl, const struct qmgr_status *st)
+{
+	int rc = 0;
+	long count = 0;
+
+	for (int i = 0; qlist_dirs[i] != NULL; i++) {
+		char *path = fs_join(queue_dir(ctl), qlist_dirs[i]);
+		DIR *d = opendir(path);
+		struct dirent *de;
+
+		while (d != NULL && (de = readdir(d)) != NULL)
+			if (q_id_valid(de->d_name) && strcmp(qlist_dirs[i], Q_INCOMING) != 0) {
+				char *file = fs_join(path, de->d_name);
+
+				if (access(file, F_OK) == 0) {
+					rc |= why_one(ctl, de->d_name, st);
+					count++;
+				}
+				free(file);
+			}
+		if (d != NULL)
+			closedir(d);
+		free(path);
+	}
+	if (count == 0)
+		printf("No message is waiting\n");
+	return rc;
+}
+
+static int queue_why(struct mailctl *ctl, int argc, char **argv)
+{
+	struct qmgr_status st;
+	int rc = 0;
+
+	qmgr_status_get(ctl, &st);
+	if (!st.reached)
+		printf("(qmgr not reached: what the queue files say)\n");
+	if (argc == 0)
+		rc = why_all(ctl, &st);
+	for (int i = 0; i < argc; i++)
+		rc |= why_one(ctl, argv[i], &st);
+	qmgr_status_free(&st);
+	return rc;
+}
+
 int cmd_queue(struct mailctl *ctl, int argc, char **argv)
 {
 	const char *verb = argc > 1 ? argv[1] : "";
 
 	if (strcmp(verb, "list") == 0 && argc == 2)
 		return queue_list(ctl);
+	if (strcmp(verb, "why") == 0)
+		return queue_why(ctl, argc - 2, argv + 2);
 	if (strcmp(verb, "show") == 0 && argc == 3)
 		return queue_show(ctl, argv[2]);
 	if (strcmp(verb, "flush") == 0 && argc == 2) {

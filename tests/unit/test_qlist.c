@@ -1,6 +1,6 @@
 /* test_qlist.c: unit tests for lib/qlist.c: the mailq layout as a table
  * of messages and their expected blocks (marks, null sender, a note line,
- * several and no recipients, long queue IDs), the footer's rounding and
+ * several and no recipients, long queue IDs, per-recipient reasons), the footer's rounding and
  * plural, and qlist_print over a queue with no messages. Times are
  * printed in UTC (TZ is set) so the expected text is fixed. */
 #include <setjmp.h>
@@ -22,6 +22,9 @@
 
 static const char *const two[] = { "a@example.test", "b@example.test" };
 static const char *const one[] = { "x@y.test" };
+static const char *const three[] = { "a@x.test", "b@x.test", "c@x.test" };
+static const char *const three_notes[] = { "mailbox full", "mailbox full", NULL };
+static const char *const other_notes[] = { NULL, "no route", "busy" };
 
 struct item_case {
 	struct qlist_item item;
@@ -30,19 +33,34 @@ struct item_case {
 
 /* 1700000000 is Tue Nov 14 22:13:20 2023 UTC */
 static const struct item_case item_cases[] = {
-	{ { "4XkW2b0001AB", ' ', 412, 1700000000, "s@example.test", NULL, two, 2 },
+	{ { "4XkW2b0001AB", ' ', 412, 1700000000, "s@example.test", NULL, two, 2, NULL },
 	  "4XkW2b0001AB       412 Tue Nov 14 22:13:20  s@example.test\n"
 	  "                                          a@example.test\n"
 	  "                                          b@example.test\n\n" },
-	{ { "ABCDEFGH", QLIST_MARK_ACTIVE, 5, 1700000000, "", NULL, one, 1 },
+	{ { "ABCDEFGH", QLIST_MARK_ACTIVE, 5, 1700000000, "", NULL, one, 1, NULL },
 	  "ABCDEFGH  *        5 Tue Nov 14 22:13:20  MAILER-DAEMON\n"
 	  "                                          x@y.test\n\n" },
-	{ { "ABCDEFGHIJKLMNOPQRST", QLIST_MARK_HOLD, 123456789, 1700000000, "s@x", "held", one, 1 },
+	{ { "ABCDEFGHIJKLMNOPQRST", QLIST_MARK_HOLD, 123456789, 1700000000, "s@x", "held", one, 1, NULL },
 	  "ABCDEFGHIJKLMNOPQRST! 123456789 Tue Nov 14 22:13:20  s@x\n"
 	  "(held)\n"
 	  "                                          x@y.test\n\n" },
-	{ { "ABCDEFGHIJ", ' ', 0, 1700000000, "s@x", NULL, NULL, 0 },
+	{ { "ABCDEFGHIJ", ' ', 0, 1700000000, "s@x", NULL, NULL, 0, NULL },
 	  "ABCDEFGHIJ         0 Tue Nov 14 22:13:20  s@x\n\n" },
+	/* per-recipient reasons: one "(reason)" above the recipients it covers */
+	{ { "ABCDEFGHIJ", ' ', 9, 1700000000, "s@x", "deferred", three, 3, three_notes },
+	  "ABCDEFGHIJ         9 Tue Nov 14 22:13:20  s@x\n"
+	  "(deferred)\n"
+	  "(mailbox full)\n"
+	  "                                          a@x.test\n"
+	  "                                          b@x.test\n"
+	  "                                          c@x.test\n\n" },
+	{ { "ABCDEFGHIJ", ' ', 9, 1700000000, "s@x", NULL, three, 3, other_notes },
+	  "ABCDEFGHIJ         9 Tue Nov 14 22:13:20  s@x\n"
+	  "                                          a@x.test\n"
+	  "(no route)\n"
+	  "                                          b@x.test\n"
+	  "(busy)\n"
+	  "                                          c@x.test\n\n" },
 };
 
 static void test_items(void **state)

@@ -114,7 +114,8 @@ class RootInstance(InstanceCase):
                     return (st.st_uid, stat.S_IMODE(st.st_mode))
             return None
         self.assertEqual(wait_for(queued, 15), (uid, 0o600), self.inst.log())
-        for sub in ("tmp", "incoming", "active", "deferred", "hold", "corrupt", "public"):
+        for sub in ("tmp", "incoming", "active", "deferred", "hold", "corrupt", "defer",
+                    "public"):
             self.assert_owned(self.inst.path("queue", sub), uid, 0o755)
         self.assert_owned(self.inst.path("queue", "private"), uid, 0o700)
         self.assert_owned(self.inst.path("queue", "pid"), 0, 0o755)

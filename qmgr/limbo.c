@@ -6,7 +6,9 @@
  * since when, next try). A one-second timer retries each entry on the
  * schedule of qmgr_limbo_delay (2 s growing to 30 s) until it succeeds;
  * a message then continues as if the change had worked at once (a
- * deferred one is taken again when its retry time has passed). Entries
+ * deferred one is taken again when its retry time has passed). One that
+ * still cannot reach deferred/ when its retry time comes is delivered
+ * again from active/, so its delivery keeps its normal schedule. Entries
  * keep no file open and do not count against the active limit: they hold
  * no delivery slot, and a problem with one directory must not stop the
  * delivery of everything else. The file stays in active/, so a qmgr
@@ -123,6 +125,28 @@ static void limbo_done(struct qmgr *q, struct qmgr_limbo *l)
 	}
 }
 
+/* retake: a message still stuck on its way to deferred/ when its retry
+ * time has come is delivered again straight from active/ (its next
+ * deferral puts it back here with a later retry time): a directory that
+ * stays unwritable delays the mail by its backoff, no more. */
+static bool retake(struct qmgr *q, struct qmgr_limbo *l, time_t now, const char *why)
+{
+	char *id;
+	bool recover;
+
+	if (l->op != QMGR_LIMBO_DEFER || l->retry_at > now || !qmgr_has_room(q) ||
+	    svc_stopping(q->service))
+		return false;
+	log_info("%s: %s; its retry time has come: delivering it again from %s/", l->id, why,
+		 Q_ACTIVE);
+	id = xstrdup(l->id);
+	recover = l->set_mode && (l->mode & S_IXUSR) != 0;
+	limbo_unlink(q, l);
+	qmgr_take(q, Q_ACTIVE, id, recover);
+	free(id);
+	return true;
+}
+
 static void limbo_retry(struct qmgr *q, struct qmgr_limbo *l, time_t now)
 {
 	const char *step = "";
@@ -140,6 +164,10 @@ static void limbo_retry(struct qmgr *q, struct qmgr_limbo *l, time_t now)
 		return;
 	}
 	why = xasprintf("cannot %s: %s", step, strerror(errno));
+	if (retake(q, l, now, why)) {
+		free(why);
+		return;
+	}
 	l->tries++;
 	l->next_try = now + (time_t)qmgr_limbo_delay(l->tries);
 	if (strcmp(why, l->reason) != 0)

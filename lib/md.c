@@ -453,7 +453,7 @@ static int md_scan_for(const char *maildir, const char *sub, const char *key, bo
  * recovered deliveries were made and are still there, and a qmgr killed
  * again and again must not pay two directory scans for each of them;
  * otherwise link() in md_link_new is the check, plus one stat here when
- * a quota check would come first. */
+ * a quota or free-space check would come first. */
 static enum md_result md_find_earlier(struct md_job *j, char **err_r)
 {
 	const struct md_delivery *d = j->d;

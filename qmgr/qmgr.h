@@ -114,6 +114,7 @@ struct qmgr {
 	ev_timer *recheck; /* rescans incoming/ after a pass it changed under */
 	bool recheck_armed;
 	ev_timer *orphan_timer; /* looks for files in active/ nobody holds */
+	unsigned orphan_ticks;
 
 	struct qmgr_limbo *limbo; /* messages whose state change failed */
 	int nlimbo;

@@ -10,7 +10,7 @@
  * during a pass (its mtime moved), it is scanned again a moment later, so
  * such a file waits a second, not until the next trigger or wakeup; in
  * deferred/ the next queue run finds it. Recovery takes a small batch per
- * loop turn; a scan of active/ every minute takes any file nobody holds
+ * loop turn; a scan of active/ every 30 s takes any file nobody holds
  * (the safety net behind limbo.c). Files that open but do not parse go to
  * corrupt/ (an empty one too), files that cannot be opened to deferred/. */
 #include "qmgr.h"
@@ -30,9 +30,13 @@
 #define SCAN_CHUNK 256
 /* Recovered messages taken per loop turn (take_recovered). */
 #define RECOVER_BATCH 16
-/* The scan of active/ for orphans, and the age a file must have there. */
-#define ORPHAN_SCAN_MS 60000
+/* The scan of active/ for orphans (so one waits 30 to 90 s), and the age
+ * a file must have there. */
+#define ORPHAN_SCAN_MS 30000
 #define ORPHAN_AGE 60
+/* defer/ is swept every this many orphan scans, of files this old. */
+#define REASONS_SWEEP_TICKS 120
+#define REASONS_SWEEP_AGE 3600
 /* Delay of the extra pass over incoming/ after one it changed under. */
 #define RECHECK_MS 1000
 
@@ -180,9 +184,52 @@ static bool orphan(struct qmgr *q, DIR *d, const char *name, time_t now)
 	       st.st_ctime <= now - ORPHAN_AGE;
 }
 
+/* in_queue: the message id is in one of the queue directories. */
+static bool in_queue(const struct qmgr *q, const char *id)
+{
+	static const char *const subs[] = { Q_INCOMING, Q_ACTIVE, Q_DEFERRED, Q_HOLD };
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		char *path = q_path(q->queue_dir, subs[i], id);
+		bool there = access(path, F_OK) == 0;
+
+		free(path);
+		if (there)
+			return true;
+	}
+	return false;
+}
+
+/* sweep_reasons: defer/ files an hour old whose message is gone (removed
+ * by hand) and tmp files of a writer killed before its rename. */
+static void sweep_reasons(struct qmgr *q)
+{
+	char *dir = fs_join(q->queue_dir, QREASON_DIR);
+	DIR *d = opendir(dir);
+	time_t old = time(NULL) - REASONS_SWEEP_AGE;
+	struct dirent *de;
+	struct stat st;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		bool tmp = len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0;
+
+		if ((!tmp && !q_id_valid(de->d_name)) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    st.st_mtime > old || (!tmp && in_queue(q, de->d_name)))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			log_info("removed %s/%s: its message left the queue", QREASON_DIR,
+				 de->d_name);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(dir);
+}
+
 /* on_orphan_timer: the safety net behind the limbo: whatever left a
  * message in active/ without qmgr holding it, it is taken again in
- * recover mode. */
+ * recover mode. Once an hour it also sweeps defer/. */
 static void on_orphan_timer(void *ctx)
 {
 	struct qmgr *q = ctx;
@@ -202,6 +249,8 @@ static void on_orphan_timer(void *ctx)
 	if (d != NULL)
 		closedir(d);
 	free(dir);
+	if (q->orphan_ticks++ % REASONS_SWEEP_TICKS == 0)
+		sweep_reasons(q);
 }
 
 /* ---- directory passes ---- */

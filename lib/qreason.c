@@ -27,13 +27,28 @@ static void put_clean(buf *out, const char *s, size_t max)
 	}
 }
 
+/* put_status: the printable non-space bytes of status (at most 16), or
+ * "4.0.0" when it has none: the status is one word of the line. */
+static void put_status(buf *out, const char *status)
+{
+	size_t start = buf_len(out);
+
+	for (size_t i = 0; status != NULL && status[i] != '\0' && i < 16; i++) {
+		unsigned char c = (unsigned char)status[i];
+
+		if (c > 0x20 && c != 0x7f)
+			buf_putc(out, (char)c);
+	}
+	if (buf_len(out) == start)
+		buf_puts(out, "4.0.0");
+}
+
 void qreason_format(buf *out, time_t when, const struct qreason *items, int n)
 {
 	buf_printf(out, "%s\nT%lld\n", QREASON_MAGIC, (long long)when);
 	for (int i = 0; i < n; i++) {
 		buf_printf(out, "R%d ", items[i].rcpt);
-		put_clean(out, items[i].status != NULL && *items[i].status ? items[i].status : "4.0.0",
-			  16);
+		put_status(out, items[i].status);
 		buf_putc(out, ' ');
 		put_clean(out, items[i].reason != NULL ? items[i].reason : "", QREASON_MAX_TEXT);
 		buf_putc(out, '\n');

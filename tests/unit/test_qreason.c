@@ -22,15 +22,17 @@ static void test_format(void **state)
 {
 	struct qreason items[] = { { 0, "4.2.2", "mailbox full" },
 				   { 3, "4.3.0", "line\nbreak\tand tab" },
-				   { 7, NULL, NULL } };
+				   { 7, NULL, NULL },
+				   { 8, "\x01 4.1\t", "x" } };
 	buf *out = buf_new(64);
 
 	(void)state;
-	qreason_format(out, 1700000000, items, 3);
+	qreason_format(out, 1700000000, items, 4);
 	assert_string_equal(buf_cstr(out), "POSTERN-DEFER 1\nT1700000000\n"
 					   "R0 4.2.2 mailbox full\n"
 					   "R3 4.3.0 line break and tab\n"
-					   "R7 4.0.0 \n");
+					   "R7 4.0.0 \n"
+					   "R8 4.1 x\n");
 	buf_free(&out);
 }
 

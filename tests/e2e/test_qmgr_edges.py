@@ -6,7 +6,9 @@ deferred/ fails (deferred/ made unwritable for the mail owner, as a full
 disk would) stays in qmgr's care, is shown with the reason by `mailctl
 queue list` and `queue why`, and moves on without a restart once the
 directory is writable again (delivered again from active/ meanwhile when
-its retry time comes); a deferred message shows its reason; a batch
+its retry time comes); a bounce that cannot be written leaves the
+recipient failed and is written at a later try; a deferred message shows
+its reason; a batch
 of messages left in active/ is delivered once each while qmgr is killed
 again and again."""
 import os
@@ -199,6 +201,29 @@ class QmgrEdges(unittest.TestCase):
         self.assertFalse(os.path.exists(self.inst.path("queue", "defer", qid)))
         bad = self.inst.ctl("queue", "why", "NoSuchMessage1")
         self.assertEqual(bad.returncode, 1)
+
+    def test_bounce_that_cannot_be_written_is_retried(self):
+        self.start()
+        qid = self.inst.inject("alice@example.test", ["nobody@example.test"], message("lost"),
+                               "-T")
+        tmp = self.inst.path("queue", "tmp")
+        os.chmod(tmp, 0o500)  # no queue file can be written, as on a full disk
+        self.addCleanup(os.chmod, tmp, 0o755)
+        self.assertEqual(self.inst.ctl("queue", "flush").returncode, 0)  # scans incoming/
+        cannot = "%s: cannot write the non-delivery notification" % qid
+        self.assertTrue(wait_for(lambda: cannot in self.inst.log(), 15), self.inst.log())
+        # the recipient stays FAILED (not reported) and the message waits
+        why = []
+        self.assertTrue(wait_for(lambda: why.append(self.inst.ctl("queue", "why", qid)) or
+                                 "nobody@example.test: failed\n" in why[-1].stdout, 15),
+                        why[-1].stdout + self.inst.log())
+        self.assertEqual(self.files("alice"), [])
+        os.chmod(tmp, 0o755)
+        self.wait_count("alice", 1, timeout=30)
+        self.assertTrue(wait_for(lambda: "%s: removed" % qid in self.inst.log(), 15),
+                        self.inst.log())
+        self.assertIn("%s: sender non-delivery notification" % qid, self.inst.log())
+        self.assertEqual(len(self.files("alice")), 1)
 
     def test_recovery_moves_on_while_qmgr_is_killed(self):
         count = 60

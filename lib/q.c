@@ -56,7 +56,15 @@
  * from). The taker checks what it got (a regular file of ours with one
  * link) and resets its mode, since qmgr keeps a mark in the mode bits; it
  * writes over the old bytes, which spares freeing and allocating their
- * blocks, and cuts the file to its new length before the fsync. */
+ * blocks, and cuts the file to its new length before the fsync.
+ *
+ * Writer locks: a writer holds flock(LOCK_EX) on its tmp file from the
+ * moment it has the descriptor until the file is renamed into incoming/
+ * or removed, so the tmp/ sweeper (qsweep.c) can tell the file of a live
+ * writer, however slow its client, from one a killed writer left behind:
+ * it removes only files it can lock. A file taken from the pool that
+ * cannot be locked is the sweeper's just then: the taker drops it and
+ * creates a new file. */
 #include "q.h"
 
 #include <errno.h>
@@ -66,6 +74,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -253,10 +262,10 @@ static int q_writer_fail(q_writer *w, const char *what, int err, char **err_r)
 {
 	if (w->error == NULL) {
 		w->error = xasprintf("cannot %s queue file %s: %s", what, w->tmp_path, strerror(err));
+		unlink(w->tmp_path); /* before the close drops the lock */
 		if (w->fd >= 0)
 			close(w->fd);
 		w->fd = -1;
-		unlink(w->tmp_path);
 	}
 	if (err_r != NULL)
 		*err_r = xstrdup(w->error);
@@ -311,18 +320,32 @@ static char *q_pool_path(const char *queue_dir)
 	if (state == 0)
 		state = (uint32_t)getpid() * 2654435761u | 1;
 	state = state * 1103515245u + 12345u;
-	return xasprintf("%s/%s/pool.%u", queue_dir, Q_TMP, (state >> 16) % Q_POOL_SLOTS);
+	return xasprintf("%s/%s/%s%u", queue_dir, Q_TMP, Q_POOL_PREFIX,
+			 (state >> 16) % Q_POOL_SLOTS);
 }
 
-/* q_pool_open: opens a file just taken from the pool, mode 0600 like a
- * new one; *stale_r gets its old size. -1 (the file removed) when it is not
- * a regular file of ours with one link, which only a tampered queue has. */
+/* q_lock_tmp: the writer's lock (see above); false when someone else
+ * holds the file. */
+static bool q_lock_tmp(int fd)
+{
+	int rc;
+
+	while ((rc = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+		;
+	return rc == 0;
+}
+
+/* q_pool_open: opens and locks a file just taken from the pool, mode 0600
+ * like a new one; *stale_r gets its old size. -1 (the file removed) when it
+ * is not a regular file of ours with one link, which only a tampered queue
+ * has, or when the sweeper holds its lock. */
 static int q_pool_open(const char *path, off_t *stale_r)
 {
 	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+	if (fd >= 0 && q_lock_tmp(fd) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_nlink == 1 &&
 	    st.st_uid == geteuid() && ((st.st_mode & 07777) == 0600 || fchmod(fd, 0600) == 0)) {
 		*stale_r = st.st_size;
 		return fd;
@@ -383,8 +406,13 @@ static int q_create_tmp(const char *queue_dir, char **path_r, off_t *stale_r, ch
 	for (int tries = 0; tries < 100; tries++) {
 		*path_r = q_tmp_name(queue_dir);
 		fd = open(*path_r, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd >= 0)
+		if (fd >= 0 && q_lock_tmp(fd))
 			return fd;
+		if (fd >= 0) { /* only a sweep with a tiny max age gets here */
+			unlink(*path_r);
+			close(fd);
+			errno = EEXIST;
+		}
 		if (errno != EEXIST) {
 			*err_r = xasprintf("cannot create queue file %s: %s", *path_r, strerror(errno));
 			free(*path_r);
@@ -600,16 +628,18 @@ static int q_writer_finish(q_writer *w, char **err_r)
 		return q_writer_fail(w, "truncate", errno, err_r);
 	if (fsync(w->fd) < 0)
 		return q_writer_fail(w, "fsync", errno, err_r);
-	fd = w->fd;
-	w->fd = -1;
-	if (close(fd) < 0)
-		return q_writer_fail(w, "close", errno, err_r);
 	dst = q_path(w->queue_dir, Q_INCOMING, w->id);
 	if (rename(w->tmp_path, dst) < 0) {
 		free(dst);
 		return q_writer_fail(w, "rename", errno, err_r);
 	}
 	free(dst);
+	/* Closed after the rename, so the lock covers the file until it has
+	 * left tmp/. The data reached the disk with the fsync, so close has
+	 * nothing left to report; the file is committed whatever it says. */
+	fd = w->fd;
+	w->fd = -1;
+	close(fd);
 	return 0;
 }
 

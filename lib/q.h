@@ -30,6 +30,10 @@
 #define Q_HOLD "hold"
 #define Q_CORRUPT "corrupt"
 
+/* Names in tmp/ of files idle in the pool (q_recycle): "pool.<slot>".
+ * Every other name in tmp/ is a writer's file. */
+#define Q_POOL_PREFIX "pool."
+
 /* Recipient states (the byte updated in place). */
 #define Q_RCPT_PENDING 'P'
 #define Q_RCPT_DONE 'D' /* delivered */
@@ -72,7 +76,9 @@ typedef struct q_writer q_writer;
 int q_recycle(const char *queue_dir, const char *path);
 
 /* q_writer_new: creates a file in $queue_dir/tmp (from the pool when it
- * has one, see q.c) and picks the queue ID.
+ * has one, see q.c) and picks the queue ID. The writer holds an flock on
+ * the file until commit or abort, which tells the tmp/ sweeper (qsweep.h)
+ * that the file is in use.
  * NULL with *err_r (heap) on failure (disk full, permissions). */
 q_writer *q_writer_new(const char *queue_dir, char **err_r);
 const char *q_writer_id(const q_writer *w);

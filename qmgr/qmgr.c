@@ -275,6 +275,7 @@ static void qmgr_init(svc *service)
 	read_settings(q, q->config);
 	fit_open_limit(q);
 	make_queue_dirs(q);
+	qmgr_sweep_init(q);
 	q->resolver = resolver_new(q->config);
 	qmgr_scan_init(q);
 	log_info("queue manager started: active limit %d, local concurrency %d",

@@ -9,6 +9,7 @@
  *               failed move out of active/, chmod, utime or removal),
  *               kept and retried on a timer so none is stranded
  *   bounce.c    writing a DSN into the queue
+ *   sweep.c     removing what killed writers left in tmp/
  *   backoff.c, dsn.c  pure logic (logic.h), unit tested
  * qmgr alone writes the recipient state bytes of queue files. */
 #ifndef POSTERN_QMGR_H
@@ -152,6 +153,10 @@ void qmgr_limbo_stop(struct qmgr *q);
 /* transport.c */
 void qmgr_transport_submit(struct qmgr *q, struct qmgr_job *job);
 void qmgr_transport_stop(struct qmgr *q);
+
+/* sweep.c: removes old files no writer holds from queue tmp/, now and on
+ * a timer (queue_tmp_max_age). */
+void qmgr_sweep_init(struct qmgr *q);
 
 /* bounce.c: writes a DSN about recipients idx[0..n) of m to its sender;
  * 0 with *id_r (heap), or -1 (logged). */

@@ -14,6 +14,8 @@ const struct cfg_key qmgr_cfg_keys[] = {
 	  "longest wait between two delivery attempts of a deferred message" },
 	{ "maximal_queue_lifetime", CFG_TIME, "5d", 0, 31536000,
 	  "how long a message may stay deferred before it is returned as undeliverable" },
+	{ "queue_tmp_max_age", CFG_TIME, "600s", 1, 86400,
+	  "age after which qmgr removes a file from queue tmp/ that no writer holds" },
 
 	/* Concurrency and memory */
 	{ "local_destination_concurrency_limit", CFG_INT, "20", 1, 1000,

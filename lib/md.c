@@ -1,8 +1,18 @@
 /* md.c: Maildir delivery and Maildir++ quota (see md.h). A delivery writes
- * tmp/<name>, fsyncs it, hard-links it to new/<name> and removes the tmp
- * name; link() failing with EEXIST is how a retried delivery finds its
- * earlier copy. It never fsyncs new/ itself (md_sync_new, batched by the
- * caller) and never touches cur/ (that belongs to pop3d and imapd).
+ * a tmp file under a name of its own, fsyncs it, hard-links it to
+ * new/<name> and removes the tmp name; link() failing with EEXIST is how a
+ * retried delivery finds its earlier copy. It never fsyncs new/ itself
+ * (md_sync_new, batched by the caller) and never touches cur/ (that
+ * belongs to pop3d and imapd).
+ *
+ * The tmp name is unique per process and delivery attempt (md_tmp_name),
+ * made with O_EXCL, and never reused or removed by another attempt: two
+ * processes delivering the same message at once (one left over from
+ * before a crash, one recovering) each write and link only their own
+ * file, so new/ gets one complete copy, and a writer killed half-way
+ * leaves a file nobody links. Such left-overs are removed once 36 hours
+ * old (the Maildir convention), by the first delivery of a process into
+ * that Maildir and then at most once an hour (md_tmp_clean).
  *
  * Quota (Maildir++, as Courier and Dovecot): maildirsize in the Maildir
  * root holds "<limit>S" (or "<limit>S,<count>C") on line one and
@@ -28,6 +38,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -39,6 +50,10 @@
 #define MD_SIZE_FILE "maildirsize"
 #define MD_SIZE_MAX 5120
 #define MD_SCAN_TRIES 3
+#define MD_TMP_TRIES 100
+#define MD_TMP_MAX_AGE (36 * 3600) /* a tmp file this old is abandoned */
+#define MD_TMP_CLEAN_INTERVAL 3600 /* per process and Maildir */
+#define MD_TMP_CLEAN_SLOTS 256
 
 /* ---- names ------------------------------------------------------------- */
 
@@ -97,6 +112,18 @@ char *md_delivery_name(const struct md_delivery *d, off_t size)
 
 	free(key);
 	return name;
+}
+
+/* md_tmp_name: the tmp/ path of one attempt at delivery d:
+ * "<sec>.P<pid>N<counter>.Q<id>R<index>.<host>". The counter is the
+ * process's own, so no two attempts of one process share it, and the pid
+ * (and host, for a Maildir shared over NFS) keeps processes apart. */
+static char *md_tmp_name(const struct md_delivery *d)
+{
+	static unsigned long counter;
+
+	return xasprintf("%s/tmp/%lld.P%ldN%lu.Q%sR%d.%s", d->maildir, (long long)time(NULL),
+			 (long)getpid(), ++counter, d->queue_id, d->rcpt_index, md_hostname());
 }
 
 char *md_unique_name(void)
@@ -606,36 +633,97 @@ static int md_out_copy(struct md_out *o, int src_fd, off_t offset, off_t length)
 	return md_out_flush(o);
 }
 
+/* md_clean_due: true when this process has not cleaned maildir's tmp/ in
+ * the last MD_TMP_CLEAN_INTERVAL (a small table by path hash; a collision
+ * only costs an extra clean). */
+static bool md_clean_due(const char *maildir, time_t now)
+{
+	static struct {
+		uint32_t hash;
+		time_t when;
+	} done[MD_TMP_CLEAN_SLOTS];
+	uint32_t h = md_path_hash(maildir);
+	size_t slot = h % MD_TMP_CLEAN_SLOTS;
+
+	if (done[slot].when != 0 && done[slot].hash == h &&
+	    now - done[slot].when < MD_TMP_CLEAN_INTERVAL && now >= done[slot].when)
+		return false;
+	done[slot].hash = h;
+	done[slot].when = now;
+	return true;
+}
+
+int md_tmp_clean(const char *maildir, time_t now)
+{
+	char *dir = fs_join(maildir, "tmp");
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	int removed = 0;
+
+	while (dh != NULL && (de = readdir(dh)) != NULL) {
+		struct stat st;
+
+		if (de->d_name[0] == '.' ||
+		    fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || now - st.st_ctim.tv_sec < MD_TMP_MAX_AGE)
+			continue;
+		if (unlinkat(dirfd(dh), de->d_name, 0) == 0) {
+			log_info("removed stale Maildir tmp file %s/%s (%lld h old)", dir, de->d_name,
+				 (long long)(now - st.st_ctim.tv_sec) / 3600);
+			removed++;
+		}
+	}
+	if (dh != NULL)
+		closedir(dh);
+	free(dir);
+	return removed;
+}
+
+/* md_open_tmp: creates a tmp file under a fresh unique name (j->tmp_path),
+ * making the Maildir when it is missing. An existing name is never
+ * touched: it belongs to someone else, and the next counter is taken. */
 static int md_open_tmp(struct md_job *j, char **err_r)
 {
-	for (int tries = 0; tries < 3; tries++) {
-		int fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		const char *base;
+	bool made = false;
+	int err = 0;
 
+	for (int tries = 0; tries < MD_TMP_TRIES; tries++) {
+		const char *base;
+		int fd;
+
+		free(j->tmp_path);
+		j->tmp_path = md_tmp_name(j->d);
+		fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			return fd;
-		if (errno == EEXIST && unlink(j->tmp_path) == 0)
-			continue; /* left over from a crashed attempt at this delivery */
-		if (errno != ENOENT || tries > 0)
+		err = errno;
+		if (err == EEXIST)
+			continue;
+		if (err != ENOENT || made)
 			break;
 		base = strrchr(j->d->maildir, '/');
 		base = base != NULL ? base + 1 : j->d->maildir;
 		if (md_create(j->d->maildir, base[0] == '.', err_r) < 0)
 			return -1;
+		made = true;
 	}
-	*err_r = xasprintf("cannot create %s: %s", j->tmp_path, strerror(errno));
+	*err_r = xasprintf("cannot create %s: %s", j->tmp_path, strerror(err));
 	return -1;
 }
 
-/* md_write_tmp: tmp/<name> with prefix and content, fsynced; on error the
- * tmp file is removed. */
+/* md_write_tmp: a tmp file of this attempt with prefix and content,
+ * fsynced; on error the tmp file is removed. */
 static enum md_result md_write_tmp(struct md_job *j, char **err_r)
 {
 	size_t plen = strlen(j->prefix);
 	off_t total = (off_t)plen + j->d->length;
-	struct md_out o = { .fd = md_open_tmp(j, err_r) };
+	time_t now = time(NULL);
+	struct md_out o;
 	int rc;
 
+	if (md_clean_due(j->d->maildir, now))
+		md_tmp_clean(j->d->maildir, now);
+	o = (struct md_out){ .fd = md_open_tmp(j, err_r) };
 	if (o.fd < 0)
 		return MD_TEMP;
 	o.cap = total < MD_COPY_CHUNK ? (size_t)total + 1 : MD_COPY_CHUNK;
@@ -659,8 +747,9 @@ static enum md_result md_write_tmp(struct md_job *j, char **err_r)
 	return MD_OK;
 }
 
-/* md_link_new: the commit point. link() refuses an existing name, which is
- * the duplicate check; where the file system has no hard links, a rename
+/* md_link_new: the commit point: the attempt's own tmp file gets the
+ * deterministic final name. link() refuses an existing name, which is
+ * the duplicate check (also against another attempt racing this one); where the file system has no hard links, a rename
  * that refuses to replace does the same. */
 static enum md_result md_link_new(struct md_job *j, char **err_r)
 {
@@ -708,7 +797,6 @@ enum md_result md_deliver(const struct md_delivery *d, char **name_r, char **err
 	j.prefix = d->prefix != NULL ? d->prefix : "";
 	j.size = (off_t)strlen(j.prefix) + d->length;
 	j.name = md_delivery_name(d, j.size);
-	j.tmp_path = xasprintf("%s/tmp/%s", d->maildir, j.name);
 	j.new_path = xasprintf("%s/new/%s", d->maildir, j.name);
 	res = md_find_earlier(&j, err_r);
 	if (res == MD_OK)

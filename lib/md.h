@@ -3,6 +3,12 @@
  * new/ under its final name and the tmp name removed; new/ is then fsynced
  * (md_sync_new, which a caller may batch over several deliveries).
  *
+ * The tmp name is not the final name: it is unique to the process and the
+ * attempt ("<sec>.P<pid>N<counter>.Q<queue id>R<index>.<host>", made with
+ * O_EXCL), so two processes delivering one message at once never share a
+ * tmp file, and a writer killed half-way leaves a file nobody links into
+ * new/. Left-overs are removed after 36 hours (md_tmp_clean).
+ *
  * Delivered once: for mail from the queue the final name is derived from
  * the queue ID, the recipient and the mailbox, not from the clock:
  *     <arrival>.Q<queue id>R<recipient index>M<8 hex of mailbox hash>.<host>,S=<size>
@@ -55,6 +61,11 @@ int md_create(const char *maildir, bool folder, char **err_r);
 enum md_result md_deliver(const struct md_delivery *d, char **name_r, char **err_r);
 /* md_sync_new: fsync maildir/new (after one or more md_deliver). */
 int md_sync_new(const char *maildir);
+/* md_tmp_clean: removes regular files in maildir/tmp whose ctime is 36
+ * hours or more before now (the Maildir convention for abandoned files);
+ * md_deliver calls it on its own, once an hour per process and Maildir.
+ * Returns how many it removed (each logged). */
+int md_tmp_clean(const char *maildir, time_t now);
 
 /* md_unique_name: a fresh unique base name for a message not from the queue
  * (APPEND, sendmail -bm): "<sec>.M<usec>P<pid>Q<counter>.<host>". Heap. */

@@ -5,7 +5,11 @@
  * leave nothing behind; maildirsize is created, appended to, recalculated
  * when malformed, too long or for another limit, and over-quota deliveries
  * write nothing; a mail store below min_free defers and writes nothing;
- * md_create and md_unique_name. */
+ * md_create and md_unique_name; tmp names: two attempts at one delivery in
+ * flight at once never share a tmp file (the first, stopped half-way,
+ * finds the second's copy and reports a duplicate), a stale tmp file under
+ * the old (final) name is left alone, and md_tmp_clean removes tmp files
+ * 36 hours old and nothing younger. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +28,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -81,9 +87,16 @@ static int setup(void **state)
 	return 0;
 }
 
+static pid_t stopped_child; /* killed by teardown if a test failed with it stopped */
+
 static int teardown(void **state)
 {
 	(void)state;
+	if (stopped_child > 0) {
+		kill(stopped_child, SIGKILL);
+		waitpid(stopped_child, NULL, 0);
+		stopped_child = 0;
+	}
 	close(src_fd);
 	src_fd = -1;
 	free(content);
@@ -676,6 +689,132 @@ static void test_min_free(void **state)
 	assert_int_equal(count(mdir, "new"), 2);
 }
 
+/* ---- tmp names ---- */
+
+/* A tmp file under the old-style name (the final name) left by a crash is
+ * neither reused nor removed by a delivery; new/ gets the right copy. */
+static void test_stale_old_style_tmp(void **state)
+{
+	struct md_delivery d = delivery();
+	off_t size = (off_t)(strlen(d.prefix) + content_len);
+	char *final = md_delivery_name(&d, size), *err = NULL, *name = NULL;
+	char *stale = xasprintf("%s/tmp/%s", mdir, final);
+	size_t len;
+	char *back;
+
+	(void)state;
+	assert_int_equal(md_create(mdir, false, &err), 0);
+	spew(stale, 7);
+	assert_int_equal(deliver(&d, &name), MD_OK);
+	assert_string_equal(name, final);
+	check_message(mdir, "new", name, d.prefix);
+	back = slurp(stale, &len);
+	assert_int_equal(len, 7);
+	assert_int_equal(count(mdir, "tmp"), 1);
+	free(back);
+	free(stale);
+	free(final);
+	free(name);
+}
+
+/* stop_in_tmp: forks a process that delivers d and exits 0 on
+ * MD_DUPLICATE; stops it once its tmp file exists. The pid, or 0 when it
+ * finished before it could be stopped (the caller tries again). */
+static pid_t stop_in_tmp(const struct md_delivery *d)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *err = NULL;
+
+		_exit(md_deliver(d, NULL, &err) == MD_DUPLICATE ? 0 : 1);
+	}
+	while (count(mdir, "tmp") == 0 && waitpid(pid, &status, WNOHANG) == 0)
+		;
+	kill(pid, SIGSTOP);
+	assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+	if (WIFSTOPPED(status) && count(mdir, "tmp") == 1 && count(mdir, "new") == 0)
+		return pid;
+	if (WIFSTOPPED(status)) {
+		kill(pid, SIGCONT);
+		waitpid(pid, &status, 0);
+	}
+	return 0;
+}
+
+/* Two attempts at one delivery in flight at once (a process left over from
+ * before a crash and a recovering one): the second never touches the
+ * first's tmp file, and the first, resumed, finds the copy in new/. With a
+ * shared tmp name the second would remove the first's file, and the
+ * first's link would fail (or link a truncated file). */
+static void test_inflight_never_share_tmp(void **state)
+{
+	struct md_delivery d;
+	char *err = NULL, *name = NULL, *before, *after;
+	pid_t first = 0;
+	int status;
+
+	(void)state;
+	make_source(16 * 1024 * 1024); /* long enough to be caught half-way */
+	d = delivery();
+	assert_int_equal(md_create(mdir, false, &err), 0);
+	for (int tries = 0; tries < 20 && first == 0; tries++) {
+		first = stop_in_tmp(&d);
+		if (first == 0) { /* finished too soon: start over */
+			char *names = list(mdir, "new");
+			char *path = xasprintf("%s/new/%s", mdir, names);
+
+			unlink(path);
+			free(path);
+			free(names);
+		}
+	}
+	if (first == 0)
+		skip();
+	stopped_child = first;
+	before = list(mdir, "tmp");
+	assert_int_equal(deliver(&d, &name), MD_OK);
+	after = list(mdir, "tmp");
+	assert_string_equal(before, after); /* the first's file untouched */
+	assert_true(strcmp(before, name) != 0);
+	check_message(mdir, "new", name, d.prefix);
+	kill(first, SIGCONT);
+	assert_int_equal(waitpid(first, &status, 0), first);
+	stopped_child = 0;
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0); /* MD_DUPLICATE */
+	assert_int_equal(count(mdir, "new"), 1);
+	assert_int_equal(count(mdir, "tmp"), 0);
+	check_message(mdir, "new", name, d.prefix);
+	free(before);
+	free(after);
+	free(name);
+}
+
+static void test_tmp_clean(void **state)
+{
+	char *err = NULL;
+	char *file = xasprintf("%s/tmp/1.P2N3.Q4R0.host", mdir);
+	char *dir = xasprintf("%s/tmp/adir", mdir);
+	time_t now = time(NULL);
+
+	(void)state;
+	assert_int_equal(md_create(mdir, false, &err), 0);
+	spew(file, 10);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(md_tmp_clean(mdir, now), 0);
+	assert_int_equal(md_tmp_clean(mdir, now + 35 * 3600), 0);
+	assert_int_equal(count(mdir, "tmp"), 2);
+	assert_int_equal(md_tmp_clean(mdir, now + 36 * 3600 + 1), 1);
+	assert_int_equal(access(file, F_OK), -1);
+	assert_int_equal(access(dir, F_OK), 0);
+	assert_int_equal(md_tmp_clean("/nonexistent/Maildir", now), 0);
+	free(file);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -691,6 +830,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quota_recalc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_min_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_old_style_tmp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inflight_never_share_tmp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tmp_clean, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

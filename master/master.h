@@ -15,8 +15,12 @@
 #include "tlstix.h"
 
 #define MASTER_MAX_LISTEN 16
-/* A child that dies sooner than this after its start counts toward a crash
- * loop and makes the next start wait (doubling, up to the configured max). */
+/* A child that crashes (a fatal signal of its own such as SIGSEGV or
+ * SIGABRT, a non-zero exit) sooner than this after its start counts toward
+ * a crash loop and makes the next start wait (doubling, up to the
+ * configured max). One killed from outside (SIGKILL, SIGTERM, SIGINT,
+ * SIGHUP, SIGPIPE) is started again after the first delay, without growing
+ * it. A process that has lived this long ends the crash loop. */
 #define MASTER_CRASH_WINDOW_MS 1000
 #define MASTER_FIRST_BACKOFF_MS 250
 
@@ -30,9 +34,10 @@ struct service {
 	int nlisten;
 	pid_t *slots; /* def->maxproc entries, 0 = empty */
 	int nslots;
-	int fails; /* consecutive quick deaths */
+	int fails; /* consecutive quick crashes */
 	uint64_t next_start_ms;
 	ev_timer *respawn;
+	ev_timer *settle; /* checks that a restart outlived the crash window */
 	ev_timer *wakeup;
 };
 

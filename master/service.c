@@ -141,6 +141,7 @@ void service_free(struct master *m, struct service **sp)
 	if (s->unix_path != NULL)
 		unlink(s->unix_path);
 	ev_timer_remove(&s->respawn);
+	ev_timer_remove(&s->settle);
 	ev_timer_remove(&s->wakeup);
 	free(s->unix_path);
 	free(s->listen_desc);

@@ -1,7 +1,13 @@
 /* spawn.c: master's child processes. Each service keeps maxproc workers
  * running on its listening sockets; a worker that dies is started again,
  * at once if it had run for a while, after a doubling delay if it keeps
- * dying right after its start (a crash loop must not spin the CPU). */
+ * crashing right after its start (a crash loop must not spin the CPU).
+ * A worker killed from outside right after its start (an admin's or a
+ * tester's kill, the OOM killer) is no crash of its own: it is started
+ * again after the first short delay, however often that happens, so a
+ * storm of kills cannot push a qmgr's restarts out to the maximum delay.
+ * The crash count is cleared as soon as a restarted worker has lived
+ * through the crash window, not only when it dies. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -133,6 +139,38 @@ static int tix_pipe(struct master *m)
 	return fd;
 }
 
+/* oldest_worker_ms: how long the service's oldest live worker has run, 0
+ * when it has none. */
+static uint64_t oldest_worker_ms(const struct master *m, const struct service *s, uint64_t now)
+{
+	uint64_t oldest = 0;
+
+	for (int i = 0; i < m->nchildren; i++)
+		if (m->children[i].svc == s && now - m->children[i].started_ms > oldest)
+			oldest = now - m->children[i].started_ms;
+	return oldest;
+}
+
+/* on_settle: a worker started during a crash loop; once one has lived
+ * through the crash window the loop is over. */
+static void on_settle(void *ctx)
+{
+	struct service *s = ctx;
+	struct master *m = s->master;
+	uint64_t age = oldest_worker_ms(m, s, now_ms());
+
+	ev_timer_remove(&s->settle);
+	if (s->fails == 0 || age == 0)
+		return; /* over already, or nothing running to judge by */
+	if (age < MASTER_CRASH_WINDOW_MS) {
+		s->settle = ev_timer_add(m->loop, MASTER_CRASH_WINDOW_MS - age, false, on_settle, s);
+		return;
+	}
+	log_info("service %s: running for %llu ms after %d quick crash(es): restart delay reset",
+		 s->key, (unsigned long long)age, s->fails);
+	s->fails = 0;
+}
+
 static void spawn_one(struct master *m, struct service *s, int slot)
 {
 	int tix_fd = tix_pipe(m);
@@ -149,6 +187,8 @@ static void spawn_one(struct master *m, struct service *s, int slot)
 	}
 	s->slots[slot] = pid;
 	child_track(m, pid, s);
+	if (s->fails > 0 && s->settle == NULL)
+		s->settle = ev_timer_add(m->loop, MASTER_CRASH_WINDOW_MS, false, on_settle, s);
 	log_debug("service %s: started pid %d", s->key, (int)pid);
 }
 
@@ -187,6 +227,7 @@ void spawn_retire(struct master *m, struct service *s)
 	for (int i = 0; i < s->nslots; i++)
 		s->slots[i] = 0;
 	ev_timer_remove(&s->respawn);
+	ev_timer_remove(&s->settle);
 }
 
 static void describe_exit(const struct child *c, int status, const char *what)
@@ -197,6 +238,42 @@ static void describe_exit(const struct child *c, int status, const char *what)
 		log_warn("%s pid %d exit status %d", what, (int)c->pid, WEXITSTATUS(status));
 	else
 		log_debug("%s pid %d exited", what, (int)c->pid);
+}
+
+/* killed_from_outside: ended by a signal that something else sends (an
+ * admin, a supervisor, the OOM killer, a closed pipe), not by a fault of
+ * its own like SIGSEGV, SIGABRT, SIGBUS, SIGFPE or SIGILL. */
+static bool killed_from_outside(int status)
+{
+	if (!WIFSIGNALED(status))
+		return false;
+	switch (WTERMSIG(status)) {
+	case SIGKILL:
+	case SIGTERM:
+	case SIGINT:
+	case SIGHUP:
+	case SIGPIPE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* restart_delay: the wait before the next start after a quick death:
+ * the first delay for a kill from outside (the crash count unchanged),
+ * else doubling with each crash in a row, up to service_restart_delay_max. */
+static uint64_t restart_delay(struct master *m, struct service *s, int status)
+{
+	uint64_t max = (uint64_t)cfg_get_int(m->config, "service_restart_delay_max") * 1000;
+	uint64_t delay = MASTER_FIRST_BACKOFF_MS;
+
+	if (!killed_from_outside(status))
+		delay <<= s->fails < 16 ? s->fails : 16;
+	if (delay > max)
+		delay = max;
+	if (!killed_from_outside(status))
+		s->fails++;
+	return delay;
 }
 
 /* A child of a live service ended: free its slot and plan the next start. */
@@ -211,16 +288,13 @@ static void child_ended(struct master *m, const struct child *c, int status)
 		if (s->slots[i] == c->pid)
 			s->slots[i] = 0;
 	if (now - c->started_ms < MASTER_CRASH_WINDOW_MS && (abnormal || s->fails > 0)) {
-		uint64_t max = (uint64_t)cfg_get_int(m->config, "service_restart_delay_max") * 1000;
-		uint64_t delay = (uint64_t)MASTER_FIRST_BACKOFF_MS << (s->fails < 16 ? s->fails : 16);
+		uint64_t delay = restart_delay(m, s, status);
 
-		if (delay > max)
-			delay = max;
-		s->fails++;
-		s->next_start_ms = now + delay;
+		if (now + delay > s->next_start_ms) /* never sooner than a crash asked */
+			s->next_start_ms = now + delay;
 		log_warn("service %s: process died %llu ms after its start; next start in %llu ms",
 			 s->key, (unsigned long long)(now - c->started_ms),
-			 (unsigned long long)delay);
+			 (unsigned long long)(s->next_start_ms - now));
 	} else {
 		s->fails = 0;
 		s->next_start_ms = now;

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end tests of master and mailctl's lifecycle commands against a
 private instance running the test-only echo service on loopback ports:
-start, status, worker restart after kill -9, crash-loop backoff, reload,
+start, status, worker restart after kill -9, crash-loop backoff (non-zero
+exit and a self-inflicted SIGSEGV), prompt restarts of a qmgr killed from
+outside again and again right after its start, reload,
 stop, and the refusals (bad config, busy port, second instance); a worker
 out of file descriptors pauses accepting instead of spinning."""
 import os
@@ -76,6 +78,75 @@ class Lifecycle(unittest.TestCase):
         self.assertTrue(wait_for(lambda: self.inst.log().count("process died") >= 2, 10),
                         self.inst.log() + "\nprocesses:\n" + self.inst.describe_processes())
         self.assertTrue(Session(self.p1).greeting.startswith("220"))
+        # and the delay doubles: 250, 500, 1000 ms
+        self.assertTrue(wait_for(lambda: "next start in 1000 ms" in self.inst.log(), 10),
+                        self.inst.log())
+        self.assertIn("next start in 500 ms", self.inst.log())
+
+    def test_self_inflicted_signal_backs_off(self):
+        # a crash by a fatal signal of the program's own (SIGSEGV) is a crash,
+        # not an outside kill: the delay grows as for a non-zero exit
+        script = os.path.join(self.inst.dir, "segv.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nkill -SEGV $$\n")
+        os.chmod(script, 0o755)
+        self.inst.set_services({self.p1: (1, "echod"), self.p2: (1, script)})
+        self.inst.start()
+        self.assertTrue(wait_for(lambda: "next start in 1000 ms" in self.inst.log(), 15),
+                        self.inst.log())
+        self.assertIn("killed by signal 11", self.inst.log())
+        self.assertLess(self.inst.log().count("process died"), 10)
+
+    def test_killed_qmgr_restarts_within_a_second_every_time(self):
+        # kills from outside right after each start (a crash storm) restart
+        # after the first short delay, never a growing one
+        self.inst.set_mail_services()
+        self.inst.start()
+
+        def qmgr_pid(other_than):
+            for pid in self.inst.processes():
+                try:
+                    with open("/proc/%d/cmdline" % pid, "rb") as f:
+                        argv = f.read().split(b"\0")
+                except OSError:
+                    continue
+                if argv and argv[0].endswith(b"/qmgr") and pid != other_than:
+                    return pid
+            return None
+        pid = wait_for(lambda: qmgr_pid(0), 10)
+        self.assertIsNotNone(pid, self.inst.describe_processes())
+        waits = []
+        for _ in range(10):
+            os.kill(pid, signal.SIGKILL)
+            t0 = time.monotonic()
+            new = wait_for(lambda: qmgr_pid(pid), 5)
+            waits.append(time.monotonic() - t0)
+            self.assertIsNotNone(new, "qmgr not restarted; waits %s\n%s" % (waits, self.inst.log()))
+            pid = new
+        self.assertLess(max(waits), 1.0, "restart waits %s\n%s" % (waits, self.inst.log()))
+        log = self.inst.log()
+        self.assertEqual(log.count("killed by signal 9"), 10, log)
+        self.assertNotIn("next start in 500 ms", log)
+
+    def test_crash_count_resets_while_the_restart_lives(self):
+        # three crashes in a row, then the program runs: once it has lived
+        # through the crash window, the count is cleared (without waiting
+        # for it to die), so a later crash starts again from the short delay
+        state = os.path.join(self.inst.dir, "flaky")
+        os.mkdir(state)
+        self.inst.give(state)
+        script = os.path.join(self.inst.dir, "flaky.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nn=$(cat %s/count 2>/dev/null || echo 0)\n"
+                    "n=$((n + 1)); echo $n > %s/count\n[ $n -le 3 ] && exit 1\n"
+                    "exec %s/echod \"$@\"\n" % (state, state, self.inst.daemon_dir))
+        os.chmod(script, 0o755)
+        self.inst.set_services({self.p1: (1, "echod"), self.p2: (1, script)})
+        self.inst.start()
+        self.assertTrue(wait_for(lambda: "after 3 quick crash(es): restart delay reset"
+                                 in self.inst.log(), 15), self.inst.log())
+        self.assertIn("next start in 1000 ms", self.inst.log())
+        self.assertTrue(Session(self.p2).greeting.startswith("220"))
 
     def test_reload_changes_only_what_changed(self):
         self.inst.start()

@@ -123,7 +123,9 @@ class Lifecycle(unittest.TestCase):
             waits.append(time.monotonic() - t0)
             self.assertIsNotNone(new, "qmgr not restarted; waits %s\n%s" % (waits, self.inst.log()))
             pid = new
-        self.assertLess(max(waits), 1.0, "restart waits %s\n%s" % (waits, self.inst.log()))
+        # 250 ms each (plus fork and exec on a busy machine); a doubling
+        # back-off would be at 2 s by the fourth kill
+        self.assertLess(max(waits), 1.5, "restart waits %s\n%s" % (waits, self.inst.log()))
         log = self.inst.log()
         self.assertEqual(log.count("killed by signal 9"), 10, log)
         self.assertNotIn("next start in 500 ms", log)

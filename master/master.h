@@ -38,6 +38,7 @@ struct service {
 	uint64_t next_start_ms;
 	ev_timer *respawn;
 	ev_timer *settle; /* checks that a restart outlived the crash window */
+	pid_t settle_pid; /* the restart it watches */
 	ev_timer *wakeup;
 };
 

@@ -139,29 +139,28 @@ static int tix_pipe(struct master *m)
 	return fd;
 }
 
-/* oldest_worker_ms: how long the service's oldest live worker has run, 0
- * when it has none. */
-static uint64_t oldest_worker_ms(const struct master *m, const struct service *s, uint64_t now)
+/* worker_age_ms: how long the service's live worker pid has run, 0 when
+ * it is gone. */
+static uint64_t worker_age_ms(const struct master *m, const struct service *s, pid_t pid)
 {
-	uint64_t oldest = 0;
-
 	for (int i = 0; i < m->nchildren; i++)
-		if (m->children[i].svc == s && now - m->children[i].started_ms > oldest)
-			oldest = now - m->children[i].started_ms;
-	return oldest;
+		if (m->children[i].svc == s && m->children[i].pid == pid)
+			return now_ms() - m->children[i].started_ms + 1;
+	return 0;
 }
 
-/* on_settle: a worker started during a crash loop; once one has lived
- * through the crash window the loop is over. */
+/* on_settle: a worker was restarted during a crash loop; once it has
+ * lived through the crash window the loop is over. (Its own restart, not
+ * any worker: a healthy sibling says nothing about a slot that crashes.) */
 static void on_settle(void *ctx)
 {
 	struct service *s = ctx;
 	struct master *m = s->master;
-	uint64_t age = oldest_worker_ms(m, s, now_ms());
+	uint64_t age = worker_age_ms(m, s, s->settle_pid);
 
 	ev_timer_remove(&s->settle);
 	if (s->fails == 0 || age == 0)
-		return; /* over already, or nothing running to judge by */
+		return; /* over already, or it died: child_ended judges that */
 	if (age < MASTER_CRASH_WINDOW_MS) {
 		s->settle = ev_timer_add(m->loop, MASTER_CRASH_WINDOW_MS - age, false, on_settle, s);
 		return;
@@ -187,8 +186,11 @@ static void spawn_one(struct master *m, struct service *s, int slot)
 	}
 	s->slots[slot] = pid;
 	child_track(m, pid, s);
-	if (s->fails > 0 && s->settle == NULL)
+	if (s->fails > 0) {
+		ev_timer_remove(&s->settle);
+		s->settle_pid = pid;
 		s->settle = ev_timer_add(m->loop, MASTER_CRASH_WINDOW_MS, false, on_settle, s);
+	}
 	log_debug("service %s: started pid %d", s->key, (int)pid);
 }
 

@@ -256,6 +256,8 @@ static unsigned long q_tmp_counter;
 #define Q_POOL_SLOTS 256
 #define Q_POOL_TAKE_TRIES 6
 #define Q_POOL_PUT_TRIES 3
+/* Largest file kept in the pool (see q_recycle). */
+#define Q_POOL_MAX_SIZE (256 * 1024)
 
 /* q_writer_fail: records the error, removes the tmp file. Always -1. */
 static int q_writer_fail(q_writer *w, const char *what, int err, char **err_r)
@@ -380,9 +382,16 @@ static int q_pool_take(const char *queue_dir, char **path_r, off_t *stale_r)
 }
 
 /* q_recycle: the file is not emptied here: another process may take it
- * from its slot at once, and only the taker may touch it then. */
+ * from its slot at once, and only the taker may touch it then. A file
+ * over Q_POOL_MAX_SIZE is unlinked instead: the pool saves an inode, not
+ * data blocks, and a full pool of large files would hold back space a
+ * nearly full disk needs (256 slots of 10 MB messages are 2.5 GB). */
 int q_recycle(const char *queue_dir, const char *path)
 {
+	struct stat st;
+
+	if (stat(path, &st) == 0 && st.st_size > Q_POOL_MAX_SIZE)
+		return unlink(path);
 	for (int tries = 0; tries < Q_POOL_PUT_TRIES; tries++) {
 		char *slot = q_pool_path(queue_dir);
 		int rc = renameat2(AT_FDCWD, path, AT_FDCWD, slot, RENAME_NOREPLACE);

@@ -773,6 +773,28 @@ static void test_pool_full(void **state)
 	assert_true(count_files(Q_TMP) <= 256);
 }
 
+/* A large file is unlinked, not pooled: the pool must not hold back the
+ * data blocks of big messages on a disk that is filling up. */
+static void test_pool_skips_large(void **state)
+{
+	enum { BIG = 300 * 1024 };
+	char *big = xmalloc(BIG + 1), *id, *path;
+
+	(void)state;
+	memset(big, 'b', BIG - 1);
+	big[BIG - 1] = '\n';
+	big[BIG] = '\0';
+	id = minimal_message(big);
+	path = q_path(qdir, Q_INCOMING, id);
+	assert_int_equal(count_files(Q_TMP), 0);
+	assert_int_equal(q_recycle(qdir, path), 0);
+	assert_int_equal(count_files(Q_INCOMING), 0);
+	assert_int_equal(count_files(Q_TMP), 0);
+	free(path);
+	free(id);
+	free(big);
+}
+
 /* Slots holding a symlink or a second link to another file are dropped,
  * never written through: the files behind them keep their bytes. */
 static void test_pool_tampered(void **state)
@@ -841,6 +863,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_failure_at_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_skips_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_tampered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_and_path, setup, teardown),
 	};

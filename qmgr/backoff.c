@@ -1,7 +1,8 @@
 /* backoff.c: qmgr's retry arithmetic and small classifications (see
- * logic.h): when a deferred message is due again, when it has been queued
- * too long, when a failed state change of a queue file is tried again,
- * and what class a DSN status is. No I/O, no state. */
+ * logic.h): when a deferred message is due again (sooner when it waits
+ * for disk space here), when it has been queued too long, when a failed
+ * state change of a queue file is tried again, and what class a DSN
+ * status is. No I/O, no state. */
 #include "logic.h"
 
 #include <string.h>
@@ -17,6 +18,13 @@ time_t qmgr_next_retry(time_t now, time_t arrival, long long min_backoff, long l
 	if (age > max_backoff)
 		age = max_backoff;
 	return now + (time_t)age;
+}
+
+time_t qmgr_storage_retry(time_t now, time_t backoff_next)
+{
+	time_t soon = now + QMGR_STORAGE_RETRY;
+
+	return backoff_next < soon ? backoff_next : soon;
 }
 
 long long qmgr_limbo_delay(int tries)

@@ -20,6 +20,14 @@
  * [min_backoff, max_backoff], so the wait doubles with every attempt. */
 time_t qmgr_next_retry(time_t now, time_t arrival, long long min_backoff, long long max_backoff);
 
+/* qmgr_storage_retry: the retry time of a message whose recipients all
+ * wait for disk space at this host (local deferred them with 4.3.1): at
+ * most QMGR_STORAGE_RETRY seconds after now instead of the backoff, so
+ * mail flows again within a minute of an admin freeing space. It is not
+ * a busy loop: each retry costs local one statvfs per recipient. */
+#define QMGR_STORAGE_RETRY 30
+time_t qmgr_storage_retry(time_t now, time_t backoff_next);
+
 /* qmgr_limbo_delay: seconds before the next try of a queue file state
  * change that failed tries times (>= 1) in a row (a rename into
  * deferred/ on a full disk): 2, 4, 8, 16, then every 30 s, so a message

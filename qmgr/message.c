@@ -225,6 +225,22 @@ static void save_reasons(struct qmgr_msg *m, time_t now)
 /* defer_msg: mtime = next retry, recover bit as needed, into deferred/.
  * When a step fails the message goes into the limbo, which does the
  * steps again until they work. */
+/* waits_for_storage: every pending recipient was deferred for lack of
+ * space at this host (4.3.1, local below local_minfree). */
+static bool waits_for_storage(const struct qmgr_msg *m)
+{
+	bool any = false;
+
+	for (int i = 0; i < m->msg->env.nrcpts; i++) {
+		if (m->msg->env.rcpts[i].state != Q_RCPT_PENDING)
+			continue;
+		if (m->status[i] == NULL || strcmp(m->status[i], "4.3.1") != 0)
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 static void defer_msg(struct qmgr_msg *m)
 {
 	struct q_msg *msg = m->msg;
@@ -235,6 +251,8 @@ static void defer_msg(struct qmgr_msg *m)
 	const char *what;
 	struct qmgr_limbo *l;
 
+	if (waits_for_storage(m))
+		times[1].tv_sec = next = qmgr_storage_retry(now, next);
 	save_reasons(m, now);
 	if (fchmod(msg->fd, mode) < 0)
 		what = "set the mode of the queue file";

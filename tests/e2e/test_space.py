@@ -23,6 +23,7 @@ import shutil
 import smtplib
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -246,6 +247,40 @@ class LocalReserve(unittest.TestCase):
                         inst.log())
         self.assert_nothing_bounced()
         self.assertEqual(len(self.files("bob")), 1)
+
+    def retry_in(self, qid):
+        """Seconds from now to the retry time of qid in deferred/, or None."""
+        try:
+            return os.stat(self.inst.path("queue", "deferred", qid)).st_mtime - time.time()
+        except OSError:
+            return None
+
+    def test_storage_deferral_comes_back_soon(self):
+        """With Postfix's default backoff (300 s), mail waiting for space
+        here is retried within 30 s; other trouble keeps the backoff."""
+        inst = self.inst
+        inst.set_main("minimal_backoff_time", "300s")
+        inst.set_main("maximal_backoff_time", "4000s")
+        inst.set_main("local_minfree", str(free_bytes(self.mail if os.path.isdir(self.mail)
+                                                      else inst.config_dir) + MARGIN))
+        self.start()
+        qid = inst.inject("alice@example.test", ["bob@example.test"], message("soon"))
+        self.assertTrue(wait_for(lambda: self.retry_in(qid) is not None, 15), inst.log())
+        self.assertLessEqual(self.retry_in(qid), 31)
+        self.assertIn("below local_minfree", inst.ctl("queue", "list").stdout)
+        # a Maildir that cannot be written is not a lack of space: backoff
+        inst.set_main("local_minfree", "1")
+        self.assertEqual(inst.ctl("reload").returncode, 0)
+        os.makedirs(os.path.join(self.mail, "example.test", "alice", "new"), exist_ok=True)
+        os.chmod(os.path.join(self.mail, "example.test", "alice", "new"), 0o500)
+        self.addCleanup(os.chmod, os.path.join(self.mail, "example.test", "alice", "new"),
+                        0o700)
+        other = inst.inject("bob@example.test", ["alice@example.test"], message("later"))
+        self.assertTrue(wait_for(lambda: self.retry_in(other) is not None, 15), inst.log())
+        self.assertGreater(self.retry_in(other), 200)
+        # the first one comes back by itself (no flush) and is delivered once
+        self.assertTrue(wait_for(lambda: len(self.files("bob")) == 1, 45), inst.log())
+        self.assertFalse(self.queued(qid))
 
     def test_unwritable_maildir_defers_then_delivers(self):
         inst = self.inst

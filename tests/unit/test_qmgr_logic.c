@@ -40,6 +40,16 @@ static void test_next_retry(void **state)
 	}
 }
 
+/* A deferral for lack of space here comes back within 30 s, never later
+ * than its backoff would. */
+static void test_storage_retry(void **state)
+{
+	(void)state;
+	assert_int_equal(qmgr_storage_retry(1000, 1300), 1030);
+	assert_int_equal(qmgr_storage_retry(1000, 1010), 1010);
+	assert_int_equal(qmgr_storage_retry(1000, 5000), 1030);
+}
+
 static void test_limbo_delay(void **state)
 {
 	static const struct {
@@ -216,6 +226,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_next_retry),   cmocka_unit_test(test_expired),
 		cmocka_unit_test(test_limbo_delay),
+		cmocka_unit_test(test_storage_retry),
 		cmocka_unit_test(test_dsn_class),    cmocka_unit_test(test_headers_len),
 		cmocka_unit_test(test_dsn_structure), cmocka_unit_test(test_dsn_full),
 	};

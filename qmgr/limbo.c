@@ -115,6 +115,8 @@ static void limbo_done(struct qmgr *q, struct qmgr_limbo *l)
 			 l->tries + 1, waited);
 		if (l->retry_at <= time(NULL))
 			q->deferred.again = true;
+		else
+			qmgr_deferred_due(q, l->retry_at);
 	} else if (l->op == QMGR_LIMBO_CORRUPT) {
 		log_warn("%s: corrupt queue file: moved to %s/ after %d tries", l->id, Q_CORRUPT,
 			 l->tries + 1);

@@ -260,8 +260,10 @@ static void defer_msg(struct qmgr_msg *m)
 		what = "set the retry time";
 	else if (q_move(m->q->queue_dir, msg->id, Q_ACTIVE, Q_DEFERRED) < 0)
 		what = "move to " Q_DEFERRED "/";
-	else
+	else {
+		qmgr_deferred_due(m->q, next);
 		return;
+	}
 	l = qmgr_limbo_add(m->q, msg->id, QMGR_LIMBO_DEFER, what, errno);
 	l->set_mode = l->set_time = true;
 	l->mode = mode;

@@ -289,6 +289,9 @@ static void qmgr_stop(svc *service)
 	/* Messages in delivery stay in active/ and are recovered at start. */
 	qmgr_transport_stop(q);
 	ev_timer_remove(&q->deferred_timer);
+	ev_timer_remove(&q->due_timer);
+	ev_timer_remove(&q->incoming.retry);
+	ev_timer_remove(&q->deferred.retry);
 	ev_timer_remove(&q->recheck);
 	ev_timer_remove(&q->orphan_timer);
 	qmgr_limbo_stop(q);

@@ -61,6 +61,10 @@ struct qmgr_scan {
 	bool flush; /* this pass takes every file not deferred during it */
 	struct timespec pass_start;
 	struct timespec dir_mtime; /* the directory's mtime when the pass began */
+	bool take_failed; /* a file could not be moved to active/ (full disk) */
+	int failed_passes; /* passes in a row with such a failure */
+	ev_timer *retry; /* the next pass after one with a failed take */
+	struct qmgr *q;
 };
 
 /* What a message in the limbo still needs (limbo.c). */
@@ -112,6 +116,8 @@ struct qmgr {
 	ev_timer *work; /* one-shot 0 ms: continue scanning */
 	bool work_armed;
 	ev_timer *deferred_timer;
+	ev_timer *due_timer; /* a pass over deferred/ before the next queue run */
+	time_t due_at; /* when due_timer fires, 0 when not armed */
 	ev_timer *recheck; /* rescans incoming/ after a pass it changed under */
 	bool recheck_armed;
 	ev_timer *orphan_timer; /* looks for files in active/ nobody holds */
@@ -131,6 +137,11 @@ void qmgr_kick(struct qmgr *q);
  * it is gone or could not be taken. */
 bool qmgr_take(struct qmgr *q, const char *sub, const char *id, bool recover);
 bool qmgr_has_room(const struct qmgr *q);
+/* qmgr_deferred_due: a message is deferred until when: if that is before
+ * the next periodic pass over deferred/, one more pass is planned then
+ * (at least DUE_MIN_GAP s after the start of the last pass, so retry
+ * times spread over a large queue do not make a pass every second). */
+void qmgr_deferred_due(struct qmgr *q, time_t when);
 /* qmgr_holds: id is in the active set (in delivery) or in the limbo. */
 bool qmgr_holds(const struct qmgr *q, const char *id);
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "logic.h"
 #include "log.h"
 #include "mem.h"
 #include "qreason.h"
@@ -37,6 +38,9 @@
 /* defer/ is swept every this many orphan scans, of files this old. */
 #define REASONS_SWEEP_TICKS 120
 #define REASONS_SWEEP_AGE 3600
+/* The least time between the start of a pass over deferred/ and an extra
+ * one for a message due before the next queue run (qmgr_deferred_due). */
+#define DUE_MIN_GAP 10
 /* Delay of the extra pass over incoming/ after one it changed under. */
 #define RECHECK_MS 1000
 
@@ -104,9 +108,14 @@ bool qmgr_take(struct qmgr *q, const char *sub, const char *id, bool recover)
 	char *path, *err = NULL;
 
 	if (strcmp(sub, Q_ACTIVE) != 0 && q_move(q->queue_dir, id, sub, Q_ACTIVE) < 0) {
-		if (errno != ENOENT)
-			log_warn("%s: cannot move from %s/ to %s/: %s", id, sub, Q_ACTIVE,
-				 strerror(errno));
+		if (errno != ENOENT) {
+			log_warn("%s: cannot move from %s/ to %s/: %s (tried again soon)", id, sub,
+				 Q_ACTIVE, strerror(errno));
+			if (strcmp(sub, Q_INCOMING) == 0)
+				q->incoming.take_failed = true;
+			else if (strcmp(sub, Q_DEFERRED) == 0)
+				q->deferred.take_failed = true;
+		}
 		return false;
 	}
 	path = q_path(q->queue_dir, Q_ACTIVE, id);
@@ -273,6 +282,60 @@ static void on_recheck(void *ctx)
 	qmgr_kick(q);
 }
 
+static void on_scan_retry(void *ctx)
+{
+	struct qmgr_scan *sc = ctx;
+
+	sc->again = true;
+	qmgr_kick(sc->q);
+}
+
+/* plan_retry: a pass in which a file could not be moved into active/ (a
+ * full disk: the directory needs a block) is followed by another after
+ * 2, 4, 8, 16 and then every 30 s while that goes on, so such mail moves
+ * on once there is room, not at the next trigger or queue run. */
+static void plan_retry(struct qmgr *q, struct qmgr_scan *sc)
+{
+	uint64_t ms;
+
+	if (!sc->take_failed) {
+		sc->failed_passes = 0;
+		return;
+	}
+	sc->take_failed = false;
+	ms = (uint64_t)qmgr_limbo_delay(++sc->failed_passes) * 1000;
+	if (sc->retry == NULL)
+		sc->retry = ev_timer_add(q->loop, ms, false, on_scan_retry, sc);
+	else
+		ev_timer_reset(sc->retry, ms);
+}
+
+static void on_due(void *ctx)
+{
+	struct qmgr *q = ctx;
+
+	q->due_at = 0;
+	q->deferred.again = true;
+	qmgr_kick(q);
+}
+
+void qmgr_deferred_due(struct qmgr *q, time_t when)
+{
+	time_t now = time(NULL), floor = q->deferred.pass_start.tv_sec + DUE_MIN_GAP;
+	uint64_t ms;
+
+	if (when < floor)
+		when = floor;
+	if (when >= now + q->run_delay || (q->due_at != 0 && q->due_at <= when))
+		return;
+	q->due_at = when > now ? when : now;
+	ms = (uint64_t)(q->due_at - now) * 1000 + 100;
+	if (q->due_timer == NULL)
+		q->due_timer = ev_timer_add(q->loop, ms, false, on_due, q);
+	else
+		ev_timer_reset(q->due_timer, ms);
+}
+
 /* pass_end: a file renamed into incoming/ while its pass ran may have
  * been missed: look again a moment later (not at once: during a busy
  * time every pass changes the directory). */
@@ -280,6 +343,7 @@ static void pass_end(struct qmgr *q, struct qmgr_scan *sc)
 {
 	struct timespec now = dir_mtime(sc->dir);
 
+	plan_retry(q, sc);
 	if (sc != &q->incoming || q->recheck_armed ||
 	    (now.tv_sec == sc->dir_mtime.tv_sec && now.tv_nsec == sc->dir_mtime.tv_nsec &&
 	     now.tv_sec != -1))
@@ -319,7 +383,9 @@ static bool ts_before(const struct timespec *a, const struct timespec *b)
 }
 
 /* due: a deferred file whose retry time has come; in a flush pass also
- * every file not renamed (deferred again) since the pass began. */
+ * every file not renamed (deferred again) since the pass began. One that
+ * is due before the next queue run gets a pass of its own then (a qmgr
+ * started since it was deferred knows it only from here). */
 static bool due(struct qmgr_scan *sc, const char *name)
 {
 	struct stat st;
@@ -330,7 +396,10 @@ static bool due(struct qmgr_scan *sc, const char *name)
 		return false;
 	if (st.st_mtime <= time(NULL))
 		return true;
-	return sc->flush && ts_before(&st.st_ctim, &sc->pass_start);
+	if (sc->flush && ts_before(&st.st_ctim, &sc->pass_start))
+		return true;
+	qmgr_deferred_due(sc->q, st.st_mtime);
+	return false;
 }
 
 /* scan_step: up to SCAN_CHUNK entries; true when the pass has more. */
@@ -394,6 +463,7 @@ void qmgr_scan_init(struct qmgr *q)
 {
 	q->incoming.sub = Q_INCOMING;
 	q->deferred.sub = Q_DEFERRED;
+	q->incoming.q = q->deferred.q = q;
 	q->incoming.again = q->deferred.again = true;
 	read_active_names(q);
 	q->work = ev_timer_add(q->loop, 0, false, on_work, q);

@@ -180,6 +180,23 @@ class QmgrEdges(unittest.TestCase):
         self.assertEqual(len(self.files("dave")), 1)
         self.assertFalse(os.path.exists(self.inst.path("queue", "defer", qid)))
 
+    def test_failed_move_into_active_is_retried(self):
+        """A file qmgr cannot move from incoming/ to active/ (on a full disk
+        the directory needs a block) is tried again on a timer, not at the
+        next trigger or wakeup (300 s here)."""
+        self.start()
+        active = self.inst.path("queue", "active")
+        os.chmod(active, 0o500)
+        self.addCleanup(os.chmod, active, 0o755)
+        qid = self.inst.inject("s@remote.test", ["alice@example.test"], message("stuck"))
+        moved = "%s: cannot move from incoming/ to active/" % qid
+        self.assertTrue(wait_for(lambda: moved in self.inst.log(), 15), self.inst.log())
+        self.assertTrue(wait_for(lambda: self.inst.log().count(moved) >= 2, 15), self.inst.log())
+        self.assertEqual(self.inst.queue_files("incoming"), [qid])
+        os.chmod(active, 0o755)
+        self.wait_count("alice", 1, timeout=40)
+        self.assertEqual(len(self.files("alice")), 1)
+
     def test_deferred_message_shows_its_reason(self):
         self.start()
         qid = self.inst.inject("s@remote.test", ["dave@example.test", "alice@example.test"],

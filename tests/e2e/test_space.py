@@ -261,6 +261,7 @@ class LocalReserve(unittest.TestCase):
         inst = self.inst
         inst.set_main("minimal_backoff_time", "300s")
         inst.set_main("maximal_backoff_time", "4000s")
+        inst.set_main("queue_run_delay", "300s")
         inst.set_main("local_minfree", str(free_bytes(self.mail if os.path.isdir(self.mail)
                                                       else inst.config_dir) + MARGIN))
         self.start()

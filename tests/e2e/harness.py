@@ -214,8 +214,10 @@ class Session:
 class Instance:
     """A private instance: init, configure services, start, stop, clean up."""
 
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="postern-e2e-")
+    def __init__(self, base=None):
+        """base: the directory to make the instance in (e.g. a small file
+        system a test mounted); the system's temporary directory if None."""
+        self.dir = tempfile.mkdtemp(prefix="postern-e2e-", dir=base)
         if ROOT:
             os.chmod(self.dir, 0o711)  # mail_owner must reach etc/ below it
         self.daemon_dir = os.path.join(self.dir, "libexec")

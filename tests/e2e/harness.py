@@ -128,6 +128,10 @@ TOOLS = {
     # swaks speaks TLS only with these Perl modules, which are merely
     # Recommends of the swaks package
     "swaks-tls": ("swaks libnet-ssleay-perl libio-socket-ssl-perl", _swaks_has_tls),
+    # the small file systems of test_diskfull.py
+    "mkfs.ext4": ("e2fsprogs", None),
+    "losetup": ("util-linux", None),
+    "mount": ("mount", None),
 }
 
 

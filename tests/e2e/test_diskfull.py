@@ -41,7 +41,7 @@ require_tools("mkfs.ext4", "losetup", "mount")
 FS_MB = int(os.environ.get("DISKFULL_MB", "64"))
 LEAVE_MB = float(os.environ.get("DISKFULL_LEAVE_MB", "10"))
 # more than smtpd_hard_error_limit (20): a 452 must not count as an error
-MORE = int(os.environ.get("DISKFULL_MORE", "30"))
+MORE = int(os.environ.get("DISKFULL_MORE", "40"))
 SESSIONS = 4
 MESSAGE_SIZE = 32 * 1024
 DELIVERY_DEADLINE = 60  # seconds after space is freed, as the issue says

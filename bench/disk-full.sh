@@ -65,5 +65,5 @@ for server in postern postfix; do
 		printf ' %s=%s' "$key" "$(field "$server" "$key" | median)"
 	done
 	printf ' first_refusal=%s\n' "$(field "$server" first_refusal | sort | uniq -c |
-		awk '{printf "%s%s(x%s)", NR > 1 ? "," : "", $2, $1}')"
+		awk '{printf "%s%s(x%s)", (NR > 1 ? "," : ""), $2, $1}')"
 done

@@ -248,7 +248,10 @@ class Storm(unittest.TestCase):
             t.join()
         t_sent = time.monotonic()
         # the drain goes on under fire for a while, then in peace
-        stop.wait(DRAIN_KILL_S)
+        t_done = None
+        while not stop.wait(0.5) and time.monotonic() < t_sent + DRAIN_KILL_S:
+            if t_done is None and self.all_delivered():
+                t_done = time.monotonic()
         stop.set()
         killer.join()
         t_calm = time.monotonic()
@@ -259,12 +262,14 @@ class Storm(unittest.TestCase):
         if not drained and DRAIN_TIMEOUT > 60:
             drained = wait_for(self.all_delivered, timeout=DRAIN_TIMEOUT - 60, step=0.25)
         t_drained = time.monotonic()
+        if drained and t_done is None:
+            t_done = t_drained
         left = self.queue_counts()
         counts = self.maildir_tokens()
         lost, twice, extra, unknown = self.judge(counts)
         tmp_left = self.stale_tmp_files()
         collisions = [line for line in self.inst.log().splitlines() if "cannot link" in line]
-        self.report(t0, t_sent, t_calm, t_drained if drained else None, counts,
+        self.report(t0, t_sent, t_calm, t_drained if drained else None, t_done, counts,
                     lost, twice, extra, left, tmp_left, collisions)
 
         self.assertEqual(self.permanent[:10], [], "5xx during the storm")
@@ -304,7 +309,7 @@ class Storm(unittest.TestCase):
                     pass
         return longest
 
-    def report(self, t0, t_sent, t_calm, t_drained, counts, lost, twice, extra,
+    def report(self, t0, t_sent, t_calm, t_drained, t_done, counts, lost, twice, extra,
                left, tmp_left, collisions):
         figures = {
             "messages": MESSAGES, "sessions": SESSIONS, "kill_ms": KILL_MS,
@@ -319,6 +324,8 @@ class Storm(unittest.TestCase):
             "refusals": ",".join("%s:%d" % kv for kv in sorted(self.refusals.items())) or "-",
             "send_s": "%.1f" % (t_sent - t0),
             "drain_s": "%.1f" % (t_drained - t_calm) if t_drained else "timeout",
+            # from the last 250 to everything delivered, kills or not
+            "drain_from_sent_s": "%.1f" % (t_done - t_sent) if t_done else "timeout",
             "active_60s": self.active_60s,
             "left": ",".join("%s:%d" % kv for kv in sorted(left.items())),
             "tmp_left": len(tmp_left), "cannot_link": len(collisions),

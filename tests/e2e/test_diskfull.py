@@ -388,13 +388,9 @@ class FilledBehindItsBack(DiskFullCase):
                          " after a flush); queue %s" % (len(r["lost"]), r["queue_at_end"]))
         self.assertFalse(r["bounced"], "a message was bounced")
 
-    # XXX qmgr takes a triggered message by its ID and passes over incoming/
-    # only on a wakeup (master.cf: every 300 s), a flush or at start; a move
-    # from incoming/ to active/ that failed for lack of space is not tried
-    # again sooner, so those messages wait for the next wakeup. Remove this
-    # decorator when qmgr retries such a move (an unexpected success fails).
-    @unittest.expectedFailure
     def test_delivered_within_a_minute_without_help(self):
+        """No flush, no new mail, no restart: a move from incoming/ to
+        active/ that failed for lack of space is qmgr's to try again."""
         r = self.scenario()
         self.assertTrue(r["done"], "queue not empty %d s after space was freed: %s"
                         % (DELIVERY_DEADLINE, r["queue_at_60s"]))

@@ -10,6 +10,11 @@ where loop devices cannot be used; it says which. Needs root (mount).
   removed) and every message answered 250 must be delivered exactly once
   within a minute, without a restart. Refusals must be 452 4.3.1 at MAIL
   FROM (queue_minfree), never 421 "too many errors", never 5xx.
+- The same file system filled to its last block behind Postern's back
+  (qmgr held while 200 messages queue, then every block taken, as a
+  runaway log would): qmgr's moves and local's deliveries fail with
+  ENOSPC; once space is back, every message is delivered exactly once
+  within a minute by the same processes, with no flush and no new mail.
 - The mail store on its own small file system, the queue with room: local
   defers (nothing bounced, messages wait in deferred/) and delivers them
   once space is freed.

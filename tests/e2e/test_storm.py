@@ -278,8 +278,9 @@ class Storm(unittest.TestCase):
                          "the clients could not send everything in %d s" % SEND_TIMEOUT)
         self.assertEqual(unknown[:10], [], "tokens in the Maildir that were never sent")
         self.assertEqual(twice[:10], [], "attempts delivered more than once")
-        self.assertEqual(lost[:10], [], "%d accepted attempts not delivered; queue %s; log tail:\n%s"
-                         % (len(lost), left, "\n".join(self.inst.log().splitlines()[-20:])))
+        self.assertEqual(lost[:10], [], "%d accepted attempts not delivered; queue %s;"
+                         " log tail:\n%s" % (len(lost), left,
+                                             "\n".join(self.inst.log().splitlines()[-20:])))
         self.assertTrue(drained, "queue did not drain in %d s: %s" % (DRAIN_TIMEOUT, left))
         self.assertEqual(collisions[:5], [], "Maildir tmp/ collisions")
         self.assertEqual(tmp_left, [], "stale writer files in queue/tmp/ (%s)"

@@ -749,8 +749,9 @@ static enum md_result md_write_tmp(struct md_job *j, char **err_r)
 
 /* md_link_new: the commit point: the attempt's own tmp file gets the
  * deterministic final name. link() refuses an existing name, which is
- * the duplicate check (also against another attempt racing this one); where the file system has no hard links, a rename
- * that refuses to replace does the same. */
+ * the duplicate check (also against another attempt racing this one);
+ * where the file system has no hard links, a rename that refuses to
+ * replace does the same. */
 static enum md_result md_link_new(struct md_job *j, char **err_r)
 {
 	int rc = link(j->tmp_path, j->new_path);

@@ -1,8 +1,9 @@
 /* cmd_txn.c: the verbs of a mail transaction: MAIL FROM (sender, SIZE,
- * BODY, SMTPUTF8, DSN RET/ENVID, the free-space reserve), RCPT TO (recipient limit, syntax, DSN
- * NOTIFY/ORCPT, then the policy check of policy.c), DATA and BDAT (which
- * hand the content to data.c). Each parses, checks, acts and replies in
- * that order; the reply codes follow RFC 5321, 3463, 1870, 3030, 6531. */
+ * BODY, SMTPUTF8, DSN RET/ENVID, the free-space reserve), RCPT TO
+ * (recipient limit, syntax, DSN NOTIFY/ORCPT, then the policy check of
+ * policy.c), DATA and BDAT (which hand the content to data.c). Each
+ * parses, checks, acts and replies in that order; the reply codes follow
+ * RFC 5321, 3463, 1870, 3030, 6531. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -30,6 +30,7 @@
 #include "buf.h"
 #include "fsutil.h"
 #include "mem.h"
+#include "route.h"
 
 #define CFG_LINE_MAX (64 * 1024) /* longest logical line */
 #define CFG_EXPAND_DEPTH 32 /* deepest $name nesting cfg_check accepts */
@@ -589,6 +590,19 @@ static char *number_problem(const struct cfg_key *key, const char *s, long long 
 	return range_problem(key, 0, true);
 }
 
+/* check_relayhost: a next hop as route.h parses it. */
+static char *check_relayhost(const char *s)
+{
+	struct route_nexthop hop;
+	char *err = NULL;
+
+	if (route_parse_nexthop(s, &hop, &err) == 0) {
+		route_nexthop_clear(&hop);
+		return NULL;
+	}
+	return err;
+}
+
 /* check_str: length and choices of a CFG_STR key. */
 static char *check_str(const struct cfg_key *key, const char *s)
 {
@@ -606,6 +620,8 @@ static char *check_str(const struct cfg_key *key, const char *s)
 				return NULL;
 		return xstrdup("not one of the allowed words (see docs/config.md)");
 	}
+	if (strcmp(key->name, "relayhost") == 0)
+		return check_relayhost(s);
 	return NULL;
 }
 

@@ -63,6 +63,16 @@ const struct cfg_key cfg_shared_keys[] = {
 	{ "virtual_alias_expansion_limit", CFG_INT, "1000", 1, 100000,
 	  "most addresses one recipient may expand into" },
 
+	/* Routing and relaying (lib/route.c, lib/resolve.c: qmgr, smtpd, mailctl) */
+	{ "transport_maps", CFG_LIST, "", CFG_NO_BOUNDS,
+	  "maps of an address, domain or .parent domain to a transport: local, smtp:[host]:port, error:text, discard" },
+	{ "relayhost", CFG_STR, "", CFG_NO_BOUNDS,
+	  "next hop of mail that leaves: [host]:port, host (by MX) ...; empty means each domain's MX" },
+	{ "relay_domains", CFG_LIST, "", CFG_NO_BOUNDS,
+	  "domains this host relays for from any client (backup MX): names, .parent names and/or maps" },
+	{ "relay_recipient_maps", CFG_LIST, "", CFG_NO_BOUNDS,
+	  "maps of the valid addresses (or @domain) of relay_domains; empty means all are accepted" },
+
 	/* Passwords (lib/passdb.c: smtpd, pop3d, mailctl) */
 	{ "virtual_passwd_maps", CFG_LIST, "hash:$config_directory/passwd", CFG_NO_BOUNDS,
 	  "maps of user@domain to the user's password hash and SASL secrets" },

@@ -425,3 +425,49 @@ int map_build(const char *path, cfg_diag_fn *diag, void *ctx, char **err_r)
 	free(dst);
 	return rc;
 }
+
+/* check_entries: every entry's value through check; errors via diag. */
+static int check_entries(const map_table *t, const char *path, map_value_check_fn *check,
+			 cfg_diag_fn *diag, void *ctx)
+{
+	int errors = 0;
+
+	for (size_t i = 0; i < map_table_count(t); i++) {
+		const char *key, *value;
+		char *err = NULL, *msg;
+
+		map_table_entry(t, i, &key, &value);
+		if (check(value, &err) == 0)
+			continue;
+		errors++;
+		msg = xasprintf("%s: %s", key, err ? err : "bad value");
+		if (diag != NULL)
+			diag(ctx, path, map_table_line(t, i), "error", msg);
+		free(msg);
+		free(err);
+	}
+	return errors;
+}
+
+int map_check_values(const char *name, map_value_check_fn *check, cfg_diag_fn *diag, void *ctx)
+{
+	struct build_diag bd = { .diag = diag, .ctx = ctx };
+	const struct map_backend *be;
+	map_table *t = NULL;
+	const char *path;
+	char *err = NULL;
+	struct stat st;
+	int rc;
+
+	be = parse_name(name, &path, &err);
+	if (be == NULL || read_source(path, &bd, &t, &st, &err) < 0) {
+		if (err != NULL && diag != NULL)
+			diag(ctx, be == NULL ? name : path, 0, "error", err);
+		free(err);
+		free(bd.first_error);
+		return 1;
+	}
+	rc = check_entries(t, path, check, diag, ctx);
+	map_table_free(&t);
+	return rc;
+}

@@ -45,6 +45,14 @@ const char *map_error(const map *m);
  * already reported). */
 int map_build(const char *path, cfg_diag_fn *diag, void *ctx, char **err_r);
 
+/* map_check_values: reads the text source of the map called name (the file
+ * itself for texthash:, the file a hash: map is built from) and passes each
+ * entry's value to check (0 good, -1 bad with *err_r heap). A rejected value
+ * is reported through diag as an error with file:line, as are syntax errors
+ * and a source that cannot be read. Returns the number of errors. */
+typedef int map_value_check_fn(const char *value, char **err_r);
+int map_check_values(const char *name, map_value_check_fn *check, cfg_diag_fn *diag, void *ctx);
+
 /* map_parse_line: the text format's line splitter, shared with the text
  * backend and the tests. Splits a (continuation-joined) logical line into
  * key and value; returns 1 entry, 0 blank/comment, -1 syntax error. The

@@ -57,6 +57,8 @@ void map_table_free(map_table **t);
 size_t map_table_count(const map_table *t);
 /* map_table_entry: the i-th entry in file order, i < map_table_count. */
 void map_table_entry(const map_table *t, size_t i, const char **key_r, const char **value_r);
+/* map_table_line: the line of the text file where the i-th entry starts. */
+int map_table_line(const map_table *t, size_t i);
 /* map_table_get: the value of a lowercased key, or NULL. */
 const char *map_table_get(const map_table *t, const char *key);
 

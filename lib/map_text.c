@@ -18,6 +18,7 @@ struct map_entry {
 	char *key; /* one allocation: key, NUL, value, NUL */
 	const char *value;
 	uint64_t hash;
+	int line; /* where the entry starts in the text file */
 };
 
 struct map_table {
@@ -72,7 +73,7 @@ static void table_grow(map_table *t)
 
 /* table_add: adds key (lowercased) unless present; returns 0, or -1 for a
  * duplicate (the first value stays). */
-static int table_add(map_table *t, const char *key, const char *value)
+static int table_add(map_table *t, const char *key, const char *value, int line)
 {
 	uint64_t h = hash_key(key);
 	size_t klen = strlen(key), vlen = strlen(value);
@@ -96,6 +97,7 @@ static int table_add(map_table *t, const char *key, const char *value)
 	memcpy(e->key + klen + 1, value, vlen + 1);
 	e->value = e->key + klen + 1;
 	e->hash = h;
+	e->line = line;
 	t->slots[s] = (uint32_t)++t->count;
 	return 0;
 }
@@ -124,6 +126,11 @@ void map_table_entry(const map_table *t, size_t i, const char **key_r, const cha
 {
 	*key_r = t->ents[i].key;
 	*value_r = t->ents[i].value;
+}
+
+int map_table_line(const map_table *t, size_t i)
+{
+	return t->ents[i].line;
 }
 
 const char *map_table_get(const map_table *t, const char *key)
@@ -229,7 +236,7 @@ static void finish_entry(struct reader *r)
 		return;
 	}
 	map_fold_key(key);
-	if (table_add(r->table, key, value) < 0) {
+	if (table_add(r->table, key, value, line) < 0) {
 		msg = xasprintf("duplicate entry for '%s', using the first", key);
 		report(r, line, "warning", msg);
 		free(msg);

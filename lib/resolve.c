@@ -35,6 +35,7 @@
 #include "map.h"
 #include "mapgen.h"
 #include "mem.h"
+#include "route.h"
 
 #define RESOLVE_REOPEN_SECS 3
 /* Bound on alias lookups per expansion, as a multiple of the expansion
@@ -55,9 +56,21 @@ struct map_list {
 	int count;
 };
 
+/* A domain list setting: plain names and maps whose keys are domains. */
+struct domain_set {
+	char **names; /* lower case, NULL-terminated */
+	size_t count;
+	struct map_list maps;
+};
+
 struct resolver {
-	char **domain_names; /* plain names of virtual_mailbox_domains + mydestination */
-	struct map_list domain_maps;
+	struct domain_set hosted; /* virtual_mailbox_domains + mydestination */
+	struct domain_set relay; /* relay_domains */
+	struct map_list relay_rcpt_maps; /* relay_recipient_maps */
+	bool relay_rcpt_set; /* relay_recipient_maps is not empty */
+	struct map_list transport_maps;
+	struct route_nexthop relayhost; /* host NULL: none (direct by MX) */
+	char *relayhost_error; /* a malformed relayhost (mailctl check reports it) */
 	struct map_list mailbox_maps;
 	struct map_list alias_maps;
 	struct map_list quota_maps;
@@ -164,23 +177,32 @@ static enum resolve_result list_lookup(struct map_list *l, const char *key, char
 
 /* ---- construction ---- */
 
-static void add_domain_entries(resolver *r, const char *list, size_t *n)
+static void add_domain_entries(struct domain_set *d, const char *list)
 {
 	char **words = cfg_split_list(list);
 
+	if (d->names == NULL)
+		d->names = xcalloc(1, sizeof(char *));
 	for (char **w = words; *w != NULL; w++) {
 		if (is_map_name(*w)) {
-			list_add(&r->domain_maps, *w);
+			list_add(&d->maps, *w);
 			continue;
 		}
-		r->domain_names = xrealloc(r->domain_names, (*n + 2) * sizeof(char *));
+		d->names = xrealloc(d->names, (d->count + 2) * sizeof(char *));
 		for (char *p = *w; *p; p++)
 			if (*p >= 'A' && *p <= 'Z')
 				*p = (char)(*p - 'A' + 'a');
-		r->domain_names[(*n)++] = xstrdup(*w);
-		r->domain_names[*n] = NULL;
+		d->names[d->count++] = xstrdup(*w);
+		d->names[d->count] = NULL;
 	}
 	cfg_free_list(&words);
+}
+
+static void domain_set_free(struct domain_set *d)
+{
+	cfg_free_list(&d->names);
+	list_free(&d->maps);
+	d->count = 0;
 }
 
 static void add_maps(struct map_list *l, const char *list)
@@ -207,11 +229,15 @@ static char *my_domain(cfg *c)
 resolver *resolver_new(cfg *c)
 {
 	resolver *r = xcalloc(1, sizeof(*r));
-	size_t n = 0;
 
-	r->domain_names = xcalloc(1, sizeof(char *));
-	add_domain_entries(r, cfg_get(c, "virtual_mailbox_domains"), &n);
-	add_domain_entries(r, cfg_get(c, "mydestination"), &n);
+	add_domain_entries(&r->hosted, cfg_get(c, "virtual_mailbox_domains"));
+	add_domain_entries(&r->hosted, cfg_get(c, "mydestination"));
+	add_domain_entries(&r->relay, cfg_get(c, "relay_domains"));
+	add_maps(&r->relay_rcpt_maps, cfg_get(c, "relay_recipient_maps"));
+	r->relay_rcpt_set = r->relay_rcpt_maps.count > 0;
+	add_maps(&r->transport_maps, cfg_get(c, "transport_maps"));
+	if (route_parse_nexthop(cfg_get(c, "relayhost"), &r->relayhost, &r->relayhost_error) < 0)
+		log_warn("relayhost: %s (mail that would use it is deferred)", r->relayhost_error);
 	add_maps(&r->mailbox_maps, cfg_get(c, "virtual_mailbox_maps"));
 	add_maps(&r->alias_maps, cfg_get(c, "virtual_alias_maps"));
 	add_maps(&r->quota_maps, cfg_get(c, "virtual_mailbox_quota_maps"));
@@ -231,8 +257,12 @@ void resolver_free(resolver **rp)
 
 	if (r == NULL)
 		return;
-	cfg_free_list(&r->domain_names);
-	list_free(&r->domain_maps);
+	domain_set_free(&r->hosted);
+	domain_set_free(&r->relay);
+	list_free(&r->relay_rcpt_maps);
+	list_free(&r->transport_maps);
+	route_nexthop_clear(&r->relayhost);
+	free(r->relayhost_error);
 	list_free(&r->mailbox_maps);
 	list_free(&r->alias_maps);
 	list_free(&r->quota_maps);
@@ -245,17 +275,22 @@ void resolver_free(resolver **rp)
 
 /* ---- hosted domains ---- */
 
-static enum resolve_result domain_hosted(resolver *r, const char *domain, char **why_r)
+static enum resolve_result domain_in(struct domain_set *d, const char *domain, char **why_r)
 {
 	char *value = NULL;
 	enum resolve_result res;
 
-	for (char **d = r->domain_names; *d != NULL; d++)
-		if (strcasecmp(*d, domain) == 0)
+	for (char **n = d->names; *n != NULL; n++)
+		if (strcasecmp(*n, domain) == 0)
 			return RESOLVE_OK;
-	res = list_lookup(&r->domain_maps, domain, &value, why_r);
+	res = list_lookup(&d->maps, domain, &value, why_r);
 	free(value);
 	return res;
+}
+
+static enum resolve_result domain_hosted(resolver *r, const char *domain, char **why_r)
+{
+	return domain_in(&r->hosted, domain, why_r);
 }
 
 enum resolve_result resolver_domain_hosted(resolver *r, const char *domain)
@@ -731,5 +766,179 @@ enum resolve_result resolver_mailbox(resolver *r, const char *address, char **ma
 		*why_r = xasprintf("%s: no mailbox", addr);
 	free(value);
 	free(addr);
+	return res;
+}
+
+/* ---- relaying and routing (route.h) ---- */
+
+/* domain_or_parent: domain itself, then ".parent" entries for each parent
+ * domain (".example.com" covers every sub-domain of example.com). */
+static enum resolve_result domain_or_parent(struct domain_set *d, const char *domain,
+					    char **why_r)
+{
+	enum resolve_result res = domain_in(d, domain, why_r);
+
+	for (const char *p = strchr(domain, '.'); res == RESOLVE_NOTFOUND && p != NULL;
+	     p = strchr(p + 1, '.'))
+		res = domain_in(d, p, why_r);
+	return res;
+}
+
+enum resolve_result resolver_relay_domain(resolver *r, const char *domain)
+{
+	char *why = NULL;
+	enum resolve_result res = domain_or_parent(&r->relay, domain, &why);
+
+	if (res == RESOLVE_TEMP)
+		log_warn("relay domain check for %s: %s", domain, why);
+	free(why);
+	return res;
+}
+
+enum resolve_result resolver_relay_recipient(resolver *r, const char *address, char **why_r)
+{
+	char *value = NULL, *base = NULL, *ext = NULL, *catchall;
+	enum resolve_result res;
+
+	*why_r = NULL;
+	if (!r->relay_rcpt_set)
+		return RESOLVE_OK;
+	res = list_lookup(&r->relay_rcpt_maps, address, &value, why_r);
+	if (res == RESOLVE_NOTFOUND && split_extension(r, address, &base, &ext))
+		res = list_lookup(&r->relay_rcpt_maps, base, &value, why_r);
+	if (res == RESOLVE_NOTFOUND) {
+		catchall = xasprintf("@%s", domain_of(address));
+		res = list_lookup(&r->relay_rcpt_maps, catchall, &value, why_r);
+		free(catchall);
+	}
+	if (res == RESOLVE_NOTFOUND)
+		*why_r = xasprintf("%s: not in relay_recipient_maps", address);
+	free(value);
+	free(base);
+	free(ext);
+	return res;
+}
+
+/* transport_entry: the transport_maps value for address: the address, its
+ * domain, then ".parent" domains, then "*". */
+static enum resolve_result transport_entry(resolver *r, const char *address, char **value_r,
+					   char **key_r, char **why_r)
+{
+	const char *domain = domain_of(address);
+	enum resolve_result res = list_lookup(&r->transport_maps, address, value_r, why_r);
+
+	*key_r = xstrdup(address);
+	for (const char *p = domain; res == RESOLVE_NOTFOUND && p != NULL && *p != '\0';
+	     p = strchr(p + 1, '.')) {
+		free(*key_r);
+		*key_r = xstrdup(p);
+		res = list_lookup(&r->transport_maps, p, value_r, why_r);
+	}
+	if (res == RESOLVE_NOTFOUND) {
+		free(*key_r);
+		*key_r = xstrdup("*");
+		res = list_lookup(&r->transport_maps, "*", value_r, why_r);
+	}
+	return res;
+}
+
+/* default_hop: the recipient's domain by MX; the relayhost when set and
+ * the domain is neither hosted here nor a relay domain. */
+static enum resolve_result default_hop(resolver *r, const char *domain, bool own_mx,
+				       struct route_nexthop *hop, char **why_r)
+{
+	if (own_mx || (r->relayhost.host == NULL && r->relayhost_error == NULL)) {
+		hop->host = xstrdup(domain);
+		hop->mx = true;
+		return RESOLVE_OK;
+	}
+	if (r->relayhost_error != NULL) {
+		*why_r = xasprintf("relayhost: %s", r->relayhost_error);
+		return RESOLVE_TEMP;
+	}
+	hop->host = xstrdup(r->relayhost.host);
+	hop->port = r->relayhost.port;
+	hop->mx = r->relayhost.mx;
+	return RESOLVE_OK;
+}
+
+/* route_by_domain: no transport_maps entry: hosted -> local, a relay
+ * domain -> its own MX, anything else -> relayhost or its MX. */
+static enum resolve_result route_by_domain(resolver *r, const char *domain,
+					   struct route *route_r, char **why_r)
+{
+	enum resolve_result res = *domain ? domain_hosted(r, domain, why_r) : RESOLVE_OK;
+
+	if (res == RESOLVE_OK) {
+		route_r->transport = ROUTE_LOCAL;
+		return res;
+	}
+	if (res == RESOLVE_TEMP)
+		return res;
+	res = domain_or_parent(&r->relay, domain, why_r);
+	if (res == RESOLVE_TEMP)
+		return res;
+	route_r->transport = ROUTE_SMTP;
+	return default_hop(r, domain, res == RESOLVE_OK, &route_r->hop, why_r);
+}
+
+/* local_hosted: "local" is for hosted domains only: local would forward
+ * any other address straight back into the queue, a loop. */
+static enum resolve_result local_hosted(resolver *r, const char *domain, const char *key,
+					char **why_r)
+{
+	enum resolve_result res = *domain ? domain_hosted(r, domain, why_r) : RESOLVE_OK;
+
+	if (res == RESOLVE_NOTFOUND) {
+		*why_r = xasprintf("transport_maps entry for %s: local delivery, but %s is not "
+				   "a domain hosted here", key, domain);
+		res = RESOLVE_TEMP;
+	}
+	return res;
+}
+
+/* route_from_entry: a transport_maps value; an SMTP route without a
+ * next hop gets the default one. */
+static enum resolve_result route_from_entry(resolver *r, const char *domain, const char *key,
+					    const char *value, struct route *route_r,
+					    char **why_r)
+{
+	enum resolve_result res;
+	char *err = NULL;
+
+	if (route_parse_transport(value, route_r, &err) < 0) {
+		*why_r = xasprintf("transport_maps entry for %s: %s", key, err);
+		free(err);
+		return RESOLVE_TEMP;
+	}
+	if (route_r->transport == ROUTE_LOCAL)
+		return local_hosted(r, domain, key, why_r);
+	if (route_r->transport != ROUTE_SMTP || route_r->hop.host != NULL)
+		return RESOLVE_OK;
+	res = domain_hosted(r, domain, why_r);
+	if (res == RESOLVE_NOTFOUND)
+		res = domain_or_parent(&r->relay, domain, why_r);
+	if (res == RESOLVE_TEMP)
+		return res;
+	return default_hop(r, domain, res == RESOLVE_OK, &route_r->hop, why_r);
+}
+
+enum resolve_result resolver_route(resolver *r, const char *address, struct route *route_r,
+				   char **why_r)
+{
+	char *value = NULL, *key = NULL;
+	enum resolve_result res;
+
+	memset(route_r, 0, sizeof(*route_r));
+	*why_r = NULL;
+	res = transport_entry(r, address, &value, &key, why_r);
+	if (res == RESOLVE_OK)
+		res = route_from_entry(r, domain_of(address), key, value, route_r, why_r);
+	else if (res == RESOLVE_NOTFOUND)
+		res = route_by_domain(r, domain_of(address), route_r, why_r);
+	free(value);
+	free(key);
+	if (res != RESOLVE_OK)
+		route_clear(route_r);
 	return res;
 }

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include "cfg.h"
+#include "route.h"
 
 enum resolve_result { RESOLVE_OK = 0, RESOLVE_NOTFOUND = 1, RESOLVE_TEMP = -1 };
 
@@ -51,5 +52,27 @@ enum resolve_result resolver_check_rcpt(resolver *r, const char *address, char *
  * NOTFOUND / TEMP. */
 enum resolve_result resolver_mailbox(resolver *r, const char *address, char **maildir_r,
 				     char **why_r);
+
+/* resolver_relay_domain: the domain (lower case) is in relay_domains (a
+ * name or map key equal to it, or ".parent" for one of its parents): this
+ * host relays mail for it from anyone. */
+enum resolve_result resolver_relay_domain(resolver *r, const char *domain);
+
+/* resolver_relay_recipient: the address of a relay domain may be relayed:
+ * OK when relay_recipient_maps is empty or has the address, the address
+ * without its extension, or "@domain"; NOTFOUND (with *why_r, heap)
+ * when it has none of them; TEMP when a map fails. */
+enum resolve_result resolver_relay_recipient(resolver *r, const char *address, char **why_r);
+
+/* resolver_route: where mail for address (canonical, domain lower case)
+ * goes, Postfix-style: transport_maps (the address, its domain, ".parent"
+ * domains, "*") first; else a hosted domain is local, a relay domain goes
+ * by SMTP to its own MX, and any other to relayhost (or its MX without
+ * one). An SMTP route always names its host (the domain, by MX, when the
+ * entry gave none). TEMP (with *why_r, heap) when a map fails, an entry is
+ * malformed or relayhost is: never a bounce for an admin's typo. *route_r
+ * is to be freed with route_clear on OK. */
+enum resolve_result resolver_route(resolver *r, const char *address, struct route *route_r,
+				   char **why_r);
 
 #endif

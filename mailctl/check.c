@@ -1,7 +1,8 @@
 /* check.c: mailctl check, config get/set/list and map build/get. check
  * runs the same validation as master's startup: main.cf values, the
  * master.cf table, the daemons it names, the queue directory, and the TLS
- * setup (certificates and keys load and match, not expired, SNI entries). */
+ * setup (certificates and keys load and match, not expired, SNI entries)
+ * and the entries of transport_maps. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "map.h"
 #include "mcf.h"
 #include "mem.h"
+#include "route.h"
 #include "tls.h"
 
 static int check_commands(cfg *c, const struct mcf *mcf)
@@ -83,6 +85,20 @@ static int check_tls(struct mailctl *ctl, cfg *c)
 	return errors;
 }
 
+/* check_transport_maps: every entry of the text source of each
+ * transport_maps map is a valid transport (file:line for each that is
+ * not). relayhost is checked with the other main.cf values (cfg.c). */
+static int check_transport_maps(cfg *c)
+{
+	char **names = cfg_split_list(cfg_get(c, "transport_maps"));
+	int errors = 0;
+
+	for (char **n = names; *n != NULL; n++)
+		errors += map_check_values(*n, route_check_transport, mailctl_print_diag, NULL);
+	cfg_free_list(&names);
+	return errors;
+}
+
 int check_all(struct mailctl *ctl, bool quiet_ok)
 {
 	cfg *c = mailctl_config(ctl);
@@ -101,6 +117,7 @@ int check_all(struct mailctl *ctl, bool quiet_ok)
 		errors += check_dir("queue_directory", cfg_get(c, "queue_directory"));
 		errors += check_dir("daemon_directory", cfg_get(c, "daemon_directory"));
 		errors += check_tls(ctl, c);
+		errors += check_transport_maps(c);
 	}
 	free(path);
 	if (errors == 0 && !quiet_ok)

@@ -1,6 +1,9 @@
 /* message.c: one message in qmgr's active set, from taking it to letting it
- * go. Routing: a pending recipient of a hosted domain goes to local in
- * batches; any other is deferred until the relay transport exists (4.4.0).
+ * go. Routing (resolver_route: transport_maps, hosted domains,
+ * relay_domains, relayhost): a local recipient goes to local in batches,
+ * error: fails it (bounced in the DSN), discard: marks it done, and an
+ * SMTP one is deferred (4.4.0, naming its next hop) until the smtp
+ * transport exists; a map or entry that cannot be used defers (4.3.0).
  * Results: 2.x.x -> DONE, 4.x.x -> stays PENDING, 5.x.x -> FAILED. At the
  * end: FAILED recipients are reported to the sender in one DSN and become
  * REPORTED; expired messages fail their pending recipients with 4.4.7; a
@@ -304,31 +307,67 @@ static void submit_batch(struct qmgr_msg *m, const int *local, int n)
 	}
 }
 
-/* route: local recipients into *local; the others deferred now. */
+/* route_smtp: until the smtp program exists, a recipient that leaves by
+ * SMTP waits in the queue, its reason naming the chosen next hop. */
+static void route_smtp(struct qmgr_msg *m, int i, const struct route *rt)
+{
+	char *hop = route_nexthop_format(&rt->hop);
+	char *why = xasprintf("no smtp transport yet: would relay via %s", hop);
+
+	rcpt_deferred(m, i, "none", "4.4.0", why);
+	free(why);
+	free(hop);
+}
+
+static void route_discard(struct qmgr_msg *m, int i, const struct route *rt)
+{
+	char *what = *rt->text ? xasprintf("discarded: %s", rt->text) : xstrdup("discarded");
+
+	set_state(m, i, Q_RCPT_DONE);
+	log_rcpt(m, i, "none", "2.0.0", "sent", what);
+	free(what);
+}
+
+/* route_one: recipient i by its route (lib/resolve.c, resolver_route);
+ * a local one is added to local[*n]. */
+static void route_one(struct qmgr_msg *m, int i, int *local, int *n)
+{
+	struct route rt;
+	char *why = NULL;
+
+	if (resolver_route(m->q->resolver, m->msg->env.rcpts[i].address, &rt, &why) !=
+	    RESOLVE_OK) {
+		rcpt_deferred(m, i, "none", "4.3.0", why ? why : "routing lookup failed");
+		free(why);
+		return;
+	}
+	switch (rt.transport) {
+	case ROUTE_LOCAL:
+		local[(*n)++] = i;
+		break;
+	case ROUTE_ERROR:
+		rcpt_failed(m, i, "none", rt.status,
+			    *rt.text ? rt.text : "delivery refused by the transport table");
+		break;
+	case ROUTE_DISCARD:
+		route_discard(m, i, &rt);
+		break;
+	case ROUTE_SMTP:
+		route_smtp(m, i, &rt);
+		break;
+	}
+	route_clear(&rt);
+}
+
+/* route: local recipients into *local; the others failed, discarded or
+ * deferred now. */
 static int route(struct qmgr_msg *m, int *local)
 {
-	struct q_msg *msg = m->msg;
 	int n = 0;
 
-	for (int i = 0; i < msg->env.nrcpts; i++) {
-		const char *domain;
-
-		if (msg->env.rcpts[i].state != Q_RCPT_PENDING)
-			continue;
-		domain = qmgr_rcpt_domain(msg->env.rcpts[i].address);
-		switch (*domain ? resolver_domain_hosted(m->q->resolver, domain) : RESOLVE_OK) {
-		case RESOLVE_OK:
-			local[n++] = i;
-			break;
-		case RESOLVE_NOTFOUND:
-			rcpt_deferred(m, i, "none", "4.4.0", "no relay transport configured yet");
-			break;
-		default:
-			rcpt_deferred(m, i, "none", "4.3.0",
-				      "cannot tell whether the domain is hosted here: map lookup "
-				      "failed");
-		}
-	}
+	for (int i = 0; i < m->msg->env.nrcpts; i++)
+		if (m->msg->env.rcpts[i].state == Q_RCPT_PENDING)
+			route_one(m, i, local, &n);
 	return n;
 }
 

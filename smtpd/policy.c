@@ -2,10 +2,13 @@
  * clients. The restriction lists (smtpd_relay_restrictions, then
  * smtpd_recipient_restrictions; restrict.c) decide relaying: by default a
  * domain not hosted here is relayed only for mynetworks, the local
- * sendmail socket and clients that did AUTH, else 554 5.7.1. A recipient
- * at a hosted domain must also resolve (lib/resolve) to a mailbox, alias
- * or catch-all, else 550 5.1.1 at once (no backscatter later). A map that
- * cannot be read gives 451 4.3.0, never a 5xx.
+ * sendmail socket and clients that did AUTH, else 554 5.7.1; a domain of
+ * relay_domains counts as a destination of ours (relayed for anyone). A
+ * recipient at a hosted domain must also resolve (lib/resolve) to a
+ * mailbox, alias or catch-all, one at a relay domain must be in
+ * relay_recipient_maps when that is set, else 550 5.1.1 at once (no
+ * backscatter later). A map that cannot be read gives 451 4.3.0, never a
+ * 5xx.
  * Relay tricks need no special case: lib/addr drops source routes, and a
  * percent hack, bang path or quoted "a@b" local part at a hosted domain is
  * just a local part that is looked up like any other (and is unknown). */
@@ -53,6 +56,39 @@ static int check_hosted(struct session *s, const char *address)
 		return reject(s, 550, "5.1.1", address,
 			      "Recipient address rejected: User unknown in virtual mailbox table");
 	return reject(s, 451, "4.3.0", address, "Temporary lookup failure");
+}
+
+/* check_relay_rcpt: a recipient at a relay domain is in
+ * relay_recipient_maps (when set). */
+static int check_relay_rcpt(struct session *s, const char *address)
+{
+	char *why = NULL;
+	enum resolve_result r = resolver_relay_recipient(s->srv->resolver, address, &why);
+
+	if (why != NULL)
+		log_debug("%s: %s", address, why);
+	free(why);
+	if (r == RESOLVE_OK)
+		return 0;
+	if (r == RESOLVE_NOTFOUND)
+		return reject(s, 550, "5.1.1", address,
+			      "Recipient address rejected: User unknown in relay recipient table");
+	return reject(s, 451, "4.3.0", address, "Temporary lookup failure");
+}
+
+/* destination: is the domain hosted here, and if not, a relay domain?
+ * TEMP when either cannot be told now. */
+static enum resolve_result destination(struct session *s, const char *domain, bool *relay_r)
+{
+	enum resolve_result hosted = resolver_domain_hosted(s->srv->resolver, domain);
+	enum resolve_result relay;
+
+	*relay_r = false;
+	if (hosted != RESOLVE_NOTFOUND)
+		return hosted;
+	relay = resolver_relay_domain(s->srv->resolver, domain);
+	*relay_r = relay == RESOLVE_OK;
+	return relay == RESOLVE_TEMP ? RESOLVE_TEMP : RESOLVE_NOTFOUND;
 }
 
 void smtpd_policy_init(struct smtpd_server *srv, cfg *c)
@@ -138,6 +174,7 @@ int smtpd_policy_rcpt(struct session *s, const struct addr *a, char **address_r)
 {
 	struct addr local = *a;
 	enum resolve_result hosted;
+	bool relay;
 	char *address;
 	int rc = 0;
 
@@ -155,13 +192,15 @@ int smtpd_policy_rcpt(struct session *s, const struct addr *a, char **address_r)
 	if (a->domain == NULL)
 		local.domain = s->srv->myorigin; /* a bare user name from sendmail */
 	address = addr_format(&local);
-	hosted = resolver_domain_hosted(s->srv->resolver, local.domain);
+	hosted = destination(s, local.domain, &relay);
 	if (hosted == RESOLVE_TEMP)
 		rc = reject(s, 451, "4.3.0", address, "Temporary lookup failure");
 	else
-		rc = check_restrictions(s, address, hosted == RESOLVE_OK);
+		rc = check_restrictions(s, address, hosted == RESOLVE_OK || relay);
 	if (rc == 0 && hosted == RESOLVE_OK)
 		rc = check_hosted(s, address);
+	else if (rc == 0 && relay)
+		rc = check_relay_rcpt(s, address);
 	if (rc < 0) {
 		free(address);
 		return -1;

@@ -25,7 +25,7 @@ struct smtpd_restrictions {
 struct smtpd_facts {
 	bool mynetworks;
 	bool authenticated;
-	bool dest_hosted;
+	bool dest_hosted; /* hosted here, or in relay_domains */
 };
 
 enum smtpd_verdict {

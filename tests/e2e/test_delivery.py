@@ -234,8 +234,8 @@ class Delivery(Base):
     def test_forward_outside_is_requeued_and_deferred(self):
         self.start()
         self.inst.inject("s@remote.test", ["away@example.test"], message("fwd"))
-        self.assertTrue(wait_for(lambda: "no relay transport configured yet" in self.inst.log(),
-                                 10), self.inst.log())
+        self.assertTrue(wait_for(lambda: "no smtp transport yet: would relay via remote.test"
+                                 in self.inst.log(), 10), self.inst.log())
         self.assertTrue(wait_for(lambda: len(self.inst.queue_files("deferred")) == 1, 10))
 
     def test_kill_local_during_load_no_duplicates(self):

@@ -160,13 +160,15 @@ static void test_transport_table(void **state)
 	for (size_t i = 0; i < sizeof(transport_cases) / sizeof(transport_cases[0]); i++) {
 		const struct transport_case *t = &transport_cases[i];
 		struct route r;
-		char *err = NULL;
+		char *err = NULL, *check_err = NULL;
 		int rc;
 
 		print_message("transport case %zu: '%s'\n", i, t->value);
 		rc = route_parse_transport(t->value, &r, &err);
 		assert_int_equal(rc, t->rc);
-		assert_int_equal(route_check_transport(t->value, &err) < 0, rc < 0);
+		assert_int_equal(route_check_transport(t->value, &check_err) < 0, rc < 0);
+		assert_int_equal(check_err != NULL, rc < 0);
+		free(check_err);
 		if (rc == 0) {
 			assert_null(err);
 			check_transport_case(t, &r);

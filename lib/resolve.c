@@ -1,6 +1,7 @@
 /* resolve.c: the recipient resolver of resolve.h, shared by smtpd (RCPT
- * checks) and local (delivery). It owns the maps named by the hosted
- * domain, mailbox, alias and quota settings, opened once and kept; a map
+ * checks), local (delivery) and qmgr (routing). It owns the maps named by
+ * the hosted domain, mailbox, alias, quota, relay domain, relay recipient
+ * and transport settings, opened once and kept; a map
  * that cannot be opened answers TEMP and is reopened at most every few
  * seconds, or at once when mailctl changed a map (mapgen.h). It reads no Maildir except to see whether a folder exists.
  *

@@ -1,9 +1,11 @@
-/* resolve.h: where a recipient goes. Shared by smtpd (RCPT TO checks) and
- * local (delivery), so both answer the same question the same way:
+/* resolve.h: where a recipient goes. Shared by smtpd (RCPT TO checks),
+ * local (delivery) and qmgr (routing), so both answer the same question the same way:
  *   - is a domain hosted here (virtual_mailbox_domains, mydestination)?
  *   - what does an address expand to (virtual_alias_maps, nested, with
  *     loop detection, recipient_delimiter extensions, @domain catch-all)?
  *   - which Maildir belongs to a final address (virtual_mailbox_maps)?
+ *   - where does a recipient go (transport_maps, relay_domains, relayhost;
+ *     qmgr), and may a relay domain's recipient be accepted (smtpd)?
  * Every answer is OK, NOTFOUND or TEMP (a map could not be read: never
  * turned into "user unknown"). */
 #ifndef POSTERN_RESOLVE_H

@@ -1,5 +1,5 @@
 /* resolve.h: where a recipient goes. Shared by smtpd (RCPT TO checks),
- * local (delivery) and qmgr (routing), so both answer the same question the same way:
+ * local (delivery) and qmgr (routing), so all answer the same questions alike:
  *   - is a domain hosted here (virtual_mailbox_domains, mydestination)?
  *   - what does an address expand to (virtual_alias_maps, nested, with
  *     loop detection, recipient_delimiter extensions, @domain catch-all)?

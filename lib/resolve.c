@@ -820,15 +820,23 @@ enum resolve_result resolver_relay_recipient(resolver *r, const char *address, c
 	return res;
 }
 
-/* transport_entry: the transport_maps value for address: the address, its
- * domain, then ".parent" domains, then "*". */
+/* transport_entry: the transport_maps value for address: the address,
+ * the address without its extension, its domain, then ".parent" domains,
+ * then "*". */
 static enum resolve_result transport_entry(resolver *r, const char *address, char **value_r,
 					   char **key_r, char **why_r)
 {
 	const char *domain = domain_of(address);
 	enum resolve_result res = list_lookup(&r->transport_maps, address, value_r, why_r);
+	char *base_key = NULL, *ext = NULL;
 
 	*key_r = xstrdup(address);
+	if (res == RESOLVE_NOTFOUND && split_extension(r, address, &base_key, &ext)) {
+		free(*key_r);
+		*key_r = base_key;
+		res = list_lookup(&r->transport_maps, base_key, value_r, why_r);
+	}
+	free(ext);
 	for (const char *p = domain; res == RESOLVE_NOTFOUND && p != NULL && *p != '\0';
 	     p = strchr(p + 1, '.')) {
 		free(*key_r);

@@ -67,10 +67,10 @@ enum resolve_result resolver_relay_domain(resolver *r, const char *domain);
 enum resolve_result resolver_relay_recipient(resolver *r, const char *address, char **why_r);
 
 /* resolver_route: where mail for address (canonical, domain lower case)
- * goes, Postfix-style: transport_maps (the address, its domain, ".parent"
- * domains, "*") first; else a hosted domain is local, a relay domain goes
- * by SMTP to its own MX, and any other to relayhost (or its MX without
- * one). An SMTP route always names its host (the domain, by MX, when the
+ * goes, Postfix-style: transport_maps (the address, the address without its
+ * extension, its domain, ".parent" domains, "*") first; else a hosted
+ * domain is local, a relay domain goes by SMTP to its own MX, and any
+ * other to relayhost (or its MX without one). An SMTP route always names its host (the domain, by MX, when the
  * entry gave none). TEMP (with *why_r, heap) when a map fails, an entry is
  * malformed or relayhost is: never a bounce for an admin's typo. *route_r
  * is to be freed with route_clear on OK. */

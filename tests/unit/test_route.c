@@ -1,9 +1,10 @@
 /* test_route.c: unit tests for lib/route.c (tables of next hops and
  * transport_maps values, good and bad), for the routing lookups of
  * lib/resolve.c over texthash: maps in a mkdtemp directory (transport_maps
- * by address, domain, .parent and "*", hosted, relay_domains, relayhost,
- * relay_recipient_maps, TEMP for a broken entry or an unreadable map), for
- * map_check_values reporting file:line, and for relayhost in cfg_check. */
+ * by address, address without extension, domain, .parent and "*"; hosted,
+ * relay_domains, relayhost, relay_recipient_maps; TEMP for a broken entry
+ * or an unreadable map), for map_check_values reporting file:line, and for
+ * relayhost in cfg_check. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -265,6 +266,8 @@ struct lookup_case {
 static const struct lookup_case lookups_direct[] = {
 	{ "alice@example.org", RESOLVE_OK, ROUTE_LOCAL, NULL },
 	{ "special@example.org", RESOLVE_OK, ROUTE_ERROR, "5.1.1 this address is gone" },
+	{ "special+tag@example.org", RESOLVE_OK, ROUTE_ERROR, "5.1.1 this address is gone" },
+	{ "special-x@example.org", RESOLVE_OK, ROUTE_LOCAL, NULL },
 	{ "anyone@closed.test", RESOLVE_OK, ROUTE_ERROR, "5.0.0 mailbox closed" },
 	{ "x@trap.test", RESOLVE_OK, ROUTE_DISCARD, "spam trap" },
 	{ "x@smart.test", RESOLVE_OK, ROUTE_SMTP, "[10.1.2.3]:2525" },

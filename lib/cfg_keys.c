@@ -65,7 +65,7 @@ const struct cfg_key cfg_shared_keys[] = {
 
 	/* Routing and relaying (lib/route.c, lib/resolve.c: qmgr, smtpd, mailctl) */
 	{ "transport_maps", CFG_LIST, "", CFG_NO_BOUNDS,
-	  "maps of an address, domain or .parent domain to a transport: local, smtp:[host]:port, error:text, discard" },
+	  "maps of an address or domain to a transport: local, smtp:[host]:port, error:text, discard" },
 	{ "relayhost", CFG_STR, "", CFG_NO_BOUNDS,
 	  "next hop of mail that leaves: [host]:port, host (by MX) ...; empty means each domain's MX" },
 	{ "relay_domains", CFG_LIST, "", CFG_NO_BOUNDS,

@@ -70,8 +70,8 @@ enum resolve_result resolver_relay_recipient(resolver *r, const char *address, c
  * goes, Postfix-style: transport_maps (the address, the address without its
  * extension, its domain, ".parent" domains, "*") first; else a hosted
  * domain is local, a relay domain goes by SMTP to its own MX, and any
- * other to relayhost (or its MX without one). An SMTP route always names its host (the domain, by MX, when the
- * entry gave none). TEMP (with *why_r, heap) when a map fails, an entry is
+ * other to relayhost (or its MX without one). An SMTP route always names
+ * its host (the domain, by MX, when the entry gave none). TEMP (with *why_r, heap) when a map fails, an entry is
  * malformed or relayhost is: never a bounce for an admin's typo. *route_r
  * is to be freed with route_clear on OK. */
 enum resolve_result resolver_route(resolver *r, const char *address, struct route *route_r,

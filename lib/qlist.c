@@ -89,7 +89,8 @@ const char *qlist_state_name(char state)
 static void json_rcpt(buf *out, const struct q_msg *m, int i, const struct qreason_set *reasons)
 {
 	const struct q_rcpt *r = &m->env.rcpts[i];
-	const struct qreason *why = r->state == Q_RCPT_PENDING ? qreason_lookup(reasons, i) : NULL;
+	const struct qreason *why =
+		r->state == Q_RCPT_PENDING && reasons != NULL ? qreason_lookup(reasons, i) : NULL;
 
 	buf_putc(out, '{');
 	json_put_member(out, "address", 1);

@@ -485,9 +485,9 @@ static bool matches(const char *path, const struct qfilter *f)
 	return yes;
 }
 
-/* act_dir: verb on every message in dir that f matches; counts in *done
- * and *refused. Messages in dirs the verb does not take are only counted
- * as refused when they are in active/ (in delivery). */
+/* act_dir: verb on every message in dir that f matches, counting those
+ * it acted on in *done; one it refuses (in active/) is printed and makes
+ * the result 1. */
 static int act_dir(struct mailctl *ctl, enum verb v, const struct qfilter *f, const char *dir,
 		   long *done)
 {
@@ -516,7 +516,11 @@ static int act_dir(struct mailctl *ctl, enum verb v, const struct qfilter *f, co
 	return rc;
 }
 
-/* act_filter: verb on every queued message f matches. */
+/* act_filter: verb on every queued message f matches, in the
+ * directories the verb takes from, and in active/ to say which matching
+ * messages it left alone. A directory is read before the ones the verb
+ * moves into (qlist_dirs order) or is not read at all, so no message is
+ * met twice. */
 static int act_filter(struct mailctl *ctl, enum verb v, const struct qfilter *f)
 {
 	long done = 0;

@@ -542,8 +542,11 @@ struct opts {
 	int nids;
 };
 
+/* The value of an option given last with nothing after it. */
+static const char missing_value[] = "";
+
 /* opt_value: the value of --name VALUE or --name=VALUE at argv[*i]; NULL
- * when argv[*i] is not that option. Missing value: "" (an error). */
+ * when argv[*i] is not that option; missing_value when no value follows. */
 static const char *opt_value(const char *name, char **argv, int argc, int *i)
 {
 	size_t len = strlen(name);
@@ -555,7 +558,7 @@ static const char *opt_value(const char *name, char **argv, int argc, int *i)
 	if (argv[*i][len] != '\0')
 		return NULL;
 	if (*i + 1 >= argc)
-		return "";
+		return missing_value;
 	return argv[++*i];
 }
 
@@ -570,6 +573,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	qfilter_init(&o->filter);
 	o->ids = xcalloc((size_t)argc + 1, sizeof(*o->ids));
 	for (int i = 0; i < argc; i++) {
+		const char *opt = argv[i];
+
+		v = NULL;
 		if (strcmp(argv[i], "--json") == 0)
 			o->json = true;
 		else if ((v = opt_value("--domain", argv, argc, &i)) != NULL)
@@ -587,8 +593,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			return -1;
 		} else
 			o->ids[o->nids++] = argv[i];
-		if (o->filter.domain != NULL && *o->filter.domain == '\0') {
-			fprintf(stderr, "mailctl: --domain needs a domain\n");
+		if (v == missing_value || (o->filter.domain != NULL && *o->filter.domain == '\0')) {
+			fprintf(stderr, "mailctl: %.*s needs a value\n", (int)strcspn(opt, "="), opt);
 			return -1;
 		}
 	}

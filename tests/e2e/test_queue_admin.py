@@ -111,6 +111,8 @@ class Offline(QueueBase):
         self.assertIn("-- 1 Kbytes in 2 Requests.", text)
         self.fails("queue", "list", "--older-than", "2x", code=2, says="not a time")
         self.fails("queue", "list", "--colour", code=2, says="unknown option")
+        self.fails("queue", "list", "--sender", code=2, says="--sender needs a value")
+        self.fails("queue", "list", "--domain=", code=2, says="needs a value")
         self.fails("queue", "hold", m1, "--domain", "dom1.test", code=2, says="not both")
         self.fails("queue", "hold", code=2, says="usage")
 

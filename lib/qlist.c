@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "json.h"
 #include "mem.h"
 #include "q.h"
 #include "qreason.h"
@@ -67,6 +68,78 @@ void qlist_format_footer(buf *out, long long bytes, long requests)
 {
 	buf_printf(out, "-- %lld Kbytes in %ld Request%s.\n", (bytes + 1023) / 1024, requests,
 		   requests == 1 ? "" : "s");
+}
+
+const char *qlist_state_name(char state)
+{
+	switch (state) {
+	case Q_RCPT_PENDING:
+		return "pending";
+	case Q_RCPT_DONE:
+		return "delivered";
+	case Q_RCPT_FAILED:
+		return "failed";
+	case Q_RCPT_REPORTED:
+		return "failed, reported";
+	default:
+		return "unknown";
+	}
+}
+
+static void json_rcpt(buf *out, const struct q_msg *m, int i, const struct qreason_set *reasons)
+{
+	const struct q_rcpt *r = &m->env.rcpts[i];
+	const struct qreason *why =
+		r->state == Q_RCPT_PENDING && reasons != NULL ? qreason_lookup(reasons, i) : NULL;
+
+	buf_putc(out, '{');
+	json_put_member(out, "address", 1);
+	json_put_cstr(out, r->address);
+	if (why != NULL) {
+		json_put_member(out, "delay_reason", 0);
+		json_put_cstr(out, why->reason);
+		json_put_member(out, "status", 0);
+		json_put_cstr(out, why->status);
+	}
+	json_put_member(out, "state", 0);
+	json_put_cstr(out, qlist_state_name(r->state));
+	buf_putc(out, '}');
+}
+
+void qlist_format_json(buf *out, const struct q_msg *m, const char *dir,
+		       const struct qreason_set *reasons, const char *note)
+{
+	buf_putc(out, '{');
+	json_put_member(out, "queue_name", 1);
+	json_put_cstr(out, dir);
+	json_put_member(out, "queue_id", 0);
+	json_put_cstr(out, m->id);
+	json_put_member(out, "arrival_time", 0);
+	buf_printf(out, "%lld", (long long)m->env.arrival);
+	json_put_member(out, "message_size", 0);
+	buf_printf(out, "%lld", (long long)m->content_size);
+	json_put_member(out, "sender", 0);
+	json_put_cstr(out, m->env.sender != NULL ? m->env.sender : "");
+	if (strcmp(dir, Q_DEFERRED) == 0) {
+		json_put_member(out, "next_attempt_time", 0);
+		buf_printf(out, "%lld", (long long)m->mtime);
+	}
+	if (reasons != NULL && reasons->when != 0) {
+		json_put_member(out, "last_deferral_time", 0);
+		buf_printf(out, "%lld", (long long)reasons->when);
+	}
+	if (note != NULL) {
+		json_put_member(out, "qmgr_note", 0);
+		json_put_cstr(out, note);
+	}
+	json_put_member(out, "recipients", 0);
+	buf_putc(out, '[');
+	for (int i = 0; i < m->env.nrcpts; i++) {
+		if (i > 0)
+			buf_putc(out, ',');
+		json_rcpt(out, m, i, reasons);
+	}
+	buf_puts(out, "]}\n");
 }
 
 /* A message's block being built: the arrays and texts its item points to. */
@@ -147,8 +220,14 @@ struct walk {
 	const char *queue_dir;
 	const struct qlist_extra *extra;
 	FILE *out;
+	bool json;
 	struct totals t;
 };
+
+static const char *extra_note(const struct qlist_extra *extra, const char *id)
+{
+	return extra != NULL && extra->note != NULL ? extra->note(extra->ctx, id) : NULL;
+}
 
 static void list_one(struct walk *w, const char *path, const char *dir)
 {
@@ -163,11 +242,19 @@ static void list_one(struct walk *w, const char *path, const char *dir)
 		free(err);
 		return;
 	}
+	if (w->extra != NULL && w->extra->filter != NULL &&
+	    !qfilter_match(w->extra->filter, &m->env, time(NULL))) {
+		q_msg_free(&m);
+		return;
+	}
 	text = buf_new(512);
-	if (w->t.count == 0)
+	if (w->t.count == 0 && !w->json)
 		qlist_format_header(text);
 	block_fill(&b, w->queue_dir, m, dir, w->extra);
-	qlist_format_item(text, &b.item);
+	if (w->json)
+		qlist_format_json(text, m, dir, &b.reasons, extra_note(w->extra, m->id));
+	else
+		qlist_format_item(text, &b.item);
 	fwrite(buf_cstr(text), 1, buf_len(text), w->out);
 	w->t.count++;
 	w->t.bytes += b.item.size;
@@ -209,13 +296,15 @@ static int list_dir(struct walk *w, const char *dir, char **err_r)
 long qlist_print_extra(const char *queue_dir, const struct qlist_extra *extra, FILE *out,
 		       char **err_r)
 {
-	struct walk w = { queue_dir, extra, out, { 0, 0 } };
+	struct walk w = { queue_dir, extra, out, extra != NULL && extra->json, { 0, 0 } };
 	buf *text;
 
 	*err_r = NULL;
 	for (int i = 0; qlist_dirs[i] != NULL; i++)
 		if (list_dir(&w, qlist_dirs[i], err_r) < 0)
 			return -1;
+	if (w.json)
+		return w.t.count;
 	text = buf_new(64);
 	if (w.t.count == 0)
 		buf_puts(text, "Mail queue is empty\n");

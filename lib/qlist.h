@@ -12,7 +12,12 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <stdbool.h>
+
 #include "buf.h"
+#include "q.h"
+#include "qfilter.h"
+#include "qreason.h"
 
 /* Status marks after the queue ID, as Postfix's: active is being
  * delivered, hold is kept until released; incoming and deferred show none. */
@@ -40,6 +45,8 @@ struct qlist_item {
 struct qlist_extra {
 	const char *(*note)(void *ctx, const char *id);
 	void *ctx;
+	const struct qfilter *filter; /* list only the messages it matches (NULL: all) */
+	bool json; /* qlist_format_json lines instead of the mailq layout */
 };
 
 /* Pure formatting (unit tested): append to out. Times are local time. */
@@ -48,13 +55,28 @@ void qlist_format_item(buf *out, const struct qlist_item *item);
 /* qlist_format_footer: "-- N Kbytes in M Requests." (bytes rounded up). */
 void qlist_format_footer(buf *out, long long bytes, long requests);
 
+/* qlist_format_json: one message as one line of JSON, the fields of
+ * Postfix's postqueue -j (queue_name, queue_id, arrival_time,
+ * message_size, sender, recipients with address and delay_reason) and
+ * Postern's own: every recipient with its state ("pending", "delivered",
+ * "failed", "failed, reported") and the DSN status of its last deferral,
+ * next_attempt_time (deferred/ only), last_deferral_time (when reasons
+ * were recorded) and qmgr_note (note, when not NULL). Recipients whose
+ * state is not pending carry no delay_reason. */
+void qlist_format_json(buf *out, const struct q_msg *m, const char *dir,
+		       const struct qreason_set *reasons, const char *note);
+/* qlist_state_name: the word for a recipient state, as above. */
+const char *qlist_state_name(char state);
+
 /* qlist_print: lists every message in incoming/, active/, deferred/ and
  * hold/ under queue_dir to out, or "Mail queue is empty". Files that do
  * not parse are skipped with a note on stderr (qmgr moves them to
  * corrupt/). Returns the number of messages, or -1 with *err_r (heap) when
  * the queue cannot be read at all. */
 long qlist_print(const char *queue_dir, FILE *out, char **err_r);
-/* qlist_print_extra: the same with extra notes (extra may be NULL). */
+/* qlist_print_extra: the same with extra notes, a filter, or JSON
+ * (extra may be NULL). In JSON an empty queue prints nothing. The count
+ * is of the messages listed. */
 long qlist_print_extra(const char *queue_dir, const struct qlist_extra *extra, FILE *out,
 		       char **err_r);
 

@@ -116,20 +116,29 @@ static const struct mailctl_cmd commands[] = {
 	  "alias. ADDRESS may be @DOMAIN, a catch-all for the domain; its domain\n"
 	  "must be hosted. Targets are full addresses.\n",
 	  cmd_alias },
-	{ "queue", "list, show, explain, delete, hold, release or flush queued mail",
-	  "usage: mailctl [-c DIR] queue list\n"
+	{ "queue", "list, show, explain, hold, release, requeue, delete or flush queued mail",
+	  "usage: mailctl [-c DIR] queue list [--json] [FILTER...]\n"
 	  "       mailctl [-c DIR] queue show QUEUE_ID\n"
 	  "       mailctl [-c DIR] queue why [QUEUE_ID...]\n"
-	  "       mailctl [-c DIR] queue delete QUEUE_ID|ALL\n"
-	  "       mailctl [-c DIR] queue hold QUEUE_ID\n"
-	  "       mailctl [-c DIR] queue release QUEUE_ID\n"
-	  "       mailctl [-c DIR] queue flush\n"
+	  "       mailctl [-c DIR] queue hold|release|requeue|delete QUEUE_ID...|FILTER...\n"
+	  "       mailctl [-c DIR] queue delete ALL\n"
+	  "       mailctl [-c DIR] queue flush [QUEUE_ID...|FILTER...]\n"
+	  "FILTER (all given must hold): --domain D (a recipient still pending is\n"
+	  "in domain D), --sender S (the envelope sender; <> is the null sender),\n"
+	  "--older-than AGE (arrived AGE ago or more: 90, 30m, 2h, 1d, 1w).\n"
 	  "list prints the queue like mailq ('*' being delivered, '!' on hold);\n"
+	  "--json prints one JSON object per message instead, like postqueue -j.\n"
 	  "show prints a message's envelope and content; why prints each recipient's\n"
-	  "state and the reason it waits (every waiting message without an ID);\n"
-	  "delete removes messages;\n"
-	  "hold keeps a message out of delivery until release; flush asks qmgr to\n"
-	  "retry all deferred mail now (the mail system must be running).\n",
+	  "state, the reason it waits and the next attempt (every waiting message\n"
+	  "without an ID).\n"
+	  "hold keeps messages out of delivery (in hold/) until release, which\n"
+	  "puts them back in deferred/, due now; requeue sends deferred or held\n"
+	  "messages through qmgr's routing again (delivered recipients stay\n"
+	  "delivered); delete removes messages and their deferral reasons.\n"
+	  "flush asks qmgr to retry now: all deferred mail without arguments, else\n"
+	  "the chosen deferred messages (the mail system must be running).\n"
+	  "A message being delivered (in active/) is left alone: try again when the\n"
+	  "attempt ends.\n",
 	  cmd_queue },
 	{ "help", "list the commands, or show one command's help",
 	  "usage: mailctl help [COMMAND]\n", cmd_help },

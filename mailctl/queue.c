@@ -1,15 +1,21 @@
-/* queue.c: mailctl queue: list (mailq format, lib/qlist.c), show one
- * message (envelope and content), why (each recipient's state and the
- * reason it waits), delete, hold and release messages, and flush (ask
- * qmgr to retry the deferred mail now). list and why also ask the running
- * qmgr which messages it holds with a problem (a failed move out of
- * active/, docs/internals.md); without qmgr they show what the files say.
- * It reads queue files read-only; the only changes it makes are unlink
- * and rename between the queue directories, as Postfix's postsuper does,
- * and each is logged to the mail log. A message's deferral reasons file
- * (lib/qreason.h) goes with the message when it is deleted. */
+/* queue.c: mailctl queue: list (mailq format, lib/qlist.c, or one JSON
+ * object per message with --json), show one message (envelope and
+ * content), why (each recipient's state, the reason it waits, the next
+ * attempt), and hold, release, requeue, delete and flush, by queue ID or
+ * by filter (--domain, --sender, --older-than: lib/qfilter.h). list and
+ * why also ask the running qmgr which messages it holds with a problem (a
+ * failed move out of active/, docs/internals.md); without qmgr they show
+ * what the files say. It reads queue files read-only; the only changes it
+ * makes are unlink, rename between the queue directories and the mtime
+ * of a deferred file (its retry time), as Postfix's postsuper does, each
+ * logged to the mail log. A message in active/ is qmgr's: no verb touches
+ * it. A message's deferral reasons file (lib/qreason.h) goes with the
+ * message when it is deleted. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +28,7 @@
 #include "mailctl.h"
 #include "mem.h"
 #include "q.h"
+#include "qfilter.h"
 #include "qlist.h"
 #include "qreason.h"
 #include "sock.h"
@@ -68,6 +75,16 @@ static void clock_text(time_t t, char *out, size_t size)
 	struct tm tm;
 
 	if (localtime_r(&t, &tm) == NULL || strftime(out, size, "%H:%M:%S", &tm) == 0)
+		snprintf(out, size, "%lld", (long long)t);
+}
+
+/* date_text: the full local date and time, for times that may be days
+ * away. */
+static void date_text(time_t t, char *out, size_t size)
+{
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL || strftime(out, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		snprintf(out, size, "%lld", (long long)t);
 }
 
@@ -148,10 +165,10 @@ static const char *held_note(void *ctx, const char *id)
 	return NULL;
 }
 
-static int queue_list(struct mailctl *ctl)
+static int queue_list(struct mailctl *ctl, const struct qfilter *filter, bool json)
 {
 	struct qmgr_status st;
-	struct qlist_extra extra = { held_note, &st };
+	struct qlist_extra extra = { held_note, &st, filter, json };
 	char *err = NULL;
 	long rc;
 
@@ -180,18 +197,7 @@ static char *find(struct mailctl *ctl, const char *id, const char **dir_r)
 
 static const char *state_name(char state)
 {
-	switch (state) {
-	case Q_RCPT_PENDING:
-		return "pending";
-	case Q_RCPT_DONE:
-		return "delivered";
-	case Q_RCPT_FAILED:
-		return "failed";
-	case Q_RCPT_REPORTED:
-		return "failed, reported";
-	default:
-		return "unknown";
-	}
+	return qlist_state_name(state);
 }
 
 static void print_envelope(const struct q_msg *m, const char *dir)
@@ -264,72 +270,19 @@ static int queue_show(struct mailctl *ctl, const char *id)
 	return rc;
 }
 
-static int delete_one(struct mailctl *ctl, const char *id, bool quiet)
-{
-	const char *dir;
-	char *path = find(ctl, id, &dir);
-
-	if (path == NULL)
-		return 1;
-	if (unlink(path) < 0) {
-		fprintf(stderr, "mailctl: cannot remove %s: %s\n", path, strerror(errno));
-		free(path);
-		return 1;
-	}
-	qreason_remove(queue_dir(ctl), id);
-	log_info("%s: removed from %s by mailctl queue delete (uid %ld)", id, dir,
-		 (long)getuid());
-	if (!quiet)
-		printf("mailctl: %s deleted\n", id);
-	free(path);
-	return 0;
-}
-
-/* delete_all: every queued message, directory by directory. */
-static int delete_all(struct mailctl *ctl)
-{
-	long count = 0;
-	int rc = 0;
-
-	for (int i = 0; qlist_dirs[i] != NULL; i++) {
-		char *path = fs_join(queue_dir(ctl), qlist_dirs[i]);
-		DIR *d = opendir(path);
-		struct dirent *de;
-
-		while (d != NULL && (de = readdir(d)) != NULL) {
-			char *file;
-
-			if (!q_id_valid(de->d_name))
-				continue;
-			file = fs_join(path, de->d_name);
-			if (unlink(file) == 0) {
-				qreason_remove(queue_dir(ctl), de->d_name);
-				log_info("%s: removed from %s by mailctl queue delete ALL (uid %ld)",
-					 de->d_name, qlist_dirs[i], (long)getuid());
-				count++;
-			} else if (errno != ENOENT) {
-				fprintf(stderr, "mailctl: cannot remove %s: %s\n", file, strerror(errno));
-				rc = 1;
-			}
-			free(file);
-		}
-		if (d != NULL)
-			closedir(d);
-		free(path);
-	}
-	printf("mailctl: %ld message%s deleted\n", count, count == 1 ? "" : "s");
-	return rc;
-}
-
-/* trigger: one qmgr_trigger record with name=value to qmgr; 0, or -1
- * (printed unless quiet) when qmgr is not there. */
-static int trigger(struct mailctl *ctl, const char *name, const char *value, bool quiet)
+/* trigger: one qmgr_trigger record to qmgr with request=request (or
+ * none) and queue_id=id (or none); 0, or -1 (printed unless quiet) when
+ * qmgr is not there. */
+static int trigger(struct mailctl *ctl, const char *request, const char *id, bool quiet)
 {
 	char *path = fs_join(queue_dir(ctl), "private/qmgr"), *err = NULL;
 	attr_rec *rec = attr_new("qmgr_trigger");
 	int fd = sock_connect_unix(path, &err), rc = 0;
 
-	attr_add_str(rec, name, value);
+	if (id != NULL)
+		attr_add_str(rec, "queue_id", id);
+	if (request != NULL)
+		attr_add_str(rec, "request", request);
 	if (fd < 0 || attr_send(fd, rec, TRIGGER_TIMEOUT_MS, &err) < 0) {
 		if (!quiet)
 			fprintf(stderr, "mailctl: cannot reach qmgr (is the mail system running?): %s\n",
@@ -344,43 +297,330 @@ static int trigger(struct mailctl *ctl, const char *name, const char *value, boo
 	return rc;
 }
 
-static int queue_flush(struct mailctl *ctl)
+static int flush_all(struct mailctl *ctl)
 {
-	if (trigger(ctl, "request", "flush", false) < 0)
+	if (trigger(ctl, "flush", NULL, false) < 0)
 		return 1;
 	log_info("queue flush requested by mailctl (uid %ld)", (long)getuid());
 	printf("mailctl: qmgr asked to retry the deferred mail now\n");
 	return 0;
 }
 
-/* move: hold (to hold/) or release (to incoming/, then wake qmgr). */
-static int move(struct mailctl *ctl, const char *id, bool hold)
-{
-	const char *dir, *to = hold ? Q_HOLD : Q_INCOMING;
-	char *path = find(ctl, id, &dir);
-	int rc = 1;
+/* ---- acting on chosen messages ---- */
 
-	if (path == NULL)
-		return 1;
-	if (hold && strcmp(dir, Q_HOLD) == 0)
-		fprintf(stderr, "mailctl: %s is already on hold\n", id);
-	else if (!hold && strcmp(dir, Q_HOLD) != 0)
-		fprintf(stderr, "mailctl: %s is not on hold\n", id);
-	else if (hold && strcmp(dir, Q_ACTIVE) == 0)
-		fprintf(stderr, "mailctl: %s is being delivered right now; try again\n", id);
-	else if (q_move(queue_dir(ctl), id, dir, to) < 0)
-		fprintf(stderr, "mailctl: cannot move %s to %s: %s\n", id, to, strerror(errno));
-	else
-		rc = 0;
-	if (rc == 0) {
-		log_info("%s: moved from %s to %s by mailctl queue %s", id, dir, to,
-			 hold ? "hold" : "release");
-		printf("mailctl: %s %s\n", id, hold ? "on hold" : "released");
-		if (!hold)
-			(void)trigger(ctl, "queue_id", id, true);
+/* The verbs that act on messages by ID or filter: where each takes a
+ * message from, and what it does there. A message in active/ is being
+ * delivered: qmgr has it open and will write its recipients' states and
+ * move it on, so no verb touches it (try again when the attempt ends). */
+enum verb { V_HOLD, V_RELEASE, V_REQUEUE, V_DELETE, V_FLUSH };
+
+static const char *const verb_names[] = { "hold", "release", "requeue", "delete", "flush" };
+
+/* verb_takes: whether verb acts on a message in dir. */
+static bool verb_takes(enum verb v, const char *dir)
+{
+	switch (v) {
+	case V_HOLD:
+		return strcmp(dir, Q_INCOMING) == 0 || strcmp(dir, Q_DEFERRED) == 0;
+	case V_RELEASE:
+		return strcmp(dir, Q_HOLD) == 0;
+	case V_REQUEUE:
+		return strcmp(dir, Q_DEFERRED) == 0 || strcmp(dir, Q_HOLD) == 0;
+	case V_DELETE:
+		return strcmp(dir, Q_ACTIVE) != 0;
+	case V_FLUSH:
+		return strcmp(dir, Q_DEFERRED) == 0;
 	}
-	free(path);
+	return false;
+}
+
+/* refusal: why verb does not act on a message in dir. */
+static const char *refusal(enum verb v, const char *dir)
+{
+	if (strcmp(dir, Q_ACTIVE) == 0)
+		return "is being delivered right now (in active/); try again when the attempt ends";
+	if (v == V_HOLD)
+		return "is already on hold";
+	if (v == V_RELEASE)
+		return "is not on hold";
+	if (v == V_FLUSH && strcmp(dir, Q_HOLD) == 0)
+		return "is on hold; release it first";
+	if (v == V_FLUSH)
+		return "is not deferred (qmgr takes it as soon as it can)";
+	return "is new in incoming/ (qmgr routes it as soon as it can)";
+}
+
+/* make_due: the next attempt of the deferred file at path is now (its
+ * mtime is its retry time). */
+static int make_due(const char *path)
+{
+	return utimensat(AT_FDCWD, path, NULL, 0);
+}
+
+/* gone: an action failed because qmgr took the file meanwhile. */
+static int gone(const char *id)
+{
+	fprintf(stderr, "mailctl: %s was taken by qmgr meanwhile (being delivered, or done); "
+			"try again when the attempt ends\n", id);
+	return 1;
+}
+
+static int do_delete(struct mailctl *ctl, const char *id, const char *dir, const char *path)
+{
+	if (unlink(path) < 0) {
+		if (errno == ENOENT)
+			return gone(id);
+		fprintf(stderr, "mailctl: cannot remove %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	qreason_remove(queue_dir(ctl), id);
+	log_info("%s: removed from %s by mailctl queue delete (uid %ld)", id, dir, (long)getuid());
+	return 0;
+}
+
+/* do_move: renames the message from dir to to (ENOENT: qmgr was faster). */
+static int do_move(struct mailctl *ctl, const char *id, const char *dir, const char *to,
+		   enum verb v)
+{
+	if (q_move(queue_dir(ctl), id, dir, to) < 0) {
+		if (errno == ENOENT)
+			return gone(id);
+		fprintf(stderr, "mailctl: cannot move %s to %s/: %s\n", id, to, strerror(errno));
+		return 1;
+	}
+	log_info("%s: moved from %s to %s by mailctl queue %s (uid %ld)", id, dir, to,
+		 verb_names[v], (long)getuid());
+	return 0;
+}
+
+/* do_release: due now, then back to deferred/, then qmgr is told. */
+static int do_release(struct mailctl *ctl, const char *id, const char *path)
+{
+	if (make_due(path) < 0 && errno != ENOENT)
+		fprintf(stderr, "mailctl: %s: cannot set the retry time: %s\n", id, strerror(errno));
+	if (do_move(ctl, id, Q_HOLD, Q_DEFERRED, V_RELEASE) != 0)
+		return 1;
+	(void)trigger(ctl, "flush", id, true);
+	return 0;
+}
+
+static int do_flush(struct mailctl *ctl, const char *id, const char *path)
+{
+	if (make_due(path) < 0) {
+		if (errno == ENOENT)
+			return gone(id);
+		fprintf(stderr, "mailctl: %s: cannot set the retry time: %s\n", id, strerror(errno));
+		return 1;
+	}
+	if (trigger(ctl, "flush", id, false) < 0)
+		return 1;
+	log_info("%s: flush requested by mailctl (uid %ld)", id, (long)getuid());
+	return 0;
+}
+
+/* act: verb on the message id found in dir at path; 0 or 1 (printed). */
+static int act(struct mailctl *ctl, enum verb v, const char *id, const char *dir,
+	       const char *path)
+{
+	if (!verb_takes(v, dir)) {
+		fprintf(stderr, "mailctl: %s %s\n", id, refusal(v, dir));
+		return 1;
+	}
+	switch (v) {
+	case V_HOLD:
+		return do_move(ctl, id, dir, Q_HOLD, v);
+	case V_RELEASE:
+		return do_release(ctl, id, path);
+	case V_REQUEUE:
+		if (do_move(ctl, id, dir, Q_INCOMING, v) != 0)
+			return 1;
+		(void)trigger(ctl, NULL, id, true);
+		return 0;
+	case V_DELETE:
+		return do_delete(ctl, id, dir, path);
+	case V_FLUSH:
+		return do_flush(ctl, id, path);
+	}
+	return 1;
+}
+
+static const char *const verb_done[] = { "on hold", "released", "requeued", "deleted",
+					 "flushed" };
+
+/* act_ids: verb on each ID given. */
+static int act_ids(struct mailctl *ctl, enum verb v, char **ids, int n)
+{
+	int rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		const char *dir;
+		char *path = find(ctl, ids[i], &dir);
+
+		if (path == NULL) {
+			rc = 1;
+			continue;
+		}
+		if (act(ctl, v, ids[i], dir, path) == 0)
+			printf("mailctl: %s %s\n", ids[i], verb_done[v]);
+		else
+			rc = 1;
+		free(path);
+	}
 	return rc;
+}
+
+/* matches: the queue file at path satisfies f (it may be gone: no). */
+static bool matches(const char *path, const struct qfilter *f)
+{
+	struct q_msg *m = NULL;
+	char *err = NULL;
+	bool yes;
+
+	if (q_msg_open_ro(path, &m, &err) < 0) {
+		free(err);
+		return false;
+	}
+	yes = qfilter_match(f, &m->env, time(NULL));
+	q_msg_free(&m);
+	return yes;
+}
+
+/* act_dir: verb on every message in dir that f matches, counting those
+ * it acted on in *done; one it refuses (in active/) is printed and makes
+ * the result 1. */
+static int act_dir(struct mailctl *ctl, enum verb v, const struct qfilter *f, const char *dir,
+		   long *done)
+{
+	char *dpath = fs_join(queue_dir(ctl), dir);
+	DIR *d = opendir(dpath);
+	struct dirent *de;
+	int rc = 0;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char *path;
+
+		if (!q_id_valid(de->d_name))
+			continue;
+		path = fs_join(dpath, de->d_name);
+		if (matches(path, f)) {
+			if (act(ctl, v, de->d_name, dir, path) == 0)
+				(*done)++;
+			else
+				rc = 1;
+		}
+		free(path);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(dpath);
+	return rc;
+}
+
+/* act_filter: verb on every queued message f matches, in the
+ * directories the verb takes from, and in active/ to say which matching
+ * messages it left alone. A directory is read before the ones the verb
+ * moves into (qlist_dirs order) or is not read at all, so no message is
+ * met twice. */
+static int act_filter(struct mailctl *ctl, enum verb v, const struct qfilter *f)
+{
+	long done = 0;
+	int rc = 0;
+
+	for (int i = 0; qlist_dirs[i] != NULL; i++)
+		if (verb_takes(v, qlist_dirs[i]) || strcmp(qlist_dirs[i], Q_ACTIVE) == 0)
+			rc |= act_dir(ctl, v, f, qlist_dirs[i], &done);
+	printf("mailctl: %ld message%s %s\n", done, done == 1 ? "" : "s", verb_done[v]);
+	return rc;
+}
+
+/* ---- options ---- */
+
+struct opts {
+	struct qfilter filter;
+	bool json;
+	char **ids;
+	int nids;
+};
+
+/* The value of an option given last with nothing after it. */
+static const char missing_value[] = "";
+
+/* opt_value: the value of --name VALUE or --name=VALUE at argv[*i]; NULL
+ * when argv[*i] is not that option; missing_value when no value follows. */
+static const char *opt_value(const char *name, char **argv, int argc, int *i)
+{
+	size_t len = strlen(name);
+
+	if (strncmp(argv[*i], name, len) != 0)
+		return NULL;
+	if (argv[*i][len] == '=')
+		return argv[*i] + len + 1;
+	if (argv[*i][len] != '\0')
+		return NULL;
+	if (*i + 1 >= argc)
+		return missing_value;
+	return argv[++*i];
+}
+
+/* parse_opts: the filters, --json and the IDs after the verb; 0, or -1
+ * (printed). */
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	const char *v;
+	char *err = NULL;
+
+	memset(o, 0, sizeof(*o));
+	qfilter_init(&o->filter);
+	o->ids = xcalloc((size_t)argc + 1, sizeof(*o->ids));
+	for (int i = 0; i < argc; i++) {
+		const char *opt = argv[i];
+
+		v = NULL;
+		if (strcmp(argv[i], "--json") == 0)
+			o->json = true;
+		else if ((v = opt_value("--domain", argv, argc, &i)) != NULL)
+			o->filter.domain = v;
+		else if ((v = opt_value("--sender", argv, argc, &i)) != NULL)
+			o->filter.sender = v;
+		else if ((v = opt_value("--older-than", argv, argc, &i)) != NULL) {
+			if (qfilter_parse_age(v, &o->filter.older_than, &err) < 0) {
+				fprintf(stderr, "mailctl: %s\n", err);
+				free(err);
+				return -1;
+			}
+		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
+			fprintf(stderr, "mailctl: unknown option %s\n", argv[i]);
+			return -1;
+		} else
+			o->ids[o->nids++] = argv[i];
+		if (v == missing_value || (o->filter.domain != NULL && *o->filter.domain == '\0')) {
+			fprintf(stderr, "mailctl: %.*s needs a value\n", (int)strcspn(opt, "="), opt);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* act_verb: hold, release, requeue, delete or flush by IDs or filters
+ * (not both: an ID names one message, a filter chooses them). */
+static int act_verb(struct mailctl *ctl, enum verb v, const struct opts *o)
+{
+	bool filtered = !qfilter_empty(&o->filter);
+
+	if (o->json || (filtered && o->nids > 0)) {
+		fprintf(stderr, "mailctl: queue %s takes queue IDs or filters, not both%s\n",
+			verb_names[v], o->json ? " (and no --json)" : "");
+		return 2;
+	}
+	open_log(ctl);
+	if (filtered || (v == V_DELETE && o->nids == 1 && strcmp(o->ids[0], "ALL") == 0))
+		return act_filter(ctl, v, &o->filter);
+	if (o->nids > 0)
+		return act_ids(ctl, v, o->ids, o->nids);
+	if (v == V_FLUSH)
+		return flush_all(ctl);
+	fputs(mailctl_find("queue")->usage, stderr);
+	return 2;
 }
 
 /* ---- queue why ---- */
@@ -419,9 +659,14 @@ static int why_one(struct mailctl *ctl, const char *id, const struct qmgr_status
 	(void)qreason_read(queue_dir(ctl), id, &reasons);
 	printf("%s: in %s/", id, dir);
 	if (strcmp(dir, Q_DEFERRED) == 0) {
-		clock_text(m->mtime, when, sizeof(when));
+		date_text(m->mtime, when, sizeof(when));
 		printf(", next attempt at %s", when);
-	}
+	} else if (strcmp(dir, Q_HOLD) == 0)
+		printf(", on hold: no attempt until released");
+	else if (strcmp(dir, Q_INCOMING) == 0)
+		printf(", next attempt as soon as qmgr takes it");
+	else if (strcmp(dir, Q_ACTIVE) == 0)
+		printf(", being delivered now");
 	if (reasons.when != 0) {
 		clock_text(reasons.when, when, sizeof(when));
 		printf(", last deferred at %s", when);
@@ -483,28 +728,47 @@ static int queue_why(struct mailctl *ctl, int argc, char **argv)
 	return rc;
 }
 
+static int verb_of(const char *word, enum verb *v_r)
+{
+	for (size_t i = 0; i < sizeof(verb_names) / sizeof(verb_names[0]); i++)
+		if (strcmp(word, verb_names[i]) == 0) {
+			*v_r = (enum verb)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* queue_list_cmd: list [--json] [filters]; IDs are not taken. */
+static int queue_list_cmd(struct mailctl *ctl, const struct opts *o)
+{
+	if (o->nids > 0) {
+		fputs(mailctl_find("queue")->usage, stderr);
+		return 2;
+	}
+	return queue_list(ctl, &o->filter, o->json);
+}
+
 int cmd_queue(struct mailctl *ctl, int argc, char **argv)
 {
 	const char *verb = argc > 1 ? argv[1] : "";
+	struct opts o;
+	enum verb v = V_HOLD;
+	int rc;
 
-	if (strcmp(verb, "list") == 0 && argc == 2)
-		return queue_list(ctl);
 	if (strcmp(verb, "why") == 0)
 		return queue_why(ctl, argc - 2, argv + 2);
 	if (strcmp(verb, "show") == 0 && argc == 3)
 		return queue_show(ctl, argv[2]);
-	if (strcmp(verb, "flush") == 0 && argc == 2) {
-		open_log(ctl);
-		return queue_flush(ctl);
+	if (strcmp(verb, "list") != 0 && verb_of(verb, &v) < 0) {
+		fputs(mailctl_find("queue")->usage, stderr);
+		return 2;
 	}
-	if (strcmp(verb, "delete") == 0 && argc == 3) {
-		open_log(ctl);
-		return strcmp(argv[2], "ALL") == 0 ? delete_all(ctl) : delete_one(ctl, argv[2], false);
-	}
-	if ((strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0) && argc == 3) {
-		open_log(ctl);
-		return move(ctl, argv[2], strcmp(verb, "hold") == 0);
-	}
-	fputs(mailctl_find("queue")->usage, stderr);
-	return 2;
+	if (parse_opts(argc - 2, argv + 2, &o) < 0)
+		rc = 2;
+	else if (strcmp(verb, "list") == 0)
+		rc = queue_list_cmd(ctl, &o);
+	else
+		rc = act_verb(ctl, v, &o);
+	free(o.ids);
+	return rc;
 }

@@ -6,7 +6,9 @@
  *   protocol=qmgr_status      (from mailctl queue list / why)
  * A trigger with a queue ID takes that file from incoming/ at once when the
  * active set has room (else a scan of incoming/ is queued); a flush makes
- * every deferred message due; a wakeup rescans incoming/. No replies, but
+ * every deferred message due; a flush with a queue ID takes that one from
+ * deferred/ (mailctl queue flush ID: mailctl has made it due, so without
+ * room the next deferred/ pass takes it); a wakeup rescans incoming/. No replies, but
  * to a status request: one qmgr_status_reply record with the counts and
  * the messages qmgr holds with a problem (the limbo: queue_id, reason,
  * since, next_try for each). The rest lives in scan.c, message.c,
@@ -106,6 +108,19 @@ static void status_reply(struct trigger_conn *t)
 	attr_free(&rec);
 }
 
+/* flush_one: mailctl made deferred/<id> due (its mtime) and asks for it
+ * now; without room the next pass of deferred/ finds it due. */
+static void flush_one(struct qmgr *q, const char *id)
+{
+	if (!q_id_valid(id)) {
+		log_warn("flush trigger with a bad queue ID");
+		return;
+	}
+	log_info("%s: flush requested", id);
+	if (!qmgr_has_room(q) || !qmgr_take(q, Q_DEFERRED, id, false))
+		q->deferred.again = true;
+}
+
 static void handle_trigger(struct trigger_conn *t, const attr_rec *rec)
 {
 	struct qmgr *q = t->q;
@@ -122,6 +137,8 @@ static void handle_trigger(struct trigger_conn *t, const attr_rec *rec)
 		log_warn("bad trigger record: %s", err);
 		free(err);
 		return;
+	} else if (request != NULL && strcmp(request, "flush") == 0 && id != NULL) {
+		flush_one(q, id);
 	} else if (request != NULL && strcmp(request, "flush") == 0) {
 		log_info("flush requested: every deferred message is due now");
 		q->deferred.again = q->deferred.flush_wanted = true;

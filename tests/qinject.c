@@ -2,8 +2,10 @@
  * way smtpd does, for the end-to-end tests of qmgr and local before and
  * besides smtpd: reads the message (LF line ends) from stdin, writes it
  * with q_writer (tmp/, fsync, rename into incoming/, fsync incoming/),
- * prints the queue ID and triggers qmgr unless -T is given.
- *   qinject [-T] [-R full|hdrs] [-N never|success|failure] QUEUE_DIR SENDER RCPT...
+ * prints the queue ID and triggers qmgr unless -T is given; -A makes the
+ * arrival time that many seconds ago (for the queue filters by age).
+ *   qinject [-T] [-A SECONDS_AGO] [-R full|hdrs] [-N never|success|failure]
+ *           QUEUE_DIR SENDER RCPT...
  * SENDER "" is the null sender. */
 #include <getopt.h>
 #include <stdio.h>
@@ -21,11 +23,12 @@ struct opts {
 	bool trigger;
 	int ret;
 	int notify;
+	long age; /* arrival this many seconds ago */
 };
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: qinject [-T] [-R full|hdrs] [-N never|success|failure] "
+	fprintf(stderr, "usage: qinject [-T] [-A SECONDS_AGO] [-R full|hdrs] [-N never|success|failure] "
 			"QUEUE_DIR SENDER RCPT...\n");
 	exit(2);
 }
@@ -73,7 +76,7 @@ static int inject(const struct opts *o, const char *queue_dir, const char *sende
 		  int n)
 {
 	struct q_rcpt *r = xcalloc((size_t)n, sizeof(*r));
-	struct q_envelope env = { .arrival = time(NULL), .sender = (char *)sender,
+	struct q_envelope env = { .arrival = time(NULL) - o->age, .sender = (char *)sender,
 				  .ret = o->ret, .client = "qinject", .rcpts = r, .nrcpts = n };
 	char *err = NULL, *id;
 	q_writer *w = q_writer_new(queue_dir, &err);
@@ -108,9 +111,10 @@ int main(int argc, char **argv)
 	struct opts o = { .trigger = true };
 	int c;
 
-	while ((c = getopt(argc, argv, "TR:N:")) != -1) {
+	while ((c = getopt(argc, argv, "TA:R:N:")) != -1) {
 		switch (c) {
 		case 'T': o.trigger = false; break;
+		case 'A': o.age = atol(optarg); break;
 		case 'R': o.ret = strcmp(optarg, "full") == 0 ? 1 : 2; break;
 		case 'N': o.notify |= parse_notify(optarg); break;
 		default: usage();

@@ -253,7 +253,7 @@ class Queue(AdminBase):
         self.fails("queue", "hold", q1, says="already on hold")
         self.ok("queue", "release", q1)
         self.assertEqual(self.inst.queue_files("hold"), [])
-        self.assertIn(q1, self.inst.queue_files("incoming"))
+        self.assertIn(q1, self.inst.queue_files("deferred"))
 
         self.ok("queue", "delete", q2)
         self.assertNotIn(q2, self.ok("queue", "list"))

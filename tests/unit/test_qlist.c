@@ -1,7 +1,8 @@
 /* test_qlist.c: unit tests for lib/qlist.c: the mailq layout as a table
  * of messages and their expected blocks (marks, null sender, a note line,
  * several and no recipients, long queue IDs, per-recipient reasons), the footer's rounding and
- * plural, and qlist_print over a queue with no messages. Times are
+ * plural, qlist_print over a queue with no messages, and one message as a JSON
+ * line (qlist_format_json). Times are
  * printed in UTC (TZ is set) so the expected text is fixed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,6 +136,42 @@ static void test_print_empty(void **state)
 	free(text);
 }
 
+/* test_json_item: one message as a JSON line: the postqueue -j fields,
+ * a reason only for the pending recipient, the extras, escaping. */
+static void test_json_item(void **state)
+{
+	struct q_rcpt rcpts[] = { { .address = "a\"b@x.test", .state = Q_RCPT_PENDING },
+				  { .address = "c@y.test", .state = Q_RCPT_DONE } };
+	struct q_msg m = { .id = "4XkW2b0001", .content_size = 1234, .mtime = 1700003600,
+			   .env = { .arrival = 1700000000, .sender = "s@z.test",
+				    .rcpts = rcpts, .nrcpts = 2 } };
+	struct qreason items[] = { { 0, "4.2.2", "mailbox full\x01" }, { 1, "4.0.0", "old" } };
+	struct qreason_set reasons = { 1700000100, items, 2 };
+	buf *out = buf_new(64);
+
+	(void)state;
+	qlist_format_json(out, &m, "deferred", &reasons, "qmgr: x");
+	assert_string_equal(buf_cstr(out),
+			    "{\"queue_name\":\"deferred\",\"queue_id\":\"4XkW2b0001\","
+			    "\"arrival_time\":1700000000,\"message_size\":1234,"
+			    "\"sender\":\"s@z.test\",\"next_attempt_time\":1700003600,"
+			    "\"last_deferral_time\":1700000100,\"qmgr_note\":\"qmgr: x\","
+			    "\"recipients\":[{\"address\":\"a\\\"b@x.test\","
+			    "\"delay_reason\":\"mailbox full\\u0001\",\"status\":\"4.2.2\","
+			    "\"state\":\"pending\"},"
+			    "{\"address\":\"c@y.test\",\"state\":\"delivered\"}]}\n");
+	buf_free(&out);
+	out = buf_new(64);
+	m.env.sender = "";
+	m.env.nrcpts = 0;
+	qlist_format_json(out, &m, "hold", NULL, NULL);
+	assert_string_equal(buf_cstr(out),
+			    "{\"queue_name\":\"hold\",\"queue_id\":\"4XkW2b0001\","
+			    "\"arrival_time\":1700000000,\"message_size\":1234,"
+			    "\"sender\":\"\",\"recipients\":[]}\n");
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -142,6 +179,7 @@ int main(void)
 		cmocka_unit_test(test_header_lines_up),
 		cmocka_unit_test(test_footer),
 		cmocka_unit_test(test_print_empty),
+		cmocka_unit_test(test_json_item),
 	};
 
 	setenv("TZ", "UTC", 1);

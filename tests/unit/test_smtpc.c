@@ -25,20 +25,35 @@
 #include "ev.h"
 #include "smtpc.h"
 #include "sock.h"
+#include "strm.h"
+#include "tls.h"
+#include "tlsgen.h"
 
 /* What the fake server says; NULL = silence. */
 struct script {
 	const char *greeting, *ehlo, *helo, *mail, *rcpt[3], *data, *dot;
+	const char *ehlo_tls; /* the EHLO reply over TLS (NULL: ehlo) */
+	const char *starttls; /* the STARTTLS reply; 220 starts TLS */
+	const char *auth; /* the final AUTH reply (LOGIN asks twice first) */
+	bool tls_garbage; /* after 220 to STARTTLS: plaintext garbage, no TLS */
 	bool hold_until_data; /* after MAIL, answer nothing until DATA came */
 	bool close_after_greeting;
+	bool drip; /* the greeting one byte every 20 ms */
 };
+
+/* The fake server's TLS setup (made once, in group setup). */
+static SSL_CTX *server_ctx;
 
 struct fake {
 	const struct script *sc;
-	int fd;
+	strm *s;
 	ev_io *io;
+	ev_timer *drip;
+	size_t drip_at;
 	buf *in, *out, *seen, *body;
-	bool in_data, holding;
+	bool in_data, holding, start_tls, tls_pending, tls;
+	char sni[64];
+	int login_step; /* AUTH LOGIN: lines still to read */
 	struct dot_decoder dec;
 	int rcpt_i;
 };
@@ -49,16 +64,44 @@ static void fake_reply(struct fake *f, const char *reply)
 		buf_puts(f->out, reply);
 }
 
+static void fake_watch(struct fake *f)
+{
+	if (f->io != NULL)
+		ev_io_set_events(f->io, EV_READ | strm_wants(f->s));
+}
+
 static void fake_flush(struct fake *f)
 {
 	if (f->holding)
 		return;
-	while (buf_len(f->out) > 0) {
-		ssize_t n = send(f->fd, buf_cstr(f->out), buf_len(f->out), MSG_NOSIGNAL);
+	strm_write(f->s, buf_cstr(f->out), buf_len(f->out));
+	buf_reset(f->out);
+	(void)strm_flush(f->s);
+	if (f->start_tls) {
+		f->start_tls = false;
+		if (f->sc->tls_garbage) {
+			strm_puts(f->s, "this is no TLS at all\r\n");
+			(void)strm_flush(f->s);
+		} else {
+			strm_start_tls(f->s, server_ctx, true, NULL);
+			f->tls_pending = true;
+			buf_puts(f->seen, "<TLS>");
+		}
+	}
+	fake_watch(f);
+}
 
-		if (n <= 0)
-			break; /* the client is gone */
-		buf_consume(f->out, (size_t)n);
+static void fake_auth(struct fake *f, const char *line)
+{
+	if (strncmp(line, "AUTH LOGIN", 10) == 0) {
+		f->login_step = 2;
+		fake_reply(f, "334 VXNlcm5hbWU6\r\n");
+	} else if (f->login_step == 2) {
+		f->login_step = 1;
+		fake_reply(f, "334 UGFzc3dvcmQ6\r\n");
+	} else {
+		f->login_step = 0;
+		fake_reply(f, f->sc->auth);
 	}
 }
 
@@ -67,11 +110,16 @@ static void fake_command(struct fake *f, const char *line)
 {
 	const struct script *sc = f->sc;
 
-	if (strncmp(line, "EHLO", 4) == 0)
-		fake_reply(f, sc->ehlo);
+	if (f->login_step > 0 || strncmp(line, "AUTH", 4) == 0)
+		fake_auth(f, line);
+	else if (strncmp(line, "EHLO", 4) == 0)
+		fake_reply(f, f->tls && sc->ehlo_tls != NULL ? sc->ehlo_tls : sc->ehlo);
 	else if (strncmp(line, "HELO", 4) == 0)
 		fake_reply(f, sc->helo);
-	else if (strncmp(line, "MAIL", 4) == 0) {
+	else if (strncmp(line, "STARTTLS", 8) == 0) {
+		fake_reply(f, sc->starttls);
+		f->start_tls = sc->starttls != NULL && strncmp(sc->starttls, "220", 3) == 0;
+	} else if (strncmp(line, "MAIL", 4) == 0) {
 		f->holding = sc->hold_until_data;
 		fake_reply(f, sc->mail);
 	}
@@ -92,7 +140,7 @@ static void fake_command(struct fake *f, const char *line)
 
 static void fake_input(struct fake *f)
 {
-	for (;;) {
+	while (!f->start_tls) {
 		const char *p = buf_cstr(f->in), *nl;
 		size_t used;
 
@@ -116,23 +164,57 @@ static void fake_input(struct fake *f)
 	}
 }
 
+/* fake_handshake: true once TLS is up (the SNI noted). */
+static bool fake_handshake(struct fake *f)
+{
+	int r = strm_handshake(f->s);
+	const char *sni;
+
+	if (r == STRM_AGAIN) {
+		fake_watch(f);
+		return false;
+	}
+	f->tls_pending = false;
+	if (r != STRM_OK) {
+		ev_io_remove(&f->io); /* the client gave up */
+		return false;
+	}
+	f->tls = true;
+	sni = SSL_get_servername(strm_ssl(f->s), TLSEXT_NAMETYPE_host_name);
+	snprintf(f->sni, sizeof(f->sni), "%s", sni != NULL ? sni : "");
+	return true;
+}
+
 static void fake_on_io(void *ctx, int fd, int events)
 {
 	struct fake *f = ctx;
-	char chunk[16384];
-	ssize_t n;
+	const char *data;
+	size_t len;
+	int r;
 
+	(void)fd;
 	(void)events;
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
-		buf_append(f->in, chunk, (size_t)n);
-		buf_append(f->seen, chunk, (size_t)n);
+	if (f->tls_pending && !fake_handshake(f))
+		return;
+	while ((r = strm_read_bytes(f->s, 16384, &data, &len)) == STRM_OK) {
+		buf_append(f->in, data, len);
+		buf_append(f->seen, data, len);
 	}
-	if (n == 0 || (n < 0 && errno != EAGAIN)) {
+	if (r != STRM_AGAIN) {
 		ev_io_remove(&f->io); /* the client closed */
 		return;
 	}
 	fake_input(f);
 	fake_flush(f);
+}
+
+static void fake_on_drip(void *ctx)
+{
+	struct fake *f = ctx;
+	const char *g = f->sc->greeting;
+
+	if (g[f->drip_at] != '\0')
+		(void)!write(strm_fd(f->s), g + f->drip_at++, 1);
 }
 
 /* The client side: the message source and the results. */
@@ -186,14 +268,16 @@ static smtpc *run_dialogue(const struct script *sc, struct run *r, struct smtpc_
 	r->loop = ev_loop_new();
 	memset(f, 0, sizeof(*f));
 	f->sc = sc;
-	f->fd = sv[1];
+	sock_set_nonblock(sv[1], true);
+	f->s = strm_new(sv[1]);
 	f->in = buf_new(0);
 	f->out = buf_new(0);
 	f->seen = buf_new(0);
 	f->body = buf_new(0);
-	sock_set_nonblock(sv[1], true);
 	f->io = ev_io_add(r->loop, sv[1], EV_READ, fake_on_io, f);
-	if (sc->greeting != NULL)
+	if (sc->drip)
+		f->drip = ev_timer_add(r->loop, 20, true, fake_on_drip, f);
+	else if (sc->greeting != NULL)
 		assert_int_equal(write(sv[1], sc->greeting, strlen(sc->greeting)),
 				 (ssize_t)strlen(sc->greeting));
 	if (sc->close_after_greeting)
@@ -213,7 +297,8 @@ static smtpc *run_dialogue(const struct script *sc, struct run *r, struct smtpc_
 	assert_int_equal(ev_run(r->loop), 0);
 	assert_int_equal(r->done_calls, 1);
 	ev_io_remove(&f->io);
-	close(sv[1]);
+	ev_timer_remove(&f->drip);
+	strm_free(&f->s);
 	ev_loop_free(&r->loop);
 	return c;
 }
@@ -239,7 +324,7 @@ static void test_plain_dialogue(void **state)
 			     .rcpt = { OK }, .data = GO, .dot = "250 2.0.0 queued as X\r\n" };
 	struct smtpc_rcpt rcpts[] = { { .addr = "r1@x.test", .notify = "FAILURE" } };
 	struct smtpc_msg msg = { .sender = "s@x.test", .rcpts = rcpts, .nrcpts = 1, .size = 42,
-				 .body_type = "8BITMIME", .smtputf8 = true, .ret = "HDRS",
+				 .body_type = "8BITMIME", .ret = "HDRS",
 				 .envid = "a+b" };
 	struct smtpc_config cfg = { 0 };
 	struct run r = { .body = body1 };

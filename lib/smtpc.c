@@ -30,8 +30,10 @@ struct smtpc {
 	const struct smtpc_config *cfg;
 	struct smtpc_msg *msg;
 	enum smtpc_stage stage, failed;
-	enum smtpc_error error;
-	char *error_text;
+	enum smtpc_error error; /* the connection's */
+	enum smtpc_error msg_error; /* this message's (the checks before MAIL) */
+	char *error_text, *msg_error_text;
+	bool in_transaction; /* MAIL accepted, no end-of-data reply yet */
 	struct smtpc_reply cur; /* the reply being read */
 	struct smtpc_reply replies[SMTPC_STAGES]; /* the last reply of each stage */
 	struct smtpc_caps caps;
@@ -50,6 +52,7 @@ struct smtpc {
 	bool auth_login; /* AUTH LOGIN (else PLAIN) */
 	int auth_step; /* LOGIN: 334s answered so far */
 	bool authenticated;
+	unsigned messages; /* handed over after the first */
 	const char *trace_mask; /* shown in the trace instead of the next line */
 };
 
@@ -59,7 +62,7 @@ void smtpc_timeouts_default(struct smtpc_timeouts *t)
 		[SMTPC_GREETING] = 300, [SMTPC_HELO] = 300, [SMTPC_STARTTLS] = 300,
 		[SMTPC_AUTH] = 300,	[SMTPC_MAIL] = 300,
 		[SMTPC_RCPT] = 300,	[SMTPC_DATA] = 120, [SMTPC_BODY] = 180,
-		[SMTPC_DOT] = 600,	[SMTPC_QUIT] = 300,
+		[SMTPC_DOT] = 600,	[SMTPC_RSET] = 20, [SMTPC_QUIT] = 300,
 	};
 
 	for (int i = 0; i < SMTPC_STAGES; i++)
@@ -176,8 +179,20 @@ static void send_rcpt(smtpc *c)
 		  dsn && r->orcpt ? r->orcpt : "");
 }
 
+static void message_end(smtpc *c);
+
+/* refuse_message: a check before MAIL failed: this message is not sent
+ * (the connection may serve the next one). */
+static void refuse_message(smtpc *c, enum smtpc_error error, const char *text)
+{
+	c->msg_error = error;
+	free(c->msg_error_text);
+	c->msg_error_text = xstrdup(text);
+	message_end(c);
+}
+
 /* message_fits: the checks before MAIL; false when the message may not
- * go to this server (give_up done). */
+ * go to this server (refuse_message done). */
 static bool message_fits(smtpc *c)
 {
 	const struct smtpc_msg *m = c->msg;
@@ -187,17 +202,17 @@ static bool message_fits(smtpc *c)
 		char *why = xasprintf("message size %lld exceeds the server's limit %lld", m->size,
 				      c->caps.size_max);
 
-		give_up(c, SMTPC_ERR_TOO_BIG, why);
+		refuse_message(c, SMTPC_ERR_TOO_BIG, why);
 		free(why);
 		return false;
 	}
 	if (m->smtputf8 && !(ext & SMTPC_EXT_SMTPUTF8)) {
-		give_up(c, SMTPC_ERR_NO_SMTPUTF8, "the message needs SMTPUTF8, the server lacks it");
+		refuse_message(c, SMTPC_ERR_NO_SMTPUTF8, "the message needs SMTPUTF8, the server lacks it");
 		return false;
 	}
 	if (m->need_8bitmime && m->body_type != NULL && strcmp(m->body_type, "8BITMIME") == 0 &&
 	    !(ext & SMTPC_EXT_8BITMIME)) {
-		give_up(c, SMTPC_ERR_NO_8BITMIME, "the message is 8-bit, the server lacks 8BITMIME");
+		refuse_message(c, SMTPC_ERR_NO_8BITMIME, "the message is 8-bit, the server lacks 8BITMIME");
 		return false;
 	}
 	return true;
@@ -467,7 +482,7 @@ static void rcpts_settled(smtpc *c)
 		send_line(c, "DATA");
 		enter(c, SMTPC_DATA);
 	} else {
-		send_quit(c);
+		message_end(c);
 	}
 }
 
@@ -476,10 +491,12 @@ static void on_mail(smtpc *c, const struct smtpc_reply *r)
 	if (!positive(r)) {
 		fail(c, SMTPC_MAIL);
 		if (!c->pipelining) {
-			send_quit(c);
+			message_end(c);
 			return;
 		}
 		c->mail_failed = true;
+	} else {
+		c->in_transaction = true;
 	}
 	enter(c, SMTPC_RCPT);
 	if (c->msg->nrcpts == 0)
@@ -513,7 +530,7 @@ static void on_data(smtpc *c, const struct smtpc_reply *r)
 	} else {
 		if (c->send_body)
 			fail(c, SMTPC_DATA);
-		send_quit(c);
+		message_end(c);
 	}
 }
 
@@ -521,7 +538,63 @@ static void on_dot(smtpc *c, const struct smtpc_reply *r)
 {
 	if (!positive(r))
 		fail(c, SMTPC_DOT);
-	send_quit(c);
+	c->in_transaction = false; /* any reply ends the transaction */
+	message_end(c);
+}
+
+/* ---- the next message on the same connection ---- */
+
+/* next_message: the results of the last message go (the caller read
+ * them in next_msg); the new one starts clean. */
+static void next_message(smtpc *c, struct smtpc_msg *msg)
+{
+	for (size_t i = 0; i < c->msg->nrcpts; i++) {
+		free(c->msg->rcpts[i].reply);
+		c->msg->rcpts[i].reply = NULL;
+	}
+	c->msg = msg;
+	c->failed = SMTPC_STAGES;
+	c->msg_error = SMTPC_ERR_NONE;
+	free(c->msg_error_text);
+	c->msg_error_text = NULL;
+	for (int i = SMTPC_MAIL; i < SMTPC_STAGES; i++)
+		smtpc_reply_reset(&c->replies[i]);
+	c->mail_failed = c->send_body = false;
+	c->rcpt_sent = c->rcpt_answered = c->accepted = 0;
+	c->body_bytes = 0;
+	c->messages++;
+}
+
+/* message_end: the message is done with (sent, refused or not sent):
+ * the caller may hand over the next one, else QUIT. */
+static void message_end(smtpc *c)
+{
+	struct smtpc_msg *next = NULL;
+
+	if (c->cfg->next_msg != NULL)
+		next = c->cfg->next_msg(c->cfg->ctx, c);
+	if (next == NULL) {
+		send_quit(c);
+		return;
+	}
+	next_message(c, next);
+	if (c->in_transaction) {
+		send_line(c, "RSET");
+		enter(c, SMTPC_RSET);
+	} else {
+		start_transaction(c);
+	}
+}
+
+static void on_rset(smtpc *c, const struct smtpc_reply *r)
+{
+	if (!positive(r)) {
+		fail(c, SMTPC_RSET); /* the new message is not sent */
+		send_quit(c);
+		return;
+	}
+	c->in_transaction = false;
+	start_transaction(c);
 }
 
 /* on_reply: a complete reply for the current stage. The RCPT replies go
@@ -561,6 +634,9 @@ static void on_reply(smtpc *c)
 		break;
 	case SMTPC_DOT:
 		on_dot(c, r);
+		break;
+	case SMTPC_RSET:
+		on_rset(c, r);
 		break;
 	default: /* QUIT answered: done */
 		conn_close(c->conn);
@@ -727,6 +803,7 @@ void smtpc_free(smtpc **cp)
 	buf_free(&c->scratch);
 	free(c->chunk);
 	free(c->error_text);
+	free(c->msg_error_text);
 	free(c);
 	*cp = NULL;
 }
@@ -738,11 +815,18 @@ enum smtpc_stage smtpc_stage(const smtpc *c)
 
 enum smtpc_error smtpc_error(const smtpc *c)
 {
-	return c->error;
+	return c->msg_error != SMTPC_ERR_NONE ? c->msg_error : c->error;
+}
+
+unsigned smtpc_messages(const smtpc *c)
+{
+	return c->messages;
 }
 
 const char *smtpc_error_text(const smtpc *c)
 {
+	if (c->msg_error != SMTPC_ERR_NONE)
+		return c->msg_error_text;
 	return c->error_text != NULL ? c->error_text : "";
 }
 

@@ -11,8 +11,12 @@
  * checks before MAIL (SIZE limit, SMTPUTF8, 8BITMIME) whose failures are
  * results of their own, so the caller can bounce or defer as Postfix does.
  *
- * Not here (yet): BDAT and more than one message per connection (the
- * dialogue ends with QUIT after one message). */
+ * Several messages per connection: when one is done, the next_msg
+ * callback may hand over the next (RSET first when the transaction is
+ * still open); without it the dialogue ends with QUIT.
+ *
+ * Not here (yet): BDAT; keeping an idle connection open until a message
+ * comes later (next_msg must answer at once). */
 #ifndef POSTERN_SMTPC_H
 #define POSTERN_SMTPC_H
 
@@ -37,6 +41,7 @@ enum smtpc_stage {
 	SMTPC_DATA,
 	SMTPC_BODY,
 	SMTPC_DOT,
+	SMTPC_RSET, /* before the next message, when a transaction is open */
 	SMTPC_QUIT,
 	SMTPC_STAGES
 };
@@ -51,7 +56,8 @@ enum smtpc_error {
 	SMTPC_ERR_BODY, /* the body source failed; we hung up in DATA */
 	SMTPC_ERR_ABORTED, /* the caller declined to send after 354; we hung up */
 	/* Policy results: nothing of the message was sent; QUIT was sent
-	 * unless the TLS layer broke (TLS, TLS_VERIFY: hung up). */
+	 * unless the TLS layer broke (TLS, TLS_VERIFY: hung up). The last
+	 * three are about one message (see smtpc_error). */
 	SMTPC_ERR_TLS, /* the TLS handshake failed. On level `may` the
 			  caller may try again in plaintext on a new
 			  connection (Postfix does) */
@@ -118,6 +124,7 @@ struct smtpc_msg {
  *   DATA     smtp_data_init_timeout 120s
  *   BODY     smtp_data_xfer_timeout 180s
  *   DOT      smtp_data_done_timeout 600s
+ *   RSET     smtp_rset_timeout 20s
  *   QUIT     smtp_quit_timeout 300s */
 struct smtpc_timeouts {
 	uint64_t ms[SMTPC_STAGES];
@@ -169,6 +176,11 @@ struct smtpc_config {
 	 * recipient was accepted. A false after a pipelined DATA got 354
 	 * hangs up (SMTPC_ERR_ABORTED): SMTP has no way to cancel DATA. */
 	bool (*rcpts_done)(void *ctx, smtpc *c);
+	/* next_msg: the current message is done (its results readable); return
+	 * the next message for this connection, or NULL to QUIT. The replies
+	 * of the old message's recipients are freed when it returns. Must not
+	 * smtpc_free. NULL: one message per connection. */
+	struct smtpc_msg *(*next_msg)(void *ctx, smtpc *c);
 	/* done: the dialogue is over and the connection closed. The caller
 	 * reads the results and may smtpc_free from here. */
 	void (*done)(void *ctx, smtpc *c);
@@ -184,7 +196,13 @@ void smtpc_free(smtpc **c);
 
 /* Results, valid in and after the done callback. */
 enum smtpc_stage smtpc_stage(const smtpc *c); /* where it ended: SMTPC_QUIT when sent */
+/* smtpc_error: the current message's refusal (TOO_BIG, NO_SMTPUTF8,
+ * NO_8BITMIME: that message was not sent; the connection goes on with
+ * the next if there is one), else the connection's error. An error with
+ * smtpc_stage SMTPC_QUIT came after the last message was done. */
 enum smtpc_error smtpc_error(const smtpc *c);
+/* smtpc_messages: how many next messages were handed over (0: one). */
+unsigned smtpc_messages(const smtpc *c);
 const char *smtpc_error_text(const smtpc *c); /* "" when none */
 /* smtpc_failed_stage: the first stage whose reply was not what it asks
  * (greeting / HELO / MAIL not 2xx, DATA not 354, end of data not 2xx),

@@ -135,7 +135,9 @@ static void fake_command(struct fake *f, const char *line)
 			f->in_data = true;
 			dot_decoder_init(&f->dec);
 		}
-	} else if (strncmp(line, "QUIT", 4) == 0)
+	} else if (strncmp(line, "RSET", 4) == 0)
+		fake_reply(f, "250 2.0.0 reset\r\n");
+	else if (strncmp(line, "QUIT", 4) == 0)
 		fake_reply(f, "221 2.0.0 bye\r\n");
 	else
 		fake_reply(f, "500 5.5.2 what?\r\n");
@@ -233,9 +235,11 @@ struct run {
 	bool body_fails, decline;
 	int done_calls;
 	struct trace_rec *trace;
+	struct next_rec *next;
 };
 
 struct trace_rec;
+struct next_rec;
 
 static ssize_t run_read_body(void *ctx, char *dst, size_t cap)
 {
@@ -923,6 +927,101 @@ static void test_broken_servers(void **state)
 	buf_free(&lines);
 }
 
+/* The second message of test_next_message and what the first left. */
+struct next_rec {
+	struct smtpc_msg *next;
+	struct run body2;
+	int calls;
+	enum smtpc_error first_error;
+	enum smtpc_stage first_failed;
+	int first_codes[2];
+	char first_reply[64];
+};
+
+static struct smtpc_msg *next_msg(void *ctx, smtpc *c)
+{
+	struct next_rec *n = ((struct run *)ctx)->next;
+
+	if (n->calls++ > 0)
+		return NULL;
+	n->first_error = smtpc_error(c);
+	n->first_failed = smtpc_failed_stage(c);
+	snprintf(n->first_reply, sizeof(n->first_reply), "%s",
+		 smtpc_reply_last_line(smtpc_reply_of(c, SMTPC_DOT)));
+	n->next->read_body = run_read_body;
+	n->next->body_ctx = &n->body2;
+	return n->next;
+}
+
+/* test_next_message: two messages on one connection: after a delivery
+ * MAIL follows at once; after a transaction left open (every recipient
+ * refused) RSET comes first; after a message too big for the server
+ * nothing of it went out and the next one goes. Each message keeps its
+ * own results, a 5xx and a 2xx recipient in one transaction included. */
+static void test_next_message(void **state)
+{
+	static const struct script sc = { .greeting = "220 x\r\n", .ehlo = EHLO_PLAIN,
+					  .mail = OK, .rcpt = { "550 5.1.1 no\r\n", OK, OK },
+					  .data = GO, .dot = "250 2.0.0 queued\r\n" };
+	static const struct script refuse_all = { .greeting = "220 x\r\n", .ehlo = EHLO_PLAIN,
+						  .mail = OK,
+						  .rcpt = { "550 5.1.1 no\r\n", "550 no\r\n", OK },
+						  .data = GO, .dot = OK };
+	static const struct script ok_all = { .greeting = "220 x\r\n", .ehlo = EHLO_PLAIN,
+					      .mail = OK, .rcpt = { OK, OK, OK }, .data = GO,
+					      .dot = OK };
+	const struct {
+		const struct script *sc;
+		long long size1;
+		enum smtpc_error first_error;
+		int first_codes[2];
+		const char *seen;
+	} cases[] = {
+		{ &sc, 10, SMTPC_ERR_NONE, { 550, 250 },
+		  "EHLO client.test\r\nMAIL FROM:<a@x> SIZE=10\r\nRCPT TO:<r1@x>\r\n"
+		  "RCPT TO:<r2@x>\r\nDATA\r\none\r\n.\r\nMAIL FROM:<b@x> SIZE=10\r\n"
+		  "RCPT TO:<r3@x>\r\nDATA\r\ntwo\r\n.\r\nQUIT\r\n" },
+		{ &refuse_all, 10, SMTPC_ERR_NONE, { 550, 550 },
+		  "EHLO client.test\r\nMAIL FROM:<a@x> SIZE=10\r\nRCPT TO:<r1@x>\r\n"
+		  "RCPT TO:<r2@x>\r\nRSET\r\nMAIL FROM:<b@x> SIZE=10\r\n"
+		  "RCPT TO:<r3@x>\r\nDATA\r\ntwo\r\n.\r\nQUIT\r\n" },
+		{ &ok_all, 5000, SMTPC_ERR_TOO_BIG, { 0, 0 },
+		  "EHLO client.test\r\nMAIL FROM:<b@x> SIZE=10\r\nRCPT TO:<r3@x>\r\n"
+		  "DATA\r\ntwo\r\n.\r\nQUIT\r\n" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct smtpc_rcpt rcpts1[] = { { .addr = "r1@x" }, { .addr = "r2@x" } };
+		struct smtpc_rcpt rcpts2[] = { { .addr = "r3@x" } };
+		struct smtpc_msg msg1 = { .sender = "a@x", .rcpts = rcpts1, .nrcpts = 2,
+					  .size = cases[i].size1 };
+		struct smtpc_msg msg2 = { .sender = "b@x", .rcpts = rcpts2, .nrcpts = 1, .size = 10 };
+		struct next_rec n = { .next = &msg2, .body2 = { .body = "two", .piece = 7 } };
+		struct smtpc_config cfg = { .no_pipelining = true, .next_msg = next_msg };
+		struct run r = { .body = "one", .next = &n };
+		struct fake f;
+		smtpc *c = run_dialogue(cases[i].sc, &r, &msg1, &cfg, &f);
+
+		if (strcmp(buf_cstr(f.seen), cases[i].seen) != 0 ||
+		    n.first_error != cases[i].first_error ||
+		    rcpts1[0].code != cases[i].first_codes[0] ||
+		    rcpts1[1].code != cases[i].first_codes[1])
+			fail_msg("case %zu: first error %d codes %d %d seen '%s'", i, n.first_error,
+				 rcpts1[0].code, rcpts1[1].code, buf_cstr(f.seen));
+		assert_int_equal(n.calls, 2);
+		assert_int_equal(smtpc_messages(c), 1);
+		assert_int_equal(smtpc_error(c), SMTPC_ERR_NONE);
+		assert_int_equal(smtpc_failed_stage(c), SMTPC_STAGES);
+		assert_int_equal(rcpts2[0].code, 250);
+		assert_null(rcpts1[0].reply); /* freed when the next one came */
+		if (i == 0)
+			assert_string_equal(n.first_reply, "250 2.0.0 queued");
+		smtpc_free(&c);
+		fake_free(&f);
+	}
+}
+
 /* test_drip: a greeting dripping one byte every 20 ms never completes
  * within a 150 ms stage: the deadline is per reply, not per read. */
 static void test_drip(void **state)
@@ -961,6 +1060,7 @@ int main(void)
 		cmocka_unit_test(test_message_checks),
 		cmocka_unit_test(test_drip),
 		cmocka_unit_test(test_broken_servers),
+		cmocka_unit_test(test_next_message),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* the fake writes to clients that hung up */

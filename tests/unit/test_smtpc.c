@@ -6,7 +6,12 @@
  * nothing before DATA arrives), HELO fallback, per-recipient results,
  * refusals at each stage, garbage, a timeout, a closed connection, a
  * body source error, the abort after 354 and a large body that needs
- * the output flow control. */
+ * the output flow control. The fake runs on lib/strm so it can take
+ * STARTTLS: the TLS security levels against trusted and untrusted
+ * certificates and wrong names, AUTH PLAIN / LOGIN / 535 and the
+ * refusals before AUTH, the SIZE / SMTPUTF8 / 8BITMIME checks, a
+ * greeting dripping a byte at a time, a close mid-DATA, an endless
+ * multi-line reply, and two messages on one connection (with RSET). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

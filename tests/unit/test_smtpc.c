@@ -1027,6 +1027,27 @@ static void test_next_message(void **state)
 	}
 }
 
+/* test_orcpt: RFC 3461's xtext for "+", "=", control and 8-bit bytes. */
+static void test_orcpt(void **state)
+{
+	static const struct {
+		const char *addr, *want;
+	} cases[] = {
+		{ "a@x.test", "rfc822;a@x.test" },
+		{ "a+b=c@x.test", "rfc822;a+2Bb+3Dc@x.test" },
+		{ "sp ace@x", "rfc822;sp+20ace@x" },
+		{ "\xc3\xa9@x", "rfc822;+C3+A9@x" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *v = smtpc_orcpt(cases[i].addr);
+
+		assert_string_equal(v, cases[i].want);
+		free(v);
+	}
+}
+
 /* test_drip: a greeting dripping one byte every 20 ms never completes
  * within a 150 ms stage: the deadline is per reply, not per read. */
 static void test_drip(void **state)
@@ -1066,6 +1087,7 @@ int main(void)
 		cmocka_unit_test(test_drip),
 		cmocka_unit_test(test_broken_servers),
 		cmocka_unit_test(test_next_message),
+		cmocka_unit_test(test_orcpt),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* the fake writes to clients that hung up */

@@ -3,7 +3,10 @@
  * the message goes out); each complete reply goes to the handler of
  * that stage, which sends what follows. With PIPELINING, MAIL, every
  * RCPT and DATA leave in one write and the replies are matched to them
- * in order: the RCPT counter says which recipient a reply belongs to. */
+ * in order: the RCPT counter says which recipient a reply belongs to.
+ * After EHLO come, when asked for, STARTTLS (its handshake is an input
+ * step of its own, then EHLO again) and AUTH; then the checks that may
+ * stop the message before MAIL. */
 #include "smtpc.h"
 
 #include <stdarg.h>
@@ -11,11 +14,14 @@
 #include <string.h>
 
 #include "addr.h"
+#include "base64.h"
 #include "conn.h"
 #include "dot.h"
 #include "log.h"
 #include "mem.h"
 #include "sock.h"
+
+#include <openssl/x509v3.h>
 
 #define SMTPC_CHUNK (64 * 1024)
 
@@ -24,8 +30,10 @@ struct smtpc {
 	const struct smtpc_config *cfg;
 	struct smtpc_msg *msg;
 	enum smtpc_stage stage, failed;
-	enum smtpc_error error;
-	char *error_text;
+	enum smtpc_error error; /* the connection's */
+	enum smtpc_error msg_error; /* this message's (the checks before MAIL) */
+	char *error_text, *msg_error_text;
+	bool in_transaction; /* MAIL accepted, no end-of-data reply yet */
 	struct smtpc_reply cur; /* the reply being read */
 	struct smtpc_reply replies[SMTPC_STAGES]; /* the last reply of each stage */
 	struct smtpc_caps caps;
@@ -38,14 +46,23 @@ struct smtpc {
 	buf *scratch;
 	char *chunk;
 	long long body_bytes;
+	bool handshaking; /* STARTTLS said 220: the handshake runs */
+	bool tls_tried; /* STARTTLS was sent (once per connection) */
+	struct smtpc_tls tls;
+	bool auth_login; /* AUTH LOGIN (else PLAIN) */
+	int auth_step; /* LOGIN: 334s answered so far */
+	bool authenticated;
+	unsigned messages; /* handed over after the first */
+	const char *trace_mask; /* shown in the trace instead of the next line */
 };
 
 void smtpc_timeouts_default(struct smtpc_timeouts *t)
 {
 	static const uint64_t secs[SMTPC_STAGES] = {
-		[SMTPC_GREETING] = 300, [SMTPC_HELO] = 300, [SMTPC_MAIL] = 300,
+		[SMTPC_GREETING] = 300, [SMTPC_HELO] = 300, [SMTPC_STARTTLS] = 300,
+		[SMTPC_AUTH] = 300,	[SMTPC_MAIL] = 300,
 		[SMTPC_RCPT] = 300,	[SMTPC_DATA] = 120, [SMTPC_BODY] = 180,
-		[SMTPC_DOT] = 600,	[SMTPC_QUIT] = 300,
+		[SMTPC_DOT] = 600,	[SMTPC_RSET] = 20, [SMTPC_QUIT] = 300,
 	};
 
 	for (int i = 0; i < SMTPC_STAGES; i++)
@@ -70,16 +87,30 @@ static void send_line(smtpc *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vprintf(c->scratch, fmt, ap);
 	va_end(ap);
-	trace(c, true, buf_cstr(c->scratch));
+	trace(c, true, c->trace_mask != NULL ? c->trace_mask : buf_cstr(c->scratch));
+	c->trace_mask = NULL;
 	buf_append(c->scratch, "\r\n", 2);
 	strm_write(s, buf_cstr(c->scratch), buf_len(c->scratch));
+}
+
+/* arm: the timer of the stage: a reply must come whole within the
+ * stage's time (a deadline, so a server dripping one byte a second runs
+ * out of it), while the body's time restarts with each write. */
+static void arm(smtpc *c)
+{
+	uint64_t ms = c->cfg->timeouts.ms[c->stage];
+
+	if (c->stage == SMTPC_BODY)
+		conn_set_idle(c->conn, ms);
+	else
+		conn_set_deadline(c->conn, ms);
 }
 
 /* enter: the stage whose reply (or, for BODY, whose writing) comes next. */
 static void enter(smtpc *c, enum smtpc_stage stage)
 {
 	c->stage = stage;
-	conn_set_idle(c->conn, c->cfg->timeouts.ms[stage]);
+	arm(c);
 }
 
 static void send_quit(smtpc *c)
@@ -96,6 +127,16 @@ static void hang_up(smtpc *c, enum smtpc_error error, const char *text)
 		c->error_text = xstrdup(text);
 	}
 	conn_close(c->conn);
+}
+
+/* give_up: a policy result (see smtpc.h): nothing more is sent but QUIT. */
+static void give_up(smtpc *c, enum smtpc_error error, const char *text)
+{
+	if (c->error == SMTPC_ERR_NONE) {
+		c->error = error;
+		c->error_text = xstrdup(text);
+	}
+	send_quit(c);
 }
 
 static void fail(smtpc *c, enum smtpc_stage stage)
@@ -128,6 +169,14 @@ static void send_mail(smtpc *c)
 	buf_free(&p);
 }
 
+char *smtpc_orcpt(const char *addr)
+{
+	char *x = addr_xtext_encode(addr), *v = xasprintf("rfc822;%s", x);
+
+	free(x);
+	return v;
+}
+
 static void send_rcpt(smtpc *c)
 {
 	const struct smtpc_rcpt *r = &c->msg->rcpts[c->rcpt_sent++];
@@ -138,9 +187,50 @@ static void send_rcpt(smtpc *c)
 		  dsn && r->orcpt ? r->orcpt : "");
 }
 
+static void message_end(smtpc *c);
+
+/* refuse_message: a check before MAIL failed: this message is not sent
+ * (the connection may serve the next one). */
+static void refuse_message(smtpc *c, enum smtpc_error error, const char *text)
+{
+	c->msg_error = error;
+	free(c->msg_error_text);
+	c->msg_error_text = xstrdup(text);
+	message_end(c);
+}
+
+/* message_fits: the checks before MAIL; false when the message may not
+ * go to this server (refuse_message done). */
+static bool message_fits(smtpc *c)
+{
+	const struct smtpc_msg *m = c->msg;
+	unsigned ext = c->caps.ext;
+
+	if ((ext & SMTPC_EXT_SIZE) && c->caps.size_max > 0 && m->size > c->caps.size_max) {
+		char *why = xasprintf("message size %lld exceeds the server's limit %lld", m->size,
+				      c->caps.size_max);
+
+		refuse_message(c, SMTPC_ERR_TOO_BIG, why);
+		free(why);
+		return false;
+	}
+	if (m->smtputf8 && !(ext & SMTPC_EXT_SMTPUTF8)) {
+		refuse_message(c, SMTPC_ERR_NO_SMTPUTF8, "the message needs SMTPUTF8, the server lacks it");
+		return false;
+	}
+	if (m->need_8bitmime && m->body_type != NULL && strcmp(m->body_type, "8BITMIME") == 0 &&
+	    !(ext & SMTPC_EXT_8BITMIME)) {
+		refuse_message(c, SMTPC_ERR_NO_8BITMIME, "the message is 8-bit, the server lacks 8BITMIME");
+		return false;
+	}
+	return true;
+}
+
 /* start_transaction: MAIL, and with pipelining every RCPT and DATA too. */
 static void start_transaction(smtpc *c)
 {
+	if (!message_fits(c))
+		return;
 	send_mail(c);
 	enter(c, SMTPC_MAIL);
 	if (!c->pipelining)
@@ -168,6 +258,204 @@ static void on_greeting(smtpc *c, const struct smtpc_reply *r)
 	enter(c, SMTPC_HELO);
 }
 
+/* ---- STARTTLS ---- */
+
+static void start_transaction_or_auth(smtpc *c);
+
+static void send_starttls(smtpc *c)
+{
+	if (c->cfg->tls_level == SMTPC_TLS_SECURE && c->cfg->tls_peername == NULL) {
+		give_up(c, SMTPC_ERR_TLS_VERIFY, "level secure without a name to verify");
+		return;
+	}
+	c->tls_tried = true;
+	send_line(c, "STARTTLS");
+	enter(c, SMTPC_STARTTLS);
+}
+
+/* tls_verify_setup: verification per connection, on the SSL that
+ * strm_start_tls made; the handshake has not begun yet. Checking the
+ * name on may / encrypt only feeds the "verified" of the log. */
+static void tls_verify_setup(smtpc *c)
+{
+	SSL *ssl = strm_ssl(conn_strm(c->conn));
+	enum smtpc_tls_level level = c->cfg->tls_level;
+
+	if (ssl == NULL)
+		return; /* setup failed: the handshake reports it */
+	if (c->cfg->tls_peername != NULL && level != SMTPC_TLS_VERIFY)
+		(void)SSL_set1_host(ssl, c->cfg->tls_peername);
+	if (level >= SMTPC_TLS_VERIFY)
+		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+}
+
+static void on_starttls(smtpc *c, const struct smtpc_reply *r)
+{
+	if (r->code == 220) {
+		strm_start_tls(conn_strm(c->conn), c->cfg->tls_ctx, false, c->cfg->tls_peername);
+		tls_verify_setup(c);
+		c->handshaking = true;
+		conn_set_deadline(c->conn, c->cfg->timeouts.ms[SMTPC_STARTTLS]);
+		return;
+	}
+	if (c->cfg->tls_level == SMTPC_TLS_MAY) {
+		start_transaction_or_auth(c); /* opportunistic: go on in plaintext */
+		return;
+	}
+	fail(c, SMTPC_STARTTLS);
+	give_up(c, SMTPC_ERR_NO_STARTTLS, "STARTTLS refused");
+}
+
+/* tls_record: what the handshake gave, for smtpc_tls. */
+static void tls_record(smtpc *c, SSL *ssl)
+{
+	const char *name = SSL_get0_peername(ssl);
+
+	c->tls.used = true;
+	snprintf(c->tls.protocol, sizeof(c->tls.protocol), "%s", SSL_get_version(ssl));
+	snprintf(c->tls.cipher, sizeof(c->tls.cipher), "%s", SSL_get_cipher_name(ssl));
+	c->tls.verified = SSL_get0_peer_certificate(ssl) != NULL &&
+			  SSL_get_verify_result(ssl) == X509_V_OK;
+	snprintf(c->tls.peer_name, sizeof(c->tls.peer_name), "%s",
+		 c->tls.verified && name != NULL ? name : "");
+}
+
+/* tls_failed: the handshake broke; a certificate that did not verify on
+ * verify / secure is told apart. */
+static void tls_failed(smtpc *c, SSL *ssl)
+{
+	long v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	const char *why = strm_error(conn_strm(c->conn));
+	char *text;
+
+	if (c->cfg->tls_level >= SMTPC_TLS_VERIFY && v != X509_V_OK) {
+		text = xasprintf("certificate not verified: %s", X509_verify_cert_error_string(v));
+		hang_up(c, SMTPC_ERR_TLS_VERIFY, text);
+	} else {
+		text = xasprintf("TLS handshake failed: %s", why != NULL ? why : "closed");
+		hang_up(c, SMTPC_ERR_TLS, text);
+	}
+	free(text);
+}
+
+/* handshake_step: drives the handshake; done, EHLO again with the
+ * plaintext capabilities forgotten (RFC 3207 4.2). */
+static int handshake_step(smtpc *c)
+{
+	strm *s = conn_strm(c->conn);
+	int r = strm_handshake(s);
+
+	if (r == STRM_AGAIN)
+		return r;
+	c->handshaking = false;
+	if (r != STRM_OK) {
+		tls_failed(c, strm_ssl(s));
+		return STRM_OK;
+	}
+	tls_record(c, strm_ssl(s));
+	if (c->cfg->tls_level >= SMTPC_TLS_VERIFY && !c->tls.verified) {
+		hang_up(c, SMTPC_ERR_TLS_VERIFY, "certificate not verified");
+		return STRM_OK;
+	}
+	memset(&c->caps, 0, sizeof(c->caps));
+	c->helo_fallback = false;
+	send_line(c, "EHLO %s", c->cfg->helo_name);
+	enter(c, SMTPC_HELO);
+	return STRM_OK;
+}
+
+/* ---- AUTH ---- */
+
+static void send_base64(smtpc *c, const char *prefix, const char *data, size_t len)
+{
+	buf *b = buf_new(64);
+
+	base64_encode(b, data, len);
+	c->trace_mask = prefix[0] != '\0' ? "AUTH PLAIN (credentials)" : "(credentials)";
+	send_line(c, "%s%s", prefix, buf_cstr(b));
+	buf_free(&b);
+}
+
+static void send_auth(smtpc *c)
+{
+	const char *user = c->cfg->auth_user, *pass = c->cfg->auth_pass ? c->cfg->auth_pass : "";
+
+	if (!(c->caps.ext & SMTPC_EXT_AUTH)) {
+		give_up(c, SMTPC_ERR_NO_AUTH, "the server offers no AUTH");
+		return;
+	}
+	if (!c->tls.used && !c->cfg->auth_plaintext) {
+		give_up(c, SMTPC_ERR_NO_AUTH, "AUTH without TLS not allowed");
+		return;
+	}
+	if (smtpc_caps_auth(&c->caps, "PLAIN")) {
+		buf *p = buf_new(128);
+
+		buf_append(p, "", 1);
+		buf_puts(p, user);
+		buf_append(p, "", 1);
+		buf_puts(p, pass);
+		send_base64(c, "AUTH PLAIN ", buf_cstr(p), buf_len(p));
+		buf_free(&p);
+	} else if (smtpc_caps_auth(&c->caps, "LOGIN")) {
+		c->auth_login = true;
+		send_line(c, "AUTH LOGIN");
+	} else {
+		give_up(c, SMTPC_ERR_NO_AUTH, "no common SASL mechanism (PLAIN, LOGIN)");
+		return;
+	}
+	enter(c, SMTPC_AUTH);
+}
+
+static void on_auth(smtpc *c, const struct smtpc_reply *r)
+{
+	if (r->code == 334 && c->auth_login && c->auth_step < 2) {
+		const char *v = c->auth_step++ == 0 ? c->cfg->auth_user : c->cfg->auth_pass;
+
+		v = v != NULL ? v : "";
+		send_base64(c, "", v, strlen(v));
+		enter(c, SMTPC_AUTH);
+	} else if (r->code == 334) {
+		send_line(c, "*"); /* a challenge we cannot answer: cancel */
+		enter(c, SMTPC_AUTH);
+	} else if (positive(r)) {
+		c->authenticated = true;
+		start_transaction(c);
+	} else {
+		fail(c, SMTPC_AUTH);
+		send_quit(c);
+	}
+}
+
+/* start_transaction_or_auth: what follows EHLO once TLS is settled. */
+static void start_transaction_or_auth(smtpc *c)
+{
+	if (c->cfg->auth_user != NULL && !c->authenticated)
+		send_auth(c);
+	else
+		start_transaction(c);
+}
+
+/* after_helo: STARTTLS first when the level asks and it was not done. */
+static void after_helo(smtpc *c)
+{
+	enum smtpc_tls_level level = c->cfg->tls_level;
+
+	if (level != SMTPC_TLS_NONE && !c->tls_tried) {
+		if ((c->caps.ext & SMTPC_EXT_STARTTLS) && !c->helo_fallback && c->cfg->tls_ctx != NULL) {
+			send_starttls(c);
+			return;
+		}
+		if (level >= SMTPC_TLS_ENCRYPT) {
+			give_up(c, SMTPC_ERR_NO_STARTTLS, c->cfg->tls_ctx == NULL
+								  ? "no TLS client context"
+								  : "the server offers no STARTTLS");
+			return;
+		}
+	}
+	start_transaction_or_auth(c);
+}
+
 static void on_helo(smtpc *c, const struct smtpc_reply *r)
 {
 	if (r->code >= 500 && !c->helo_fallback) {
@@ -184,7 +472,7 @@ static void on_helo(smtpc *c, const struct smtpc_reply *r)
 	if (!c->helo_fallback)
 		smtpc_caps_parse(r, &c->caps);
 	c->pipelining = (c->caps.ext & SMTPC_EXT_PIPELINING) && !c->cfg->no_pipelining;
-	start_transaction(c);
+	after_helo(c);
 }
 
 /* rcpts_settled: every RCPT has its answer: decide about the message. */
@@ -202,7 +490,7 @@ static void rcpts_settled(smtpc *c)
 		send_line(c, "DATA");
 		enter(c, SMTPC_DATA);
 	} else {
-		send_quit(c);
+		message_end(c);
 	}
 }
 
@@ -211,10 +499,12 @@ static void on_mail(smtpc *c, const struct smtpc_reply *r)
 	if (!positive(r)) {
 		fail(c, SMTPC_MAIL);
 		if (!c->pipelining) {
-			send_quit(c);
+			message_end(c);
 			return;
 		}
 		c->mail_failed = true;
+	} else {
+		c->in_transaction = true;
 	}
 	enter(c, SMTPC_RCPT);
 	if (c->msg->nrcpts == 0)
@@ -248,7 +538,7 @@ static void on_data(smtpc *c, const struct smtpc_reply *r)
 	} else {
 		if (c->send_body)
 			fail(c, SMTPC_DATA);
-		send_quit(c);
+		message_end(c);
 	}
 }
 
@@ -256,7 +546,63 @@ static void on_dot(smtpc *c, const struct smtpc_reply *r)
 {
 	if (!positive(r))
 		fail(c, SMTPC_DOT);
-	send_quit(c);
+	c->in_transaction = false; /* any reply ends the transaction */
+	message_end(c);
+}
+
+/* ---- the next message on the same connection ---- */
+
+/* next_message: the results of the last message go (the caller read
+ * them in next_msg); the new one starts clean. */
+static void next_message(smtpc *c, struct smtpc_msg *msg)
+{
+	for (size_t i = 0; i < c->msg->nrcpts; i++) {
+		free(c->msg->rcpts[i].reply);
+		c->msg->rcpts[i].reply = NULL;
+	}
+	c->msg = msg;
+	c->failed = SMTPC_STAGES;
+	c->msg_error = SMTPC_ERR_NONE;
+	free(c->msg_error_text);
+	c->msg_error_text = NULL;
+	for (int i = SMTPC_MAIL; i < SMTPC_STAGES; i++)
+		smtpc_reply_reset(&c->replies[i]);
+	c->mail_failed = c->send_body = false;
+	c->rcpt_sent = c->rcpt_answered = c->accepted = 0;
+	c->body_bytes = 0;
+	c->messages++;
+}
+
+/* message_end: the message is done with (sent, refused or not sent):
+ * the caller may hand over the next one, else QUIT. */
+static void message_end(smtpc *c)
+{
+	struct smtpc_msg *next = NULL;
+
+	if (c->cfg->next_msg != NULL)
+		next = c->cfg->next_msg(c->cfg->ctx, c);
+	if (next == NULL) {
+		send_quit(c);
+		return;
+	}
+	next_message(c, next);
+	if (c->in_transaction) {
+		send_line(c, "RSET");
+		enter(c, SMTPC_RSET);
+	} else {
+		start_transaction(c);
+	}
+}
+
+static void on_rset(smtpc *c, const struct smtpc_reply *r)
+{
+	if (!positive(r)) {
+		fail(c, SMTPC_RSET); /* the new message is not sent */
+		send_quit(c);
+		return;
+	}
+	c->in_transaction = false;
+	start_transaction(c);
 }
 
 /* on_reply: a complete reply for the current stage. The RCPT replies go
@@ -279,6 +625,12 @@ static void on_reply(smtpc *c)
 	case SMTPC_HELO:
 		on_helo(c, r);
 		break;
+	case SMTPC_STARTTLS:
+		on_starttls(c, r);
+		break;
+	case SMTPC_AUTH:
+		on_auth(c, r);
+		break;
 	case SMTPC_MAIL:
 		on_mail(c, r);
 		break;
@@ -290,6 +642,9 @@ static void on_reply(smtpc *c)
 		break;
 	case SMTPC_DOT:
 		on_dot(c, r);
+		break;
+	case SMTPC_RSET:
+		on_rset(c, r);
 		break;
 	default: /* QUIT answered: done */
 		conn_close(c->conn);
@@ -326,8 +681,12 @@ static int read_step(smtpc *c)
 	r = smtpc_reply_feed(&c->cur, line, len, &why);
 	if (r < 0)
 		hang_up(c, SMTPC_ERR_PROTOCOL, why);
-	else if (r == 1)
+	else if (r == 1) {
 		on_reply(c);
+		/* the next reply (pipelined RCPTs) gets its own time */
+		if (!conn_closing(c->conn) && !c->handshaking)
+			arm(c);
+	}
 	return STRM_OK;
 }
 
@@ -365,6 +724,8 @@ static int smtpc_step(void *ctx)
 {
 	smtpc *c = ctx;
 
+	if (c->handshaking)
+		return handshake_step(c);
 	return c->stage == SMTPC_BODY ? body_step(c) : read_step(c);
 }
 
@@ -428,7 +789,7 @@ smtpc *smtpc_start(ev_loop *loop, int fd, const struct smtpc_config *cfg, struct
 	c->chunk = xmalloc(SMTPC_CHUNK);
 	(void)sock_set_nonblock(fd, true);
 	c->conn = conn_new(loop, fd, cfg->timeouts.ms[SMTPC_GREETING], &smtpc_conn_ops, c);
-	c->stage = SMTPC_GREETING;
+	enter(c, SMTPC_GREETING);
 	return c;
 }
 
@@ -450,6 +811,7 @@ void smtpc_free(smtpc **cp)
 	buf_free(&c->scratch);
 	free(c->chunk);
 	free(c->error_text);
+	free(c->msg_error_text);
 	free(c);
 	*cp = NULL;
 }
@@ -461,11 +823,18 @@ enum smtpc_stage smtpc_stage(const smtpc *c)
 
 enum smtpc_error smtpc_error(const smtpc *c)
 {
-	return c->error;
+	return c->msg_error != SMTPC_ERR_NONE ? c->msg_error : c->error;
+}
+
+unsigned smtpc_messages(const smtpc *c)
+{
+	return c->messages;
 }
 
 const char *smtpc_error_text(const smtpc *c)
 {
+	if (c->msg_error != SMTPC_ERR_NONE)
+		return c->msg_error_text;
 	return c->error_text != NULL ? c->error_text : "";
 }
 
@@ -482,6 +851,16 @@ const struct smtpc_reply *smtpc_reply_of(const smtpc *c, enum smtpc_stage stage)
 const struct smtpc_caps *smtpc_caps(const smtpc *c)
 {
 	return &c->caps;
+}
+
+const struct smtpc_tls *smtpc_tls(const smtpc *c)
+{
+	return &c->tls;
+}
+
+bool smtpc_authenticated(const smtpc *c)
+{
+	return c->authenticated;
 }
 
 size_t smtpc_accepted(const smtpc *c)

@@ -6,14 +6,24 @@
  * outbound smtp program runs many of these on one loop; sendmail runs one
  * until it is done. All state lives in the smtpc struct.
  *
- * Not here (yet): STARTTLS, AUTH, BDAT and more than one message per
- * connection; the capabilities are parsed for the caller to look at. */
+ * STARTTLS by the caller's TLS security level (Postfix's
+ * smtp_tls_security_level), AUTH PLAIN / LOGIN for a relayhost, and the
+ * checks before MAIL (SIZE limit, SMTPUTF8, 8BITMIME) whose failures are
+ * results of their own, so the caller can bounce or defer as Postfix does.
+ *
+ * Several messages per connection: when one is done, the next_msg
+ * callback may hand over the next (RSET first when the transaction is
+ * still open); without it the dialogue ends with QUIT.
+ *
+ * Not here (yet): BDAT; keeping an idle connection open until a message
+ * comes later (next_msg must answer at once). */
 #ifndef POSTERN_SMTPC_H
 #define POSTERN_SMTPC_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <openssl/ssl.h>
 
 #include "ev.h"
 #include "smtpc_reply.h"
@@ -23,12 +33,15 @@ typedef struct smtpc smtpc;
 /* Stages, in order; a result names the stage it ended in. */
 enum smtpc_stage {
 	SMTPC_GREETING = 0,
-	SMTPC_HELO,
+	SMTPC_HELO, /* EHLO / HELO, also the EHLO again after STARTTLS */
+	SMTPC_STARTTLS, /* the STARTTLS reply and the handshake */
+	SMTPC_AUTH, /* AUTH and its 334 exchanges */
 	SMTPC_MAIL,
 	SMTPC_RCPT,
 	SMTPC_DATA,
 	SMTPC_BODY,
 	SMTPC_DOT,
+	SMTPC_RSET, /* before the next message, when a transaction is open */
 	SMTPC_QUIT,
 	SMTPC_STAGES
 };
@@ -42,6 +55,26 @@ enum smtpc_error {
 	SMTPC_ERR_PROTOCOL, /* a reply that is no SMTP reply (text in error_text) */
 	SMTPC_ERR_BODY, /* the body source failed; we hung up in DATA */
 	SMTPC_ERR_ABORTED, /* the caller declined to send after 354; we hung up */
+	/* Policy results: nothing of the message was sent; QUIT was sent
+	 * unless the TLS layer broke (TLS, TLS_VERIFY: hung up). The last
+	 * three are about one message (see smtpc_error). */
+	SMTPC_ERR_TLS, /* the TLS handshake failed. On level `may` the
+			  caller may try again in plaintext on a new
+			  connection (Postfix does) */
+	SMTPC_ERR_TLS_VERIFY, /* verify / secure: the certificate chain or its
+				 name did not verify (or secure without a name) */
+	SMTPC_ERR_NO_STARTTLS, /* encrypt and up: no STARTTLS offered, or it was
+				  refused (the reply is smtpc_reply_of STARTTLS) */
+	SMTPC_ERR_NO_AUTH, /* credentials given but AUTH impossible: not
+			      offered, no PLAIN / LOGIN, or no TLS and plaintext
+			      AUTH not allowed. (A refused AUTH is a reply:
+			      smtpc_failed_stage == SMTPC_AUTH, 535 = bad
+			      credentials) */
+	SMTPC_ERR_TOO_BIG, /* msg->size exceeds the server's SIZE: not sent
+			      (Postfix bounces 5.3.4 when the limit is firm) */
+	SMTPC_ERR_NO_SMTPUTF8, /* msg->smtputf8 and the server lacks SMTPUTF8:
+				  bounce 5.6.7 (RFC 6531) */
+	SMTPC_ERR_NO_8BITMIME, /* msg->need_8bitmime and no 8BITMIME offered */
 };
 
 /* One recipient: the caller fills addr (and notify / orcpt, sent when the
@@ -50,10 +83,16 @@ enum smtpc_error {
 struct smtpc_rcpt {
 	const char *addr;
 	const char *notify; /* "SUCCESS,FAILURE" etc. or NULL */
-	const char *orcpt; /* "rfc822;a@b" (xtext already) or NULL */
+	const char *orcpt; /* "rfc822;a@b" (xtext already, as smtpd queued
+			      it; smtpc_orcpt makes one) or NULL */
 	int code;
 	char *reply;
 };
+
+/* smtpc_orcpt: an ORCPT value for a raw address (RFC 3461 4.2:
+ * "rfc822;" and the address in xtext, "a+b@x" -> "rfc822;a+2Bb@x"), heap;
+ * for recipients that came without one. */
+char *smtpc_orcpt(const char *addr);
 
 /* The body source: up to cap bytes of the message (LF or CRLF line ends,
  * not dot-stuffed) into dst. >0 bytes, 0 at the end, -1 on an error
@@ -67,23 +106,73 @@ struct smtpc_msg {
 	/* MAIL parameters, each sent only when the server offers it */
 	long long size; /* SIZE=, < 0 unknown */
 	const char *body_type; /* "7BIT" or "8BITMIME" (BODY=), or NULL */
-	bool smtputf8; /* SMTPUTF8 */
+	bool smtputf8; /* the message needs SMTPUTF8 (SMTPC_ERR_NO_SMTPUTF8
+			  when the server lacks it) */
+	bool need_8bitmime; /* with body_type 8BITMIME: refuse to send it to a
+			       server without 8BITMIME (SMTPC_ERR_NO_8BITMIME);
+			       false: sent as it is, without BODY= */
 	const char *ret; /* DSN RET=FULL|HDRS, or NULL */
 	const char *envid; /* DSN ENVID= (raw; xtext-encoded here), or NULL */
 	smtpc_read_fn *read_body;
 	void *body_ctx;
 };
 
-/* Per-stage timeouts in ms (each read or write of the stage restarts it,
- * as Postfix's smtp_*_timeout). smtpc_timeouts_default gives Postfix's
- * defaults. */
+/* Per-stage timeouts in ms, as Postfix's smtp_*_timeout with
+ * smtp_per_record_deadline = yes: each reply must arrive whole within
+ * its stage's time (a server sending one byte a second runs out of it);
+ * in BODY each write restarts the time. smtpc_timeouts_default gives Postfix's
+ * defaults. The Postfix names, for the smtp program's main.cf keys:
+ *   (connecting is the caller's: smtp_connect_timeout, 30s)
+ *   GREETING smtp_helo_timeout 300s   HELO     smtp_helo_timeout 300s
+ *   STARTTLS smtp_starttls_timeout 300s (one deadline for the handshake)
+ *   AUTH     smtp_helo_timeout 300s (Postfix has no key of its own)
+ *   MAIL     smtp_mail_timeout 300s   RCPT     smtp_rcpt_timeout 300s
+ *   DATA     smtp_data_init_timeout 120s
+ *   BODY     smtp_data_xfer_timeout 180s
+ *   DOT      smtp_data_done_timeout 600s
+ *   RSET     smtp_rset_timeout 20s
+ *   QUIT     smtp_quit_timeout 300s */
 struct smtpc_timeouts {
 	uint64_t ms[SMTPC_STAGES];
 };
 void smtpc_timeouts_default(struct smtpc_timeouts *t);
 
+/* TLS security levels, as Postfix's smtp_tls_security_level. */
+enum smtpc_tls_level {
+	SMTPC_TLS_NONE = 0, /* never STARTTLS */
+	SMTPC_TLS_MAY, /* STARTTLS when offered, else plaintext; a refused
+			  STARTTLS goes on in plaintext, a failed handshake
+			  is SMTPC_ERR_TLS */
+	SMTPC_TLS_ENCRYPT, /* TLS required, the certificate not checked */
+	SMTPC_TLS_VERIFY, /* TLS, the chain verified against the CAs */
+	SMTPC_TLS_SECURE, /* verified, and a name of the certificate matches
+			     tls_peername */
+};
+
+/* What the TLS layer was, valid after the dialogue. verified: the chain
+ * verified (and, except at level verify, the certificate names
+ * tls_peername), on every level (may too, for the log). */
+struct smtpc_tls {
+	bool used;
+	bool verified;
+	char protocol[32]; /* "TLSv1.3" */
+	char cipher[64]; /* "TLS_AES_256_GCM_SHA384" */
+	char peer_name[256]; /* the certificate name that matched, or "" */
+};
+
 struct smtpc_config {
 	const char *helo_name;
+	/* TLS: tls_ctx from tls_client_ctx_from (CA file / dir, client
+	 * certificate); needed unless tls_level is none. tls_peername goes
+	 * out as SNI and is the name secure checks (the MX host name, or the
+	 * relayhost's name); NULL: no SNI. */
+	enum smtpc_tls_level tls_level;
+	SSL_CTX *tls_ctx;
+	const char *tls_peername;
+	/* AUTH (PLAIN preferred, else LOGIN) after EHLO (and STARTTLS) when
+	 * auth_user is set; only over TLS unless auth_plaintext. */
+	const char *auth_user, *auth_pass;
+	bool auth_plaintext;
 	struct smtpc_timeouts timeouts;
 	bool no_pipelining; /* never pipeline, even when offered */
 	/* trace: each line sent (out) or received, for -v; may be NULL. */
@@ -93,6 +182,11 @@ struct smtpc_config {
 	 * recipient was accepted. A false after a pipelined DATA got 354
 	 * hangs up (SMTPC_ERR_ABORTED): SMTP has no way to cancel DATA. */
 	bool (*rcpts_done)(void *ctx, smtpc *c);
+	/* next_msg: the current message is done (its results readable); return
+	 * the next message for this connection, or NULL to QUIT. The replies
+	 * of the old message's recipients are freed when it returns. Must not
+	 * smtpc_free. NULL: one message per connection. */
+	struct smtpc_msg *(*next_msg)(void *ctx, smtpc *c);
 	/* done: the dialogue is over and the connection closed. The caller
 	 * reads the results and may smtpc_free from here. */
 	void (*done)(void *ctx, smtpc *c);
@@ -108,7 +202,13 @@ void smtpc_free(smtpc **c);
 
 /* Results, valid in and after the done callback. */
 enum smtpc_stage smtpc_stage(const smtpc *c); /* where it ended: SMTPC_QUIT when sent */
+/* smtpc_error: the current message's refusal (TOO_BIG, NO_SMTPUTF8,
+ * NO_8BITMIME: that message was not sent; the connection goes on with
+ * the next if there is one), else the connection's error. An error with
+ * smtpc_stage SMTPC_QUIT came after the last message was done. */
 enum smtpc_error smtpc_error(const smtpc *c);
+/* smtpc_messages: how many next messages were handed over (0: one). */
+unsigned smtpc_messages(const smtpc *c);
 const char *smtpc_error_text(const smtpc *c); /* "" when none */
 /* smtpc_failed_stage: the first stage whose reply was not what it asks
  * (greeting / HELO / MAIL not 2xx, DATA not 354, end of data not 2xx),
@@ -116,7 +216,12 @@ const char *smtpc_error_text(const smtpc *c); /* "" when none */
 enum smtpc_stage smtpc_failed_stage(const smtpc *c);
 /* smtpc_reply_of: the reply that ended a stage (empty when none came). */
 const struct smtpc_reply *smtpc_reply_of(const smtpc *c, enum smtpc_stage stage);
+/* smtpc_caps: the capabilities of the last EHLO (after STARTTLS: the
+ * ones said over TLS; the plaintext ones are dropped). */
 const struct smtpc_caps *smtpc_caps(const smtpc *c);
+const struct smtpc_tls *smtpc_tls(const smtpc *c);
+/* smtpc_authenticated: AUTH succeeded (235). */
+bool smtpc_authenticated(const smtpc *c);
 size_t smtpc_accepted(const smtpc *c); /* recipients with a 2xx */
 
 #endif

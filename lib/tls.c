@@ -233,6 +233,36 @@ SSL_CTX *tls_client_ctx_new(const char *ca_file, int verify, char **err_r)
 	return ctx;
 }
 
+static const char *tls_nonempty(const char *s);
+
+/* tls_client_ctx_from: the CA locations are loaded but the context does
+ * not verify by itself (SSL_VERIFY_NONE still computes the verification
+ * result): the caller turns verification on per connection, so one
+ * context serves every security level. */
+SSL_CTX *tls_client_ctx_from(const struct tls_client_conf *conf, char **err_r)
+{
+	const char *ca_file = tls_nonempty(conf->ca_file), *ca_dir = tls_nonempty(conf->ca_dir);
+	const char *cert = tls_nonempty(conf->cert_file), *key = tls_nonempty(conf->key_file);
+	SSL_CTX *ctx = tls_client_ctx_new(ca_file, 0, err_r);
+
+	if (ctx == NULL)
+		return NULL;
+	if (ca_dir != NULL && SSL_CTX_load_verify_locations(ctx, NULL, ca_dir) != 1) {
+		char *what = xasprintf("cannot use CA directory %s", ca_dir);
+
+		tls_fail(ctx, err_r, what);
+		free(what);
+		return NULL;
+	}
+	if (ca_file == NULL && ca_dir == NULL && SSL_CTX_set_default_verify_paths(ctx) != 1)
+		return tls_fail(ctx, err_r, "cannot load the system CA certificates");
+	if (cert != NULL && tls_load_pair(ctx, cert, key != NULL ? key : cert, err_r) < 0) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
 /* ---- protocol ranges ---- */
 
 static const struct tls_proto_name {

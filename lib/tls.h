@@ -15,6 +15,15 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file,
 			    const char *min_proto, char **err_r);
 /* tls_client_ctx_new: verify = 0 accepts any certificate (opportunistic). */
 SSL_CTX *tls_client_ctx_new(const char *ca_file, int verify, char **err_r);
+/* tls_client_ctx_from: a client context for lib/smtpc and its TLS
+ * security levels: CA file and directory (both NULL or "": the system's),
+ * an optional client certificate (key_file NULL = cert_file). It does not
+ * verify on its own: smtpc asks for verification per connection. NULL
+ * with *err_r (heap) when a file does not load. */
+struct tls_client_conf {
+	const char *ca_file, *ca_dir, *cert_file, *key_file;
+};
+SSL_CTX *tls_client_ctx_from(const struct tls_client_conf *conf, char **err_r);
 /* tls_errors: the OpenSSL error queue as one heap string, queue cleared. */
 char *tls_errors(void);
 

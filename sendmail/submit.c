@@ -144,6 +144,15 @@ static int outcome(struct submit *sub, smtpc *c)
 {
 	enum smtpc_stage failed = smtpc_failed_stage(c);
 
+	switch (smtpc_error(c)) {
+	case SMTPC_ERR_TOO_BIG: /* checked before MAIL: nothing was sent */
+	case SMTPC_ERR_NO_SMTPUTF8:
+	case SMTPC_ERR_NO_8BITMIME:
+		fprintf(stderr, "sendmail: %s\n", smtpc_error_text(c));
+		return SM_EX_UNAVAILABLE;
+	default:
+		break;
+	}
 	if (failed != SMTPC_STAGES)
 		return refused(c, failed);
 	if (smtpc_error(c) != SMTPC_ERR_NONE && smtpc_stage(c) != SMTPC_QUIT)

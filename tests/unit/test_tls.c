@@ -535,6 +535,45 @@ static void test_setup_errors(void **state)
 	tls_server_free(&ts);
 }
 
+/* test_client_ctx_from: the client context of lib/smtpc: CA file and
+ * directory, a client certificate, and errors that name the file. It
+ * never verifies on its own (smtpc asks per connection). */
+static void test_client_ctx_from(void **state)
+{
+	struct fixture *f = *state;
+	char missing[128];
+	const struct {
+		struct tls_client_conf conf;
+		const char *needle; /* NULL: loads */
+	} cases[] = {
+		{ { 0 }, NULL }, /* the system's CAs */
+		{ { .ca_file = "" , .ca_dir = "" }, NULL },
+		{ { .ca_file = f->cert[CERT_A] }, NULL },
+		{ { .ca_dir = f->dir }, NULL },
+		{ { .ca_file = f->cert[CERT_A], .cert_file = f->cert[CERT_B],
+		    .key_file = f->key[CERT_B] }, NULL },
+		{ { .ca_file = missing }, missing },
+		{ { .cert_file = missing }, missing },
+		{ { .cert_file = f->cert[CERT_A], .key_file = f->key[CERT_B] }, "does not match" },
+	};
+
+	snprintf(missing, sizeof(missing), "%s/missing.pem", f->dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *err = NULL;
+		SSL_CTX *ctx = tls_client_ctx_from(&cases[i].conf, &err);
+
+		if (cases[i].needle == NULL && ctx == NULL)
+			fail_msg("case %zu: %s", i, err);
+		if (cases[i].needle != NULL && (ctx != NULL || strstr(err, cases[i].needle) == NULL))
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err ? err : "(loaded)",
+				 cases[i].needle);
+		if (ctx != NULL)
+			assert_int_equal(SSL_CTX_get_verify_mode(ctx), SSL_VERIFY_NONE);
+		SSL_CTX_free(ctx);
+		free(err);
+	}
+}
+
 /* ---- main.cf ---- */
 
 static void test_from_cfg(void **state)
@@ -822,6 +861,7 @@ int main(void)
 		cmocka_unit_test(test_protocols),
 		cmocka_unit_test(test_protocol_floor),
 		cmocka_unit_test(test_setup_errors),
+		cmocka_unit_test(test_client_ctx_from),
 		cmocka_unit_test(test_from_cfg),
 		cmocka_unit_test(test_check_sni),
 	};

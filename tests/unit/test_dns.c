@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "dns.h"
+#include "dns_int.h"
 #include "ev.h"
 #include "mem.h"
 
@@ -67,6 +68,103 @@ struct catch {
 	struct dns_result *res;
 	ev_loop *loop;
 };
+
+/* ---- hand-made answers for dns_msg_read (what dnsmasq will not send) ---- */
+
+struct wire {
+	unsigned char b[512];
+	int len;
+};
+
+static void wire_name(struct wire *w, const char *name)
+{
+	while (*name != '\0') {
+		const char *dot = strchr(name, '.');
+		size_t n = dot != NULL ? (size_t)(dot - name) : strlen(name);
+
+		w->b[w->len++] = (unsigned char)n;
+		memcpy(w->b + w->len, name, n);
+		w->len += (int)n;
+		name += n + (dot != NULL);
+	}
+	w->b[w->len++] = 0;
+}
+
+static void wire_16(struct wire *w, unsigned v)
+{
+	w->b[w->len++] = (unsigned char)(v >> 8);
+	w->b[w->len++] = (unsigned char)v;
+}
+
+/* wire_start: a response header with one question and ancount answers. */
+static void wire_start(struct wire *w, const char *qname, unsigned qtype, unsigned ancount)
+{
+	static const unsigned char hdr[] = { 0x12, 0x34, 0x81, 0x80, 0, 1 };
+
+	memset(w, 0, sizeof(*w));
+	memcpy(w->b, hdr, sizeof(hdr));
+	w->len = 6;
+	wire_16(w, ancount);
+	wire_16(w, 0);
+	wire_16(w, 0);
+	wire_name(w, qname);
+	wire_16(w, qtype);
+	wire_16(w, 1);
+}
+
+static void wire_cname(struct wire *w, const char *owner, const char *target, unsigned ttl)
+{
+	struct wire t = { .len = 0 };
+
+	wire_name(w, owner);
+	wire_16(w, 5);
+	wire_16(w, 1);
+	wire_16(w, ttl >> 16);
+	wire_16(w, ttl & 0xffff);
+	wire_name(&t, target);
+	wire_16(w, (unsigned)t.len);
+	memcpy(w->b + w->len, t.b, (size_t)t.len);
+	w->len += t.len;
+}
+
+static void test_msg_read(void **state)
+{
+	struct wire w;
+	struct dns_result *res = NULL;
+	char *next = NULL;
+	unsigned hops = 0;
+
+	(void)state;
+	/* a CNAME without the target's data: ask the target next */
+	wire_start(&w, "a.example", 15, 1);
+	wire_cname(&w, "a.example", "b.example", 100);
+	assert_int_equal(dns_msg_read(w.b, w.len, 0, "a.example", DNS_MX, &hops, &res, &next),
+			 DNS_MSG_FOLLOW);
+	assert_null(res);
+	assert_string_equal(next, "b.example");
+	assert_int_equal(hops, 1);
+	free(next);
+	next = NULL;
+
+	/* a chain at the limit: a temporary failure, no further question */
+	hops = DNS_CHAIN_MAX - 1;
+	assert_int_equal(dns_msg_read(w.b, w.len, 0, "a.example", DNS_MX, &hops, &res, &next),
+			 DNS_MSG_DONE);
+	assert_null(next);
+	assert_int_equal(res->status, DNS_TEMPFAIL);
+	dns_result_free(&res);
+
+	/* cut short in the middle of the record: unreadable */
+	hops = 0;
+	assert_int_equal(dns_msg_read(w.b, w.len - 3, 0, "a.example", DNS_MX, &hops, &res, &next),
+			 DNS_MSG_BAD);
+	assert_int_equal(dns_msg_read(w.b, 5, 0, "a.example", DNS_MX, &hops, &res, &next),
+			 DNS_MSG_BAD);
+	assert_int_equal(dns_msg_read(NULL, 0, 0, "a.example", DNS_MX, &hops, &res, &next),
+			 DNS_MSG_BAD);
+	assert_null(res);
+	assert_null(next);
+}
 
 static int free_udp_port(int *fd_r)
 {
@@ -474,6 +572,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_servers),
 		cmocka_unit_test(test_reverse_and_match),
+		cmocka_unit_test(test_msg_read),
 		cmocka_unit_test_setup_teardown(test_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txt_joined, setup, teardown),

@@ -98,6 +98,10 @@ int dns_reverse_name(const struct sockaddr *sa, char *out, size_t size);
  * (an IPv4-mapped IPv6 address matches the IPv4 one). */
 bool dns_result_has_addr(const struct dns_result *res, const struct sockaddr *sa);
 
+/* dns_forward_type: DNS_A for an IPv4 (or IPv4-mapped) address, else
+ * DNS_AAAA: the type that confirms a PTR name of sa. */
+enum dns_type dns_forward_type(const struct sockaddr *sa);
+
 /* dns_mx_shuffle: puts MX records of equal preference in random order
  * (the order stays sorted by preference). */
 void dns_mx_shuffle(struct dns_result *res);

@@ -402,6 +402,14 @@ bool dns_result_has_addr(const struct dns_result *res, const struct sockaddr *sa
 	return false;
 }
 
+enum dns_type dns_forward_type(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6 &&
+	    !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr))
+		return DNS_AAAA;
+	return DNS_A;
+}
+
 void dns_mx_shuffle(struct dns_result *res)
 {
 	size_t start = 0;

@@ -110,6 +110,14 @@ void sess_accept(sess_server *sv, int fd);
  * get ops->shutdown and close; the others end after what they do. */
 void sess_server_stop(sess_server *sv);
 
+/* sess_hold: from ops->open: the session begins (the "connect from" log
+ * line, then the greeting or the implicit TLS handshake) only when the
+ * protocol calls sess_begin, e.g. once it knows the client's name.
+ * Meanwhile nothing is read and no idle timeout runs: the protocol bounds
+ * its own wait. */
+void sess_hold(sess *ss);
+void sess_begin(sess *ss);
+
 /* The session's parts; the conn and stream live as long as the session. */
 conn *sess_conn(sess *ss);
 strm *sess_strm(sess *ss);

@@ -111,6 +111,22 @@ class PeernameTests(unittest.TestCase):
         self.assertRegex(qf, rb"\(unknown \[127\.0\.0\.8\]\)")
         self.assertNotIn("127.0.0.8: address to name lookup failed", self.inst.log())
 
+    def test_bad_dns_servers(self):
+        """A host name or a bad port in dns_servers is a config error that
+        names the key (mailctl check, which start runs too)."""
+        other = Instance()
+        try:
+            for value in ("dns.example", "127.0.0.1:99999", "[::1"):
+                other.set_main("dns_servers", value)
+                res = other.ctl("check")
+                self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+                self.assertIn("error: dns_servers:", res.stderr)
+            other.set_main("dns_servers", "127.0.0.1:5353 [::1]:53")
+            res = other.ctl("check")
+            self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        finally:
+            other.cleanup()
+
     def connect_slow(self):
         return socket.create_connection(("127.0.0.1", self.slow), timeout=15)
 

@@ -6,7 +6,9 @@
  * order and null MX, CNAME chains, NXDOMAIN vs no data vs REFUSED vs
  * timeout, the cache (answers survive the server's death, TTL 0 / size 0
  * does not), cancelling in flight and from the cache, and the pure
- * helpers (server list syntax, reverse names, address match). */
+ * helpers (server list syntax, reverse names, address match). A tiny fake
+ * server on the test's loop gives what dnsmasq will not: a CNAME without
+ * its target's records, an endless chain, SERVFAIL, a truncated record. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -336,6 +338,120 @@ static void check_texts(const struct dns_result *res, const char *want)
 	assert_string_equal(got, want);
 }
 
+static void wire_a(struct wire *w, const char *owner, unsigned last_octet, unsigned ttl)
+{
+	wire_name(w, owner);
+	wire_16(w, 1);
+	wire_16(w, 1);
+	wire_16(w, ttl >> 16);
+	wire_16(w, ttl & 0xffff);
+	wire_16(w, 4);
+	w->b[w->len++] = 192, w->b[w->len++] = 0, w->b[w->len++] = 2;
+	w->b[w->len++] = (unsigned char)last_octet;
+}
+
+/* A fake server on the test's loop for what dnsmasq does not do: a CNAME
+ * without the target's records (c.fake -> a.fake -> A), an endless chain
+ * (loopN.fake -> loopN+1.fake), SERVFAIL and an unreadable answer. */
+struct fake_dns {
+	int fd, port, questions;
+	ev_io *io;
+};
+
+static void fake_answer(struct wire *w, const char *qname)
+{
+	int n;
+
+	if (strcmp(qname, "a.fake") == 0) {
+		wire_start(w, qname, 1, 1);
+		wire_a(w, qname, 99, 300);
+	} else if (strcmp(qname, "c.fake") == 0) {
+		wire_start(w, qname, 1, 1);
+		wire_cname(w, qname, "a.fake", 300);
+	} else if (sscanf(qname, "loop%d.fake", &n) == 1) {
+		char next[32];
+
+		snprintf(next, sizeof(next), "loop%d.fake", n + 1);
+		wire_start(w, qname, 1, 1);
+		wire_cname(w, qname, next, 300);
+	} else if (strcmp(qname, "servfail.fake") == 0) {
+		wire_start(w, qname, 1, 0);
+		w->b[3] = 0x82;
+	} else { /* garbage.fake: an answer that ends inside its record */
+		wire_start(w, qname, 1, 1);
+		wire_a(w, qname, 1, 300);
+		w->len -= 6;
+	}
+}
+
+static void fake_dns_read(void *ctx, int fd, int events)
+{
+	struct fake_dns *fd_ = ctx;
+	unsigned char q[512];
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	ssize_t n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &flen);
+	char qname[256] = "";
+	struct wire w;
+
+	(void)events;
+	if (n < 13)
+		return;
+	fd_->questions++;
+	for (ssize_t p = 12; p < n && q[p] != 0 && p + q[p] < n; p += q[p] + 1) {
+		if (qname[0] != '\0')
+			strcat(qname, ".");
+		strncat(qname, (const char *)q + p + 1, q[p]);
+	}
+	fake_answer(&w, qname);
+	w.b[0] = q[0], w.b[1] = q[1];
+	sendto(fd, w.b, (size_t)w.len, 0, (struct sockaddr *)&from, flen);
+}
+
+static void test_fake_server(void **state)
+{
+	static const struct {
+		const char *name;
+		enum dns_status status;
+		const char *texts;
+	} rows[] = {
+		{ "c.fake", DNS_FOUND, "192.0.2.99" }, /* asks a.fake itself */
+		{ "loop1.fake", DNS_TEMPFAIL, "" }, /* chain too long */
+		{ "servfail.fake", DNS_TEMPFAIL, "" },
+		{ "garbage.fake", DNS_TEMPFAIL, "" },
+	};
+	struct fixture f = { .loop = ev_loop_new() };
+	struct fake_dns fake;
+	dns_resolver *r;
+
+	(void)state;
+	fake.port = free_udp_port(&fake.fd);
+	fake.io = ev_io_add(f.loop, fake.fd, EV_READ, fake_dns_read, &fake);
+	r = resolver(&f, fake.port, 2000, 100);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct dns_result *res;
+
+		fake.questions = 0;
+		res = ask(&f, r, rows[i].name, DNS_A);
+		print_message("%s: %s %s (%d questions)\n", rows[i].name,
+			      dns_status_name(res->status), res->error ? res->error : "",
+			      fake.questions);
+		assert_int_equal(res->status, rows[i].status);
+		if (res->status == DNS_FOUND) {
+			check_texts(res, rows[i].texts);
+			assert_string_equal(res->name, "a.fake");
+			assert_int_equal(fake.questions, 2);
+		}
+		if (i == 1) /* one question per hop, no more than the limit */
+			assert_int_equal(fake.questions, DNS_CHAIN_MAX);
+		dns_result_free(&res);
+	}
+	dns_free(&r);
+	ev_io_remove(&fake.io);
+	close(fake.fd);
+	ev_loop_free(&f.loop);
+}
+
 static void test_lookups(void **state)
 {
 	static const struct case_row rows[] = {
@@ -573,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_parse_servers),
 		cmocka_unit_test(test_reverse_and_match),
 		cmocka_unit_test(test_msg_read),
+		cmocka_unit_test(test_fake_server),
 		cmocka_unit_test_setup_teardown(test_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txt_joined, setup, teardown),

@@ -344,21 +344,14 @@ static void query_ares_done(void *arg, int status, int timeouts, unsigned char *
 	query_answer(q, status, abuf, alen);
 }
 
-static int wire_class_type(enum dns_type type)
-{
-	static const int types[] = { [DNS_A] = 1, [DNS_AAAA] = 28, [DNS_MX] = 15,
-				     [DNS_PTR] = 12, [DNS_TXT] = 16 };
-
-	return types[type];
-}
-
 static void query_submit(dns_query *q)
 {
 	bool outer = !q->submitting;
 
 	q->in_flight = true;
 	q->submitting = true;
-	ares_query(q->r->channel, q->name, 1 /* IN */, wire_class_type(q->type), query_ares_done, q);
+	ares_query(q->r->channel, q->name, 1 /* class IN */, dns_wire_type(q->type), query_ares_done,
+		   q);
 	if (outer)
 		q->submitting = false;
 	timer_update(q->r);
@@ -510,10 +503,13 @@ static int channel_init(dns_resolver *r, const struct dns_settings *set, const c
 dns_resolver *dns_new(ev_loop *loop, const struct dns_settings *set, char **err_r)
 {
 	dns_resolver *r;
-	char *csv;
+	char *csv, *why = NULL;
 
-	if (dns_parse_servers(set->servers, &csv, err_r) < 0)
+	if (dns_parse_servers(set->servers, &csv, &why) < 0) {
+		*err_r = xasprintf("dns_servers: %s", why);
+		free(why);
 		return NULL;
+	}
 	ares_library_init(ARES_LIB_INIT_ALL);
 	r = xcalloc(1, sizeof(*r));
 	r->loop = loop;
@@ -540,7 +536,7 @@ dns_resolver *dns_new_from_cfg(ev_loop *loop, cfg *c)
 	dns_resolver *r = dns_new(loop, &set, &err);
 
 	if (r == NULL)
-		log_fatal("%s%s", strncmp(err, "dns_servers", 11) == 0 ? "" : "dns_servers: ", err);
+		log_fatal("%s", err);
 	return r;
 }
 

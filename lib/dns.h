@@ -65,7 +65,8 @@ typedef struct dns_query dns_query;
 typedef void dns_cb(void *ctx, const struct dns_result *res);
 
 /* dns_new: a resolver on loop. Returns NULL with *err_r (heap) for bad
- * settings (a malformed server list) or when c-ares cannot start. */
+ * settings (a malformed server list: "dns_servers: ...") or when c-ares
+ * cannot start. */
 dns_resolver *dns_new(ev_loop *loop, const struct dns_settings *set, char **err_r);
 /* dns_new_from_cfg: dns_new with dns_servers, dns_timeout, dns_retries and
  * dns_cache_size from c; log_fatal naming the key when they are bad. */

@@ -28,6 +28,9 @@ enum dns_msg_outcome dns_msg_read(const unsigned char *abuf, int alen, int ares_
 				  const char *qname, enum dns_type type, unsigned *chain_hops,
 				  struct dns_result **res_r, char **next_r);
 
+/* dns_wire_type: the RR type number on the wire (A = 1, ...). */
+int dns_wire_type(enum dns_type type);
+
 /* dns_result_new: an empty result of status st with error text (may be
  * NULL). */
 struct dns_result *dns_result_new(enum dns_status st, const char *name, const char *error);

@@ -48,7 +48,7 @@ static uint32_t get32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int wire_type(enum dns_type type)
+int dns_wire_type(enum dns_type type)
 {
 	switch (type) {
 	case DNS_A: return T_A;
@@ -276,7 +276,7 @@ static int collect(const struct msg *m, const char *owner, enum dns_type type,
 	for (size_t i = 0; i < m->nan; i++) {
 		const struct msg_rr *rr = &m->an[i];
 
-		if (rr->type != wire_type(type) || strcasecmp(rr->owner, owner) != 0)
+		if (rr->type != dns_wire_type(type) || strcasecmp(rr->owner, owner) != 0)
 			continue;
 		if (rr_convert(m, rr, &res->rrs[res->count]) < 0)
 			return -1;

@@ -476,11 +476,14 @@ static int channel_init(dns_resolver *r, const struct dns_settings *set, const c
 			char **err_r)
 {
 	struct ares_options opt;
-	unsigned tries = set->retries + 1;
+	unsigned tries = (set->retries > 10 ? 10 : set->retries) + 1;
 	int rc;
 
 	memset(&opt, 0, sizeof(opt));
-	opt.timeout = (int)(set->timeout_ms / tries);
+	/* c-ares doubles the wait in each round: t + 2t + 4t ... fits the
+	 * deadline (with one server; more servers get the deadline's TEMPFAIL
+	 * before their last rounds) */
+	opt.timeout = (int)(set->timeout_ms / ((1u << tries) - 1));
 	if (opt.timeout < 100)
 		opt.timeout = 100;
 	opt.tries = (int)tries;

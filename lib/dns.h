@@ -49,7 +49,7 @@ struct dns_result {
 
 /* Settings: servers in dns_servers syntax ("" or NULL = resolv.conf);
  * timeout_ms bounds a whole lookup, retries included; retries = resends
- * after the first try; cache_max entries (0 = no cache). */
+ * after the first try (at most 10); cache_max entries (0 = no cache). */
 struct dns_settings {
 	const char *servers;
 	unsigned timeout_ms;

@@ -1,7 +1,8 @@
 /* sess.h: the server-session layer shared by the line protocols (smtpd,
  * pop3d, imapd): the list of a process's sessions and its limit, accepting
- * a connection, the read loop's input modes (command lines, a TLS
- * handshake, a SASL exchange, the protocol's own input), error counting
+ * a connection (or holding it before its greeting: sess_hold), the read
+ * loop's input modes (command lines, a TLS handshake, a SASL exchange,
+ * the protocol's own input), error counting
  * with a soft limit (delayed replies) and a hard one (cut-off), the idle
  * timeout, lost connections, the drain on shutdown and the end of a
  * session. sess_auth.c drives a SASL exchange with the failed-login table,

@@ -279,6 +279,7 @@ static void query_later_fired(void *ctx)
 static void query_finish(dns_query *q, struct dns_result *res)
 {
 	if (q->submitting || q->later != NULL) {
+		ev_timer_remove(&q->deadline); /* the answer is there */
 		dns_result_free(&q->stash);
 		q->stash = res;
 		if (q->later == NULL)

@@ -27,6 +27,8 @@ RECORDS = [
     ("PTR", "127.0.0.6", "liar.example.net"),  # no A: does not confirm
     ("PTR", "127.0.0.7", "other.example.net"),
     ("A", "other.example.net", "127.0.0.70"),  # resolves, to another address
+    ("PTR", "127.0.0.10", "10.0.0.127"),  # a name that pretends to be an address
+    ("A", "10.0.0.127", "127.0.0.10"),
     "--local=/127.in-addr.arpa/",  # other 127.x PTRs: NXDOMAIN
 ]
 SLOW_TIMEOUT = 2  # dns_timeout of the service whose DNS server is silent
@@ -104,6 +106,11 @@ class PeernameTests(unittest.TestCase):
         self.send_from("127.0.0.7")
         self.wait_log(r"connect from unknown\[127\.0\.0\.7\]")
         self.wait_log(r"hostname other\.example\.net does not resolve to address 127\.0\.0\.7")
+
+    def test_numeric_ptr(self):
+        self.send_from("127.0.0.10")
+        self.wait_log(r"connect from unknown\[127\.0\.0\.10\]")
+        self.wait_log(r"127\.0\.0\.10: malformed name in its PTR record: \"10\.0\.0\.127\"")
 
     def test_no_ptr(self):
         qf = self.send_from("127.0.0.8")

@@ -121,6 +121,16 @@ const struct cfg_key cfg_shared_keys[] = {
 	{ "smtpd_auth_cram_md5", CFG_BOOL, "no", CFG_NO_BOUNDS,
 	  "offer AUTH CRAM-MD5, for users whose password entry has a CRAM-MD5 secret" },
 
+	/* DNS (lib/dns.c: smtpd's client name lookup, later the smtp client) */
+	{ "dns_servers", CFG_LIST, "", CFG_NO_BOUNDS,
+	  "DNS servers to ask (address or [address]:port); empty means /etc/resolv.conf" },
+	{ "dns_timeout", CFG_TIME, "5s", 1, 300,
+	  "longest time one DNS lookup may take, all retries included (then a temporary failure)" },
+	{ "dns_retries", CFG_INT, "2", 0, 10,
+	  "how many times an unanswered DNS question is sent again within dns_timeout" },
+	{ "dns_cache_size", CFG_INT, "1000", 0, 1000000,
+	  "DNS answers each process keeps for their TTL (at most one hour); 0 disables the cache" },
+
 	/* Every service process (lib/svc.c) */
 	{ "max_use", CFG_INT, "0", 0, INT_MAX,
 	  "connections a service process serves before it exits; 0 means no limit" },

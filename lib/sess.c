@@ -83,6 +83,19 @@ static void unlink_session(sess_server *sv, sess *ss)
 	sv->count--;
 }
 
+/* begin: the "connect from" line, then the greeting or the handshake. */
+static void begin(sess *ss)
+{
+	sess_server *sv = ss->server;
+
+	log_info("connect from %s", ss->client);
+	if (sv->config.implicit_tls)
+		ss->input = SESS_IN_TLS; /* the greeting comes after the handshake */
+	else
+		sv->ops->greet(ss->ctx);
+	conn_run(ss->conn);
+}
+
 void sess_accept(sess_server *sv, int fd)
 {
 	sess *ss;
@@ -102,11 +115,31 @@ void sess_accept(sess_server *sv, int fd)
 	ss->ctx = sv->ops->open(sv->ctx, ss, fd);
 	if (ss->client == NULL)
 		sess_set_client(ss, xstrdup("unknown"), xstrdup("unknown"));
+	if (ss->held) {
+		ss->input = SESS_IN_NONE; /* until sess_begin */
+		conn_run(ss->conn);
+		return;
+	}
+	begin(ss);
+}
+
+void sess_hold(sess *ss)
+{
+	ss->held = true;
+}
+
+void sess_begin(sess *ss)
+{
+	ss->held = false;
+	ss->input = SESS_IN_COMMAND;
+	if (!ss->server->stopping) {
+		begin(ss);
+		return;
+	}
+	/* master wants us gone: the goodbye instead of the greeting */
 	log_info("connect from %s", ss->client);
-	if (sv->config.implicit_tls)
-		ss->input = SESS_IN_TLS; /* the greeting comes after the handshake */
-	else
-		sv->ops->greet(ss->ctx);
+	ss->server->ops->shutdown(ss->ctx);
+	sess_close(ss);
 	conn_run(ss->conn);
 }
 
@@ -370,6 +403,7 @@ void sess_server_stop(sess_server *sv)
 {
 	sess *ss = sv->sessions, *next;
 
+	sv->stopping = true;
 	for (; ss != NULL; ss = next) {
 		next = ss->next;
 		if (ss->input != SESS_IN_COMMAND || conn_paused(ss->conn))

@@ -1,7 +1,8 @@
 /* sess.h: the server-session layer shared by the line protocols (smtpd,
  * pop3d, imapd): the list of a process's sessions and its limit, accepting
- * a connection, the read loop's input modes (command lines, a TLS
- * handshake, a SASL exchange, the protocol's own input), error counting
+ * a connection (or holding it before its greeting: sess_hold), the read
+ * loop's input modes (command lines, a TLS handshake, a SASL exchange,
+ * the protocol's own input), error counting
  * with a soft limit (delayed replies) and a hard one (cut-off), the idle
  * timeout, lost connections, the drain on shutdown and the end of a
  * session. sess_auth.c drives a SASL exchange with the failed-login table,
@@ -109,6 +110,14 @@ void sess_accept(sess_server *sv, int fd);
 /* sess_server_stop: master wants us gone: sessions waiting for a command
  * get ops->shutdown and close; the others end after what they do. */
 void sess_server_stop(sess_server *sv);
+
+/* sess_hold: from ops->open: the session begins (the "connect from" log
+ * line, then the greeting or the implicit TLS handshake) only when the
+ * protocol calls sess_begin, e.g. once it knows the client's name.
+ * Meanwhile nothing is read and no idle timeout runs: the protocol bounds
+ * its own wait. */
+void sess_hold(sess *ss);
+void sess_begin(sess *ss);
 
 /* The session's parts; the conn and stream live as long as the session. */
 conn *sess_conn(sess *ss);

@@ -16,6 +16,7 @@ struct sess_server {
 	void *ctx;
 	sess *sessions;
 	int count;
+	bool stopping; /* sess_server_stop was called */
 };
 
 struct sess {
@@ -30,6 +31,7 @@ struct sess {
 	int errors;
 	size_t skipped;           /* bytes of an over-long command line so far */
 	bool tls_started;         /* plaintext flushed, handshake under way */
+	bool held;                /* sess_hold: not begun yet */
 	sasl_server *sasl;        /* the exchange in SESS_IN_AUTH */
 	const struct sess_auth *auth;
 };

@@ -1,8 +1,8 @@
 /* check.c: mailctl check, config get/set/list and map build/get. check
  * runs the same validation as master's startup: main.cf values, the
- * master.cf table, the daemons it names, the queue directory, and the TLS
- * setup (certificates and keys load and match, not expired, SNI entries)
- * and the entries of transport_maps. */
+ * master.cf table, the daemons it names, the queue directory, the TLS
+ * setup (certificates and keys load and match, not expired, SNI entries),
+ * the entries of transport_maps and the DNS server list. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dns.h"
 #include "fsutil.h"
 #include "mailctl.h"
 #include "map.h"
@@ -99,6 +100,20 @@ static int check_transport_maps(cfg *c)
 	return errors;
 }
 
+/* check_dns: dns_servers as lib/dns reads it (addresses, optional ports). */
+static int check_dns(struct mailctl *ctl, cfg *c)
+{
+	char *csv = NULL, *err = NULL;
+
+	if (dns_parse_servers(cfg_get(c, "dns_servers"), &csv, &err) == 0) {
+		free(csv);
+		return 0;
+	}
+	fprintf(stderr, "%s/main.cf: error: dns_servers: %s\n", ctl->config_dir, err);
+	free(err);
+	return 1;
+}
+
 int check_all(struct mailctl *ctl, bool quiet_ok)
 {
 	cfg *c = mailctl_config(ctl);
@@ -118,6 +133,7 @@ int check_all(struct mailctl *ctl, bool quiet_ok)
 		errors += check_dir("daemon_directory", cfg_get(c, "daemon_directory"));
 		errors += check_tls(ctl, c);
 		errors += check_transport_maps(c);
+		errors += check_dns(ctl, c);
 	}
 	free(path);
 	if (errors == 0 && !quiet_ok)

@@ -58,7 +58,7 @@ static char *peer_inet(struct session *s, int fd)
 			s->have_peer = false;
 		}
 	}
-	s->client_name = xstrdup("unknown"); /* XXX no reverse DNS lookups yet */
+	s->client_name = xstrdup("unknown"); /* until peername.c knows better */
 	s->trusted = s->have_peer && netmatch_match(s->srv->mynetworks,
 						    (const struct sockaddr *)&s->peer);
 	return xstrdup(text);
@@ -90,6 +90,8 @@ static void *session_open(void *server_ctx, sess *base, int fd)
 	s->client = sess_client(base);
 	s->stream = sess_strm(base);
 	s->state = ST_CONNECT;
+	if (!srv->local_service)
+		smtpd_peername_start(s);
 	return s;
 }
 
@@ -107,6 +109,7 @@ static void session_close(void *ctx)
 {
 	struct session *s = ctx;
 
+	smtpd_peername_stop(s);
 	smtpd_queue_forget(s);
 	smtpd_txn_free(&s->txn);
 	free(s->auth_user);

@@ -4,6 +4,7 @@
  * mail transaction (at most one per session, from MAIL to the end of
  * DATA/BDAT) live here, with the functions each file offers the others:
  *   session.c   smtpd's part of a session (lib/sess): peer, replies, content
+ *   peername.c  the client's forward-confirmed reverse name (lib/dns)
  *   commands.c  the command table, enter_state, the simple verbs
  *   cmd_txn.c   MAIL, RCPT, DATA, BDAT
  *   policy.c    RCPT TO checks (hosted, unknown user, relay)
@@ -26,6 +27,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "conn.h"
+#include "dns.h"
 #include "commit.h"
 #include "dot.h"
 #include "ev.h"
@@ -64,6 +66,8 @@ struct smtpd_server {
 	bool implicit_tls; /* smtpd_service=smtps: handshake before the greeting */
 	bool require_tls; /* smtpd_tls_security_level=encrypt */
 	uint64_t handshake_timeout_ms;
+	dns_resolver *dns; /* NULL: smtpd_peername_lookup = no (or local) */
+	uint64_t peername_ms; /* the longest client name lookup */
 	/* AUTH: off on the local socket */
 	bool auth_enabled;
 	bool tls_auth_only; /* smtpd_tls_auth_only */
@@ -138,7 +142,10 @@ struct session {
 	char *helo;
 	char *auth_user; /* after a successful AUTH: the login, lower case */
 	uint64_t auth_gen; /* map generation auth_user was last known valid at */
-	char *client_name; /* "unknown" (no rDNS) or "localhost" */
+	char *client_name; /* confirmed rDNS name, "unknown" or "localhost" */
+	dns_query *peername_query; /* the client name lookup under way */
+	ev_timer *peername_timer;
+	char *peername_ptr; /* the PTR name being confirmed */
 	const char *client; /* "unknown[127.0.0.1]" for logs (sess_client) */
 	struct sockaddr_storage peer;
 	bool have_peer;
@@ -165,6 +172,17 @@ void smtpd_reply_raw(struct session *s, const char *text);
 void smtpd_reply_storage(struct session *s);
 /* smtpd_session_content: read DATA or BDAT content next. */
 void smtpd_session_content(struct session *s, enum smtpd_content content);
+
+/* peername.c */
+/* smtpd_peername_init: the resolver, unless smtpd_peername_lookup = no. */
+void smtpd_peername_init(struct smtpd_server *srv, cfg *c);
+/* smtpd_peername_start: from session open: holds the session (sess_hold)
+ * and looks up the client's name; sess_begin follows when it is known
+ * (client_name, the session's client text) or the lookup gave up.
+ * Returns false, with nothing done, when no lookup is due. */
+bool smtpd_peername_start(struct session *s);
+/* smtpd_peername_stop: the session ends: drops a lookup under way. */
+void smtpd_peername_stop(struct session *s);
 
 /* commands.c */
 void smtpd_enter_state(struct session *s, enum smtpd_state state);

@@ -20,6 +20,8 @@ const struct cfg_key smtpd_cfg_keys[] = {
 	  "role of an smtpd service: smtp, submission, smtps or local (sendmail socket)" },
 	{ "smtpd_timeout", CFG_TIME, "300s", 1, 3600,
 	  "how long smtpd waits for a client's next command or data" },
+	{ "smtpd_peername_lookup", CFG_BOOL, "yes", CFG_NO_BOUNDS,
+	  "look up the client's name (PTR, confirmed by A/AAAA) before the greeting" },
 	{ "smtpd_per_record_deadline", CFG_BOOL, "yes", CFG_NO_BOUNDS,
 	  "smtpd_timeout bounds each whole command line or block of data, not each read" },
 	{ "smtpd_recipient_limit", CFG_INT, "1000", 1, 100000,

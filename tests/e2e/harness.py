@@ -132,6 +132,8 @@ TOOLS = {
     "mkfs.ext4": ("e2fsprogs", None),
     "losetup": ("util-linux", None),
     "mount": ("mount", None),
+    # the DNS server of DnsServer (the binary only, no system service)
+    "dnsmasq": ("dnsmasq-base", None),
 }
 
 
@@ -235,6 +237,9 @@ class Instance:
             raise RuntimeError("mailctl init failed: " + res.stderr)
         self.config_dir = os.path.join(self.dir, "etc")
         self.set_main("service_stop_timeout", "5s")
+        # no DNS round trip per session unless a test asks for one: the
+        # system's resolver may be slow or absent here (DnsServer)
+        self.set_main("smtpd_peername_lookup", "no")
         self.services = {}
 
     # --- configuration --------------------------------------------------
@@ -403,6 +408,104 @@ class Instance:
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)
         san_check()
+
+
+def reverse_name(address):
+    """The PTR name of an IPv4 or IPv6 address (in-addr.arpa, ip6.arpa)."""
+    import ipaddress
+    return ipaddress.ip_address(address).reverse_pointer
+
+
+class DnsServer:
+    """A real DNS server for a test: dnsmasq (require_tools("dnsmasq")) on
+    127.0.0.1 and a free port, answering only the records given, started
+    at once and stopped by stop() (or at the end of a with block).
+
+    records: tuples ("A"|"AAAA", name, address), ("MX", domain, host,
+    preference), ("TXT", name, text), ("PTR", address, name), ("CNAME",
+    alias, target), ("NULLMX", domain), or a raw dnsmasq option string
+    ("--..."). An A/AAAA record also answers the PTR of its address (as
+    dnsmasq's --host-record does): give a PTR alone for an address whose
+    name must not confirm. Names under the domains of `local` that have no
+    record are NXDOMAIN; names elsewhere are REFUSED (a temporary failure
+    for the resolver). ttl: of every answer. `servers` is the value for
+    main.cf's dns_servers."""
+
+    DNSMASQ = "/usr/sbin/dnsmasq"
+
+    def __init__(self, records=(), local=("example.net", "example.com", "example.org"),
+                 ttl=60):
+        self.options = ["--local=/%s/" % d for d in local]
+        self.options.append("--local-ttl=%d" % ttl)
+        for rec in records:
+            self.options.append(self._option(rec))
+        self.proc = None
+        self.port = None
+        self.logfile = tempfile.NamedTemporaryFile(prefix="postern-dnsmasq-", suffix=".log")
+        for _ in range(5):  # a free port may be taken again before dnsmasq binds it
+            if self._start(free_port()):
+                return
+        raise RuntimeError("dnsmasq did not start: " + self.log())
+
+    @staticmethod
+    def _option(rec):
+        if isinstance(rec, str):
+            return rec
+        kind = rec[0].upper()
+        if kind in ("A", "AAAA"):
+            return "--host-record=%s,%s" % (rec[1], rec[2])
+        if kind == "MX":
+            return "--mx-host=%s,%s,%d" % (rec[1], rec[2], rec[3])
+        if kind == "NULLMX":
+            return "--mx-host=%s,.,0" % rec[1]
+        if kind == "TXT":
+            return "--txt-record=%s,%s" % (rec[1], rec[2])
+        if kind == "PTR":
+            return "--ptr-record=%s,%s" % (reverse_name(rec[1]), rec[2])
+        if kind == "CNAME":
+            return "--cname=%s,%s" % (rec[1], rec[2])
+        raise ValueError("unknown record %r" % (rec,))
+
+    def _start(self, port):
+        argv = [self.DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null", "--pid-file=",
+                "--no-resolv", "--no-hosts", "--bind-interfaces",
+                "--listen-address=127.0.0.1", "--port=%d" % port, "--log-queries",
+                "--log-facility=-"]
+        if ROOT:
+            argv.append("--user=root")  # no need to drop to nobody for a test
+        self.proc = subprocess.Popen(argv + self.options, stdout=self.logfile,
+                                     stderr=subprocess.STDOUT)
+        self.port = port
+        if wait_for(lambda: self.proc.poll() is not None or port_open(port)) and \
+                self.proc.poll() is None:
+            return True
+        self.stop()
+        return False
+
+    @property
+    def servers(self):
+        return "127.0.0.1:%d" % self.port
+
+    def log(self):
+        with open(self.logfile.name, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.logfile.close()
 
 
 class SmtpClient:

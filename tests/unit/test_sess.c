@@ -2,7 +2,8 @@
  * socketpairs with a tiny line protocol: the greeting and pipelined
  * commands, close after the last reply, the session limit, the hard and
  * soft error limits, over-long lines and floods, the idle timeout and a
- * wait it does not end, the shutdown drain, a lost peer, STARTTLS with
+ * wait it does not end, the shutdown drain, a lost peer, a session held
+ * before its greeting (sess_hold / sess_begin), STARTTLS with
  * pipelined plaintext dropped, and the SASL glue
  * (PLAIN with and without an initial response, "*", failures with their
  * delay, the cut-off and the blocked address). */
@@ -29,6 +30,7 @@ struct server {
 	struct sess_auth auth;
 	authfail *fails;
 	int opened, closed, quitting, tls_done;
+	bool hold; /* t_open holds the next session (sess_hold) */
 	char *user; /* the last login */
 	struct client *last; /* the last session opened */
 };
@@ -54,6 +56,8 @@ static void *t_open(void *server_ctx, sess *base, int fd)
 	c->server->opened++;
 	c->server->last = c;
 	sess_set_client(base, xstrdup("192.0.2.1"), xstrdup("test[192.0.2.1]"));
+	if (c->server->hold)
+		sess_hold(base);
 	return c;
 }
 
@@ -397,6 +401,42 @@ static void test_wait_outlives_idle(void **state)
 	finish(f);
 }
 
+static void test_hold_then_begin(void **state)
+{
+	struct fixture *f = make(10, 10, 0, 20, 100);
+	int p;
+
+	(void)state;
+	f->server.hold = true;
+	p = connect_one(f);
+	send_text(f, p, "early\r\n");
+	spin(f, 300); /* longer than the idle timeout */
+	assert_string_equal(receive(f, p), ""); /* no greeting, nothing read */
+	assert_int_equal(sess_server_count(f->server.sv), 1);
+	sess_begin(f->server.last->base);
+	spin(f, 30);
+	assert_string_equal(receive(f, p), "hello\r\nearly\r\n");
+	finish(f);
+}
+
+static void test_hold_then_stop(void **state)
+{
+	struct fixture *f = make(10, 10, 0, 20, 5000);
+	int p;
+
+	(void)state;
+	f->server.hold = true;
+	p = connect_one(f);
+	sess_server_stop(f->server.sv);
+	spin(f, 30);
+	assert_string_equal(receive(f, p), ""); /* held: not told yet */
+	sess_begin(f->server.last->base);
+	spin(f, 30);
+	assert_string_equal(receive(f, p), "shutdown\r\nEOF");
+	assert_int_equal(sess_server_count(f->server.sv), 0);
+	finish(f);
+}
+
 static void test_stop_drains(void **state)
 {
 	struct fixture *f = make(10, 10, 0, 20, 5000);
@@ -582,6 +622,8 @@ int main(void)
 		cmocka_unit_test(test_flood),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_wait_outlives_idle),
+		cmocka_unit_test(test_hold_then_begin),
+		cmocka_unit_test(test_hold_then_stop),
 		cmocka_unit_test(test_stop_drains),
 		cmocka_unit_test(test_peer_gone),
 		cmocka_unit_test(test_starttls_drops_plaintext),

@@ -127,10 +127,11 @@ class QmgrEdges(unittest.TestCase):
         ok = wait_for(lambda: want <= set(self.inst.queue_files("corrupt")), 15)
         self.assertTrue(ok, "corrupt/ has %s\n%s" % (self.inst.queue_files("corrupt"),
                                                     self.inst.log()))
+        self.assertTrue(wait_for(lambda: "%s: removed" % qid in self.inst.log(), 15),
+                        self.inst.log())
         log = self.inst.log()
         for name in want:
             self.assertRegex(log, "%s: corrupt queue file \\(.*\\): moved to corrupt/" % name)
-        self.assertIn("%s: removed" % qid, log)
         self.assertEqual(self.qmgr_pids(), qmgr, "qmgr restarted\n" + log)
         # no busy loop: each file was looked at once
         for name in want:

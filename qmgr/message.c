@@ -225,9 +225,6 @@ static void save_reasons(struct qmgr_msg *m, time_t now)
 	free(items);
 }
 
-/* defer_msg: mtime = next retry, recover bit as needed, into deferred/.
- * When a step fails the message goes into the limbo, which does the
- * steps again until they work. */
 /* waits_for_storage: every pending recipient was deferred for lack of
  * space at this host (4.3.1, local below local_minfree). */
 static bool waits_for_storage(const struct qmgr_msg *m)
@@ -244,18 +241,27 @@ static bool waits_for_storage(const struct qmgr_msg *m)
 	return any;
 }
 
+/* defer_msg: mtime = next retry, recover bit as needed, into deferred/.
+ * When a step fails the message goes into the limbo, which does the
+ * steps again until they work. */
+/* retry_time: the backoff, or sooner for mail that waits for space here. */
+static time_t retry_time(const struct qmgr_msg *m, time_t now)
+{
+	time_t next = qmgr_next_retry(now, m->msg->env.arrival, m->q->min_backoff,
+				      m->q->max_backoff);
+
+	return waits_for_storage(m) ? qmgr_storage_retry(now, next) : next;
+}
+
 static void defer_msg(struct qmgr_msg *m)
 {
 	struct q_msg *msg = m->msg;
-	time_t now = time(NULL);
-	time_t next = qmgr_next_retry(now, msg->env.arrival, m->q->min_backoff, m->q->max_backoff);
+	time_t now = time(NULL), next = retry_time(m, now);
 	struct timespec times[2] = { { 0, UTIME_OMIT }, { next, 0 } };
 	mode_t mode = m->unsure ? 0600 | RECOVER_MODE_BIT : 0600;
 	const char *what;
 	struct qmgr_limbo *l;
 
-	if (waits_for_storage(m))
-		times[1].tv_sec = next = qmgr_storage_retry(now, next);
 	save_reasons(m, now);
 	if (fchmod(msg->fd, mode) < 0)
 		what = "set the mode of the queue file";

@@ -273,7 +273,7 @@ static void bdat_verdict(struct session *s, unsigned long long size)
 		 (long long)size > s->srv->size_limit - s->txn->size)
 		perr_set(e, 552, "5.3.4", "Message size exceeds fixed limit");
 	else if (s->state == ST_RCPT && !smtpd_data_start(s))
-		perr_set(e, 452, "4.3.1", "Insufficient system storage");
+		perr_set(e, 452, "4.3.1", SMTPD_STORAGE_TEXT);
 }
 
 void smtpd_cmd_bdat(struct session *s, const char *arg)

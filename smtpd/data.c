@@ -278,10 +278,7 @@ static void finish_chunk(struct session *s)
 	struct smtpd_perr *e = &s->chunk_err;
 
 	if (e->code != 0) {
-		if (e->code == 452)
-			smtpd_reply_storage(s); /* the queue file could not be made */
-		else
-			smtpd_reply(s, e->code, e->dsn, "%s", e->text);
+		smtpd_reply(s, e->code, e->dsn, "%s", e->text);
 		if (s->state == ST_BDAT || e->code == 452 || e->code == 552)
 			smtpd_txn_reset(s); /* a failed chunk fails the transaction */
 		e->code = 0;

@@ -137,8 +137,15 @@ void smtpd_reply(struct session *s, int code, const char *dsn, const char *fmt, 
 	buf_puts(text, "\r\n");
 	strm_write(s->stream, buf_cstr(text), buf_len(text));
 	buf_free(&text);
-	if (code >= 400 && code != 421)
+	if (code >= 400 && code != 421 && !smtpd_storage_reply(code, dsn))
 		sess_error(s->base);
+}
+
+/* smtpd_storage_reply: 452 4.3.1 says the server is short of space, not
+ * that the client erred: it never counts toward the error limits. */
+bool smtpd_storage_reply(int code, const char *dsn)
+{
+	return code == 452 && strcmp(dsn, "4.3.1") == 0;
 }
 
 void smtpd_reply_raw(struct session *s, const char *text)
@@ -148,7 +155,7 @@ void smtpd_reply_raw(struct session *s, const char *text)
 
 void smtpd_reply_storage(struct session *s)
 {
-	strm_puts(s->stream, "452 4.3.1 Insufficient system storage\r\n");
+	smtpd_reply(s, 452, "4.3.1", SMTPD_STORAGE_TEXT);
 }
 
 /* ---- the protocol's callbacks ---- */

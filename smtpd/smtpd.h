@@ -168,8 +168,11 @@ void smtpd_reply(struct session *s, int code, const char *dsn, const char *fmt, 
 void smtpd_reply_raw(struct session *s, const char *text);
 /* smtpd_reply_storage: "452 4.3.1 Insufficient system storage", the reply
  * to every lack of queue space (the reserve at MAIL FROM, a failed queue
- * write or commit). Our trouble, not the client's: not counted as an error. */
+ * write or commit). Our trouble, not the client's: smtpd_reply counts no
+ * 452 4.3.1 as an error (smtpd_storage_reply), whichever path sends it. */
+#define SMTPD_STORAGE_TEXT "Insufficient system storage"
 void smtpd_reply_storage(struct session *s);
+bool smtpd_storage_reply(int code, const char *dsn);
 /* smtpd_session_content: read DATA or BDAT content next. */
 void smtpd_session_content(struct session *s, enum smtpd_content content);
 

@@ -393,18 +393,37 @@ static int do_move(struct mailctl *ctl, const char *id, const char *dir, const c
 	return 0;
 }
 
-/* do_release: due now, then back to deferred/, then qmgr is told. */
-static int do_release(struct mailctl *ctl, const char *id, const char *path)
+/* What qmgr is told once a verb has acted on every chosen message: one
+ * trigger for all of them, not one connection per message. */
+struct kicks {
+	bool deferred; /* files were made due in deferred/ */
+	bool incoming; /* files were moved to incoming/ */
+};
+
+/* send_kicks: 0, or -1 (printed unless quiet) when qmgr is not there. */
+static int send_kicks(struct mailctl *ctl, const struct kicks *k, bool quiet)
+{
+	int rc = 0;
+
+	if (k->deferred && trigger(ctl, "due", NULL, quiet) < 0)
+		rc = -1;
+	if (k->incoming && trigger(ctl, NULL, NULL, quiet) < 0)
+		rc = -1;
+	return rc;
+}
+
+/* do_release: due now, then back to deferred/ (qmgr is told afterwards). */
+static int do_release(struct mailctl *ctl, const char *id, const char *path, struct kicks *k)
 {
 	if (make_due(path) < 0 && errno != ENOENT)
 		fprintf(stderr, "mailctl: %s: cannot set the retry time: %s\n", id, strerror(errno));
 	if (do_move(ctl, id, Q_HOLD, Q_DEFERRED, V_RELEASE) != 0)
 		return 1;
-	(void)trigger(ctl, "flush", id, true);
+	k->deferred = true;
 	return 0;
 }
 
-static int do_flush(struct mailctl *ctl, const char *id, const char *path)
+static int do_flush(const char *id, const char *path, struct kicks *k)
 {
 	if (make_due(path) < 0) {
 		if (errno == ENOENT)
@@ -412,15 +431,14 @@ static int do_flush(struct mailctl *ctl, const char *id, const char *path)
 		fprintf(stderr, "mailctl: %s: cannot set the retry time: %s\n", id, strerror(errno));
 		return 1;
 	}
-	if (trigger(ctl, "flush", id, false) < 0)
-		return 1;
 	log_info("%s: flush requested by mailctl (uid %ld)", id, (long)getuid());
+	k->deferred = true;
 	return 0;
 }
 
 /* act: verb on the message id found in dir at path; 0 or 1 (printed). */
 static int act(struct mailctl *ctl, enum verb v, const char *id, const char *dir,
-	       const char *path)
+	       const char *path, struct kicks *k)
 {
 	if (!verb_takes(v, dir)) {
 		fprintf(stderr, "mailctl: %s %s\n", id, refusal(v, dir));
@@ -430,16 +448,16 @@ static int act(struct mailctl *ctl, enum verb v, const char *id, const char *dir
 	case V_HOLD:
 		return do_move(ctl, id, dir, Q_HOLD, v);
 	case V_RELEASE:
-		return do_release(ctl, id, path);
+		return do_release(ctl, id, path, k);
 	case V_REQUEUE:
 		if (do_move(ctl, id, dir, Q_INCOMING, v) != 0)
 			return 1;
-		(void)trigger(ctl, NULL, id, true);
+		k->incoming = true;
 		return 0;
 	case V_DELETE:
 		return do_delete(ctl, id, dir, path);
 	case V_FLUSH:
-		return do_flush(ctl, id, path);
+		return do_flush(id, path, k);
 	}
 	return 1;
 }
@@ -450,6 +468,7 @@ static const char *const verb_done[] = { "on hold", "released", "requeued", "del
 /* act_ids: verb on each ID given. */
 static int act_ids(struct mailctl *ctl, enum verb v, char **ids, int n)
 {
+	struct kicks k = { false, false };
 	int rc = 0;
 
 	for (int i = 0; i < n; i++) {
@@ -460,12 +479,14 @@ static int act_ids(struct mailctl *ctl, enum verb v, char **ids, int n)
 			rc = 1;
 			continue;
 		}
-		if (act(ctl, v, ids[i], dir, path) == 0)
+		if (act(ctl, v, ids[i], dir, path, &k) == 0)
 			printf("mailctl: %s %s\n", ids[i], verb_done[v]);
 		else
 			rc = 1;
 		free(path);
 	}
+	if (send_kicks(ctl, &k, v != V_FLUSH) < 0 && v == V_FLUSH)
+		rc = 1;
 	return rc;
 }
 
@@ -489,7 +510,7 @@ static bool matches(const char *path, const struct qfilter *f)
  * it acted on in *done; one it refuses (in active/) is printed and makes
  * the result 1. */
 static int act_dir(struct mailctl *ctl, enum verb v, const struct qfilter *f, const char *dir,
-		   long *done)
+		   long *done, struct kicks *k)
 {
 	char *dpath = fs_join(queue_dir(ctl), dir);
 	DIR *d = opendir(dpath);
@@ -503,7 +524,7 @@ static int act_dir(struct mailctl *ctl, enum verb v, const struct qfilter *f, co
 			continue;
 		path = fs_join(dpath, de->d_name);
 		if (matches(path, f)) {
-			if (act(ctl, v, de->d_name, dir, path) == 0)
+			if (act(ctl, v, de->d_name, dir, path, k) == 0)
 				(*done)++;
 			else
 				rc = 1;
@@ -523,13 +544,16 @@ static int act_dir(struct mailctl *ctl, enum verb v, const struct qfilter *f, co
  * met twice. */
 static int act_filter(struct mailctl *ctl, enum verb v, const struct qfilter *f)
 {
+	struct kicks k = { false, false };
 	long done = 0;
 	int rc = 0;
 
 	for (int i = 0; qlist_dirs[i] != NULL; i++)
 		if (verb_takes(v, qlist_dirs[i]) || strcmp(qlist_dirs[i], Q_ACTIVE) == 0)
-			rc |= act_dir(ctl, v, f, qlist_dirs[i], &done);
+			rc |= act_dir(ctl, v, f, qlist_dirs[i], &done, &k);
 	printf("mailctl: %ld message%s %s\n", done, done == 1 ? "" : "s", verb_done[v]);
+	if (send_kicks(ctl, &k, v != V_FLUSH) < 0 && v == V_FLUSH)
+		rc = 1;
 	return rc;
 }
 

@@ -1,17 +1,16 @@
 /* qmgr.c: the queue manager's main: its settings, the queue directories it
  * needs, and the trigger connections on its listening socket (master.cf
  * `qmgr unix - - n 300 1 qmgr`). Records (docs/internals.md):
- *   protocol=qmgr_trigger [queue_id=ID] [request=flush]
+ *   protocol=qmgr_trigger [queue_id=ID] [request=flush|due]
  *   protocol=wakeup           (from master every `wakeup` seconds)
  *   protocol=qmgr_status      (from mailctl queue list / why)
  * A trigger with a queue ID takes that file from incoming/ at once when the
  * active set has room (else a scan of incoming/ is queued); a flush makes
- * every deferred message due; a flush with a queue ID takes that one from
- * deferred/ (mailctl queue flush ID: mailctl has made it due, so without
- * room the next deferred/ pass takes it); a wakeup rescans incoming/. No replies, but
- * to a status request: one qmgr_status_reply record with the counts and
- * the messages qmgr holds with a problem (the limbo: queue_id, reason,
- * since, next_try for each). The rest lives in scan.c, message.c,
+ * every deferred message due; "due" says mailctl made some deferred files
+ * due (queue flush ID, release): deferred/ is scanned now and takes just
+ * those; a wakeup rescans incoming/. No replies, but to a status request:
+ * one qmgr_status_reply record with the messages qmgr holds with a
+ * problem (the limbo: queue_id, reason, since, next_try for each). The rest lives in scan.c, message.c,
  * limbo.c, transport.c and bounce.c. */
 #include "qmgr.h"
 
@@ -92,9 +91,6 @@ static void status_reply(struct trigger_conn *t)
 	attr_rec *rec = attr_new("qmgr_status_reply");
 	int n = 0;
 
-	attr_add_int(rec, "active", q->nactive);
-	attr_add_int(rec, "limbo", q->nlimbo);
-	attr_add_int(rec, "recovering", (long long)(q->nrecover - q->recover_pos));
 	for (struct qmgr_limbo *l = q->limbo; l != NULL && n < STATUS_MAX_ENTRIES;
 	     l = l->next, n++) {
 		attr_add_str(rec, "queue_id", l->id);
@@ -106,19 +102,6 @@ static void status_reply(struct trigger_conn *t)
 		t->out = buf_new(512);
 	attr_encode(rec, t->out);
 	attr_free(&rec);
-}
-
-/* flush_one: mailctl made deferred/<id> due (its mtime) and asks for it
- * now; without room the next pass of deferred/ finds it due. */
-static void flush_one(struct qmgr *q, const char *id)
-{
-	if (!q_id_valid(id)) {
-		log_warn("flush trigger with a bad queue ID");
-		return;
-	}
-	log_info("%s: flush requested", id);
-	if (!qmgr_has_room(q) || !qmgr_take(q, Q_DEFERRED, id, false))
-		q->deferred.again = true;
 }
 
 static void handle_trigger(struct trigger_conn *t, const attr_rec *rec)
@@ -137,8 +120,9 @@ static void handle_trigger(struct trigger_conn *t, const attr_rec *rec)
 		log_warn("bad trigger record: %s", err);
 		free(err);
 		return;
-	} else if (request != NULL && strcmp(request, "flush") == 0 && id != NULL) {
-		flush_one(q, id);
+	} else if (request != NULL && strcmp(request, "due") == 0) {
+		log_info("deferred mail made due by mailctl: scanning %s/", Q_DEFERRED);
+		q->deferred.again = true;
 	} else if (request != NULL && strcmp(request, "flush") == 0) {
 		log_info("flush requested: every deferred message is due now");
 		q->deferred.again = q->deferred.flush_wanted = true;

@@ -699,3 +699,11 @@ char *addr_xtext_encode(const char *text)
 	}
 	return buf_steal_free(&out);
 }
+
+char *addr_orcpt(const char *addr)
+{
+	char *x = addr_xtext_encode(addr), *v = xasprintf("rfc822;%s", x);
+
+	free(x);
+	return v;
+}

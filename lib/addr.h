@@ -59,6 +59,10 @@ bool addr_param_next(const char **text, char *keyword, size_t keyword_size, char
 /* xtext (RFC 3461 4): decode into a heap string; NULL if malformed. */
 char *addr_xtext_decode(const char *xtext);
 char *addr_xtext_encode(const char *text);
+/* addr_orcpt: a DSN ORCPT value for a raw address (RFC 3461 4.2:
+ * "rfc822;" and the address in xtext, "a+b@x" -> "rfc822;a+2Bb@x"), heap;
+ * for recipients that came without one (forwards, the smtp client). */
+char *addr_orcpt(const char *addr);
 
 /* addr_domain_valid: a syntactically valid domain or address literal. */
 bool addr_domain_valid(const char *domain, bool allow_utf8);

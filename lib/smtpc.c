@@ -169,14 +169,6 @@ static void send_mail(smtpc *c)
 	buf_free(&p);
 }
 
-char *smtpc_orcpt(const char *addr)
-{
-	char *x = addr_xtext_encode(addr), *v = xasprintf("rfc822;%s", x);
-
-	free(x);
-	return v;
-}
-
 static void send_rcpt(smtpc *c)
 {
 	const struct smtpc_rcpt *r = &c->msg->rcpts[c->rcpt_sent++];

@@ -84,15 +84,10 @@ struct smtpc_rcpt {
 	const char *addr;
 	const char *notify; /* "SUCCESS,FAILURE" etc. or NULL */
 	const char *orcpt; /* "rfc822;a@b" (xtext already, as smtpd queued
-			      it; smtpc_orcpt makes one) or NULL */
+			      it; addr_orcpt makes one) or NULL */
 	int code;
 	char *reply;
 };
-
-/* smtpc_orcpt: an ORCPT value for a raw address (RFC 3461 4.2:
- * "rfc822;" and the address in xtext, "a+b@x" -> "rfc822;a+2Bb@x"), heap;
- * for recipients that came without one. */
-char *smtpc_orcpt(const char *addr);
 
 /* The body source: up to cap bytes of the message (LF or CRLF line ends,
  * not dot-stuffed) into dst. >0 bytes, 0 at the end, -1 on an error

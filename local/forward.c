@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "attr.h"
 #include "log.h"
 #include "mem.h"
@@ -23,7 +24,7 @@ static int write_envelope(q_writer *w, const struct q_msg *msg, int rcpt, char *
 {
 	const struct q_rcpt *orig = &msg->env.rcpts[rcpt];
 	struct q_rcpt *rcpts = xcalloc((size_t)n, sizeof(*rcpts));
-	char *orcpt = orig->orcpt ? xstrdup(orig->orcpt) : xasprintf("rfc822;%s", orig->address);
+	char *orcpt = orig->orcpt ? xstrdup(orig->orcpt) : addr_orcpt(orig->address);
 	struct q_envelope env = msg->env;
 	int rc;
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "addr.h"
 #include "dot.h"
 #include "ev.h"
 #include "smtpc.h"
@@ -1041,7 +1042,7 @@ static void test_orcpt(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *v = smtpc_orcpt(cases[i].addr);
+		char *v = addr_orcpt(cases[i].addr);
 
 		assert_string_equal(v, cases[i].want);
 		free(v);

@@ -63,6 +63,7 @@ struct dns_query {
 	char *name; /* the name being asked now (a CNAME target later) */
 	enum dns_type type;
 	unsigned hops;
+	uint32_t chain_ttl; /* smallest CNAME TTL of the chain so far */
 	dns_cb *cb; /* NULL: nobody waits any more */
 	void *ctx;
 	bool in_flight; /* c-ares holds a question of ours */
@@ -315,7 +316,8 @@ static void query_answer(dns_query *q, int status, unsigned char *abuf, int alen
 		query_finish(q, res);
 		return;
 	}
-	switch (dns_msg_read(abuf, alen, status, q->name, q->type, &q->hops, &res, &next)) {
+	switch (dns_msg_read(abuf, alen, status, q->name, q->type, &q->hops, &q->chain_ttl, &res,
+			     &next)) {
 	case DNS_MSG_FOLLOW:
 		free(q->name);
 		q->name = next;
@@ -382,6 +384,7 @@ dns_query *dns_lookup(dns_resolver *r, const char *name, enum dns_type type, dns
 	q->asked = name_normal(name);
 	q->name = xstrdup(q->asked);
 	q->type = type;
+	q->chain_ttl = DNS_TTL_MAX;
 	q->cb = cb;
 	q->ctx = ctx;
 	q->next = r->queries;

@@ -22,11 +22,14 @@ enum dns_msg_outcome {
 
 /* dns_msg_read: reads answer abuf of c-ares status ares_status (SUCCESS,
  * ENODATA or ENOTFOUND) for qname/type. chain_hops counts the hops so
- * far and is advanced. On DONE *res_r is a heap result; on FOLLOW *next_r
- * is the heap name to ask next. */
+ * far and is advanced; chain_ttl (DNS_TTL_MAX before the first answer) is
+ * lowered to the smallest CNAME TTL of the chain so far, and bounds the
+ * TTL of the result, so an answer reached through a CNAME asked in an
+ * earlier message is not cached longer than that CNAME. On DONE *res_r
+ * is a heap result; on FOLLOW *next_r is the heap name to ask next. */
 enum dns_msg_outcome dns_msg_read(const unsigned char *abuf, int alen, int ares_status,
 				  const char *qname, enum dns_type type, unsigned *chain_hops,
-				  struct dns_result **res_r, char **next_r);
+				  uint32_t *chain_ttl, struct dns_result **res_r, char **next_r);
 
 /* dns_wire_type: the RR type number on the wire (A = 1, ...). */
 int dns_wire_type(enum dns_type type);

@@ -306,10 +306,9 @@ static struct dns_result *negative(const struct msg *m, const char *name, bool n
 
 enum dns_msg_outcome dns_msg_read(const unsigned char *abuf, int alen, int ares_status,
 				  const char *qname, enum dns_type type, unsigned *chain_hops,
-				  struct dns_result **res_r, char **next_r)
+				  uint32_t *chain_ttl, struct dns_result **res_r, char **next_r)
 {
 	struct msg m = { .buf = abuf, .len = alen };
-	uint32_t ttl = DNS_TTL_MAX;
 	const char *end;
 	enum dns_msg_outcome out = DNS_MSG_DONE;
 
@@ -318,7 +317,7 @@ enum dns_msg_outcome dns_msg_read(const unsigned char *abuf, int alen, int ares_
 		msg_clear(&m);
 		return DNS_MSG_BAD;
 	}
-	end = chain_end(&m, qname, chain_hops, &ttl);
+	end = chain_end(&m, qname, chain_hops, chain_ttl);
 	if (end == NULL)
 		out = DNS_MSG_BAD;
 	else if (ares_status == ARES_ENOTFOUND || ares_status == ARES_ENODATA)
@@ -326,7 +325,7 @@ enum dns_msg_outcome dns_msg_read(const unsigned char *abuf, int alen, int ares_
 	else {
 		struct dns_result *res = dns_result_new(DNS_FOUND, end, NULL);
 
-		res->ttl = ttl;
+		res->ttl = *chain_ttl;
 		if (collect(&m, end, type, res) < 0) {
 			dns_result_free(&res);
 			out = DNS_MSG_BAD;
@@ -345,6 +344,8 @@ enum dns_msg_outcome dns_msg_read(const unsigned char *abuf, int alen, int ares_
 				*res_r = negative(&m, end, false);
 		}
 	}
+	if (*res_r != NULL && (*res_r)->ttl > *chain_ttl)
+		(*res_r)->ttl = *chain_ttl;
 	msg_clear(&m);
 	return out;
 }

@@ -135,22 +135,25 @@ static void test_msg_read(void **state)
 	struct dns_result *res = NULL;
 	char *next = NULL;
 	unsigned hops = 0;
+	uint32_t ttl = DNS_TTL_MAX;
 
 	(void)state;
-	/* a CNAME without the target's data: ask the target next */
+	/* a CNAME without the target's data: ask the target next, the chain's
+	 * TTL carried to the next answer */
 	wire_start(&w, "a.example", 15, 1);
 	wire_cname(&w, "a.example", "b.example", 100);
-	assert_int_equal(dns_msg_read(w.b, w.len, 0, "a.example", DNS_MX, &hops, &res, &next),
+	assert_int_equal(dns_msg_read(w.b, w.len, 0, "a.example", DNS_MX, &hops, &ttl, &res, &next),
 			 DNS_MSG_FOLLOW);
 	assert_null(res);
 	assert_string_equal(next, "b.example");
 	assert_int_equal(hops, 1);
+	assert_int_equal(ttl, 100);
 	free(next);
 	next = NULL;
 
 	/* a chain at the limit: a temporary failure, no further question */
 	hops = DNS_CHAIN_MAX - 1;
-	assert_int_equal(dns_msg_read(w.b, w.len, 0, "a.example", DNS_MX, &hops, &res, &next),
+	assert_int_equal(dns_msg_read(w.b, w.len, 0, "a.example", DNS_MX, &hops, &ttl, &res, &next),
 			 DNS_MSG_DONE);
 	assert_null(next);
 	assert_int_equal(res->status, DNS_TEMPFAIL);
@@ -158,11 +161,11 @@ static void test_msg_read(void **state)
 
 	/* cut short in the middle of the record: unreadable */
 	hops = 0;
-	assert_int_equal(dns_msg_read(w.b, w.len - 3, 0, "a.example", DNS_MX, &hops, &res, &next),
+	assert_int_equal(dns_msg_read(w.b, w.len - 3, 0, "a.example", DNS_MX, &hops, &ttl, &res, &next),
 			 DNS_MSG_BAD);
-	assert_int_equal(dns_msg_read(w.b, 5, 0, "a.example", DNS_MX, &hops, &res, &next),
+	assert_int_equal(dns_msg_read(w.b, 5, 0, "a.example", DNS_MX, &hops, &ttl, &res, &next),
 			 DNS_MSG_BAD);
-	assert_int_equal(dns_msg_read(NULL, 0, 0, "a.example", DNS_MX, &hops, &res, &next),
+	assert_int_equal(dns_msg_read(NULL, 0, 0, "a.example", DNS_MX, &hops, &ttl, &res, &next),
 			 DNS_MSG_BAD);
 	assert_null(res);
 	assert_null(next);

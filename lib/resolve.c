@@ -68,7 +68,6 @@ struct resolver {
 	struct domain_set hosted; /* virtual_mailbox_domains + mydestination */
 	struct domain_set relay; /* relay_domains */
 	struct map_list relay_rcpt_maps; /* relay_recipient_maps */
-	bool relay_rcpt_set; /* relay_recipient_maps is not empty */
 	struct map_list transport_maps;
 	struct route_nexthop relayhost; /* host NULL: none (direct by MX) */
 	char *relayhost_error; /* a malformed relayhost (mailctl check reports it) */
@@ -235,7 +234,6 @@ resolver *resolver_new(cfg *c)
 	add_domain_entries(&r->hosted, cfg_get(c, "mydestination"));
 	add_domain_entries(&r->relay, cfg_get(c, "relay_domains"));
 	add_maps(&r->relay_rcpt_maps, cfg_get(c, "relay_recipient_maps"));
-	r->relay_rcpt_set = r->relay_rcpt_maps.count > 0;
 	add_maps(&r->transport_maps, cfg_get(c, "transport_maps"));
 	if (route_parse_nexthop(cfg_get(c, "relayhost"), &r->relayhost, &r->relayhost_error) < 0)
 		log_warn("relayhost: %s (mail that would use it is deferred)", r->relayhost_error);
@@ -802,7 +800,7 @@ enum resolve_result resolver_relay_recipient(resolver *r, const char *address, c
 	enum resolve_result res;
 
 	*why_r = NULL;
-	if (!r->relay_rcpt_set)
+	if (r->relay_rcpt_maps.count == 0)
 		return RESOLVE_OK;
 	res = list_lookup(&r->relay_rcpt_maps, address, &value, why_r);
 	if (res == RESOLVE_NOTFOUND && split_extension(r, address, &base, &ext))
@@ -827,9 +825,13 @@ static enum resolve_result transport_entry(resolver *r, const char *address, cha
 					   char **key_r, char **why_r)
 {
 	const char *domain = domain_of(address);
-	enum resolve_result res = list_lookup(&r->transport_maps, address, value_r, why_r);
+	enum resolve_result res;
 	char *base_key = NULL, *ext = NULL;
 
+	*key_r = *value_r = NULL;
+	if (r->transport_maps.count == 0)
+		return RESOLVE_NOTFOUND; /* the usual case: no keys built per recipient */
+	res = list_lookup(&r->transport_maps, address, value_r, why_r);
 	*key_r = xstrdup(address);
 	if (res == RESOLVE_NOTFOUND && split_extension(r, address, &base_key, &ext)) {
 		free(*key_r);

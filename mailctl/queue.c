@@ -664,21 +664,23 @@ static void why_rcpt(const struct q_msg *m, int i, const struct qreason_set *rea
 
 /* why_one: the message's place in the queue, qmgr's word on it, and each
  * recipient's state with the reason of its last deferral. */
-static int why_one(struct mailctl *ctl, const char *id, const struct qmgr_status *st)
+/* why_msg: the message id in dir at path; 0, 1 (printed) when it
+ * cannot be read, -1 (silent) when it has just left the queue. */
+static int why_msg(struct mailctl *ctl, const char *id, const char *dir, const char *path,
+		   const struct qmgr_status *st)
 {
-	const char *dir, *held = held_note((void *)st, id);
-	char *path = find(ctl, id, &dir), *err = NULL;
+	const char *held = held_note((void *)st, id);
 	struct qreason_set reasons;
 	struct q_msg *m = NULL;
-	char when[64];
+	char when[64], *err = NULL;
 
-	if (path == NULL)
-		return 1;
 	if (q_msg_open_ro(path, &m, &err) < 0) {
-		fprintf(stderr, "mailctl: %s\n", err);
+		bool gone = access(path, F_OK) < 0 && errno == ENOENT;
+
+		if (!gone)
+			fprintf(stderr, "mailctl: %s\n", err);
 		free(err);
-		free(path);
-		return 1;
+		return gone ? -1 : 1;
 	}
 	(void)qreason_read(queue_dir(ctl), id, &reasons);
 	printf("%s: in %s/", id, dir);
@@ -702,8 +704,22 @@ static int why_one(struct mailctl *ctl, const char *id, const struct qmgr_status
 		why_rcpt(m, i, &reasons);
 	qreason_free(&reasons);
 	q_msg_free(&m);
-	free(path);
 	return 0;
+}
+
+static int why_one(struct mailctl *ctl, const char *id, const struct qmgr_status *st)
+{
+	const char *dir;
+	char *path = find(ctl, id, &dir);
+	int rc;
+
+	if (path == NULL)
+		return 1;
+	rc = why_msg(ctl, id, dir, path, st);
+	free(path);
+	if (rc < 0)
+		fprintf(stderr, "mailctl: %s: it has just left the queue\n", id);
+	return rc == 0 ? 0 : 1;
 }
 
 /* why_all: every message in the queue that waits for something. */
@@ -714,19 +730,23 @@ static int why_all(struct mailctl *ctl, const struct qmgr_status *st)
 
 	for (int i = 0; qlist_dirs[i] != NULL; i++) {
 		char *path = fs_join(queue_dir(ctl), qlist_dirs[i]);
-		DIR *d = opendir(path);
+		DIR *d = strcmp(qlist_dirs[i], Q_INCOMING) != 0 ? opendir(path) : NULL;
 		struct dirent *de;
 
-		while (d != NULL && (de = readdir(d)) != NULL)
-			if (q_id_valid(de->d_name) && strcmp(qlist_dirs[i], Q_INCOMING) != 0) {
-				char *file = fs_join(path, de->d_name);
+		while (d != NULL && (de = readdir(d)) != NULL) {
+			char *file;
+			int one;
 
-				if (access(file, F_OK) == 0) {
-					rc |= why_one(ctl, de->d_name, st);
-					count++;
-				}
-				free(file);
+			if (!q_id_valid(de->d_name))
+				continue;
+			file = fs_join(path, de->d_name);
+			one = why_msg(ctl, de->d_name, qlist_dirs[i], file, st);
+			free(file);
+			if (one >= 0) { /* -1: delivered meanwhile, nothing to say */
+				rc |= one;
+				count++;
 			}
+		}
 		if (d != NULL)
 			closedir(d);
 		free(path);

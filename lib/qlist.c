@@ -100,6 +100,12 @@ static void json_rcpt(buf *out, const struct q_msg *m, int i, const struct qreas
 		json_put_cstr(out, why->reason);
 		json_put_member(out, "status", 0);
 		json_put_cstr(out, why->status);
+		if (why->relay != NULL) {
+			json_put_member(out, "relay", 0);
+			json_put_cstr(out, why->relay);
+			json_put_member(out, "tls", 0);
+			json_put_cstr(out, why->tls);
+		}
 	}
 	json_put_member(out, "state", 0);
 	json_put_cstr(out, qlist_state_name(r->state));

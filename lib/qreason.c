@@ -43,6 +43,22 @@ static void put_status(buf *out, const char *status)
 		buf_puts(out, "4.0.0");
 }
 
+/* put_word: the printable non-space bytes of s (at most 300), "none"
+ * when it has none. */
+static void put_word(buf *out, const char *s)
+{
+	size_t start = buf_len(out);
+
+	for (size_t i = 0; s != NULL && s[i] != '\0' && i < 300; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c > 0x20 && c != 0x7f)
+			buf_putc(out, (char)c);
+	}
+	if (buf_len(out) == start)
+		buf_puts(out, "none");
+}
+
 void qreason_format(buf *out, time_t when, const struct qreason *items, int n)
 {
 	buf_printf(out, "%s\nT%lld\n", QREASON_MAGIC, (long long)when);
@@ -52,6 +68,13 @@ void qreason_format(buf *out, time_t when, const struct qreason *items, int n)
 		buf_putc(out, ' ');
 		put_clean(out, items[i].reason != NULL ? items[i].reason : "", QREASON_MAX_TEXT);
 		buf_putc(out, '\n');
+		if (items[i].relay != NULL) {
+			buf_printf(out, "V%d ", items[i].rcpt);
+			put_word(out, items[i].relay);
+			buf_putc(out, ' ');
+			put_word(out, items[i].tls);
+			buf_putc(out, '\n');
+		}
 	}
 }
 
@@ -60,6 +83,8 @@ void qreason_free(struct qreason_set *set)
 	for (int i = 0; i < set->n; i++) {
 		free(set->items[i].status);
 		free(set->items[i].reason);
+		free(set->items[i].relay);
+		free(set->items[i].tls);
 	}
 	free(set->items);
 	set->items = NULL;
@@ -100,6 +125,25 @@ static int parse_rcpt(const char *line, struct qreason *r)
 	r->rcpt = (int)idx;
 	r->status = xstrndup(p + 1, (size_t)(space - p - 1));
 	r->reason = xstrdup(space + 1);
+	r->relay = r->tls = NULL;
+	return 0;
+}
+
+/* parse_via: "V<index> <relay> <tls>" for the item just read before it. */
+static int parse_via(const char *line, struct qreason_set *set)
+{
+	struct qreason *r = set->n > 0 ? &set->items[set->n - 1] : NULL;
+	const char *p, *space;
+	long long idx;
+
+	if (r == NULL || parse_number(line + 1, QREASON_MAX_RCPTS, &idx, &p) < 0 || *p != ' ' ||
+	    idx != r->rcpt || r->relay != NULL)
+		return -1;
+	space = strchr(p + 1, ' ');
+	if (space == NULL || space == p + 1 || space[1] == '\0' || strchr(space + 1, ' '))
+		return -1;
+	r->relay = xstrndup(p + 1, (size_t)(space - p - 1));
+	r->tls = xstrdup(space + 1);
 	return 0;
 }
 
@@ -115,6 +159,8 @@ static int parse_line(const char *line, struct qreason_set *set, int *cap)
 		set->when = (time_t)when;
 		return 0;
 	}
+	if (line[0] == 'V')
+		return parse_via(line, set);
 	if (set->n >= QREASON_MAX_RCPTS)
 		return -1;
 	if (set->n == *cap) {

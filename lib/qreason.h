@@ -8,7 +8,9 @@
  * alone decides what is delivered. Format (one record per line):
  *     POSTERN-DEFER 1
  *     T<seconds of the deferral>
- *     R<recipient index> <dsn status> <reason, control bytes as spaces> */
+ *     R<recipient index> <dsn status> <reason, control bytes as spaces>
+ *     V<recipient index> <relay> <tls>   (after its R line, when the answer
+ *                                         came from a remote server) */
 #ifndef POSTERN_QREASON_H
 #define POSTERN_QREASON_H
 
@@ -27,6 +29,8 @@ struct qreason {
 	int rcpt; /* index in the queue file */
 	char *status; /* "4.2.2" */
 	char *reason;
+	char *relay; /* "mx.example.com[192.0.2.1]:25", or NULL (local, none) */
+	char *tls; /* "TLSv1.3:CIPHER:verified", "none", or NULL */
 };
 
 struct qreason_set {

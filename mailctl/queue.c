@@ -655,9 +655,11 @@ static void why_rcpt(const struct q_msg *m, int i, const struct qreason_set *rea
 	char state = m->env.rcpts[i].state;
 
 	printf("  %s: %s", m->env.rcpts[i].address, state_name(state));
-	if (state == Q_RCPT_PENDING && r != NULL)
+	if (state == Q_RCPT_PENDING && r != NULL) {
 		printf(": %s %s", r->status, r->reason);
-	else if (state == Q_RCPT_PENDING)
+		if (r->relay != NULL)
+			printf("\n    relay: %s, TLS: %s", r->relay, r->tls);
+	} else if (state == Q_RCPT_PENDING)
 		printf(" (not tried yet, or no reason recorded)");
 	printf("\n");
 }

@@ -1,9 +1,9 @@
 /* message.c: one message in qmgr's active set, from taking it to letting it
  * go. Routing (resolver_route: transport_maps, hosted domains,
  * relay_domains, relayhost): a local recipient goes to local in batches,
- * error: fails it (bounced in the DSN), discard: marks it done, and an
- * SMTP one is deferred (4.4.0, naming its next hop) until the smtp
- * transport exists; a map or entry that cannot be used defers (4.3.0).
+ * error: fails it (bounced in the DSN), discard: marks it done, and SMTP
+ * ones go to smtp, one job per next hop (transport.c, dest.c); a map or
+ * entry that cannot be used defers (4.3.0).
  * Results: 2.x.x -> DONE, 4.x.x -> stays PENDING, 5.x.x -> FAILED. At the
  * end: FAILED recipients are reported to the sender in one DSN and become
  * REPORTED; expired messages fail their pending recipients with 4.4.7; a
@@ -40,19 +40,27 @@ static double delay_of(const struct qmgr_msg *m)
 	return d < 0 ? 0 : d;
 }
 
-static void log_rcpt(struct qmgr_msg *m, int i, const char *relay, const char *status,
+static void log_rcpt(struct qmgr_msg *m, int i, const struct qmgr_via *via, const char *status,
 		     const char *what, const char *reason)
 {
-	log_info("%s: to=<%s>, relay=%s, delay=%.2f, dsn=%s, status=%s (%s)", m->msg->id,
-		 m->msg->env.rcpts[i].address, relay, delay_of(m), status, what, reason);
+	log_info("%s: to=<%s>, relay=%s, delay=%.2f%s%s, dsn=%s, status=%s (%s)", m->msg->id,
+		 m->msg->env.rcpts[i].address, via->relay, delay_of(m), via->tls ? ", tls=" : "",
+		 via->tls ? via->tls : "", status, what, reason);
 }
 
-static void set_result(struct qmgr_msg *m, int i, const char *status, const char *reason)
+static void replace(char **slot, const char *value)
 {
-	free(m->status[i]);
-	free(m->reason[i]);
-	m->status[i] = xstrdup(status);
-	m->reason[i] = xstrdup(reason);
+	free(*slot);
+	*slot = value != NULL ? xstrdup(value) : NULL;
+}
+
+static void set_result(struct qmgr_msg *m, int i, const struct qmgr_via *via, const char *status,
+		       const char *reason)
+{
+	replace(&m->status[i], status);
+	replace(&m->reason[i], reason);
+	replace(&m->relay[i], via->tls != NULL ? via->relay : NULL);
+	replace(&m->tls[i], via->tls);
 }
 
 /* set_state: when the byte cannot be written, the outcome is unsure: the
@@ -67,36 +75,38 @@ static void set_state(struct qmgr_msg *m, int i, char state)
 	}
 }
 
-static void rcpt_deferred(struct qmgr_msg *m, int i, const char *relay, const char *status,
-			  const char *reason)
+static const struct qmgr_via via_none = { "none", NULL, false };
+
+static void rcpt_deferred(struct qmgr_msg *m, int i, const struct qmgr_via *via,
+			  const char *status, const char *reason)
 {
-	set_result(m, i, status, reason);
-	log_rcpt(m, i, relay, status, "deferred", reason);
+	set_result(m, i, via, status, reason);
+	log_rcpt(m, i, via, status, "deferred", reason);
 }
 
-static void rcpt_failed(struct qmgr_msg *m, int i, const char *relay, const char *status,
-			const char *reason)
+static void rcpt_failed(struct qmgr_msg *m, int i, const struct qmgr_via *via,
+			const char *status, const char *reason)
 {
-	set_result(m, i, status, reason);
+	set_result(m, i, via, status, reason);
 	set_state(m, i, Q_RCPT_FAILED);
-	log_rcpt(m, i, relay, status, "bounced", reason);
+	log_rcpt(m, i, via, status, "bounced", reason);
 }
 
-void qmgr_msg_result(struct qmgr_msg *m, int i, const char *status, const char *reason)
+void qmgr_msg_result(struct qmgr_msg *m, int i, const struct qmgr_via *via, const char *status,
+		     const char *reason)
 {
 	if (i < 0 || i >= m->msg->env.nrcpts || m->msg->env.rcpts[i].state != Q_RCPT_PENDING)
 		return;
 	switch (qmgr_dsn_class(status)) {
 	case 2:
 		set_state(m, i, Q_RCPT_DONE);
-		log_rcpt(m, i, "local", status, "sent", reason);
+		log_rcpt(m, i, via, status, "sent", reason);
 		break;
 	case 5:
-		rcpt_failed(m, i, "local", status, reason);
+		rcpt_failed(m, i, via, status, reason);
 		break;
 	default:
-		rcpt_deferred(m, i, "local", qmgr_dsn_class(status) == 4 ? status : "4.3.0",
-			      reason);
+		rcpt_deferred(m, i, via, qmgr_dsn_class(status) == 4 ? status : "4.3.0", reason);
 	}
 }
 
@@ -109,9 +119,13 @@ static void free_msg(struct qmgr_msg *m)
 	for (int i = 0; i < m->msg->env.nrcpts; i++) {
 		free(m->status[i]);
 		free(m->reason[i]);
+		free(m->relay[i]);
+		free(m->tls[i]);
 	}
 	free(m->status);
 	free(m->reason);
+	free(m->relay);
+	free(m->tls);
 	if (m->prev != NULL)
 		m->prev->next = m->next;
 	else
@@ -137,7 +151,7 @@ static void expire_pending(struct qmgr_msg *m)
 		why = xasprintf("message expired after %lld seconds in the queue: %s",
 				(long long)(time(NULL) - msg->env.arrival),
 				m->reason[i] ? m->reason[i] : "not delivered");
-		rcpt_failed(m, i, "none", "4.4.7", why);
+		rcpt_failed(m, i, &via_none, "4.4.7", why);
 		free(why);
 	}
 }
@@ -172,7 +186,8 @@ static void report_failures(struct qmgr_msg *m)
 			continue;
 		}
 		if (m->status[i] == NULL)
-			set_result(m, i, "5.0.0", "delivery failed (details lost in a restart)");
+			set_result(m, i, &via_none, "5.0.0",
+				   "delivery failed (details lost in a restart)");
 		idx[n++] = i;
 	}
 	if (n > 0 && qmgr_bounce(m, idx, n, &bounce_id) == 0) {
@@ -217,7 +232,8 @@ static void save_reasons(struct qmgr_msg *m, time_t now)
 
 	for (int i = 0; i < msg->env.nrcpts; i++)
 		if (msg->env.rcpts[i].state == Q_RCPT_PENDING && m->reason[i] != NULL)
-			items[n++] = (struct qreason){ i, m->status[i], m->reason[i] };
+			items[n++] = (struct qreason){ i, m->status[i], m->reason[i], m->relay[i],
+						       m->tls[i] };
 	if (n > 0 && qreason_write(m->q->queue_dir, msg->id, now, items, n, &err) < 0) {
 		log_debug("%s: deferral reasons not saved: %s", msg->id, err);
 		free(err);
@@ -298,31 +314,57 @@ void qmgr_msg_job_done(struct qmgr_msg *m)
 
 /* ---- the start of an attempt ---- */
 
-static void submit_batch(struct qmgr_msg *m, const int *local, int n)
+/* submit: jobs of at most limit recipients from idx[0..n) to t. */
+static void submit(struct qmgr_msg *m, struct qmgr_transport *t, const char *nexthop,
+		   const int *idx, int n, int limit)
 {
-	for (int start = 0; start < n; start += QMGR_BATCH) {
+	if (limit > QMGR_BATCH)
+		limit = QMGR_BATCH;
+	for (int start = 0; start < n; start += limit) {
 		struct qmgr_job *job = xcalloc(1, sizeof(*job));
 
 		job->m = m;
-		while (job->count < QMGR_BATCH && start + job->count < n) {
-			job->rcpts[job->count] = local[start + job->count];
+		job->nexthop = nexthop != NULL ? xstrdup(nexthop) : NULL;
+		while (job->count < limit && start + job->count < n) {
+			job->rcpts[job->count] = idx[start + job->count];
 			job->count++;
 		}
 		m->jobs_out++;
-		qmgr_transport_submit(m->q, job);
+		qmgr_transport_submit(t, job);
 	}
 }
 
-/* route_smtp: until the smtp program exists, a recipient that leaves by
- * SMTP waits in the queue, its reason naming the chosen next hop. */
-static void route_smtp(struct qmgr_msg *m, int i, const struct route *rt)
-{
-	char *hop = route_nexthop_format(&rt->hop);
-	char *why = xasprintf("no smtp transport yet: would relay via %s", hop);
+/* A recipient that leaves by SMTP, and its next hop. */
+struct remote_rcpt {
+	int rcpt;
+	char *nexthop;
+};
 
-	rcpt_deferred(m, i, "none", "4.4.0", why);
-	free(why);
-	free(hop);
+static int remote_cmp(const void *a, const void *b)
+{
+	const struct remote_rcpt *x = a, *y = b;
+	int c = strcmp(x->nexthop, y->nexthop);
+
+	return c != 0 ? c : x->rcpt - y->rcpt;
+}
+
+/* submit_remote: one job per next hop (and per smtp_destination_recipient_
+ * limit recipients), so each goes to its destination's queue. */
+static void submit_remote(struct qmgr_msg *m, struct remote_rcpt *r, int n)
+{
+	int *idx = xcalloc((size_t)n + 1, sizeof(int));
+
+	qsort(r, (size_t)n, sizeof(*r), remote_cmp);
+	for (int start = 0, end; start < n; start = end) {
+		int count = 0;
+
+		for (end = start; end < n && strcmp(r[end].nexthop, r[start].nexthop) == 0; end++)
+			idx[count++] = r[end].rcpt;
+		submit(m, &m->q->smtp, r[start].nexthop, idx, count, m->q->smtp_rcpt_limit);
+	}
+	for (int k = 0; k < n; k++)
+		free(r[k].nexthop);
+	free(idx);
 }
 
 static void route_discard(struct qmgr_msg *m, int i, const struct route *rt)
@@ -330,57 +372,54 @@ static void route_discard(struct qmgr_msg *m, int i, const struct route *rt)
 	char *what = *rt->text ? xasprintf("discarded: %s", rt->text) : xstrdup("discarded");
 
 	set_state(m, i, Q_RCPT_DONE);
-	log_rcpt(m, i, "none", "2.0.0", "sent", what);
+	log_rcpt(m, i, &via_none, "2.0.0", "sent", what);
 	free(what);
 }
 
+/* Recipients of one attempt by the way they leave. */
+struct routed {
+	int *local, nlocal;
+	struct remote_rcpt *remote;
+	int nremote;
+};
+
 /* route_one: recipient i by its route (lib/resolve.c, resolver_route);
- * a local one is added to local[*n]. */
-static void route_one(struct qmgr_msg *m, int i, int *local, int *n)
+ * local and SMTP ones are added to out. */
+static void route_one(struct qmgr_msg *m, int i, struct routed *out)
 {
 	struct route rt;
 	char *why = NULL;
 
 	if (resolver_route(m->q->resolver, m->msg->env.rcpts[i].address, &rt, &why) !=
 	    RESOLVE_OK) {
-		rcpt_deferred(m, i, "none", "4.3.0", why ? why : "routing lookup failed");
+		rcpt_deferred(m, i, &via_none, "4.3.0", why ? why : "routing lookup failed");
 		free(why);
 		return;
 	}
 	switch (rt.transport) {
 	case ROUTE_LOCAL:
-		local[(*n)++] = i;
+		out->local[out->nlocal++] = i;
 		break;
 	case ROUTE_ERROR:
-		rcpt_failed(m, i, "none", rt.status,
+		rcpt_failed(m, i, &via_none, rt.status,
 			    *rt.text ? rt.text : "delivery refused by the transport table");
 		break;
 	case ROUTE_DISCARD:
 		route_discard(m, i, &rt);
 		break;
 	case ROUTE_SMTP:
-		route_smtp(m, i, &rt);
+		out->remote[out->nremote].rcpt = i;
+		out->remote[out->nremote++].nexthop = route_nexthop_format(&rt.hop);
 		break;
 	}
 	route_clear(&rt);
 }
 
-/* route: local recipients into *local; the others failed, discarded or
- * deferred now. */
-static int route(struct qmgr_msg *m, int *local)
-{
-	int n = 0;
-
-	for (int i = 0; i < m->msg->env.nrcpts; i++)
-		if (m->msg->env.rcpts[i].state == Q_RCPT_PENDING)
-			route_one(m, i, local, &n);
-	return n;
-}
-
 void qmgr_msg_start(struct qmgr *q, struct q_msg *msg, bool recover)
 {
 	struct qmgr_msg *m = xcalloc(1, sizeof(*m));
-	int nrcpts = msg->env.nrcpts, *local, n;
+	int nrcpts = msg->env.nrcpts;
+	struct routed r = { 0 };
 	struct stat st;
 
 	m->q = q;
@@ -388,6 +427,8 @@ void qmgr_msg_start(struct qmgr *q, struct q_msg *msg, bool recover)
 	m->recover = recover || (fstat(msg->fd, &st) == 0 && (st.st_mode & RECOVER_MODE_BIT));
 	m->status = xcalloc((size_t)nrcpts + 1, sizeof(char *));
 	m->reason = xcalloc((size_t)nrcpts + 1, sizeof(char *));
+	m->relay = xcalloc((size_t)nrcpts + 1, sizeof(char *));
+	m->tls = xcalloc((size_t)nrcpts + 1, sizeof(char *));
 	m->next = q->active;
 	if (q->active != NULL)
 		q->active->prev = m;
@@ -395,10 +436,15 @@ void qmgr_msg_start(struct qmgr *q, struct q_msg *msg, bool recover)
 	q->nactive++;
 	log_info("%s: from=<%s>, size=%lld, nrcpt=%d (queue active%s)", msg->id, msg->env.sender,
 		 (long long)msg->content_size, nrcpts, m->recover ? ", recover" : "");
-	local = xcalloc((size_t)nrcpts + 1, sizeof(int));
-	n = route(m, local);
+	r.local = xcalloc((size_t)nrcpts + 1, sizeof(int));
+	r.remote = xcalloc((size_t)nrcpts + 1, sizeof(*r.remote));
 	m->jobs_out = 1; /* held while submitting, so no job ends the message early */
-	submit_batch(m, local, n);
-	free(local);
+	for (int i = 0; i < nrcpts; i++)
+		if (msg->env.rcpts[i].state == Q_RCPT_PENDING)
+			route_one(m, i, &r);
+	submit(m, &q->local, NULL, r.local, r.nlocal, QMGR_BATCH);
+	submit_remote(m, r.remote, r.nremote);
+	free(r.local);
+	free(r.remote);
 	qmgr_msg_job_done(m);
 }

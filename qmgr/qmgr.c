@@ -35,6 +35,11 @@
  * connection to local: trigger connections, maps, the directories being
  * scanned, the log, a bounce being written, the loop's own. */
 #define SPARE_FILES 100
+/* Time for one local delivery request: ipc_timeout times this (a batch of
+ * recipients each with a fsync may take a while on a busy disk). */
+#define LOCAL_TIMEOUT_FACTOR 5
+/* Watchdog for one smtp request: more than smtp's stage timeouts. */
+#define SMTP_JOB_TIMEOUT_MS (3ULL * 3600 * 1000)
 
 struct trigger_conn {
 	struct qmgr *q;
@@ -123,10 +128,12 @@ static void handle_trigger(struct trigger_conn *t, const attr_rec *rec)
 	} else if (request != NULL && strcmp(request, "due") == 0) {
 		log_info("deferred mail made due by mailctl: scanning %s/", Q_DEFERRED);
 		q->deferred.again = true;
+		qmgr_dest_revive(&q->smtp);
 	} else if (request != NULL && strcmp(request, "flush") == 0) {
 		log_info("flush requested: every deferred message is due now");
 		q->deferred.again = q->deferred.flush_wanted = true;
 		q->incoming.again = true;
+		qmgr_dest_revive(&q->smtp);
 	} else if (id != NULL && q_id_valid(id) && qmgr_has_room(q)) {
 		if (!qmgr_take(q, Q_INCOMING, id, false))
 			q->incoming.again = true;
@@ -222,15 +229,35 @@ static void read_settings(struct qmgr *q, cfg *c)
 {
 	q->queue_dir = xstrdup(cfg_get(c, "queue_directory"));
 	q->hostname = cfg_myhostname(c);
-	q->local_socket = xasprintf("%s/private/local", q->queue_dir);
 	q->active_limit = (int)cfg_get_int(c, "qmgr_message_active_limit");
-	q->concurrency = (int)cfg_get_int(c, "local_destination_concurrency_limit");
 	q->min_backoff = cfg_get_int(c, "minimal_backoff_time");
 	q->max_backoff = cfg_get_int(c, "maximal_backoff_time");
 	q->lifetime = cfg_get_int(c, "maximal_queue_lifetime");
 	q->run_delay = cfg_get_int(c, "queue_run_delay");
 	q->ipc_timeout = cfg_get_int(c, "ipc_timeout");
 	q->header_limit = (size_t)cfg_get_int(c, "header_size_limit");
+	q->smtp_rcpt_limit = (int)cfg_get_int(c, "smtp_destination_recipient_limit");
+}
+
+/* init_transports: local without windows; smtp with per-destination
+ * windows from initial_destination_concurrency up to the limit, and the
+ * rate delay. An smtp request may take as long as smtp's own timeouts add
+ * up to: qmgr's watchdog only catches an agent that hangs. */
+static void init_transports(struct qmgr *q, cfg *c)
+{
+	struct qmgr_transport *t = &q->smtp;
+	int max = (int)cfg_get_int(c, "smtp_destination_concurrency_limit");
+	int initial = (int)cfg_get_int(c, "initial_destination_concurrency");
+
+	qmgr_transport_init(q, &q->local, "local",
+			    (int)cfg_get_int(c, "local_destination_concurrency_limit"),
+			    (uint64_t)q->ipc_timeout * 1000 * LOCAL_TIMEOUT_FACTOR);
+	t->remote = true;
+	t->max_window = max;
+	t->initial_window = initial < max ? initial : max;
+	t->rate_delay_ms = (uint64_t)cfg_get_int(c, "smtp_destination_rate_delay") * 1000;
+	qmgr_transport_init(q, t, "smtp", (int)cfg_get_int(c, "smtp_transport_concurrency_limit"),
+			    SMTP_JOB_TIMEOUT_MS);
 }
 
 /* fit_open_limit: every active message keeps its queue file open, so the
@@ -241,7 +268,7 @@ static void read_settings(struct qmgr *q, cfg *c)
  * is too low, the active limit is lowered to fit (logged). */
 static void fit_open_limit(struct qmgr *q)
 {
-	rlim_t want = (rlim_t)q->active_limit + (rlim_t)q->concurrency + SPARE_FILES;
+	rlim_t want = (rlim_t)q->active_limit + (rlim_t)q->local.limit + (rlim_t)q->smtp.limit + SPARE_FILES;
 	struct rlimit rl;
 	long fit;
 
@@ -257,7 +284,7 @@ static void fit_open_limit(struct qmgr *q)
 	}
 	if (rl.rlim_cur >= want)
 		return;
-	fit = (long)rl.rlim_cur - q->concurrency - SPARE_FILES;
+	fit = (long)rl.rlim_cur - q->local.limit - q->smtp.limit - SPARE_FILES;
 	if (fit < 1)
 		fit = 1;
 	log_warn("qmgr_message_active_limit %d needs about %llu open files, but the limit "
@@ -274,13 +301,15 @@ static void qmgr_init(svc *service)
 	q->config = svc_cfg(service);
 	q->loop = svc_loop(service);
 	read_settings(q, q->config);
+	init_transports(q, q->config);
 	fit_open_limit(q);
 	make_queue_dirs(q);
 	qmgr_sweep_init(q);
 	q->resolver = resolver_new(q->config);
 	qmgr_scan_init(q);
-	log_info("queue manager started: active limit %d, local concurrency %d",
-		 q->active_limit, q->concurrency);
+	log_info("queue manager started: active limit %d, local concurrency %d, smtp "
+		 "concurrency %d (%g to %g per destination)", q->active_limit, q->local.limit,
+		 q->smtp.limit, q->smtp.initial_window, q->smtp.max_window);
 }
 
 static void qmgr_stop(svc *service)
@@ -288,7 +317,8 @@ static void qmgr_stop(svc *service)
 	struct qmgr *q = svc_ctx(service);
 
 	/* Messages in delivery stay in active/ and are recovered at start. */
-	qmgr_transport_stop(q);
+	qmgr_transport_stop(&q->local);
+	qmgr_transport_stop(&q->smtp);
 	ev_timer_remove(&q->deferred_timer);
 	ev_timer_remove(&q->due_timer);
 	ev_timer_remove(&q->incoming.retry);

@@ -4,7 +4,9 @@
  *               taking files into the bounded active set
  *   message.c   one active message: routing, per-recipient results,
  *               finishing (remove, defer with backoff, bounce)
- *   transport.c connections to the local delivery service
+ *   transport.c connections to a delivery service (local, smtp)
+ *   dest.c      the jobs waiting for one, per destination (next hop):
+ *               concurrency windows, rate delay, suspension
  *   limbo.c     messages whose queue file could not change state (a
  *               failed move out of active/, chmod, utime or removal),
  *               kept and retried on a timer so none is stranded
@@ -17,6 +19,7 @@
 
 #include <dirent.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -41,6 +44,8 @@ struct qmgr_msg {
 	int jobs_out; /* delivery jobs sent or queued, not yet answered */
 	char **status; /* per recipient: last DSN status of this run, or NULL */
 	char **reason; /* per recipient: its text */
+	char **relay; /* per recipient: the server that answered (smtp), or NULL */
+	char **tls; /* per recipient: the TLS of that answer ("none", ...), or NULL */
 	struct qmgr_msg *prev, *next;
 };
 
@@ -49,7 +54,61 @@ struct qmgr_job {
 	struct qmgr_msg *m;
 	int rcpts[QMGR_BATCH];
 	int count;
+	char *nexthop; /* smtp: route_nexthop_format text, the destination key */
+	struct qmgr_dest *dest; /* while it waits or is in delivery */
 	struct qmgr_job *next;
+};
+
+/* Where a delivery agent's answer came from (the reply's head fields). */
+struct qmgr_via {
+	const char *relay; /* "local", "mx.example.com[192.0.2.1]:25", "none" */
+	const char *tls; /* smtp: "TLSv1.3:CIPHER:verified", "none"; else NULL */
+	bool remote_dsn; /* the server took the DSN request on */
+};
+
+/* One destination's queue (dest.c). */
+struct qmgr_dest {
+	char *key; /* the nexthop; "" for local */
+	struct qmgr_job *head, *tail; /* waiting */
+	int inflight;
+	double window; /* concurrency allowed now */
+	uint64_t next_start_ms; /* rate delay: no start before (loop ms) */
+	time_t dead_until; /* suspended until then; 0 when not */
+	char *dead_reason;
+	char dead_status[16];
+	bool ready; /* in the transport's ready list */
+	struct qmgr_dest *rprev, *rnext; /* ready list */
+	struct qmgr_dest *hnext; /* hash chain */
+};
+
+/* How a delivery ended, for its destination's window. */
+enum qmgr_dest_outcome {
+	QMGR_DEST_REACHED, /* a server answered */
+	QMGR_DEST_DOWN, /* no server of the destination could be used */
+	QMGR_DEST_UNKNOWN, /* the agent broke: no news about the destination */
+};
+
+struct qmgr_conn;
+
+/* A delivery service and the jobs that wait for it. */
+struct qmgr_transport {
+	struct qmgr *q;
+	const char *name; /* "local", "smtp": also the socket's name */
+	bool remote; /* smtp: replies name a relay, per-destination windows */
+	char *socket;
+	int limit; /* connections (deliveries at once) */
+	uint64_t job_timeout_ms; /* one request's answer */
+	struct qmgr_conn **conns;
+	int nconns;
+	time_t down_until; /* after a failed connect: wait before retrying */
+	/* destinations (dest.c) */
+	double initial_window, max_window;
+	uint64_t rate_delay_ms;
+	struct qmgr_dest **buckets;
+	int ndests, nwaiting;
+	struct qmgr_dest *ready_head, *ready_tail;
+	ev_timer *wake;
+	uint64_t wake_at;
 };
 
 /* A scan of one queue directory, a chunk of entries per loop turn. */
@@ -88,8 +147,6 @@ struct qmgr_limbo {
 	struct qmgr_limbo *next;
 };
 
-struct qmgr_conn;
-
 struct qmgr {
 	svc *service;
 	cfg *config;
@@ -97,18 +154,14 @@ struct qmgr {
 	resolver *resolver;
 	char *queue_dir;
 	char *hostname;
-	char *local_socket;
 	int active_limit;
-	int concurrency;
+	int smtp_rcpt_limit; /* recipients per smtp request */
 	long long min_backoff, max_backoff, lifetime, run_delay, ipc_timeout;
 	size_t header_limit;
 
 	struct qmgr_msg *active; /* list of the active set */
 	int nactive;
-	struct qmgr_job *jobs_head, *jobs_tail; /* waiting for a connection */
-	struct qmgr_conn **conns;
-	int nconns;
-	time_t local_down_until; /* after a failed connect: wait before retrying */
+	struct qmgr_transport local, smtp;
 
 	char **recover_ids; /* names found in active/ at start */
 	size_t nrecover, recover_pos;
@@ -147,8 +200,10 @@ bool qmgr_holds(const struct qmgr *q, const char *id);
 
 /* message.c */
 void qmgr_msg_start(struct qmgr *q, struct q_msg *msg, bool recover);
-/* qmgr_msg_result: one recipient's answer: DSN status and reason. */
-void qmgr_msg_result(struct qmgr_msg *m, int rcpt, const char *status, const char *reason);
+/* qmgr_msg_result: one recipient's answer: DSN status and reason, and
+ * where it came from. */
+void qmgr_msg_result(struct qmgr_msg *m, int rcpt, const struct qmgr_via *via,
+		     const char *status, const char *reason);
 /* qmgr_msg_job_done: a job of m ended (all its recipients have results). */
 void qmgr_msg_job_done(struct qmgr_msg *m);
 
@@ -161,9 +216,30 @@ bool qmgr_limbo_has(const struct qmgr *q, const char *id);
 /* qmgr_limbo_stop: forgets the entries (their files stay in active/). */
 void qmgr_limbo_stop(struct qmgr *q);
 
-/* transport.c */
-void qmgr_transport_submit(struct qmgr *q, struct qmgr_job *job);
-void qmgr_transport_stop(struct qmgr *q);
+/* transport.c: init after the transport's window fields are set (none:
+ * no per-destination limit). */
+void qmgr_transport_init(struct qmgr *q, struct qmgr_transport *t, const char *name,
+			 int limit, uint64_t job_timeout_ms);
+void qmgr_transport_submit(struct qmgr_transport *t, struct qmgr_job *job);
+void qmgr_transport_dispatch(struct qmgr_transport *t);
+void qmgr_transport_stop(struct qmgr_transport *t);
+/* qmgr_job_fail: every recipient of job gets status and reason; the job
+ * ends (freed). unsure: the message's next attempt recovers. */
+void qmgr_job_fail(struct qmgr_job *job, const struct qmgr_via *via, const char *status,
+		   const char *reason, bool unsure);
+
+/* dest.c */
+void qmgr_dest_init(struct qmgr_transport *t);
+void qmgr_dest_add(struct qmgr_transport *t, struct qmgr_job *job);
+bool qmgr_dest_has_ready(const struct qmgr_transport *t);
+/* qmgr_dest_take: the next job to start (round robin over destinations). */
+struct qmgr_job *qmgr_dest_take(struct qmgr_transport *t);
+/* qmgr_dest_done: a job of d ended; status/reason: its first answer. */
+void qmgr_dest_done(struct qmgr_transport *t, struct qmgr_dest *d, enum qmgr_dest_outcome how,
+		    const char *status, const char *reason);
+void qmgr_dest_revive(struct qmgr_transport *t);
+void qmgr_dest_fail_all(struct qmgr_transport *t, const char *status, const char *reason);
+void qmgr_dest_stop(struct qmgr_transport *t);
 
 /* sweep.c: removes old files no writer holds from queue tmp/, now and on
  * a timer (queue_tmp_max_age). */

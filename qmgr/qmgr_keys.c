@@ -22,6 +22,18 @@ const struct cfg_key qmgr_cfg_keys[] = {
 	  "most deliveries qmgr runs at once through local" },
 	{ "qmgr_message_active_limit", CFG_INT, "1000", 1, 1000000,
 	  "most messages qmgr holds in memory at once" },
+	{ "smtp_transport_concurrency_limit", CFG_INT, "100", 1, 10000,
+	  "most deliveries qmgr runs at once through smtp, over all destinations" },
+	{ "default_destination_concurrency_limit", CFG_INT, "20", 1, 1000,
+	  "most deliveries at once to one destination (next hop)" },
+	{ "smtp_destination_concurrency_limit", CFG_INT, "$default_destination_concurrency_limit",
+	  1, 1000, "most smtp deliveries at once to one destination" },
+	{ "initial_destination_concurrency", CFG_INT, "5", 1, 1000,
+	  "deliveries at once to a destination before any succeeded" },
+	{ "smtp_destination_rate_delay", CFG_TIME, "0s", 0, 3600,
+	  "pause between two smtp deliveries to one destination (then one at a time)" },
+	{ "smtp_destination_recipient_limit", CFG_INT, "50", 1, 50,
+	  "most recipients in one smtp delivery (one transaction)" },
 
 	{ NULL, CFG_STR, NULL, 0, 0, NULL },
 };

@@ -1,12 +1,13 @@
-/* transport.c: qmgr's connections to the local delivery service
- * ($queue_directory/private/local): at most
- * local_destination_concurrency_limit of them, each carrying one delivery
- * request at a time (docs/internals.md). Jobs wait in a FIFO until a
- * connection is free. A broken connection, a malformed reply, a missing
- * recipient in the reply or a timeout count as 4.4.2 for the recipients
- * concerned and mark the message for recover mode. If local cannot be
- * reached at all, waiting jobs are deferred (4.3.0) and connecting is
- * retried after a few seconds. Everything is non-blocking under the loop. */
+/* transport.c: qmgr's connections to a delivery service: local
+ * ($queue_directory/private/local) or smtp (private/smtp). Each transport
+ * keeps at most its limit of connections, each carrying one delivery
+ * request at a time (docs/internals.md); jobs wait per destination in
+ * dest.c until a connection is free and their destination has room. A
+ * broken connection, a malformed reply, a missing recipient in the reply
+ * or a timeout count as 4.4.2 for the recipients concerned and mark the
+ * message for recover mode. If the service cannot be reached at all,
+ * waiting jobs are deferred (4.3.0) and connecting is retried after a few
+ * seconds. Everything is non-blocking under the loop. */
 #include "qmgr.h"
 
 #include <errno.h>
@@ -22,12 +23,9 @@
 #define CONN_IDLE_MS 10000
 #define CONNECT_RETRY_SECS 5
 #define READ_CHUNK 4096
-/* Time for one delivery request: ipc_timeout times this (a batch of
- * recipients each with a fsync may take a while on a busy disk). */
-#define DELIVERY_TIMEOUT_FACTOR 5
 
 struct qmgr_conn {
-	struct qmgr *q;
+	struct qmgr_transport *t;
 	int fd;
 	ev_io *io;
 	ev_timer *timer;
@@ -36,23 +34,27 @@ struct qmgr_conn {
 	struct qmgr_job *job; /* in progress, or NULL when idle */
 };
 
-static void dispatch(struct qmgr *q);
-
 /* ---- jobs ---- */
+
+static void job_free(struct qmgr_job *job)
+{
+	free(job->nexthop);
+	free(job);
+}
 
 static void job_end(struct qmgr_job *job)
 {
 	struct qmgr_msg *m = job->m;
 
-	free(job);
+	job_free(job);
 	qmgr_msg_job_done(m);
 }
 
-/* job_fail: every recipient of job still without an answer gets status. */
-static void job_fail(struct qmgr_job *job, const char *status, const char *reason, bool unsure)
+void qmgr_job_fail(struct qmgr_job *job, const struct qmgr_via *via, const char *status,
+		   const char *reason, bool unsure)
 {
 	for (int k = 0; k < job->count; k++)
-		qmgr_msg_result(job->m, job->rcpts[k], status, reason);
+		qmgr_msg_result(job->m, job->rcpts[k], via, status, reason);
 	if (unsure)
 		job->m->unsure = true;
 	job_end(job);
@@ -62,11 +64,11 @@ static void job_fail(struct qmgr_job *job, const char *status, const char *reaso
 
 static void conn_close(struct qmgr_conn *c)
 {
-	struct qmgr *q = c->q;
+	struct qmgr_transport *t = c->t;
 
-	for (int i = 0; i < q->nconns; i++)
-		if (q->conns[i] == c) {
-			q->conns[i] = q->conns[--q->nconns];
+	for (int i = 0; i < t->nconns; i++)
+		if (t->conns[i] == c) {
+			t->conns[i] = t->conns[--t->nconns];
 			break;
 		}
 	ev_io_remove(&c->io);
@@ -77,33 +79,74 @@ static void conn_close(struct qmgr_conn *c)
 	free(c);
 }
 
+/* job_over: the job's delivery ended: its destination learns how. */
+static void job_over(struct qmgr_transport *t, struct qmgr_job *job, enum qmgr_dest_outcome how,
+		     const char *status, const char *reason)
+{
+	qmgr_dest_done(t, job->dest, how, status, reason);
+	job->dest = NULL;
+}
+
 static void conn_broken(struct qmgr_conn *c, const char *why)
 {
 	struct qmgr_job *job = c->job;
-	struct qmgr *q = c->q;
+	struct qmgr_transport *t = c->t;
 
 	c->job = NULL;
 	conn_close(c);
 	if (job != NULL) {
-		char *reason = xasprintf("lost connection with local delivery: %s", why);
+		char *reason = xasprintf("lost connection with %s delivery: %s", t->name, why);
+		struct qmgr_via via = { "none", NULL, false };
 
 		log_warn("%s: %s", job->m->msg->id, reason);
-		job_fail(job, "4.4.2", reason, true);
+		job_over(t, job, QMGR_DEST_UNKNOWN, NULL, NULL);
+		qmgr_job_fail(job, &via, "4.4.2", reason, true);
 		free(reason);
 	}
-	dispatch(q);
+	qmgr_transport_dispatch(t);
 }
 
-/* apply_reply: "rcpt=N dsn=X reason=Y" groups, in that order. */
+/* The per-request fields of a reply (before the first rcpt). */
+struct reply_head {
+	struct qmgr_via via;
+	bool dest_down;
+	size_t first_rcpt; /* index of the first "rcpt" field */
+};
+
+static void read_head(const attr_rec *rec, struct reply_head *h, bool local)
+{
+	size_t n = attr_count(rec), i;
+
+	h->via = (struct qmgr_via){ local ? "local" : "none", NULL, false };
+	h->dest_down = false;
+	for (i = 0; i < n && strcmp(attr_name_at(rec, i), "rcpt") != 0; i++) {
+		const char *name = attr_name_at(rec, i), *value = attr_value_at(rec, i);
+
+		if (strcmp(name, "relay") == 0 && *value != '\0')
+			h->via.relay = value;
+		else if (strcmp(name, "tls") == 0 && *value != '\0')
+			h->via.tls = value;
+		else if (strcmp(name, "remote_dsn") == 0)
+			h->via.remote_dsn = strcmp(value, "1") == 0;
+		else if (strcmp(name, "dest") == 0)
+			h->dest_down = strcmp(value, "down") == 0;
+	}
+	h->first_rcpt = i;
+}
+
+/* apply_reply: the head, then "rcpt=N dsn=X reason=Y" groups, in that
+ * order. */
 static void apply_reply(struct qmgr_conn *c, const attr_rec *rec)
 {
 	struct qmgr_job *job = c->job;
 	bool answered[QMGR_BATCH] = { false };
-	const char *dsn = NULL;
+	const char *dsn = NULL, *first_dsn = NULL, *first_reason = NULL;
+	struct reply_head h;
 	long cur = -1;
 	size_t n = attr_count(rec);
 
-	for (size_t i = 0; i < n; i++) {
+	read_head(rec, &h, !c->t->remote);
+	for (size_t i = h.first_rcpt; i < n; i++) {
 		const char *name = attr_name_at(rec, i), *value = attr_value_at(rec, i);
 
 		if (strcmp(name, "rcpt") == 0) {
@@ -118,14 +161,20 @@ static void apply_reply(struct qmgr_conn *c, const attr_rec *rec)
 		else if (strcmp(name, "reason") == 0 && dsn != NULL)
 			for (int k = 0; k < job->count; k++)
 				if (job->rcpts[k] == cur && !answered[k]) {
-					qmgr_msg_result(job->m, (int)cur, dsn, value);
+					qmgr_msg_result(job->m, (int)cur, &h.via, dsn, value);
 					answered[k] = true;
+					if (first_dsn == NULL) {
+						first_dsn = dsn;
+						first_reason = value;
+					}
 				}
 	}
+	job_over(c->t, job, h.dest_down ? QMGR_DEST_DOWN : QMGR_DEST_REACHED, first_dsn,
+		 first_reason);
 	for (int k = 0; k < job->count; k++)
 		if (!answered[k]) {
-			qmgr_msg_result(job->m, job->rcpts[k], "4.4.2",
-					"no result for this recipient from local delivery");
+			qmgr_msg_result(job->m, job->rcpts[k], &h.via, "4.4.2",
+					"no result for this recipient from the delivery agent");
 			job->m->unsure = true;
 		}
 }
@@ -178,7 +227,7 @@ static void conn_read(struct qmgr_conn *c)
 	if (n > 0)
 		buf_commit(c->in, (size_t)n);
 	if (read_reply(c) == 1)
-		dispatch(c->q);
+		qmgr_transport_dispatch(c->t);
 }
 
 /* conn_write: false when the connection broke (and c is gone). */
@@ -212,41 +261,41 @@ static void on_conn_io(void *ctx, int fd, int events)
 static void on_conn_timer(void *ctx)
 {
 	struct qmgr_conn *c = ctx;
-	struct qmgr *q = c->q;
+	struct qmgr_transport *t = c->t;
 
 	if (c->job != NULL) {
 		conn_broken(c, "timeout");
 		return;
 	}
 	conn_close(c);
-	dispatch(q);
+	qmgr_transport_dispatch(t);
 }
 
-static struct qmgr_conn *conn_open(struct qmgr *q)
+static struct qmgr_conn *conn_open(struct qmgr_transport *t)
 {
 	struct qmgr_conn *c;
 	char *err = NULL;
 	int fd;
 
-	if (time(NULL) < q->local_down_until)
+	if (time(NULL) < t->down_until)
 		return NULL;
-	fd = sock_connect_unix(q->local_socket, &err);
+	fd = sock_connect_unix(t->socket, &err);
 	if (fd < 0) {
-		log_warn("cannot connect to local delivery: %s", err);
+		log_warn("cannot connect to %s delivery: %s", t->name, err);
 		free(err);
-		q->local_down_until = time(NULL) + CONNECT_RETRY_SECS;
+		t->down_until = time(NULL) + CONNECT_RETRY_SECS;
 		return NULL;
 	}
 	sock_set_nonblock(fd, true);
 	c = xcalloc(1, sizeof(*c));
-	c->q = q;
+	c->t = t;
 	c->fd = fd;
 	c->in = buf_new(512);
 	c->out = buf_new(512);
-	c->io = ev_io_add(q->loop, fd, EV_READ, on_conn_io, c);
-	c->timer = ev_timer_add(q->loop, CONN_IDLE_MS, false, on_conn_timer, c);
-	q->conns = xrealloc(q->conns, (size_t)(q->nconns + 1) * sizeof(*q->conns));
-	q->conns[q->nconns++] = c;
+	c->io = ev_io_add(t->q->loop, fd, EV_READ, on_conn_io, c);
+	c->timer = ev_timer_add(t->q->loop, CONN_IDLE_MS, false, on_conn_timer, c);
+	t->conns = xrealloc(t->conns, (size_t)(t->nconns + 1) * sizeof(*t->conns));
+	t->conns[t->nconns++] = c;
 	return c;
 }
 
@@ -258,76 +307,77 @@ static void conn_send(struct qmgr_conn *c, struct qmgr_job *job)
 	attr_add_str(rec, "queue_id", m->msg->id);
 	attr_add_str(rec, "queue_file", m->msg->path);
 	attr_add_int(rec, "recover", m->recover ? 1 : 0);
+	if (job->nexthop != NULL)
+		attr_add_str(rec, "nexthop", job->nexthop);
 	for (int k = 0; k < job->count; k++)
 		attr_add_int(rec, "rcpt", job->rcpts[k]);
 	attr_encode(rec, c->out);
 	attr_free(&rec);
 	c->job = job;
-	ev_timer_reset(c->timer, (uint64_t)c->q->ipc_timeout * 1000 * DELIVERY_TIMEOUT_FACTOR);
+	ev_timer_reset(c->timer, c->t->job_timeout_ms);
 	conn_write(c);
 }
 
-static struct qmgr_conn *idle_conn(struct qmgr *q)
+static struct qmgr_conn *idle_conn(struct qmgr_transport *t)
 {
-	for (int i = 0; i < q->nconns; i++)
-		if (q->conns[i]->job == NULL)
-			return q->conns[i];
-	if (q->nconns < q->concurrency)
-		return conn_open(q);
+	for (int i = 0; i < t->nconns; i++)
+		if (t->conns[i]->job == NULL)
+			return t->conns[i];
+	if (t->nconns < t->limit)
+		return conn_open(t);
 	return NULL;
 }
 
-/* fail_waiting: local is unreachable and no connection is open. */
-static void fail_waiting(struct qmgr *q)
+void qmgr_transport_dispatch(struct qmgr_transport *t)
 {
-	while (q->jobs_head != NULL) {
-		struct qmgr_job *job = q->jobs_head;
-
-		q->jobs_head = job->next;
-		if (q->jobs_head == NULL)
-			q->jobs_tail = NULL;
-		job_fail(job, "4.3.0", "local delivery service unavailable", false);
-	}
-}
-
-static void dispatch(struct qmgr *q)
-{
-	while (q->jobs_head != NULL) {
-		struct qmgr_conn *c = idle_conn(q);
-		struct qmgr_job *job;
+	while (qmgr_dest_has_ready(t)) {
+		struct qmgr_conn *c = idle_conn(t);
 
 		if (c == NULL) {
-			if (q->nconns == 0)
-				fail_waiting(q);
+			if (t->nconns == 0) {
+				char *why = xasprintf("%s delivery service unavailable", t->name);
+
+				qmgr_dest_fail_all(t, "4.3.0", why);
+				free(why);
+			}
 			return;
 		}
-		job = q->jobs_head;
-		q->jobs_head = job->next;
-		if (q->jobs_head == NULL)
-			q->jobs_tail = NULL;
-		job->next = NULL;
-		conn_send(c, job);
+		conn_send(c, qmgr_dest_take(t));
 	}
 }
 
-void qmgr_transport_submit(struct qmgr *q, struct qmgr_job *job)
+void qmgr_transport_submit(struct qmgr_transport *t, struct qmgr_job *job)
 {
-	job->next = NULL;
-	if (q->jobs_tail != NULL)
-		q->jobs_tail->next = job;
-	else
-		q->jobs_head = job;
-	q->jobs_tail = job;
-	dispatch(q);
+	qmgr_dest_add(t, job);
+	qmgr_transport_dispatch(t);
 }
 
-void qmgr_transport_stop(struct qmgr *q)
+void qmgr_transport_init(struct qmgr *q, struct qmgr_transport *t, const char *name,
+			 int limit, uint64_t job_timeout_ms)
 {
-	while (q->nconns > 0) {
-		struct qmgr_conn *c = q->conns[0];
+	t->q = q;
+	t->name = name;
+	t->socket = xasprintf("%s/private/%s", q->queue_dir, name);
+	t->limit = limit;
+	t->job_timeout_ms = job_timeout_ms;
+	if (t->initial_window < 1)
+		t->initial_window = t->max_window = 1000000;
+	qmgr_dest_init(t);
+}
 
-		free(c->job); /* its message stays in active/: recovered at start */
+void qmgr_transport_stop(struct qmgr_transport *t)
+{
+	while (t->nconns > 0) {
+		struct qmgr_conn *c = t->conns[0];
+
+		if (c->job != NULL)
+			job_free(c->job); /* its message stays in active/: recovered at start */
 		c->job = NULL;
 		conn_close(c);
 	}
+	free(t->conns);
+	t->conns = NULL;
+	qmgr_dest_stop(t);
+	free(t->socket);
+	t->socket = NULL;
 }

@@ -234,7 +234,7 @@ class Delivery(Base):
     def test_forward_outside_is_requeued_and_deferred(self):
         self.start()
         self.inst.inject("s@remote.test", ["away@example.test"], message("fwd"))
-        self.assertTrue(wait_for(lambda: "no smtp transport yet: would relay via remote.test"
+        self.assertTrue(wait_for(lambda: "smtp delivery service unavailable (next hop remote.test)"
                                  in self.inst.log(), 10), self.inst.log())
         self.assertTrue(wait_for(lambda: len(self.inst.queue_files("deferred")) == 1, 10))
 
@@ -329,7 +329,11 @@ class Delivery(Base):
             self.inst.inject("s@remote.test", ["bob@example.test"], message("q%d" % i), "-T")
         for pid in self.pids("qmgr"):
             os.kill(pid, signal.SIGKILL)
-        self.inst.inject("s@remote.test", ["carol@example.test"], message("after"), "-T")
+        # with a trigger: qmgr's start scan may come before this file is in
+        # incoming/ (a restart takes 250 ms; qinject may take longer under
+        # load), and then only the trigger, kept in the socket's backlog
+        # for the new qmgr, tells it
+        self.inst.inject("s@remote.test", ["carol@example.test"], message("after"))
         self.wait_count("bob", 50, timeout=40)
         self.wait_count("carol", 1, timeout=40)
         self.wait_queue_empty(40)

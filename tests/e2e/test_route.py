@@ -4,7 +4,8 @@ relay_recipient_maps, relayhost) in a private instance running master,
 qmgr, local and an smtpd whose client is outside mynetworks: an error:
 transport bounces with its status and text (a multipart/report DSN read with
 Python's email parser), discard drops and logs, SMTP routes are deferred
-with a reason naming the next hop (no smtp client yet), a relay_domains
+with a reason naming the next hop (this instance runs no smtp service), a
+relay_domains
 recipient is accepted from an outside client while an unlisted one is
 refused at RCPT (550 5.1.1) and any other foreign domain is still denied;
 mailctl check reports a bad transport_maps entry with file:line and a
@@ -136,8 +137,9 @@ class Routing(InstanceCase):
     def test_transport_next_hop_deferral(self):
         qid = self.inst.inject("alice@example.test", ["y@smart.test"], message("smart"))
         self.wait_log("%s: to=<y@smart.test>, relay=none" % qid)
-        self.wait_log("dsn=4.4.0, status=deferred (no smtp transport yet: would relay via "
-                      "[192.0.2.7]:2525)")
+        # no smtp service in this instance: the reason names the next hop
+        self.wait_log("dsn=4.3.0, status=deferred (smtp delivery service unavailable "
+                      "(next hop [192.0.2.7]:2525))")
         self.assertTrue(wait_for(lambda: qid in self.inst.queue_files("deferred"), 10))
 
     # --- smtpd ------------------------------------------------------------
@@ -147,7 +149,8 @@ class Routing(InstanceCase):
                                  "From: s@outside.test\r\nSubject: backup\r\n\r\nhi\r\n")
         self.assertEqual(refused, {})
         self.wait_log("to=<known@backup.test>, relay=none")
-        self.wait_log("status=deferred (no smtp transport yet: would relay via backup.test)")
+        self.wait_log("status=deferred (smtp delivery service unavailable "
+                      "(next hop backup.test))")
 
     def test_relay_recipient_maps_refuses_unknown(self):
         code, text = self.rcpt("stranger@backup.test")

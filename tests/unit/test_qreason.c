@@ -100,6 +100,53 @@ static void test_parse_table(void **state)
 	}
 }
 
+/* A remote answer keeps its relay and TLS in a V line after its R line. */
+static void test_via_round_trip(void **state)
+{
+	struct qreason items[] = { { 0, "4.2.0", "host mx[192.0.2.1] said: 450 busy",
+				     "mx.example[192.0.2.1]:25", "TLSv1.3:TLS_AES_128_GCM_SHA256:verified" },
+				   { 2, "4.4.1", "connect to x: refused", "none", "none" },
+				   { 3, "4.2.2", "full", NULL, NULL } };
+	struct qreason_set set;
+	buf *out = buf_new(64);
+
+	(void)state;
+	qreason_format(out, 7, items, 3);
+	assert_non_null(strstr(buf_cstr(out), "R0 4.2.0 host mx[192.0.2.1] said: 450 busy\n"
+					      "V0 mx.example[192.0.2.1]:25 "
+					      "TLSv1.3:TLS_AES_128_GCM_SHA256:verified\n"));
+	assert_int_equal(qreason_parse(buf_cstr(out), buf_len(out), &set), 0);
+	assert_int_equal(set.n, 3);
+	assert_string_equal(set.items[0].relay, "mx.example[192.0.2.1]:25");
+	assert_string_equal(set.items[0].tls, "TLSv1.3:TLS_AES_128_GCM_SHA256:verified");
+	assert_string_equal(set.items[1].relay, "none");
+	assert_null(set.items[2].relay);
+	assert_null(set.items[2].tls);
+	qreason_free(&set);
+	buf_free(&out);
+}
+
+/* V lines that do not belong to the line before them are refused. */
+static void test_via_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"POSTERN-DEFER 1\nV0 a b\n", /* no R line before */
+		"POSTERN-DEFER 1\nR0 4.0.0 x\nV1 a b\n", /* another recipient */
+		"POSTERN-DEFER 1\nR0 4.0.0 x\nV0 a\n", /* no tls word */
+		"POSTERN-DEFER 1\nR0 4.0.0 x\nV0 a b c\n", /* a third word */
+		"POSTERN-DEFER 1\nR0 4.0.0 x\nV0 a b\nV0 a b\n", /* twice */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct qreason_set set;
+
+		if (qreason_parse(bad[i], strlen(bad[i]), &set) != -1)
+			fail_msg("case %zu parsed", i);
+		assert_int_equal(set.n, 0);
+	}
+}
+
 static void test_write_read_remove(void **state)
 {
 	char dir[] = "/tmp/test_qreason.XXXXXX";
@@ -135,6 +182,8 @@ int main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_long_reason_cut),
 		cmocka_unit_test(test_parse_table),
+		cmocka_unit_test(test_via_round_trip),
+		cmocka_unit_test(test_via_malformed),
 		cmocka_unit_test(test_write_read_remove),
 	};
 

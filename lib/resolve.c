@@ -226,6 +226,11 @@ static char *my_domain(cfg *c)
 	return xstrdup(dot != NULL ? dot + 1 : host);
 }
 
+const char *resolver_mydomain(const resolver *r)
+{
+	return r->mydomain;
+}
+
 resolver *resolver_new(cfg *c)
 {
 	resolver *r = xcalloc(1, sizeof(*r));

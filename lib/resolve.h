@@ -23,6 +23,9 @@ typedef struct resolver resolver;
  * not fatal: lookups through it answer TEMP (and it is retried later). */
 resolver *resolver_new(cfg *c);
 void resolver_free(resolver **r);
+/* resolver_mydomain: $mydomain, or $myhostname without its first label
+ * (what a bare local part is qualified with). */
+const char *resolver_mydomain(const resolver *r);
 
 /* resolver_domain_hosted: the domain (lower case) is delivered here. */
 enum resolve_result resolver_domain_hosted(resolver *r, const char *domain);

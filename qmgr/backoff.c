@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "q.h"
+
 time_t qmgr_next_retry(time_t now, time_t arrival, long long min_backoff, long long max_backoff)
 {
 	long long age = (long long)now - (long long)arrival;
@@ -48,6 +50,26 @@ int qmgr_dsn_class(const char *status)
 	if (status[0] == '2' || status[0] == '5')
 		return status[0] - '0';
 	return 4;
+}
+
+long long qmgr_lifetime(const char *sender, long long lifetime, long long bounce_lifetime)
+{
+	return *sender == '\0' ? bounce_lifetime : lifetime;
+}
+
+bool qmgr_delay_due(time_t now, time_t arrival, long long warn_after)
+{
+	return warn_after > 0 && (long long)now - (long long)arrival >= warn_after;
+}
+
+bool qmgr_wants_delay(int notify, long long warn_after)
+{
+	return warn_after > 0 && (notify == 0 || (notify & Q_NOTIFY_DELAY) != 0);
+}
+
+bool qmgr_wants_success(int notify)
+{
+	return (notify & Q_NOTIFY_SUCCESS) != 0;
 }
 
 const char *qmgr_rcpt_domain(const char *address)

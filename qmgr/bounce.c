@@ -1,9 +1,13 @@
 /* bounce.c: writes a delivery status notification (the text comes from
- * dsn.c) as a new queue file from the null sender to the original sender,
- * with the same durability as any accepted mail (q_writer: tmp/, fsync,
- * rename into incoming/, fsync incoming/), then takes it in at once. The
- * returned message is streamed from the queue file: only its headers for
- * RET=HDRS and by default, all of it for RET=FULL. */
+ * dsn.c) as a new queue file, with the same durability as any accepted
+ * mail (q_writer: tmp/, fsync, rename into incoming/, fsync incoming/),
+ * then takes it in at once. Failure, delay and success reports go from
+ * the null sender to the original sender; a double bounce (a bounce that
+ * could not be delivered) goes from double-bounce@$mydomain to the
+ * 2bounce_notice_recipient. The returned message is streamed from the
+ * queue file: all of it for a failure with RET=FULL and for a double
+ * bounce, only its headers otherwise (delay and success reports always
+ * return headers only, as Postfix does). */
 #include "qmgr.h"
 
 #include <errno.h>
@@ -16,12 +20,13 @@
 #include "mem.h"
 
 
-static int bounce_envelope(q_writer *w, const struct q_msg *orig, char **err_r)
+static int bounce_envelope(q_writer *w, const struct q_msg *orig, const struct qmgr_notice *nt,
+			   char **err_r)
 {
-	struct q_rcpt rcpt = { .address = orig->env.sender, .state = Q_RCPT_PENDING };
+	struct q_rcpt rcpt = { .address = (char *)nt->to, .state = Q_RCPT_PENDING };
 	struct q_envelope env = {
 		.arrival = time(NULL),
-		.sender = "",
+		.sender = (char *)nt->from,
 		.body_8bit = orig->env.body_8bit,
 		.smtputf8 = orig->env.smtputf8,
 		.client = "qmgr bounce",
@@ -35,14 +40,14 @@ static int bounce_envelope(q_writer *w, const struct q_msg *orig, char **err_r)
 /* returned_length: how much of the original goes back: all of it for
  * RET=FULL, else its header section (looked for in the first
  * header_size_limit bytes). */
-static off_t returned_length(struct qmgr *q, const struct q_msg *orig)
+static off_t returned_length(struct qmgr *q, const struct q_msg *orig, bool full)
 {
 	size_t want;
 	char *head;
 	ssize_t n;
 	off_t len;
 
-	if (orig->env.ret == 1)
+	if (full)
 		return orig->content_size;
 	want = orig->content_size < (off_t)q->header_limit ? (size_t)orig->content_size
 							     : q->header_limit;
@@ -53,45 +58,71 @@ static off_t returned_length(struct qmgr *q, const struct q_msg *orig)
 	return len;
 }
 
-static void fill_dsn(struct qmgr_msg *m, const int *idx, int n, const char *boundary,
+/* rcpt_action: the RFC 3464 action of recipient i in a notification. */
+static const char *rcpt_action(const struct qmgr_msg *m, int i, enum qmgr_dsn_kind kind)
+{
+	switch (kind) {
+	case QMGR_DSN_DELAY:
+		return "delayed";
+	case QMGR_DSN_SUCCESS:
+		return m->success[i] == QMGR_SUCCESS_RELAYED ? "relayed" : "delivered";
+	default:
+		return "failed";
+	}
+}
+
+static const char *rcpt_status(const struct qmgr_msg *m, int i, enum qmgr_dsn_kind kind)
+{
+	if (m->status[i] != NULL)
+		return m->status[i];
+	return kind == QMGR_DSN_SUCCESS ? "2.0.0" : kind == QMGR_DSN_DELAY ? "4.0.0" : "5.0.0";
+}
+
+static void fill_dsn(struct qmgr_msg *m, const struct qmgr_notice *nt, const char *boundary,
 		     struct qmgr_dsn *d, struct qmgr_dsn_rcpt *rcpts)
 {
 	const struct q_msg *orig = m->msg;
+	time_t until = orig->env.arrival +
+		       (time_t)qmgr_lifetime(orig->env.sender, m->q->lifetime, m->q->bounce_lifetime);
 
-	for (int k = 0; k < n; k++) {
-		const struct q_rcpt *r = &orig->env.rcpts[idx[k]];
+	for (int k = 0; k < nt->n; k++) {
+		int i = nt->idx[k];
 
-		rcpts[k].address = r->address;
-		rcpts[k].orcpt = r->orcpt;
-		rcpts[k].action = "failed";
-		rcpts[k].status = m->status[idx[k]];
-		rcpts[k].reason = m->reason[idx[k]];
+		rcpts[k].address = orig->env.rcpts[i].address;
+		rcpts[k].orcpt = orig->env.rcpts[i].orcpt;
+		rcpts[k].action = rcpt_action(m, i, nt->kind);
+		rcpts[k].status = rcpt_status(m, i, nt->kind);
+		rcpts[k].reason = m->reason[i] ? m->reason[i] : "";
+		rcpts[k].retry_until = nt->kind == QMGR_DSN_DELAY ? until : 0;
 	}
+	d->kind = nt->kind;
+	d->postmaster_copy = nt->postmaster_copy;
 	d->hostname = m->q->hostname;
 	d->queue_id = orig->id;
 	d->boundary = boundary;
-	d->sender = orig->env.sender;
+	d->sender = nt->to;
 	d->envid = orig->env.envid;
 	d->arrival = orig->env.arrival;
 	d->now = time(NULL);
-	d->full = orig->env.ret == 1;
+	d->full = nt->postmaster_copy || (nt->kind == QMGR_DSN_FAILURE && orig->env.ret == 1);
 	d->rcpts = rcpts;
-	d->nrcpts = n;
+	d->nrcpts = nt->n;
 }
 
-static int write_dsn(q_writer *w, struct qmgr_msg *m, const int *idx, int n, char **err_r)
+static int write_dsn(q_writer *w, struct qmgr_msg *m, const struct qmgr_notice *nt, char **err_r)
 {
-	struct qmgr_dsn_rcpt *rcpts = xcalloc((size_t)n, sizeof(*rcpts));
+	struct qmgr_dsn_rcpt *rcpts = xcalloc((size_t)nt->n, sizeof(*rcpts));
 	char *boundary = xasprintf("%s.bounce/%s", q_writer_id(w), m->q->hostname);
 	struct qmgr_dsn d;
 	buf *text = buf_new(4096);
 	int last = '\n', rc;
 
-	fill_dsn(m, idx, n, boundary, &d, rcpts);
+	fill_dsn(m, nt, boundary, &d, rcpts);
 	qmgr_dsn_head(text, &d);
 	rc = q_writer_content(w, buf_cstr(text), buf_len(text), err_r);
 	if (rc == 0)
-		rc = q_writer_copy_content(w, m->msg, returned_length(m->q, m->msg), &last, err_r);
+		rc = q_writer_copy_content(w, m->msg, returned_length(m->q, m->msg, d.full), &last,
+					   err_r);
 	buf_reset(text);
 	qmgr_dsn_tail(text, &d, last);
 	if (rc == 0)
@@ -102,7 +133,16 @@ static int write_dsn(q_writer *w, struct qmgr_msg *m, const int *idx, int n, cha
 	return rc;
 }
 
-int qmgr_bounce(struct qmgr_msg *m, const int *idx, int n, char **id_r)
+static const char *notice_name(const struct qmgr_notice *nt)
+{
+	if (nt->postmaster_copy)
+		return "postmaster non-delivery notification";
+	return nt->kind == QMGR_DSN_DELAY     ? "delay notification"
+	       : nt->kind == QMGR_DSN_SUCCESS ? "delivery status notification"
+					      : "non-delivery notification";
+}
+
+int qmgr_notify(struct qmgr_msg *m, const struct qmgr_notice *nt, char **id_r)
 {
 	struct qmgr *q = m->q;
 	char *err = NULL;
@@ -111,7 +151,7 @@ int qmgr_bounce(struct qmgr_msg *m, const int *idx, int n, char **id_r)
 	*id_r = NULL;
 	if (w == NULL)
 		goto fail;
-	if (bounce_envelope(w, m->msg, &err) < 0 || write_dsn(w, m, idx, n, &err) < 0) {
+	if (bounce_envelope(w, m->msg, nt, &err) < 0 || write_dsn(w, m, nt, &err) < 0) {
 		q_writer_abort(&w);
 		goto fail;
 	}
@@ -126,8 +166,8 @@ int qmgr_bounce(struct qmgr_msg *m, const int *idx, int n, char **id_r)
 	qmgr_kick(q);
 	return 0;
 fail:
-	log_warn("%s: cannot write the non-delivery notification: %s (will try again)",
-		 m->msg->id, err ? err : "unknown error");
+	log_warn("%s: cannot write the %s: %s", m->msg->id, notice_name(nt),
+		 err ? err : "unknown error");
 	free(err);
 	free(*id_r);
 	*id_r = NULL;

@@ -1,11 +1,16 @@
 /* dsn.c: the text of delivery status notifications (RFC 3464, in an RFC
  * 6522 multipart/report): a human-readable part, the machine-readable
  * message/delivery-status part and the returned message or its headers.
+ * Three kinds: failure (bounce), delay warning and success report; a
+ * double bounce is a failure report marked as the postmaster's copy.
  * Built into a buf in two pieces (head, tail) around the returned content,
  * which the caller streams from the queue file. Pure text work: no I/O. */
 #include "logic.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "mem.h"
 
 /* put_clean: text from a peer or a map, with control characters (CR, LF,
  * ...) turned into spaces so it stays on its line. */
@@ -26,13 +31,26 @@ static void put_date(buf *out, time_t when)
 	buf_puts(out, text);
 }
 
+static const char *subject_of(const struct qmgr_dsn *d)
+{
+	switch (d->kind) {
+	case QMGR_DSN_DELAY:
+		return "Delayed Mail (still being retried)";
+	case QMGR_DSN_SUCCESS:
+		return "Successful Mail Delivery Report";
+	default:
+		return "Undelivered Mail Returned to Sender";
+	}
+}
+
 static void put_headers(buf *out, const struct qmgr_dsn *d)
 {
 	buf_puts(out, "From: MAILER-DAEMON@");
 	put_clean(out, d->hostname);
 	buf_puts(out, " (Mail Delivery System)\nTo: <");
 	put_clean(out, d->sender);
-	buf_puts(out, ">\nSubject: Undelivered Mail Returned to Sender\nDate: ");
+	buf_printf(out, ">\nSubject: %s%s\nDate: ", d->postmaster_copy ? "Postmaster Copy: " : "",
+		   subject_of(d));
 	put_date(out, d->now);
 	buf_puts(out, "\nMessage-ID: <");
 	put_clean(out, d->boundary);
@@ -52,15 +70,38 @@ static void put_part_start(buf *out, const struct qmgr_dsn *d, const char *descr
 	buf_printf(out, "\nContent-Description: %s\nContent-Type: %s\n\n", description, type);
 }
 
+/* put_intro: what the human-readable part says before the recipients. */
+static void put_intro(buf *out, const struct qmgr_dsn *d)
+{
+	switch (d->kind) {
+	case QMGR_DSN_DELAY:
+		buf_puts(out, ".\n\n####### THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND "
+			      "YOUR MESSAGE. #######\n\n"
+			      "Your message could not be delivered yet to the recipients listed\n"
+			      "below. The mail system keeps trying until the time given for each\n"
+			      "of them (Will-Retry-Until in the delivery report); you will be told\n"
+			      "if it gives up. Its headers are attached below.\n\n");
+		break;
+	case QMGR_DSN_SUCCESS:
+		buf_puts(out, ".\n\nYour message was delivered to the recipients listed below.\n"
+			      "Delivered to a mailbox here means delivered for good; relayed means\n"
+			      "handed to a server that does not report back, so you may still\n"
+			      "hear of a failure from other systems. Its headers are attached.\n\n");
+		break;
+	default:
+		buf_puts(out, ".\n\nI'm sorry to have to inform you that your message could not\n"
+			      "be delivered to one or more recipients. It's attached below.\n\n");
+	}
+	buf_puts(out, "For further assistance, please send mail to postmaster.\n\n"
+		      "                   The mail system\n\n");
+}
+
 static void put_text_part(buf *out, const struct qmgr_dsn *d)
 {
 	put_part_start(out, d, "Notification", "text/plain; charset=utf-8");
 	buf_puts(out, "This is the mail system at host ");
 	put_clean(out, d->hostname);
-	buf_puts(out, ".\n\nI'm sorry to have to inform you that your message could not\n"
-		      "be delivered to one or more recipients. It's attached below.\n\n"
-		      "For further assistance, please send mail to postmaster.\n\n"
-		      "                   The mail system\n\n");
+	put_intro(out, d);
 	for (int i = 0; i < d->nrcpts; i++) {
 		buf_puts(out, "<");
 		put_clean(out, d->rcpts[i].address);
@@ -85,6 +126,10 @@ static void put_rcpt_status(buf *out, const struct qmgr_dsn_rcpt *r)
 	put_clean(out, r->status);
 	buf_puts(out, "\nDiagnostic-Code: X-Postern; ");
 	put_clean(out, r->reason);
+	if (r->retry_until != 0) {
+		buf_puts(out, "\nWill-Retry-Until: ");
+		put_date(out, r->retry_until);
+	}
 	buf_puts(out, "\n");
 }
 
@@ -107,15 +152,24 @@ static void put_status_part(buf *out, const struct qmgr_dsn *d)
 	buf_puts(out, "\n");
 }
 
+/* put_returned_start: the part header of the returned message. */
+static void put_returned_start(buf *out, const struct qmgr_dsn *d)
+{
+	const char *what = d->kind == QMGR_DSN_DELAY	  ? "Delayed Message"
+			   : d->kind == QMGR_DSN_SUCCESS ? "Delivered Message"
+							 : "Undelivered Message";
+	char *description = xasprintf("%s%s", what, d->full ? "" : " Headers");
+
+	put_part_start(out, d, description, d->full ? "message/rfc822" : "text/rfc822-headers");
+	free(description);
+}
+
 void qmgr_dsn_head(buf *out, const struct qmgr_dsn *d)
 {
 	put_headers(out, d);
 	put_text_part(out, d);
 	put_status_part(out, d);
-	if (d->full)
-		put_part_start(out, d, "Undelivered Message", "message/rfc822");
-	else
-		put_part_start(out, d, "Undelivered Message Headers", "text/rfc822-headers");
+	put_returned_start(out, d);
 }
 
 void qmgr_dsn_tail(buf *out, const struct qmgr_dsn *d, int last_byte)

@@ -44,6 +44,23 @@ bool qmgr_expired(time_t now, time_t arrival, long long lifetime);
  * "5.1.1" -> 5; anything malformed is 4 (temporary: never lose mail). */
 int qmgr_dsn_class(const char *status);
 
+/* qmgr_lifetime: how long a message may stay queued: bounce_lifetime for
+ * a bounce (null sender), else lifetime (as Postfix; the caller clamps
+ * bounce_lifetime to lifetime at start). */
+long long qmgr_lifetime(const char *sender, long long lifetime, long long bounce_lifetime);
+
+/* qmgr_delay_due: a delay warning is due for a message that arrived at
+ * arrival: delay_warning_time (warn_after, seconds; 0 = off) has passed. */
+bool qmgr_delay_due(time_t now, time_t arrival, long long warn_after);
+
+/* qmgr_wants_delay: a recipient with these NOTIFY bits (Q_NOTIFY_*, 0 = not
+ * given) gets delay warnings: NOTIFY=DELAY, or no NOTIFY at all; never
+ * when delay warnings are off (warn_after 0), as in Postfix. */
+bool qmgr_wants_delay(int notify, long long warn_after);
+
+/* qmgr_wants_success: NOTIFY=SUCCESS was asked (no default). */
+bool qmgr_wants_success(int notify);
+
 /* qmgr_rcpt_domain: the domain part of an address (after the last '@'),
  * "" when there is none. */
 const char *qmgr_rcpt_domain(const char *address);
@@ -52,17 +69,29 @@ const char *qmgr_rcpt_domain(const char *address);
 struct qmgr_dsn_rcpt {
 	const char *address; /* final recipient */
 	const char *orcpt; /* DSN ORCPT ("rfc822;x@y") or NULL */
-	const char *action; /* "failed", "delivered", "delayed" */
+	const char *action; /* "failed", "delayed", "delivered", "relayed" */
 	const char *status; /* "5.1.1" */
 	const char *reason; /* diagnostic text */
+	time_t retry_until; /* delayed: Will-Retry-Until (0: none) */
+};
+
+/* The kinds of notification (RFC 3464 2.3.3 actions): the subject, the
+ * human-readable text and the name of the returned part follow it. */
+enum qmgr_dsn_kind {
+	QMGR_DSN_FAILURE = 0, /* "Undelivered Mail Returned to Sender" */
+	QMGR_DSN_DELAY, /* "Delayed Mail (still being retried)" */
+	QMGR_DSN_SUCCESS, /* "Successful Mail Delivery Report" */
 };
 
 /* What a DSN is about. */
 struct qmgr_dsn {
+	enum qmgr_dsn_kind kind;
+	bool postmaster_copy; /* a double bounce: "Postmaster Copy: " subject */
 	const char *hostname; /* Reporting-MTA, From: MAILER-DAEMON@hostname */
 	const char *queue_id; /* of the original message */
 	const char *boundary; /* unique MIME boundary (e.g. "<bounce qid>/<host>") */
-	const char *sender; /* the original sender: To: of the DSN */
+	const char *sender; /* To: of the DSN (the original sender, or the
+			     * 2bounce_notice_recipient of a double bounce) */
 	const char *envid; /* ENVID or NULL */
 	time_t arrival; /* of the original message */
 	time_t now; /* Date: */

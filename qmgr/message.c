@@ -5,20 +5,28 @@
  * ones go to smtp, one job per next hop (transport.c, dest.c); a map or
  * entry that cannot be used defers (4.3.0).
  * Results: 2.x.x -> DONE, 4.x.x -> stays PENDING, 5.x.x -> FAILED. At the
- * end: FAILED recipients are reported to the sender in one DSN and become
- * REPORTED; expired messages fail their pending recipients with 4.4.7; a
- * message with nothing pending is removed, else it goes to deferred/ with
- * its next retry time as mtime. An unknown outcome (broken connection, no
- * reply) or a recipient state byte that cannot be written sets the file's
- * owner-execute bit, so the next attempt, even after a restart, runs in
- * recover mode. A move, chmod, utime or removal that fails hands the
- * message to the limbo (limbo.c), never leaving it behind in active/. */
+ * end (finish): expired messages (maximal_queue_lifetime, or
+ * bounce_queue_lifetime for a null sender) fail their pending recipients
+ * with 4.4.7; FAILED recipients are reported to the sender in one DSN and
+ * become REPORTED (a failed bounce goes to 2bounce_notice_recipient as a
+ * double bounce, a failed double bounce is dropped with a log line);
+ * recipients delivered in this attempt with NOTIFY=SUCCESS get one
+ * success DSN; a message waiting longer than delay_warning_time gets one
+ * delay DSN for its pending recipients, remembered in the file's
+ * DELAY_MODE_BIT. Then a message with nothing pending is removed, else it
+ * goes to deferred/ with its next retry time as mtime. An unknown outcome
+ * (broken connection, no reply) or a recipient state byte that cannot be
+ * written sets the file's owner-execute bit, so the next attempt, even
+ * after a restart, runs in recover mode. A move, chmod, utime or removal
+ * that fails hands the message to the limbo (limbo.c), never leaving it
+ * behind in active/. */
 #include "qmgr.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -29,6 +37,9 @@
 #include "qreason.h"
 
 #define RECOVER_MODE_BIT S_IXUSR
+/* The delay warning of this message was sent (group-execute: queue files
+ * are 0600, so no reader is confused by it; docs/internals.md). */
+#define DELAY_MODE_BIT S_IXGRP
 
 static double delay_of(const struct qmgr_msg *m)
 {
@@ -92,6 +103,26 @@ static void rcpt_failed(struct qmgr_msg *m, int i, const struct qmgr_via *via,
 	log_rcpt(m, i, via, status, "bounced", reason);
 }
 
+/* success_of: what a NOTIFY=SUCCESS sender hears of a delivery: local
+ * delivered it; an SMTP server relayed it, unless it took the DSN request
+ * on (remote_dsn), which leaves the report to it. */
+static enum qmgr_success success_of(const struct qmgr_via *via)
+{
+	if (strcmp(via->relay, "local") == 0)
+		return QMGR_SUCCESS_DELIVERED;
+	return via->remote_dsn ? QMGR_SUCCESS_NONE : QMGR_SUCCESS_RELAYED;
+}
+
+/* rcpt_done: delivered; how says what a NOTIFY=SUCCESS sender is told. */
+static void rcpt_done(struct qmgr_msg *m, int i, const struct qmgr_via *via, const char *status,
+		      const char *reason, enum qmgr_success how)
+{
+	set_result(m, i, via, status, reason);
+	set_state(m, i, Q_RCPT_DONE);
+	m->success[i] = (unsigned char)how;
+	log_rcpt(m, i, via, status, "sent", reason);
+}
+
 void qmgr_msg_result(struct qmgr_msg *m, int i, const struct qmgr_via *via, const char *status,
 		     const char *reason)
 {
@@ -99,8 +130,7 @@ void qmgr_msg_result(struct qmgr_msg *m, int i, const struct qmgr_via *via, cons
 		return;
 	switch (qmgr_dsn_class(status)) {
 	case 2:
-		set_state(m, i, Q_RCPT_DONE);
-		log_rcpt(m, i, via, status, "sent", reason);
+		rcpt_done(m, i, via, status, reason, success_of(via));
 		break;
 	case 5:
 		rcpt_failed(m, i, via, status, reason);
@@ -126,6 +156,7 @@ static void free_msg(struct qmgr_msg *m)
 	free(m->reason);
 	free(m->relay);
 	free(m->tls);
+	free(m->success);
 	if (m->prev != NULL)
 		m->prev->next = m->next;
 	else
@@ -143,7 +174,8 @@ static void expire_pending(struct qmgr_msg *m)
 	struct q_msg *msg = m->msg;
 	char *why;
 
-	if (!qmgr_expired(time(NULL), msg->env.arrival, m->q->lifetime))
+	if (!qmgr_expired(time(NULL), msg->env.arrival,
+			  qmgr_lifetime(msg->env.sender, m->q->lifetime, m->q->bounce_lifetime)))
 		return;
 	for (int i = 0; i < msg->env.nrcpts; i++) {
 		if (msg->env.rcpts[i].state != Q_RCPT_PENDING)
@@ -168,20 +200,48 @@ static void mark_reported(struct qmgr_msg *m, const int *idx, int n)
 		set_state(m, idx[k], Q_RCPT_REPORTED);
 }
 
+/* is_double_bounce: the message is a double bounce of ours: nothing about
+ * it is ever reported (no triple bounce, no warnings). */
+static bool is_double_bounce(const struct qmgr_msg *m)
+{
+	return strcasecmp(m->msg->env.sender, m->q->double_bounce) == 0;
+}
+
+/* failure_notice: to whom the failures of m go: the sender, or for a
+ * bounce (null sender) the postmaster as a double bounce. false: to
+ * nobody (a double bounce failed: dropped, as Postfix does). */
+static bool failure_notice(struct qmgr_msg *m, struct qmgr_notice *nt)
+{
+	*nt = (struct qmgr_notice){ .kind = QMGR_DSN_FAILURE };
+	if (is_double_bounce(m))
+		return false;
+	if (*m->msg->env.sender == '\0') {
+		nt->from = m->q->double_bounce;
+		nt->to = m->q->notice_rcpt;
+		nt->postmaster_copy = true;
+	} else {
+		nt->from = "";
+		nt->to = m->msg->env.sender;
+	}
+	return true;
+}
+
 /* report_failures: one DSN for every FAILED recipient that asks for it. */
 static void report_failures(struct qmgr_msg *m)
 {
 	struct q_msg *msg = m->msg;
 	int *idx = xcalloc((size_t)msg->env.nrcpts + 1, sizeof(int)), n = 0;
 	char *bounce_id = NULL;
+	struct qmgr_notice nt;
+	bool notice = failure_notice(m, &nt);
 
 	for (int i = 0; i < msg->env.nrcpts; i++) {
 		if (msg->env.rcpts[i].state != Q_RCPT_FAILED)
 			continue;
-		if (*msg->env.sender == '\0' || !wants_report(&msg->env.rcpts[i])) {
+		if (!notice || (!nt.postmaster_copy && !wants_report(&msg->env.rcpts[i]))) {
 			log_info("%s: to=<%s>: no notification sent (%s)", msg->id,
 				 msg->env.rcpts[i].address,
-				 *msg->env.sender == '\0' ? "null sender" : "NOTIFY");
+				 notice ? "NOTIFY" : "undeliverable postmaster notification discarded");
 			set_state(m, i, Q_RCPT_REPORTED);
 			continue;
 		}
@@ -190,12 +250,77 @@ static void report_failures(struct qmgr_msg *m)
 				   "delivery failed (details lost in a restart)");
 		idx[n++] = i;
 	}
-	if (n > 0 && qmgr_bounce(m, idx, n, &bounce_id) == 0) {
-		log_info("%s: sender non-delivery notification: %s", msg->id, bounce_id);
+	nt.idx = idx;
+	nt.n = n;
+	if (n > 0 && qmgr_notify(m, &nt, &bounce_id) == 0) {
+		log_info("%s: %s non-delivery notification: %s", msg->id,
+			 nt.postmaster_copy ? "postmaster" : "sender", bounce_id);
 		mark_reported(m, idx, n);
 		q_msg_sync(msg);
 		free(bounce_id);
 	}
+	free(idx);
+}
+
+/* notices_allowed: success and delay reports go to a real sender only. */
+static bool notices_allowed(const struct qmgr_msg *m)
+{
+	return *m->msg->env.sender != '\0' && !is_double_bounce(m);
+}
+
+/* send_notice: a success or delay report about idx[0..n) to the sender;
+ * true when it is queued (or there was nothing to say). */
+static bool send_notice(struct qmgr_msg *m, enum qmgr_dsn_kind kind, const int *idx, int n)
+{
+	struct qmgr_notice nt = { .kind = kind, .idx = idx, .n = n, .from = "",
+				  .to = m->msg->env.sender };
+	char *id = NULL;
+
+	if (n == 0)
+		return true;
+	if (qmgr_notify(m, &nt, &id) < 0)
+		return false;
+	log_info("%s: sender %s notification: %s", m->msg->id,
+		 kind == QMGR_DSN_DELAY ? "delay" : "delivery status", id);
+	free(id);
+	return true;
+}
+
+/* report_successes: one DSN for the recipients delivered in this attempt
+ * that asked for NOTIFY=SUCCESS and whose delivery we report (not those
+ * relayed to a server that took the request on). Best effort: a DSN that
+ * cannot be written is logged, never retried (the mail itself went). */
+static void report_successes(struct qmgr_msg *m)
+{
+	struct q_msg *msg = m->msg;
+	int *idx = xcalloc((size_t)msg->env.nrcpts + 1, sizeof(int)), n = 0;
+
+	for (int i = 0; i < msg->env.nrcpts && notices_allowed(m); i++)
+		if (msg->env.rcpts[i].state == Q_RCPT_DONE && m->success[i] != QMGR_SUCCESS_NONE &&
+		    qmgr_wants_success(msg->env.rcpts[i].notify))
+			idx[n++] = i;
+	send_notice(m, QMGR_DSN_SUCCESS, idx, n);
+	free(idx);
+}
+
+/* warn_delay: once per message, when it has waited delay_warning_time
+ * with recipients still pending: one delay DSN for those whose NOTIFY
+ * allows it. m->warned goes into the file's mode with the deferral; a
+ * DSN that cannot be written is tried again at the next attempt. */
+static void warn_delay(struct qmgr_msg *m)
+{
+	struct q_msg *msg = m->msg;
+	int *idx, n = 0;
+
+	if (m->warned || !notices_allowed(m) || q_msg_pending(msg) == 0 ||
+	    !qmgr_delay_due(time(NULL), msg->env.arrival, m->q->delay_warning))
+		return;
+	idx = xcalloc((size_t)msg->env.nrcpts + 1, sizeof(int));
+	for (int i = 0; i < msg->env.nrcpts; i++)
+		if (msg->env.rcpts[i].state == Q_RCPT_PENDING &&
+		    qmgr_wants_delay(msg->env.rcpts[i].notify, m->q->delay_warning))
+			idx[n++] = i;
+	m->warned = send_notice(m, QMGR_DSN_DELAY, idx, n);
 	free(idx);
 }
 
@@ -265,7 +390,11 @@ static time_t retry_time(const struct qmgr_msg *m, time_t now)
 {
 	time_t next = qmgr_next_retry(now, m->msg->env.arrival, m->q->min_backoff,
 				      m->q->max_backoff);
+	time_t warn_at = m->msg->env.arrival + (time_t)m->q->delay_warning;
 
+	if (!m->warned && m->q->delay_warning > 0 && notices_allowed(m) && warn_at > now &&
+	    warn_at < next)
+		next = warn_at; /* the delay warning is not sent late */
 	return waits_for_storage(m) ? qmgr_storage_retry(now, next) : next;
 }
 
@@ -274,7 +403,7 @@ static void defer_msg(struct qmgr_msg *m)
 	struct q_msg *msg = m->msg;
 	time_t now = time(NULL), next = retry_time(m, now);
 	struct timespec times[2] = { { 0, UTIME_OMIT }, { next, 0 } };
-	mode_t mode = m->unsure ? 0600 | RECOVER_MODE_BIT : 0600;
+	mode_t mode = (m->unsure ? 0600 | RECOVER_MODE_BIT : 0600) | (m->warned ? DELAY_MODE_BIT : 0);
 	const char *what;
 	struct qmgr_limbo *l;
 
@@ -299,6 +428,8 @@ static void finish(struct qmgr_msg *m)
 {
 	expire_pending(m);
 	report_failures(m);
+	report_successes(m);
+	warn_delay(m);
 	if (anything_left(m->msg))
 		defer_msg(m);
 	else
@@ -371,8 +502,7 @@ static void route_discard(struct qmgr_msg *m, int i, const struct route *rt)
 {
 	char *what = *rt->text ? xasprintf("discarded: %s", rt->text) : xstrdup("discarded");
 
-	set_state(m, i, Q_RCPT_DONE);
-	log_rcpt(m, i, &via_none, "2.0.0", "sent", what);
+	rcpt_done(m, i, &via_none, "2.0.0", what, QMGR_SUCCESS_DELIVERED);
 	free(what);
 }
 
@@ -424,11 +554,15 @@ void qmgr_msg_start(struct qmgr *q, struct q_msg *msg, bool recover)
 
 	m->q = q;
 	m->msg = msg;
-	m->recover = recover || (fstat(msg->fd, &st) == 0 && (st.st_mode & RECOVER_MODE_BIT));
+	if (fstat(msg->fd, &st) < 0)
+		st.st_mode = 0600;
+	m->recover = recover || (st.st_mode & RECOVER_MODE_BIT);
+	m->warned = (st.st_mode & DELAY_MODE_BIT) != 0;
 	m->status = xcalloc((size_t)nrcpts + 1, sizeof(char *));
 	m->reason = xcalloc((size_t)nrcpts + 1, sizeof(char *));
 	m->relay = xcalloc((size_t)nrcpts + 1, sizeof(char *));
 	m->tls = xcalloc((size_t)nrcpts + 1, sizeof(char *));
+	m->success = xcalloc((size_t)nrcpts + 1, 1);
 	m->next = q->active;
 	if (q->active != NULL)
 		q->active->prev = m;

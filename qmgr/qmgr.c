@@ -260,6 +260,26 @@ static void init_transports(struct qmgr *q, cfg *c)
 			    SMTP_JOB_TIMEOUT_MS);
 }
 
+/* read_dsn_settings: the notification keys. bounce_queue_lifetime above
+ * maximal_queue_lifetime is cut to it (logged), as Postfix does; the
+ * 2bounce_notice_recipient and the double-bounce sender are qualified
+ * with $mydomain, like a bare local part in an alias. */
+static void read_dsn_settings(struct qmgr *q, cfg *c)
+{
+	const char *to = cfg_get(c, "2bounce_notice_recipient");
+	const char *domain = resolver_mydomain(q->resolver);
+
+	q->bounce_lifetime = cfg_get_int(c, "bounce_queue_lifetime");
+	if (q->bounce_lifetime > q->lifetime) {
+		log_warn("bounce_queue_lifetime is larger than maximal_queue_lifetime: using %lld s",
+			 q->lifetime);
+		q->bounce_lifetime = q->lifetime;
+	}
+	q->delay_warning = cfg_get_int(c, "delay_warning_time");
+	q->notice_rcpt = strchr(to, '@') != NULL ? xstrdup(to) : xasprintf("%s@%s", to, domain);
+	q->double_bounce = xasprintf("double-bounce@%s", domain);
+}
+
 /* fit_open_limit: every active message keeps its queue file open, so the
  * active set must fit under RLIMIT_NOFILE, whose soft value is often 1024:
  * at the default limit of 1000 messages, opens would fail with EMFILE and
@@ -306,6 +326,7 @@ static void qmgr_init(svc *service)
 	make_queue_dirs(q);
 	qmgr_sweep_init(q);
 	q->resolver = resolver_new(q->config);
+	read_dsn_settings(q, q->config);
 	qmgr_scan_init(q);
 	log_info("queue manager started: active limit %d, local concurrency %d, smtp "
 		 "concurrency %d (%g to %g per destination)", q->active_limit, q->local.limit,

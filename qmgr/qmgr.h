@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "ev.h"
+#include "logic.h"
 #include "q.h"
 #include "resolve.h"
 #include "svc.h"
@@ -34,6 +35,17 @@
 #define QMGR_BATCH 50
 
 struct qmgr;
+
+/* What a delivered recipient that asked for NOTIFY=SUCCESS is told (RFC
+ * 3461 4.1, 5.2.2): "delivered" for a final delivery here (local,
+ * discard), "relayed" for one handed to a server that did not offer DSN,
+ * nothing from us when the server took the DSN request on (remote_dsn=1
+ * in the smtp reply: it reports from then on). */
+enum qmgr_success {
+	QMGR_SUCCESS_NONE = 0,
+	QMGR_SUCCESS_DELIVERED,
+	QMGR_SUCCESS_RELAYED,
+};
 
 /* One message in the active set. */
 struct qmgr_msg {
@@ -46,6 +58,8 @@ struct qmgr_msg {
 	char **reason; /* per recipient: its text */
 	char **relay; /* per recipient: the server that answered (smtp), or NULL */
 	char **tls; /* per recipient: the TLS of that answer ("none", ...), or NULL */
+	unsigned char *success; /* per recipient: enum qmgr_success of this run */
+	bool warned; /* the delay warning was sent (the file's DELAY_MODE_BIT) */
 	struct qmgr_msg *prev, *next;
 };
 
@@ -157,6 +171,10 @@ struct qmgr {
 	int active_limit;
 	int smtp_rcpt_limit; /* recipients per smtp request */
 	long long min_backoff, max_backoff, lifetime, run_delay, ipc_timeout;
+	long long bounce_lifetime; /* bounce_queue_lifetime, at most lifetime */
+	long long delay_warning; /* delay_warning_time, 0 = off */
+	char *notice_rcpt; /* 2bounce_notice_recipient, qualified */
+	char *double_bounce; /* sender of double bounces: double-bounce@$mydomain */
 	size_t header_limit;
 
 	struct qmgr_msg *active; /* list of the active set */
@@ -245,8 +263,18 @@ void qmgr_dest_stop(struct qmgr_transport *t);
  * a timer (queue_tmp_max_age). */
 void qmgr_sweep_init(struct qmgr *q);
 
-/* bounce.c: writes a DSN about recipients idx[0..n) of m to its sender;
- * 0 with *id_r (heap), or -1 (logged). */
-int qmgr_bounce(struct qmgr_msg *m, const int *idx, int n, char **id_r);
+/* bounce.c: a notification about recipients idx[0..n) of m. */
+struct qmgr_notice {
+	enum qmgr_dsn_kind kind;
+	const int *idx;
+	int n;
+	const char *from; /* envelope sender: "" or q->double_bounce */
+	const char *to; /* envelope recipient and To: */
+	bool postmaster_copy; /* a double bounce: returns the whole bounce */
+};
+
+/* qmgr_notify: writes the notification into the queue (incoming/, fsynced)
+ * and takes it in; 0 with *id_r (heap), or -1 (logged). */
+int qmgr_notify(struct qmgr_msg *m, const struct qmgr_notice *nt, char **id_r);
 
 #endif

@@ -14,6 +14,14 @@ const struct cfg_key qmgr_cfg_keys[] = {
 	  "longest wait between two delivery attempts of a deferred message" },
 	{ "maximal_queue_lifetime", CFG_TIME, "5d", 0, 31536000,
 	  "how long a message may stay deferred before it is returned as undeliverable" },
+	{ "bounce_queue_lifetime", CFG_TIME, "5d", 0, 31536000,
+	  "how long a bounce (null sender) may stay deferred before it is given up "
+	  "(at most maximal_queue_lifetime)" },
+	{ "delay_warning_time", CFG_TIME, "0h", 0, 31536000,
+	  "after this long in the queue the sender is warned once that the message is "
+	  "delayed; 0 turns the warning off" },
+	{ "2bounce_notice_recipient", CFG_STR, "postmaster", 1, 0,
+	  "who gets a bounce that could not be delivered (a double bounce)" },
 	{ "queue_tmp_max_age", CFG_TIME, "600s", 1, 86400,
 	  "age after which qmgr removes a file from queue tmp/ that no writer holds" },
 

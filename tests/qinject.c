@@ -4,9 +4,10 @@
  * with q_writer (tmp/, fsync, rename into incoming/, fsync incoming/),
  * prints the queue ID and triggers qmgr unless -T is given; -A makes the
  * arrival time that many seconds ago (for the queue filters by age).
- *   qinject [-T] [-A SECONDS_AGO] [-R full|hdrs] [-N never|success|failure]
- *           QUEUE_DIR SENDER RCPT...
- * SENDER "" is the null sender. */
+ *   qinject [-T] [-A SECONDS_AGO] [-R full|hdrs] [-N never|success|failure|delay]
+ *           [-E ENVID] [-O] QUEUE_DIR SENDER RCPT...
+ * SENDER "" is the null sender; -N may be repeated; -O gives every
+ * recipient the ORCPT "rfc822;<its address>". */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +25,14 @@ struct opts {
 	int ret;
 	int notify;
 	long age; /* arrival this many seconds ago */
+	char *envid;
+	bool orcpt;
 };
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: qinject [-T] [-A SECONDS_AGO] [-R full|hdrs] [-N never|success|failure] "
-			"QUEUE_DIR SENDER RCPT...\n");
+	fprintf(stderr, "usage: qinject [-T] [-A SECONDS_AGO] [-R full|hdrs] "
+			"[-N never|success|failure|delay] [-E ENVID] [-O] QUEUE_DIR SENDER RCPT...\n");
 	exit(2);
 }
 
@@ -41,6 +44,8 @@ static int parse_notify(const char *s)
 		return Q_NOTIFY_SUCCESS;
 	if (strcmp(s, "failure") == 0)
 		return Q_NOTIFY_FAILURE;
+	if (strcmp(s, "delay") == 0)
+		return Q_NOTIFY_DELAY;
 	usage();
 	return 0;
 }
@@ -77,13 +82,14 @@ static int inject(const struct opts *o, const char *queue_dir, const char *sende
 {
 	struct q_rcpt *r = xcalloc((size_t)n, sizeof(*r));
 	struct q_envelope env = { .arrival = time(NULL) - o->age, .sender = (char *)sender,
-				  .ret = o->ret, .client = "qinject", .rcpts = r, .nrcpts = n };
+				  .ret = o->ret, .envid = o->envid, .client = "qinject", .rcpts = r, .nrcpts = n };
 	char *err = NULL, *id;
 	q_writer *w = q_writer_new(queue_dir, &err);
 
 	for (int i = 0; i < n; i++) {
 		r[i].address = rcpts[i];
 		r[i].notify = o->notify;
+		r[i].orcpt = o->orcpt ? xasprintf("rfc822;%s", rcpts[i]) : NULL;
 		r[i].state = Q_RCPT_PENDING;
 	}
 	if (w == NULL || q_writer_envelope(w, &env, &err) < 0 || write_content(w, &err) < 0) {
@@ -102,6 +108,8 @@ static int inject(const struct opts *o, const char *queue_dir, const char *sende
 	if (o->trigger)
 		trigger(queue_dir, id);
 	free(id);
+	for (int i = 0; i < n; i++)
+		free(r[i].orcpt);
 	free(r);
 	return 0;
 }
@@ -111,12 +119,14 @@ int main(int argc, char **argv)
 	struct opts o = { .trigger = true };
 	int c;
 
-	while ((c = getopt(argc, argv, "TA:R:N:")) != -1) {
+	while ((c = getopt(argc, argv, "TA:R:N:E:O")) != -1) {
 		switch (c) {
 		case 'T': o.trigger = false; break;
 		case 'A': o.age = atol(optarg); break;
 		case 'R': o.ret = strcmp(optarg, "full") == 0 ? 1 : 2; break;
 		case 'N': o.notify |= parse_notify(optarg); break;
+		case 'E': o.envid = optarg; break;
+		case 'O': o.orcpt = true; break;
 		default: usage();
 		}
 	}

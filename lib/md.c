@@ -97,12 +97,36 @@ static uint32_t md_path_hash(const char *path)
 	return h;
 }
 
-/* md_delivery_key: the part of the name that identifies the delivery:
- * "<arrival>.Q<id>R<index>M<hash>." (host and size follow it). */
-static char *md_delivery_key(const struct md_delivery *d)
+/* md_address_hash: FNV-1a (64 bits) of a final address. */
+static unsigned long long md_address_hash(const char *address)
+{
+	unsigned long long h = 14695981039346656037ull;
+
+	for (const unsigned char *p = (const unsigned char *)address; *p; p++) {
+		h ^= *p;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* md_legacy_key: the key by recipient index, "<arrival>.Q<id>R<index>M<hash>.",
+ * of deliveries without a final address (and of every delivery made
+ * before keys by address existed: recover mode looks for both). */
+static char *md_legacy_key(const struct md_delivery *d)
 {
 	return xasprintf("%lld.Q%sR%dM%08x.", (long long)d->arrival, d->queue_id, d->rcpt_index,
 			 md_path_hash(d->maildir));
+}
+
+/* md_delivery_key: the part of the name that identifies the delivery:
+ * "<arrival>.Q<id>A<address hash>M<hash>." or the legacy key (host and
+ * size follow it). */
+static char *md_delivery_key(const struct md_delivery *d)
+{
+	if (d->address == NULL)
+		return md_legacy_key(d);
+	return xasprintf("%lld.Q%sA%016llxM%08x.", (long long)d->arrival, d->queue_id,
+			 md_address_hash(d->address), md_path_hash(d->maildir));
 }
 
 char *md_delivery_name(const struct md_delivery *d, off_t size)
@@ -439,14 +463,15 @@ static int md_check_request(const struct md_delivery *d, char **err_r)
 	return 0;
 }
 
-/* md_scan_for: is there a name starting with key in maildir/sub? Rescans
- * while the directory changed during the scan (a rename new/ -> cur/ or a
- * flag change can hide a file from one readdir pass). */
-static int md_scan_for(const char *maildir, const char *sub, const char *key, bool *found_r,
-		       char **err_r)
+/* md_scan_for: is there a name starting with key or key2 (may be NULL) in
+ * maildir/sub? Rescans while the directory changed during the scan (a
+ * rename new/ -> cur/ or a flag change can hide a file from one readdir
+ * pass). */
+static int md_scan_for(const char *maildir, const char *sub, const char *key, const char *key2,
+		       bool *found_r, char **err_r)
 {
 	char *dir = fs_join(maildir, sub);
-	size_t keylen = strlen(key);
+	size_t keylen = strlen(key), key2len = key2 ? strlen(key2) : 0;
 	int rc = 0;
 
 	*found_r = false;
@@ -463,7 +488,8 @@ static int md_scan_for(const char *maildir, const char *sub, const char *key, bo
 			break;
 		}
 		while (!*found_r && (de = readdir(dh)) != NULL)
-			*found_r = strncmp(de->d_name, key, keylen) == 0;
+			*found_r = strncmp(de->d_name, key, keylen) == 0 ||
+				   (key2 != NULL && strncmp(de->d_name, key2, key2len) == 0);
 		closedir(dh);
 		if (*found_r || stat(dir, &after) < 0 ||
 		    (after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
@@ -486,7 +512,7 @@ static enum md_result md_find_earlier(struct md_job *j, char **err_r)
 	const struct md_delivery *d = j->d;
 	bool found = false;
 	struct stat st;
-	char *key;
+	char *key, *legacy;
 	int rc;
 
 	if (!d->recover) {
@@ -499,9 +525,11 @@ static enum md_result md_find_earlier(struct md_job *j, char **err_r)
 	if (stat(j->new_path, &st) == 0)
 		return MD_DUPLICATE;
 	key = md_delivery_key(d);
-	rc = md_scan_for(d->maildir, "new", key, &found, err_r);
+	legacy = d->address != NULL ? md_legacy_key(d) : NULL;
+	rc = md_scan_for(d->maildir, "new", key, legacy, &found, err_r);
 	if (rc == 0 && !found)
-		rc = md_scan_for(d->maildir, "cur", key, &found, err_r);
+		rc = md_scan_for(d->maildir, "cur", key, legacy, &found, err_r);
+	free(legacy);
 	free(key);
 	if (rc < 0)
 		return MD_TEMP;

@@ -10,12 +10,18 @@
  * new/. Left-overs are removed after 36 hours (md_tmp_clean).
  *
  * Delivered once: for mail from the queue the final name is derived from
- * the queue ID, the recipient and the mailbox, not from the clock:
- *     <arrival>.Q<queue id>R<recipient index>M<8 hex of mailbox hash>.<host>,S=<size>
+ * the queue ID, the final address and the mailbox, not from the clock:
+ *     <arrival>.Q<queue id>A<16 hex of address hash>M<8 hex of mailbox hash>.<host>,S=<size>
  * so a retried delivery finds its earlier copy: link() into new/ fails with
- * EEXIST. With recover set (the delivery may have happened before a crash
- * and the user may have moved it to cur/ since), cur/ is searched for the
- * same base name too (any ":2,flags" suffix).
+ * EEXIST; and so does a delivery of the same message to the same final
+ * address for another envelope recipient (two aliases of one mailbox, in
+ * another request or attempt, or in another local process at the same
+ * moment): one delivery per final address. Without an address the
+ * recipient index stands in for it ("R<index>" instead of "A<hash>", the
+ * older form). With recover set (the delivery may have happened before a
+ * crash and the user may have moved it to cur/ since), new/ and cur/ are
+ * searched for the same base name (any ":2,flags" suffix), and for the
+ * older R<index> form too.
  *
  * Maildir++ quota: maildirsize holds "<bytes>S,<count>C" on its first line
  * and "<bytes> <count>" change lines after it; it is recalculated from the
@@ -40,6 +46,7 @@ struct md_delivery {
 	const char *maildir; /* the Maildir (or a folder .Name inside it) */
 	const char *queue_id;
 	int rcpt_index;
+	const char *address; /* the final address (Delivered-To), or NULL */
 	time_t arrival;
 	const char *prefix; /* header lines to put first (Return-Path, Delivered-To) */
 	int src_fd; /* the queue file */

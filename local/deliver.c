@@ -1,6 +1,6 @@
 /* deliver.c: one delivery request of local. For each recipient: expand it
  * (resolve.h), write a copy into each target Maildir (md.h: deterministic
- * names from queue ID + recipient index + Maildir, so a retry finds earlier
+ * names from queue ID + final address + Maildir, so a retry finds earlier
  * copies instead of writing new ones), forward outside targets (forward.c),
  * and note each Maildir touched in the batch: new/ is fsynced once per
  * Maildir for a whole batch of requests (local_batch_sync) before any
@@ -8,7 +8,9 @@
  * all of them are; otherwise it is deferred and the retry skips the copies
  * already made. Recipients of one request that expand to the same final
  * address (two aliases of one mailbox, an alias and its target) get one
- * copy, as Postfix's duplicate filter gives. Answers:
+ * copy, as Postfix's duplicate filter gives; across requests and attempts
+ * the Maildir name, keyed by the final address (md.h), finds the copy made
+ * for the other recipient. Answers:
  *   delivered or already there      2.0.0 delivered to maildir
  *   over quota                      4.2.2 mailbox full
  *   mail store below local_minfree  4.3.1 <reason: path, free, reserve>
@@ -103,6 +105,7 @@ static enum md_result deliver_target(struct request *rq, int rcpt,
 		.maildir = t->maildir,
 		.queue_id = msg->id,
 		.rcpt_index = rcpt,
+		.address = t->address,
 		.arrival = msg->env.arrival,
 		.prefix = prefix,
 		.src_fd = msg->fd,

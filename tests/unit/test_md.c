@@ -281,6 +281,63 @@ static void test_duplicate(void **state)
 	free(second);
 }
 
+/* One final address, two envelope recipients (two aliases of one mailbox):
+ * the second delivery finds the first copy, in new/ by link() and in cur/
+ * in recover mode; another address is another copy. */
+static void test_duplicate_by_address(void **state)
+{
+	struct md_delivery d = delivery();
+	char *first = NULL, *second = NULL, *from, *to;
+	regex_t re;
+
+	(void)state;
+	d.address = "carol@example.test";
+	assert_int_equal(deliver(&d, &first), MD_OK);
+	assert_int_equal(regcomp(&re, "^1700000000\\.Q8DnHVu5HejzQoA[0-9a-f]{16}M[0-9a-f]{8}\\.",
+				 REG_EXTENDED | REG_NOSUB),
+			 0);
+	if (regexec(&re, first, 0, NULL, 0) != 0)
+		fail_msg("bad name %s", first);
+	regfree(&re);
+	d.rcpt_index = 17;
+	assert_int_equal(deliver(&d, &second), MD_DUPLICATE);
+	assert_string_equal(first, second);
+	free(second);
+	from = xasprintf("%s/new/%s", mdir, first);
+	to = xasprintf("%s/cur/%s:2,S", mdir, first);
+	assert_int_equal(rename(from, to), 0);
+	d.rcpt_index = 18;
+	d.recover = true;
+	assert_int_equal(deliver(&d, NULL), MD_DUPLICATE);
+	assert_int_equal(count(mdir, "new"), 0);
+	d.recover = false;
+	d.address = "dave@example.test";
+	assert_int_equal(deliver(&d, NULL), MD_OK);
+	assert_int_equal(count(mdir, "new"), 1);
+	free(from);
+	free(to);
+	free(first);
+}
+
+/* A copy made under the older name (by recipient index) is found in
+ * recover mode by a delivery that names its address. */
+static void test_recover_legacy_name(void **state)
+{
+	struct md_delivery d = delivery();
+	char *name = NULL;
+
+	(void)state;
+	assert_int_equal(deliver(&d, &name), MD_OK); /* address NULL: R<index> */
+	d.address = "c@d";
+	d.recover = true;
+	assert_int_equal(deliver(&d, NULL), MD_DUPLICATE);
+	assert_int_equal(count(mdir, "new"), 1);
+	d.rcpt_index = 4; /* another recipient's legacy copy is not this one */
+	assert_int_equal(deliver(&d, NULL), MD_OK);
+	assert_int_equal(count(mdir, "new"), 2);
+	free(name);
+}
+
 static void move_to_cur(const char *name, const char *suffix)
 {
 	char *from = xasprintf("%s/new/%s", mdir, name);
@@ -820,6 +877,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_deliver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_by_address, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_legacy_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failures, setup, teardown),

@@ -266,7 +266,7 @@ class QmgrEdges(unittest.TestCase):
         names = self.files("alice")
         self.assertEqual(len(names), count, "duplicates or losses after %d kills" % kills)
         for qid in ids:
-            self.assertEqual(sum(1 for n in names if ".Q%sR" % qid in n), 1, qid)
+            self.assertEqual(sum(1 for n in names if ".Q%sA" % qid in n), 1, qid)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../../qmgr/logic.h"
+#include "q.h"
 #include "buf.h"
 #include "mem.h"
 
@@ -221,6 +222,115 @@ static void test_dsn_full(void **state)
 	buf_free(&out);
 }
 
+/* A delay warning: subject, warning text, action delayed with
+ * Will-Retry-Until, the headers part named for the kind. */
+static void test_dsn_delay(void **state)
+{
+	static const struct qmgr_dsn_rcpt late[] = {
+		{ "dave@example.test", "rfc822;dave@example.test", "delayed", "4.2.2", "mailbox full",
+		  1700432000 },
+	};
+	struct qmgr_dsn d = sample(false);
+	buf *out = buf_new(4096);
+	const char *text, *p2, *p3;
+	(void)state;
+
+	d.kind = QMGR_DSN_DELAY;
+	d.rcpts = late;
+	d.nrcpts = 1;
+	qmgr_dsn_head(out, &d);
+	qmgr_dsn_tail(out, &d, '\n');
+	text = buf_cstr(out);
+	assert_non_null(strstr(text, "\nSubject: Delayed Mail (still being retried)\n"));
+	assert_non_null(strstr(text, "THIS IS A WARNING ONLY"));
+	assert_null(strstr(text, "could not\nbe delivered"));
+	p2 = part_after(text, d.boundary, 2);
+	assert_non_null(p2);
+	assert_non_null(strstr(p2, "\nAction: delayed\nStatus: 4.2.2\n"
+				   "Diagnostic-Code: X-Postern; mailbox full\nWill-Retry-Until: "));
+	p3 = part_after(text, d.boundary, 3);
+	assert_non_null(p3);
+	assert_true(strncmp(p3, "Content-Description: Delayed Message Headers\n"
+				"Content-Type: text/rfc822-headers\n",
+			    strlen("Content-Description: Delayed Message Headers\n"
+				   "Content-Type: text/rfc822-headers\n")) == 0);
+	buf_free(&out);
+}
+
+/* A success report: delivered and relayed recipients, no retry field. */
+static void test_dsn_success(void **state)
+{
+	static const struct qmgr_dsn_rcpt done[] = {
+		{ "bob@example.test", NULL, "delivered", "2.0.0", "delivered to maildir", 0 },
+		{ "x@remote.test", "rfc822;x@remote.test", "relayed", "2.0.0", "250 ok", 0 },
+	};
+	struct qmgr_dsn d = sample(false);
+	buf *out = buf_new(4096);
+	const char *text, *p2;
+	(void)state;
+
+	d.kind = QMGR_DSN_SUCCESS;
+	d.rcpts = done;
+	d.nrcpts = 2;
+	qmgr_dsn_head(out, &d);
+	qmgr_dsn_tail(out, &d, '\n');
+	text = buf_cstr(out);
+	assert_non_null(strstr(text, "\nSubject: Successful Mail Delivery Report\n"));
+	assert_non_null(strstr(text, "was delivered to the recipients listed below"));
+	p2 = part_after(text, d.boundary, 2);
+	assert_non_null(strstr(p2, "\nOriginal-Envelope-Id: env-42\n"));
+	assert_non_null(strstr(p2, "Final-Recipient: rfc822; bob@example.test\n"
+				   "Action: delivered\nStatus: 2.0.0\n"));
+	assert_non_null(strstr(p2, "Final-Recipient: rfc822; x@remote.test\n"
+				   "Original-Recipient: rfc822;x@remote.test\n"
+				   "Action: relayed\nStatus: 2.0.0\n"));
+	assert_null(strstr(text, "Will-Retry-Until"));
+	assert_non_null(strstr(text, "Content-Description: Delivered Message Headers\n"));
+	buf_free(&out);
+}
+
+/* A double bounce: the postmaster's copy of a failure report. */
+static void test_dsn_postmaster_copy(void **state)
+{
+	struct qmgr_dsn d = sample(true);
+	buf *out = buf_new(4096);
+	(void)state;
+
+	d.postmaster_copy = true;
+	d.sender = "postmaster@example.test";
+	qmgr_dsn_head(out, &d);
+	assert_non_null(strstr(buf_cstr(out), "\nTo: <postmaster@example.test>\n"
+					      "Subject: Postmaster Copy: Undelivered Mail Returned "
+					      "to Sender\n"));
+	assert_non_null(strstr(buf_cstr(out), "Content-Description: Undelivered Message\n"
+					      "Content-Type: message/rfc822\n"));
+	buf_free(&out);
+}
+
+static void test_notice_rules(void **state)
+{
+	(void)state;
+	/* bounce_queue_lifetime for the null sender only */
+	assert_int_equal(qmgr_lifetime("", 432000, 3600), 3600);
+	assert_int_equal(qmgr_lifetime("a@b", 432000, 3600), 432000);
+	/* delay warnings: off at 0, due once the time has passed */
+	assert_false(qmgr_delay_due(1000000, 0, 0));
+	assert_false(qmgr_delay_due(1000, 0, 3600));
+	assert_true(qmgr_delay_due(3600, 0, 3600));
+	/* who gets them: NOTIFY=DELAY, or no NOTIFY (only when on) */
+	assert_true(qmgr_wants_delay(0, 3600));
+	assert_false(qmgr_wants_delay(0, 0));
+	assert_false(qmgr_wants_delay(Q_NOTIFY_DELAY, 0));
+	assert_true(qmgr_wants_delay(Q_NOTIFY_DELAY | Q_NOTIFY_FAILURE, 3600));
+	assert_false(qmgr_wants_delay(Q_NOTIFY_FAILURE, 3600));
+	assert_false(qmgr_wants_delay(Q_NOTIFY_NEVER, 3600));
+	assert_false(qmgr_wants_delay(Q_NOTIFY_SUCCESS, 3600));
+	/* success reports only when asked */
+	assert_false(qmgr_wants_success(0));
+	assert_false(qmgr_wants_success(Q_NOTIFY_FAILURE | Q_NOTIFY_DELAY));
+	assert_true(qmgr_wants_success(Q_NOTIFY_SUCCESS));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +339,9 @@ int main(void)
 		cmocka_unit_test(test_storage_retry),
 		cmocka_unit_test(test_dsn_class),    cmocka_unit_test(test_headers_len),
 		cmocka_unit_test(test_dsn_structure), cmocka_unit_test(test_dsn_full),
+		cmocka_unit_test(test_dsn_delay),    cmocka_unit_test(test_dsn_success),
+		cmocka_unit_test(test_dsn_postmaster_copy),
+		cmocka_unit_test(test_notice_rules),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,8 +6,10 @@ only), the delay warning after delay_warning_time (sent once, also across a
 restart of the instance), bounce_queue_lifetime, a bounce that cannot be
 delivered going to the postmaster as a double bounce (and a failed double
 bounce dropped), and one copy for two aliases of one mailbox, within one
-delivery request and across requests. Every DSN is read with Python's email
-parser as a multipart/report."""
+delivery request and across requests; with the fake smtp agent of
+test_qmgr_smtp.py, "relayed" for a server without DSN and no report when
+the server took the DSN request on (remote_dsn=1). Every DSN is read with
+Python's email parser as a multipart/report."""
 import email
 import email.policy
 import os
@@ -16,7 +18,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DAEMONS, QINJECT, Instance, wait_for  # noqa: E402
+from harness import DAEMONS, QINJECT, Instance, InstanceCase, wait_for  # noqa: E402
+from test_qmgr_smtp import FakeAgent  # noqa: E402
 
 MAILBOXES = """\
 alice@example.test example.test/alice/
@@ -255,6 +258,49 @@ class Dsn(unittest.TestCase):
         self.assertTrue(wait_for(lambda: "%s: removed" % qid in self.inst.log(), 10))
         self.assertEqual(len(self.files("carol")), 1, self.inst.log())
         self.assertEqual(self.files("alice"), [])
+
+
+def relay_answer(hop, rcpts):
+    """plain.test has no DSN extension, dsn.test takes NOTIFY on."""
+    head = [("relay", "mx.%s[192.0.2.30]:25" % hop), ("tls", "none"), ("dest", "ok"),
+            ("remote_dsn", 1 if hop == "dsn.test" else 0)]
+    return head, [(r, "2.0.0", "250 2.0.0 Ok: queued as R%d" % r) for r in rcpts], 0
+
+
+@unittest.skipUnless(available(), "qmgr, local or qinject not built")
+class RelayedDsn(InstanceCase):
+    @classmethod
+    def configure(cls):
+        inst = cls.inst
+        inst.set_mail_services()
+        inst.build_map("domains", DOMAINS)
+        inst.build_map("mailboxes", MAILBOXES)
+        inst.build_map("aliases", "")
+        os.makedirs(inst.path("queue", "private"), exist_ok=True)
+        cls.agent = FakeAgent(inst.path("queue", "private", "smtp"), relay_answer)
+        inst.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+        super().tearDownClass()
+
+    def test_relayed_and_remote_dsn(self):
+        qid = self.inst.inject("alice@example.test",
+                               ["x@plain.test", "y@dsn.test", "bob@example.test"],
+                               message("out"), "-N", "success", "-O")
+        box = os.path.join(self.inst.config_dir, "mail", "example.test", "alice", "new")
+        self.assertTrue(wait_for(lambda: os.path.isdir(box) and os.listdir(box), 20),
+                        self.inst.log())
+        self.assertTrue(wait_for(lambda: "%s: removed" % qid in self.inst.log(), 10))
+        names = os.listdir(box)
+        self.assertEqual(len(names), 1)
+        with open(os.path.join(box, names[0])) as f:
+            _, groups, _ = report_parts(f.read())
+        actions = {g["Final-Recipient"]: g["Action"] for g in groups[1:]}
+        # y@dsn.test is the remote server's to report: not in ours
+        self.assertEqual(actions, {"rfc822; x@plain.test": "relayed",
+                                   "rfc822; bob@example.test": "delivered"})
 
 
 if __name__ == "__main__":

@@ -13,12 +13,14 @@ Python's email parser as a multipart/report."""
 import email
 import email.policy
 import os
+import smtplib
 import stat
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DAEMONS, QINJECT, Instance, InstanceCase, wait_for  # noqa: E402
+from harness import (DAEMONS, QINJECT, Instance, InstanceCase, free_port,  # noqa: E402
+                     port_open, wait_for)
 from test_qmgr_smtp import FakeAgent  # noqa: E402
 
 MAILBOXES = """\
@@ -107,6 +109,15 @@ class Dsn(unittest.TestCase):
     def wait_queue_empty(self, timeout=20):
         self.assertTrue(wait_for(self.queue_empty, timeout), self.inst.log())
 
+    def mode_bits(self, qid):
+        """The mode of qid's queue file wherever it is now (0 if not found)."""
+        for sub in ("deferred", "active", "incoming"):
+            try:
+                return os.stat(self.inst.path("queue", sub, qid)).st_mode
+            except OSError:
+                pass
+        return 0
+
     def attempts(self, qid):
         return self.inst.log().count("%s: to=<dave@example.test>, relay=local" % qid)
 
@@ -143,6 +154,26 @@ class Dsn(unittest.TestCase):
         self.assertNotIn("%s: sender delivery status notification" % plain, log)
         self.assertNotIn("%s: sender delivery status notification" % null, log)
 
+    @unittest.skipUnless(os.path.exists(DAEMONS.get("smtpd", "")), "smtpd not built")
+    def test_success_report_through_smtpd(self):
+        port = free_port()
+        self.inst.set_mail_services(["127.0.0.1:%d inet n - n - 1 smtpd" % port])
+        self.start()
+        self.assertTrue(wait_for(lambda: port_open(port), 10), self.inst.log())
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+            c.ehlo()
+            self.assertTrue(c.has_extn("dsn"))
+            c.sendmail("alice@example.test", ["bob@example.test"], message("via smtp"),
+                       mail_options=["RET=FULL", "ENVID=smtp-envid-1"],
+                       rcpt_options=["NOTIFY=SUCCESS,FAILURE",
+                                     "ORCPT=rfc822;Bob+2Balias@example.test"])
+        self.wait_count("alice", 1)
+        _, groups, returned = report_parts(self.texts("alice")[0])
+        self.assertEqual(groups[0]["Original-Envelope-Id"], "smtp-envid-1")
+        self.assertEqual(groups[1]["Original-Recipient"], "rfc822;Bob+2Balias@example.test")
+        self.assertEqual(groups[1]["Action"], "delivered")
+        self.assertEqual(returned.get_content_type(), "text/rfc822-headers")
+
     # --- delay warnings --------------------------------------------------
     def test_delay_warning_once(self):
         self.inst.set_main("delay_warning_time", "2s")
@@ -173,9 +204,8 @@ class Dsn(unittest.TestCase):
         _, groups, _ = report_parts(self.texts("bob")[0])
         self.assertEqual(groups[0]["X-Postern-Queue-ID"], default)
         # the mark that it was sent is in the queue file's mode ...
-        path = self.inst.path("queue", "deferred", asked)
-        self.assertTrue(wait_for(lambda: os.path.exists(path), 10))
-        self.assertTrue(os.stat(path).st_mode & stat.S_IXGRP)
+        self.assertTrue(wait_for(lambda: self.mode_bits(asked) & stat.S_IXGRP, 10),
+                        oct(self.mode_bits(asked)))
         # ... so a restart sends no second one
         self.inst.stop()
         self.start()

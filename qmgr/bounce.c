@@ -82,8 +82,8 @@ static void fill_dsn(struct qmgr_msg *m, const struct qmgr_notice *nt, const cha
 		     struct qmgr_dsn *d, struct qmgr_dsn_rcpt *rcpts)
 {
 	const struct q_msg *orig = m->msg;
-	time_t until = orig->env.arrival +
-		       (time_t)qmgr_lifetime(orig->env.sender, m->q->lifetime, m->q->bounce_lifetime);
+	long long lifetime = qmgr_lifetime(orig->env.sender, m->q->lifetime, m->q->bounce_lifetime);
+	time_t until = orig->env.arrival + (time_t)lifetime;
 
 	for (int k = 0; k < nt->n; k++) {
 		int i = nt->idx[k];

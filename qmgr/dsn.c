@@ -77,16 +77,18 @@ static void put_intro(buf *out, const struct qmgr_dsn *d)
 	case QMGR_DSN_DELAY:
 		buf_puts(out, ".\n\n####### THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND "
 			      "YOUR MESSAGE. #######\n\n"
-			      "Your message could not be delivered yet to the recipients listed\n"
-			      "below. The mail system keeps trying until the time given for each\n"
-			      "of them (Will-Retry-Until in the delivery report); you will be told\n"
-			      "if it gives up. Its headers are attached below.\n\n");
+			      "Your message could not be delivered yet to the recipients\n"
+			      "listed below. The mail system keeps trying until the time\n"
+			      "given for each of them (Will-Retry-Until in the delivery\n"
+			      "report); you will be told if it gives up. Its headers are\n"
+			      "attached below.\n\n");
 		break;
 	case QMGR_DSN_SUCCESS:
 		buf_puts(out, ".\n\nYour message was delivered to the recipients listed below.\n"
-			      "Delivered to a mailbox here means delivered for good; relayed means\n"
-			      "handed to a server that does not report back, so you may still\n"
-			      "hear of a failure from other systems. Its headers are attached.\n\n");
+			      "Delivered to a mailbox here means delivered for good;\n"
+			      "relayed means handed to a server that does not report back,\n"
+			      "so you may still hear of a failure from other systems. Its\n"
+			      "headers are attached.\n\n");
 		break;
 	default:
 		buf_puts(out, ".\n\nI'm sorry to have to inform you that your message could not\n"

@@ -117,7 +117,8 @@ static enum qmgr_success success_of(const struct qmgr_via *via)
 static void rcpt_done(struct qmgr_msg *m, int i, const struct qmgr_via *via, const char *status,
 		      const char *reason, enum qmgr_success how)
 {
-	set_result(m, i, via, status, reason);
+	if (qmgr_wants_success(m->msg->env.rcpts[i].notify))
+		set_result(m, i, via, status, reason); /* for the success DSN */
 	set_state(m, i, Q_RCPT_DONE);
 	m->success[i] = (unsigned char)how;
 	log_rcpt(m, i, via, status, "sent", reason);
@@ -241,7 +242,8 @@ static void report_failures(struct qmgr_msg *m)
 		if (!notice || (!nt.postmaster_copy && !wants_report(&msg->env.rcpts[i]))) {
 			log_info("%s: to=<%s>: no notification sent (%s)", msg->id,
 				 msg->env.rcpts[i].address,
-				 notice ? "NOTIFY" : "undeliverable postmaster notification discarded");
+				 notice ? "NOTIFY"
+					: "undeliverable postmaster notification discarded");
 			set_state(m, i, Q_RCPT_REPORTED);
 			continue;
 		}
@@ -403,7 +405,7 @@ static void defer_msg(struct qmgr_msg *m)
 	struct q_msg *msg = m->msg;
 	time_t now = time(NULL), next = retry_time(m, now);
 	struct timespec times[2] = { { 0, UTIME_OMIT }, { next, 0 } };
-	mode_t mode = (m->unsure ? 0600 | RECOVER_MODE_BIT : 0600) | (m->warned ? DELAY_MODE_BIT : 0);
+	mode_t mode = 0600 | (m->unsure ? RECOVER_MODE_BIT : 0) | (m->warned ? DELAY_MODE_BIT : 0);
 	const char *what;
 	struct qmgr_limbo *l;
 

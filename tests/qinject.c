@@ -32,7 +32,8 @@ struct opts {
 static void usage(void)
 {
 	fprintf(stderr, "usage: qinject [-T] [-A SECONDS_AGO] [-R full|hdrs] "
-			"[-N never|success|failure|delay] [-E ENVID] [-O] QUEUE_DIR SENDER RCPT...\n");
+			"[-N never|success|failure|delay] [-E ENVID] [-O] "
+			"QUEUE_DIR SENDER RCPT...\n");
 	exit(2);
 }
 
@@ -82,7 +83,8 @@ static int inject(const struct opts *o, const char *queue_dir, const char *sende
 {
 	struct q_rcpt *r = xcalloc((size_t)n, sizeof(*r));
 	struct q_envelope env = { .arrival = time(NULL) - o->age, .sender = (char *)sender,
-				  .ret = o->ret, .envid = o->envid, .client = "qinject", .rcpts = r, .nrcpts = n };
+				  .ret = o->ret, .envid = o->envid, .client = "qinject",
+				  .rcpts = r, .nrcpts = n };
 	char *err = NULL, *id;
 	q_writer *w = q_writer_new(queue_dir, &err);
 

@@ -227,8 +227,8 @@ static void test_dsn_full(void **state)
 static void test_dsn_delay(void **state)
 {
 	static const struct qmgr_dsn_rcpt late[] = {
-		{ "dave@example.test", "rfc822;dave@example.test", "delayed", "4.2.2", "mailbox full",
-		  1700432000 },
+		{ "dave@example.test", "rfc822;dave@example.test", "delayed", "4.2.2",
+		  "mailbox full", 1700432000 },
 	};
 	struct qmgr_dsn d = sample(false);
 	buf *out = buf_new(4096);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "dns.h"
+#include "ev.h"
 #include "route.h"
 
 /* inet_protocols as flags */
@@ -56,12 +57,15 @@ struct nexthop_result {
 	size_t naddrs;
 };
 
-/* inet_protocols: NEXTHOP_INET4 and / or NEXTHOP_INET6 (0 = both).
+/* loop: the event loop dns runs on (required: answers that need no DNS,
+ * address literals, are handed over from a zero timer on it).
+ * inet_protocols: NEXTHOP_INET4 and / or NEXTHOP_INET6 (0 = both).
  * max_addrs: smtp_mx_address_limit, the most addresses in a result (0 = no
  * limit). relayhost: the next hop is the relayhost (or a transport's
  * fixed next hop); "not found" then defers (4.4.3) as in Postfix, which
  * takes a relayhost that does not resolve for a local misconfiguration. */
 struct nexthop_opts {
+	ev_loop *loop;
 	int inet_protocols;
 	unsigned max_addrs;
 	bool relayhost;

@@ -272,7 +272,8 @@ static void start_transaction_or_auth(smtpc *c);
 
 static void send_starttls(smtpc *c)
 {
-	if (c->cfg->tls_level == SMTPC_TLS_SECURE && c->cfg->tls_peername == NULL) {
+	if (c->cfg->tls_level == SMTPC_TLS_SECURE && c->cfg->tls_peername == NULL &&
+	    (c->cfg->tls_match == NULL || c->cfg->tls_match[0] == NULL)) {
 		give_up(c, SMTPC_ERR_TLS_VERIFY, "level secure without a name to verify");
 		return;
 	}
@@ -293,8 +294,12 @@ static void tls_verify_setup(smtpc *c)
 
 	if (ssl == NULL)
 		return; /* setup failed: the handshake reports it */
-	if (c->cfg->tls_peername != NULL) {
-		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (c->cfg->tls_match != NULL && c->cfg->tls_match[0] != NULL) {
+		(void)SSL_set1_host(ssl, c->cfg->tls_match[0]);
+		for (size_t i = 1; c->cfg->tls_match[i] != NULL; i++)
+			(void)SSL_add1_host(ssl, c->cfg->tls_match[i]);
+	} else if (c->cfg->tls_peername != NULL) {
 		(void)SSL_set1_host(ssl, c->cfg->tls_peername);
 	}
 	if (level >= SMTPC_TLS_VERIFY)

@@ -151,14 +151,14 @@ enum smtpc_tls_level {
 			     (the MX host name: Postfix's
 			     smtp_tls_verify_cert_match = hostname); without
 			     tls_peername only the chain */
-	SMTPC_TLS_SECURE, /* as verify, but tls_peername is required (the
-			     caller passes the name it trusts: the next hop,
-			     not a name found in DNS) */
+	SMTPC_TLS_SECURE, /* as verify, but a name is required (tls_peername
+			     or tls_match: the caller passes the names it
+			     trusts, the next hop's, not one found in DNS) */
 };
 
 /* What the TLS layer was, valid after the dialogue. verified: the chain
- * verified and the certificate names tls_peername (when given), on every
- * level (may too, for the log). */
+ * verified and the certificate names tls_peername (or one of tls_match,
+ * when given), on every level (may too, for the log). */
 struct smtpc_tls {
 	bool used;
 	bool verified;
@@ -176,6 +176,12 @@ struct smtpc_config {
 	enum smtpc_tls_level tls_level;
 	SSL_CTX *tls_ctx;
 	const char *tls_peername;
+	/* tls_match: the names the certificate may have instead of
+	 * tls_peername (NULL-terminated; NULL or empty: tls_peername), for a
+	 * policy's "match=" (the caller expands Postfix's words: "nexthop" is
+	 * the next hop's name, "dot-nexthop" is "." + it, "hostname" the MX
+	 * host); a name starting with "." matches any name below it. */
+	const char *const *tls_match;
 	/* AUTH (PLAIN preferred, else LOGIN) after EHLO (and STARTTLS) when
 	 * auth_user is set; only over TLS unless auth_plaintext. */
 	const char *auth_user, *auth_pass;

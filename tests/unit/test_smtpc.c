@@ -687,6 +687,13 @@ static void test_tls_levels(void **state)
 		/* no name given: the chain alone */
 		{ &offer, SMTPC_TLS_VERIFY, false, NULL, SMTPC_ERR_NONE, true, true,
 		  SEEN_TLS_DELIVERY },
+		/* a match list (a policy's match=) instead of the peer name */
+		{ &offer, SMTPC_TLS_SECURE, false, "m:other.test:mx.test", SMTPC_ERR_NONE, true,
+		  true, SEEN_TLS_DELIVERY },
+		{ &offer, SMTPC_TLS_SECURE, false, "m:other.test:.test", SMTPC_ERR_NONE, true,
+		  true, SEEN_TLS_DELIVERY },
+		{ &offer, SMTPC_TLS_SECURE, false, "m:other.test:.mx.test", SMTPC_ERR_TLS_VERIFY,
+		  false, false, "EHLO client.test\r\nSTARTTLS\r\n<TLS>" },
 		{ &offer, SMTPC_TLS_VERIFY, true, "mx.test", SMTPC_ERR_TLS_VERIFY, false, false,
 		  "EHLO client.test\r\nSTARTTLS\r\n<TLS>" },
 		{ &offer, SMTPC_TLS_SECURE, false, "mx.test", SMTPC_ERR_NONE, true, true,
@@ -718,6 +725,18 @@ static void test_tls_levels(void **state)
 									 : trusting_ctx,
 					    .tls_peername = cases[i].peername,
 					    .no_pipelining = true };
+		/* "m:a:b": SNI "mx.test", the names a and b to match */
+		char matchbuf[64];
+		const char *match[4] = { NULL };
+
+		if (cases[i].peername != NULL && strncmp(cases[i].peername, "m:", 2) == 0) {
+			snprintf(matchbuf, sizeof(matchbuf), "%s", cases[i].peername + 2);
+			match[0] = matchbuf;
+			match[1] = strchr(matchbuf, ':') + 1;
+			matchbuf[match[1] - matchbuf - 1] = '\0';
+			cfg.tls_match = match;
+			cfg.tls_peername = "mx.test";
+		}
 		struct run r = { .body = "b" };
 		struct fake f;
 		smtpc *c = run_dialogue(cases[i].sc, &r, &msg, &cfg, &f);
@@ -734,7 +753,7 @@ static void test_tls_levels(void **state)
 		if (t->used) {
 			assert_string_equal(t->protocol, "TLSv1.3");
 			assert_true(strncmp(t->cipher, "TLS_", 4) == 0);
-			assert_string_equal(f.sni, cases[i].peername ? cases[i].peername : "");
+			assert_string_equal(f.sni, cfg.tls_peername ? cfg.tls_peername : "");
 			assert_false(smtpc_caps(c)->ext & SMTPC_EXT_SIZE);
 		}
 		if (t->verified && cases[i].peername != NULL)

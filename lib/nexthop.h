@@ -112,10 +112,12 @@ int nexthop_parse_inet_protocols(const char *value, int *flags_r, char **err_r);
 /* nexthop_connect: starts a non-blocking TCP connect to a (to port, or to
  * the port already in a->sa when port is 0). *fd_r is then a non-blocking,
  * close-on-exec socket whose connect is done or in progress: watch it for
- * EV_WRITE and read SO_ERROR (nexthop_connect_result), or hand it to
- * smtpc_start, which accepts a connect in progress; bound the wait with
- * smtp_connect_timeout. Returns 0, or -1 with *err_r (heap) in Postfix's
- * words: "connect to H[A]:P: Network is unreachable". */
+ * EV_WRITE (bounded by smtp_connect_timeout), then nexthop_connect_result
+ * says how it went, and smtpc_start takes the connected fd. (smtpc_start
+ * also accepts a connect in progress, but a failed connect then looks like
+ * an I/O error at the greeting, without Postfix's "connect to" text.)
+ * Returns 0, or -1 with *err_r (heap) in Postfix's words: "connect to
+ * H[A]:P: Network is unreachable". */
 int nexthop_connect(const struct nexthop_addr *a, int port, int *fd_r, char **err_r);
 /* nexthop_connect_result: after the fd became writable: 0 when connected,
  * else -1 with *err_r (heap): "connect to H[A]:P: Connection refused". */

@@ -62,6 +62,7 @@ struct nexthop_query {
 	struct host_lookup *hosts;
 	size_t nhosts;
 	size_t pending; /* family lookups not answered yet */
+	bool delivering; /* inside cb: a cancel there is a no-op */
 	struct nexthop_result res;
 };
 
@@ -223,6 +224,7 @@ static void query_deliver(nexthop_query *nq)
 	else
 		log_debug("nexthop: %s: %s %s %s", nq->domain, nexthop_status_name(res->status),
 			  res->dsn, res->reason);
+	nq->delivering = true;
 	nq->cb(nq->ctx, res);
 	query_free(nq);
 }
@@ -470,7 +472,8 @@ void nexthop_cancel(nexthop_query **q)
 {
 	if (*q == NULL)
 		return;
-	query_free(*q);
+	if (!(*q)->delivering) /* else it is freed when the callback returns */
+		query_free(*q);
 	*q = NULL;
 }
 

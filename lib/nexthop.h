@@ -100,8 +100,9 @@ typedef void nexthop_cb(void *ctx, const struct nexthop_result *res);
 nexthop_query *nexthop_resolve(dns_resolver *dns, const struct route_nexthop *hop,
 			       const struct nexthop_opts *opts, nexthop_cb *cb, void *ctx);
 /* nexthop_cancel: stops the query and its DNS lookups; the callback will
- * not run. Sets *q to NULL; NULL is allowed. Not for a query whose callback
- * has run (it is gone then), but allowed from inside other callbacks. */
+ * not run. Sets *q to NULL; NULL is allowed. From inside the query's own
+ * callback it only clears *q (the query goes when the callback returns);
+ * after the callback returned the handle is stale: do not pass it. */
 void nexthop_cancel(nexthop_query **q);
 
 /* nexthop_parse_inet_protocols: "all", "ipv4", "ipv6", "ipv4, ipv6" (any

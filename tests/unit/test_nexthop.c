@@ -558,6 +558,40 @@ static void test_cancel(void **state)
 	dns_free(&fresh);
 }
 
+struct self_cancel {
+	nexthop_query *q;
+	int calls;
+};
+
+static void cancel_in_cb(void *ctx, const struct nexthop_result *res)
+{
+	struct self_cancel *sc = ctx;
+
+	assert_int_equal(res->status, NEXTHOP_OK);
+	sc->calls++;
+	nexthop_cancel(&sc->q); /* the owner's cleanup path: harmless here */
+	assert_null(sc->q);
+}
+
+/* a cancel from inside the query's own callback only forgets the handle */
+static void test_cancel_in_callback(void **state)
+{
+	struct route_nexthop hop = { .host = (char *)"192.0.2.1", .mx = false };
+	struct nexthop_opts opts = { .loop = fx->loop };
+	struct self_cancel sc = { 0 };
+
+	(void)state;
+	sc.q = nexthop_resolve(fx->dns, &hop, &opts, cancel_in_cb, &sc);
+	for (int i = 0; i < 20 && sc.calls == 0; i++)
+		ev_run_once(fx->loop, 10);
+	assert_int_equal(sc.calls, 1);
+	hop = (struct route_nexthop){ .host = (char *)"order.test.example", .mx = true };
+	sc.q = nexthop_resolve(fx->dns, &hop, &opts, cancel_in_cb, &sc);
+	for (int i = 0; i < 500 && sc.calls == 1; i++)
+		ev_run_once(fx->loop, 10);
+	assert_int_equal(sc.calls, 2);
+}
+
 /* the connect helper: refused at once or later, in Postfix's words */
 static void test_connect(void **state)
 {
@@ -647,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_mx_tempfail),
 		cmocka_unit_test(test_literals),
 		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_cancel_in_callback),
 		cmocka_unit_test(test_connect),
 	};
 

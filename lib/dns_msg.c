@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "mem.h"
@@ -411,10 +414,28 @@ enum dns_type dns_forward_type(const struct sockaddr *sa)
 	return DNS_A;
 }
 
+/* shuffle_seed: random() seeded once per process (and again in a forked
+ * child): unseeded, every process would put equal MX hosts in the same
+ * order. */
+static void shuffle_seed(void)
+{
+	static pid_t seeded;
+	pid_t pid = getpid();
+	unsigned seed;
+
+	if (seeded == pid)
+		return;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+		seed = (unsigned)time(NULL) ^ ((unsigned)pid << 16);
+	srandom(seed);
+	seeded = pid;
+}
+
 void dns_mx_shuffle(struct dns_result *res)
 {
 	size_t start = 0;
 
+	shuffle_seed();
 	while (start < res->count) {
 		size_t end = start + 1;
 

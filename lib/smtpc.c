@@ -26,6 +26,7 @@
 #define SMTPC_CHUNK (64 * 1024)
 
 struct smtpc {
+	ev_loop *loop;
 	conn *conn;
 	const struct smtpc_config *cfg;
 	struct smtpc_msg *msg;
@@ -54,7 +55,22 @@ struct smtpc {
 	bool authenticated;
 	unsigned messages; /* handed over after the first */
 	const char *trace_mask; /* shown in the trace instead of the next line */
+	/* parking (see smtpc.h): parked from the SMTPC_PARK until
+	 * smtpc_resume; park_rset while the RSET before it is in flight,
+	 * at_rest when nothing is (the connection idles); a resume during
+	 * the RSET waits in resume_msg / resume_set */
+	bool parked, park_rset, at_rest, resume_set;
+	struct smtpc_msg *resume_msg;
+	ev_timer *resume_timer; /* smtpc_resume's work, from the loop */
 };
+
+/* what SMTPC_PARK points to, and the message of a parked client */
+struct smtpc_msg smtpc_park_sentinel;
+static struct smtpc_msg no_msg;
+
+/* A parked connection without an idle limit still gets a timer, one that
+ * does not run out in practice (a year). */
+#define SMTPC_PARK_FOREVER_MS (365ULL * 24 * 3600 * 1000)
 
 void smtpc_timeouts_default(struct smtpc_timeouts *t)
 {
@@ -256,7 +272,8 @@ static void start_transaction_or_auth(smtpc *c);
 
 static void send_starttls(smtpc *c)
 {
-	if (c->cfg->tls_level == SMTPC_TLS_SECURE && c->cfg->tls_peername == NULL) {
+	if (c->cfg->tls_level == SMTPC_TLS_SECURE && c->cfg->tls_peername == NULL &&
+	    (c->cfg->tls_match == NULL || c->cfg->tls_match[0] == NULL)) {
 		give_up(c, SMTPC_ERR_TLS_VERIFY, "level secure without a name to verify");
 		return;
 	}
@@ -266,8 +283,10 @@ static void send_starttls(smtpc *c)
 }
 
 /* tls_verify_setup: verification per connection, on the SSL that
- * strm_start_tls made; the handshake has not begun yet. Checking the
- * name on may / encrypt only feeds the "verified" of the log. */
+ * strm_start_tls made; the handshake has not begun yet. The name is
+ * checked on every level (Postfix's smtp_tls_verify_cert_match =
+ * hostname at verify); on may / encrypt it only feeds the "verified" of
+ * the log. Wildcards only as a whole leftmost label. */
 static void tls_verify_setup(smtpc *c)
 {
 	SSL *ssl = strm_ssl(conn_strm(c->conn));
@@ -275,8 +294,14 @@ static void tls_verify_setup(smtpc *c)
 
 	if (ssl == NULL)
 		return; /* setup failed: the handshake reports it */
-	if (c->cfg->tls_peername != NULL && level != SMTPC_TLS_VERIFY)
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (c->cfg->tls_match != NULL && c->cfg->tls_match[0] != NULL) {
+		(void)SSL_set1_host(ssl, c->cfg->tls_match[0]);
+		for (size_t i = 1; c->cfg->tls_match[i] != NULL; i++)
+			(void)SSL_add1_host(ssl, c->cfg->tls_match[i]);
+	} else if (c->cfg->tls_peername != NULL) {
 		(void)SSL_set1_host(ssl, c->cfg->tls_peername);
+	}
 	if (level >= SMTPC_TLS_VERIFY)
 		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
 }
@@ -544,15 +569,15 @@ static void on_dot(smtpc *c, const struct smtpc_reply *r)
 
 /* ---- the next message on the same connection ---- */
 
-/* next_message: the results of the last message go (the caller read
- * them in next_msg); the new one starts clean. */
-static void next_message(smtpc *c, struct smtpc_msg *msg)
+/* message_forget: the results of the last message go (the caller read
+ * them in next_msg); the client holds no message of the caller's. */
+static void message_forget(smtpc *c)
 {
 	for (size_t i = 0; i < c->msg->nrcpts; i++) {
 		free(c->msg->rcpts[i].reply);
 		c->msg->rcpts[i].reply = NULL;
 	}
-	c->msg = msg;
+	c->msg = &no_msg;
 	c->failed = SMTPC_STAGES;
 	c->msg_error = SMTPC_ERR_NONE;
 	free(c->msg_error_text);
@@ -562,7 +587,52 @@ static void next_message(smtpc *c, struct smtpc_msg *msg)
 	c->mail_failed = c->send_body = false;
 	c->rcpt_sent = c->rcpt_answered = c->accepted = 0;
 	c->body_bytes = 0;
+}
+
+/* next_message: msg takes the place of the last one, which is forgotten. */
+static void next_message(smtpc *c, struct smtpc_msg *msg)
+{
+	message_forget(c);
+	c->msg = msg;
 	c->messages++;
+}
+
+/* park_at_rest: nothing is in flight: the connection idles until
+ * smtpc_resume, the idle limit, or a word or close from the server. */
+static void park_at_rest(smtpc *c)
+{
+	uint64_t ms = c->cfg->park_idle_ms;
+
+	c->at_rest = true;
+	c->stage = SMTPC_RSET; /* what a parked client ends in, but for QUIT */
+	conn_set_deadline(c->conn, ms > 0 ? ms : SMTPC_PARK_FOREVER_MS);
+}
+
+/* resume_now: msg (handed over already: c->msg) goes out, or QUIT. */
+static void resume_now(smtpc *c, struct smtpc_msg *msg)
+{
+	c->at_rest = false;
+	c->resume_set = false;
+	if (msg == NULL)
+		send_quit(c);
+	else
+		start_transaction(c);
+}
+
+/* park: the caller's next_msg said SMTPC_PARK: RSET first when a
+ * transaction is open (a refused DATA, a message not sent), then rest. */
+static void park(smtpc *c)
+{
+	message_forget(c);
+	c->parked = true;
+	c->resume_set = false;
+	if (c->in_transaction) {
+		c->park_rset = true;
+		send_line(c, "RSET");
+		enter(c, SMTPC_RSET);
+		return;
+	}
+	park_at_rest(c);
 }
 
 /* message_end: the message is done with (sent, refused or not sent):
@@ -577,6 +647,10 @@ static void message_end(smtpc *c)
 		send_quit(c);
 		return;
 	}
+	if (next == SMTPC_PARK) {
+		park(c);
+		return;
+	}
 	next_message(c, next);
 	if (c->in_transaction) {
 		send_line(c, "RSET");
@@ -588,13 +662,21 @@ static void message_end(smtpc *c)
 
 static void on_rset(smtpc *c, const struct smtpc_reply *r)
 {
+	bool park_rset = c->park_rset;
+
+	c->park_rset = false;
 	if (!positive(r)) {
 		fail(c, SMTPC_RSET); /* the new message is not sent */
 		send_quit(c);
 		return;
 	}
 	c->in_transaction = false;
-	start_transaction(c);
+	if (!park_rset)
+		start_transaction(c);
+	else if (c->resume_set)
+		resume_now(c, c->resume_msg);
+	else
+		park_at_rest(c);
 }
 
 /* on_reply: a complete reply for the current stage. The RCPT replies go
@@ -676,7 +758,7 @@ static int read_step(smtpc *c)
 	else if (r == 1) {
 		on_reply(c);
 		/* the next reply (pipelined RCPTs) gets its own time */
-		if (!conn_closing(c->conn) && !c->handshaking)
+		if (!conn_closing(c->conn) && !c->handshaking && !c->at_rest)
 			arm(c);
 	}
 	return STRM_OK;
@@ -712,10 +794,40 @@ static int body_step(smtpc *c)
 	return STRM_OK;
 }
 
+/* parked_step: a parked connection at rest hears nothing from a server
+ * that keeps to the protocol; any byte ends it (a "421 timeout" too). */
+static int parked_step(smtpc *c)
+{
+	strm *s = conn_strm(c->conn);
+	const char *line;
+	size_t len;
+	int r = strm_read_line(s, SMTPC_REPLY_LINE_MAX, &line, &len);
+	char *why;
+
+	if (r == STRM_OK) {
+		if (c->cfg->trace != NULL)
+			trace_in(c, line, len);
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			len--;
+		why = xasprintf("the server spoke while the connection was idle: %.*s",
+				(int)(len > 200 ? 200 : len), line);
+		hang_up(c, SMTPC_ERR_PROTOCOL, why);
+		free(why);
+		return STRM_OK;
+	}
+	if (r == STRM_TOOLONG || (r == STRM_AGAIN && strm_pending(s) > 0)) {
+		hang_up(c, SMTPC_ERR_PROTOCOL, "the server sent data while the connection was idle");
+		return STRM_OK;
+	}
+	return r;
+}
+
 static int smtpc_step(void *ctx)
 {
 	smtpc *c = ctx;
 
+	if (c->at_rest)
+		return parked_step(c);
 	if (c->handshaking)
 		return handshake_step(c);
 	return c->stage == SMTPC_BODY ? body_step(c) : read_step(c);
@@ -746,6 +858,11 @@ static void smtpc_idle(void *ctx)
 {
 	smtpc *c = ctx;
 
+	if (c->at_rest) { /* the idle limit: an orderly goodbye */
+		c->at_rest = false;
+		send_quit(c);
+		return;
+	}
 	hang_up(c, SMTPC_ERR_TIMEOUT, "timeout");
 }
 
@@ -754,6 +871,7 @@ static void smtpc_done(void *ctx)
 	smtpc *c = ctx;
 
 	c->conn = NULL; /* freed right after this */
+	ev_timer_remove(&c->resume_timer);
 	c->cfg->done(c->cfg->ctx, c);
 }
 
@@ -771,6 +889,7 @@ smtpc *smtpc_start(ev_loop *loop, int fd, const struct smtpc_config *cfg, struct
 {
 	smtpc *c = xcalloc(1, sizeof(*c));
 
+	c->loop = loop;
 	c->cfg = cfg;
 	c->msg = msg;
 	c->failed = SMTPC_STAGES;
@@ -783,6 +902,37 @@ smtpc *smtpc_start(ev_loop *loop, int fd, const struct smtpc_config *cfg, struct
 	c->conn = conn_new(loop, fd, cfg->timeouts.ms[SMTPC_GREETING], &smtpc_conn_ops, c);
 	enter(c, SMTPC_GREETING);
 	return c;
+}
+
+static void resume_fired(void *ctx)
+{
+	smtpc *c = ctx;
+
+	ev_timer_remove(&c->resume_timer);
+	if (!c->at_rest || conn_closing(c->conn))
+		return;
+	resume_now(c, c->resume_msg);
+	conn_run(c->conn); /* last: the conn may go (and c with it) */
+}
+
+void smtpc_resume(smtpc *c, struct smtpc_msg *msg)
+{
+	if (!c->parked || c->conn == NULL || msg == SMTPC_PARK)
+		log_panic("smtpc_resume: the client is not parked");
+	c->parked = false;
+	c->resume_msg = msg;
+	c->resume_set = true;
+	if (msg != NULL)
+		next_message(c, msg);
+	/* at rest: the work runs from the loop, so that neither next_msg nor
+	 * done runs inside this call; else the RSET's 250 starts it */
+	if (c->at_rest)
+		c->resume_timer = ev_timer_add(c->loop, 0, false, resume_fired, c);
+}
+
+bool smtpc_parked(const smtpc *c)
+{
+	return c->parked;
 }
 
 void smtpc_free(smtpc **cp)

@@ -13,10 +13,11 @@
  *
  * Several messages per connection: when one is done, the next_msg
  * callback may hand over the next (RSET first when the transaction is
- * still open); without it the dialogue ends with QUIT.
+ * still open); without it the dialogue ends with QUIT. Or it parks the
+ * connection (SMTPC_PARK) for a message that comes later: connection
+ * reuse, see smtpc_resume.
  *
- * Not here (yet): BDAT; keeping an idle connection open until a message
- * comes later (next_msg must answer at once). */
+ * Not here (yet): BDAT. */
 #ifndef POSTERN_SMTPC_H
 #define POSTERN_SMTPC_H
 
@@ -29,6 +30,12 @@
 #include "smtpc_reply.h"
 
 typedef struct smtpc smtpc;
+struct smtpc_msg;
+
+/* SMTPC_PARK: what next_msg returns to keep the connection for later
+ * (see smtpc_resume). A sentinel: never dereferenced. */
+extern struct smtpc_msg smtpc_park_sentinel;
+#define SMTPC_PARK (&smtpc_park_sentinel)
 
 /* Stages, in order; a result names the stage it ended in. */
 enum smtpc_stage {
@@ -139,14 +146,19 @@ enum smtpc_tls_level {
 			  STARTTLS goes on in plaintext, a failed handshake
 			  is SMTPC_ERR_TLS */
 	SMTPC_TLS_ENCRYPT, /* TLS required, the certificate not checked */
-	SMTPC_TLS_VERIFY, /* TLS, the chain verified against the CAs */
-	SMTPC_TLS_SECURE, /* verified, and a name of the certificate matches
-			     tls_peername */
+	SMTPC_TLS_VERIFY, /* TLS, the chain verified against the CAs and a
+			     name of the certificate matches tls_peername
+			     (the MX host name: Postfix's
+			     smtp_tls_verify_cert_match = hostname); without
+			     tls_peername only the chain */
+	SMTPC_TLS_SECURE, /* as verify, but a name is required (tls_peername
+			     or tls_match: the caller passes the names it
+			     trusts, the next hop's, not one found in DNS) */
 };
 
 /* What the TLS layer was, valid after the dialogue. verified: the chain
- * verified (and, except at level verify, the certificate names
- * tls_peername), on every level (may too, for the log). */
+ * verified and the certificate names tls_peername (or one of tls_match,
+ * when given), on every level (may too, for the log). */
 struct smtpc_tls {
 	bool used;
 	bool verified;
@@ -164,6 +176,12 @@ struct smtpc_config {
 	enum smtpc_tls_level tls_level;
 	SSL_CTX *tls_ctx;
 	const char *tls_peername;
+	/* tls_match: the names the certificate may have instead of
+	 * tls_peername (NULL-terminated; NULL or empty: tls_peername), for a
+	 * policy's "match=" (the caller expands Postfix's words: "nexthop" is
+	 * the next hop's name, "dot-nexthop" is "." + it, "hostname" the MX
+	 * host); a name starting with "." matches any name below it. */
+	const char *const *tls_match;
 	/* AUTH (PLAIN preferred, else LOGIN) after EHLO (and STARTTLS) when
 	 * auth_user is set; only over TLS unless auth_plaintext. */
 	const char *auth_user, *auth_pass;
@@ -178,10 +196,17 @@ struct smtpc_config {
 	 * hangs up (SMTPC_ERR_ABORTED): SMTP has no way to cancel DATA. */
 	bool (*rcpts_done)(void *ctx, smtpc *c);
 	/* next_msg: the current message is done (its results readable); return
-	 * the next message for this connection, or NULL to QUIT. The replies
-	 * of the old message's recipients are freed when it returns. Must not
-	 * smtpc_free. NULL: one message per connection. */
+	 * the next message for this connection, NULL to QUIT, or SMTPC_PARK to
+	 * keep the connection idle until smtpc_resume. The replies of the old
+	 * message's recipients are freed when it returns (the client keeps no
+	 * pointer into it once it returned NULL or SMTPC_PARK). Must not
+	 * smtpc_free, nor smtpc_resume this client. NULL: one message per
+	 * connection. */
 	struct smtpc_msg *(*next_msg)(void *ctx, smtpc *c);
+	/* park_idle_ms: how long a parked connection may idle before the
+	 * client says QUIT by itself (Postfix's
+	 * smtp_connection_cache_time_limit); 0: no limit, the owner ends it. */
+	uint64_t park_idle_ms;
 	/* done: the dialogue is over and the connection closed. The caller
 	 * reads the results and may smtpc_free from here. */
 	void (*done)(void *ctx, smtpc *c);
@@ -194,6 +219,35 @@ struct smtpc_config {
 smtpc *smtpc_start(ev_loop *loop, int fd, const struct smtpc_config *cfg, struct smtpc_msg *msg);
 /* smtpc_free: only after the done callback. */
 void smtpc_free(smtpc **c);
+
+/* Parking, for connection reuse. When next_msg returns SMTPC_PARK, the
+ * client sends RSET if a transaction is still open (a message whose DATA
+ * was refused or not sent), and then holds the connection idle: nothing
+ * is sent, no timer runs but park_idle_ms. The results of the last message
+ * are gone (read them in next_msg). Then:
+ * - smtpc_resume(c, msg): msg goes out on this connection (MAIL ...) as if
+ *   next_msg had returned it; its results come through next_msg / done
+ *   as usual (smtpc_messages counts it).
+ * - smtpc_resume(c, NULL): QUIT, then done (error NONE, stage QUIT).
+ * - park_idle_ms ran out: QUIT by itself, then done (smtpc_parked true).
+ * - the server closes (SMTPC_ERR_CLOSED), or sends anything, a "421"
+ *   too (SMTPC_ERR_PROTOCOL, the line in smtpc_error_text), or the RSET
+ *   is refused (smtpc_failed_stage SMTPC_RSET, QUIT): done runs with
+ *   smtpc_parked(c) true and smtpc_stage SMTPC_RSET or QUIT. No message
+ *   is concerned then: reconnect for the next one.
+ * smtpc_resume is for a parked client only (smtpc_parked true; a
+ * log_panic else), not from inside this client's own callbacks. Nothing
+ * of the client's runs inside it: msg is handed over at once (its
+ * results are smtpc's from then) and starts from the loop, or after the
+ * RSET's 250 when that is still out. If the RSET is refused, or the
+ * connection breaks before MAIL went out, msg is not sent: done runs with
+ * smtpc_parked false, the recipients without replies (code 0) and the
+ * error or smtpc_failed_stage SMTPC_RSET saying why: defer or retry it. */
+void smtpc_resume(smtpc *c, struct smtpc_msg *msg);
+/* smtpc_parked: next_msg returned SMTPC_PARK and smtpc_resume has not
+ * been called since. In the done callback: the dialogue ended while
+ * parked, so no message of the caller's was concerned. */
+bool smtpc_parked(const smtpc *c);
 
 /* Results, valid in and after the done callback. */
 enum smtpc_stage smtpc_stage(const smtpc *c); /* where it ended: SMTPC_QUIT when sent */

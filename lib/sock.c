@@ -200,6 +200,32 @@ int sock_connect_inet(const char *host, const char *port, int timeout_ms, char *
 	return fd;
 }
 
+int sock_connect_start(const struct sockaddr *sa, socklen_t len)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+int sock_connect_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno;
+	return err;
+}
+
 static char *name_of(const struct sockaddr_storage *ss, socklen_t len)
 {
 	char host[NI_MAXHOST], port[NI_MAXSERV];

@@ -23,6 +23,14 @@ int sock_listen_unix(const char *path, int mode, char **err_r);
 int sock_connect_unix(const char *path, char **err_r);
 /* sock_connect_inet: blocking connect to host:port with a timeout in ms. */
 int sock_connect_inet(const char *host, const char *port, int timeout_ms, char **err_r);
+/* sock_connect_start: a non-blocking, close-on-exec TCP socket of sa's
+ * family whose connect to sa is done or in progress (EINPROGRESS): watch
+ * it for writing, then ask sock_connect_error. Returns the fd, or -1 with
+ * errno (ECONNREFUSED, ENETUNREACH, ...). */
+int sock_connect_start(const struct sockaddr *sa, socklen_t len);
+/* sock_connect_error: the outcome of a non-blocking connect on fd once it
+ * became writable: 0 connected, else the errno value (SO_ERROR). */
+int sock_connect_error(int fd);
 /* sock_local_name: "127.0.0.1:10025", "[::1]:25" or the Unix path (heap). */
 char *sock_local_name(int fd);
 /* sock_peer_name: like sock_local_name for the peer; "unknown" if unset. */

@@ -3,7 +3,8 @@
 program, against Postern's own smtpd: tests/smtpc_drive runs one dialogue
 and prints its results. STARTTLS at the levels may / verify / secure with
 the instance's self-signed certificate as the CA (SNI and the name check
-against "localhost", which the certificate names), AUTH PLAIN on a
+against "localhost", which the certificate names; verify and secure both
+refuse a certificate that does not name the host), AUTH PLAIN on a
 submission service, a wrong password (535), TLS required where the
 server offers none, AUTH refused without TLS, and one refused and one
 accepted recipient in one transaction. No qmgr runs: accepted mail stays
@@ -94,6 +95,22 @@ class SmtpcTests(InstanceCase):
         self.assertTrue(out["error"].startswith("8 "), out)  # SMTPC_ERR_TLS_VERIFY
         self.assertEqual(out["dot"], "")
         self.assertEqual(self.inst.queue_files(), [])
+
+    def test_verify_checks_the_name(self):
+        # verify = the chain and the MX host's name (Postfix's
+        # smtp_tls_verify_cert_match = hostname): a certificate that does
+        # not name the host fails, nothing is sent
+        out = self.drive("smtp", ["bob@example.test"], "-l", "verify", "-n", "wrong.test",
+                         "-C", self.ca)
+        self.assertTrue(out["error"].startswith("8 "), out)  # SMTPC_ERR_TLS_VERIFY
+        self.assertEqual(out["dot"], "")
+        self.assertEqual(self.inst.queue_files(), [])
+        out = self.drive("smtp", ["bob@example.test"], "-l", "verify", "-n", "localhost",
+                         "-C", self.ca)
+        self.assertTrue(out["error"].startswith("0 "), out)
+        self.assertIn("verified=yes name=localhost", out["tls"])
+        self.assertTrue(out["dot"].startswith("250 "), out)
+        self.assertTrue(wait_for(lambda: len(self.inst.queue_files()) == 1))
 
     def test_wrong_password_is_535(self):
         out = self.drive("submission", ["bob@example.test"], "-l", "encrypt",

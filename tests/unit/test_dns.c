@@ -6,7 +6,8 @@
  * order and null MX, CNAME chains, NXDOMAIN vs no data vs REFUSED vs
  * timeout, the cache (answers survive the server's death, TTL 0 / size 0
  * does not), cancelling in flight and from the cache, and the pure
- * helpers (server list syntax, reverse names, address match). A tiny fake
+ * helpers (server list syntax, reverse names, address match, an MX
+ * shuffle that differs between processes). A tiny fake
  * server on the test's loop gives what dnsmasq will not: a CNAME without
  * its target's records, an endless chain, SERVFAIL, a truncated record. */
 #ifndef _GNU_SOURCE
@@ -522,6 +523,51 @@ static void test_mx(void **state)
 	dns_result_free(&res);
 }
 
+/* shuffled_in_child: the order a fresh child process gives ten MX hosts
+ * of equal preference, as ten letters. */
+static void shuffled_in_child(char out[11])
+{
+	int fds[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct dns_rr rrs[10];
+		struct dns_result res = { .status = DNS_FOUND, .count = 10, .rrs = rrs };
+		char names[10][2], order[10];
+
+		for (int i = 0; i < 10; i++) {
+			names[i][0] = (char)('a' + i);
+			names[i][1] = '\0';
+			rrs[i] = (struct dns_rr){ .text = names[i], .pref = 10 };
+		}
+		dns_mx_shuffle(&res);
+		for (int i = 0; i < 10; i++)
+			order[i] = rrs[i].text[0];
+		_exit(write(fds[1], order, 10) == 10 ? 0 : 1);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], out, 10), 10);
+	out[10] = '\0';
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+}
+
+/* test_shuffle_per_process: two processes do not shuffle alike (random()
+ * was never seeded: every smtp process tried equal MX hosts in the same
+ * order). Equal by chance: 1 in 3.6 million. */
+static void test_shuffle_per_process(void **state)
+{
+	char a[11], b[11];
+
+	(void)state;
+	shuffled_in_child(a);
+	shuffled_in_child(b);
+	assert_string_not_equal(a, b);
+}
+
 static void test_txt_joined(void **state)
 {
 	struct fixture *f = *state;
@@ -694,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_msg_read),
 		cmocka_unit_test(test_fake_server),
 		cmocka_unit_test_setup_teardown(test_lookups, setup, teardown),
+		cmocka_unit_test(test_shuffle_per_process),
 		cmocka_unit_test_setup_teardown(test_mx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txt_joined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),

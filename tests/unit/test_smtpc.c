@@ -11,7 +11,9 @@
  * certificates and wrong names, AUTH PLAIN / LOGIN / 535 and the
  * refusals before AUTH, the SIZE / SMTPUTF8 / 8BITMIME checks, a
  * greeting dripping a byte at a time, a close mid-DATA, an endless
- * multi-line reply, and two messages on one connection (with RSET). */
+ * multi-line reply, two messages on one connection (with RSET), and a
+ * connection parked between messages (resumed, ended by us, by the idle
+ * limit, by the server's close or its words, RSET before parking). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -48,6 +50,8 @@ struct script {
 	bool close_after_greeting;
 	bool drip; /* the greeting one byte every 20 ms */
 	bool close_in_data; /* hang up when the first body bytes come */
+	const char *rset; /* the RSET reply (NULL: 250) */
+	bool hold_rset; /* no RSET reply until the test writes one */
 };
 
 /* The fake server's TLS setup (made once, in group setup). */
@@ -141,8 +145,10 @@ static void fake_command(struct fake *f, const char *line)
 			f->in_data = true;
 			dot_decoder_init(&f->dec);
 		}
-	} else if (strncmp(line, "RSET", 4) == 0)
-		fake_reply(f, "250 2.0.0 reset\r\n");
+	} else if (strncmp(line, "RSET", 4) == 0) {
+		if (!sc->hold_rset)
+			fake_reply(f, sc->rset != NULL ? sc->rset : "250 2.0.0 reset\r\n");
+	}
 	else if (strncmp(line, "QUIT", 4) == 0)
 		fake_reply(f, "221 2.0.0 bye\r\n");
 	else
@@ -242,10 +248,12 @@ struct run {
 	int done_calls;
 	struct trace_rec *trace;
 	struct next_rec *next;
+	struct park_rec *park;
 };
 
 struct trace_rec;
 struct next_rec;
+struct park_rec;
 
 static ssize_t run_read_body(void *ctx, char *dst, size_t cap)
 {
@@ -667,8 +675,25 @@ static void test_tls_levels(void **state)
 		  SEEN_TLS_DELIVERY },
 		{ &offer, SMTPC_TLS_ENCRYPT, true, NULL, SMTPC_ERR_NONE, true, false,
 		  SEEN_TLS_DELIVERY },
-		{ &offer, SMTPC_TLS_VERIFY, false, "wrong.test", SMTPC_ERR_NONE, true, true,
+		/* verify checks the name too (smtp_tls_verify_cert_match = hostname) */
+		{ &offer, SMTPC_TLS_VERIFY, false, "wrong.test", SMTPC_ERR_TLS_VERIFY, false, false,
+		  "EHLO client.test\r\nSTARTTLS\r\n<TLS>" },
+		{ &offer, SMTPC_TLS_VERIFY, false, "mx.test", SMTPC_ERR_NONE, true, true,
 		  SEEN_TLS_DELIVERY },
+		{ &offer, SMTPC_TLS_VERIFY, false, "MX.Test", SMTPC_ERR_NONE, true, true,
+		  SEEN_TLS_DELIVERY },
+		{ &offer, SMTPC_TLS_VERIFY, false, "a.mx.test", SMTPC_ERR_TLS_VERIFY, false, false,
+		  "EHLO client.test\r\nSTARTTLS\r\n<TLS>" },
+		/* no name given: the chain alone */
+		{ &offer, SMTPC_TLS_VERIFY, false, NULL, SMTPC_ERR_NONE, true, true,
+		  SEEN_TLS_DELIVERY },
+		/* a match list (a policy's match=) instead of the peer name */
+		{ &offer, SMTPC_TLS_SECURE, false, "m:other.test:mx.test", SMTPC_ERR_NONE, true,
+		  true, SEEN_TLS_DELIVERY },
+		{ &offer, SMTPC_TLS_SECURE, false, "m:other.test:.test", SMTPC_ERR_NONE, true,
+		  true, SEEN_TLS_DELIVERY },
+		{ &offer, SMTPC_TLS_SECURE, false, "m:other.test:.mx.test", SMTPC_ERR_TLS_VERIFY,
+		  false, false, "EHLO client.test\r\nSTARTTLS\r\n<TLS>" },
 		{ &offer, SMTPC_TLS_VERIFY, true, "mx.test", SMTPC_ERR_TLS_VERIFY, false, false,
 		  "EHLO client.test\r\nSTARTTLS\r\n<TLS>" },
 		{ &offer, SMTPC_TLS_SECURE, false, "mx.test", SMTPC_ERR_NONE, true, true,
@@ -700,6 +725,18 @@ static void test_tls_levels(void **state)
 									 : trusting_ctx,
 					    .tls_peername = cases[i].peername,
 					    .no_pipelining = true };
+		/* "m:a:b": SNI "mx.test", the names a and b to match */
+		char matchbuf[64];
+		const char *match[4] = { NULL };
+
+		if (cases[i].peername != NULL && strncmp(cases[i].peername, "m:", 2) == 0) {
+			snprintf(matchbuf, sizeof(matchbuf), "%s", cases[i].peername + 2);
+			match[0] = matchbuf;
+			match[1] = strchr(matchbuf, ':') + 1;
+			matchbuf[match[1] - matchbuf - 1] = '\0';
+			cfg.tls_match = match;
+			cfg.tls_peername = "mx.test";
+		}
 		struct run r = { .body = "b" };
 		struct fake f;
 		smtpc *c = run_dialogue(cases[i].sc, &r, &msg, &cfg, &f);
@@ -716,10 +753,10 @@ static void test_tls_levels(void **state)
 		if (t->used) {
 			assert_string_equal(t->protocol, "TLSv1.3");
 			assert_true(strncmp(t->cipher, "TLS_", 4) == 0);
-			assert_string_equal(f.sni, cases[i].peername ? cases[i].peername : "");
+			assert_string_equal(f.sni, cfg.tls_peername ? cfg.tls_peername : "");
 			assert_false(smtpc_caps(c)->ext & SMTPC_EXT_SIZE);
 		}
-		if (t->verified && cases[i].level != SMTPC_TLS_VERIFY)
+		if (t->verified && cases[i].peername != NULL)
 			assert_string_equal(t->peer_name, "mx.test");
 		smtpc_free(&c);
 		fake_free(&f);
@@ -1073,6 +1110,170 @@ static void test_drip(void **state)
 	fake_free(&f);
 }
 
+/* ---- parking ---- */
+
+enum park_action {
+	PARK_RESUME, /* smtpc_resume with the second message */
+	PARK_QUIT, /* smtpc_resume(NULL) */
+	PARK_IDLE, /* nothing: park_idle_ms ends it */
+	PARK_SERVER_SPEAKS, /* the fake says 421 */
+	PARK_SERVER_CLOSES,
+};
+
+struct park_rec {
+	enum park_action action;
+	uint64_t after_ms;
+	smtpc *c;
+	struct fake *f;
+	struct smtpc_msg *msg2;
+	struct run body2;
+	ev_loop **loop;
+	ev_timer *timer;
+	int next_calls;
+	bool parked_after_resume;
+	const char *release_rset; /* written by the fake after the resume */
+};
+
+static void park_act(void *ctx)
+{
+	struct park_rec *p = ctx;
+	struct fake *f = p->f;
+
+	ev_timer_remove(&p->timer);
+	assert_true(smtpc_parked(p->c));
+	switch (p->action) {
+	case PARK_RESUME:
+		p->msg2->read_body = run_read_body;
+		p->msg2->body_ctx = &p->body2;
+		smtpc_resume(p->c, p->msg2);
+		p->parked_after_resume = smtpc_parked(p->c);
+		break;
+	case PARK_QUIT:
+		smtpc_resume(p->c, NULL);
+		p->parked_after_resume = smtpc_parked(p->c);
+		break;
+	case PARK_SERVER_SPEAKS:
+		strm_puts(f->s, "421 4.4.2 fake.test idle too long\r\n");
+		(void)strm_flush(f->s);
+		break;
+	case PARK_SERVER_CLOSES:
+		shutdown(strm_fd(f->s), SHUT_WR);
+		break;
+	case PARK_IDLE:
+		break;
+	}
+	if (p->release_rset != NULL) {
+		strm_puts(f->s, p->release_rset);
+		(void)strm_flush(f->s);
+	}
+}
+
+static struct smtpc_msg *park_next(void *ctx, smtpc *c)
+{
+	struct run *r = ctx;
+	struct park_rec *p = r->park;
+
+	if (p->next_calls++ > 0)
+		return NULL;
+	p->c = c;
+	if (p->action != PARK_IDLE)
+		p->timer = ev_timer_add(r->loop, p->after_ms, false, park_act, p);
+	return SMTPC_PARK;
+}
+
+/* test_park: next_msg parks the connection; the owner resumes it later
+ * (with a message or QUIT), or the idle limit, the server's close or its
+ * 421 end it. Parked longer than the RSET stage's time: no stage timer
+ * runs while parked. A transaction left open is RSET before parking, and
+ * a resume during that RSET waits for its 250 (or is not sent at all
+ * when RSET is refused). */
+static void test_park(void **state)
+{
+	static const struct script ok_all = { .greeting = "220 x\r\n", .ehlo = EHLO_PLAIN,
+					      .mail = OK, .rcpt = { OK, OK, OK }, .data = GO,
+					      .dot = OK };
+	static const struct script refuse_then_ok = {
+		.greeting = "220 x\r\n", .ehlo = EHLO_PLAIN, .mail = OK,
+		.rcpt = { "550 5.1.1 no\r\n", "550 no\r\n", OK }, .data = GO, .dot = OK,
+		.hold_rset = true
+	};
+#define FIRST "EHLO client.test\r\nMAIL FROM:<a@x> SIZE=10\r\nRCPT TO:<r1@x>\r\n" \
+	      "RCPT TO:<r2@x>\r\n"
+#define SECOND "MAIL FROM:<b@x> SIZE=10\r\nRCPT TO:<r3@x>\r\nDATA\r\ntwo\r\n.\r\n"
+	const struct {
+		const struct script *sc;
+		enum park_action action;
+		const char *release_rset;
+		enum smtpc_error error;
+		enum smtpc_stage stage, failed;
+		bool parked_at_done;
+		int code2;
+		const char *seen;
+	} cases[] = {
+		{ &ok_all, PARK_RESUME, NULL, SMTPC_ERR_NONE, SMTPC_QUIT, SMTPC_STAGES, false, 250,
+		  FIRST "DATA\r\none\r\n.\r\n" SECOND "QUIT\r\n" },
+		{ &ok_all, PARK_QUIT, NULL, SMTPC_ERR_NONE, SMTPC_QUIT, SMTPC_STAGES, false, 0,
+		  FIRST "DATA\r\none\r\n.\r\nQUIT\r\n" },
+		{ &ok_all, PARK_IDLE, NULL, SMTPC_ERR_NONE, SMTPC_QUIT, SMTPC_STAGES, true, 0,
+		  FIRST "DATA\r\none\r\n.\r\nQUIT\r\n" },
+		{ &ok_all, PARK_SERVER_SPEAKS, NULL, SMTPC_ERR_PROTOCOL, SMTPC_RSET, SMTPC_STAGES,
+		  true, 0, FIRST "DATA\r\none\r\n.\r\n" },
+		{ &ok_all, PARK_SERVER_CLOSES, NULL, SMTPC_ERR_CLOSED, SMTPC_RSET, SMTPC_STAGES,
+		  true, 0, FIRST "DATA\r\none\r\n.\r\n" },
+		/* every recipient refused: RSET, then parked; resumed while the
+		 * RSET is still unanswered */
+		{ &refuse_then_ok, PARK_RESUME, "250 2.0.0 reset\r\n", SMTPC_ERR_NONE, SMTPC_QUIT,
+		  SMTPC_STAGES, false, 250, FIRST "RSET\r\n" SECOND "QUIT\r\n" },
+		{ &refuse_then_ok, PARK_RESUME, "554 5.5.1 no reset\r\n", SMTPC_ERR_NONE, SMTPC_QUIT,
+		  SMTPC_RSET, false, 0, FIRST "RSET\r\nQUIT\r\n" },
+		{ &refuse_then_ok, PARK_QUIT, "250 2.0.0 reset\r\n", SMTPC_ERR_NONE, SMTPC_QUIT,
+		  SMTPC_STAGES, false, 0, FIRST "RSET\r\nQUIT\r\n" },
+	};
+#undef FIRST
+#undef SECOND
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct smtpc_rcpt rcpts1[] = { { .addr = "r1@x" }, { .addr = "r2@x" } };
+		struct smtpc_rcpt rcpts2[] = { { .addr = "r3@x" } };
+		struct smtpc_msg msg1 = { .sender = "a@x", .rcpts = rcpts1, .nrcpts = 2, .size = 10 };
+		struct smtpc_msg msg2 = { .sender = "b@x", .rcpts = rcpts2, .nrcpts = 1, .size = 10 };
+		struct fake f;
+		struct park_rec p = { .action = cases[i].action, .after_ms = 100, .f = &f,
+				      .msg2 = &msg2, .body2 = { .body = "two", .piece = 7 },
+				      .release_rset = cases[i].release_rset };
+		struct smtpc_config cfg = { .no_pipelining = true, .next_msg = park_next };
+		struct run r = { .body = "one", .park = &p };
+		smtpc *c;
+
+		smtpc_timeouts_default(&cfg.timeouts);
+		/* parked for 100 ms: a stage timer left running would fire */
+		if (cases[i].release_rset == NULL)
+			cfg.timeouts.ms[SMTPC_RSET] = 30;
+		if (cases[i].action == PARK_IDLE)
+			cfg.park_idle_ms = 60;
+		c = run_dialogue(cases[i].sc, &r, &msg1, &cfg, &f);
+		if (strcmp(buf_cstr(f.seen), cases[i].seen) != 0 ||
+		    smtpc_error(c) != cases[i].error || smtpc_stage(c) != cases[i].stage ||
+		    smtpc_failed_stage(c) != cases[i].failed ||
+		    smtpc_parked(c) != cases[i].parked_at_done || rcpts2[0].code != cases[i].code2)
+			fail_msg("case %zu: error %d (%s) stage %d failed %d parked %d code2 %d "
+				 "seen '%s'",
+				 i, smtpc_error(c), smtpc_error_text(c), smtpc_stage(c),
+				 smtpc_failed_stage(c), smtpc_parked(c), rcpts2[0].code,
+				 buf_cstr(f.seen));
+		assert_false(p.parked_after_resume);
+		assert_null(p.timer);
+		assert_int_equal(p.next_calls, cases[i].code2 == 250 ? 2 : 1);
+		assert_int_equal(smtpc_messages(c), cases[i].action == PARK_RESUME ? 1 : 0);
+		assert_null(rcpts1[0].reply); /* let go when parked */
+		if (cases[i].action == PARK_SERVER_SPEAKS)
+			assert_non_null(strstr(smtpc_error_text(c), "421 4.4.2 fake.test idle"));
+		smtpc_free(&c);
+		fake_free(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1089,6 +1290,7 @@ int main(void)
 		cmocka_unit_test(test_broken_servers),
 		cmocka_unit_test(test_next_message),
 		cmocka_unit_test(test_orcpt),
+		cmocka_unit_test(test_park),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* the fake writes to clients that hung up */

@@ -43,6 +43,7 @@ extern const struct cfg_key smtpd_cfg_keys[];
 extern const struct cfg_key pop3d_cfg_keys[];
 extern const struct cfg_key qmgr_cfg_keys[];
 extern const struct cfg_key master_cfg_keys[];
+extern const struct cfg_key smtp_cfg_keys[];
 /* cfg_key_tables: all of the above, shared first, ended by NULL. */
 extern const struct cfg_key *const cfg_key_tables[];
 /* cfg_key_find: the key called name in any table, or NULL. */

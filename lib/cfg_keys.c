@@ -121,6 +121,10 @@ const struct cfg_key cfg_shared_keys[] = {
 	{ "smtpd_auth_cram_md5", CFG_BOOL, "no", CFG_NO_BOUNDS,
 	  "offer AUTH CRAM-MD5, for users whose password entry has a CRAM-MD5 secret" },
 
+	/* IP versions (master listens, the smtp client connects) */
+	{ "inet_protocols", CFG_LIST, "all", CFG_NO_BOUNDS,
+	  "IP versions used for listening and connecting: all, ipv4, ipv6" },
+
 	/* DNS (lib/dns.c: smtpd's client name lookup, later the smtp client) */
 	{ "dns_servers", CFG_LIST, "", CFG_NO_BOUNDS,
 	  "DNS servers to ask (address or [address]:port); empty means /etc/resolv.conf" },
@@ -155,7 +159,8 @@ const struct cfg_key cfg_shared_keys[] = {
  * all of them draws no "unknown key" warning for another program's keys
  * and "$name" defaults may refer to keys of other tables. */
 const struct cfg_key *const cfg_key_tables[] = {
-	cfg_shared_keys, smtpd_cfg_keys, pop3d_cfg_keys, qmgr_cfg_keys, master_cfg_keys, NULL,
+	cfg_shared_keys, smtpd_cfg_keys, pop3d_cfg_keys, qmgr_cfg_keys, master_cfg_keys,
+	smtp_cfg_keys, NULL,
 };
 
 const struct cfg_key *cfg_key_find(const char *name)

@@ -65,7 +65,7 @@ static const struct std_service {
 	{ "imaps", 993, "n", "-", "-", "imapd", "-o imapd_service=imaps" },
 	{ "qmgr", 0, "-", "300", "1", "qmgr", "" },
 	{ "local", 0, "-", "-", "4", "local", "" },
-	{ "relay", 0, "-", "-", "-", "smtp", "" },
+	{ "smtp", 0, "-", "-", "-", "smtp", "" },
 };
 
 static void service_line(buf *out, const struct init_opts *o, const struct std_service *s)

@@ -10,8 +10,6 @@ const struct cfg_key master_cfg_keys[] = {
 	/* Listening sockets */
 	{ "inet_interfaces", CFG_LIST, "all", CFG_NO_BOUNDS,
 	  "local addresses inet services listen on: all, loopback-only or addresses" },
-	{ "inet_protocols", CFG_LIST, "all", CFG_NO_BOUNDS,
-	  "IP versions used for listening and connecting: all, ipv4, ipv6" },
 
 	/* Processes */
 	{ "default_process_limit", CFG_INT, "0", 0, 10000,

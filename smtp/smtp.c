@@ -286,15 +286,6 @@ static void maps_open(struct smtp_maps *m, const char *list)
 	m->maps = xcalloc((size_t)m->count + 1, sizeof(*m->maps));
 }
 
-static void maps_close(struct smtp_maps *m)
-{
-	for (int i = 0; i < m->count; i++)
-		map_close(&m->maps[i]);
-	free(m->maps);
-	cfg_free_list(&m->names);
-	memset(m, 0, sizeof(*m));
-}
-
 /* maps_ready: map i is open (opened on first use, again after a failure). */
 static bool maps_ready(struct smtp_maps *m, int i, char **err_r)
 {
@@ -414,6 +405,7 @@ static void smtp_init(svc *service)
 					 &err) < 0)
 		log_fatal("inet_protocols: %s", err);
 	s->hop_opts.max_addrs = (unsigned)cfg_get_int(c, "smtp_mx_address_limit");
+	s->hop_opts.loop = s->loop;
 	if (route_parse_nexthop(cfg_get(c, "relayhost"), &s->relayhost, &err) < 0) {
 		log_warn("relayhost: %s", err);
 		free(err);

@@ -4,10 +4,11 @@
  * with q_writer (tmp/, fsync, rename into incoming/, fsync incoming/),
  * prints the queue ID and triggers qmgr unless -T is given; -A makes the
  * arrival time that many seconds ago (for the queue filters by age).
- *   qinject [-T] [-A SECONDS_AGO] [-R full|hdrs] [-N never|success|failure|delay]
+ *   qinject [-T] [-U] [-A SECONDS_AGO] [-R full|hdrs] [-N never|success|failure|delay]
  *           [-E ENVID] [-O] QUEUE_DIR SENDER RCPT...
  * SENDER "" is the null sender; -N may be repeated; -O gives every
- * recipient the ORCPT "rfc822;<its address>". */
+ * recipient the ORCPT "rfc822;<its address>"; -U marks the message
+ * SMTPUTF8. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 
 struct opts {
 	bool trigger;
+	bool smtputf8;
 	int ret;
 	int notify;
 	long age; /* arrival this many seconds ago */
@@ -31,7 +33,7 @@ struct opts {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: qinject [-T] [-A SECONDS_AGO] [-R full|hdrs] "
+	fprintf(stderr, "usage: qinject [-T] [-U] [-A SECONDS_AGO] [-R full|hdrs] "
 			"[-N never|success|failure|delay] [-E ENVID] [-O] "
 			"QUEUE_DIR SENDER RCPT...\n");
 	exit(2);
@@ -83,7 +85,8 @@ static int inject(const struct opts *o, const char *queue_dir, const char *sende
 {
 	struct q_rcpt *r = xcalloc((size_t)n, sizeof(*r));
 	struct q_envelope env = { .arrival = time(NULL) - o->age, .sender = (char *)sender,
-				  .ret = o->ret, .envid = o->envid, .client = "qinject",
+				  .ret = o->ret, .envid = o->envid, .smtputf8 = o->smtputf8,
+				  .client = "qinject",
 				  .rcpts = r, .nrcpts = n };
 	char *err = NULL, *id;
 	q_writer *w = q_writer_new(queue_dir, &err);
@@ -121,9 +124,10 @@ int main(int argc, char **argv)
 	struct opts o = { .trigger = true };
 	int c;
 
-	while ((c = getopt(argc, argv, "TA:R:N:E:O")) != -1) {
+	while ((c = getopt(argc, argv, "TUA:R:N:E:O")) != -1) {
 		switch (c) {
 		case 'T': o.trigger = false; break;
+		case 'U': o.smtputf8 = true; break;
 		case 'A': o.age = atol(optarg); break;
 		case 'R': o.ret = strcmp(optarg, "full") == 0 ? 1 : 2; break;
 		case 'N': o.notify |= parse_notify(optarg); break;

@@ -42,6 +42,7 @@ DAEMONS = {
     "smtpd": os.path.join(BUILD, "smtpd", "smtpd"),
     "qmgr": os.path.join(BUILD, "qmgr", "qmgr"),
     "local": os.path.join(BUILD, "local", "local"),
+    "smtp": os.path.join(BUILD, "smtp", "smtp"),
     "pop3d": os.path.join(BUILD, "pop3d", "pop3d"),
 }
 QINJECT = os.path.join(BUILD, "tests", "qinject")

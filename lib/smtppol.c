@@ -33,24 +33,36 @@ const char *smtppol_level_name(enum smtpc_tls_level level)
 
 void smtppol_tls_clear(struct smtppol_tls *r)
 {
+	for (char **m = r->match; m != NULL && *m != NULL; m++)
+		free(*m);
 	free(r->match);
 	r->match = NULL;
 	r->level = SMTPC_TLS_NONE;
 }
 
-/* parse_match: "match=a:b:c": the first name is kept. */
+/* parse_match: "match=a:b:c", every name (none empty). */
 static int parse_match(const char *attr, struct smtppol_tls *r, char **err_r)
 {
-	const char *names = attr + strlen("match=");
-	size_t len = strcspn(names, ":");
+	const char *p = attr + strlen("match=");
+	size_t n = 0;
 
-	if (len == 0) {
-		*err_r = xasprintf("empty name in '%s'", attr);
+	if (r->match != NULL) {
+		*err_r = xstrdup("match= given twice");
 		return -1;
 	}
-	free(r->match);
-	r->match = xstrndup(names, len);
-	return 0;
+	r->match = xcalloc(strlen(p) + 2, sizeof(char *));
+	for (;;) {
+		size_t len = strcspn(p, ":");
+
+		if (len == 0) {
+			*err_r = xasprintf("empty name in '%s'", attr);
+			return -1;
+		}
+		r->match[n++] = xstrndup(p, len);
+		if (p[len] == '\0')
+			return 0;
+		p += len + 1;
+	}
 }
 
 int smtppol_parse_tls(const char *value, struct smtppol_tls *r, char **err_r)

@@ -17,12 +17,13 @@
 int smtppol_parse_level(const char *word, enum smtpc_tls_level *level_r);
 const char *smtppol_level_name(enum smtpc_tls_level level);
 
-/* A TLS policy: the level and, for verify / secure, the name to check
- * (from "match=": the first name; "hostname" = the server's host name,
- * "nexthop" = the next hop's domain; NULL = the server's host name). */
+/* A TLS policy: the level and, for verify / secure, the names the
+ * certificate may carry (from "match=a:b": as written, so Postfix's words
+ * "hostname", "nexthop" and "dot-nexthop" are the caller's to expand;
+ * NULL = the server's host name). */
 struct smtppol_tls {
 	enum smtpc_tls_level level;
-	char *match; /* heap or NULL */
+	char **match; /* heap, NULL-terminated, or NULL */
 };
 
 /* smtppol_parse_tls: a smtp_tls_policy_maps value: a level followed by

@@ -513,20 +513,41 @@ static int sasl_lookup(struct delivery *d, const char *server, char **user_r, ch
 	return -1;
 }
 
-/* peername: SNI and the name verify / secure check: match= of the policy
- * ("hostname": the server's, "nexthop": the next hop's host), else the
- * server's name (none for an address literal). */
-static const char *peername(const struct delivery *d, const struct nexthop_addr *a)
+/* peername: SNI and the name verify / secure check: the server's name
+ * (none for an address literal). */
+static const char *peername(const struct nexthop_addr *a)
 {
-	const char *m = d->tls.match;
-
-	if (m != NULL && strcasecmp(m, "nexthop") == 0)
-		return d->hop.host;
-	if (m != NULL && strcasecmp(m, "hostname") != 0)
-		return m;
 	if (strcmp(a->host, a->addr) == 0 || strncasecmp(a->host, "ipv6:", 5) == 0)
 		return NULL;
 	return a->host;
+}
+
+/* match_names: the policy's match= names with Postfix's words expanded
+ * ("hostname": the server's, "nexthop": the next hop's host,
+ * "dot-nexthop": any name below it); NULL when the policy has none. */
+static char **match_names(const struct delivery *d, const struct nexthop_addr *a)
+{
+	char **out;
+	size_t n = 0;
+
+	if (d->tls.match == NULL)
+		return NULL;
+	for (char **m = d->tls.match; *m != NULL; m++)
+		n++;
+	out = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		const char *m = d->tls.match[i];
+
+		if (strcasecmp(m, "hostname") == 0)
+			out[i] = xstrdup(a->host);
+		else if (strcasecmp(m, "nexthop") == 0)
+			out[i] = xstrdup(d->hop.host);
+		else if (strcasecmp(m, "dot-nexthop") == 0)
+			out[i] = xasprintf(".%s", d->hop.host);
+		else
+			out[i] = xstrdup(m);
+	}
+	return out;
 }
 
 static void start_session(struct delivery *d, int fd)
@@ -552,7 +573,8 @@ static void start_session(struct delivery *d, int fd)
 		give_up(d);
 		return;
 	}
-	p.peername = peername(d, a);
+	p.peername = peername(a);
+	p.match = match_names(d, a);
 	p.auth_user = user;
 	p.auth_pass = pass;
 	session_start(d->s, d, fd, &p);
@@ -792,8 +814,9 @@ void delivery_session_ended(struct delivery *d, struct session *sess, smtpc *c)
 			   failed == SMTPC_RSET || stage == SMTPC_RSET;
 
 	session_info(d, sess, c);
-	if (before_mail && session_reused(sess) && !d->restarted) {
-		/* the cached connection was no good: a fresh start, once */
+	if (session_reused(sess) && !d->restarted && smtpc_reply_of(c, SMTPC_MAIL)->code == 0) {
+		/* the cached connection was no good before the server said
+		 * anything about this message: a fresh start, once */
 		d->restarted = true;
 		resolve(d);
 		return;

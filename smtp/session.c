@@ -27,7 +27,8 @@ struct session {
 	struct delivery *spent; /* done, but smtpc's message is still its */
 	bool reused; /* carries a second (or later) message */
 	bool tls_logged;
-	ev_timer *park_timer; /* set while parked */
+	char **match;
+	bool parked; /* in the idle list */
 	struct session *prev, *next; /* the idle list */
 };
 
@@ -59,9 +60,9 @@ static void release_spent(struct session *sess)
 
 static void idle_remove(struct session *sess)
 {
-	if (sess->park_timer == NULL)
+	if (!sess->parked)
 		return;
-	ev_timer_remove(&sess->park_timer);
+	sess->parked = false;
 	if (sess->prev != NULL)
 		sess->prev->next = sess->next;
 	else
@@ -84,27 +85,17 @@ static void log_tls(struct session *sess, const char *queue_id)
 		 t->verified ? "Verified" : "Untrusted", sess->relay, t->protocol, t->cipher);
 }
 
-#ifdef SMTPC_PARK
-static void on_park_timeout(void *ctx)
-{
-	struct session *sess = ctx;
-
-	idle_remove(sess);
-	smtpc_resume(sess->client, NULL); /* QUIT */
-}
-
-/* park: the idle list, for the next request to this next hop. */
+/* park: the idle list, for the next request to this next hop; smtpc
+ * says QUIT itself after smtp_connection_cache_time_limit. */
 static struct smtpc_msg *park(struct session *sess)
 {
-	sess->park_timer = ev_timer_add(sess->s->loop, sess->s->cache_time_ms, false,
-					on_park_timeout, sess);
+	sess->parked = true;
 	sess->next = idle;
 	if (idle != NULL)
 		idle->prev = sess;
 	idle = sess;
 	return SMTPC_PARK;
 }
-#endif
 
 static struct smtpc_msg *on_next_msg(void *ctx, smtpc *c)
 {
@@ -125,10 +116,8 @@ static struct smtpc_msg *on_next_msg(void *ctx, smtpc *c)
 		delivery_attached(next, sess);
 		return delivery_msg(next);
 	}
-#ifdef SMTPC_PARK
 	if (sess->s->cache_time_ms > 0 && !svc_stopping(sess->s->service))
 		return park(sess);
-#endif
 	return NULL;
 }
 
@@ -140,6 +129,9 @@ static void session_free(struct session *sess)
 	free(sess->peername);
 	free(sess->auth_user);
 	free(sess->auth_pass);
+	for (char **m = sess->match; m != NULL && *m != NULL; m++)
+		free(*m);
+	free(sess->match);
 	free(sess);
 }
 
@@ -177,6 +169,9 @@ void session_start(struct smtp *s, struct delivery *d, int fd, const struct sess
 	sess->cfg.tls_level = p->level;
 	sess->cfg.tls_ctx = s->tls_ctx;
 	sess->cfg.tls_peername = sess->peername;
+	sess->match = p->match;
+	sess->cfg.tls_match = (const char *const *)sess->match;
+	sess->cfg.park_idle_ms = s->cache_time_ms;
 	sess->cfg.auth_user = sess->auth_user;
 	sess->cfg.auth_pass = sess->auth_pass;
 	sess->cfg.auth_plaintext = s->sasl_plaintext;
@@ -192,7 +187,6 @@ void session_start(struct smtp *s, struct delivery *d, int fd, const struct sess
 
 bool session_take(struct smtp *s, const char *key, struct delivery *d)
 {
-#ifdef SMTPC_PARK
 	struct delivery *old;
 
 	for (struct session *sess = idle; sess != NULL; sess = sess->next) {
@@ -209,21 +203,16 @@ bool session_take(struct smtp *s, const char *key, struct delivery *d)
 			delivery_release(old);
 		return true;
 	}
-#endif
 	(void)s;
-	(void)key;
-	(void)d;
 	return false;
 }
 
 void session_close_idle(void)
 {
-#ifdef SMTPC_PARK
 	while (idle != NULL) {
 		struct session *sess = idle;
 
 		idle_remove(sess);
 		smtpc_resume(sess->client, NULL);
 	}
-#endif
 }

@@ -125,6 +125,7 @@ struct session_params {
 	const struct nexthop_addr *addr;
 	enum smtpc_tls_level level;
 	const char *peername; /* SNI / the name verify checks; NULL: none */
+	char **match; /* names the certificate may have instead (taken over) */
 	const char *auth_user, *auth_pass; /* NULL: no AUTH */
 };
 /* session_start: an SMTP dialogue for d on fd (connected). */

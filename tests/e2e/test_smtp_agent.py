@@ -14,7 +14,8 @@ line), encrypt by smtp_tls_policy_maps against a server without
 STARTTLS (4.7.4, nothing sent), null MX (5.1.10), a DNS failure (4.4.3,
 dest=down), every server down (4.4.1, dest=down), a 421 greeting
 skipped for the next MX, SMTPUTF8 needed and not offered (5.6.7), a
-SIZE limit (5.3.4), a 4xx to DATA never turned into a bounce, and a
+SIZE limit (5.3.4), a 4xx to DATA never turned into a bounce, one
+connection for three requests in a row (parked in between), and a
 malformed request refused with a log line."""
 import os
 import socket
@@ -49,6 +50,7 @@ class FakeServer:
         self.greeting, self.ehlo, self.refuse = greeting, list(ehlo), dict(refuse or {})
         self.data_reply, self.tls = data_reply, tls
         self.connections = 0
+        self.socks = []
         self.transactions = []
         self.lock = threading.Lock()
         outer = self
@@ -57,6 +59,7 @@ class FakeServer:
             def handle(self):
                 with outer.lock:
                     outer.connections += 1
+                    outer.socks.append(self.connection)
                 outer.session(self)
 
         socketserver.ThreadingTCPServer.allow_reuse_address = True
@@ -126,8 +129,16 @@ class FakeServer:
                 send("502 5.5.2 what")
 
     def stop(self):
+        """Stops listening and closes the connections still open (a
+        connection smtp keeps for reuse sees the server go)."""
         self.server.shutdown()
         self.server.server_close()
+        with self.lock:
+            for s in self.socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 @unittest.skipUnless(available(), "master, smtp, qinject or dnsmasq missing")
@@ -260,6 +271,15 @@ class SmtpAgent(unittest.TestCase):
         head, res = self.request(qid, self.hop(), [0])
         self.assertEqual(res[0], ("2.0.0", "already delivered"))
         self.assertEqual(len(fake.transactions), 1)
+
+    def test_connection_reused(self):
+        fake = self.server("127.0.0.2")
+        for n in range(3):
+            qid = self.queue(["c%d@dest.example.com" % n])
+            head, res = self.request(qid, self.hop(), [0])
+            self.assertEqual(res[0][0], "2.0.0", res)
+        self.assertEqual(len(fake.transactions), 3)
+        self.assertEqual(fake.connections, 1)  # parked between the requests
 
     def test_next_mx_when_the_first_refuses(self):
         fake = self.server("127.0.0.3")

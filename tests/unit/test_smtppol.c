@@ -31,6 +31,8 @@ static const struct tls_case tls_cases[] = {
 	{ "dane", -1, SMTPC_TLS_NONE, NULL },
 	{ "encrypt protocols=TLSv1.2", -1, SMTPC_TLS_NONE, NULL },
 	{ "secure match=", -1, SMTPC_TLS_NONE, NULL },
+	{ "secure match=a::b", -1, SMTPC_TLS_NONE, NULL },
+	{ "verify match=a match=b", -1, SMTPC_TLS_NONE, NULL },
 };
 
 static void test_tls_values(void **state)
@@ -50,7 +52,7 @@ static void test_tls_values(void **state)
 			if (t->match == NULL)
 				assert_null(r.match);
 			else
-				assert_string_equal(r.match, t->match);
+				assert_string_equal(r.match[0], t->match);
 		} else {
 			assert_non_null(err);
 		}
@@ -73,6 +75,22 @@ static const struct sasl_case sasl_cases[] = {
 	{ ":secret", -1, NULL, NULL },
 	{ "al ice:secret", -1, NULL, NULL },
 };
+
+static void test_match_list(void **state)
+{
+	struct smtppol_tls r;
+	char *err = NULL;
+
+	(void)state;
+	assert_int_equal(smtppol_parse_tls("secure match=nexthop:dot-nexthop:mx.example.com", &r,
+					   &err), 0);
+	assert_string_equal(r.match[0], "nexthop");
+	assert_string_equal(r.match[1], "dot-nexthop");
+	assert_string_equal(r.match[2], "mx.example.com");
+	assert_null(r.match[3]);
+	smtppol_tls_clear(&r);
+	assert_null(r.match);
+}
 
 static void test_sasl_values(void **state)
 {
@@ -153,6 +171,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tls_values),
+		cmocka_unit_test(test_match_list),
 		cmocka_unit_test(test_sasl_values),
 		cmocka_unit_test(test_sasl_options),
 		cmocka_unit_test(test_key_orders),

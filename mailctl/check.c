@@ -2,7 +2,8 @@
  * runs the same validation as master's startup: main.cf values, the
  * master.cf table, the daemons it names, the queue directory, the TLS
  * setup (certificates and keys load and match, not expired, SNI entries),
- * the entries of transport_maps and the DNS server list. */
+ * the entries of transport_maps and the DNS server list, the smtp
+ * client's TLS policy and SASL password maps and its other settings. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,9 @@
 #include "map.h"
 #include "mcf.h"
 #include "mem.h"
+#include "nexthop.h"
 #include "route.h"
+#include "smtppol.h"
 #include "tls.h"
 
 static int check_commands(cfg *c, const struct mcf *mcf)
@@ -100,6 +103,51 @@ static int check_transport_maps(cfg *c)
 	return errors;
 }
 
+/* main_cf_error: "DIR/main.cf: error: KEY: ERR", err freed. */
+static int main_cf_error(struct mailctl *ctl, const char *key, char *err)
+{
+	fprintf(stderr, "%s/main.cf: error: %s: %s\n", ctl->config_dir, key, err);
+	free(err);
+	return 1;
+}
+
+/* check_smtp: the smtp client's settings: every entry of
+ * smtp_tls_policy_maps and smtp_sasl_password_maps (file:line), the
+ * default TLS level, the SASL options and inet_protocols. */
+static int check_smtp(struct mailctl *ctl, cfg *c)
+{
+	static const struct {
+		const char *key;
+		map_value_check_fn *check;
+	} maps[] = { { "smtp_tls_policy_maps", smtppol_check_tls },
+		     { "smtp_sasl_password_maps", smtppol_check_sasl } };
+	enum smtpc_tls_level level;
+	char *err = NULL;
+	int errors = 0, flags;
+	bool plain;
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		char **names = cfg_split_list(cfg_get(c, maps[i].key));
+
+		for (char **n = names; *n != NULL; n++)
+			errors += map_check_values(*n, maps[i].check, mailctl_print_diag, NULL);
+		cfg_free_list(&names);
+	}
+	if (smtppol_parse_level(cfg_get(c, "smtp_tls_security_level"), &level) < 0)
+		errors += main_cf_error(ctl, "smtp_tls_security_level",
+					xasprintf("unknown level '%s'",
+						  cfg_get(c, "smtp_tls_security_level")));
+	if (smtppol_sasl_plaintext(cfg_get(c, "smtp_sasl_security_options"), &plain, &err) < 0)
+		errors += main_cf_error(ctl, "smtp_sasl_security_options", err);
+	err = NULL;
+	if (smtppol_sasl_plaintext(cfg_get(c, "smtp_sasl_tls_security_options"), &plain, &err) < 0)
+		errors += main_cf_error(ctl, "smtp_sasl_tls_security_options", err);
+	err = NULL;
+	if (nexthop_parse_inet_protocols(cfg_get(c, "inet_protocols"), &flags, &err) < 0)
+		errors += main_cf_error(ctl, "inet_protocols", err);
+	return errors;
+}
+
 /* check_dns: dns_servers as lib/dns reads it (addresses, optional ports). */
 static int check_dns(struct mailctl *ctl, cfg *c)
 {
@@ -134,6 +182,7 @@ int check_all(struct mailctl *ctl, bool quiet_ok)
 		errors += check_tls(ctl, c);
 		errors += check_transport_maps(c);
 		errors += check_dns(ctl, c);
+		errors += check_smtp(ctl, c);
 	}
 	free(path);
 	if (errors == 0 && !quiet_ok)

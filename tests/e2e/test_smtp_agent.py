@@ -367,6 +367,24 @@ class SmtpAgent(unittest.TestCase):
         self.assertEqual(res[0], ("4.3.0", "host mx1.example.com[127.0.0.2] said: 451 4.3.0 "
                                   "try later (in reply to end of DATA command)"))
 
+    def test_mailctl_check_reports_bad_values(self):
+        inst = self.inst
+        inst.write("bad_policy", "ok.example.com encrypt\nbad.example.com dane\n")
+        inst.write("bad_passwd", "[relay.example.com]:587 nocolon\n")
+        inst.set_main("smtp_tls_policy_maps", "texthash:" + inst.path("bad_policy"))
+        inst.set_main("smtp_sasl_password_maps", "texthash:" + inst.path("bad_passwd"))
+        try:
+            res = inst.ctl("check")
+        finally:
+            inst.set_main("smtp_tls_policy_maps", "hash:" + inst.path("tls_policy"))
+            inst.set_main("smtp_sasl_password_maps", "")
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("%s:2: error: bad.example.com: unknown TLS security level 'dane'"
+                      % inst.path("bad_policy"), res.stderr)
+        self.assertIn("%s:1: error: [relay.example.com]:587: expected user:password"
+                      % inst.path("bad_passwd"), res.stderr)
+        self.assertEqual(inst.ctl("check").returncode, 0, inst.ctl("check").stderr)
+
     def test_bad_request_refused(self):
         qid = self.queue(["r@dest.example.com"])
         fields = ["protocol=delivery", "queue_id=%s" % qid, "queue_file=/etc/passwd",

@@ -16,8 +16,12 @@ dest=down), every server down (4.4.1, dest=down), a 421 greeting
 skipped for the next MX, SMTPUTF8 needed and not offered (5.6.7), a
 SIZE limit (5.3.4), a 4xx to DATA never turned into a bounce, one
 connection for three requests in a row (parked in between), and a
-malformed request refused with a log line."""
+malformed request refused with a log line. RelayEndToEnd: a client
+submits to instance A's smtpd, A's qmgr hands the recipient to A's smtp,
+which finds instance B by MX and delivers to B's smtpd, and B's local
+writes the Maildir."""
 import os
+import smtplib
 import socket
 import socketserver
 import ssl
@@ -27,8 +31,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (DAEMONS, QINJECT, DnsServer, Instance, free_port,  # noqa: E402
-                     require_tools, wait_for)
+from harness import (DAEMONS, MAIL_SERVICES, QINJECT, DnsServer, Instance,  # noqa: E402
+                     free_port, port_open, require_tools, wait_for)
 
 DOMAIN = "dest.example.com"
 MESSAGE = "From: a@example.test\nSubject: agent\n\nhello\n.leading dot\nbye\n"
@@ -391,6 +395,84 @@ class SmtpAgent(unittest.TestCase):
                   "recover=0", "nexthop=%s" % self.hop(), "rcpt=0"]
         self.assertIsNone(self.request(qid, None, None, fields=fields))
         self.assertTrue(wait_for(lambda: "bad delivery request" in self.inst.log()))
+
+
+def listening(address, port):
+    try:
+        with socket.create_connection((address, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@unittest.skipUnless(available() and all(os.path.exists(DAEMONS[n]) for n in
+                                          ("qmgr", "local", "smtpd")), "daemons missing")
+class RelayEndToEnd(unittest.TestCase):
+    """Two instances: A (127.0.0.1) relays for its clients, B (127.0.0.2)
+    hosts relay.example.net, found by MX through dnsmasq."""
+
+    @classmethod
+    def setUpClass(cls):
+        require_tools("dnsmasq")
+        cls.port_a, cls.port_b = free_port(), free_port()
+        cls.dns = DnsServer([("MX", "relay.example.net", "mx.example.net", 10),
+                             ("A", "mx.example.net", "127.0.0.2")])
+        cls.a, cls.b = Instance(), Instance()
+        try:
+            cls.setup_b(cls.b)
+            cls.setup_a(cls.a)
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def setup_b(cls, b):
+        b.set_mail_services(["127.0.0.2:%d inet n - n - - smtpd" % cls.port_b])
+        b.build_map("domains", "relay.example.net OK\n")
+        b.build_map("mailboxes", "bob@relay.example.net relay.example.net/bob/\n")
+        b.build_map("aliases", "")
+        b.start()
+        if not wait_for(lambda: listening("127.0.0.2", cls.port_b), 10):
+            raise RuntimeError("B's smtpd did not come up: %s" % b.log())
+
+    @classmethod
+    def setup_a(cls, a):
+        a.set_mail_services(["127.0.0.1:%d inet n - n - - smtpd" % cls.port_a,
+                             "smtp unix - - n - - smtp"])
+        a.build_map("domains", "example.test OK\n")
+        a.build_map("mailboxes", "alice@example.test example.test/alice/\n")
+        a.build_map("aliases", "")
+        a.build_map("transport", "relay.example.net smtp:relay.example.net:%d\n" % cls.port_b)
+        a.set_main("transport_maps", "hash:" + a.path("transport"))
+        a.set_main("dns_servers", cls.dns.servers)
+        a.start()
+        if not wait_for(lambda: port_open(cls.port_a), 10):
+            raise RuntimeError("A's smtpd did not come up: %s" % a.log())
+
+    @classmethod
+    def tearDownClass(cls):
+        for inst in (cls.a, cls.b):
+            inst.cleanup()
+        cls.dns.stop()
+
+    def test_relay_by_mx_into_the_maildir(self):
+        with smtplib.SMTP("127.0.0.1", self.port_a, timeout=10) as c:
+            c.sendmail("alice@example.test", ["bob@relay.example.net"],
+                       "From: alice@example.test\r\nSubject: relayed\r\n\r\nover two hops\r\n")
+        new = os.path.join(self.b.config_dir, "mail", "relay.example.net", "bob", "new")
+        found = wait_for(lambda: os.path.isdir(new) and os.listdir(new), 20)
+        self.assertTrue(found, "A: %s\nB: %s" % (self.a.log(), self.b.log()))
+        with open(os.path.join(new, found[0])) as f:
+            text = f.read()
+        self.assertIn("Subject: relayed", text)
+        self.assertIn("over two hops", text)
+        log = self.a.log()
+        self.assertTrue(wait_for(lambda: "status=sent" in self.a.log(), 5), log)
+        self.assertIn("relay=mx.example.net[127.0.0.2]:%d" % self.port_b, self.a.log())
+        self.assertIn("TLS connection established to mx.example.net[127.0.0.2]:%d"
+                      % self.port_b, self.a.log())
+        self.assertTrue(wait_for(lambda: self.a.queue_files("active") == [] and
+                                 self.a.queue_files("deferred") == [], 5))
 
 
 if __name__ == "__main__":

@@ -398,7 +398,9 @@ static void smtp_init(svc *service)
 	s->loop = svc_loop(service);
 	s->queue_dir = xstrdup(cfg_get(c, "queue_directory"));
 	s->ipc_timeout_ms = (int)cfg_get_int(c, "ipc_timeout") * 1000;
-	s->helo_name = xstrdup(cfg_get(c, "smtp_helo_name"));
+	/* $myhostname may be empty: the system's name then, as smtpd does */
+	s->helo_name = *cfg_get(c, "smtp_helo_name") ? xstrdup(cfg_get(c, "smtp_helo_name"))
+						     : cfg_myhostname(c);
 	s->pipelining = cfg_get_bool(c, "smtp_pipelining");
 	init_timeouts(s);
 	if (nexthop_parse_inet_protocols(cfg_get(c, "inet_protocols"), &s->hop_opts.inet_protocols,

@@ -10,7 +10,8 @@ and a 250 in one transaction) with Postfix's texts and relay=, the body
 as sent (CRLF, dot-stuffed), the state byte written (the same request
 again answers "already delivered" and sends nothing), the next MX when
 the first refuses connections, STARTTLS at level may (tls= and the log
-line), encrypt by smtp_tls_policy_maps against a server without
+line), a handshake failure at may retried in plaintext on a new
+connection, secure by policy with match= (verified), encrypt by smtp_tls_policy_maps against a server without
 STARTTLS (4.7.4, nothing sent), null MX (5.1.10), a DNS failure (4.4.3,
 dest=down), every server down (4.4.1, dest=down), a 421 greeting
 skipped for the next MX, SMTPUTF8 needed and not offered (5.6.7), a
@@ -93,10 +94,16 @@ class FakeServer:
                 lines = ["fake"] + keys
                 for i, k in enumerate(lines):
                     send("250%s%s" % ("-" if i < len(lines) - 1 else " ", k))
+            elif verb == "STARTTLS" and self.tls == "broken":
+                send("220 2.0.0 go ahead")
+                sock.sendall(b"this is no TLS record\r\n")
+                return
             elif verb == "STARTTLS":
                 send("220 2.0.0 go ahead")
                 sock = self.tls.wrap_socket(sock, server_side=True)
                 rfile = sock.makefile("rb")
+                with self.lock:
+                    self.socks.append(sock)  # the plain one is detached now
             elif verb == "MAIL":
                 txn = {"mail": cmd, "rcpts": [], "data": None, "tls": isinstance(sock, ssl.SSLSocket)}
                 send("250 2.1.0 Ok")
@@ -161,6 +168,7 @@ class SmtpAgent(unittest.TestCase):
             ("MX", "down.example.com", "dead.example.com", 10),
             ("NULLMX", "nomail.example.com"),
             ("MX", "secure.example.com", "mx1.example.com", 10),
+            ("MX", "verified.example.com", "mx1.example.com", 10),
             ("MX", "busy.example.com", "busy.example.org", 10),
             ("MX", "busy.example.com", "mx2.example.com", 20),
             ("A", "busy.example.org", "127.0.0.5"),
@@ -171,13 +179,16 @@ class SmtpAgent(unittest.TestCase):
             inst.set_main("dns_servers", cls.dns.servers)
             inst.set_main("smtp_connect_timeout", "5s")
             inst.set_main("smtp_helo_timeout", "10s")
-            inst.build_map("tls_policy", "secure.example.com:%d encrypt\n" % cls.port)
+            inst.build_map("tls_policy", "secure.example.com:%d encrypt\n"
+                           "verified.example.com:%d secure match=nexthop:localhost\n"
+                           % (cls.port, cls.port))
             inst.set_main("smtp_tls_policy_maps", "hash:" + inst.path("tls_policy"))
             with open(inst.path("main.cf")) as f:
                 conf = dict((k.strip(), v.strip()) for k, v in
                             (line.split("=", 1) for line in f if "=" in line))
             cls.cert = conf["smtpd_tls_cert_file"].strip()
             cls.key = conf["smtpd_tls_key_file"].strip()
+            inst.set_main("smtp_tls_CAfile", cls.cert)  # self-signed, names localhost
             inst.start()
             cls.socket = inst.path("queue", "private", "smtp")
             if not wait_for(lambda: os.path.exists(cls.socket), 10):
@@ -324,6 +335,28 @@ class SmtpAgent(unittest.TestCase):
         self.assertTrue(fake.transactions[0]["tls"])
         self.assertTrue(wait_for(lambda: "%s: Untrusted TLS connection established to "
                                  "mx1.example.com[127.0.0.2]:%d: TLSv1." % (qid, self.port)
+                                 in self.inst.log()), self.inst.log())
+
+    def test_tls_may_handshake_failure_retries_in_plaintext(self):
+        fake = self.server("127.0.0.2", tls="broken")
+        qid = self.queue(["p@dest.example.com"])
+        head, res = self.request(qid, self.hop(), [0])
+        self.assertEqual(res[0][0], "2.0.0", res)
+        self.assertEqual(head["tls"], "none")
+        self.assertEqual(fake.connections, 2)
+        self.assertFalse(fake.transactions[0]["tls"])
+        self.assertIn("%s: TLS handshake with mx1.example.com[127.0.0.2] failed" % qid,
+                      self.inst.log())
+
+    def test_secure_by_policy_verified(self):
+        fake = self.server("127.0.0.2", tls=self.tls_context())
+        qid = self.queue(["v@verified.example.com"])
+        head, res = self.request(qid, self.hop("verified.example.com"), [0])
+        self.assertEqual(res[0][0], "2.0.0", res)
+        self.assertTrue(head["tls"].endswith(":verified"), head)
+        self.assertTrue(fake.transactions[0]["tls"])
+        self.assertTrue(wait_for(lambda: "%s: Verified TLS connection established to "
+                                 "mx1.example.com[127.0.0.2]:%d" % (qid, self.port)
                                  in self.inst.log()), self.inst.log())
 
     def test_encrypt_without_starttls(self):

@@ -11,7 +11,8 @@ as sent (CRLF, dot-stuffed), the state byte written (the same request
 again answers "already delivered" and sends nothing), the next MX when
 the first refuses connections, STARTTLS at level may (tls= and the log
 line), a handshake failure at may retried in plaintext on a new
-connection, secure by policy with match= (verified), encrypt by smtp_tls_policy_maps against a server without
+connection, secure by policy with match= (verified), AUTH PLAIN after
+STARTTLS with credentials from smtp_sasl_password_maps, encrypt by smtp_tls_policy_maps against a server without
 STARTTLS (4.7.4, nothing sent), null MX (5.1.10), a DNS failure (4.4.3,
 dest=down), every server down (4.4.1, dest=down), a 421 greeting
 skipped for the next MX, SMTPUTF8 needed and not offered (5.6.7), a
@@ -21,6 +22,7 @@ malformed request refused with a log line. RelayEndToEnd: a client
 submits to instance A's smtpd, A's qmgr hands the recipient to A's smtp,
 which finds instance B by MX and delivers to B's smtpd, and B's local
 writes the Maildir."""
+import base64
 import os
 import smtplib
 import socket
@@ -51,9 +53,11 @@ class FakeServer:
     connection and transaction (mail, rcpts, data) it saw."""
 
     def __init__(self, address, port, greeting="220 fake ESMTP", ehlo=("PIPELINING", "DSN"),
-                 refuse=None, data_reply="250 2.0.0 Ok: queued as FAKE1", tls=None):
+                 refuse=None, data_reply="250 2.0.0 Ok: queued as FAKE1", tls=None,
+                 auth=False):
         self.greeting, self.ehlo, self.refuse = greeting, list(ehlo), dict(refuse or {})
-        self.data_reply, self.tls = data_reply, tls
+        self.data_reply, self.tls, self.auth = data_reply, tls, auth
+        self.logins = []  # (user, password, over TLS)
         self.connections = 0
         self.socks = []
         self.transactions = []
@@ -91,6 +95,7 @@ class FakeServer:
             if verb in ("EHLO", "HELO"):
                 keys = list(self.ehlo) + (["STARTTLS"] if self.tls and not
                                           isinstance(sock, ssl.SSLSocket) else [])
+                keys += ["AUTH PLAIN LOGIN"] if self.auth else []
                 lines = ["fake"] + keys
                 for i, k in enumerate(lines):
                     send("250%s%s" % ("-" if i < len(lines) - 1 else " ", k))
@@ -104,6 +109,10 @@ class FakeServer:
                 rfile = sock.makefile("rb")
                 with self.lock:
                     self.socks.append(sock)  # the plain one is detached now
+            elif verb == "AUTH" and cmd.upper().startswith("AUTH PLAIN "):
+                _, user, password = base64.b64decode(cmd.split()[2]).decode().split("\0")
+                self.logins.append((user, password, isinstance(sock, ssl.SSLSocket)))
+                send("235 2.7.0 Authentication successful")
             elif verb == "MAIL":
                 txn = {"mail": cmd, "rcpts": [], "data": None, "tls": isinstance(sock, ssl.SSLSocket)}
                 send("250 2.1.0 Ok")
@@ -169,6 +178,7 @@ class SmtpAgent(unittest.TestCase):
             ("NULLMX", "nomail.example.com"),
             ("MX", "secure.example.com", "mx1.example.com", 10),
             ("MX", "verified.example.com", "mx1.example.com", 10),
+            ("MX", "auth.example.com", "mx1.example.com", 10),
             ("MX", "busy.example.com", "busy.example.org", 10),
             ("MX", "busy.example.com", "mx2.example.com", 20),
             ("A", "busy.example.org", "127.0.0.5"),
@@ -189,6 +199,9 @@ class SmtpAgent(unittest.TestCase):
             cls.cert = conf["smtpd_tls_cert_file"].strip()
             cls.key = conf["smtpd_tls_key_file"].strip()
             inst.set_main("smtp_tls_CAfile", cls.cert)  # self-signed, names localhost
+            inst.build_map("sasl_passwd", "auth.example.com relay-user:pass:word\n")
+            inst.set_main("smtp_sasl_auth_enable", "yes")
+            inst.set_main("smtp_sasl_password_maps", "hash:" + inst.path("sasl_passwd"))
             inst.start()
             cls.socket = inst.path("queue", "private", "smtp")
             if not wait_for(lambda: os.path.exists(cls.socket), 10):
@@ -359,6 +372,18 @@ class SmtpAgent(unittest.TestCase):
                                  "mx1.example.com[127.0.0.2]:%d" % (qid, self.port)
                                  in self.inst.log()), self.inst.log())
 
+    def test_sasl_after_starttls(self):
+        fake = self.server("127.0.0.2", tls=self.tls_context(), auth=True)
+        qid = self.queue(["s@auth.example.com"])
+        head, res = self.request(qid, self.hop("auth.example.com"), [0])
+        self.assertEqual(res[0][0], "2.0.0", res)
+        self.assertEqual(fake.logins, [("relay-user", "pass:word", True)])
+        # no entry for dest.example.com: no AUTH there, even when offered
+        qid = self.queue(["s@dest.example.com"])
+        head, res = self.request(qid, self.hop(), [0])
+        self.assertEqual(res[0][0], "2.0.0", res)
+        self.assertEqual(len(fake.logins), 1)
+
     def test_encrypt_without_starttls(self):
         fake = self.server("127.0.0.2")
         qid = self.queue(["e@secure.example.com"])
@@ -414,7 +439,7 @@ class SmtpAgent(unittest.TestCase):
             res = inst.ctl("check")
         finally:
             inst.set_main("smtp_tls_policy_maps", "hash:" + inst.path("tls_policy"))
-            inst.set_main("smtp_sasl_password_maps", "")
+            inst.set_main("smtp_sasl_password_maps", "hash:" + inst.path("sasl_passwd"))
         self.assertNotEqual(res.returncode, 0)
         self.assertIn("%s:2: error: bad.example.com: unknown TLS security level 'dane'"
                       % inst.path("bad_policy"), res.stderr)

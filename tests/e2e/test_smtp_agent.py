@@ -12,8 +12,9 @@ again answers "already delivered" and sends nothing), the next MX when
 the first refuses connections, STARTTLS at level may (tls= and the log
 line), a handshake failure at may retried in plaintext on a new
 connection, secure by policy with match= (verified), AUTH PLAIN after
-STARTTLS with credentials from smtp_sasl_password_maps, encrypt by smtp_tls_policy_maps against a server without
-STARTTLS (4.7.4, nothing sent), null MX (5.1.10), a DNS failure (4.4.3,
+STARTTLS with credentials from smtp_sasl_password_maps, encrypt by
+smtp_tls_policy_maps against a server without STARTTLS (4.7.4, nothing
+sent), null MX (5.1.10), a DNS failure (4.4.3,
 dest=down), every server down (4.4.1, dest=down), a 421 greeting
 skipped for the next MX, SMTPUTF8 needed and not offered (5.6.7), a
 SIZE limit (5.3.4), a 4xx to DATA never turned into a bounce, one

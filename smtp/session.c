@@ -30,9 +30,13 @@ struct session {
 	char **match;
 	bool parked; /* in the idle list */
 	struct session *prev, *next; /* the idle list */
+	struct session *all_prev, *all_next; /* every session */
 };
 
 static struct session *idle;
+/* Every live session: a process told to stop exits without waiting for
+ * the QUITs, and what it leaves stays reachable (no leak report). */
+static struct session *all;
 
 const char *session_relay(const struct session *sess)
 {
@@ -123,6 +127,12 @@ static struct smtpc_msg *on_next_msg(void *ctx, smtpc *c)
 
 static void session_free(struct session *sess)
 {
+	if (sess->all_prev != NULL)
+		sess->all_prev->all_next = sess->all_next;
+	else
+		all = sess->all_next;
+	if (sess->all_next != NULL)
+		sess->all_next->all_prev = sess->all_prev;
 	free(sess->key);
 	free(sess->host);
 	free(sess->relay);
@@ -159,6 +169,10 @@ void session_start(struct smtp *s, struct delivery *d, int fd, const struct sess
 	const struct nexthop_addr *a = p->addr;
 
 	sess->s = s;
+	sess->all_next = all;
+	if (all != NULL)
+		all->all_prev = sess;
+	all = sess;
 	sess->key = xstrdup(delivery_key(d));
 	sess->host = xasprintf("%s[%s]", a->host, a->addr);
 	sess->relay = nexthop_addr_relay(a);

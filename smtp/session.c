@@ -125,6 +125,14 @@ static struct smtpc_msg *on_next_msg(void *ctx, smtpc *c)
 	return NULL;
 }
 
+/* trace: the dialogue at log level debug (-v); AUTH lines come masked. */
+static void trace(void *ctx, bool out, const char *line)
+{
+	struct session *sess = ctx;
+
+	log_debug("%s %s %s", sess->relay, out ? ">" : "<", line);
+}
+
 static void session_free(struct session *sess)
 {
 	if (sess->all_prev != NULL)
@@ -191,6 +199,7 @@ void session_start(struct smtp *s, struct delivery *d, int fd, const struct sess
 	sess->cfg.auth_plaintext = s->sasl_plaintext;
 	sess->cfg.timeouts = s->timeouts;
 	sess->cfg.no_pipelining = !s->pipelining;
+	sess->cfg.trace = trace;
 	sess->cfg.next_msg = on_next_msg;
 	sess->cfg.done = on_done;
 	sess->cfg.ctx = sess;

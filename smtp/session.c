@@ -125,7 +125,7 @@ static struct smtpc_msg *on_next_msg(void *ctx, smtpc *c)
 	return NULL;
 }
 
-/* trace: the dialogue at log level debug (-v); AUTH lines come masked. */
+/* trace: the dialogue at log_level = debug; AUTH lines come masked. */
 static void trace(void *ctx, bool out, const char *line)
 {
 	struct session *sess = ctx;
@@ -199,7 +199,7 @@ void session_start(struct smtp *s, struct delivery *d, int fd, const struct sess
 	sess->cfg.auth_plaintext = s->sasl_plaintext;
 	sess->cfg.timeouts = s->timeouts;
 	sess->cfg.no_pipelining = !s->pipelining;
-	sess->cfg.trace = trace;
+	sess->cfg.trace = s->trace ? trace : NULL; /* no per-line cost otherwise */
 	sess->cfg.next_msg = on_next_msg;
 	sess->cfg.done = on_done;
 	sess->cfg.ctx = sess;

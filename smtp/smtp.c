@@ -402,6 +402,7 @@ static void smtp_init(svc *service)
 	s->helo_name = *cfg_get(c, "smtp_helo_name") ? xstrdup(cfg_get(c, "smtp_helo_name"))
 						     : cfg_myhostname(c);
 	s->pipelining = cfg_get_bool(c, "smtp_pipelining");
+	s->trace = strcmp(cfg_get(c, "log_level"), "debug") == 0;
 	init_timeouts(s);
 	if (nexthop_parse_inet_protocols(cfg_get(c, "inet_protocols"), &s->hop_opts.inet_protocols,
 					 &err) < 0)

@@ -48,6 +48,7 @@ struct smtp {
 	uint64_t cache_time_ms;
 	struct nexthop_opts hop_opts;
 	bool pipelining;
+	bool trace; /* log_level = debug: the dialogues are logged */
 	enum smtpc_tls_level tls_level;
 	SSL_CTX *tls_ctx; /* NULL: TLS unavailable (tls_error says why) */
 	char *tls_error;

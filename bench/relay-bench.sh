@@ -50,6 +50,9 @@ export BENCH_DIR
 "$top/install-deps" bench
 "$SHARED/bench/peers.sh" install >/dev/null
 command -v smtp-sink >/dev/null || { echo "relay-bench.sh: smtp-sink missing (package postfix)" >&2; exit 1; }
+# dnsmasq-base and util-linux (unshare) come with ./install-deps test
+[ -x /usr/sbin/dnsmasq ] && command -v unshare >/dev/null ||
+	{ echo "relay-bench.sh: needs /usr/sbin/dnsmasq and unshare: $top/install-deps test" >&2; exit 1; }
 if [ "$ONLY" != postfix ] && [ ! -x "$mailctl" ]; then
 	echo "no Postern install at $PREFIX (make install prefix=...)" >&2; exit 1
 fi

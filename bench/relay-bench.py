@@ -15,7 +15,14 @@ injection until the queue directories given by --queue-dir are empty (at
 most 15 s after the last delivery), divided by N.
 
   relay-bench.py --port P --pid MASTER_PID [--queue-dir D ...] [-n N]
-      [--size S] [--sessions K] [--domains D] [--sink ADDR] [--json FILE]"""
+      [--size S] [--sessions K] [--domains D] [--sink ADDR] [--json FILE]
+      [--outage --deferred-dir D --flush CMD]
+
+--outage: the destination comes back after an outage. The sink is not
+running while the N messages are injected; once all N are in the deferred
+queue (files under --deferred-dir) and the others are empty, the sink
+starts and the shell command --flush runs (postqueue -f, mailctl queue
+flush); delivered and CPU then count from just before the flush."""
 import argparse, asyncio, json, os, re, resource, socket, subprocess, sys, threading, time
 
 HZ = os.sysconf("SC_CLK_TCK")
@@ -166,12 +173,27 @@ async def inject(port, n, sessions, body, ndomains, errors):
     await asyncio.gather(*tasks)
 
 
+def count_files(dirs):
+    return sum(len(files) for d in dirs for _root, _dirs, files in os.walk(d))
+
+
 def queue_empty(dirs):
-    for d in dirs:
-        for _root, _dirs, files in os.walk(d):
-            if files:
-                return False
-    return True
+    return count_files(dirs) == 0
+
+
+def wait_deferred(a):
+    """Until the N messages are all deferred (the others empty)."""
+    last, since = -1, time.time()
+    while True:
+        n = count_files(a.deferred_dir)
+        if n >= a.n and queue_empty(a.queue_dir):
+            return True
+        if n != last:
+            last, since = n, time.time()
+        if time.time() - since > a.stall:
+            print(f"run: {a.label} FAILED: {n} of {a.n} messages deferred, the queue stalled", flush=True)
+            return False
+        time.sleep(0.2)
 
 
 def main():
@@ -187,19 +209,36 @@ def main():
     ap.add_argument("--stall", type=float, default=120, help="give up after so many seconds without a delivery")
     ap.add_argument("--label", default="")
     ap.add_argument("--json")
+    ap.add_argument("--outage", action="store_true")
+    ap.add_argument("--deferred-dir", action="append", default=[])
+    ap.add_argument("--flush")
     a = ap.parse_args()
 
     body = make_body(max(0, a.size - 200))
-    sink = Sink(a.sink, a.n)
     errors = []
-    try:
-        cpu0 = tree_jiffies(a.pid)
+    if a.outage:
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.time()
         asyncio.run(inject(a.port, a.n, a.sessions, body, a.domains, errors))
-        t_inj = time.time()
+        inj_s = time.time() - t0
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
-        sink.last_at = max(sink.last_at, t_inj)
+        if errors or not wait_deferred(a):
+            for e in errors[:5]:
+                print("inject error:", e, file=sys.stderr)
+            return 1
+    sink = Sink(a.sink, a.n)
+    try:
+        cpu0 = tree_jiffies(a.pid)
+        if a.outage:
+            t0 = time.time()
+            subprocess.run(a.flush, shell=True, check=True, stdout=subprocess.DEVNULL)
+        else:
+            ru0 = resource.getrusage(resource.RUSAGE_SELF)
+            t0 = time.time()
+            asyncio.run(inject(a.port, a.n, a.sessions, body, a.domains, errors))
+            inj_s = time.time() - t0
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        sink.last_at = max(sink.last_at, time.time())
         done = sink.wait(a.stall)
         deadline = time.time() + 15
         while not queue_empty(a.queue_dir) and time.time() < deadline:
@@ -210,7 +249,8 @@ def main():
         sink.stop()
     inj_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     res = {"label": a.label, "n": a.n, "size": a.size, "sessions": a.sessions, "domains": a.domains,
-           "inject_s": round(t_inj - t0, 3), "accept_rate": round(a.n / (t_inj - t0), 1),
+           "outage": a.outage,
+        "inject_s": round(inj_s, 3), "accept_rate": round(a.n / inj_s, 1),
            "errors": len(errors), "received": sink.count,
            "server_cpu_s": round((cpu1 - cpu0) / HZ, 2),
            "server_cpu_ms_per_msg": round(1000 * (cpu1 - cpu0) / HZ / a.n, 3),

@@ -12,7 +12,11 @@
 # (defaults), IPv4 only. Concurrency CONC: Postern's
 # smtp_destination_concurrency_limit and smtp_transport_concurrency_limit,
 # Postfix's smtp_destination_concurrency_limit and default_process_limit.
-# Runs: one domain at each CONC, then MULTI domains (1,000) at MULTI_CONC.
+# Runs: one domain at each CONC, then MULTI domains (1,000) at MULTI_CONC,
+# then each "domains:conc" of OUTAGE in outage mode: the sink is down while
+# the N messages come in, so each MTA defers them all; then the sink starts
+# and the queue is flushed (postqueue -f, mailctl queue flush), and rate and
+# CPU count from the flush: delivery alone, without the intake.
 # Prints every run and the medians and Postern/Postfix ratios of delivered
 # msg/s and server CPU ms per message (user+system of each MTA's process
 # tree). Run as root.
@@ -20,8 +24,9 @@
 #   bench/relay-bench.sh [N] [CONC...]      defaults: 20000, 20 and 100
 # Environment: SHARED (../shared), PREFIX (a Postern install, default
 # ./_install), REPS (3), SIZE (4096), SESSIONS (injecting sessions, 20),
-# MULTI (1000; 0 = no multi-domain run), MULTI_CONC (100), ONLY (postfix or
-# postern: run one side only).
+# MULTI (1000; 0 = no multi-domain run), MULTI_CONC (100), OUTAGE (list of
+# domains:conc, default 1:100; empty = none), ONLY (postfix or postern: run
+# one side only).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -35,6 +40,7 @@ SESSIONS=${SESSIONS:-20}
 MULTI=${MULTI:-1000}
 MULTI_CONC=${MULTI_CONC:-100}
 ONLY=${ONLY:-}
+OUTAGE=${OUTAGE-1:100}
 BENCH_DIR=${BENCH_DIR:-/tmp/mailbench}
 RB=$BENCH_DIR/relay             # dnsmasq, Postfix instance, results
 PF=$RB/postfix
@@ -161,7 +167,7 @@ postfix_stop() {
 	kill -9 "$pid" 2>/dev/null || true
 }
 
-postfix_run() { # domains conc
+postfix_run() { # domains conc mode
 	postfix_stop
 	rm -rf "$PF/spool" "$PF/data" "$PF/log"
 	postfix_conf "$2"
@@ -171,13 +177,16 @@ postfix_run() { # domains conc
 		postfix -c '$PF/etc' start" >/dev/null 2>&1 ||
 		{ tail -5 "$PF/log/maillog" >&2; echo "postfix did not start" >&2; exit 1; }
 	wait_port "$PF_PORT"
+	extra=()
+	[ "$3" = outage ] && extra=(--outage --deferred-dir "$PF/spool/deferred"
+		--flush "postqueue -c '$PF/etc' -f")
 	run_one postfix "$1" "$2" "$PF_PORT" "$(tr -d ' \n' <"$PF/spool/pid/master.pid")" \
 		"$PF/spool/incoming" "$PF/spool/active" "$PF/spool/maildrop"
 	postfix_stop
 }
 
 # --- Postern --------------------------------------------------------------------
-postern_run() { # domains conc
+postern_run() { # domains conc mode
 	"$mailctl" -c "$PDIR" stop >/dev/null 2>&1 || true
 	rm -rf "$PDIR"
 	"$mailctl" init "$PDIR" --hostname relay.bench.test --domain bench.test \
@@ -185,6 +194,9 @@ postern_run() { # domains conc
 	"$mailctl" -c "$PDIR" config set "dns_servers=$DNS" inet_protocols=ipv4 \
 		"smtp_destination_concurrency_limit=$2" "smtp_transport_concurrency_limit=$2" >/dev/null
 	"$mailctl" -c "$PDIR" start >/dev/null
+	extra=()
+	[ "$3" = outage ] && extra=(--outage --deferred-dir "$PDIR/queue/deferred"
+		--flush "'$mailctl' -c '$PDIR' queue flush")
 	run_one postern "$1" "$2" $((PORT_BASE + 25)) "$(cat "$PDIR/queue/pid/master.pid")" \
 		"$PDIR/queue/incoming" "$PDIR/queue/active"
 	"$mailctl" -c "$PDIR" stop >/dev/null
@@ -199,43 +211,46 @@ wait_port() {
 	echo "relay-bench.sh: nothing listens on 127.0.0.1:$1" >&2; exit 1
 }
 
-run_one() { # name domains conc port pid queuedir...
-	local name=$1 dom=$2 conc=$3 port=$4 pid=$5 out rate cpu qd=()
+run_one() { # name domains conc port pid queuedir... (and the array extra)
+	local name=$1 dom=$2 conc=$3 port=$4 pid=$5 out rate cpu qd=() mode=normal
+	[ ${#extra[@]} -gt 0 ] && mode=outage
 	shift 5
 	for d in "$@"; do qd+=(--queue-dir "$d"); done
 	sync
 	out=$("$here/relay-bench.py" --port "$port" --pid "$pid" "${qd[@]}" -n "$N" --size "$SIZE" \
 		--sessions "$SESSIONS" --domains "$dom" --sink $SINK \
-		--label "$name domains=$dom conc=$conc" --json "$RB/results.json") || true
+		"${extra[@]}" --label "$name domains=$dom conc=$conc $mode" --json "$RB/results.json") || true
 	echo "$out"
 	rate=$(echo "$out" | sed -n 's/.* delivered \([0-9.]*\) msg\/s.*/\1/p')
 	cpu=$(echo "$out" | sed -n 's/.* server_cpu \([0-9.]*\) ms\/msg.*/\1/p')
-	[ -n "$rate" ] && echo "$name $dom $conc $rate $cpu" >>"$results"
+	[ -n "$rate" ] && echo "$name $dom:$conc:$mode $rate $cpu" >>"$results"
 	return 0
 }
 
 median() { sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; else print "nan"}'; }
 
-pair() { # domains conc rep
-	if [ "$ONLY" = postfix ]; then postfix_run "$1" "$2"
-	elif [ "$ONLY" = postern ]; then postern_run "$1" "$2"
-	elif [ $(($3 % 2)) -eq 1 ]; then postfix_run "$1" "$2"; postern_run "$1" "$2"
-	else postern_run "$1" "$2"; postfix_run "$1" "$2"; fi
+pair() { # domains conc mode rep
+	if [ "$ONLY" = postfix ]; then postfix_run "$1" "$2" "$3"
+	elif [ "$ONLY" = postern ]; then postern_run "$1" "$2" "$3"
+	elif [ $(($4 % 2)) -eq 1 ]; then postfix_run "$1" "$2" "$3"; postern_run "$1" "$2" "$3"
+	else postern_run "$1" "$2" "$3"; postfix_run "$1" "$2" "$3"; fi
 }
 
 start_dns
 configs=""
-for conc in $CONCS; do configs="$configs 1:$conc"; done
-[ "$MULTI" -gt 1 ] && configs="$configs $MULTI:$MULTI_CONC"
-echo "relay-bench: $N messages x $SIZE bytes, $SESSIONS injecting sessions, runs (domains:conc)$configs, $REPS repetitions, $(nproc) CPUs"
+for conc in $CONCS; do configs="$configs 1:$conc:normal"; done
+[ "$MULTI" -gt 1 ] && configs="$configs $MULTI:$MULTI_CONC:normal"
+for o in $OUTAGE; do configs="$configs $o:outage"; done
+echo "relay-bench: $N messages x $SIZE bytes, $SESSIONS injecting sessions, runs (domains:conc:mode)$configs, $REPS repetitions, $(nproc) CPUs"
 for cfg in $configs; do
-	for rep in $(seq "$REPS"); do pair "${cfg%:*}" "${cfg#*:}" "$rep"; done
+	IFS=: read -r dom conc mode <<<"$cfg"
+	for rep in $(seq "$REPS"); do pair "$dom" "$conc" "$mode" "$rep"; done
 done
 for cfg in $configs; do
-	dom=${cfg%:*} conc=${cfg#*:}
-	sel() { awk -v d="$dom" -v c="$conc" -v n="$1" -v f="$2" '$1==n && $2==d && $3==c {print $f}' "$results" | median; }
-	awk -v d="$dom" -v c="$conc" -v a="$(sel postfix 4)" -v b="$(sel postern 4)" \
-		-v x="$(sel postfix 5)" -v y="$(sel postern 5)" 'BEGIN{
-		printf "median domains=%s conc=%s: postfix %.0f msg/s %.3f ms/msg | postern %.0f msg/s %.3f ms/msg | rate x%.2f, cpu x%.2f\n",
-		d, c, a, x, b, y, (a > 0 ? b/a : 0), (x > 0 ? y/x : 0) }'
+	IFS=: read -r dom conc mode <<<"$cfg"
+	sel() { awk -v k="$cfg" -v n="$1" -v f="$2" '$1==n && $2==k {print $f}' "$results" | median; }
+	awk -v d="$dom" -v c="$conc" -v m="$mode" -v a="$(sel postfix 3)" -v b="$(sel postern 3)" \
+		-v x="$(sel postfix 4)" -v y="$(sel postern 4)" 'BEGIN{
+		printf "median domains=%s conc=%s %s: postfix %.0f msg/s %.3f ms/msg | postern %.0f msg/s %.3f ms/msg | rate x%.2f, cpu x%.2f\n",
+		d, c, m, a, x, b, y, (a > 0 ? b/a : 0), (x > 0 ? y/x : 0) }'
 done

@@ -28,9 +28,11 @@ import argparse, asyncio, json, os, re, resource, socket, subprocess, sys, threa
 HZ = os.sysconf("SC_CLK_TCK")
 
 
-def tree_jiffies(roots):
-    """utime+stime+cutime+cstime summed over the processes under roots."""
-    stats, children = {}, {}
+def tree_jiffies(roots, by_comm=None):
+    """utime+stime+cutime+cstime summed over the processes under roots;
+    by_comm (a dict) gets the same per process name (exited children count
+    under their parent's name)."""
+    stats, children, comms = {}, {}, {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -41,6 +43,7 @@ def tree_jiffies(roots):
         f = s[s.rindex(")") + 2:].split()
         pid, ppid = int(d), int(f[1])
         stats[pid] = sum(int(x) for x in f[11:15])
+        comms[pid] = s[s.index("(") + 1:s.rindex(")")]
         children.setdefault(ppid, []).append(pid)
     total, todo, seen = 0, list(roots), set()
     while todo:
@@ -49,6 +52,8 @@ def tree_jiffies(roots):
             continue
         seen.add(p)
         total += stats[p]
+        if by_comm is not None:
+            by_comm[comms[p]] = by_comm.get(comms[p], 0) + stats[p]
         todo.extend(children.get(p, ()))
     return total
 
@@ -70,6 +75,7 @@ class Sink:
 
     def __init__(self, addr, want):
         self.want, self.count, self.done_at, self.last_at = want, 0, None, time.time()
+        self.sessions = 0
         self.cond = threading.Condition()
         self.proc = subprocess.Popen(
             ["smtp-sink", "-c", "-4", "-u", "nobody", "-m", "2000", f"{addr}:25", "1024"],
@@ -85,7 +91,7 @@ class Sink:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
-        pat, buf = re.compile(rb"mesg=(\d+)"), b""
+        pat, buf = re.compile(rb"sess=(\d+) .*mesg=(\d+)"), b""
         while True:
             data = self.proc.stdout.read(65536)
             if not data:
@@ -96,7 +102,7 @@ class Sink:
                 m = pat.search(part)
                 if m:
                     with self.cond:
-                        n = int(m.group(1))
+                        self.sessions, n = int(m.group(1)), int(m.group(2))
                         if n != self.count:
                             self.count, self.last_at = n, time.time()
                         if n >= self.want and self.done_at is None:
@@ -228,7 +234,8 @@ def main():
             return 1
     sink = Sink(a.sink, a.n)
     try:
-        cpu0 = tree_jiffies(a.pid)
+        comm0, comm1 = {}, {}
+        cpu0 = tree_jiffies(a.pid, comm0)
         if a.outage:
             t0 = time.time()
             subprocess.run(a.flush, shell=True, check=True, stdout=subprocess.DEVNULL)
@@ -243,7 +250,8 @@ def main():
         deadline = time.time() + 15
         while not queue_empty(a.queue_dir) and time.time() < deadline:
             time.sleep(0.1)
-        cpu1 = tree_jiffies(a.pid)
+        cpu1 = tree_jiffies(a.pid, comm1)
+        time.sleep(3)  # cached connections close (2 s idle in both MTAs): sess= counts ended sessions
         sink_cpu = sum(int(x) for x in open(f"/proc/{sink.proc.pid}/stat").read().rsplit(")", 1)[1].split()[11:13]) / HZ
     finally:
         sink.stop()
@@ -251,10 +259,12 @@ def main():
     res = {"label": a.label, "n": a.n, "size": a.size, "sessions": a.sessions, "domains": a.domains,
            "outage": a.outage,
         "inject_s": round(inj_s, 3), "accept_rate": round(a.n / inj_s, 1),
-           "errors": len(errors), "received": sink.count,
+           "errors": len(errors), "received": sink.count, "sink_sessions": sink.sessions,
            "server_cpu_s": round((cpu1 - cpu0) / HZ, 2),
            "server_cpu_ms_per_msg": round(1000 * (cpu1 - cpu0) / HZ / a.n, 3),
-           "inject_cpu_s": round(inj_cpu, 2), "sink_cpu_s": round(sink_cpu, 2)}
+           "inject_cpu_s": round(inj_cpu, 2), "sink_cpu_s": round(sink_cpu, 2),
+           "server_cpu_by_name_ms_per_msg": {k: round(1000 * (v - comm0.get(k, 0)) / HZ / a.n, 3)
+                                             for k, v in sorted(comm1.items())}}
     if done:
         res["delivered_s"] = round(done - t0, 3)
         res["delivered_rate"] = round(a.n / (done - t0), 1)
@@ -270,6 +280,7 @@ def main():
     print(f"run: {a.label} delivered {res['delivered_rate']} msg/s ({a.n} msgs in {res['delivered_s']} s; "
           f"accept {res['accept_rate']} msg/s) server_cpu {res['server_cpu_ms_per_msg']} ms/msg "
           f"({res['server_cpu_s']} s) inject_cpu {res['inject_cpu_s']} s sink_cpu {res['sink_cpu_s']} s "
+          f"sink_sessions {sink.sessions} "
           f"errors {len(errors)}", flush=True)
     return 1 if errors else 0
 

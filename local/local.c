@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "attr.h"
+#include "dreq.h"
 #include "ev.h"
 #include "log.h"
 #include "mem.h"
@@ -85,73 +86,17 @@ static void conn_end(struct conn *c)
 	svc_conn_done(service);
 }
 
-/* parse_rcpts: every "rcpt" field, in order. */
-static int parse_rcpts(const attr_rec *rec, struct request *rq, char **err_r)
+/* request_of: the request's recipients as results to fill; its strings
+ * stay dr's. */
+static void request_of(const struct dreq *dr, struct request *rq)
 {
-	size_t count = attr_count(rec);
-
-	rq->res = xcalloc(count + 1, sizeof(*rq->res));
-	for (size_t i = 0; i < count; i++) {
-		const char *name = attr_name_at(rec, i), *value = attr_value_at(rec, i);
-		char *end;
-		long v;
-
-		if (strcmp(name, "rcpt") != 0)
-			continue;
-		errno = 0;
-		v = strtol(value, &end, 10);
-		if (*value == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 1000000 ||
-		    rq->n >= LOCAL_MAX_RCPTS) {
-			*err_r = xasprintf("bad rcpt '%s'", value);
-			return -1;
-		}
-		rq->res[rq->n++].rcpt = (int)v;
-	}
-	return 0;
-}
-
-static int check_fields(const attr_rec *rec, char **err_r)
-{
-	static const char *const known[] = { "queue_id", "queue_file", "recover", "rcpt" };
-
-	for (size_t i = 0; i < attr_count(rec); i++) {
-		bool ok = false;
-
-		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-			ok |= strcmp(attr_name_at(rec, i), known[k]) == 0;
-		if (!ok) {
-			*err_r = xasprintf("unknown field '%s'", attr_name_at(rec, i));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* parse_request: the fields, and that queue_file is active/<queue_id> of
- * our queue (local reads no other file on qmgr's say-so). */
-static int parse_request(struct local *l, const attr_rec *rec, struct request *rq, char **err_r)
-{
-	const char *recover = attr_get(rec, "recover");
-	char *want;
-	int rc;
-
-	rq->queue_id = attr_get(rec, "queue_id");
-	rq->queue_file = attr_get(rec, "queue_file");
-	if (strcmp(attr_protocol(rec), "delivery") != 0 || rq->queue_id == NULL ||
-	    rq->queue_file == NULL || !q_id_valid(rq->queue_id) || check_fields(rec, err_r) < 0) {
-		if (*err_r == NULL)
-			*err_r = xstrdup("not a valid delivery request");
-		return -1;
-	}
-	rq->recover = recover != NULL && strcmp(recover, "1") == 0;
-	want = q_path(l->queue_dir, Q_ACTIVE, rq->queue_id);
-	rc = strcmp(want, rq->queue_file) == 0 ? 0 : -1;
-	free(want);
-	if (rc < 0) {
-		*err_r = xasprintf("queue file %s is not in %s/", rq->queue_file, Q_ACTIVE);
-		return -1;
-	}
-	return parse_rcpts(rec, rq, err_r);
+	rq->queue_id = dr->queue_id;
+	rq->queue_file = dr->queue_file;
+	rq->recover = dr->recover;
+	rq->res = xcalloc((size_t)dr->n + 1, sizeof(*rq->res));
+	for (int k = 0; k < dr->n; k++)
+		rq->res[k].rcpt = dr->rcpts[k];
+	rq->n = dr->n;
 }
 
 static int send_reply(struct conn *c, struct request *rq)
@@ -227,7 +172,8 @@ static void add_to_batch(struct conn *c, struct request *rq)
 	p = &batch_state.items[batch_state.count++];
 	p->conn = c;
 	p->rq = *rq;
-	p->queue_id = xstrdup(rq->queue_id); /* rq's strings live in the record */
+	p->rq.queue_file = NULL;
+	p->queue_id = xstrdup(rq->queue_id); /* rq's strings are the caller's */
 	if (batch_state.count >= BATCH_MAX)
 		commit_batch(NULL);
 	else if (batch_state.commit == NULL) /* after the events already waiting */
@@ -238,17 +184,19 @@ static void add_to_batch(struct conn *c, struct request *rq)
 static bool handle_request(struct conn *c, const attr_rec *rec)
 {
 	struct request rq = { 0 };
+	struct dreq dr;
 	char *err = NULL;
 
-	if (parse_request(c->l, rec, &rq, &err) < 0) {
+	if (dreq_parse(rec, c->l->queue_dir, false, LOCAL_MAX_RCPTS, &dr, &err) < 0) {
 		log_warn("bad delivery request: %s", err);
 		free(err);
-		free_request(&rq);
 		return false;
 	}
+	request_of(&dr, &rq);
 	local_deliver(c->l, rq.queue_id, rq.queue_file, rq.recover, rq.res, rq.n,
 		      &batch_state.batch);
-	add_to_batch(c, &rq);
+	add_to_batch(c, &rq); /* copies the queue ID */
+	dreq_clear(&dr);
 	return true;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "attr.h"
+#include "dreq.h"
 #include "log.h"
 #include "mem.h"
 #include "tls.h"
@@ -61,80 +62,24 @@ static void conn_end(struct smtp_conn *c)
 
 /* ---- the request ---- */
 
-static int check_fields(const attr_rec *rec, char **err_r)
-{
-	static const char *const known[] = { "queue_id", "queue_file", "recover", "nexthop",
-					     "rcpt" };
-
-	for (size_t i = 0; i < attr_count(rec); i++) {
-		bool ok = false;
-
-		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-			ok |= strcmp(attr_name_at(rec, i), known[k]) == 0;
-		if (!ok) {
-			*err_r = xasprintf("unknown field '%s'", attr_name_at(rec, i));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int parse_rcpts(const attr_rec *rec, struct smtp_request *rq, char **err_r)
-{
-	size_t count = attr_count(rec);
-
-	rq->res = xcalloc(count + 1, sizeof(*rq->res));
-	for (size_t i = 0; i < count; i++) {
-		const char *value = attr_value_at(rec, i);
-		char *end;
-		long v;
-
-		if (strcmp(attr_name_at(rec, i), "rcpt") != 0)
-			continue;
-		errno = 0;
-		v = strtol(value, &end, 10);
-		if (*value == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 1000000 ||
-		    rq->n >= SMTP_MAX_RCPTS) {
-			*err_r = xasprintf("bad rcpt '%s'", value);
-			return -1;
-		}
-		for (int k = 0; k < rq->n; k++)
-			if (rq->res[k].rcpt == (int)v) {
-				*err_r = xasprintf("rcpt %ld given twice", v);
-				return -1;
-			}
-		rq->res[rq->n++].rcpt = (int)v;
-	}
-	return 0;
-}
-
-/* parse_request: the fields, and that queue_file is active/<queue_id> of
- * our queue (smtp reads no other file on qmgr's say-so). */
+/* parse_request: the request (lib/dreq: queue_file must be active/<queue_id>
+ * of our queue: smtp reads no other file on qmgr's say-so). */
 static int parse_request(struct smtp *s, const attr_rec *rec, struct smtp_request *rq,
 			 char **err_r)
 {
-	const char *qid = attr_get(rec, "queue_id"), *file = attr_get(rec, "queue_file");
-	const char *hop = attr_get(rec, "nexthop");
-	char *want;
-	int rc;
+	struct dreq dr;
 
-	if (strcmp(attr_protocol(rec), "delivery") != 0 || qid == NULL || file == NULL ||
-	    hop == NULL || !q_id_valid(qid) || check_fields(rec, err_r) < 0) {
-		if (*err_r == NULL)
-			*err_r = xstrdup("not a valid delivery request");
+	if (dreq_parse(rec, s->queue_dir, true, SMTP_MAX_RCPTS, &dr, err_r) < 0)
 		return -1;
-	}
-	want = q_path(s->queue_dir, Q_ACTIVE, qid);
-	rc = strcmp(want, file) == 0 ? 0 : -1;
-	free(want);
-	if (rc < 0) {
-		*err_r = xasprintf("queue file %s is not in %s/", file, Q_ACTIVE);
-		return -1;
-	}
-	rq->queue_id = xstrdup(qid);
-	rq->queue_file = xstrdup(file);
-	rq->nexthop = xstrdup(hop);
-	return parse_rcpts(rec, rq, err_r);
+	rq->queue_id = dr.queue_id;
+	rq->queue_file = dr.queue_file;
+	rq->nexthop = dr.nexthop;
+	rq->res = xcalloc((size_t)dr.n + 1, sizeof(*rq->res));
+	for (int k = 0; k < dr.n; k++)
+		rq->res[k].rcpt = dr.rcpts[k];
+	rq->n = dr.n;
+	free(dr.rcpts); /* the strings are rq's now */
+	return 0;
 }
 
 static void request_clear(struct smtp_request *rq)

@@ -30,6 +30,7 @@ bool smtpd_data_start(struct session *s)
 	t->in_header = true;
 	t->hline = HL_START;
 	t->hline_start = 0;
+	t->hops = 0;
 	t->bdat_cr = false;
 	t->header = buf_new(1024);
 	t->scratch = buf_new(16 * 1024);
@@ -113,6 +114,18 @@ static bool is_field_name_char(unsigned char c)
 	return c >= 33 && c <= 126 && c != ':';
 }
 
+/* count_hop: the field whose name just ended is one more Received:; a
+ * message that has passed more than hopcount_limit hosts is in a loop. */
+static void count_hop(struct session *s)
+{
+	struct smtpd_txn *t = s->txn;
+	size_t len = buf_len(t->header) - t->hline_start;
+
+	if (len == 8 && strncasecmp(buf_cstr(t->header) + t->hline_start, "Received", 8) == 0 &&
+	    ++t->hops > s->srv->hop_limit && t->fail == FAIL_NONE)
+		t->fail = FAIL_HOPS;
+}
+
 /* header_byte: scans one header byte; false when the header ended
  * before it (c itself is then the body's first byte, not yet stored). */
 static bool header_byte(struct session *s, unsigned char c)
@@ -130,6 +143,7 @@ static bool header_byte(struct session *s, unsigned char c)
 	if (t->hline == HL_NAME && !is_field_name_char(c)) {
 		if (c == ':' && buf_len(t->header) > t->hline_start) {
 			t->hline = HL_FIELD;
+			count_hop(s);
 		} else { /* not a header field: the body starts at this line */
 			buf_putc(t->header, (char)c);
 			end_header(s, t->hline_start, false);
@@ -239,6 +253,11 @@ static void reply_failure(struct session *s)
 		log_info("%s: reject: message from %s larger than %lld bytes", t->qid, s->client,
 			 s->srv->size_limit);
 		smtpd_reply(s, 552, "5.3.4", "Error: message file too big");
+		break;
+	case FAIL_HOPS:
+		log_info("%s: reject: too many hops from %s: more than %d Received: fields, a "
+			 "mail loop", t->qid, s->client, s->srv->hop_limit);
+		smtpd_reply(s, 554, "5.4.6", "Error: too many hops");
 		break;
 	case FAIL_HEADER:
 		log_info("%s: reject: header from %s larger than %lld bytes", t->qid, s->client,

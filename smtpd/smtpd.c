@@ -25,6 +25,7 @@ static void read_limits(struct smtpd_server *srv, cfg *c)
 {
 	srv->size_limit = cfg_get_int(c, "message_size_limit");
 	srv->header_limit = cfg_get_int(c, "header_size_limit");
+	srv->hop_limit = (int)cfg_get_int(c, "hopcount_limit");
 	srv->rcpt_limit = (int)cfg_get_int(c, "smtpd_recipient_limit");
 	srv->soft_error_limit = (int)cfg_get_int(c, "smtpd_soft_error_limit");
 	srv->hard_error_limit = (int)cfg_get_int(c, "smtpd_hard_error_limit");

@@ -53,6 +53,7 @@ struct smtpd_server {
 	char *myhostname, *mydomain, *myorigin, *banner, *mail_name, *queue_dir;
 	long long size_limit; /* 0 = none */
 	long long header_limit;
+	int hop_limit; /* hopcount_limit */
 	int rcpt_limit, soft_error_limit, hard_error_limit;
 	int rcpt_overshoot_limit; /* refused recipients not counted as errors */
 	long long queue_minfree; /* effective reserve (cfg_queue_minfree) */
@@ -107,7 +108,7 @@ enum smtpd_state {
 enum smtpd_content { IN_DATA, IN_CHUNK };
 
 /* Why content reception failed (the reply comes at the end of the data). */
-enum smtpd_fail { FAIL_NONE = 0, FAIL_SIZE, FAIL_HEADER, FAIL_STORAGE, FAIL_NORCPT };
+enum smtpd_fail { FAIL_NONE = 0, FAIL_SIZE, FAIL_HEADER, FAIL_HOPS, FAIL_STORAGE, FAIL_NORCPT };
 
 struct smtpd_txn {
 	char *sender; /* canonical; "" for the null sender */
@@ -122,6 +123,7 @@ struct smtpd_txn {
 	enum smtpd_fail fail;
 	int hline; /* header line scanner state (data.c) */
 	size_t hline_start; /* where the current header line starts in header */
+	int hops; /* Received: fields in the header so far */
 	struct dot_decoder dot;
 	bool bdat_cr; /* a BDAT chunk ended in CR */
 	bool in_header;

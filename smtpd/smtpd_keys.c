@@ -24,6 +24,8 @@ const struct cfg_key smtpd_cfg_keys[] = {
 	  "look up the client's name (PTR, confirmed by A/AAAA) before the greeting" },
 	{ "smtpd_per_record_deadline", CFG_BOOL, "yes", CFG_NO_BOUNDS,
 	  "smtpd_timeout bounds each whole command line or block of data, not each read" },
+	{ "hopcount_limit", CFG_INT, "50", 1, 1000,
+	  "most Received: fields a message may carry: more is a mail loop (554 5.4.6)" },
 	{ "smtpd_recipient_limit", CFG_INT, "1000", 1, 100000,
 	  "most recipients accepted in one message" },
 	{ "smtpd_recipient_overshoot_limit", CFG_INT, "1000", 0, 1000000,

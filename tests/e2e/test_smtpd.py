@@ -239,6 +239,28 @@ class SmtpdTests(InstanceCase):
         self.assertEqual((code, text[0][:5]), (552, "5.3.4"))
         self.assertEqual(self.queued(), {})
 
+    def test_too_many_hops_is_a_loop(self):
+        def send(hops):
+            c = self.raw()
+            c.cmd("MAIL FROM:<s@remote.test>")
+            c.cmd("RCPT TO:<alice@example.test>")
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            c.send(b"".join(b"Received: from hop%d.test by x; Mon, 7 Dec 2026\r\n" % i
+                            for i in range(hops)) +
+                   b"reCEIVED: (another spelling)\r\nX-Received: not counted\r\n"
+                   b"Subject: loop\r\n\r\nReceived: in the body, not counted\r\n.\r\n")
+            return c.reply()
+
+        before = set(self.queued())
+        code, text = send(50)  # 51 with the other spelling: one too many
+        self.assertEqual((code, text[0][:5]), (554, "5.4.6"))
+        self.assertIn("too many hops", text[0])
+        self.assertEqual(set(self.queued()), before)
+        self.assertTrue(wait_for(lambda: "more than 50 Received: fields" in self.inst.log(), 5))
+        code, _ = send(49)  # exactly 50: still fine
+        self.assertEqual(code, 250)
+        self.assertEqual(len(set(self.queued()) - before), 1)
+
     def test_long_line_and_flood(self):
         c = self.raw(self.small)
         code, text = c.cmd("NOOP " + "x" * 600)

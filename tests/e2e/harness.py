@@ -221,9 +221,10 @@ class Session:
 class Instance:
     """A private instance: init, configure services, start, stop, clean up."""
 
-    def __init__(self, base=None):
+    def __init__(self, base=None, domain="example.test"):
         """base: the directory to make the instance in (e.g. a small file
-        system a test mounted); the system's temporary directory if None."""
+        system a test mounted); the system's temporary directory if None.
+        domain: the hosted domain mailctl init makes (with demo@domain)."""
         self.dir = tempfile.mkdtemp(prefix="postern-e2e-", dir=base)
         if ROOT:
             os.chmod(self.dir, 0o711)  # mail_owner must reach etc/ below it
@@ -232,7 +233,7 @@ class Instance:
         for name, path in daemon_paths().items():
             os.symlink(path, os.path.join(self.daemon_dir, name))
         res = self.mailctl("init", os.path.join(self.dir, "etc"), "--daemon-dir",
-                           self.daemon_dir, "--domain", "example.test",
+                           self.daemon_dir, "--domain", domain,
                            "--port-base", "0")
         if res.returncode != 0:
             raise RuntimeError("mailctl init failed: " + res.stderr)
@@ -333,6 +334,54 @@ class Instance:
             return sorted(os.listdir(self.path("queue", sub)))
         except OSError:
             return []
+
+    # --- mailboxes and queue, as a relay test reads them ----------------
+    def maildir_files(self, address):
+        """Paths of the messages in the Maildir of a user of a hosted
+        domain (new/ and cur/, sorted)."""
+        local, _, domain = address.partition("@")
+        base = os.path.join(self.config_dir, "mail", domain.lower(), local)
+        found = []
+        for sub in ("new", "cur"):
+            d = os.path.join(base, sub)
+            if os.path.isdir(d):
+                found += [os.path.join(d, n) for n in sorted(os.listdir(d))]
+        return found
+
+    def messages(self, address):
+        """The messages in address's Maildir, parsed by Python's email
+        package (policy default)."""
+        import email
+        import email.policy
+        out = []
+        for path in self.maildir_files(address):
+            with open(path, "rb") as f:
+                out.append(email.message_from_binary_file(f, policy=email.policy.default))
+        return out
+
+    def queue_json(self, *filters):
+        """`mailctl queue list --json` parsed: {queue_id: object}."""
+        import json
+        res = self.ctl("queue", "list", "--json", *filters)
+        if res.returncode != 0:
+            raise RuntimeError("queue list --json: %s" % res.stderr)
+        return {m["queue_id"]: m for m in (json.loads(line) for line in res.stdout.splitlines())}
+
+    def queue_why(self, qid):
+        """`mailctl queue why QID` parsed (parse_queue_why), or None when
+        the message is not in the queue."""
+        res = self.ctl("queue", "why", qid)
+        if res.returncode != 0:
+            return None
+        return parse_queue_why(res.stdout)
+
+    def wait_log(self, text, timeout=20):
+        """True once text appears in the instance's log."""
+        return bool(wait_for(lambda: text in self.log(), timeout, 0.05))
+
+    def removed(self, qid):
+        """True when the log says qid left the queue."""
+        return ("%s: removed" % qid) in self.log()
 
     # --- commands -------------------------------------------------------
     def mailctl(self, *args, timeout=60):
@@ -558,9 +607,9 @@ class SmtpClient:
             pass
 
 
-def port_open(port):
+def port_open(port, host="127.0.0.1"):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
+        with socket.create_connection((host, port), timeout=1):
             return True
     except OSError:
         return False
@@ -696,3 +745,175 @@ class PopClient:
             self.sock.close()
         except OSError:
             pass
+
+
+def parse_queue_why(text):
+    """The text of `mailctl queue why QID` as a dict: queue_id, queue
+    (deferred, hold, ...), next_attempt (the text after "next attempt at",
+    or None), header (the first line), notes (other lines of the message),
+    rcpts {address: {"state", "status", "reason", "details": [lines under
+    it], "fields": {key: value} from its detail lines "relay: H[A]:P, TLS:
+    ..." (keys in lower case)}} and text (all of it)."""
+    import re
+    lines = text.splitlines()
+    out = {"text": text, "queue_id": None, "queue": None, "next_attempt": None,
+           "header": lines[0] if lines else "", "notes": [], "rcpts": {}}
+    if lines:
+        qid, _, rest = lines[0].partition(": ")
+        out["queue_id"] = qid
+        m = re.match(r"in (\w+)/", rest)
+        out["queue"] = m.group(1) if m else None
+        m = re.search(r"next attempt at ([^,]+)", rest)
+        out["next_attempt"] = m.group(1).strip() if m else None
+    current = None
+    for line in lines[1:]:
+        depth = len(line) - len(line.lstrip(" "))
+        body = line.strip()
+        m = re.match(r"(\S+@\S+|\S+): (pending|delivered|failed[^:]*|bounced|[a-z ,]+?)"
+                     r"(?:: (\d\.\d{1,3}\.\d{1,3}) (.*)|( .*)?)$", body)
+        if depth <= 2 and m:
+            current = {"state": m.group(2), "status": m.group(3),
+                       "reason": m.group(4) if m.group(3) else (m.group(5) or "").strip(),
+                       "details": [], "fields": {}}
+            out["rcpts"][m.group(1)] = current
+        elif current is not None and depth > 2:
+            current["details"].append(body)
+            for item in body.split(", "):
+                key, sep, value = item.partition(": ")
+                if sep and re.match(r"^[A-Za-z_]+$", key):
+                    current["fields"].setdefault(key.lower(), value)
+        else:
+            out["notes"].append(body)
+    return out
+
+
+def loopback_address(port, taken=()):
+    """A random loopback address 127.x.y.z (x in 100..199) where nothing
+    listens on port and that we can bind: the relay tests give each
+    server (instances, fake servers) its own, on one port (25 as MX
+    lookups need), without clashing with another test run."""
+    import random
+    for _ in range(200):
+        addr = "127.%d.%d.%d" % (random.randint(100, 199), random.randint(0, 255),
+                                 random.randint(2, 254))
+        if addr in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((addr, port))
+            except OSError:
+                continue
+        return addr
+    raise RuntimeError("no free loopback address for port %d" % port)
+
+
+class RelayNet:
+    """The network of a relay test: loopback addresses handed out for the
+    servers, the port every "remote" SMTP server listens on (25 when run
+    as root, as MX delivery needs; else one free port, and every instance
+    gets a transport_maps entry "D smtp:D:PORT" for each domain given to
+    route(), an MX lookup all the same), and one DnsServer for all of
+    them, started by start_dns() with the records collected by add()."""
+
+    def __init__(self, local=("example.net", "example.com", "example.org")):
+        self.port = self._port()
+        self.local = local
+        self.records = []
+        self.domains = []
+        self.taken = set()
+        self.dns = None
+
+    @staticmethod
+    def _port():
+        """25 when we may bind it on loopback addresses (root, and no
+        wildcard listener on 25), else a free port; POSTERN_RELAY_PORT=N
+        forces N (0: a free port)."""
+        forced = os.environ.get("POSTERN_RELAY_PORT")
+        if forced is not None:
+            return int(forced) or free_port()
+        if ROOT:
+            try:
+                loopback_address(25)
+                return 25
+            except RuntimeError:
+                pass
+        return free_port()
+
+    def address(self):
+        addr = loopback_address(self.port, self.taken)
+        self.taken.add(addr)
+        return addr
+
+    def add(self, *records):
+        self.records += list(records)
+
+    def route(self, *domains):
+        """Domains the sending instance reaches by MX (see the class)."""
+        self.domains += list(domains)
+
+    def start_dns(self, ttl=60):
+        self.dns = DnsServer(self.records, local=self.local, ttl=ttl)
+        return self.dns
+
+    def stop(self):
+        if self.dns is not None:
+            self.dns.__exit__()
+            self.dns = None
+
+
+# master.cf line of the outbound SMTP client (issue 13 contract)
+SMTP_SERVICE = "smtp unix - - n - %s smtp"
+
+
+def relay_instance(net, addr, domain, users=("alice",), main=None, smtpd_args="",
+                   port=None, extra_services=(), smtp_maxproc="-", also_hosts=()):
+    """An Instance (not started) hosting domain (and the domains of
+    also_hosts) with a mailbox for each of users in domain, its smtpd on
+    addr:port (net.port by default) with smtpd_args,
+    the mail services plus the smtp client (maxproc smtp_maxproc),
+    dns_servers pointing at net.dns, myhostname mail.DOMAIN, and the main
+    keys given. mynetworks stays 127.0.0.0/8 (mailctl init), so every
+    loopback client may relay through it."""
+    inst = Instance(domain=domain)
+    try:
+        inst.addr, inst.domain = addr, domain
+        inst.smtp_port = port or net.port
+        inst.set_main("myhostname", "mail." + domain)
+        inst.set_main("inet_interfaces", addr)
+        inst.set_main("smtpd_error_sleep_time", "0")
+        if net.dns is not None:
+            inst.set_main("dns_servers", net.dns.servers)
+        for other in also_hosts:
+            res = inst.ctl("domain", "add", other)
+            if res.returncode != 0:
+                raise RuntimeError("domain add: " + res.stderr)
+        for user in users:
+            res = inst.ctl("user", "add", "%s@%s" % (user, domain))
+            if res.returncode != 0:
+                raise RuntimeError("user add: " + res.stderr)
+        # never a route for a domain it hosts: the mail would loop
+        routed = [d for d in net.domains if d != domain and d not in also_hosts]
+        if net.port != 25 and routed:
+            inst.build_map("relay_transport", "".join(
+                "%s smtp:%s:%d\n" % (d, d, net.port) for d in routed))
+            inst.set_main("transport_maps", "hash:" + inst.path("relay_transport"))
+        for key, value in (main or {}).items():
+            inst.set_main(key, value)
+        inst.set_mail_services([SMTP_SERVICE % smtp_maxproc,
+                                "%s:%d inet n - n - - smtpd %s" % (addr, inst.smtp_port,
+                                                                   smtpd_args)]
+                               + list(extra_services))
+        return inst
+    except Exception:
+        inst.cleanup()
+        raise
+
+
+def start_relay_instance(inst, timeout=20):
+    """Starts inst and waits for its smtpd and its qmgr socket."""
+    inst.start()
+    if not wait_for(lambda: port_open(inst.smtp_port, inst.addr), timeout):
+        raise RuntimeError("smtpd on %s:%d did not come up: %s"
+                           % (inst.addr, inst.smtp_port, inst.log()))
+    if not wait_for(lambda: os.path.exists(inst.path("queue", "private", "qmgr")), timeout):
+        raise RuntimeError("qmgr did not come up: %s" % inst.log())

@@ -56,7 +56,7 @@ def setUpModule():
     W["net"] = net
     for name in ("a", "b", "dead", "back", "tempfail", "noutf8", "nodsn", "plain", "size",
                  "reuse", "half", "many", "params", "helo", "badcert", "badname", "authfail", "a_life",
-                 "a_enc", "a_rh"):
+                 "a_enc", "a_rh", "a_loop"):
         W[name] = net.address()
     W["submission"] = 587 if ROOT else free_port()
     net.add(("A", "mail.example.net", W["b"]), ("MX", "example.net", "mail.example.net", 10),
@@ -69,7 +69,10 @@ def setUpModule():
         host = "mx.%s.example.net" % name
         net.add(("A", host, W[name]), ("MX", "%s.example.net" % name, host, 10))
         net.route("%s.example.net" % name)
-    net.route("example.net", "example.com", "example.org", "example.test")
+    # a domain whose MX is the loop test's sending instance itself
+    net.add(("A", "mx.loop.example.net", W["a_loop"]),
+            ("MX", "loop.example.net", "mx.loop.example.net", 10))
+    net.route("example.net", "example.com", "example.org", "example.test", "loop.example.net")
     net.start_dns()
     W["tmp"] = tempfile.mkdtemp(prefix="postern-relay-")
     b = relay_instance(net, W["b"], "example.net", users=("bob", "relay"), main=FAST,
@@ -446,6 +449,34 @@ class Lifetime(RelayCase):
         # tried more than once before giving up
         tries = [line for line in outcome_lines(self.a, qid) if "status=deferred" in line]
         self.assertGreaterEqual(len(tries), 1, self.a.log())
+
+
+class Loop(RelayCase):
+    """The MX of a domain is the sending instance itself."""
+    ADDR = "a_loop"
+
+    @unittest.expectedFailure
+    def test_mail_looping_back_to_myself_bounces(self):
+        """Postfix bounces such mail at once (5.4.6 "mail for D loops back to
+        myself", the server greeting with its own myhostname) and any mail
+        after hopcount_limit (50) Received: lines (5.4.6 "too many hops").
+        KNOWN GAP (smtp / smtpd on main): neither check exists, so the
+        message goes round forever, one more Received: line a turn. The test
+        fails fast once it went round 60 times. Remove the expectedFailure
+        mark when one of the checks is there."""
+        submit(self.a, ["u@loop.example.net"], "round and round")
+        hops = "relay=mx.loop.example.net[%s]" % W["a_loop"]
+
+        def outcome():
+            if find_dsn(self.a, "alice@example.test", "round and round"):
+                return "bounced"
+            if self.a.log().count(hops) > 60:
+                return "loops"
+            return None
+        self.assertEqual(wait_for(outcome, 60, 0.2), "bounced", "mail loop: %d turns"
+                         % self.a.log().count(hops))
+        dsn = find_dsn(self.a, "alice@example.test", "round and round")
+        self.assertIn("5.4.6", dsn.as_string())
 
 
 class EncryptLevel(RelayCase):

@@ -91,10 +91,10 @@ char *reason_reply(const char *host, const char *reply_text, int code, const cha
 	char *line = one_line(reply_text);
 	char *text = xasprintf("host %s said: %s (in reply to %s command)", host, line, cmd);
 	const char *after_code = strlen(reply_text) > 4 ? reply_text + 4 : "";
+	/* a refusal: anything but a 5xx is temporary, a 2xx too (a 250 to
+	 * DATA means the server never took the message) */
 	int cls = code / 100 == 5 ? 5 : 4;
 
-	if (code / 100 == 2)
-		cls = 2;
 	if (smtpc_parse_dsn(after_code, code, dsn_r) == 0 || dsn_r[0] - '0' != cls)
 		snprintf(dsn_r, SMTPC_DSN_MAX, "%d.0.0", cls);
 	free(line);
@@ -109,9 +109,9 @@ char *reason_lost(const char *host, enum smtpc_error err, enum smtpc_stage stage
 	case SMTPC_ERR_TIMEOUT:
 		return xasprintf("conversation with %s timed out while %s", host, while_text(stage));
 	case SMTPC_ERR_PROTOCOL: {
-		char *w = one_line(why != NULL ? why : "");
-		char *text = xasprintf("conversation with %s failed while %s: malformed reply (%s)",
-				       host, while_text(stage), w);
+		char *w = one_line(why != NULL && *why != '\0' ? why : "malformed reply");
+		char *text = xasprintf("conversation with %s failed while %s: %s", host,
+				       while_text(stage), w);
 
 		snprintf(dsn_r, SMTPC_DSN_MAX, "4.5.0");
 		free(w);

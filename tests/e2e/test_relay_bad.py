@@ -17,7 +17,7 @@ is then deferred, not taken as delivered. A server closing right after
 its 250 to the dot has the message (delivered once). qmgr stopped before
 the remote 250 and killed after it: the recipient is already marked done
 by smtp and the next qmgr sends nothing again. A 250 where 354 belongs
-must not count as a delivery (marked expectedFailure: a known bug)."""
+must not count as a delivery."""
 import os
 import signal
 import sys
@@ -198,16 +198,10 @@ class BadServers(unittest.TestCase):
         entry = self.assert_deferred_only(stuck, "u@hangdot.example.com")
         self.assertIn("lost connection with %s" % self.host("hangdot"), entry["delay_reason"])
 
-    @unittest.expectedFailure
     def test_250_instead_of_354_is_no_delivery(self):
         """A server that answers DATA with 250 instead of 354 never got the
-        message: deferred (4.x.x), not delivered.
-        KNOWN BUG (smtp branch): smtp/deliver.c reply_result() turns the
-        DATA reply into the recipients' results with reason_reply()
-        (smtp/reason.c), whose status class comes from the reply code, so
-        the 250 gives dsn=2.0.0 and qmgr logs status=sent and removes the
-        message that was never transferred: mail lost. Remove the
-        expectedFailure mark once fixed."""
+        message: deferred (4.x.x), not delivered (reason_reply makes any
+        refusal but a 5xx temporary)."""
         fake = self.fake("data250", replies={"data": "250 2.0.0 Ok"})
         qid = submit(self.a, ["u@data250.example.com"], "250 to DATA")
         self.assertTrue(wait_for(lambda: fake.sessions and fake.sessions[0].closed, 30))

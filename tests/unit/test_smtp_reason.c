@@ -33,6 +33,9 @@ static const struct reply_case reply_cases[] = {
 	  "host mx[192.0.2.1] said: 451 4.3.0 try later (in reply to end of DATA command)" },
 	{ "550 4.1.1 class mismatch", 550, "RCPT TO", "5.0.0",
 	  "host mx[192.0.2.1] said: 550 4.1.1 class mismatch (in reply to RCPT TO command)" },
+	/* a 250 to DATA is no delivery: the message was never sent */
+	{ "250 2.0.0 Ok", 250, "DATA", "4.0.0",
+	  "host mx[192.0.2.1] said: 250 2.0.0 Ok (in reply to DATA command)" },
 	{ "354 odd\x01", 354, "DATA", "4.0.0",
 	  "host mx[192.0.2.1] said: 354 odd? (in reply to DATA command)" },
 };
@@ -66,7 +69,7 @@ static const struct lost_case lost_cases[] = {
 	  "lost connection with h[a] while sending end of data -- message may be sent more than "
 	  "once" },
 	{ SMTPC_ERR_PROTOCOL, SMTPC_MAIL, "4.5.0",
-	  "conversation with h[a] failed while sending MAIL FROM: malformed reply (bad code)" },
+	  "conversation with h[a] failed while sending MAIL FROM: bad code" },
 	{ SMTPC_ERR_BODY, SMTPC_BODY, "4.3.0",
 	  "error reading the queue file while sending the message to h[a]" },
 };

@@ -29,11 +29,11 @@
 #include <cmocka.h>
 
 #include "dns.h"
+#include "dnsmasq.h"
 #include "dns_int.h"
 #include "ev.h"
 #include "mem.h"
 
-#define DNSMASQ "/usr/sbin/dnsmasq"
 
 static const char *const records[] = {
 	"--local=/test.example/",
@@ -172,74 +172,6 @@ static void test_msg_read(void **state)
 	assert_null(next);
 }
 
-static int free_udp_port(int *fd_r)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	if (fd_r != NULL)
-		*fd_r = fd;
-	else
-		close(fd);
-	return ntohs(sin.sin_port);
-}
-
-/* tcp_ready: dnsmasq accepts TCP on its port once it is up. */
-static bool tcp_ready(int port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return ok;
-}
-
-static pid_t dnsmasq_start(int port)
-{
-	char *argv[64];
-	int n = 0;
-	pid_t pid;
-
-	argv[n++] = xstrdup(DNSMASQ);
-	argv[n++] = xstrdup("--keep-in-foreground");
-	argv[n++] = xstrdup("--conf-file=/dev/null");
-	argv[n++] = xstrdup("--pid-file=");
-	argv[n++] = xstrdup("--no-resolv");
-	argv[n++] = xstrdup("--no-hosts");
-	argv[n++] = xstrdup("--bind-interfaces");
-	argv[n++] = xstrdup("--listen-address=127.0.0.1");
-	argv[n++] = xasprintf("--port=%d", port);
-	argv[n++] = xstrdup("--user=root");
-	for (size_t i = 0; records[i] != NULL; i++)
-		argv[n++] = xstrdup(records[i]);
-	argv[n] = NULL;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	for (int i = 0; i < n; i++)
-		free(argv[i]);
-	return pid;
-}
-
-static void dnsmasq_stop(struct fixture *f)
-{
-	if (f->pid > 0) {
-		kill(f->pid, SIGTERM);
-		waitpid(f->pid, NULL, 0);
-		f->pid = 0;
-	}
-}
-
 static dns_resolver *resolver(struct fixture *f, int port, unsigned timeout_ms, unsigned cache)
 {
 	char servers[64];
@@ -259,16 +191,10 @@ static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 
-	if (access(DNSMASQ, X_OK) != 0) {
-		fprintf(stderr, "test_dns: %s missing (./install-deps test)\n", DNSMASQ);
+	f->port = dnsmasq_free_udp_port(NULL);
+	f->silent_port = dnsmasq_free_udp_port(&f->silent_fd);
+	if (dnsmasq_run(f->port, records, &f->pid) < 0)
 		return -1;
-	}
-	f->port = free_udp_port(NULL);
-	f->silent_port = free_udp_port(&f->silent_fd);
-	f->pid = dnsmasq_start(f->port);
-	for (int i = 0; i < 500 && !tcp_ready(f->port); i++)
-		usleep(10000);
-	assert_true(tcp_ready(f->port));
 	f->loop = ev_loop_new();
 	f->r = resolver(f, f->port, 3000, 100);
 	*state = f;
@@ -281,7 +207,7 @@ static int teardown(void **state)
 
 	dns_free(&f->r);
 	ev_loop_free(&f->loop);
-	dnsmasq_stop(f);
+	dnsmasq_stop(&f->pid);
 	close(f->silent_fd);
 	free(f);
 	return 0;
@@ -429,7 +355,7 @@ static void test_fake_server(void **state)
 	dns_resolver *r;
 
 	(void)state;
-	fake.port = free_udp_port(&fake.fd);
+	fake.port = dnsmasq_free_udp_port(&fake.fd);
 	fake.io = ev_io_add(f.loop, fake.fd, EV_READ, fake_dns_read, &fake);
 	r = resolver(&f, fake.port, 2000, 100);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

@@ -28,11 +28,10 @@
 #include <cmocka.h>
 
 #include "dns.h"
+#include "dnsmasq.h"
 #include "ev.h"
 #include "mem.h"
 #include "nexthop.h"
-
-#define DNSMASQ "/usr/sbin/dnsmasq"
 
 static const char *const records[] = {
 	"--local=/test.example/",
@@ -85,66 +84,6 @@ struct catch {
 	struct nexthop_result *res;
 };
 
-/* ---- dnsmasq ---- */
-
-static int free_udp_port(int *fd_r)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	if (fd_r != NULL)
-		*fd_r = fd;
-	else
-		close(fd);
-	return ntohs(sin.sin_port);
-}
-
-static bool tcp_ready(int port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return ok;
-}
-
-static pid_t dnsmasq_start(int port)
-{
-	char *argv[64];
-	int n = 0;
-	pid_t pid;
-
-	argv[n++] = xstrdup(DNSMASQ);
-	argv[n++] = xstrdup("--keep-in-foreground");
-	argv[n++] = xstrdup("--conf-file=/dev/null");
-	argv[n++] = xstrdup("--pid-file=");
-	argv[n++] = xstrdup("--no-resolv");
-	argv[n++] = xstrdup("--no-hosts");
-	argv[n++] = xstrdup("--bind-interfaces");
-	argv[n++] = xstrdup("--listen-address=127.0.0.1");
-	argv[n++] = xasprintf("--port=%d", port);
-	argv[n++] = xstrdup("--user=root");
-	for (size_t i = 0; records[i] != NULL; i++)
-		argv[n++] = xstrdup(records[i]);
-	argv[n] = NULL;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	for (int i = 0; i < n; i++)
-		free(argv[i]);
-	return pid;
-}
-
 static dns_resolver *resolver(int port, unsigned timeout_ms, unsigned cache)
 {
 	char servers[64];
@@ -163,17 +102,10 @@ static dns_resolver *resolver(int port, unsigned timeout_ms, unsigned cache)
 static int group_setup(void **state)
 {
 	(void)state;
-	if (access(DNSMASQ, X_OK) != 0) {
-		fprintf(stderr, "test_nexthop: %s missing (./install-deps test)\n", DNSMASQ);
-		return -1;
-	}
 	fx = xcalloc(1, sizeof(*fx));
-	fx->port = free_udp_port(NULL);
-	fx->silent_port = free_udp_port(&fx->silent_fd);
-	fx->pid = dnsmasq_start(fx->port);
-	for (int i = 0; i < 500 && !tcp_ready(fx->port); i++)
-		usleep(10000);
-	if (!tcp_ready(fx->port))
+	fx->port = dnsmasq_free_udp_port(NULL);
+	fx->silent_port = dnsmasq_free_udp_port(&fx->silent_fd);
+	if (dnsmasq_run(fx->port, records, &fx->pid) < 0)
 		return -1;
 	fx->loop = ev_loop_new();
 	fx->dns = resolver(fx->port, 3000, 100);
@@ -185,8 +117,7 @@ static int group_teardown(void **state)
 	(void)state;
 	dns_free(&fx->dns);
 	ev_loop_free(&fx->loop);
-	kill(fx->pid, SIGTERM);
-	waitpid(fx->pid, NULL, 0);
+	dnsmasq_stop(&fx->pid);
 	close(fx->silent_fd);
 	free(fx);
 	return 0;

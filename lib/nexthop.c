@@ -77,6 +77,8 @@ const char *nexthop_status_name(enum nexthop_status st)
 		return "nullmx";
 	case NEXTHOP_TEMPFAIL:
 		return "tempfail";
+	case NEXTHOP_LOOP:
+		return "loop";
 	}
 	return "?";
 }
@@ -387,16 +389,33 @@ static void lookup_hosts(nexthop_query *nq)
 		nq->later = ev_timer_add(nq->opts.loop, 0, false, later_finish_fired, nq);
 }
 
-/* mx_found: the MX list (sorted; shuffled here among equals). */
-static void mx_found(nexthop_query *nq, const struct dns_result *res)
+/* self_pref: the best preference of an MX record naming this host, or -1. */
+static long self_pref(const nexthop_query *nq, const struct dns_result *mx)
+{
+	const char *self = nq->opts.self_name;
+	long best = -1;
+
+	for (size_t i = 0; self != NULL && *self != '\0' && i < mx->count; i++)
+		if (strcasecmp(mx->rrs[i].text, self) == 0 && (best < 0 || mx->rrs[i].pref < best))
+			best = (long)mx->rrs[i].pref;
+	return best;
+}
+
+/* mx_found: the MX list (sorted; shuffled here among equals), without
+ * this host and the hosts no better than it. false: nothing is left but
+ * this host (a mail loop). */
+static bool mx_found(nexthop_query *nq, const struct dns_result *res)
 {
 	struct dns_result *mx = dns_result_dup(res);
+	long self = self_pref(nq, mx);
 
 	dns_mx_shuffle(mx);
 	for (size_t i = 0; i < mx->count; i++)
-		if (mx->rrs[i].text[0] != '\0') /* a stray "." among real MX */
+		if (mx->rrs[i].text[0] != '\0' && /* a stray "." among real MX */
+		    (self < 0 || mx->rrs[i].pref < self))
 			add_host(nq, mx->rrs[i].text, mx->rrs[i].pref);
 	dns_result_free(&mx);
+	return self < 0 || nq->nhosts > 0;
 }
 
 static void mx_answer(void *ctx, const struct dns_result *res)
@@ -416,8 +435,12 @@ static void mx_answer(void *ctx, const struct dns_result *res)
 		query_deliver(nq);
 		return;
 	}
-	if (res->status == DNS_FOUND)
-		mx_found(nq, res);
+	if (res->status == DNS_FOUND && !mx_found(nq, res)) {
+		result_fail(&nq->res, NEXTHOP_LOOP, "5.4.6",
+			    xasprintf("mail for %s loops back to myself", nq->domain));
+		query_deliver(nq);
+		return;
+	}
 	if (nq->nhosts == 0) /* no MX (or only "."s): the host itself */
 		add_host(nq, nq->domain, 0);
 	lookup_hosts(nq);

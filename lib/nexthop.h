@@ -2,11 +2,11 @@
  * address literal, a port) to the ordered list of addresses the smtp
  * client tries, asynchronously on lib/dns: MX by preference (random order
  * among equals), the A / AAAA records of each MX host per inet_protocols,
- * the host's own A / AAAA when it has no MX, null MX (RFC 7505), and the
- * Postfix texts for what goes wrong. Also a non-blocking connect to one of
- * the addresses. It does not connect to several addresses in turn, does
- * not cache anything itself (lib/dns does) and does not drop MX hosts that
- * are this host (Postfix's "mail loops back to myself" is not done here). */
+ * the host's own A / AAAA when it has no MX, null MX (RFC 7505), MX hosts
+ * that are this host by name (Postfix's "mail loops back to myself"), and
+ * the Postfix texts for what goes wrong. Also a non-blocking connect to
+ * one of the addresses. It does not connect to several addresses in turn
+ * and does not cache anything itself (lib/dns does). */
 #ifndef POSTERN_NEXTHOP_H
 #define POSTERN_NEXTHOP_H
 
@@ -44,6 +44,7 @@ enum nexthop_status {
 	NEXTHOP_NOTFOUND, /* no such domain / host: 5.1.2 (4.4.3 for a relayhost) */
 	NEXTHOP_NULLMX, /* the domain says it takes no mail: 5.1.10 */
 	NEXTHOP_TEMPFAIL, /* DNS trouble: 4.4.3 */
+	NEXTHOP_LOOP, /* the best MX is this host (self_name): 5.4.6 */
 };
 
 /* The outcome. dsn ("5.1.2") and reason (Postfix's text, without the
@@ -63,12 +64,18 @@ struct nexthop_result {
  * max_addrs: smtp_mx_address_limit, the most addresses in a result (0 = no
  * limit). relayhost: the next hop is the relayhost (or a transport's
  * fixed next hop); "not found" then defers (4.4.3) as in Postfix, which
- * takes a relayhost that does not resolve for a local misconfiguration. */
+ * takes a relayhost that does not resolve for a local misconfiguration.
+ * self_name: this host's name (myhostname) or NULL: an MX host of that
+ * name, and every MX host not better than it, is dropped (this host is a
+ * backup MX: only better ones may take the mail); when none is left the
+ * result is NEXTHOP_LOOP, "mail for D loops back to myself". It must
+ * outlive the query (the other fields are copied). */
 struct nexthop_opts {
 	ev_loop *loop;
 	int inet_protocols;
 	unsigned max_addrs;
 	bool relayhost;
+	const char *self_name;
 };
 
 typedef struct nexthop_query nexthop_query;

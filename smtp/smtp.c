@@ -354,6 +354,8 @@ static void smtp_init(svc *service)
 		log_fatal("inet_protocols: %s", err);
 	s->hop_opts.max_addrs = (unsigned)cfg_get_int(c, "smtp_mx_address_limit");
 	s->hop_opts.loop = s->loop;
+	s->myhostname = cfg_myhostname(c);
+	s->hop_opts.self_name = s->myhostname;
 	if (route_parse_nexthop(cfg_get(c, "relayhost"), &s->relayhost, &err) < 0) {
 		log_warn("relayhost: %s", err);
 		free(err);

@@ -43,6 +43,7 @@ struct smtp {
 	char *queue_dir;
 	int ipc_timeout_ms;
 	char *helo_name;
+	char *myhostname; /* an MX of this name is this host (loops) */
 	struct smtpc_timeouts timeouts;
 	uint64_t connect_timeout_ms;
 	uint64_t cache_time_ms;

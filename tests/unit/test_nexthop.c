@@ -63,6 +63,14 @@ static const char *const records[] = {
 	/* every MX host is missing */
 	"--mx-host=nohosts.test.example,gone.test.example,5",
 	"--mx-host=nohosts.test.example,gone2.test.example,10",
+	/* this host (me.test.example) is a backup MX: only mx1 is better */
+	"--mx-host=backup.test.example,mx2.test.example,30",
+	"--mx-host=backup.test.example,ME.test.example,20",
+	"--mx-host=backup.test.example,mx1.test.example,10",
+	/* this host is the best MX: a loop */
+	"--mx-host=loop.test.example,me.test.example,10",
+	"--mx-host=loop.test.example,mx2.test.example,20",
+	"--host-record=me.test.example,192.0.2.99",
 	"--mx-host=v6mx.test.example,v6.test.example,10",
 	"--mx-host=v6mx.test.example,mx2.test.example,20",
 	NULL,
@@ -143,12 +151,15 @@ static void run_for(unsigned ms, const struct catch *c)
 }
 
 /* resolve_with: resolves text (route_parse_nexthop syntax) on r. */
+static const char *self_name; /* opts.self_name of the next resolve */
+
 static struct nexthop_result *resolve_with(dns_resolver *r, const char *text, int protocols,
 					   unsigned limit, bool relayhost)
 {
 	struct route_nexthop hop;
 	struct nexthop_opts opts = { .loop = fx->loop, .inet_protocols = protocols,
-				     .max_addrs = limit, .relayhost = relayhost };
+				     .max_addrs = limit, .relayhost = relayhost,
+				     .self_name = self_name };
 	struct catch c = { 0 };
 	char *err = NULL;
 	nexthop_query *q;
@@ -345,6 +356,25 @@ static void test_null_mx(void **state)
 	expect_fail(res, NEXTHOP_NULLMX, "5.1.10",
 		    "<nullmx.test.example> does not accept mail (nullMX)");
 	nexthop_result_free(&res);
+}
+
+/* An MX host named like this host, and those no better, are dropped;
+ * when this host is the best MX the mail would loop: 5.4.6. */
+static void test_mx_is_myself(void **state)
+{
+	struct nexthop_result *res;
+
+	(void)state;
+	self_name = "me.test.example";
+	expect_addrs("backup.test.example", NEXTHOP_INET4, 0, "mx1.test.example[192.0.2.1]:25");
+	res = resolve("loop.test.example", NEXTHOP_INET4, 0);
+	expect_fail(res, NEXTHOP_LOOP, "5.4.6", "mail for loop.test.example loops back to myself");
+	nexthop_result_free(&res);
+	expect_addrs("[me.test.example]", NEXTHOP_INET4, 0, "me.test.example[192.0.2.99]:25");
+	self_name = "other.test.example"; /* another host: all MX stay */
+	expect_addrs("loop.test.example", NEXTHOP_INET4, 0,
+		     "me.test.example[192.0.2.99]:25 mx2.test.example[192.0.2.2]:25");
+	self_name = NULL;
 }
 
 /* MX hosts without addresses or with failing lookups are skipped; when
@@ -608,6 +638,7 @@ int main(void)
 		cmocka_unit_test(test_no_mx),
 		cmocka_unit_test(test_nxdomain),
 		cmocka_unit_test(test_null_mx),
+		cmocka_unit_test(test_mx_is_myself),
 		cmocka_unit_test(test_mx_hosts_skipped),
 		cmocka_unit_test(test_mx_tempfail),
 		cmocka_unit_test(test_literals),

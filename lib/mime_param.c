@@ -221,8 +221,9 @@ static size_t join(struct raw_param *raw, size_t n, struct mime_param *out)
 	for (size_t i = 0; i < n; i++) {
 		if (raw[i].used)
 			continue;
-		if (raw[i].section > 0 ||
-		    (raw[i].section == 0 && find_section(raw, n, raw[i].base, 0) != &raw[i])) {
+		if (raw[i].section > 0)
+			continue; /* joined by its section 0, or dropped */
+		if (raw[i].section == 0 && find_section(raw, n, raw[i].base, 0) != &raw[i]) {
 			raw[i].used = true;
 			continue;
 		}

@@ -1,0 +1,549 @@
+/* test_mime.c: unit tests for lib/mime*.c, the MIME parser of imapd:
+ * ENVELOPE and BODYSTRUCTURE text of real-world-shaped messages (plain,
+ * multipart/mixed with attachments, alternative, nested message/rfc822,
+ * digest), encoded words in several charsets, RFC 2231 parameters, address
+ * lists, FETCH sections with CRLF sizes, and broken MIME and the limits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "mem.h"
+#include "mime.h"
+
+/* ENVELOPE / BODYSTRUCTURE of a message given as a C string. */
+static char *envelope_of(const char *text)
+{
+	mime_msg *m = mime_parse(text, strlen(text));
+	buf *out = buf_new(256);
+
+	mime_envelope(m, mime_root(m), out);
+	mime_free(&m);
+	return buf_steal_free(&out);
+}
+
+static char *structure_of(const char *text, bool extended)
+{
+	mime_msg *m = mime_parse(text, strlen(text));
+	buf *out = buf_new(256);
+
+	mime_bodystructure(m, mime_root(m), extended, out);
+	mime_free(&m);
+	return buf_steal_free(&out);
+}
+
+static void check_envelope(const char *text, const char *want)
+{
+	char *got = envelope_of(text);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void check_structure(const char *text, bool extended, const char *want)
+{
+	char *got = structure_of(text, extended);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static const char plain_msg[] =
+	"From: \"Joe Q. Public\" <john.q.public@example.com>\n"
+	"To: Mary Smith <mary@x.test>, jdoe@example.org, Who? <one@y.test>\n"
+	"Cc: <boss@nil.test>, \"Giant; \\\"Big\\\" Box\" <sysservices@example.net>\n"
+	"Date: Tue, 1 Jul 2003 10:52:37\n"
+	" +0200\n"
+	"Message-ID: <5678.21-Nov-1997@example.com>\n"
+	"Subject: Saying Hello\n"
+	"\n"
+	"Hi.\n"
+	"Bye.\n";
+
+static void test_plain(void **state)
+{
+	mime_msg *m = mime_parse(plain_msg, strlen(plain_msg));
+
+	(void)state;
+	check_envelope(plain_msg,
+		       "(\"Tue, 1 Jul 2003 10:52:37 +0200\" \"Saying Hello\" "
+		       "((\"Joe Q. Public\" NIL \"john.q.public\" \"example.com\")) "
+		       "((\"Joe Q. Public\" NIL \"john.q.public\" \"example.com\")) "
+		       "((\"Joe Q. Public\" NIL \"john.q.public\" \"example.com\")) "
+		       "((\"Mary Smith\" NIL \"mary\" \"x.test\")(NIL NIL \"jdoe\" \"example.org\")"
+		       "(\"Who?\" NIL \"one\" \"y.test\")) "
+		       "((NIL NIL \"boss\" \"nil.test\")"
+		       "(\"Giant; \\\"Big\\\" Box\" NIL \"sysservices\" \"example.net\")) "
+		       "NIL NIL \"<5678.21-Nov-1997@example.com>\")");
+	/* body "Hi.\nBye.\n": 9 bytes, 11 with CRLF, 2 lines */
+	check_structure(plain_msg, true,
+			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 11 2 "
+			"NIL NIL NIL NIL)");
+	check_structure(plain_msg, false,
+			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 11 2)");
+	assert_int_equal(mime_size(m), strlen(plain_msg) + 10);
+	assert_int_equal(mime_root(m)->nfields, 6);
+	mime_free(&m);
+}
+
+static const char mixed_msg[] =
+	"From: a@b.test\r\n"
+	"Subject: =?ISO-8859-1?Q?Caf=E9?= report\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: multipart/mixed; boundary=\"XX\"\r\n"
+	"\r\n"
+	"This is a multi-part message in MIME format.\r\n"
+	"--XX\r\n"
+	"Content-Type: text/plain; charset=utf-8\r\n"
+	"Content-Transfer-Encoding: quoted-printable\r\n"
+	"\r\n"
+	"Hello=20w=C3=B6rld=\r\n"
+	"!\r\n"
+	"--XX\r\n"
+	"Content-Type: application/pdf; name=\"r.pdf\"\r\n"
+	"Content-Disposition: attachment;\r\n"
+	" filename*0*=utf-8''%E2%82%AC;\r\n"
+	" filename*1=\" rates.pdf\"\r\n"
+	"Content-Transfer-Encoding: base64\r\n"
+	"\r\n"
+	"SGVsbG8g\r\n"
+	"d29ybGQ=\r\n"
+	"--XX--\r\n"
+	"epilogue\r\n";
+
+static void test_mixed(void **state)
+{
+	mime_msg *m = mime_parse(mixed_msg, strlen(mixed_msg));
+	const struct mime_part *root = mime_root(m), *att;
+	const struct mime_param *fn;
+	buf *out = buf_new(64);
+
+	(void)state;
+	check_structure(mixed_msg, true,
+			"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" "
+			"22 2 NIL NIL NIL NIL)"
+			"(\"application\" \"pdf\" (\"name\" \"r.pdf\") NIL NIL \"base64\" 18 NIL "
+			"(\"attachment\" (\"filename*\" \"utf-8''%E2%82%AC rates.pdf\")) NIL NIL) "
+			"\"mixed\" (\"boundary\" \"XX\") NIL NIL NIL)");
+	check_structure(mixed_msg, false,
+			"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" "
+			"22 2)(\"application\" \"pdf\" (\"name\" \"r.pdf\") NIL NIL \"base64\" 18) "
+			"\"mixed\")");
+	assert_int_equal(mime_size(m), strlen(mixed_msg));
+	assert_int_equal(root->nchildren, 2);
+	att = root->children[1];
+	fn = mime_param_get(att->disp_params, att->ndisp_params, "filename");
+	assert_non_null(fn);
+	assert_string_equal(fn->decoded, "\xe2\x82\xac rates.pdf");
+	assert_int_equal(mime_body_text(m, root->children[0], out), 0);
+	assert_string_equal(buf_cstr(out), "Hello w\xc3\xb6rld!");
+	buf_reset(out);
+	mime_body_decode(m, att, out);
+	assert_string_equal(buf_cstr(out), "Hello world");
+	buf_free(&out);
+	mime_free(&m);
+}
+
+static const char nested_msg[] =
+	"From: x@y.test\n"
+	"Subject: fwd\n"
+	"Content-Type: multipart/mixed; boundary=outer\n"
+	"\n"
+	"--outer\n"
+	"Content-Type: multipart/alternative; boundary=inner\n"
+	"\n"
+	"--inner\n"
+	"Content-Type: text/plain\n"
+	"\n"
+	"plain\n"
+	"--inner\n"
+	"Content-Type: text/html; charset=\"UTF-8\"\n"
+	"Content-ID: <c1@y.test>\n"
+	"Content-Description: the HTML\n"
+	"Content-Language: en, de\n"
+	"Content-Location: http://y.test/a\n"
+	"Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\n"
+	"\n"
+	"<p>html</p>\n"
+	"--inner--\n"
+	"\n"
+	"--outer\n"
+	"Content-Type: message/rfc822\n"
+	"Content-Disposition: inline\n"
+	"\n"
+	"From: Inner <in@z.test>\n"
+	"Subject: inner subj\n"
+	"Content-Type: text/plain; charset=iso-8859-1\n"
+	"\n"
+	"inner body\n"
+	"--outer--\n";
+
+static void test_nested(void **state)
+{
+	(void)state;
+	/* the embedded message: 100 bytes with 4 LFs, 104 octets, 5 lines */
+	check_structure(
+		nested_msg, true,
+		"(((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 1 NIL NIL NIL NIL)"
+		"(\"text\" \"html\" (\"charset\" \"UTF-8\") \"<c1@y.test>\" \"the HTML\" \"7bit\" 11 1 "
+		"\"Q2hlY2sgSW50ZWdyaXR5IQ==\" NIL (\"en\" \"de\") \"http://y.test/a\") "
+		"\"alternative\" (\"boundary\" \"inner\") NIL NIL NIL)"
+		"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 104 "
+		"(NIL \"inner subj\" ((\"Inner\" NIL \"in\" \"z.test\")) ((\"Inner\" NIL \"in\" \"z.test\")) "
+		"((\"Inner\" NIL \"in\" \"z.test\")) NIL NIL NIL NIL NIL) "
+		"(\"text\" \"plain\" (\"charset\" \"iso-8859-1\") NIL NIL \"7bit\" 10 1 NIL NIL NIL NIL) "
+		"5 NIL (\"inline\" NIL) NIL NIL) "
+		"\"mixed\" (\"boundary\" \"outer\") NIL NIL NIL)");
+}
+
+/* section: the text of BODY[spec] of msg (partial skip/max), or NULL. */
+static char *section(const char *msg, const unsigned *parts, size_t nparts,
+		     enum mime_section_what what, const char *const *fields, size_t nfields)
+{
+	mime_msg *m = mime_parse(msg, strlen(msg));
+	struct mime_section s = { parts, nparts, what, fields, nfields };
+	struct mime_range r;
+	buf *out = buf_new(64);
+	int rc = mime_section_find(m, &s, &r, out);
+
+	if (rc == 0)
+		mime_crlf_append(out, msg, r.off, r.len, 0, SIZE_MAX);
+	if (rc == 0)
+		assert_int_equal(buf_len(out), r.size);
+	mime_free(&m);
+	if (rc < 0) {
+		buf_free(&out);
+		return NULL;
+	}
+	return buf_steal_free(&out);
+}
+
+static void check_section(const char *msg, const unsigned *parts, size_t nparts,
+			  enum mime_section_what what, const char *want)
+{
+	char *got = section(msg, parts, nparts, what, NULL, 0);
+
+	if (want == NULL) {
+		assert_null(got);
+		return;
+	}
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_sections(void **state)
+{
+	static const unsigned p1[] = { 1 }, p2[] = { 2 }, p3[] = { 3 }, p12[] = { 1, 2 },
+			      p21[] = { 2, 1 }, p0[] = { 0 }, p111[] = { 1, 1, 1 };
+	static const char *const fields[] = { "subject", "FROM" };
+	char *got;
+
+	(void)state;
+	check_section(nested_msg, p12, 2, MIME_SECTION_ALL, "<p>html</p>");
+	check_section(nested_msg, p21, 2, MIME_SECTION_ALL, "inner body");
+	check_section(nested_msg, p21, 2, MIME_SECTION_MIME,
+		      "From: Inner <in@z.test>\r\nSubject: inner subj\r\n"
+		      "Content-Type: text/plain; charset=iso-8859-1\r\n\r\n");
+	check_section(nested_msg, p2, 1, MIME_SECTION_TEXT, "inner body");
+	check_section(nested_msg, p2, 1, MIME_SECTION_MIME,
+		      "Content-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n");
+	check_section(nested_msg, p1, 1, MIME_SECTION_HEADER, NULL);
+	check_section(nested_msg, p3, 1, MIME_SECTION_ALL, NULL);
+	check_section(nested_msg, p0, 1, MIME_SECTION_ALL, NULL);
+	check_section(nested_msg, p111, 3, MIME_SECTION_ALL, NULL);
+	check_section(nested_msg, NULL, 0, MIME_SECTION_MIME, NULL);
+	check_section(plain_msg, p1, 1, MIME_SECTION_ALL, "Hi.\r\nBye.\r\n");
+	check_section(plain_msg, NULL, 0, MIME_SECTION_TEXT, "Hi.\r\nBye.\r\n");
+	check_section(mixed_msg, p1, 1, MIME_SECTION_ALL, "Hello=20w=C3=B6rld=\r\n!");
+	got = section(plain_msg, NULL, 0, MIME_SECTION_FIELDS, fields, 2);
+	assert_string_equal(got, "From: \"Joe Q. Public\" <john.q.public@example.com>\r\n"
+				 "Subject: Saying Hello\r\n\r\n");
+	free(got);
+	got = section(nested_msg, p2, 1, MIME_SECTION_FIELDS_NOT, fields, 2);
+	assert_string_equal(got, "Content-Type: text/plain; charset=iso-8859-1\r\n\r\n");
+	free(got);
+	got = section(plain_msg, NULL, 0, MIME_SECTION_ALL, NULL, 0);
+	assert_int_equal(strlen(got), strlen(plain_msg) + 10);
+	free(got);
+}
+
+static void test_partial(void **state)
+{
+	static const char text[] = "ab\ncd\r\nef";
+	static const struct {
+		size_t skip, max;
+		const char *want;
+	} cases[] = {
+		{ 0, SIZE_MAX, "ab\r\ncd\r\nef" }, { 3, 3, "\ncd" }, { 2, 1, "\r" },
+		{ 4, 100, "cd\r\nef" },		   { 10, 5, "" },    { 0, 0, "" },
+	};
+	buf *out = buf_new(16);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(out);
+		mime_crlf_append(out, text, 0, strlen(text), cases[i].skip, cases[i].max);
+		assert_string_equal(buf_cstr(out), cases[i].want);
+	}
+	buf_free(&out);
+}
+
+static void test_encoded_words(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "=?UTF-8?B?w6lsw6h2ZQ==?=", "\xc3\xa9l\xc3\xa8ve" },
+		{ "=?koi8-r?B?8NLJ18XU?= !", "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 !" },
+		{ "=?ISO-2022-JP?B?GyRCRnxLXBsoQg==?=", "\xe6\x97\xa5\xe6\x9c\xac" },
+		{ "=?iso-8859-1?q?this=20is=20some_text?=", "this is some text" },
+		{ "(=?ISO-8859-1?Q?a?= =?ISO-8859-2?Q?_b?=)", "(a b)" },
+		{ "=?ISO-8859-1?Q?a?=\r\n   =?ISO-8859-1?Q?b?=", "ab" },
+		{ "=?ISO-8859-1?Q?a?= b", "a b" },
+		{ "=?windows-1252?Q?=80?=", "\xe2\x82\xac" },
+		{ "=?utf-8*en?Q?x?=", "x" },
+		{ "=?x-no-such-charset?Q?abc?=", "=?x-no-such-charset?Q?abc?=" },
+		{ "=?utf-8?X?abc?=", "=?utf-8?X?abc?=" },
+		{ "=?utf-8?Q?a b?=", "=?utf-8?Q?a b?=" },
+		{ "plain =? text ?=", "plain =? text ?=" },
+		{ "=?" "?=", "=?" "?=" },
+		{ "=?iso-8859-1?B?6Q?=", "\xc3\xa9" },
+	};
+	buf *out = buf_new(64);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(out);
+		mime_decode_words(cases[i].in, strlen(cases[i].in), out);
+		assert_string_equal(buf_cstr(out), cases[i].want);
+	}
+	buf_free(&out);
+}
+
+static void test_params(void **state)
+{
+	static const char msg[] =
+		"Content-Type: application/x-stuff;\n"
+		" title*=iso-8859-1'en'%A3%20rates.txt;\n"
+		" url*1=\"ftp/x\"; url*0=\"ftp://a.test/\";\n"
+		" (comment) junk; orphan*1=\"lost\";\n"
+		" name=\"=?UTF-8?Q?r=C3=A9sum=C3=A9.doc?=\"; dup=1; DUP=2\n"
+		"\n";
+	mime_msg *m = mime_parse(msg, strlen(msg));
+	const struct mime_part *p = mime_root(m);
+	const struct mime_param *v;
+
+	(void)state;
+	assert_string_equal(p->type, "application");
+	assert_string_equal(p->subtype, "x-stuff");
+	assert_int_equal(p->nparams, 4);
+	v = mime_param_get(p->params, p->nparams, "title");
+	assert_string_equal(v->name, "title*");
+	assert_string_equal(v->value, "iso-8859-1'en'%A3%20rates.txt");
+	assert_string_equal(v->decoded, "\xc2\xa3 rates.txt");
+	v = mime_param_get(p->params, p->nparams, "url");
+	assert_string_equal(v->name, "url");
+	assert_string_equal(v->value, "ftp://a.test/ftp/x");
+	assert_null(mime_param_get(p->params, p->nparams, "orphan"));
+	v = mime_param_get(p->params, p->nparams, "name");
+	assert_string_equal(v->value, "=?UTF-8?Q?r=C3=A9sum=C3=A9.doc?=");
+	assert_string_equal(v->decoded, "r\xc3\xa9sum\xc3\xa9.doc");
+	assert_string_equal(mime_param_get(p->params, p->nparams, "dup")->value, "1");
+	mime_free(&m);
+}
+
+static char *addresses(const char *text)
+{
+	struct mime_addr *a;
+	size_t n = mime_addr_parse(text, strlen(text), &a);
+	buf *out = buf_new(64);
+
+	for (size_t i = 0; i < n; i++) {
+		buf_putc(out, '(');
+		mime_imap_cstring(out, a[i].name);
+		buf_putc(out, ' ');
+		mime_imap_cstring(out, a[i].route);
+		buf_putc(out, ' ');
+		mime_imap_cstring(out, a[i].mailbox);
+		buf_putc(out, ' ');
+		mime_imap_cstring(out, a[i].host);
+		buf_putc(out, ')');
+	}
+	mime_addr_free(&a, n);
+	return buf_steal_free(&out);
+}
+
+static void test_addresses(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "undisclosed-recipients:;", "(NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)" },
+		{ "A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;, x@y.test",
+		  "(NIL NIL \"A Group\" NIL)(\"Ed Jones\" NIL \"c\" \"a.test\")"
+		  "(NIL NIL \"joe\" \"where.test\")(\"John\" NIL \"jdoe\" \"one.test\")"
+		  "(NIL NIL NIL NIL)(NIL NIL \"x\" \"y.test\")" },
+		{ "<@a.test,@b.test:joe@c.test>", "(NIL \"@a.test,@b.test\" \"joe\" \"c.test\")" },
+		{ "pete@silly.test (Pete Smith)", "(\"Pete Smith\" NIL \"pete\" \"silly.test\")" },
+		{ "Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>",
+		  "(\"Pete\" NIL \"pete\" \"silly.test\")" },
+		{ "joe", "(NIL NIL \"joe\" \"MISSING_DOMAIN\")" },
+		{ "@nohost.test", "(NIL NIL \"MISSING_MAILBOX\" \"nohost.test\")" },
+		{ "\"john doe\"@example.com", "(NIL NIL \"\\\"john doe\\\"\" \"example.com\")" },
+		{ "=?utf-8?Q?J=C3=B6rg?= <j@x.test>", "(\"=?utf-8?Q?J=C3=B6rg?=\" NIL \"j\" \"x.test\")" },
+		{ "a@[10.0.0.1]", "(NIL NIL \"a\" \"[10.0.0.1]\")" },
+		{ "Unclosed <u@x.test", "(\"Unclosed\" NIL \"u\" \"x.test\")" },
+		{ ",,, ;;", "" },
+		{ "\"unterminated <a@b>", "(NIL NIL \"\\\"unterminated <a@b>\" \"MISSING_DOMAIN\")" },
+		{ "g: a@b.test", "(NIL NIL \"g\" NIL)(NIL NIL \"a\" \"b.test\")(NIL NIL NIL NIL)" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = addresses(cases[i].in);
+
+		assert_string_equal(got, cases[i].want);
+		free(got);
+	}
+}
+
+static void test_imap_string(void **state)
+{
+	buf *out = buf_new(32);
+
+	(void)state;
+	mime_imap_cstring(out, "a\"b\\c");
+	buf_putc(out, ' ');
+	mime_imap_cstring(out, NULL);
+	buf_putc(out, ' ');
+	mime_imap_cstring(out, "caf\xc3\xa9");
+	buf_putc(out, ' ');
+	mime_imap_string(out, "a\r\nb", 4);
+	buf_putc(out, ' ');
+	mime_imap_cstring(out, "");
+	assert_string_equal(buf_cstr(out),
+			    "\"a\\\"b\\\\c\" NIL {5}\r\ncaf\xc3\xa9 {4}\r\na\r\nb \"\"");
+	buf_free(&out);
+}
+
+static void test_broken(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		/* no close delimiter, boundary with trailing white space */
+		{ "Content-Type: multipart/mixed; boundary=b\n\n--b \t\n\none\n--b\n"
+		  "Content-Type: text/html\n\ntwo\n",
+		  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1)"
+		  "(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 1) \"mixed\")" },
+		/* no boundary parameter, a boundary that never comes */
+		{ "Content-Type: multipart/mixed\n\n--b\n\nx\n",
+		  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 3)" },
+		{ "Content-Type: multipart/mixed; boundary=zz\n\n--b\n\nx\n",
+		  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 3)" },
+		/* an invalid Content-Type is text/plain without its parameters */
+		{ "Content-Type: text; charset=koi8-r\n\nx",
+		  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 1)" },
+		/* no header, no blank line, junk lines without a colon */
+		{ "", "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)" },
+		{ "just a line\nSubject: x", "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)" },
+		/* base64 message/rfc822 is not looked into */
+		{ "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nQQ==\n",
+		  "(\"message\" \"rfc822\" NIL NIL NIL \"base64\" 6)" },
+		/* a digest's parts are message/rfc822 by default */
+		{ "Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: s\n\nb\n--d--\n",
+		  "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 15 (NIL \"s\" NIL NIL NIL NIL NIL NIL NIL NIL) "
+		  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 1) 3) \"digest\")" },
+		/* transfer encoding with junk, encoding-less type */
+		{ "Content-Transfer-Encoding: QUOTED-PRINTABLE (comment)\n\n=41",
+		  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"QUOTED-PRINTABLE\" 3 1)" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_structure(cases[i].in, false, cases[i].want);
+}
+
+/* test_limits: 100 nested multiparts and 5000 parts parse within limits. */
+static void test_limits(void **state)
+{
+	buf *msg = buf_new(4096), *out = buf_new(4096);
+	mime_msg *m;
+	const struct mime_part *p;
+	int depth = 0;
+
+	(void)state;
+	for (int i = 0; i < 100; i++)
+		buf_printf(msg, "Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n", i, i);
+	buf_puts(msg, "\ndeep\n");
+	m = mime_parse(buf_cstr(msg), buf_len(msg));
+	for (p = mime_root(m); p->nchildren > 0; p = p->children[0])
+		depth++;
+	assert_int_equal(depth, MIME_MAX_DEPTH);
+	assert_true(p->flattened);
+	mime_bodystructure(m, mime_root(m), true, out);
+	assert_int_equal(buf_cstr(out)[0], '(');
+	mime_free(&m);
+
+	buf_reset(msg);
+	buf_puts(msg, "Content-Type: multipart/mixed; boundary=b\n\n");
+	for (int i = 0; i < 5000; i++)
+		buf_puts(msg, "--b\n\nx\n");
+	m = mime_parse(buf_cstr(msg), buf_len(msg));
+	assert_int_equal(mime_nparts(m), MIME_MAX_PARTS);
+	assert_int_equal(mime_root(m)->nchildren, MIME_MAX_PARTS - 1);
+	mime_free(&m);
+
+	buf_reset(msg);
+	for (int i = 0; i < MIME_MAX_FIELDS + 10; i++)
+		buf_printf(msg, "X-%d: y\n", i);
+	buf_puts(msg, "Subject: late\n\nbody\n");
+	m = mime_parse(buf_cstr(msg), buf_len(msg));
+	assert_int_equal(mime_root(m)->nfields, MIME_MAX_FIELDS);
+	assert_null(mime_field_find(m, mime_root(m), "subject", 0));
+	assert_int_equal(mime_root(m)->body.len, 5);
+	mime_free(&m);
+	buf_free(&msg);
+	buf_free(&out);
+}
+
+static void test_fields(void **state)
+{
+	static const char msg[] = "Received: one\nreceived: two\n\tfolded\nX-Long:\n\n";
+	mime_msg *m = mime_parse(msg, strlen(msg));
+	const struct mime_field *f;
+	buf *out = buf_new(16);
+
+	(void)state;
+	f = mime_field_find(m, mime_root(m), "RECEIVED", 1);
+	assert_non_null(f);
+	mime_field_value(m, f, out);
+	assert_string_equal(buf_cstr(out), "two\tfolded");
+	assert_null(mime_field_find(m, mime_root(m), "received", 2));
+	buf_reset(out);
+	mime_field_value(m, mime_field_find(m, mime_root(m), "x-long", 0), out);
+	assert_string_equal(buf_cstr(out), "");
+	buf_free(&out);
+	mime_free(&m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plain),	      cmocka_unit_test(test_mixed),
+		cmocka_unit_test(test_nested),	      cmocka_unit_test(test_sections),
+		cmocka_unit_test(test_partial),	      cmocka_unit_test(test_encoded_words),
+		cmocka_unit_test(test_params),	      cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_imap_string),   cmocka_unit_test(test_broken),
+		cmocka_unit_test(test_limits),	      cmocka_unit_test(test_fields),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

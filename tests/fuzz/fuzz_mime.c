@@ -1,0 +1,74 @@
+/* fuzz_mime.c: fuzz target for the MIME parser of imapd (lib/mime*.c):
+ * the whole path a FETCH takes. Parses the input as a message, writes
+ * ENVELOPE and BODYSTRUCTURE, decodes every part's body and header text,
+ * and looks up a grid of sections, checking that every range stays inside
+ * the input and that its CRLF form has the size the parser reported. */
+#include "fuzz_util.h"
+
+#include "buf.h"
+#include "mime.h"
+
+static void check_range(const struct mime_range *r, size_t size)
+{
+	if (r->off > size || r->len > size - r->off)
+		abort();
+}
+
+static void visit(const mime_msg *m, const struct mime_part *p, size_t size, buf *scratch)
+{
+	check_range(&p->header, size);
+	check_range(&p->body, size);
+	buf_reset(scratch);
+	mime_crlf_append(scratch, mime_data(m), p->body.off, p->body.len, 0, (size_t)-1);
+	if (buf_len(scratch) != p->body.size)
+		abort();
+	buf_reset(scratch);
+	(void)mime_body_text(m, p, scratch);
+	for (size_t i = 0; i < p->nfields; i++) {
+		buf_reset(scratch);
+		mime_field_value(m, &p->fields[i], scratch);
+		mime_decode_words(buf_cstr(scratch), buf_len(scratch), scratch);
+	}
+	if (p->is_message) {
+		buf_reset(scratch);
+		mime_envelope(m, p->children[0], scratch);
+	}
+	for (size_t i = 0; i < p->nchildren; i++)
+		visit(m, p->children[i], size, scratch);
+}
+
+static void sections(const mime_msg *m, size_t size, buf *scratch)
+{
+	static const char *const fields[] = { "subject", "content-type" };
+	unsigned nums[2];
+	struct mime_section s = { nums, 0, MIME_SECTION_ALL, fields, 2 };
+	struct mime_range r;
+
+	for (unsigned a = 0; a < 36; a++) {
+		nums[0] = a / 6;
+		nums[1] = a % 6;
+		for (s.nparts = 0; s.nparts <= 2; s.nparts++) {
+			for (int w = MIME_SECTION_ALL; w <= MIME_SECTION_MIME; w++) {
+				s.what = (enum mime_section_what)w;
+				buf_reset(scratch);
+				if (mime_section_find(m, &s, &r, scratch) == 0)
+					check_range(&r, size);
+			}
+		}
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	mime_msg *m = mime_parse((const char *)data, size);
+	buf *out = buf_new(1024);
+
+	mime_envelope(m, mime_root(m), out);
+	mime_bodystructure(m, mime_root(m), true, out);
+	mime_bodystructure(m, mime_root(m), false, out);
+	visit(m, mime_root(m), size, out);
+	sections(m, size, out);
+	mime_free(&m);
+	buf_free(&out);
+	return 0;
+}

@@ -44,6 +44,17 @@ static void convert(iconv_t cd, const char *in, size_t len, buf *out)
 	}
 }
 
+/* plausible_charset: charset names come from the message; only names made
+ * of the characters of registered charset names reach iconv_open (no
+ * "//" conversion flags, no path-like names). */
+static bool plausible_charset(const char *cs)
+{
+	size_t n = strlen(cs);
+
+	return n > 0 && n <= 40 &&
+	       strspn(cs, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:+") == n;
+}
+
 int mime_charset_to_utf8(const char *charset, const char *in, size_t len, buf *out)
 {
 	iconv_t cd;
@@ -52,6 +63,8 @@ int mime_charset_to_utf8(const char *charset, const char *in, size_t len, buf *o
 		buf_append(out, in, len);
 		return 0;
 	}
+	if (!plausible_charset(charset))
+		return -1;
 	cd = iconv_open("UTF-8", charset);
 	if (cd == (iconv_t)-1)
 		return -1;

@@ -25,9 +25,12 @@ static void visit(const mime_msg *m, const struct mime_part *p, size_t size, buf
 	buf_reset(scratch);
 	(void)mime_body_text(m, p, scratch);
 	for (size_t i = 0; i < p->nfields; i++) {
+		buf *value = buf_new(64);
+
 		buf_reset(scratch);
-		mime_field_value(m, &p->fields[i], scratch);
-		mime_decode_words(buf_cstr(scratch), buf_len(scratch), scratch);
+		mime_field_value(m, &p->fields[i], value);
+		mime_decode_words(buf_cstr(value), buf_len(value), scratch);
+		buf_free(&value);
 	}
 	if (p->is_message) {
 		buf_reset(scratch);

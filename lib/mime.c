@@ -124,6 +124,16 @@ static void flatten(struct mime_part *part)
 	part->flattened = true;
 }
 
+/* add_empty_child: a multipart in which no part was found gets one empty
+ * text/plain part at the end of its body, as Dovecot shows it, so that
+ * BODYSTRUCTURE never has a multipart without parts. */
+static void add_empty_child(mime_msg *m, struct mime_part *part)
+{
+	size_t end = part->body.off + part->body.len;
+
+	add_child(part, parse_entity(m, part, end, end, false));
+}
+
 static bool encoding_is_identity(const char *enc)
 {
 	return enc == NULL || strcasecmp(enc, "7bit") == 0 || strcasecmp(enc, "8bit") == 0 ||
@@ -137,12 +147,15 @@ static void parse_inside(mime_msg *m, struct mime_part *part)
 
 	if (strcasecmp(part->type, "multipart") == 0) {
 		bnd = mime_param_get(part->params, part->nparams, "boundary");
-		if (can_nest && bnd != NULL && bnd->value[0] != '\0' && strlen(bnd->value) <= 200)
+		if (!can_nest) {
+			flatten(part);
+			return;
+		}
+		if (bnd != NULL && bnd->value[0] != '\0' && strlen(bnd->value) <= MIME_MAX_BOUNDARY)
 			split_multipart(m, part, bnd->value);
 		if (part->nchildren == 0)
-			flatten(part);
-		else
-			part->is_multipart = true;
+			add_empty_child(m, part);
+		part->is_multipart = true;
 	} else if (strcasecmp(part->type, "message") == 0 &&
 		   strcasecmp(part->subtype, "rfc822") == 0 && encoding_is_identity(part->encoding)) {
 		if (!can_nest) {

@@ -15,7 +15,8 @@
 
 /* Limits. A part deeper than MIME_MAX_DEPTH, or past MIME_MAX_PARTS parts in
  * the message, is a text/plain leaf (its multipart children or embedded
- * message are not parsed). Header fields past MIME_MAX_FIELDS of one part,
+ * message are not parsed). A multipart in which no boundary line is found
+ * (or without a boundary parameter) gets one empty text/plain part. Header fields past MIME_MAX_FIELDS of one part,
  * and fields longer than MIME_MAX_FIELD_LEN bytes (folded lines included),
  * stay in the header's bytes but are not looked at. Parameters past
  * MIME_MAX_PARAMS and RFC 2231 sections past MIME_MAX_SECTIONS are
@@ -27,6 +28,8 @@
 #define MIME_MAX_PARAMS 64
 #define MIME_MAX_SECTIONS 64
 #define MIME_MAX_ADDRS 1000
+/* RFC 2046 5.1.1 allows 70 characters; longer boundaries are not looked for. */
+#define MIME_MAX_BOUNDARY 200
 
 /* Offsets and sizes. The message buffer may use LF or CRLF line ends (our
  * Maildir files use LF); IMAP counts octets as the client sees them, with
@@ -73,7 +76,7 @@ struct mime_part {
 	size_t nchildren;
 	bool is_multipart; /* a multipart with children */
 	bool is_message; /* message/rfc822 with an embedded message parsed */
-	bool flattened; /* a limit or broken MIME made this a text/plain leaf */
+	bool flattened; /* a limit made this a text/plain leaf */
 	int depth;
 	struct mime_range header; /* header fields and the blank line after */
 	struct mime_range body;

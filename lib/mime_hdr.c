@@ -202,8 +202,14 @@ static void apply_disposition(mime_msg *m, struct mime_part *part)
 	}
 }
 
-/* apply_encoding: the transfer encoding is a token; comments or junk after
- * it are dropped. */
+static bool is_tspecial(char c)
+{
+	return strchr("()<>@,;:\\\"/[]?=", c) != NULL;
+}
+
+/* apply_encoding: the transfer encoding is a token (RFC 2045 6.1); white
+ * space or a comment may follow it. Anything else is no encoding, and the
+ * part is 7bit, as Dovecot reports it. */
 static void apply_encoding(mime_msg *m, struct mime_part *part)
 {
 	char *enc = mime_first_string(m, part, "Content-Transfer-Encoding");
@@ -211,13 +217,14 @@ static void apply_encoding(mime_msg *m, struct mime_part *part)
 
 	if (enc == NULL)
 		return;
-	while (enc[n] != '\0' && (unsigned char)enc[n] > ' ' && strchr("();\"", enc[n]) == NULL)
+	while (enc[n] != '\0' && (unsigned char)enc[n] > ' ' && (unsigned char)enc[n] < 127 &&
+	       !is_tspecial(enc[n]))
 		n++;
-	enc[n] = '\0';
-	if (n == 0) {
+	if (n == 0 || (enc[n] != '\0' && enc[n] != ' ' && enc[n] != '\t' && enc[n] != '(')) {
 		free(enc);
 		return;
 	}
+	enc[n] = '\0';
 	part->encoding = enc;
 }
 

@@ -164,8 +164,8 @@ static void put_disposition(buf *out, const struct mime_part *part)
 	buf_putc(out, ')');
 }
 
-/* put_language: Content-Language is a list of tags: one goes as a string,
- * several as a parenthesized list. */
+/* put_language: Content-Language is a list of tags, sent as a list even
+ * when there is one (as Dovecot does). */
 static void put_language(buf *out, const char *lang)
 {
 	char *copy, *tok, *save = NULL;
@@ -187,12 +187,6 @@ static void put_language(buf *out, const char *lang)
 	if (count == 0) {
 		buf_truncate(out, mark);
 		buf_puts(out, "NIL");
-	} else if (count == 1) {
-		char *one = xstrndup(buf_cstr(out) + mark + 1, buf_len(out) - mark - 2);
-
-		buf_truncate(out, mark);
-		buf_puts(out, one);
-		free(one);
 	}
 }
 

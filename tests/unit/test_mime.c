@@ -202,6 +202,71 @@ static void test_nested(void **state)
 		"\"mixed\" (\"boundary\" \"outer\") NIL NIL NIL)");
 }
 
+/* A message shaped like the trickiest case of Dovecot's own BODYSTRUCTURE
+ * tests (a folded boundary with a space, prologue and epilogue at both
+ * levels, a quoted-pair in a parameter, a language list, an embedded
+ * multipart message, an invalid transfer encoding); the expected text is
+ * what Dovecot 2.3 gives for it. */
+static const char dovecot_msg[] =
+	"From: someone@example.org\n"
+	"Date: Mon, 7 Dec 2026 12:00:00 +0000\n"
+	"MIME-Version: 1.0\n"
+	"Content-Type: multipart/mixed; boundary=\"two\n"
+	" words\"\n"
+	"\n"
+	"Prologue text\n"
+	"\n"
+	"--two words\n"
+	"Content-Type: text/x-note; charset=us-ascii; tag=\"a\\\"b\"\n"
+	"Content-Disposition: inline; size=5\n"
+	"Content-Language: fr\n"
+	"\n"
+	"salut\n"
+	"\n"
+	"--two words\n"
+	"Content-Type: message/rfc822\n"
+	"\n"
+	"From: inner@example.org\n"
+	"To: one@example.org, two@example.org\n"
+	"Subject: inside\n"
+	"Content-Type: multipart/alternative; boundary=\"alt\"\n"
+	"\n"
+	"Inner prologue\n"
+	"--alt\n"
+	"Content-Type: text/html\n"
+	"Content-Transfer-Encoding: 8bit\n"
+	"\n"
+	"<b>hi</b>\n"
+	"\n"
+	"--alt\n"
+	"Content-Type: text/plain\n"
+	"Content-Transfer-Encoding: ?invalid\n"
+	"\n"
+	"hi\n"
+	"\n"
+	"--alt--\n"
+	"Inner epilogue\n"
+	"\n"
+	"--two words--\n"
+	"Epilogue\n";
+
+static void test_dovecot_shape(void **state)
+{
+	(void)state;
+	check_structure(
+		dovecot_msg, true,
+		"((\"text\" \"x-note\" (\"charset\" \"us-ascii\" \"tag\" \"a\\\"b\") NIL NIL \"7bit\" 7 1 "
+		"NIL (\"inline\" (\"size\" \"5\")) (\"fr\") NIL)"
+		"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 334 "
+		"(NIL \"inside\" ((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"inner\" \"example.org\")) "
+		"((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"one\" \"example.org\")"
+		"(NIL NIL \"two\" \"example.org\")) NIL NIL NIL NIL) "
+		"((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"8bit\" 11 1 NIL NIL NIL NIL)"
+		"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 4 1 NIL NIL NIL NIL) "
+		"\"alternative\" (\"boundary\" \"alt\") NIL NIL NIL) 20 NIL NIL NIL NIL) "
+		"\"mixed\" (\"boundary\" \"two words\") NIL NIL NIL)");
+}
+
 /* section: the text of BODY[spec] of msg (partial skip/max), or NULL. */
 static char *section(const char *msg, const unsigned *parts, size_t nparts,
 		     enum mime_section_what what, const char *const *fields, size_t nfields)
@@ -444,11 +509,17 @@ static void test_broken(void **state)
 		  "Content-Type: text/html\n\ntwo\n",
 		  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1)"
 		  "(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 1) \"mixed\")" },
-		/* no boundary parameter, a boundary that never comes */
+		/* no boundary parameter, a boundary that never comes, no body:
+		 * one empty part, as Dovecot shows them */
 		{ "Content-Type: multipart/mixed\n\n--b\n\nx\n",
-		  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 3)" },
+		  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0) \"mixed\")" },
 		{ "Content-Type: multipart/mixed; boundary=zz\n\n--b\n\nx\n",
-		  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 3)" },
+		  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0) \"mixed\")" },
+		{ "Content-Type: multipart/mixed; boundary=\"zz\"\n\n",
+		  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0) \"mixed\")" },
+		/* an encoding that is no token is 7bit */
+		{ "Content-Transfer-Encoding: ?bad\n\nx\n",
+		  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1)" },
 		/* an invalid Content-Type is text/plain without its parameters */
 		{ "Content-Type: text; charset=koi8-r\n\nx",
 		  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 1)" },
@@ -544,6 +615,7 @@ int main(void)
 		cmocka_unit_test(test_params),	      cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_imap_string),   cmocka_unit_test(test_broken),
 		cmocka_unit_test(test_limits),	      cmocka_unit_test(test_fields),
+		cmocka_unit_test(test_dovecot_shape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,6 +92,38 @@ static void test_plain(void **state)
 	mime_free(&m);
 }
 
+/* The header of the sample FETCH of RFC 3501 section 8. The RFC shows a
+ * space between the two Cc addresses, which its grammar does not allow
+ * (and no server sends); "7bit" is Dovecot's spelling of the default. */
+static const char rfc3501_msg[] =
+	"Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\r\n"
+	"From: Terry Gray <gray@cac.washington.edu>\r\n"
+	"Subject: IMAP4rev1 WG mtg summary and minutes\r\n"
+	"To: imap@cac.washington.edu\r\n"
+	"cc: minutes@CNRI.Reston.VA.US, John Klensin <KLENSIN@MIT.EDU>\r\n"
+	"Message-Id: <B27397-0100000@cac.washington.edu>\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n"
+	"\r\n"
+	"minutes\r\n";
+
+static void test_rfc3501_example(void **state)
+{
+	(void)state;
+	check_envelope(rfc3501_msg,
+		       "(\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" "
+		       "\"IMAP4rev1 WG mtg summary and minutes\" "
+		       "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+		       "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+		       "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+		       "((NIL NIL \"imap\" \"cac.washington.edu\")) "
+		       "((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")"
+		       "(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL "
+		       "\"<B27397-0100000@cac.washington.edu>\")");
+	check_structure(rfc3501_msg, false,
+			"(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7bit\" 9 1)");
+}
+
 static const char mixed_msg[] =
 	"From: a@b.test\r\n"
 	"Subject: =?ISO-8859-1?Q?Caf=E9?= report\r\n"
@@ -615,7 +647,7 @@ int main(void)
 		cmocka_unit_test(test_params),	      cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_imap_string),   cmocka_unit_test(test_broken),
 		cmocka_unit_test(test_limits),	      cmocka_unit_test(test_fields),
-		cmocka_unit_test(test_dovecot_shape),
+		cmocka_unit_test(test_dovecot_shape), cmocka_unit_test(test_rfc3501_example),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

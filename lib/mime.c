@@ -145,6 +145,8 @@ static void parse_inside(mime_msg *m, struct mime_part *part)
 	const struct mime_param *bnd;
 	bool can_nest = part->depth < MIME_MAX_DEPTH && m->nparts < MIME_MAX_PARTS;
 
+	if (m->header_only)
+		return;
 	if (strcasecmp(part->type, "multipart") == 0) {
 		bnd = mime_param_get(part->params, part->nparams, "boundary");
 		if (!can_nest) {
@@ -185,14 +187,25 @@ static struct mime_part *parse_entity(mime_msg *m, struct mime_part *parent, siz
 	return part;
 }
 
-mime_msg *mime_parse(const char *data, size_t len)
+static mime_msg *parse_message(const char *data, size_t len, bool header_only)
 {
 	mime_msg *m = xcalloc(1, sizeof(*m));
 
 	m->data = data;
 	m->len = len;
+	m->header_only = header_only;
 	m->root = parse_entity(m, NULL, 0, len, false);
 	return m;
+}
+
+mime_msg *mime_parse(const char *data, size_t len)
+{
+	return parse_message(data, len, false);
+}
+
+mime_msg *mime_parse_header(const char *data, size_t len)
+{
+	return parse_message(data, len, true);
 }
 
 static void part_free(struct mime_part *part)

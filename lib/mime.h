@@ -98,6 +98,11 @@ typedef struct mime_msg mime_msg;
  * result points into data, which the caller keeps unchanged and alive until
  * mime_free. Never fails: any input gives a tree. */
 mime_msg *mime_parse(const char *data, size_t len);
+/* mime_parse_header: like mime_parse, but the root's body is not looked
+ * into (no parts): enough for ENVELOPE, HEADER and HEADER.FIELDS, and data
+ * may be just the start of the file, through the blank line that ends the
+ * header. */
+mime_msg *mime_parse_header(const char *data, size_t len);
 void mime_free(mime_msg **m);
 /* mime_root: the whole message as a part (its header is the message's). */
 const struct mime_part *mime_root(const mime_msg *m);
@@ -113,6 +118,9 @@ size_t mime_nparts(const mime_msg *m);
 const struct mime_field *mime_field_find(const mime_msg *m, const struct mime_part *part,
 					 const char *name, size_t n);
 void mime_field_value(const mime_msg *m, const struct mime_field *f, buf *out);
+/* mime_field_decoded: the unfolded value with its encoded words decoded
+ * to UTF-8 (mime_decode_words), appended to out: what SEARCH compares. */
+void mime_field_decoded(const mime_msg *m, const struct mime_field *f, buf *out);
 
 /* mime_param_get: the parameter named name (no case, no trailing '*'), or
  * NULL. */

@@ -131,6 +131,15 @@ void mime_field_value(const mime_msg *m, const struct mime_field *f, buf *out)
 		buf_truncate(out, buf_len(out) - 1);
 }
 
+void mime_field_decoded(const mime_msg *m, const struct mime_field *f, buf *out)
+{
+	buf *raw = buf_new(f->value_len + 1);
+
+	mime_field_value(m, f, raw);
+	mime_decode_words(buf_cstr(raw), buf_len(raw), out);
+	buf_free(&raw);
+}
+
 char *mime_field_string(const mime_msg *m, const struct mime_field *f)
 {
 	buf *b = buf_new(f->value_len + 1);

@@ -11,6 +11,7 @@ struct mime_msg {
 	size_t len;
 	struct mime_part *root;
 	size_t nparts;
+	bool header_only; /* mime_parse_header: do not look into the body */
 };
 
 /* mime_hdr_read: reads the header fields of part from off (limited by end)

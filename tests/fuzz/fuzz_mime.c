@@ -72,6 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	visit(m, mime_root(m), size, out);
 	sections(m, size, out);
 	mime_free(&m);
+	m = mime_parse_header((const char *)data, size);
+	if (mime_nparts(m) != 1)
+		abort();
+	mime_envelope(m, mime_root(m), out);
+	mime_free(&m);
 	buf_free(&out);
 	return 0;
 }

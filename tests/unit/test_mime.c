@@ -618,6 +618,25 @@ static void test_limits(void **state)
 	buf_free(&out);
 }
 
+static void test_header_only(void **state)
+{
+	mime_msg *m = mime_parse_header(mixed_msg, strlen(mixed_msg));
+	buf *out = buf_new(64);
+
+	(void)state;
+	assert_int_equal(mime_nparts(m), 1);
+	assert_false(mime_root(m)->is_multipart);
+	mime_field_decoded(m, mime_field_find(m, mime_root(m), "subject", 0), out);
+	assert_string_equal(buf_cstr(out), "Caf\xc3\xa9 report");
+	buf_reset(out);
+	mime_envelope(m, mime_root(m), out);
+	assert_string_equal(buf_cstr(out),
+			    "(NIL \"=?ISO-8859-1?Q?Caf=E9?= report\" ((NIL NIL \"a\" \"b.test\")) "
+			    "((NIL NIL \"a\" \"b.test\")) ((NIL NIL \"a\" \"b.test\")) NIL NIL NIL NIL NIL)");
+	buf_free(&out);
+	mime_free(&m);
+}
+
 static void test_fields(void **state)
 {
 	static const char msg[] = "Received: one\nreceived: two\n\tfolded\nX-Long:\n\n";
@@ -648,6 +667,7 @@ int main(void)
 		cmocka_unit_test(test_imap_string),   cmocka_unit_test(test_broken),
 		cmocka_unit_test(test_limits),	      cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_dovecot_shape), cmocka_unit_test(test_rfc3501_example),
+		cmocka_unit_test(test_header_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

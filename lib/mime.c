@@ -32,8 +32,10 @@ void mime_range_set(const char *data, size_t off, size_t end, struct mime_range 
 	r->lines = lines;
 }
 
-/* boundary_line: whether the line at p is "--boundary" or "--boundary--",
- * allowing trailing white space (RFC 2046 5.1.1 transport padding). */
+/* boundary_line: whether the line at p starts with "--boundary" (a close
+ * delimiter when "--" follows). What else is on the line does not matter:
+ * RFC 2046 5.1.1 tells implementors to compare the boundary with the
+ * beginning of each line only, which also takes transport padding. */
 static bool boundary_line(const char *data, size_t p, size_t end, const char *bnd, size_t blen,
 			  bool *close_r)
 {
@@ -42,14 +44,8 @@ static bool boundary_line(const char *data, size_t p, size_t end, const char *bn
 	if (end - p < 2 + blen || data[p] != '-' || data[p + 1] != '-' ||
 	    memcmp(data + p + 2, bnd, blen) != 0)
 		return false;
-	*close_r = false;
-	if (end - q >= 2 && data[q] == '-' && data[q + 1] == '-') {
-		*close_r = true;
-		q += 2;
-	}
-	while (q < end && (data[q] == ' ' || data[q] == '\t' || data[q] == '\r'))
-		q++;
-	return q == end || data[q] == '\n';
+	*close_r = end - q >= 2 && data[q] == '-' && data[q + 1] == '-';
+	return true;
 }
 
 static size_t next_line(const char *data, size_t p, size_t end)

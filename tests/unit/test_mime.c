@@ -536,6 +536,10 @@ static void test_broken(void **state)
 	static const struct {
 		const char *in, *want;
 	} cases[] = {
+		/* a line that only starts with the boundary is one too */
+		{ "Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--bz\n\ntwo\n--b--x\n",
+		  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1)"
+		  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1) \"mixed\")" },
 		/* no close delimiter, boundary with trailing white space */
 		{ "Content-Type: multipart/mixed; boundary=b\n\n--b \t\n\none\n--b\n"
 		  "Content-Type: text/html\n\ntwo\n",
@@ -585,7 +589,7 @@ static void test_limits(void **state)
 
 	(void)state;
 	for (int i = 0; i < 100; i++)
-		buf_printf(msg, "Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n", i, i);
+		buf_printf(msg, "Content-Type: multipart/mixed; boundary=b%dx\n\n--b%dx\n", i, i);
 	buf_puts(msg, "\ndeep\n");
 	m = mime_parse(buf_cstr(msg), buf_len(msg));
 	for (p = mime_root(m); p->nchildren > 0; p = p->children[0])

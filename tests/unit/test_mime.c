@@ -641,6 +641,69 @@ static void test_header_only(void **state)
 	mime_free(&m);
 }
 
+/* test_lf_crlf: a message stored with LF line ends has the sizes, lines
+ * and sections of its CRLF form, as the client sees it. */
+static void test_lf_crlf(void **state)
+{
+	const char *msgs[] = { mixed_msg, nested_msg, dovecot_msg, rfc3501_msg };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		buf *lf = buf_new(1024), *crlf = buf_new(1024);
+		char *a, *b;
+
+		for (const char *c = msgs[i]; *c != '\0'; c++) {
+			if (*c != '\r')
+				buf_putc(lf, *c);
+			if (*c == '\n')
+				buf_putc(crlf, '\r');
+			if (*c != '\r')
+				buf_putc(crlf, *c);
+		}
+		a = structure_of(buf_cstr(lf), true);
+		b = structure_of(buf_cstr(crlf), true);
+		assert_string_equal(a, b);
+		free(a);
+		free(b);
+		buf_free(&lf);
+		buf_free(&crlf);
+	}
+}
+
+static void test_body_decoding(void **state)
+{
+	static const char msg[] =
+		"Content-Type: multipart/mixed; boundary=q\n\n"
+		"--q\nContent-Type: text/plain; charset=iso-8859-1\n"
+		"Content-Transfer-Encoding: Quoted-Printable\n\n"
+		"caf=E9 =\nsoft=  \nbreak a=3Db =ZZ\n"
+		"--q\nContent-Type: text/plain; charset=koi8-r\nContent-Transfer-Encoding: base64\n\n"
+		"8NLJ\n18XU\n"
+		"--q\nContent-Type: text/plain; charset=x-unknown\n\nraw\n--q--\n";
+	mime_msg *m = mime_parse(msg, strlen(msg));
+	const struct mime_part *root = mime_root(m);
+	buf *out = buf_new(64);
+
+	(void)state;
+	assert_int_equal(root->nchildren, 3);
+	assert_int_equal(mime_body_text(m, root->children[0], out), 0);
+	assert_string_equal(buf_cstr(out), "caf\xc3\xa9 softbreak a=b =ZZ");
+	buf_reset(out);
+	assert_int_equal(mime_body_text(m, root->children[1], out), 0);
+	assert_string_equal(buf_cstr(out), "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82");
+	buf_reset(out);
+	assert_int_equal(mime_body_text(m, root->children[2], out), -1);
+	assert_string_equal(buf_cstr(out), "raw");
+	buf_reset(out);
+	assert_int_equal(mime_charset_to_utf8("utf-16le", "a\0\xac\x20", 4, out), 0);
+	assert_string_equal(buf_cstr(out), "a\xe2\x82\xac");
+	buf_reset(out);
+	assert_int_equal(mime_charset_to_utf8("iso-2022-jp", "\x1b$B\xff\xff", 5, out), 0);
+	assert_non_null(strstr(buf_cstr(out), "\xef\xbf\xbd"));
+	buf_free(&out);
+	mime_free(&m);
+}
+
 static void test_fields(void **state)
 {
 	static const char msg[] = "Received: one\nreceived: two\n\tfolded\nX-Long:\n\n";
@@ -671,7 +734,8 @@ int main(void)
 		cmocka_unit_test(test_imap_string),   cmocka_unit_test(test_broken),
 		cmocka_unit_test(test_limits),	      cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_dovecot_shape), cmocka_unit_test(test_rfc3501_example),
-		cmocka_unit_test(test_header_only),
+		cmocka_unit_test(test_header_only),   cmocka_unit_test(test_lf_crlf),
+		cmocka_unit_test(test_body_decoding),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -252,8 +252,3 @@ size_t mime_nparts(const mime_msg *m)
 {
 	return m->nparts;
 }
-
-bool mime_streq_nocase(const char *a, const char *b)
-{
-	return strcasecmp(a, b) == 0;
-}

@@ -42,6 +42,4 @@ void mime_range_set(const char *data, size_t off, size_t end, struct mime_range 
  * closing quote (or end, for an unclosed one). */
 size_t mime_unquote_into(const char *s, size_t pos, size_t end, buf *out);
 
-bool mime_streq_nocase(const char *a, const char *b);
-
 #endif

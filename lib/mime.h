@@ -194,6 +194,11 @@ struct mime_section {
 	size_t nfields;
 };
 
+/* mime_part_find: the part that part numbers name (as in a section spec,
+ * and for BINARY[1.2]), or NULL when there is none. No numbers name the
+ * root. */
+const struct mime_part *mime_part_find(const mime_msg *m, const unsigned *nums, size_t n);
+
 /* mime_section_find: the bytes of a section. For HEADER.FIELDS(.NOT) it
  * appends the chosen fields and the blank line, in CRLF form, to built and
  * returns 1; for every other form it sets *range_r and returns 0 (send it

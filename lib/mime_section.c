@@ -35,6 +35,11 @@ static const struct mime_part *walk(const struct mime_part *cur, const unsigned 
 	return cur;
 }
 
+const struct mime_part *mime_part_find(const mime_msg *m, const unsigned *nums, size_t n)
+{
+	return walk(m->root, nums, n);
+}
+
 static bool name_listed(const mime_msg *m, const struct mime_field *f,
 			const struct mime_section *s)
 {

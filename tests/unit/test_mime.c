@@ -359,6 +359,16 @@ static void test_sections(void **state)
 	check_section(plain_msg, p1, 1, MIME_SECTION_ALL, "Hi.\r\nBye.\r\n");
 	check_section(plain_msg, NULL, 0, MIME_SECTION_TEXT, "Hi.\r\nBye.\r\n");
 	check_section(mixed_msg, p1, 1, MIME_SECTION_ALL, "Hello=20w=C3=B6rld=\r\n!");
+	{
+		mime_msg *m = mime_parse(nested_msg, strlen(nested_msg));
+		const struct mime_part *p = mime_part_find(m, p12, 2);
+
+		assert_non_null(p);
+		assert_string_equal(p->subtype, "html");
+		assert_ptr_equal(mime_part_find(m, NULL, 0), mime_root(m));
+		assert_null(mime_part_find(m, p3, 1));
+		mime_free(&m);
+	}
 	got = section(plain_msg, NULL, 0, MIME_SECTION_FIELDS, fields, 2);
 	assert_string_equal(got, "From: \"Joe Q. Public\" <john.q.public@example.com>\r\n"
 				 "Subject: Saying Hello\r\n\r\n");

@@ -16,12 +16,12 @@ static struct mime_part *parse_entity(mime_msg *m, struct mime_part *parent, siz
 void mime_range_set(const char *data, size_t off, size_t end, struct mime_range *r)
 {
 	size_t bare = 0, lines = 0;
+	const char *nl;
 
-	for (size_t i = off; i < end; i++) {
-		if (data[i] != '\n')
-			continue;
+	for (size_t p = off; p < end && (nl = memchr(data + p, '\n', end - p)) != NULL;
+	     p = (size_t)(nl - data) + 1) {
 		lines++;
-		if (i == off || data[i - 1] != '\r')
+		if ((size_t)(nl - data) == off || nl[-1] != '\r')
 			bare++;
 	}
 	if (end > off && data[end - 1] != '\n')

@@ -69,7 +69,8 @@ struct mime_field {
  * ("text"/"plain" by default, "message"/"rfc822" inside multipart/digest).
  * For a multipart, children are its parts; for a message/rfc822 part,
  * children[0] is the embedded message (header and body; see
- * mime_section_find for how section numbers walk through it). */
+ * mime_section_find for how section numbers walk through it). The tree
+ * belongs to the mime_msg: callers read it and never change it. */
 struct mime_part {
 	struct mime_part *parent;
 	struct mime_part **children;

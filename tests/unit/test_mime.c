@@ -376,6 +376,20 @@ static void test_sections(void **state)
 	got = section(nested_msg, p2, 1, MIME_SECTION_FIELDS_NOT, fields, 2);
 	assert_string_equal(got, "Content-Type: text/plain; charset=iso-8859-1\r\n\r\n");
 	free(got);
+	{
+		static const char *const subj[] = { "Subject" }, *const x[] = { "x" };
+		static const char cut[] = "Subject: a\n b\nno colon\nX: y";
+
+		got = section(cut, NULL, 0, MIME_SECTION_FIELDS, subj, 1);
+		assert_string_equal(got, "Subject: a\r\n b\r\n\r\n");
+		free(got);
+		got = section(cut, NULL, 0, MIME_SECTION_FIELDS, x, 1);
+		assert_string_equal(got, "X: y\r\n\r\n");
+		free(got);
+		got = section(cut, NULL, 0, MIME_SECTION_FIELDS_NOT, subj, 1);
+		assert_string_equal(got, "X: y\r\n\r\n");
+		free(got);
+	}
 	got = section(plain_msg, NULL, 0, MIME_SECTION_ALL, NULL, 0);
 	assert_int_equal(strlen(got), strlen(plain_msg) + 10);
 	free(got);

@@ -13,9 +13,10 @@
 
 #include "buf.h"
 
-/* Limits. A part deeper than MIME_MAX_DEPTH, or past MIME_MAX_PARTS parts in
- * the message, is a text/plain leaf (its multipart children or embedded
- * message are not parsed). A multipart in which no boundary line is found
+/* Limits. A part deeper than MIME_MAX_DEPTH, or met when the message has
+ * MIME_MAX_PARTS parts, is a text/plain leaf (its multipart children or
+ * embedded message are not parsed); children of a multipart past that
+ * count are left out (their bytes stay in the multipart's body). A multipart in which no boundary line is found
  * (or without a boundary parameter) gets one empty text/plain part. Header fields past MIME_MAX_FIELDS of one part,
  * and fields longer than MIME_MAX_FIELD_LEN bytes (folded lines included),
  * stay in the header's bytes but are not looked at. Parameters past

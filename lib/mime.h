@@ -18,13 +18,15 @@
  * embedded message are not parsed); children of a multipart past that
  * count are left out (their bytes stay in the multipart's body). A multipart in which no boundary line is found
  * (or without a boundary parameter) gets one empty text/plain part. Header fields past MIME_MAX_FIELDS of one part,
- * and fields longer than MIME_MAX_FIELD_LEN bytes (folded lines included),
- * stay in the header's bytes but are not looked at. Parameters past
+ * past MIME_MAX_MSG_FIELDS in the whole message, and fields longer than
+ * MIME_MAX_FIELD_LEN bytes (folded lines included), stay in the header's
+ * bytes but are not looked at. Parameters past
  * MIME_MAX_PARAMS and RFC 2231 sections past MIME_MAX_SECTIONS are
  * dropped. Addresses past MIME_MAX_ADDRS in one field are dropped. */
 #define MIME_MAX_DEPTH 32
 #define MIME_MAX_PARTS 2000
 #define MIME_MAX_FIELDS 1000
+#define MIME_MAX_MSG_FIELDS 20000 /* in all parts together */
 #define MIME_MAX_FIELD_LEN 65536
 #define MIME_MAX_PARAMS 64
 #define MIME_MAX_SECTIONS 64

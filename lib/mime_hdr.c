@@ -87,8 +87,9 @@ size_t mime_hdr_read(mime_msg *m, struct mime_part *part, size_t off, size_t end
 		if ((data[p] == ' ' || data[p] == '\t') && in_field) {
 			extend_field(part, lend, &in_field);
 		} else if (field_start(data, p, lend, &colon) && lend - p <= MIME_MAX_FIELD_LEN &&
-			   part->nfields < MIME_MAX_FIELDS) {
+			   part->nfields < MIME_MAX_FIELDS && m->nfields < MIME_MAX_MSG_FIELDS) {
 			add_field(part, p, colon, lend);
+			m->nfields++;
 			trim_name(data, &part->fields[part->nfields - 1]);
 			in_field = true;
 		} else {

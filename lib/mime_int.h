@@ -11,6 +11,7 @@ struct mime_msg {
 	size_t len;
 	struct mime_part *root;
 	size_t nparts;
+	size_t nfields; /* in all parts, for MIME_MAX_MSG_FIELDS */
 	bool header_only; /* mime_parse_header: do not look into the body */
 };
 

@@ -642,6 +642,21 @@ static void test_limits(void **state)
 	assert_null(mime_field_find(m, mime_root(m), "subject", 0));
 	assert_int_equal(mime_root(m)->body.len, 5);
 	mime_free(&m);
+
+	buf_reset(msg);
+	buf_puts(msg, "Content-Type: multipart/mixed; boundary=b\n\n");
+	for (int i = 0; i < 100; i++) {
+		buf_puts(msg, "--b\n");
+		for (int k = 0; k < 300; k++)
+			buf_puts(msg, "X: y\n");
+		buf_puts(msg, "Content-Type: image/png\n\nx\n");
+	}
+	m = mime_parse(buf_cstr(msg), buf_len(msg));
+	assert_int_equal(mime_root(m)->nchildren, 100);
+	assert_string_equal(mime_root(m)->children[10]->subtype, "png");
+	assert_int_equal(mime_root(m)->children[99]->nfields, 0);
+	assert_string_equal(mime_root(m)->children[99]->subtype, "plain");
+	mime_free(&m);
 	buf_free(&msg);
 	buf_free(&out);
 }

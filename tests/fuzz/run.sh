@@ -68,7 +68,7 @@ for t in $targets; do
 	echo "== fuzz_$t: building"
 	$CC -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -I"$top/lib" \
-		"$here/fuzz_$t.c" $extra $srcs $ssl_flags -ldb -lcrypt -o "$work/bin/fuzz_$t"
+		"$here/fuzz_$t.c" $extra $srcs $ssl_flags -lcares -ldb -lcrypt -o "$work/bin/fuzz_$t"
 	mkdir -p "$work/corpus/$t" "$work/crashes/$t"
 	echo "== fuzz_$t: running for $seconds s"
 	if ! "$work/bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \

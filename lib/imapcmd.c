@@ -203,7 +203,9 @@ static enum imapcmd_status feed_line(imapcmd_reader *r, const char *data, size_t
 		r->skipped = buf_len(r->line);
 		imapcmd_tail_keep(r, buf_cstr(r->line), buf_len(r->line));
 		buf_reset(r->line);
-		if (lf != NULL)
+		if (lf != NULL && r->skipped <= r->limits.max_skip && r->tail_len > 0 && r->tail[r->tail_len - 1] == '\r')
+			r->tail_len--;
+		if (lf != NULL && r->skipped <= r->limits.max_skip)
 			return cmd_resync(r, r->tail, r->tail_len);
 		r->state = RD_SKIP_LINE;
 		return IMAPCMD_ERROR;
@@ -249,6 +251,8 @@ static enum imapcmd_status feed_skip(imapcmd_reader *r, const char *data, size_t
 	const char *lf;
 	size_t n;
 
+	if (r->skipped > r->limits.max_skip)
+		return IMAPCMD_FATAL;
 	if (r->state == RD_SKIP_LITERAL) {
 		n = len < r->literal_left ? len : (size_t)r->literal_left;
 		r->literal_left -= n;
@@ -279,6 +283,10 @@ enum imapcmd_status imapcmd_feed(imapcmd_reader *r, const char *data, size_t len
 	enum imapcmd_status st = IMAPCMD_MORE;
 	size_t used = 0, n;
 
+	if (r->fatal) {
+		*used_r = 0;
+		return IMAPCMD_FATAL;
+	}
 	while (st == IMAPCMD_MORE && (used < len || (r->state == RD_LITERAL && r->literal_left == 0))) {
 		if (r->finished)
 			cmd_reset(r);
@@ -292,6 +300,7 @@ enum imapcmd_status imapcmd_feed(imapcmd_reader *r, const char *data, size_t len
 		used += n;
 	}
 	*used_r = used;
+	r->fatal = st == IMAPCMD_FATAL;
 	return st;
 }
 

@@ -36,6 +36,7 @@ struct imapcmd_reader {
 	enum imapcmd_state state;
 	enum imapcmd_phase phase;
 	bool finished;	   /* the last command is done: reset before more */
+	bool fatal;	   /* gave up: every later feed says IMAPCMD_FATAL */
 	buf *line;	   /* the line being gathered */
 	buf *text;	   /* tag, name, strings: each ends in a NUL */
 	size_t tag_off, name_off;

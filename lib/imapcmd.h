@@ -26,7 +26,9 @@
 /* Part numbers in one section spec ("1.2.3"). */
 #define IMAPCMD_MAX_SECTION_PARTS 32
 
-/* Which non-synchronizing literals ("{n+}") the server announced. */
+/* Which non-synchronizing literals ("{n+}") the server announced. LITERAL-
+ * uses the same "{n+}" form with a size cap; "{n-}" is no RFC syntax and is
+ * refused as a malformed literal. */
 enum imapcmd_nonsync {
 	IMAPCMD_NONSYNC_NONE,  /* neither: "{n+}" is a syntax error */
 	IMAPCMD_NONSYNC_PLUS,  /* LITERAL+: any size up to max_literal */

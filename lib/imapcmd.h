@@ -43,7 +43,7 @@ struct imapcmd_limits {
 	size_t max_tokens;  /* arguments in all, lists counted */
 	size_t max_skip;    /* bytes skipped after an error before giving up */
 	enum imapcmd_nonsync nonsync;
-	bool utf8_quoted;   /* 8-bit UTF-8 in quoted strings (UTF8=ACCEPT) */
+	bool utf8_quoted;   /* well-formed UTF-8 in quoted strings (UTF8=ACCEPT) */
 };
 
 /* imapcmd_limits_default: fills *l with the defaults above, LITERAL+. */

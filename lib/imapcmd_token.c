@@ -11,6 +11,7 @@
 
 #include "imapcmd_int.h"
 #include "mem.h"
+#include "mutf7.h"
 
 bool imapcmd_tag_char(unsigned char c)
 {
@@ -143,6 +144,8 @@ static enum imapcmd_error tok_quoted(imapcmd_reader *r, const char *line, size_t
 	if (*pos == len)
 		return IMAPCMD_ERR_QUOTED;
 	(*pos)++;
+	if (r->limits.utf8_quoted && !mutf7_utf8_valid(buf_cstr(r->text) + off, buf_len(r->text) - off))
+		return IMAPCMD_ERR_CHAR;
 	return tok_node(r, IMAPCMD_QUOTED, off, tok_string_end(r, off));
 }
 

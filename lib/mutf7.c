@@ -233,6 +233,16 @@ int mutf7_decode(buf *out, const char *in, size_t len, const char **error_r)
 	return 0;
 }
 
+bool mutf7_utf8_valid(const char *s, size_t len)
+{
+	size_t pos = 0;
+
+	while (pos < len)
+		if (utf8_next((const unsigned char *)s, len, &pos) < 0)
+			return false;
+	return true;
+}
+
 bool mutf7_is_valid(const char *in, size_t len)
 {
 	buf *scratch = buf_new(len + 16);

@@ -28,6 +28,10 @@ int mutf7_encode(buf *out, const char *utf8, size_t len);
  * "&-", two encoded runs next to each other). */
 int mutf7_decode(buf *out, const char *in, size_t len, const char **error_r);
 
+/* mutf7_utf8_valid: whether s[0..len) is well-formed UTF-8 without NUL,
+ * as mutf7_encode requires (also for UTF8=ACCEPT strings, RFC 6855). */
+bool mutf7_utf8_valid(const char *s, size_t len);
+
 /* mutf7_is_valid: whether in[0..len) would decode (no output). */
 bool mutf7_is_valid(const char *in, size_t len);
 

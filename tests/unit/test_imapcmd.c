@@ -285,6 +285,9 @@ static const struct reader_case nonsync_minus_cases[] = {
 	{ "a LOGIN {1+}\r\nx {4096+}\r\n", 0, "" },
 	{ "a LOGIN {2+}\r\nab {4097}\r\nb NOOP\r\n", 0, "CONT 4097\n" },
 	{ "a X \"\xc3\xa9t\xc3\xa9\"\r\n", 0, "DONE a X \"\xc3\xa9t\xc3\xa9\"\n" },
+	{ "a X \"\xc3t\"\r\nb NOOP\r\n", 0, "ERR a CHAR\nDONE b NOOP\n" },
+	{ "a X \"\xed\xa0\x80\"\r\nb NOOP\r\n", 0, "ERR a CHAR\nDONE b NOOP\n" },
+	{ "a X \xc3\xa9\r\nb NOOP\r\n", 0, "ERR a CHAR\nDONE b NOOP\n" },
 };
 
 static void test_nonsync(void **state)
@@ -492,6 +495,32 @@ static void test_pipelined_used(void **state)
 	imapcmd_reader_free(&r);
 }
 
+/* The tag of a line cut off for its length is still known; FATAL stays. */
+static void test_long_line_tag_fatal(void **state)
+{
+	struct imapcmd_limits l;
+	imapcmd_reader *r;
+	char line[100];
+	size_t used;
+
+	(void)state;
+	imapcmd_limits_default(&l);
+	l.max_line = 20;
+	l.max_skip = 60;
+	r = imapcmd_reader_new(&l);
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "t9 APPEND ", 10);
+	assert_int_equal(imapcmd_feed(r, line, 30, &used), IMAPCMD_ERROR);
+	assert_string_equal(imapcmd_error_tag(r), "t9");
+	assert_int_equal(imapcmd_error(r), IMAPCMD_ERR_LINE_TOO_LONG);
+	assert_int_equal(imapcmd_feed(r, line + used, 20, &used), IMAPCMD_MORE);
+	assert_int_equal(used, 20);
+	assert_int_equal(imapcmd_feed(r, line, 50, &used), IMAPCMD_FATAL);
+	assert_int_equal(imapcmd_feed(r, "b NOOP\r\n", 8, &used), IMAPCMD_FATAL);
+	assert_int_equal(used, 0);
+	imapcmd_reader_free(&r);
+}
+
 static void test_error_texts(void **state)
 {
 	(void)state;
@@ -520,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_section),
 		cmocka_unit_test(test_section_in_command),
 		cmocka_unit_test(test_pipelined_used),
+		cmocka_unit_test(test_long_line_tag_fatal),
 		cmocka_unit_test(test_error_texts),
 	};
 

@@ -69,6 +69,10 @@ static void test_encode_refused(void **state)
 		assert_string_equal(buf_cstr(out), "kept");
 	}
 	assert_int_equal(mutf7_encode(out, "a\0b", 3), -1); /* NUL */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(mutf7_utf8_valid(bad[i], strlen(bad[i])));
+	assert_true(mutf7_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10));
+	assert_true(mutf7_utf8_valid("", 0));
 	buf_free(&out);
 }
 

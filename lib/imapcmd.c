@@ -304,6 +304,22 @@ enum imapcmd_status imapcmd_feed(imapcmd_reader *r, const char *data, size_t len
 	return st;
 }
 
+const struct imapcmd *imapcmd_partial(imapcmd_reader *r)
+{
+	imapcmd_build(r);
+	return &r->cmd;
+}
+
+int imapcmd_refuse_literal(imapcmd_reader *r)
+{
+	if (r->state != RD_LITERAL || !r->literal_sync || r->literal_left != r->literal_size ||
+	    r->finished)
+		return -1;
+	r->state = RD_LINE;
+	r->finished = true;
+	return 0;
+}
+
 const struct imapcmd *imapcmd_command(const imapcmd_reader *r)
 {
 	return &r->cmd;

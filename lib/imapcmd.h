@@ -148,6 +148,18 @@ enum imapcmd_error imapcmd_error(const imapcmd_reader *r);
 const char *imapcmd_error_text(enum imapcmd_error code);
 /* imapcmd_literal_size: the size of the literal a CONTINUE is about. */
 size_t imapcmd_literal_size(const imapcmd_reader *r);
+/* imapcmd_partial: after IMAPCMD_CONTINUE, the command so far (tag, name,
+ * the arguments read, open lists as far as read), its last argument the
+ * announced literal, still empty. The caller may look at it before it
+ * sends "+" (APPEND to a missing mailbox, over quota) and then refuse.
+ * Valid until the next call on the reader. */
+const struct imapcmd *imapcmd_partial(imapcmd_reader *r);
+/* imapcmd_refuse_literal: after IMAPCMD_CONTINUE, the caller answered the
+ * command itself (tagged NO or BAD) instead of "+": the client sends none
+ * of the literal, so the reader drops the command and the next line starts
+ * a new one. Returns 0, or -1 when no synchronizing literal is waiting for
+ * its first byte (nothing changes then). */
+int imapcmd_refuse_literal(imapcmd_reader *r);
 
 /* Helpers for command handlers. */
 /* imapcmd_is_string: ATOM, NIL, QUOTED, LITERAL (an astring). */

@@ -67,7 +67,8 @@ enum imapcmd_error imapcmd_tokenise(imapcmd_reader *r, const char *line, size_t 
 /* imapcmd_literal_done: a literal's bytes are all in r->text; -1 if a
  * {n} literal held a NUL. */
 int imapcmd_literal_done(imapcmd_reader *r);
-/* imapcmd_build: the argument tree of r->cmd from the node list. */
+/* imapcmd_build: the argument tree of r->cmd from the node list (as far
+ * as it goes: also for a command still being read). */
 void imapcmd_build(imapcmd_reader *r);
 /* imapcmd_tail_keep: remember the last bytes of data (skip mode). */
 void imapcmd_tail_keep(imapcmd_reader *r, const char *data, size_t len);

@@ -325,6 +325,7 @@ void imapcmd_build(imapcmd_reader *r)
 			start[i] = next;
 			next += r->nodes[i].count;
 		}
+	free(r->args);
 	r->args = xcalloc(r->nnodes + 1, sizeof(*r->args));
 	for (size_t i = 0; i < r->nnodes; i++) {
 		const struct imapcmd_node *n = &r->nodes[i];

@@ -2,7 +2,9 @@
  * and its token and section files). The first byte picks the
  * non-synchronizing literal mode, UTF-8 in quoted strings and a chunk
  * size; the rest is fed twice, whole and in chunks, as a session would
- * (unused bytes passed again). Every command's tree is walked (strings
+ * (unused bytes passed again); some synchronizing literals are refused at
+ * their CONTINUE. Every command's tree, and the partial one at each
+ * CONTINUE, is walked (strings
  * NUL-ended at their length, sections consistent) and both runs must give
  * the same events up to a FATAL. */
 #include "fuzz_util.h"
@@ -58,7 +60,14 @@ static void run(const struct imapcmd_limits *l, const char *data, size_t size, s
 			walk(c->args, c->count, out, 0);
 			buf_putc(out, '\n');
 		} else if (st == IMAPCMD_CONTINUE) {
-			buf_printf(out, "CONT %zu\n", imapcmd_literal_size(r));
+			const struct imapcmd *c = imapcmd_partial(r);
+
+			buf_printf(out, "CONT %zu %s %s ", imapcmd_literal_size(r), c->tag, c->name);
+			walk(c->args, c->count, out, 0);
+			buf_putc(out, '\n');
+			/* refuse some, as imapd does for a missing mailbox */
+			if (imapcmd_literal_size(r) % 7 == 3 && imapcmd_refuse_literal(r) < 0)
+				abort();
 		} else if (st == IMAPCMD_ERROR) {
 			const char *tag = imapcmd_error_tag(r);
 

@@ -521,6 +521,43 @@ static void test_long_line_tag_fatal(void **state)
 	imapcmd_reader_free(&r);
 }
 
+/* At a CONTINUE the command so far can be seen and refused. */
+static void test_partial_refuse(void **state)
+{
+	imapcmd_reader *r = imapcmd_reader_new(NULL);
+	static const char in[] = "a APPEND Nope (\\Seen (x)) {310}\r\nb NOOP\r\n";
+	const struct imapcmd *c;
+	size_t used;
+
+	(void)state;
+	assert_int_equal(imapcmd_refuse_literal(r), -1);
+	assert_int_equal(imapcmd_feed(r, in, sizeof(in) - 1, &used), IMAPCMD_CONTINUE);
+	c = imapcmd_partial(r);
+	assert_string_equal(c->tag, "a");
+	assert_string_equal(c->name, "APPEND");
+	assert_int_equal(c->count, 3);
+	assert_string_equal(c->args[0].str, "Nope");
+	assert_int_equal(c->args[1].count, 2);
+	assert_int_equal(c->args[1].list[1].list[0].type, IMAPCMD_ATOM);
+	assert_int_equal(c->args[2].type, IMAPCMD_LITERAL);
+	assert_int_equal(c->args[2].len, 0);
+	assert_string_equal(c->args[2].str, "");
+	assert_int_equal(imapcmd_literal_size(r), 310);
+	assert_int_equal(imapcmd_refuse_literal(r), 0);
+	assert_int_equal(imapcmd_refuse_literal(r), -1);
+	assert_int_equal(imapcmd_feed(r, in + used, sizeof(in) - 1 - used, &used), IMAPCMD_DONE);
+	assert_string_equal(imapcmd_command(r)->tag, "b");
+	/* not once bytes of the literal came, nor for a non-synchronizing one */
+	assert_int_equal(imapcmd_feed(r, "c X {3}\r\na", 11, &used), IMAPCMD_CONTINUE);
+	assert_int_equal(imapcmd_feed(r, "a", 1, &used), IMAPCMD_MORE);
+	assert_int_equal(imapcmd_refuse_literal(r), -1);
+	assert_int_equal(imapcmd_feed(r, "bc\r\n", 4, &used), IMAPCMD_DONE);
+	assert_string_equal(imapcmd_command(r)->args[0].str, "abc");
+	assert_int_equal(imapcmd_feed(r, "d X {3+}\r\n", 11, &used), IMAPCMD_MORE);
+	assert_int_equal(imapcmd_refuse_literal(r), -1);
+	imapcmd_reader_free(&r);
+}
+
 static void test_error_texts(void **state)
 {
 	(void)state;
@@ -550,6 +587,7 @@ int main(void)
 		cmocka_unit_test(test_section_in_command),
 		cmocka_unit_test(test_pipelined_used),
 		cmocka_unit_test(test_long_line_tag_fatal),
+		cmocka_unit_test(test_partial_refuse),
 		cmocka_unit_test(test_error_texts),
 	};
 

@@ -231,7 +231,10 @@ static enum imapcmd_status feed_literal(imapcmd_reader *r, const char *data, siz
 
 	if (r->literal_nul_bad && memchr(data, '\0', n) != NULL)
 		r->literal_has_nul = true;
-	buf_append(r->text, data, n);
+	if (r->sink != NULL)
+		r->sink(r->sink_ctx, data, n);
+	else
+		buf_append(r->text, data, n);
 	r->literal_left -= n;
 	r->total += n;
 	*used = n;
@@ -317,6 +320,16 @@ int imapcmd_refuse_literal(imapcmd_reader *r)
 		return -1;
 	r->state = RD_LINE;
 	r->finished = true;
+	return 0;
+}
+
+int imapcmd_stream_literal(imapcmd_reader *r, imapcmd_sink_fn *sink, void *ctx)
+{
+	if (r->state != RD_LITERAL || !r->literal_sync || r->literal_left != r->literal_size ||
+	    r->finished)
+		return -1;
+	r->sink = sink;
+	r->sink_ctx = ctx;
 	return 0;
 }
 

@@ -72,6 +72,7 @@ struct imapcmd_arg {
 	const struct imapcmd_arg *list;
 	size_t count;
 	const struct imapcmd_section *section;
+	bool streamed; /* a literal whose bytes went to a sink (str "", len 0) */
 };
 
 /* A whole command; valid until the next imapcmd_feed or _free. */
@@ -160,6 +161,17 @@ const struct imapcmd *imapcmd_partial(imapcmd_reader *r);
  * a new one. Returns 0, or -1 when no synchronizing literal is waiting for
  * its first byte (nothing changes then). */
 int imapcmd_refuse_literal(imapcmd_reader *r);
+
+/* imapcmd_sink_fn: takes the next len bytes of a streamed literal. */
+typedef void imapcmd_sink_fn(void *ctx, const char *data, size_t len);
+/* imapcmd_stream_literal: after IMAPCMD_CONTINUE, before "+" is sent: the
+ * literal's bytes go to sink as they arrive instead of into memory (an
+ * APPEND's message written straight to a tmp file); its argument comes
+ * with streamed set. The sink cannot stop the reading: on trouble (disk
+ * full) it notes it in ctx and drops the rest, and the caller answers NO
+ * when the command is done. A {n} literal holding a NUL still ends in
+ * IMAPCMD_ERROR. Returns 0, or -1 as imapcmd_refuse_literal. */
+int imapcmd_stream_literal(imapcmd_reader *r, imapcmd_sink_fn *sink, void *ctx);
 
 /* Helpers for command handlers. */
 /* imapcmd_is_string: ATOM, NIL, QUOTED, LITERAL (an astring). */

@@ -24,6 +24,7 @@ struct imapcmd_node {
 	enum imapcmd_arg_type type;
 	size_t off, len; /* in r->text */
 	size_t parent;
+	bool streamed;
 	size_t count; /* LIST: direct children */
 	struct imapcmd_section *section;
 };
@@ -50,6 +51,8 @@ struct imapcmd_reader {
 	uint64_t literal_left, literal_size;
 	bool literal_sync, literal_nul_bad, literal_has_nul;
 	size_t literal_node;
+	imapcmd_sink_fn *sink; /* the literal being read is streamed to it */
+	void *sink_ctx;
 	uint64_t skipped;  /* bytes dropped since the error */
 	char tail[IMAPCMD_TAIL];
 	size_t tail_len;

@@ -50,6 +50,7 @@ static enum imapcmd_error tok_node(imapcmd_reader *r, enum imapcmd_arg_type type
 	n->parent = r->depth > 0 ? r->open[r->depth - 1] : IMAPCMD_NO_PARENT;
 	n->count = 0;
 	n->section = NULL;
+	n->streamed = false;
 	if (n->parent != IMAPCMD_NO_PARENT)
 		r->nodes[n->parent].count++;
 	r->need_sep = true;
@@ -202,6 +203,8 @@ int imapcmd_literal_done(imapcmd_reader *r)
 {
 	struct imapcmd_node *n = &r->nodes[r->literal_node];
 
+	n->streamed = r->sink != NULL;
+	r->sink = NULL;
 	n->len = tok_string_end(r, n->off);
 	r->state = RD_LINE;
 	r->need_sep = true;
@@ -334,6 +337,7 @@ void imapcmd_build(imapcmd_reader *r)
 
 		a->type = n->type;
 		a->section = n->section;
+		a->streamed = n->streamed;
 		if (n->type == IMAPCMD_LIST) {
 			a->list = &r->args[start[i]];
 			a->count = n->count;

@@ -2,11 +2,11 @@
  * and its token and section files). The first byte picks the
  * non-synchronizing literal mode, UTF-8 in quoted strings and a chunk
  * size; the rest is fed twice, whole and in chunks, as a session would
- * (unused bytes passed again); some synchronizing literals are refused at
- * their CONTINUE. Every command's tree, and the partial one at each
- * CONTINUE, is walked (strings
- * NUL-ended at their length, sections consistent) and both runs must give
- * the same events up to a FATAL. */
+ * (unused bytes passed again); at a CONTINUE some literals are refused and
+ * some streamed to a counting sink. Every command's tree, and the partial
+ * one at each CONTINUE, is walked (strings NUL-ended at their length,
+ * sections consistent) and both runs must give the same events up to a
+ * FATAL. */
 #include "fuzz_util.h"
 
 #include "buf.h"
@@ -31,10 +31,18 @@ static void walk(const struct imapcmd_arg *a, size_t count, buf *out, int depth)
 		    (a[i].section->nparts > IMAPCMD_MAX_SECTION_PARTS ||
 		     (a[i].section->nfields > 0) != (a[i].section->fields != NULL)))
 			abort();
+		if (a[i].streamed && a[i].len != 0)
+			abort();
 		buf_printf(out, "%d:%zu:", (int)a[i].type, a[i].len);
 		buf_append(out, a[i].str, a[i].len);
 		buf_putc(out, ' ');
 	}
+}
+
+static void count_sink(void *ctx, const char *data, size_t len)
+{
+	(void)data;
+	*(size_t *)ctx += len;
 }
 
 /* run: the events of feeding data in pieces of chunk bytes, cut at the
@@ -42,7 +50,7 @@ static void walk(const struct imapcmd_arg *a, size_t count, buf *out, int depth)
 static void run(const struct imapcmd_limits *l, const char *data, size_t size, size_t chunk, buf *out)
 {
 	imapcmd_reader *r = imapcmd_reader_new(l);
-	size_t start = 0, end, used;
+	size_t start = 0, end, used, streamed = 0;
 	enum imapcmd_status st;
 
 	while (start < size) {
@@ -56,7 +64,7 @@ static void run(const struct imapcmd_limits *l, const char *data, size_t size, s
 		if (st == IMAPCMD_DONE) {
 			const struct imapcmd *c = imapcmd_command(r);
 
-			buf_printf(out, "DONE %s %s ", c->tag, c->name);
+			buf_printf(out, "DONE %s %s %zu ", c->tag, c->name, streamed);
 			walk(c->args, c->count, out, 0);
 			buf_putc(out, '\n');
 		} else if (st == IMAPCMD_CONTINUE) {
@@ -67,6 +75,9 @@ static void run(const struct imapcmd_limits *l, const char *data, size_t size, s
 			buf_putc(out, '\n');
 			/* refuse some, as imapd does for a missing mailbox */
 			if (imapcmd_literal_size(r) % 7 == 3 && imapcmd_refuse_literal(r) < 0)
+				abort();
+			if (imapcmd_literal_size(r) % 7 == 5 &&
+			    imapcmd_stream_literal(r, count_sink, &streamed) < 0)
 				abort();
 		} else if (st == IMAPCMD_ERROR) {
 			const char *tag = imapcmd_error_tag(r);

@@ -558,6 +558,53 @@ static void test_partial_refuse(void **state)
 	imapcmd_reader_free(&r);
 }
 
+static void sink_to_buf(void *ctx, const char *data, size_t len)
+{
+	buf_append(ctx, data, len);
+}
+
+/* A streamed literal's bytes go to the sink, in pieces as fed. */
+static void test_stream(void **state)
+{
+	imapcmd_reader *r = imapcmd_reader_new(NULL);
+	static const char in[] = "a APPEND box {10}\r\n0123456789 x\r\n";
+	buf *got = buf_new(16);
+	const struct imapcmd *c;
+	size_t used, start;
+
+	(void)state;
+	assert_int_equal(imapcmd_stream_literal(r, sink_to_buf, got), -1);
+	assert_int_equal(imapcmd_feed(r, in, sizeof(in) - 1, &used), IMAPCMD_CONTINUE);
+	assert_int_equal(imapcmd_stream_literal(r, sink_to_buf, got), 0);
+	for (start = used; start < 25; start += used)
+		assert_int_equal(imapcmd_feed(r, in + start, 2, &used), IMAPCMD_MORE);
+	assert_int_equal(buf_len(got), 6);
+	assert_int_equal(imapcmd_feed(r, in + start, sizeof(in) - 1 - start, &used), IMAPCMD_DONE);
+	assert_string_equal(buf_cstr(got), "0123456789");
+	c = imapcmd_command(r);
+	assert_int_equal(c->count, 3);
+	assert_true(c->args[1].streamed);
+	assert_int_equal(c->args[1].len, 0);
+	assert_string_equal(c->args[1].str, "");
+	assert_false(c->args[2].streamed);
+	/* the next literal is kept in memory again; a NUL is still an error */
+	buf_reset(got);
+	assert_int_equal(imapcmd_feed(r, "b X {2}\r\n", 9, &used), IMAPCMD_CONTINUE);
+	assert_int_equal(imapcmd_feed(r, "ab\r\n", 4, &used), IMAPCMD_DONE);
+	assert_false(imapcmd_command(r)->args[0].streamed);
+	assert_string_equal(imapcmd_command(r)->args[0].str, "ab");
+	assert_int_equal(imapcmd_feed(r, "c X {2}\r\n", 9, &used), IMAPCMD_CONTINUE);
+	assert_int_equal(imapcmd_stream_literal(r, sink_to_buf, got), 0);
+	assert_int_equal(imapcmd_feed(r, "a\0\r\n", 4, &used), IMAPCMD_ERROR);
+	assert_int_equal(imapcmd_error(r), IMAPCMD_ERR_LITERAL_NUL);
+	assert_int_equal(buf_len(got), 2);
+	assert_int_equal(used, 2);
+	assert_int_equal(imapcmd_feed(r, "\r\nd NOOP\r\n", 10, &used), IMAPCMD_DONE);
+	assert_string_equal(imapcmd_command(r)->tag, "d");
+	buf_free(&got);
+	imapcmd_reader_free(&r);
+}
+
 static void test_error_texts(void **state)
 {
 	(void)state;
@@ -588,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_pipelined_used),
 		cmocka_unit_test(test_long_line_tag_fatal),
 		cmocka_unit_test(test_partial_refuse),
+		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_error_texts),
 	};
 

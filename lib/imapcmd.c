@@ -189,8 +189,25 @@ static enum imapcmd_status cmd_take_line(imapcmd_reader *r)
 	return IMAPCMD_DONE;
 }
 
+/* line_cut: the line being gathered breaks a limit: drop it, keeping its
+ * last bytes for cmd_resync, and skip to its end (at_lf: it ended here). */
+static enum imapcmd_status line_cut(imapcmd_reader *r, enum imapcmd_error code, bool at_lf)
+{
+	cmd_fail(r, code);
+	r->skipped = buf_len(r->line);
+	imapcmd_tail_keep(r, buf_cstr(r->line), buf_len(r->line));
+	buf_reset(r->line);
+	r->state = RD_SKIP_LINE;
+	if (!at_lf || r->skipped > r->limits.max_skip)
+		return IMAPCMD_ERROR; /* feed_skip goes on, or says FATAL */
+	if (r->tail_len > 0 && r->tail[r->tail_len - 1] == '\r')
+		r->tail_len--;
+	return cmd_resync(r, r->tail, r->tail_len);
+}
+
 /* feed_line: gather bytes up to a LF. */
-static enum imapcmd_status feed_line(imapcmd_reader *r, const char *data, size_t len, size_t *used)
+static enum imapcmd_status feed_line(imapcmd_reader *r, const char *data, size_t len,
+				     size_t *used)
 {
 	const char *lf = memchr(data, '\n', len);
 	size_t n = lf != NULL ? (size_t)(lf - data) : len;
@@ -198,25 +215,10 @@ static enum imapcmd_status feed_line(imapcmd_reader *r, const char *data, size_t
 	buf_append(r->line, data, n);
 	*used = lf != NULL ? n + 1 : n;
 	r->total += *used;
-	if (buf_len(r->line) > r->limits.max_line + 1) {
-		cmd_fail(r, IMAPCMD_ERR_LINE_TOO_LONG);
-		r->skipped = buf_len(r->line);
-		imapcmd_tail_keep(r, buf_cstr(r->line), buf_len(r->line));
-		buf_reset(r->line);
-		if (lf != NULL && r->skipped <= r->limits.max_skip && r->tail_len > 0 && r->tail[r->tail_len - 1] == '\r')
-			r->tail_len--;
-		if (lf != NULL && r->skipped <= r->limits.max_skip)
-			return cmd_resync(r, r->tail, r->tail_len);
-		r->state = RD_SKIP_LINE;
-		return IMAPCMD_ERROR;
-	}
-	if (r->total > r->limits.max_command && lf == NULL) {
-		cmd_fail(r, IMAPCMD_ERR_COMMAND_TOO_BIG);
-		imapcmd_tail_keep(r, buf_cstr(r->line), buf_len(r->line));
-		buf_reset(r->line);
-		r->state = RD_SKIP_LINE;
-		return IMAPCMD_ERROR;
-	}
+	if (buf_len(r->line) > r->limits.max_line + 1)
+		return line_cut(r, IMAPCMD_ERR_LINE_TOO_LONG, lf != NULL);
+	if (r->total > r->limits.max_command && lf == NULL)
+		return line_cut(r, IMAPCMD_ERR_COMMAND_TOO_BIG, false);
 	if (lf == NULL)
 		return IMAPCMD_MORE;
 	if (r->total > r->limits.max_command)
@@ -225,7 +227,8 @@ static enum imapcmd_status feed_line(imapcmd_reader *r, const char *data, size_t
 }
 
 /* feed_literal: the bytes of an accepted literal. */
-static enum imapcmd_status feed_literal(imapcmd_reader *r, const char *data, size_t len, size_t *used)
+static enum imapcmd_status feed_literal(imapcmd_reader *r, const char *data, size_t len,
+					size_t *used)
 {
 	size_t n = len < r->literal_left ? len : (size_t)r->literal_left;
 

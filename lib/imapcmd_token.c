@@ -255,7 +255,9 @@ static enum imapcmd_error tok_atom(imapcmd_reader *r, const char *line, size_t l
 		}
 	}
 	n = *pos - start;
-	if (n == 0 || (n == 1 && line[start] == '\\') || (*pos < len && line[*pos] != ' ' && line[*pos] != ')'))
+	if (n == 0 || (n == 1 && line[start] == '\\'))
+		return IMAPCMD_ERR_CHAR;
+	if (*pos < len && line[*pos] != ' ' && line[*pos] != ')')
 		return IMAPCMD_ERR_CHAR;
 	buf_append(r->text, line + start, n);
 	tok_string_end(r, off);

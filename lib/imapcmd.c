@@ -71,6 +71,8 @@ void imapcmd_reader_free(imapcmd_reader **r)
 void imapcmd_set_limits(imapcmd_reader *r, const struct imapcmd_limits *limits)
 {
 	r->pending = *limits;
+	if (r->finished || (r->state == RD_LINE && r->phase == PH_TAG && buf_len(r->line) == 0))
+		r->limits = *limits; /* between commands: at once */
 }
 
 /* cmd_reset: forget the last command and start a new one. */

@@ -344,6 +344,21 @@ static void test_set_limits(void **state)
 					   "ERR b LITERAL_TOO_BIG\n");
 	imapcmd_reader_free(&r);
 	imapcmd_reader_free(&r);
+	/* on a fresh reader, and half-way through a line */
+	r = imapcmd_reader_new(NULL);
+	imapcmd_set_limits(r, &l);
+	buf_reset(out);
+	run(r, in + 39, sizeof(in) - 1 - 39, 3, out);
+	assert_string_equal(buf_cstr(out), "ERR b LITERAL_TOO_BIG\n");
+	imapcmd_reader_free(&r);
+	r = imapcmd_reader_new(NULL);
+	buf_reset(out);
+	run(r, in, 12, 12, out);
+	imapcmd_set_limits(r, &l);
+	run(r, in + 12, sizeof(in) - 1 - 12, 100, out);
+	assert_string_equal(buf_cstr(out), "CONT 20\nDONE a APPEND x {20}01234567890123456789\n"
+					   "ERR b LITERAL_TOO_BIG\n");
+	imapcmd_reader_free(&r);
 	buf_free(&out);
 }
 

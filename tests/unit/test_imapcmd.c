@@ -165,6 +165,27 @@ static const struct reader_case good_cases[] = {
 	{ "a STORE 1 FLAGS (\\Seen \\Deleted $Label1)\r\n", 0,
 	  "DONE a STORE 1 FLAGS (\\Seen \\Deleted $Label1)\n" },
 	{ "a X \"tab\there\"\r\n", 0, "DONE a X \"tab\there\"\n" },
+	/* RFC 3501 section 6 examples */
+	{ "A142 SELECT INBOX\r\n", 0, "DONE A142 SELECT INBOX\n" },
+	{ "A999 UID FETCH 4827313:4828442 FLAGS\r\n", 0, "DONE A999 UID FETCH 4827313:4828442 FLAGS\n" },
+	{ "A282 SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"\r\n", 0,
+	  "DONE A282 SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"\n" },
+	{ "A654 FETCH 2:4 (FLAGS BODY[HEADER.FIELDS (DATE FROM)])\r\n", 0,
+	  "DONE A654 FETCH 2:4 (FLAGS BODY[HEADER.FIELDS (DATE FROM)])\n" },
+	{ "A202 LIST ~/Mail/ %\r\n", 0, "DONE A202 LIST ~/Mail/ %\n" },
+	{ "A042 STATUS blurdybloop (UIDNEXT MESSAGES)\r\n", 0,
+	  "DONE A042 STATUS blurdybloop (UIDNEXT MESSAGES)\n" },
+	{ "A003 COPY 2:4 MEETING\r\n", 0, "DONE A003 COPY 2:4 MEETING\n" },
+	{ "a AUTHENTICATE PLAIN dGVzdAB0ZXN0AHRlc3Q=\r\n", 0,
+	  "DONE a AUTHENTICATE PLAIN dGVzdAB0ZXN0AHRlc3Q=\n" },
+	{ "A001 LOGIN SMITH SESAME\r\n", 0, "DONE A001 LOGIN SMITH SESAME\n" },
+	{ "a ID (\"name\" \"sodr\" \"version\" \"19.34\")\r\n", 0,
+	  "DONE a ID (\"name\" \"sodr\" \"version\" \"19.34\")\n" },
+	{ "a ID NIL\r\n", 0, "DONE a ID <NIL>\n" },
+	{ "a SELECT INBOX (CONDSTORE)\r\nb FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)\r\n", 0,
+	  "DONE a SELECT INBOX (CONDSTORE)\nDONE b FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)\n" },
+	{ "a LIST (SUBSCRIBED) \"\" \"*\" RETURN (CHILDREN STATUS (MESSAGES))\r\n", 0,
+	  "DONE a LIST (SUBSCRIBED) \"\" \"*\" RETURN (CHILDREN STATUS (MESSAGES))\n" },
 };
 
 static void test_good(void **state)

@@ -145,15 +145,18 @@ static bool tail_literal(const char *s, size_t len, uint64_t *size_r, bool *nons
 
 /* cmd_resync: after an error in the line s[0..len) (complete, or its last
  * bytes in skip mode): skip the non-synchronizing literal it announces, or
- * end the command. IMAPCMD_FATAL when that skip would pass max_skip. */
+ * end the command. When that skip would pass max_skip the reader gives up:
+ * the error is still reported, and every later feed says IMAPCMD_FATAL. */
 static enum imapcmd_status cmd_resync(imapcmd_reader *r, const char *s, size_t len)
 {
 	uint64_t size;
 	bool nonsync;
 
 	if (tail_literal(s, len, &size, &nonsync) && nonsync) {
-		if (r->skipped > r->limits.max_skip || size > r->limits.max_skip - r->skipped)
-			return IMAPCMD_FATAL;
+		if (r->skipped > r->limits.max_skip || size > r->limits.max_skip - r->skipped) {
+			r->fatal = true;
+			return IMAPCMD_ERROR;
+		}
 		r->literal_left = size;
 		r->state = RD_SKIP_LITERAL;
 		return IMAPCMD_ERROR;
@@ -283,7 +286,8 @@ static enum imapcmd_status feed_skip(imapcmd_reader *r, const char *data, size_t
 		return IMAPCMD_MORE;
 	if (r->tail_len > 0 && r->tail[r->tail_len - 1] == '\r')
 		r->tail_len--;
-	return cmd_resync(r, r->tail, r->tail_len) == IMAPCMD_FATAL ? IMAPCMD_FATAL : IMAPCMD_MORE;
+	cmd_resync(r, r->tail, r->tail_len); /* the error was reported already */
+	return IMAPCMD_MORE;
 }
 
 enum imapcmd_status imapcmd_feed(imapcmd_reader *r, const char *data, size_t len, size_t *used_r)
@@ -295,7 +299,8 @@ enum imapcmd_status imapcmd_feed(imapcmd_reader *r, const char *data, size_t len
 		*used_r = 0;
 		return IMAPCMD_FATAL;
 	}
-	while (st == IMAPCMD_MORE && (used < len || (r->state == RD_LITERAL && r->literal_left == 0))) {
+	while (st == IMAPCMD_MORE && !r->fatal &&
+	       (used < len || (r->state == RD_LITERAL && r->literal_left == 0))) {
 		if (r->finished)
 			cmd_reset(r);
 		n = 0;
@@ -308,7 +313,10 @@ enum imapcmd_status imapcmd_feed(imapcmd_reader *r, const char *data, size_t len
 		used += n;
 	}
 	*used_r = used;
-	r->fatal = st == IMAPCMD_FATAL;
+	if (st == IMAPCMD_MORE && r->fatal)
+		st = IMAPCMD_FATAL;
+	if (st == IMAPCMD_FATAL)
+		r->fatal = true;
 	return st;
 }
 

@@ -135,8 +135,10 @@ void imapcmd_set_limits(imapcmd_reader *r, const struct imapcmd_limits *limits);
  *   literals it never agreed to are not expected, non-synchronizing ones
  *   are skipped by their announced size, and the next line starts a new
  *   command. A literal over the limits is refused before any byte of it.
- * - IMAPCMD_FATAL: the client sent more than max_skip bytes of a broken
- *   command (a 100 MB line, a huge non-synchronizing literal): close.
+ * - IMAPCMD_FATAL: the client sent, or announced, more than max_skip
+ *   bytes of a broken command (a 100 MB line, a huge non-synchronizing
+ *   literal): close. The command's ERROR always comes first; from then on
+ *   every call says FATAL.
  * Bare LF is taken as a line end, like CRLF. */
 enum imapcmd_status imapcmd_feed(imapcmd_reader *r, const char *data, size_t len, size_t *used_r);
 

@@ -112,8 +112,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run(&l, (const char *)data + 1, size - 1, size, whole);
 	run(&l, (const char *)data + 1, size - 1, (size_t)(data[0] >> 3) % 8 + 1, chunked);
 	if (buf_len(chunked) != buf_len(whole) ||
-	    memcmp(buf_cstr(whole), buf_cstr(chunked), buf_len(chunked)) != 0)
+	    memcmp(buf_cstr(whole), buf_cstr(chunked), buf_len(chunked)) != 0) {
+		fprintf(stderr, "whole:\n%s\nchunked:\n%s\n", buf_cstr(whole), buf_cstr(chunked));
 		abort();
+	}
 	buf_free(&whole);
 	buf_free(&chunked);
 	return 0;

@@ -265,7 +265,9 @@ static const struct reader_case limit_cases[] = {
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nb NOOP\r\n",
 	  0, "ERR a LINE_TOO_LONG\nFATAL\n" },
-	{ "a X \"open {201+}\r\nb NOOP\r\n", 0, "FATAL\n" },
+	{ "a X \"open {201+}\r\nb NOOP\r\n", 0, "ERR a QUOTED\nFATAL\n" },
+	{ "a X " "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx {190+}\r\nb NOOP\r\n", 0,
+	  "ERR a LINE_TOO_LONG\nFATAL\n" },
 	/* max_command 150 */
 	{ "a X {60}\r\n012345678901234567890123456789012345678901234567890123456789 {80}\r\n"
 	  "b NOOP\r\n", 0, "CONT 60\nERR a COMMAND_TOO_BIG\nDONE b NOOP\n" },

@@ -52,7 +52,6 @@ static struct qmgr_dest *dest_find(struct qmgr_transport *t, const char *key, bo
 	d->window = t->initial_window;
 	d->hnext = t->buckets[h];
 	t->buckets[h] = d;
-	t->ndests++;
 	return d;
 }
 
@@ -63,7 +62,6 @@ static void dest_free(struct qmgr_transport *t, struct qmgr_dest *d)
 	while (*p != d)
 		p = &(*p)->hnext;
 	*p = d->hnext;
-	t->ndests--;
 	free(d->key);
 	free(d->dead_reason);
 	free(d);
@@ -187,7 +185,6 @@ void qmgr_dest_add(struct qmgr_transport *t, struct qmgr_job *job)
 	else
 		d->head = job;
 	d->tail = job;
-	t->nwaiting++;
 	dest_update(t, d);
 }
 
@@ -208,7 +205,6 @@ struct qmgr_job *qmgr_dest_take(struct qmgr_transport *t)
 	if (d->head == NULL)
 		d->tail = NULL;
 	job->next = NULL;
-	t->nwaiting--;
 	d->inflight++;
 	if (t->rate_delay_ms > 0)
 		d->next_start_ms = UINT64_MAX; /* set when this delivery ends */
@@ -235,7 +231,6 @@ static void suspend(struct qmgr_transport *t, struct qmgr_dest *d, const char *s
 		d->head = job->next;
 		if (d->head == NULL)
 			d->tail = NULL;
-		t->nwaiting--;
 		fail_suspended(d, job);
 	}
 }
@@ -324,7 +319,6 @@ void qmgr_dest_fail_all(struct qmgr_transport *t, const char *status, const char
 			d->head = job->next;
 			if (d->head == NULL)
 				d->tail = NULL;
-			t->nwaiting--;
 			fail_naming_hop(job, status, reason);
 		}
 		dest_update(t, d);
@@ -341,8 +335,7 @@ void qmgr_dest_stop(struct qmgr_transport *t)
 				struct qmgr_job *job = d->head;
 
 				d->head = job->next;
-				free(job->nexthop);
-				free(job); /* the message stays in active/ */
+				qmgr_job_free(job); /* the message stays in active/ */
 			}
 			dest_free(t, d);
 		}

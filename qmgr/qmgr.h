@@ -119,7 +119,6 @@ struct qmgr_transport {
 	double initial_window, max_window;
 	uint64_t rate_delay_ms;
 	struct qmgr_dest **buckets;
-	int ndests, nwaiting;
 	struct qmgr_dest *ready_head, *ready_tail;
 	ev_timer *wake;
 	uint64_t wake_at;
@@ -241,6 +240,8 @@ void qmgr_transport_init(struct qmgr *q, struct qmgr_transport *t, const char *n
 void qmgr_transport_submit(struct qmgr_transport *t, struct qmgr_job *job);
 void qmgr_transport_dispatch(struct qmgr_transport *t);
 void qmgr_transport_stop(struct qmgr_transport *t);
+/* qmgr_job_free: a job that ends without results (qmgr stops). */
+void qmgr_job_free(struct qmgr_job *job);
 /* qmgr_job_fail: every recipient of job gets status and reason; the job
  * ends (freed). unsure: the message's next attempt recovers. */
 void qmgr_job_fail(struct qmgr_job *job, const struct qmgr_via *via, const char *status,

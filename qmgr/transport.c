@@ -36,7 +36,7 @@ struct qmgr_conn {
 
 /* ---- jobs ---- */
 
-static void job_free(struct qmgr_job *job)
+void qmgr_job_free(struct qmgr_job *job)
 {
 	free(job->nexthop);
 	free(job);
@@ -46,7 +46,7 @@ static void job_end(struct qmgr_job *job)
 {
 	struct qmgr_msg *m = job->m;
 
-	job_free(job);
+	qmgr_job_free(job);
 	qmgr_msg_job_done(m);
 }
 
@@ -371,7 +371,7 @@ void qmgr_transport_stop(struct qmgr_transport *t)
 		struct qmgr_conn *c = t->conns[0];
 
 		if (c->job != NULL)
-			job_free(c->job); /* its message stays in active/: recovered at start */
+			qmgr_job_free(c->job); /* its message stays in active/: recovered at start */
 		c->job = NULL;
 		conn_close(c);
 	}

@@ -114,6 +114,7 @@ static void index_record(imapcache *c, uint32_t off, const struct imapcache_rec 
 	for (unsigned i = 0; i < r->nfields; i++) {
 		e->rec[r->f[i].field] = off;
 		e->checked &= (uint8_t)~(1u << r->f[i].field);
+		e->pending &= (uint8_t)~(1u << r->f[i].field);
 	}
 	c->records++;
 }
@@ -160,17 +161,19 @@ void imapcache_drop_file(imapcache *c)
 	c->records = 0;
 }
 
+/* remap: maps size bytes of the file (grown: mremap keeps what is
+ * mapped and its page tables). */
 static int remap(imapcache *c, size_t size, char **err_r)
 {
 	void *m;
 
 	if (c->map != NULL)
-		munmap((void *)c->map, c->map_len);
-	c->map = NULL;
-	c->map_len = 0;
-	m = mmap(NULL, size, PROT_READ, MAP_SHARED, c->fd, 0);
+		m = mremap((void *)c->map, c->map_len, size, MREMAP_MAYMOVE);
+	else
+		m = mmap(NULL, size, PROT_READ, MAP_SHARED, c->fd, 0);
 	if (m == MAP_FAILED) {
 		*err_r = xasprintf("mmap %s: %s", c->path, strerror(errno));
+		imapcache_drop_file(c); /* misses until a refresh works */
 		return -1;
 	}
 	c->map = m;

@@ -199,7 +199,7 @@ int imapcache_flush(imapcache *c, char **err_r)
 		imapcache_unlock(c);
 		return -1;
 	}
-	pending_drop(c);
+	buf_reset(c->pending); /* indexing the records clears their pending bits */
 	rc = imapcache_scan(c, &size, err_r);
 	imapcache_unlock(c);
 	return rc < 0 ? -1 : 1;

@@ -63,6 +63,8 @@ struct imapcache_rec {
 /* imapcache_crc32c: CRC-32C (Castagnoli) of len bytes, continuing crc
  * (start with 0). */
 uint32_t imapcache_crc32c(uint32_t crc, const void *data, size_t len);
+/* imapcache_crc32c_soft: the same without the CPU's instruction (tests). */
+uint32_t imapcache_crc32c_soft(uint32_t crc, const void *data, size_t len);
 uint32_t imapcache_get32(const char *p);
 void imapcache_put32(char *p, uint32_t v);
 

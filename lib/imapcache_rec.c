@@ -1,7 +1,7 @@
 /* imapcache_rec.c: the byte-level codec of the cache file postern-cache:
  * the 16-byte file header, one record (framing, header checksum, the
  * table of values), and CRC-32C, the checksum of both (software,
- * slice-by-8). No I/O here; imapcache.c says what the format means. */
+ * slice-by-8, or the SSE 4.2 instruction). No I/O here; imapcache.c says what the format means. */
 #include <string.h>
 
 #include "imapcache_int.h"
@@ -25,7 +25,7 @@ static void crc_init(void)
 	crc_ready = true;
 }
 
-uint32_t imapcache_crc32c(uint32_t crc, const void *data, size_t len)
+uint32_t imapcache_crc32c_soft(uint32_t crc, const void *data, size_t len)
 {
 	const unsigned char *p = data;
 
@@ -49,6 +49,47 @@ uint32_t imapcache_crc32c(uint32_t crc, const void *data, size_t len)
 		crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return ~crc;
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* crc_sse42: the same with the CPU's crc32 instruction (SSE 4.2), about
+ * ten times faster: the first read of every value checks its CRC. */
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const void *data,
+							     size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t c = ~crc;
+	uint32_t c32;
+
+	while (len >= 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8); /* little-endian: bytes in order */
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		len -= 8;
+	}
+	c32 = (uint32_t)c;
+	while (len-- > 0)
+		c32 = __builtin_ia32_crc32qi(c32, *p++);
+	return ~c32;
+}
+
+uint32_t imapcache_crc32c(uint32_t crc, const void *data, size_t len)
+{
+	static int hw = -1;
+
+	if (hw < 0) {
+		__builtin_cpu_init();
+		hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+	}
+	return hw ? crc_sse42(crc, data, len) : imapcache_crc32c_soft(crc, data, len);
+}
+#else
+uint32_t imapcache_crc32c(uint32_t crc, const void *data, size_t len)
+{
+	return imapcache_crc32c_soft(crc, data, len);
+}
+#endif
 
 uint32_t imapcache_get32(const char *p)
 {

@@ -127,6 +127,30 @@ static void poke(off_t off, char byte)
 	close(fd);
 }
 
+/* ---- CRC-32C --------------------------------------------------------------- */
+
+static void test_crc(void **state)
+{
+	unsigned char data[300];
+
+	(void)state;
+	assert_int_equal(imapcache_crc32c(0, "123456789", 9), 0xe3069283u);
+	assert_int_equal(imapcache_crc32c_soft(0, "123456789", 9), 0xe3069283u);
+	assert_int_equal(imapcache_crc32c(0, "", 0), 0);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 37 + 11);
+	for (size_t off = 0; off < 9; off++)
+		for (size_t len = 0; len + off <= sizeof(data); len += 7) {
+			uint32_t whole = imapcache_crc32c(0, data + off, len);
+
+			assert_int_equal(whole, imapcache_crc32c_soft(0, data + off, len));
+			/* continuing a CRC over two pieces gives the whole's */
+			assert_int_equal(imapcache_crc32c(imapcache_crc32c(0, data + off, len / 2),
+							  data + off + len / 2, len - len / 2),
+					 whole);
+		}
+}
+
 /* ---- imapcache_compute ------------------------------------------------- */
 
 static const char msg_mixed[] =
@@ -491,6 +515,7 @@ static void test_no_dir(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc),
 		cmocka_unit_test_setup(test_compute, fresh),
 		cmocka_unit_test_setup(test_put_get, fresh),
 		cmocka_unit_test_setup(test_put_all_and_reopen, fresh),

@@ -28,9 +28,12 @@
  * while the lock is held), then appends its records with one pwrite at
  * the end. Readers take no lock: they index records up to the first one
  * that is incomplete (perhaps being written right now; read again at the
- * next refresh) or bad (then nothing after it is used until a writer cut
- * it off). Bytes are never changed in place and never removed below a
- * valid record, so a mapping never loses bytes it indexed. Compaction
+ * next refresh) or bad (then nothing after it is used; the next writer
+ * replaces the file by an empty one, by rename: truncating it could take
+ * bytes from under a reader of another version that took the record for
+ * good, and touching a mapped page past the end of a file is SIGBUS).
+ * Bytes are never changed in place and never removed below a complete
+ * record, so a mapping never loses bytes it indexed. Compaction
  * writes the live records to postern-cache.<pid>.tmp and renames it over
  * the file, holding the old file's lock; everyone notices the new inode
  * at the next refresh or lock and opens it again. A file with another
@@ -223,8 +226,7 @@ bool imapcache_replaced(const imapcache *c)
 	return st.st_ino != c->ino || st.st_dev != c->dev;
 }
 
-/* fresh_file: replaces c->path by an empty cache for our UIDVALIDITY. */
-static int fresh_file(imapcache *c, char **err_r)
+int imapcache_fresh_file(imapcache *c, char **err_r)
 {
 	char hdr[IMAPCACHE_HDR_LEN];
 	char *tmp = xasprintf("%s.%ld.tmp", c->path, (long)getpid());
@@ -266,7 +268,7 @@ static int init_file(imapcache *c, char **err_r)
 		   imapcache_header_check(hdr, sizeof(hdr), c->uidvalidity) < 0 ||
 		   imapcache_get32(hdr + 8) < c->uidvalidity) {
 		log_info("imapcache: %s: bad header or an older UIDVALIDITY, made anew", c->path);
-		rc = fresh_file(c, err_r) < 0 ? -1 : 1;
+		rc = imapcache_fresh_file(c, err_r) < 0 ? -1 : 1;
 	} else if (imapcache_get32(hdr + 8) > c->uidvalidity)
 		rc = 0; /* we are the stale one: no cache for us */
 	flock(c->fd, LOCK_UN);
@@ -339,9 +341,12 @@ int imapcache_open(const char *dir, uint32_t uidvalidity, imapcache **c_r, char 
 
 	*c_r = NULL;
 	*err_r = NULL;
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		*err_r = xasprintf("imapcache: %s: %s", dir,
-				   errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+	if (stat(dir, &st) < 0) {
+		*err_r = xasprintf("imapcache: %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*err_r = xasprintf("imapcache: %s: not a directory", dir);
 		return -1;
 	}
 	c = xcalloc(1, sizeof(*c));

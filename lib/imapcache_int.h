@@ -98,6 +98,9 @@ int imapcache_scan(imapcache *c, off_t *size_r, char **err_r);
 int imapcache_reopen(imapcache *c, char **err_r);
 bool imapcache_replaced(const imapcache *c);
 void imapcache_drop_file(imapcache *c);
+/* imapcache_fresh_file: replaces c->path by an empty cache for our
+ * UIDVALIDITY (written aside, renamed over it). 0 or -1 with *err_r. */
+int imapcache_fresh_file(imapcache *c, char **err_r);
 /* imapcache_lock: takes the file's exclusive lock without waiting, on the
  * file that c->path names now (reopening when it was replaced) and
  * indexes what others appended. 1 locked, 0 busy, -1 error. */

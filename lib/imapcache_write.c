@@ -127,9 +127,22 @@ int imapcache_lock(imapcache *c, char **err_r)
 			flock(c->fd, LOCK_UN);
 			return -1;
 		}
+		if (size > (off_t)c->end && c->bad_at == c->end) {
+			log_info("imapcache: %s: bad record at offset %u, file made anew", c->path,
+				 (unsigned)c->end);
+			if (imapcache_fresh_file(c, err_r) < 0) {
+				flock(c->fd, LOCK_UN);
+				return -1;
+			}
+			flock(c->fd, LOCK_UN);
+			if (imapcache_reopen(c, err_r) < 0)
+				return -1;
+			continue;
+		}
 		if (size > (off_t)c->end) {
-			/* nobody writes while we hold the lock: a crash left this */
-			log_info("imapcache: %s: cut off %lld bytes of torn or bad tail", c->path,
+			/* nobody writes while we hold the lock: a crash left this
+			 * incomplete record, which no reader can have indexed */
+			log_info("imapcache: %s: cut off %lld bytes of torn tail", c->path,
 				 (long long)(size - c->end));
 			if (ftruncate(c->fd, c->end) < 0) {
 				*err_r = xasprintf("ftruncate %s: %s", c->path, strerror(errno));

@@ -404,12 +404,14 @@ static void test_corrupt(void **state)
 	expect(b, 3, "3.C", IMAPMSG_ENVELOPE, NULL);
 	imapcache_stats(b, &st);
 	assert_int_equal(st.bad_records, 1);
-	/* the next writer cuts the bad part off */
+	/* the next writer makes the file anew (by rename: b's mapping stays) */
 	imapcache_put(b, 4, "4.D", IMAPMSG_ENVELOPE, "(four)", 6);
 	flush_ok(b);
 	expect(b, 4, "4.D", IMAPMSG_ENVELOPE, "(four)");
+	expect(b, 1, "1.A", IMAPMSG_ENVELOPE, NULL);
 	imapcache_close(&b);
-	assert_true(file_size() < second + 20);
+	assert_int_equal(file_size(), IMAPCACHE_HDR_LEN + 41);
+	(void)second;
 	/* a bad file header: the file is made anew */
 	poke(0, 'X');
 	b = open_cache(5);

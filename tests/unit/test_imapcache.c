@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -99,6 +100,14 @@ static void expect(imapcache *c, uint32_t uid, const char *base, enum imapmsg_fi
 	assert_int_equal(rc, 1);
 	assert_int_equal(len, strlen(want));
 	assert_memory_equal(v, want, len);
+}
+
+static bool imapcache_stats_pending(const imapcache *c)
+{
+	struct imapcache_stats st;
+
+	imapcache_stats(c, &st);
+	return st.pending_bytes > 0;
 }
 
 static off_t file_size(void)
@@ -334,6 +343,68 @@ static void test_two_handles(void **state)
 	unlink(cpath);
 }
 
+/* writer_child: one process of test_processes: values for its UIDs,
+ * flushed in small batches, retried while another holds the lock. */
+static void writer_child(int k, int per)
+{
+	imapcache *c = NULL;
+	char *err = NULL, base[32], val[64];
+
+	if (imapcache_open(dir, 5, &c, &err) < 0)
+		_exit(2);
+	for (int i = 0; i < per; i++) {
+		uint32_t uid = (uint32_t)(k * per + i + 1);
+
+		snprintf(base, sizeof(base), "%u.P%d", uid, k);
+		snprintf(val, sizeof(val), "(value %u of process %d)", uid, k);
+		imapcache_put(c, uid, base, IMAPMSG_ENVELOPE, val, strlen(val));
+		if (i % 10 == 9)
+			while (imapcache_flush(c, &err) == 0 && imapcache_stats_pending(c))
+				usleep(100);
+	}
+	while (imapcache_flush(c, &err) == 0 && imapcache_stats_pending(c))
+		usleep(100);
+	imapcache_close(&c);
+	_exit(err == NULL ? 0 : 3);
+}
+
+static void test_processes(void **state)
+{
+	enum { NPROC = 4, PER = 300 };
+	imapcache *c;
+	struct imapcache_stats st;
+	char base[32], val[64];
+	pid_t pids[NPROC];
+	int status;
+
+	(void)state;
+	for (int k = 0; k < NPROC; k++) {
+		pids[k] = fork();
+		assert_true(pids[k] >= 0);
+		if (pids[k] == 0)
+			writer_child(k, PER);
+	}
+	for (int k = 0; k < NPROC; k++) {
+		assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	c = open_cache(5);
+	for (int k = 0; k < NPROC; k++)
+		for (int i = 0; i < PER; i++) {
+			uint32_t uid = (uint32_t)(k * PER + i + 1);
+
+			snprintf(base, sizeof(base), "%u.P%d", uid, k);
+			snprintf(val, sizeof(val), "(value %u of process %d)", uid, k);
+			expect(c, uid, base, IMAPMSG_ENVELOPE, val);
+		}
+	imapcache_stats(c, &st);
+	assert_int_equal(st.bad_records, 0);
+	assert_int_equal(st.records, NPROC * PER); /* one record a put */
+	assert_int_equal(st.file_bytes, file_size());
+	imapcache_close(&c);
+}
+
 /* ---- damage -------------------------------------------------------------- */
 
 static void test_torn_tail(void **state)
@@ -522,6 +593,7 @@ int main(void)
 		cmocka_unit_test_setup(test_put_get, fresh),
 		cmocka_unit_test_setup(test_put_all_and_reopen, fresh),
 		cmocka_unit_test_setup(test_two_handles, fresh),
+		cmocka_unit_test_setup(test_processes, fresh),
 		cmocka_unit_test_setup(test_torn_tail, fresh),
 		cmocka_unit_test_setup(test_corrupt, fresh),
 		cmocka_unit_test_setup(test_limits, fresh),

@@ -91,7 +91,8 @@ int imapcache_put_all(imapcache *c, uint32_t uid, const char *base,
 /* imapcache_flush: appends the queued records to the file with one write,
  * under an exclusive lock on the file that is tried without waiting (the
  * event loop never blocks on another process). A torn record left at the
- * end by a crashed writer is cut off first. Returns 1 when written (the
+ * end by a crashed writer is cut off first; a file with a bad record is
+ * made anew (empty, by rename). Returns 1 when written (the
  * records are then indexed), 0 when nothing was queued or the lock is
  * busy (the records stay queued for the next flush; past twice
  * IMAPCACHE_MAX_PENDING they are dropped), or -1 with *err_r (heap) when

@@ -90,50 +90,46 @@ static size_t utf8_decode(const unsigned char *s, size_t len, unsigned *cp_r)
 	return n;
 }
 
-static void utf8_put(buf *out, unsigned cp)
+/* utf8_put: writes cp (below U+0800, as every folded letter is) in the
+ * n bytes its upper-case form took. */
+static void utf8_put(unsigned char *dst, unsigned cp, size_t n)
 {
-	char b[4];
-
-	if (cp < 0x80) {
-		buf_putc(out, (int)cp);
-		return;
+	if (n == 2 && cp >= 0x80 && cp < 0x800) {
+		dst[0] = (unsigned char)(0xc0 | cp >> 6);
+		dst[1] = (unsigned char)(0x80 | (cp & 0x3f));
 	}
-	if (cp < 0x800) {
-		b[0] = (char)(0xc0 | cp >> 6);
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		buf_append(out, b, 2);
-		return;
-	}
-	/* folding never leaves the BMP's first pages, so 3 bytes suffice */
-	b[0] = (char)(0xe0 | cp >> 12);
-	b[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-	b[2] = (char)(0x80 | (cp & 0x3f));
-	buf_append(out, b, 3);
 }
 
+/* Folding keeps every sequence's length (each pair of cases sits in the
+ * same UTF-8 length class), so the output is written in place of a copy
+ * of the input: one reservation, no per-byte appends. */
 void imapsearch_fold(const char *text, size_t len, buf *out)
 {
 	const unsigned char *s = (const unsigned char *)text;
+	unsigned char *d = (unsigned char *)buf_reserve(out, len);
 	size_t i = 0;
 
+	memcpy(d, s, len);
 	while (i < len) {
 		unsigned cp;
-		size_t n = utf8_decode(s + i, len - i, &cp);
+		size_t n;
 
-		if (n == 0) {
-			buf_putc(out, s[i]);
+		if (s[i] < 0x80) {
+			if (s[i] >= 'A' && s[i] <= 'Z')
+				d[i] = (unsigned char)(s[i] + 32);
 			i++;
-		} else if (cp < 0x80) {
-			buf_putc(out, (int)fold_cp(cp));
-			i++;
-		} else if (fold_cp(cp) == cp) {
-			buf_append(out, s + i, n);
-			i += n;
-		} else {
-			utf8_put(out, fold_cp(cp));
-			i += n;
+			continue;
 		}
+		n = utf8_decode(s + i, len - i, &cp);
+		if (n == 0) {
+			i++;
+			continue;
+		}
+		if (fold_cp(cp) != cp)
+			utf8_put(d + i, fold_cp(cp), n);
+		i += n;
 	}
+	buf_commit(out, len);
 }
 
 bool imapsearch_text_contains(const char *text, size_t len, const char *folded_needle,

@@ -25,6 +25,7 @@ void imapsearch_free(imapsearch **prog)
 	buf_free(&p->msg.hdr_text);
 	buf_free(&p->msg.body_text);
 	buf_free(&p->msg.scratch);
+	buf_free(&p->msg.folded);
 	free(p);
 	*prog = NULL;
 }
@@ -113,6 +114,7 @@ int imapsearch_match(imapsearch *prog, const struct imapmsg *m)
 		s->hdr_text = buf_new(1024);
 		s->body_text = buf_new(4096);
 		s->scratch = buf_new(1024);
+		s->folded = buf_new(1024);
 	}
 	s->m = m;
 	r = search_eval(prog, prog->root);

@@ -197,9 +197,10 @@ static int eval_header(imapsearch *p, const struct search_node *n)
 		if (n->len == 0)
 			return 1;
 		buf_reset(s->scratch);
+		buf_reset(s->folded);
 		mime_field_decoded(mm, f, s->scratch);
-		if (imapsearch_text_contains(buf_cstr(s->scratch), buf_len(s->scratch), n->str,
-					     n->len))
+		imapsearch_fold(buf_cstr(s->scratch), buf_len(s->scratch), s->folded);
+		if (text_has(s->folded, n))
 			return 1;
 	}
 	return 0;

@@ -26,8 +26,8 @@ enum search_op {
 	SEARCH_SENTBEFORE, /* the same on the Date: header's day */
 	SEARCH_SENTON,
 	SEARCH_SENTSINCE,
-	SEARCH_OLDER,	   /* INTERNALDATE <= now - number */
-	SEARCH_YOUNGER,	   /* INTERNALDATE > now - number */
+	SEARCH_OLDER,	   /* now - INTERNALDATE > number (seconds) */
+	SEARCH_YOUNGER,	   /* now - INTERNALDATE <= number */
 	SEARCH_MODSEQ,	   /* MODSEQ >= number */
 	SEARCH_HEADER,	   /* field contains text (FROM, TO, CC, BCC, SUBJECT, HEADER) */
 	SEARCH_BODY,	   /* the decoded body text contains text */
@@ -67,6 +67,7 @@ struct search_msg {
 	bool have_sent;
 	long sent_day;
 	buf *scratch;
+	buf *folded;	      /* one field's value, folded */
 };
 
 struct imapsearch {

@@ -96,6 +96,25 @@ struct imapsearch {
 /* imapsearch_parse.c */
 void search_node_free(struct search_node *n);
 
+/* The parser's cursor over the arguments. */
+struct search_parser {
+	const struct imapcmd_arg *args;
+	size_t count, pos;
+	imapsearch *prog;
+	const char *error;
+};
+
+/* imapsearch_args.c: one key's arguments; 0 or -1 with sp->error set. */
+const struct imapcmd_arg *search_next_arg(struct search_parser *sp, const char *missing);
+const struct imapcmd_arg *search_arg_string(struct search_parser *sp);
+int search_arg_number(struct search_parser *sp, uint64_t min, uint64_t *n_r);
+int search_arg_date(struct search_parser *sp, long *day_r);
+int search_arg_set(struct search_parser *sp, struct search_node *n, const struct imapcmd_arg *a);
+int search_arg_keyword(struct search_parser *sp, struct search_node *n);
+void search_arg_text(struct search_node *n, const struct imapcmd_arg *a);
+int search_arg_header(struct search_parser *sp, struct search_node *n);
+int search_arg_modseq(struct search_parser *sp, struct search_node *n);
+
 /* imapsearch_eval.c: search_eval gives 1, 0, or -1 (data errno in the
  * message state); search_msg_done releases what was loaded. */
 int search_eval(imapsearch *p, const struct search_node *n);

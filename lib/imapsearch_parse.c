@@ -1,9 +1,9 @@
 /* imapsearch_parse.c: SEARCH arguments (lib/imapcmd's tree) into a program
  * tree: the RETURN options and CHARSET in front, then RFC 3501's keys from
  * a table, OR / NOT / parenthesised lists recursively within the depth
- * and key limits, sequence and UID sets through lib/imapseq ("*" resolved
- * against the view, "$" replaced by a copy of the saved result), dates
- * through lib/imapdate. Finally each AND / OR orders its children by cost. */
+ * and key limits; each key's own arguments (strings, numbers, dates, sets,
+ * keywords) are imapsearch_args.c's. Finally each AND / OR orders its
+ * children by cost. */
 #include "imapsearch_int.h"
 
 #include <ctype.h>
@@ -12,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imapdate.h"
 #include "mem.h"
 
 /* What a key takes after its name. */
@@ -84,23 +83,6 @@ static const struct search_key search_keys[] = {
 	ARG_KEY("YOUNGER", SEARCH_YOUNGER, KEY_ARG_NZ),
 };
 
-/* System flags a KEYWORD may name: "KEYWORD \Seen" is SEEN. */
-static const struct {
-	const char *name;
-	unsigned bit;
-} search_sysflags[] = {
-	{ "\\Answered", IMAPMSG_ANSWERED }, { "\\Deleted", IMAPMSG_DELETED },
-	{ "\\Draft", IMAPMSG_DRAFT },	    { "\\Flagged", IMAPMSG_FLAGGED },
-	{ "\\Recent", IMAPMSG_RECENT },	    { "\\Seen", IMAPMSG_SEEN },
-};
-
-/* The parser's cursor over the arguments. */
-struct search_parser {
-	const struct imapcmd_arg *args;
-	size_t count, pos;
-	imapsearch *prog;
-	const char *error;
-};
 
 static struct search_node *parse_key(struct search_parser *sp, size_t depth);
 
@@ -138,184 +120,6 @@ static void node_add_kid(struct search_node *parent, struct search_node *kid)
 	parent->kids[parent->nkids++] = kid;
 }
 
-/* next_arg: the next argument, or NULL (error set) when there is none. */
-static const struct imapcmd_arg *next_arg(struct search_parser *sp, const char *missing)
-{
-	if (sp->pos >= sp->count) {
-		sp->error = missing;
-		return NULL;
-	}
-	return &sp->args[sp->pos++];
-}
-
-/* arg_string: an astring within IMAPSEARCH_MAX_STRING, or NULL. */
-static const struct imapcmd_arg *arg_string(struct search_parser *sp)
-{
-	const struct imapcmd_arg *a = next_arg(sp, "Missing search string");
-
-	if (a == NULL)
-		return NULL;
-	if (!imapcmd_is_astring(a) || a->streamed) {
-		sp->error = "Search string expected";
-		return NULL;
-	}
-	if (a->len > IMAPSEARCH_MAX_STRING) {
-		sp->error = "Search string too long";
-		return NULL;
-	}
-	return a;
-}
-
-/* arg_number: digits only, at most 2^63-1, at least min. */
-static int arg_number(struct search_parser *sp, uint64_t min, uint64_t *n_r)
-{
-	const struct imapcmd_arg *a = next_arg(sp, "Missing number");
-	uint64_t n = 0;
-
-	if (a == NULL)
-		return -1;
-	if (a->type != IMAPCMD_ATOM || a->len == 0 || a->len > 19)
-		goto bad;
-	for (size_t i = 0; i < a->len; i++) {
-		if (!isdigit((unsigned char)a->str[i]))
-			goto bad;
-		n = n * 10 + (uint64_t)(a->str[i] - '0');
-	}
-	if (n > INT64_MAX || n < min)
-		goto bad;
-	*n_r = n;
-	return 0;
-bad:
-	sp->error = "Invalid number";
-	return -1;
-}
-
-static int arg_date(struct search_parser *sp, long *day_r)
-{
-	const struct imapcmd_arg *a = next_arg(sp, "Missing date");
-	struct imapdate_day day;
-
-	if (a == NULL)
-		return -1;
-	if ((a->type != IMAPCMD_ATOM && a->type != IMAPCMD_QUOTED) ||
-	    imapdate_parse_day(a->str, a->len, &day) < 0) {
-		sp->error = "Invalid date";
-		return -1;
-	}
-	*day_r = imapdate_day_number(&day);
-	return 0;
-}
-
-static bool set_text_ok(const char *s, size_t len)
-{
-	if (len == 0)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!isdigit((unsigned char)s[i]) && strchr(",:*$", s[i]) == NULL)
-			return false;
-	return true;
-}
-
-/* parse_set: a message set (SEARCH_SEQ) or UID set (SEARCH_UID) from a. */
-static int parse_set(struct search_parser *sp, struct search_node *n, const struct imapcmd_arg *a)
-{
-	const imapsearch *p = sp->prog;
-	uint32_t max = n->op == SEARCH_UID ? p->box.max_uid : p->box.messages;
-	const char *err = "Invalid sequence set";
-
-	if (a->type != IMAPCMD_ATOM || !set_text_ok(a->str, a->len)) {
-		sp->error = err;
-		return -1;
-	}
-	n->set = imapseq_new();
-	if (imapseq_parse(n->set, a->str, a->len, max, IMAPSEARCH_MAX_SET_ITEMS, &err) < 0) {
-		sp->error = err;
-		return -1;
-	}
-	if (imapseq_has_saved(n->set)) {
-		n->saved = imapseq_new();
-		if (p->box.saved != NULL)
-			imapseq_add_set(n->saved, p->box.saved);
-	}
-	return 0;
-}
-
-static int parse_keyword(struct search_parser *sp, struct search_node *n)
-{
-	const struct imapcmd_arg *a = next_arg(sp, "Missing keyword");
-
-	if (a == NULL)
-		return -1;
-	if (a->type != IMAPCMD_ATOM || a->len == 0) {
-		sp->error = "Invalid keyword";
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof(search_sysflags) / sizeof(search_sysflags[0]); i++) {
-		if (strcasecmp(a->str, search_sysflags[i].name) == 0) {
-			n->op = SEARCH_FLAGS;
-			n->mask = n->want = search_sysflags[i].bit;
-			return 0;
-		}
-	}
-	n->str = xstrndup(a->str, a->len);
-	n->len = a->len;
-	return 0;
-}
-
-/* set_text: the folded search text of a string argument. */
-static void set_text(struct search_node *n, const struct imapcmd_arg *a)
-{
-	buf *b = buf_new(a->len + 8);
-
-	imapsearch_fold(a->str, a->len, b);
-	n->len = buf_len(b);
-	n->str = buf_steal_free(&b);
-}
-
-/* parse_header: HEADER field-name string. */
-static int parse_header(struct search_parser *sp, struct search_node *n)
-{
-	const struct imapcmd_arg *name = arg_string(sp), *text;
-
-	if (name == NULL)
-		return -1;
-	if (name->len == 0 || memchr(name->str, ':', name->len) != NULL ||
-	    memchr(name->str, '\0', name->len) != NULL) {
-		sp->error = "Invalid header field name";
-		return -1;
-	}
-	if ((text = arg_string(sp)) == NULL)
-		return -1;
-	n->field = xstrndup(name->str, name->len);
-	set_text(n, text);
-	return 0;
-}
-
-/* parse_modseq: MODSEQ ["entry-name" entry-type] n (RFC 7162 3.1.5); the
- * entry is checked and then ignored, as the RFC allows. */
-static int parse_modseq(struct search_parser *sp, struct search_node *n)
-{
-	const struct imapcmd_arg *a;
-
-	if (sp->pos < sp->count && sp->args[sp->pos].type != IMAPCMD_ATOM) {
-		a = &sp->args[sp->pos++];
-		if (a->type != IMAPCMD_QUOTED || strncasecmp(a->str, "/flags/", 7) != 0) {
-			sp->error = "Invalid MODSEQ entry name";
-			return -1;
-		}
-		a = next_arg(sp, "Missing MODSEQ entry type");
-		if (a == NULL)
-			return -1;
-		if (!imapcmd_is_atom(a, "priv") && !imapcmd_is_atom(a, "shared") &&
-		    !imapcmd_is_atom(a, "all")) {
-			sp->error = "Invalid MODSEQ entry type";
-			return -1;
-		}
-	}
-	sp->prog->modseq_used = true;
-	return arg_number(sp, 0, &n->number);
-}
-
 /* parse_kids: NOT's one and OR's two operands. */
 static int parse_kids(struct search_parser *sp, struct search_node *n, size_t count,
 		      size_t depth)
@@ -344,31 +148,31 @@ static int parse_args(struct search_parser *sp, const struct search_key *k,
 	case KEY_ARG_NONE:
 		return 0;
 	case KEY_ARG_STRING:
-		if ((a = arg_string(sp)) == NULL)
+		if ((a = search_arg_string(sp)) == NULL)
 			return -1;
-		set_text(n, a);
+		search_arg_text(n, a);
 		if (k->field != NULL)
 			n->field = xstrdup(k->field);
 		return 0;
 	case KEY_ARG_HEADER:
-		return parse_header(sp, n);
+		return search_arg_header(sp, n);
 	case KEY_ARG_DATE:
-		return arg_date(sp, &n->day);
+		return search_arg_date(sp, &n->day);
 	case KEY_ARG_NUMBER:
-		return arg_number(sp, 0, &n->number);
+		return search_arg_number(sp, 0, &n->number);
 	case KEY_ARG_NZ:
-		return arg_number(sp, 1, &n->number);
+		return search_arg_number(sp, 1, &n->number);
 	case KEY_ARG_SET:
-		if ((a = next_arg(sp, "Missing UID set")) == NULL)
+		if ((a = search_next_arg(sp, "Missing UID set")) == NULL)
 			return -1;
-		return parse_set(sp, n, a);
+		return search_arg_set(sp, n, a);
 	case KEY_ARG_FLAG:
-		return parse_keyword(sp, n);
+		return search_arg_keyword(sp, n);
 	case KEY_ARG_SPECIAL:
 		break;
 	}
 	if (k->op == SEARCH_MODSEQ)
-		return parse_modseq(sp, n);
+		return search_arg_modseq(sp, n);
 	return parse_kids(sp, n, k->op == SEARCH_OR ? 2 : 1, depth);
 }
 
@@ -436,7 +240,7 @@ static struct search_node *parse_list(struct search_parser *sp, const struct ima
 
 static struct search_node *parse_key(struct search_parser *sp, size_t depth)
 {
-	const struct imapcmd_arg *a = next_arg(sp, "Missing search key");
+	const struct imapcmd_arg *a = search_next_arg(sp, "Missing search key");
 	const struct search_key *k;
 	struct search_node *n;
 
@@ -450,7 +254,7 @@ static struct search_node *parse_key(struct search_parser *sp, size_t depth)
 	    (isdigit((unsigned char)a->str[0]) || a->str[0] == '*' || a->str[0] == '$')) {
 		if ((n = node_new(sp, SEARCH_SEQ)) == NULL)
 			return NULL;
-		if (parse_set(sp, n, a) == 0)
+		if (search_arg_set(sp, n, a) == 0)
 			return n;
 		search_node_free(n);
 		return NULL;
@@ -463,7 +267,7 @@ static struct search_node *parse_key(struct search_parser *sp, size_t depth)
 static int parse_return(struct search_parser *sp)
 {
 	static const char *const names[] = { "MIN", "MAX", "ALL", "COUNT", "SAVE" };
-	const struct imapcmd_arg *a = next_arg(sp, "Missing RETURN options");
+	const struct imapcmd_arg *a = search_next_arg(sp, "Missing RETURN options");
 	imapsearch *p = sp->prog;
 
 	if (a == NULL)
@@ -492,7 +296,7 @@ static int parse_return(struct search_parser *sp)
 /* parse_charset: CHARSET name; 1 for an unknown charset. */
 static int parse_charset(struct search_parser *sp)
 {
-	const struct imapcmd_arg *a = next_arg(sp, "Missing charset");
+	const struct imapcmd_arg *a = search_next_arg(sp, "Missing charset");
 
 	if (a == NULL)
 		return -1;

@@ -596,6 +596,66 @@ static void test_limits(void **state)
 	buf_free(&out);
 }
 
+/* INTERNALDATE's day is taken in the box's zone: msg4 (31 May 23:58 UTC)
+ * is on 1 June at UTC+10 and msg1 (11 Jan 12:00 UTC) on 10 January at
+ * UTC-13; SENTON keeps the Date: header's day whatever the zone. */
+static void test_zone(void **state)
+{
+	static const struct {
+		const char *args;
+		int zone;
+		const char *set;
+	} table[] = {
+		{ "ON 31-May-2024", 0, "4" },
+		{ "ON 1-Jun-2024", 600, "4" },
+		{ "ON 31-May-2024", 600, "" },
+		{ "ON 10-Jan-2024", -780, "1" },
+		{ "SENTON 31-May-2024", 600, "4" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		imapcmd_reader *r = read_cmd(table[i].args, false);
+		struct imapsearch_box b = search_box(NULL);
+		const struct imapcmd_arg *a;
+		size_t count;
+		imapsearch *p = NULL;
+
+		b.zone_minutes = table[i].zone;
+		a = cmd_args(r, &count);
+		assert_int_equal(imapsearch_parse(a, count, false, &b, &p, NULL), IMAPSEARCH_OK);
+		box_init();
+		run_all(p);
+		assert_set(imapsearch_result(p), table[i].set);
+		imapsearch_free(&p);
+		imapcmd_reader_free(&r);
+	}
+}
+
+/* An empty folder: "*" stands for no message, and replies are empty. */
+static void test_empty_box(void **state)
+{
+	static const char *const args[] = { "*", "1:*", "UID *", "ALL" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+		imapcmd_reader *r = read_cmd(args[i], false);
+		struct imapsearch_box b = { 0, 0, NULL, NOW, 0 };
+		const struct imapcmd_arg *a;
+		size_t count;
+		imapsearch *p = NULL;
+		buf *out = buf_new(32);
+
+		a = cmd_args(r, &count);
+		assert_int_equal(imapsearch_parse(a, count, false, &b, &p, NULL), IMAPSEARCH_OK);
+		imapsearch_format(p, "t", out);
+		assert_string_equal(buf_cstr(out), "* SEARCH\r\n");
+		imapsearch_free(&p);
+		imapcmd_reader_free(&r);
+		buf_free(&out);
+	}
+}
+
 static void test_fold(void **state)
 {
 	static const struct {
@@ -671,7 +731,8 @@ int main(void)
 		cmocka_unit_test(test_need),	  cmocka_unit_test(test_io),
 		cmocka_unit_test(test_vanished),  cmocka_unit_test(test_candidates),
 		cmocka_unit_test(test_limits),	  cmocka_unit_test(test_fold),
-		cmocka_unit_test(test_sent_day),
+		cmocka_unit_test(test_sent_day),  cmocka_unit_test(test_zone),
+		cmocka_unit_test(test_empty_box),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include "imapsearch_int.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -100,6 +101,17 @@ static void utf8_put(unsigned char *dst, unsigned cp, size_t n)
 	}
 }
 
+/* fold_ascii8: lower-cases 8 ASCII bytes (none with the high bit) at once:
+ * per byte, bit 7 of b + (0x80 - 'A') says b >= 'A' and bit 7 of
+ * b + (0x7f - 'Z') says b > 'Z'; no sum carries into the next byte. */
+static uint64_t fold_ascii8(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t ge_a = w + ones * (0x80 - 'A'), gt_z = w + ones * (0x7f - 'Z');
+
+	return w | ((ge_a & ~gt_z & high) >> 2);
+}
+
 /* Folding keeps every sequence's length (each pair of cases sits in the
  * same UTF-8 length class), so the output is written in place of a copy
  * of the input: one reservation, no per-byte appends. */
@@ -114,6 +126,17 @@ void imapsearch_fold(const char *text, size_t len, buf *out)
 		unsigned cp;
 		size_t n;
 
+		if (i + 8 <= len) {
+			uint64_t w;
+
+			memcpy(&w, s + i, 8);
+			if ((w & 0x8080808080808080ull) == 0) {
+				w = fold_ascii8(w);
+				memcpy(d + i, &w, 8);
+				i += 8;
+				continue;
+			}
+		}
 		if (s[i] < 0x80) {
 			if (s[i] >= 'A' && s[i] <= 'Z')
 				d[i] = (unsigned char)(s[i] + 32);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -669,6 +670,8 @@ static void test_fold(void **state)
 		{ "\xd0\x9c\xd0\x9e\xd0\xa1\xd0\x9a\xd0\x92\xd0\x90 \xd0\x81",
 		  "\xd0\xbc\xd0\xbe\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0 \xd1\x91" }, /* МОСКВА Ё */
 		{ "A\xff\xc3" "B", "a\xff\xc3" "b" }, /* bad bytes kept */
+		{ "ABCDEFG\xc3\x84HIJKLMNOPQRSTUV\xd0\x81WXYZ@[`{",
+		  "abcdefg\xc3\xa4hijklmnopqrstuv\xd1\x91wxyz@[`{" },
 		{ "\xe2\x82\xac\xf0\x9f\x98\x80", "\xe2\x82\xac\xf0\x9f\x98\x80" },
 	};
 
@@ -678,6 +681,21 @@ static void test_fold(void **state)
 
 		imapsearch_fold(table[i].in, strlen(table[i].in), b);
 		assert_string_equal(buf_cstr(b), table[i].out);
+		buf_free(&b);
+	}
+	/* every ASCII byte, in 8-byte words and one by one at every offset */
+	for (size_t off = 0; off < 8; off++) {
+		char in[160], want[160];
+		buf *b = buf_new(160);
+
+		memset(in, 'x', off);
+		for (int c = 0; c < 128; c++)
+			in[off + (size_t)c] = (char)c;
+		for (size_t i = 0; i < off + 128; i++)
+			want[i] = (char)tolower((unsigned char)in[i]);
+		imapsearch_fold(in, off + 128, b);
+		assert_int_equal(buf_len(b), off + 128);
+		assert_memory_equal(buf_cstr(b), want, off + 128);
 		buf_free(&b);
 	}
 	assert_true(imapsearch_text_contains("Grüße", strlen("Grüße"), "üß", strlen("üß")));

@@ -132,9 +132,10 @@ static void literal_head(buf *t, size_t count, bool literal8)
 	buf_printf(t, "%s{%zu}\r\n", literal8 ? "~" : "", count);
 }
 
-/* put_bytes: bytes held in memory, cut by the item's partial. */
+/* put_bytes: bytes held in memory, cut by the item's partial; binary: a
+ * literal8 when what is sent holds a NUL. */
 static void put_bytes(buf *t, const struct imapfetch_item *it, const char *s, size_t len,
-		      bool literal8)
+		      bool binary)
 {
 	size_t skip, count;
 
@@ -143,7 +144,7 @@ static void put_bytes(buf *t, const struct imapfetch_item *it, const char *s, si
 		buf_puts(t, "\"\"");
 		return;
 	}
-	literal_head(t, count, literal8);
+	literal_head(t, count, binary && memchr(s + skip, '\0', count) != NULL);
 	buf_append(t, s + skip, count);
 }
 
@@ -295,8 +296,7 @@ static void render_binary(imapfetch_render *r, const struct imapfetch_item *it)
 	if (it->kind == IMAPFETCH_BINARY_SIZE)
 		buf_printf(imapfetch_text(r), "%zu", buf_len(dec));
 	else
-		put_bytes(imapfetch_text(r), it, buf_cstr(dec), buf_len(dec),
-			  memchr(buf_cstr(dec), '\0', buf_len(dec)) != NULL);
+		put_bytes(imapfetch_text(r), it, buf_cstr(dec), buf_len(dec), true);
 	buf_free(&dec);
 }
 

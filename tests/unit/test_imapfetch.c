@@ -411,6 +411,25 @@ static void test_binary(void **state)
 	free(got);
 }
 
+static void test_binary_qp_and_mixed(void **state)
+{
+	struct fake fk = { 0 };
+	struct imapmsg m = msg_of(&fk, "Content-Transfer-Encoding: Quoted-Printable\n\n"
+				       "a=3Db=\nc\nd");
+
+	(void)state;
+	check_reply("a FETCH 3 (BINARY.SIZE[1] BINARY.PEEK[1])\r\n", false, &m,
+		    "* 3 FETCH (BINARY.SIZE[1] 7 BINARY[1] {7}\r\na=bc\r\nd)\r\n");
+	check_reply("a FETCH 3 BINARY.PEEK[]\r\n", false, &m,
+		    "* 3 FETCH (BINARY[] {59}\r\nContent-Transfer-Encoding: Quoted-Printable\r\n"
+		    "\r\na=3Db=\r\nc\r\nd)\r\n");
+	/* CRLF and bare LF mixed: "x\r\ny\r\nz" once sent; <2.3> is "\ny\r". */
+	m = msg_of(&fk, "A: b\r\n\r\nx\r\ny\nz");
+	check_reply("a FETCH 3 BODY.PEEK[TEXT]<2.3>\r\n", false, &m,
+		    "* 3 FETCH (BODY[TEXT]<2> {3}\r\n\ny\r)\r\n");
+	check_reply("a FETCH 3 BINARY.SIZE[1]\r\n", false, &m, "* 3 FETCH (BINARY.SIZE[1] 7)\r\n");
+}
+
 static void test_vanished(void **state)
 {
 	struct fake fk = { 0 };
@@ -501,7 +520,8 @@ int main(void)
 		cmocka_unit_test(test_changedsince),	  cmocka_unit_test(test_memory_items),
 		cmocka_unit_test(test_cache_hit_and_miss), cmocka_unit_test(test_header_from_cache),
 		cmocka_unit_test(test_sections),	  cmocka_unit_test(test_rfc822_whole),
-		cmocka_unit_test(test_binary),		  cmocka_unit_test(test_vanished),
+		cmocka_unit_test(test_binary),		  cmocka_unit_test(test_binary_qp_and_mixed),
+		cmocka_unit_test(test_vanished),
 		cmocka_unit_test(test_streaming),	  cmocka_unit_test(test_section_to_mime),
 	};
 

@@ -73,7 +73,8 @@ enum imapfetch_result {
 };
 
 /* Render options (bits). */
-#define IMAPFETCH_RENDER_FLAGS 1u /* add FLAGS (\Seen just set by this fetch) */
+#define IMAPFETCH_RENDER_FLAGS 1u  /* add FLAGS (\Seen just set by this fetch) */
+#define IMAPFETCH_RENDER_MODSEQ 2u /* add MODSEQ (that change, CONDSTORE on) */
 
 typedef struct imapfetch_render imapfetch_render;
 

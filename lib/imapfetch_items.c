@@ -49,6 +49,14 @@ bool imapfetch_spec_has_flags(const imapfetch_spec *spec)
 	return false;
 }
 
+bool imapfetch_spec_uses_item_modseq(const imapfetch_spec *spec)
+{
+	for (size_t i = 0; i < spec->nitems; i++)
+		if (spec->items[i].kind == IMAPFETCH_MODSEQ)
+			return true;
+	return false;
+}
+
 static void put_internaldate(buf *t, time_t when)
 {
 	struct tm tm;

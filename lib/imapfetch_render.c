@@ -99,6 +99,9 @@ imapfetch_render *imapfetch_render_begin(const imapfetch_spec *spec, const struc
 		buf_puts(imapfetch_text(r), " FLAGS ");
 		imapfetch_flags(imapfetch_text(r), m->flags, m->keywords, m->nkeywords);
 	}
+	if (r->result == IMAPFETCH_OK && (options & IMAPFETCH_RENDER_MODSEQ) != 0 &&
+	    !imapfetch_spec_uses_item_modseq(spec))
+		buf_printf(imapfetch_text(r), " MODSEQ (%llu)", (unsigned long long)m->modseq);
 	buf_puts(imapfetch_text(r), ")\r\n");
 	if (r->result != IMAPFETCH_OK)
 		r->next = r->npieces; /* nothing to send */

@@ -47,5 +47,7 @@ int imapfetch_data(imapfetch_render *r);
 void imapfetch_item_render(imapfetch_render *r, const struct imapfetch_item *it);
 /* imapfetch_spec_has_flags: the spec already answers FLAGS. */
 bool imapfetch_spec_has_flags(const imapfetch_spec *spec);
+/* imapfetch_spec_uses_item_modseq: the spec already answers MODSEQ. */
+bool imapfetch_spec_uses_item_modseq(const imapfetch_spec *spec);
 
 #endif

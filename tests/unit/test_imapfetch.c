@@ -287,6 +287,13 @@ static void test_memory_items(void **state)
 	got = render("a FETCH 3 UID\r\n", false, &m, IMAPFETCH_RENDER_FLAGS, &result);
 	assert_string_equal(got, "* 3 FETCH (UID 42 FLAGS (\\Seen))\r\n");
 	free(got);
+	got = render("a FETCH 3 (FLAGS UID)\r\n", false, &m,
+		     IMAPFETCH_RENDER_FLAGS | IMAPFETCH_RENDER_MODSEQ, &result);
+	assert_string_equal(got, "* 3 FETCH (FLAGS (\\Seen) UID 42 MODSEQ (77))\r\n");
+	free(got);
+	got = render("a FETCH 3 (MODSEQ)\r\n", false, &m, IMAPFETCH_RENDER_MODSEQ, &result);
+	assert_string_equal(got, "* 3 FETCH (MODSEQ (77))\r\n");
+	free(got);
 	check_reply("a FETCH 3 MODSEQ\r\n", false, &m, "* 3 FETCH (MODSEQ (77))\r\n");
 	assert_int_equal(fk.data_calls, 0);
 }
@@ -369,6 +376,40 @@ static void test_sections(void **state)
 		    "Content-Transfer-Encoding: base64\r\n\r\n)\r\n");
 	check_reply("a FETCH 3 BODY.PEEK[1.HEADER]\r\n", false, &m,
 		    "* 3 FETCH (BODY[1.HEADER] \"\")\r\n");
+}
+
+static const char nested_msg[] = "Subject: outer\n"
+				 "Content-Type: multipart/mixed; boundary=B\n"
+				 "\n"
+				 "--B\n"
+				 "\n"
+				 "text\n"
+				 "--B\n"
+				 "Content-Type: message/rfc822\n"
+				 "\n"
+				 "Subject: inner\n"
+				 "X-Y: z\n"
+				 "\n"
+				 "inner body\n"
+				 "--B--\n";
+
+/* Sections through an embedded message/rfc822 part (RFC 3501 6.4.5). */
+static void test_nested_message(void **state)
+{
+	struct fake fk = { 0 };
+	struct imapmsg m = msg_of(&fk, nested_msg);
+
+	(void)state;
+	check_reply("a FETCH 3 BODY.PEEK[2.HEADER]\r\n", false, &m,
+		    "* 3 FETCH (BODY[2.HEADER] {26}\r\nSubject: inner\r\nX-Y: z\r\n\r\n)\r\n");
+	check_reply("a FETCH 3 BODY.PEEK[2.HEADER.FIELDS (x-y)]\r\n", false, &m,
+		    "* 3 FETCH (BODY[2.HEADER.FIELDS (x-y)] {10}\r\nX-Y: z\r\n\r\n)\r\n");
+	check_reply("a FETCH 3 (BODY.PEEK[2.TEXT] BODY.PEEK[2.1])\r\n", false, &m,
+		    "* 3 FETCH (BODY[2.TEXT] {10}\r\ninner body BODY[2.1] {10}\r\ninner body)\r\n");
+	check_reply("a FETCH 3 BODY.PEEK[2.MIME]\r\n", false, &m,
+		    "* 3 FETCH (BODY[2.MIME] {32}\r\nContent-Type: message/rfc822\r\n\r\n)\r\n");
+	check_reply("a FETCH 3 BODY.PEEK[HEADER.FIELDS (\"Subject\")]\r\n", false, &m,
+		    "* 3 FETCH (BODY[HEADER.FIELDS (Subject)] {18}\r\nSubject: outer\r\n\r\n)\r\n");
 }
 
 static void test_rfc822_whole(void **state)
@@ -519,7 +560,8 @@ int main(void)
 		cmocka_unit_test(test_parse_errors),	  cmocka_unit_test(test_parse_properties),
 		cmocka_unit_test(test_changedsince),	  cmocka_unit_test(test_memory_items),
 		cmocka_unit_test(test_cache_hit_and_miss), cmocka_unit_test(test_header_from_cache),
-		cmocka_unit_test(test_sections),	  cmocka_unit_test(test_rfc822_whole),
+		cmocka_unit_test(test_sections),	  cmocka_unit_test(test_nested_message),
+		cmocka_unit_test(test_rfc822_whole),
 		cmocka_unit_test(test_binary),		  cmocka_unit_test(test_binary_qp_and_mixed),
 		cmocka_unit_test(test_vanished),
 		cmocka_unit_test(test_streaming),	  cmocka_unit_test(test_section_to_mime),

@@ -54,6 +54,9 @@ void imapfetch_spec_free(imapfetch_spec **spec);
 bool imapfetch_sets_seen(const imapfetch_spec *spec);
 /* imapfetch_need: what the spec reads (enum imapfetch_need). */
 enum imapfetch_need imapfetch_need(const imapfetch_spec *spec);
+/* imapfetch_cache_fields: the cache fields the spec reads, as bits
+ * (1u << IMAPMSG_ENVELOPE ...): what imapd may look up or warm in bulk. */
+unsigned imapfetch_cache_fields(const imapfetch_spec *spec);
 /* imapfetch_changedsince: the CHANGEDSINCE value, or 0 without it (imapd
  * then skips messages whose modseq is not above it). */
 uint64_t imapfetch_changedsince(const imapfetch_spec *spec);

@@ -424,6 +424,25 @@ enum imapfetch_need imapfetch_need(const imapfetch_spec *spec)
 	return spec->need;
 }
 
+unsigned imapfetch_cache_fields(const imapfetch_spec *spec)
+{
+	unsigned bits = 0;
+
+	for (size_t i = 0; i < spec->nitems; i++) {
+		const struct imapfetch_item *it = &spec->items[i];
+
+		if (it->kind == IMAPFETCH_ENVELOPE)
+			bits |= 1u << IMAPMSG_ENVELOPE;
+		else if (it->kind == IMAPFETCH_BODY)
+			bits |= 1u << IMAPMSG_BODY;
+		else if (it->kind == IMAPFETCH_BODYSTRUCTURE)
+			bits |= 1u << IMAPMSG_BODYSTRUCTURE;
+		else if (imapfetch_item_need(it) == IMAPFETCH_NEED_CACHE)
+			bits |= 1u << IMAPMSG_HEADER;
+	}
+	return bits;
+}
+
 uint64_t imapfetch_changedsince(const imapfetch_spec *spec)
 {
 	return spec->changedsince;

@@ -261,6 +261,16 @@ static void test_changedsince(void **state)
 	imapfetch_spec_free(&spec);
 	spec = parse("a FETCH 1 FLAGS\r\n", false, NULL);
 	assert_false(imapfetch_uses_modseq(spec));
+	assert_int_equal(imapfetch_cache_fields(spec), 0);
+	imapfetch_spec_free(&spec);
+	spec = parse("a FETCH 1 (ENVELOPE BODY.PEEK[HEADER.FIELDS (A)] BODY[1])\r\n", false, NULL);
+	assert_int_equal(imapfetch_cache_fields(spec),
+			 (1u << IMAPMSG_ENVELOPE) | (1u << IMAPMSG_HEADER));
+	imapfetch_spec_free(&spec);
+	spec = parse("a FETCH 1 (BODYSTRUCTURE RFC822.HEADER BODY)\r\n", false, NULL);
+	assert_int_equal(imapfetch_cache_fields(spec), (1u << IMAPMSG_BODYSTRUCTURE) |
+								(1u << IMAPMSG_HEADER) |
+								(1u << IMAPMSG_BODY));
 	imapfetch_spec_free(&spec);
 }
 

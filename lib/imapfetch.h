@@ -93,10 +93,9 @@ imapfetch_render *imapfetch_render_begin(const imapfetch_spec *spec, const struc
 					 unsigned options, enum imapfetch_result *result_r);
 /* imapfetch_render_next: appends at most max bytes (max >= 1) of the
  * reply, "* n FETCH (...)\r\n", to out. Returns 1 while more remains, 0
- * when the reply is complete. Bodies are streamed from the message bytes:
- * memory stays bounded by max plus the computed values, whatever the
- * message size (BINARY's decoded content is the exception: it is held
- * whole). */
+ * when the reply is complete. Bodies (BINARY's decoded ones too) are
+ * streamed from the message bytes: memory stays bounded by max plus the
+ * computed values (ENVELOPE, headers ...), whatever the message size. */
 int imapfetch_render_next(imapfetch_render *r, buf *out, size_t max);
 /* imapfetch_render_end: releases the source's data and frees *r; NULL is
  * fine. */

@@ -140,10 +140,8 @@ static void literal_head(buf *t, size_t count, bool literal8)
 	buf_printf(t, "%s{%zu}\r\n", literal8 ? "~" : "", count);
 }
 
-/* put_bytes: bytes held in memory, cut by the item's partial; binary: a
- * literal8 when what is sent holds a NUL. */
-static void put_bytes(buf *t, const struct imapfetch_item *it, const char *s, size_t len,
-		      bool binary)
+/* put_bytes: bytes held in memory (headers), cut by the item's partial. */
+static void put_bytes(buf *t, const struct imapfetch_item *it, const char *s, size_t len)
 {
 	size_t skip, count;
 
@@ -152,7 +150,7 @@ static void put_bytes(buf *t, const struct imapfetch_item *it, const char *s, si
 		buf_puts(t, "\"\"");
 		return;
 	}
-	literal_head(t, count, binary && memchr(s + skip, '\0', count) != NULL);
+	literal_head(t, count, false);
 	buf_append(t, s + skip, count);
 }
 
@@ -183,13 +181,13 @@ static void section_from_header(imapfetch_render *r, const struct imapfetch_item
 	if (hdr == NULL)
 		return;
 	if (it->section.what == MIME_SECTION_HEADER) {
-		put_bytes(imapfetch_text(r), it, buf_cstr(hdr), buf_len(hdr), false);
+		put_bytes(imapfetch_text(r), it, buf_cstr(hdr), buf_len(hdr));
 		return;
 	}
 	hm = mime_parse_header(buf_cstr(hdr), buf_len(hdr));
 	built = buf_new(256);
 	if (mime_section_find(hm, &it->section, &range, built) == 1)
-		put_bytes(imapfetch_text(r), it, buf_cstr(built), buf_len(built), false);
+		put_bytes(imapfetch_text(r), it, buf_cstr(built), buf_len(built));
 	else
 		buf_puts(imapfetch_text(r), "\"\"");
 	buf_free(&built);
@@ -214,7 +212,7 @@ static void render_section(imapfetch_render *r, const struct imapfetch_item *it)
 	if (rc < 0)
 		buf_puts(imapfetch_text(r), "\"\"");
 	else if (rc == 1)
-		put_bytes(imapfetch_text(r), it, buf_cstr(built), buf_len(built), false);
+		put_bytes(imapfetch_text(r), it, buf_cstr(built), buf_len(built));
 	else
 		put_range(r, it, &range, false);
 	buf_free(&built);
@@ -239,20 +237,29 @@ static enum binary_kind binary_kind_of(const struct mime_part *part, size_t npar
 	return BINARY_UNKNOWN;
 }
 
-/* binary_decoded: the decoded content of a base64 or quoted-printable
- * leaf; quoted-printable's line breaks are CRLF, as in the canonical form. */
-static buf *binary_decoded(imapfetch_render *r, const struct mime_part *part,
-			   enum binary_kind kind)
+/* binary_decoded: a base64 or quoted-printable leaf, decoded as it is sent
+ * (sized first, then streamed). */
+static void binary_decoded(imapfetch_render *r, const struct imapfetch_item *it,
+			   const struct mime_part *part, enum binary_kind kind)
 {
-	buf *raw = buf_new(part->body.len + 1), *crlf;
+	enum imapfetch_cte cte = kind == BINARY_QP ? IMAPFETCH_CTE_QP : IMAPFETCH_CTE_BASE64;
+	size_t from = it->partial ? it->origin : 0;
+	size_t to = it->partial && it->length <= SIZE_MAX - from ? from + it->length : SIZE_MAX;
+	size_t size, skip, count;
+	bool nul;
 
-	mime_body_decode(r->mime, part, raw);
-	if (kind != BINARY_QP)
-		return raw;
-	crlf = buf_new(buf_len(raw) + buf_len(raw) / 16 + 16);
-	mime_crlf_append(crlf, buf_cstr(raw), 0, buf_len(raw), 0, SIZE_MAX);
-	buf_free(&raw);
-	return crlf;
+	size = imapfetch_decoded_size(r->data, &part->body, cte, from, to, &nul);
+	if (it->kind == IMAPFETCH_BINARY_SIZE) {
+		buf_printf(imapfetch_text(r), "%zu", size);
+		return;
+	}
+	window(it, size, &skip, &count);
+	if (count == 0) {
+		buf_puts(imapfetch_text(r), "\"\"");
+		return;
+	}
+	literal_head(imapfetch_text(r), count, nul);
+	imapfetch_decoded(r, &part->body, cte, skip, count);
 }
 
 static void binary_identity(imapfetch_render *r, const struct imapfetch_item *it)
@@ -281,7 +288,6 @@ static void render_binary(imapfetch_render *r, const struct imapfetch_item *it)
 {
 	const struct mime_part *part;
 	enum binary_kind kind;
-	buf *dec;
 
 	if (imapfetch_data(r) < 0)
 		return;
@@ -300,12 +306,7 @@ static void render_binary(imapfetch_render *r, const struct imapfetch_item *it)
 		binary_identity(r, it);
 		return;
 	}
-	dec = binary_decoded(r, part, kind);
-	if (it->kind == IMAPFETCH_BINARY_SIZE)
-		buf_printf(imapfetch_text(r), "%zu", buf_len(dec));
-	else
-		put_bytes(imapfetch_text(r), it, buf_cstr(dec), buf_len(dec), true);
-	buf_free(&dec);
+	binary_decoded(r, it, part, kind);
 }
 
 static void render_cached(imapfetch_render *r, const struct imapfetch_item *it,

@@ -80,6 +80,18 @@ void imapfetch_range(imapfetch_render *r, const struct mime_range *range, size_t
 		p->left = 0; /* past the end: nothing to send (count is 0 then) */
 }
 
+void imapfetch_decoded(imapfetch_render *r, const struct mime_range *range,
+		       enum imapfetch_cte cte, size_t skip, size_t count)
+{
+	struct imapfetch_piece *p = piece_add(r);
+
+	p->decoding = true;
+	p->left = count;
+	imapfetch_decoder_init(&p->dec, r->data, range, cte);
+	if (skip > 0 && imapfetch_decoder_emit(&p->dec, NULL, skip) < skip)
+		p->left = 0;
+}
+
 imapfetch_render *imapfetch_render_begin(const imapfetch_spec *spec, const struct imapmsg *m,
 					 unsigned options, enum imapfetch_result *result_r)
 {
@@ -120,7 +132,10 @@ static size_t piece_next(struct imapfetch_piece *p, buf *out, size_t max)
 		p->sent += n;
 		return n;
 	}
-	n = crlf_emit(p, out, p->left < max ? p->left : max);
+	if (p->decoding)
+		n = imapfetch_decoder_emit(&p->dec, out, p->left < max ? p->left : max);
+	else
+		n = crlf_emit(p, out, p->left < max ? p->left : max);
 	if (n == 0 && p->left > 0) {
 		/* The bytes are shorter than their counted size: never let a
 		 * literal come out short, the client would lose sync. */

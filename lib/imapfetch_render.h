@@ -6,6 +6,27 @@
 
 #include "imapfetch_int.h"
 
+/* BINARY's decoding cursor (imapfetch_decode.c). */
+enum imapfetch_cte { IMAPFETCH_CTE_BASE64, IMAPFETCH_CTE_QP };
+
+struct imapfetch_decoder {
+	const char *data;
+	size_t pos, stop;
+	enum imapfetch_cte cte;
+	char pend[3]; /* decoded bytes not sent yet */
+	size_t npend, ipend;
+};
+
+void imapfetch_decoder_init(struct imapfetch_decoder *d, const char *data,
+			    const struct mime_range *range, enum imapfetch_cte cte);
+/* imapfetch_decoder_emit: up to budget decoded octets appended to out
+ * (dropped when out is NULL); returns how many, 0 at the end. */
+size_t imapfetch_decoder_emit(struct imapfetch_decoder *d, buf *out, size_t budget);
+/* imapfetch_decoded_size: the decoded size of range; *nul_r tells whether
+ * a NUL lies at a decoded offset in [from, to) (a literal8 is needed). */
+size_t imapfetch_decoded_size(const char *data, const struct mime_range *range,
+			      enum imapfetch_cte cte, size_t from, size_t to, bool *nul_r);
+
 /* A piece of the reply: text (owned, sent from sent on), or a range of the
  * message's bytes sent in CRLF form: raw [pos, stop) of data, start being
  * the range's first byte (a LF there is bare), left octets still to send. */
@@ -15,6 +36,8 @@ struct imapfetch_piece {
 	const char *data;
 	size_t start, pos, stop, left;
 	bool cr_sent; /* the CR of a bare LF at pos went out */
+	bool decoding; /* a BINARY piece: dec sends it */
+	struct imapfetch_decoder dec;
 };
 
 struct imapfetch_render {
@@ -39,6 +62,10 @@ buf *imapfetch_text(imapfetch_render *r);
  * size already). */
 void imapfetch_range(imapfetch_render *r, const struct mime_range *range, size_t skip,
 		     size_t count);
+/* imapfetch_decoded: a part's body sent decoded, skip decoded octets left
+ * out, count sent. */
+void imapfetch_decoded(imapfetch_render *r, const struct mime_range *range,
+		       enum imapfetch_cte cte, size_t skip, size_t count);
 /* imapfetch_data: loads and parses the message's bytes; 0, or -1 with
  * r->result set (expunged, I/O). */
 int imapfetch_data(imapfetch_render *r);

@@ -474,11 +474,47 @@ static void test_binary_qp_and_mixed(void **state)
 	check_reply("a FETCH 3 BINARY.PEEK[]\r\n", false, &m,
 		    "* 3 FETCH (BINARY[] {59}\r\nContent-Transfer-Encoding: Quoted-Printable\r\n"
 		    "\r\na=3Db=\r\nc\r\nd)\r\n");
+	m = msg_of(&fk, "Content-Transfer-Encoding: quoted-printable\n\na=0Ab=\r\n =3d=\n");
+	check_reply("a FETCH 3 BINARY.PEEK[1]\r\n", false, &m,
+		    "* 3 FETCH (BINARY[1] {5}\r\na\nb =)\r\n");
 	/* CRLF and bare LF mixed: "x\r\ny\r\nz" once sent; <2.3> is "\ny\r". */
 	m = msg_of(&fk, "A: b\r\n\r\nx\r\ny\nz");
 	check_reply("a FETCH 3 BODY.PEEK[TEXT]<2.3>\r\n", false, &m,
 		    "* 3 FETCH (BODY[TEXT]<2> {3}\r\n\ny\r)\r\n");
 	check_reply("a FETCH 3 BINARY.SIZE[1]\r\n", false, &m, "* 3 FETCH (BINARY.SIZE[1] 7)\r\n");
+}
+
+/* A big base64 attachment: decoded while streamed, in bounded chunks. */
+static void test_binary_streamed(void **state)
+{
+	struct fake fk = { 0 };
+	buf *msg = buf_new(200000), *out = buf_new(200000), *want = buf_new(200000);
+	imapfetch_spec *spec = parse("a FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1])\r\n", false, NULL);
+	struct imapmsg m;
+	enum imapfetch_result result;
+	imapfetch_render *r;
+
+	(void)state;
+	buf_puts(msg, "Content-Transfer-Encoding: base64\n\n");
+	for (int i = 0; i < 3000; i++)
+		buf_puts(msg, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKiss\n");
+	for (int i = 0; i < 3000; i++)
+		for (int j = 0; j < 45; j++)
+			buf_putc(want, j);
+	m = msg_of(&fk, buf_cstr(msg));
+	fk.len = buf_len(msg);
+	r = imapfetch_render_begin(spec, &m, 0, &result);
+	assert_int_equal(result, IMAPFETCH_OK);
+	while (imapfetch_render_next(r, out, 1000))
+		;
+	imapfetch_render_end(&r);
+	assert_memory_equal(buf_cstr(out), "* 3 FETCH (BINARY[1] ~{135000}\r\n", 32);
+	assert_memory_equal(buf_cstr(out) + 32, buf_cstr(want), 135000);
+	assert_string_equal(buf_cstr(out) + 32 + 135000, " BINARY.SIZE[1] 135000)\r\n");
+	imapfetch_spec_free(&spec);
+	buf_free(&msg);
+	buf_free(&out);
+	buf_free(&want);
 }
 
 static void test_vanished(void **state)
@@ -573,7 +609,7 @@ int main(void)
 		cmocka_unit_test(test_sections),	  cmocka_unit_test(test_nested_message),
 		cmocka_unit_test(test_rfc822_whole),
 		cmocka_unit_test(test_binary),		  cmocka_unit_test(test_binary_qp_and_mixed),
-		cmocka_unit_test(test_vanished),
+		cmocka_unit_test(test_binary_streamed),	  cmocka_unit_test(test_vanished),
 		cmocka_unit_test(test_streaming),	  cmocka_unit_test(test_section_to_mime),
 	};
 

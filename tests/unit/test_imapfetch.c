@@ -420,6 +420,9 @@ static void test_nested_message(void **state)
 		    "* 3 FETCH (BODY[2.MIME] {32}\r\nContent-Type: message/rfc822\r\n\r\n)\r\n");
 	check_reply("a FETCH 3 BODY.PEEK[HEADER.FIELDS (\"Subject\")]\r\n", false, &m,
 		    "* 3 FETCH (BODY[HEADER.FIELDS (Subject)] {18}\r\nSubject: outer\r\n\r\n)\r\n");
+	assert_string_equal(fk.stored[IMAPMSG_HEADER], "Subject: outer\r\n"
+			    "Content-Type: multipart/mixed; boundary=B\r\n\r\n");
+	fake_clear(&fk);
 }
 
 static void test_rfc822_whole(void **state)

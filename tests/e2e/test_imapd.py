@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""End-to-end tests of imapd's sessions against a private instance, with
+Python's imaplib, curl (imap:// with STARTTLS, imaps://) and a raw
+client: the greeting and CAPABILITY in each state; LOGINDISABLED and
+[PRIVACYREQUIRED] without TLS; STARTTLS and the plaintext pipelined after
+it; imaps; LOGIN good and bad (with its delay); AUTHENTICATE PLAIN with and
+without SASL-IR, cancelled; ID, NAMESPACE, ENABLE; unknown and wrong-state
+commands (BAD, the session goes on); a literal over the limit refused
+without "+"; a flood line cut off with BYE; IDLE and DONE; LOGOUT; the
+timeout before login."""
+import imaplib
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (InstanceCase, b64, client_tls_context, free_port,  # noqa: E402
+                     port_open, require_tools, set_password, wait_for)
+from imaptest import RawImap, imaplib_tls  # noqa: E402
+
+require_tools("curl")
+
+DOMAINS = "example.test OK\n"
+MAILBOXES = ("alice@example.test example.test/alice/\n"
+             "bob@example.test example.test/bob/\n")
+PASSWORDS = {"alice@example.test": "alice secret", "bob@example.test": "bob secret"}
+ALICE, ALICE_PW = "alice@example.test", "alice secret"
+
+
+def quiet_shutdown(m):
+    """Closes an imaplib connection that LOGOUT may have closed already."""
+    try:
+        m.shutdown()
+    except OSError:
+        pass
+
+
+class ImapBase(InstanceCase):
+    """imapd on a plain port (STARTTLS), an imaps port and a plain port
+    that allows cleartext logins."""
+
+    EXTRA_MAIN = {}
+
+    @classmethod
+    def configure(cls):
+        inst = cls.inst
+        cls.port, cls.sport, cls.cport = free_port(), free_port(), free_port()
+        inst.set_master_cf([
+            "127.0.0.1:%d inet n - n - 2 imapd" % cls.port,
+            "127.0.0.1:%d inet n - n - 2 imapd -o imapd_service=imaps" % cls.sport,
+            "127.0.0.1:%d inet n - n - 2 imapd -o imapd_tls_auth_only=no" % cls.cport,
+        ])
+        inst.build_map("domains", DOMAINS)
+        inst.build_map("mailboxes", MAILBOXES)
+        for user, password in PASSWORDS.items():
+            set_password(inst, user, password)
+        inst.set_main("imapd_auth_failure_delay", "0")
+        for key, value in cls.EXTRA_MAIN.items():
+            inst.set_main(key, value)
+        inst.start()
+        for p in (cls.port, cls.sport, cls.cport):
+            if not wait_for(lambda: port_open(p)):
+                raise RuntimeError("imapd on %d did not come up: %s" % (p, inst.log()))
+
+    def raw(self, port=None, tls=False):
+        c = RawImap(port or self.cport, tls=tls)
+        self.addCleanup(c.close)
+        return c
+
+
+class TestGreeting(ImapBase):
+    def test_greeting_and_capability_before_tls(self):
+        c = self.raw(self.port)
+        self.assertRegex(c.greeting, r"^\* OK \[CAPABILITY IMAP4rev1 .*\] \S+ ready\.$")
+        untagged, tagged = c.cmd("CAPABILITY")
+        self.assertEqual(tagged, "t1 OK Capability completed.")
+        caps = untagged[0].split()[2:]
+        for cap in ("IMAP4rev1", "STARTTLS", "LOGINDISABLED", "SASL-IR", "LITERAL+", "ID",
+                    "ENABLE", "IDLE", "NAMESPACE"):
+            self.assertIn(cap, caps)
+        self.assertNotIn("AUTH=PLAIN", caps)  # no cleartext mechanism before TLS
+        self.assertIn("AUTH=SCRAM-SHA-256", caps)
+
+    def test_capability_after_starttls_and_login(self):
+        c = self.raw(self.port)
+        self.assertEqual(c.starttls(), "t1 OK Begin TLS negotiation now.")
+        untagged, _ = c.cmd("CAPABILITY")
+        caps = untagged[0].split()
+        self.assertNotIn("STARTTLS", caps)
+        self.assertNotIn("LOGINDISABLED", caps)
+        self.assertIn("AUTH=PLAIN", caps)
+        _, tagged = c.cmd('LOGIN "%s" "%s"' % (ALICE, ALICE_PW))
+        self.assertRegex(tagged, r"^t\d+ OK \[CAPABILITY IMAP4rev1 .*\] Logged in\.$")
+        untagged, _ = c.cmd("CAPABILITY")
+        caps = untagged[0].split()
+        for cap in ("STARTTLS", "AUTH=PLAIN", "SASL-IR", "LOGINDISABLED"):
+            self.assertNotIn(cap, caps)
+        self.assertIn("IDLE", caps)
+
+    def test_imaps(self):
+        m = imaplib_tls(self.sport)
+        self.addCleanup(quiet_shutdown, m)
+        self.assertNotIn("STARTTLS", m.capabilities)
+        self.assertEqual(m.login(ALICE, ALICE_PW)[0], "OK")
+        self.assertEqual(m.logout()[0], "BYE")
+
+
+class TestLogin(ImapBase):
+    def test_login_refused_without_tls(self):
+        m = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        self.addCleanup(quiet_shutdown, m)
+        self.assertIn("LOGINDISABLED", m.capabilities)
+        with self.assertRaises(imaplib.IMAP4.error) as cm:
+            m.login(ALICE, ALICE_PW)
+        self.assertIn("PRIVACYREQUIRED", str(cm.exception))
+
+    def test_imaplib_starttls_login(self):
+        m = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        self.addCleanup(quiet_shutdown, m)
+        m.starttls(ssl_context=client_tls_context())
+        self.assertEqual(m.login(ALICE, ALICE_PW)[0], "OK")
+        self.assertEqual(m.noop()[0], "OK")
+        self.assertEqual(m.logout()[0], "BYE")
+        self.assertIn("login: user=alice@example.test, method=LOGIN, TLS", self.inst.log())
+
+    def test_login_wrong_password(self):
+        c = self.raw()
+        _, tagged = c.cmd('LOGIN "%s" "wrong"' % ALICE)
+        self.assertEqual(tagged, "t1 NO [AUTHENTICATIONFAILED] Authentication failed.")
+        _, tagged = c.cmd("NOOP")  # the session goes on
+        self.assertEqual(tagged, "t2 OK NOOP completed.")
+        self.assertIn("LOGIN authentication failed: wrong password or unknown user, "
+                      "user=alice@example.test", self.inst.log())
+
+    def test_authenticate_plain_sasl_ir(self):
+        c = self.raw()
+        _, tagged = c.cmd("AUTHENTICATE PLAIN " + b64("\0%s\0%s" % (ALICE, ALICE_PW)))
+        self.assertRegex(tagged, r"^t1 OK \[CAPABILITY .*\] Logged in\.$")
+        untagged, tagged = c.cmd("NAMESPACE")
+        self.assertEqual(untagged, ['* NAMESPACE (("" ".")) NIL NIL'])
+
+    def test_authenticate_plain_continuation(self):
+        c = self.raw()
+        c.send("a1 AUTHENTICATE PLAIN\r\n")
+        self.assertEqual(c.line(), "+ ")
+        c.send(b64("\0%s\0%s" % (ALICE, ALICE_PW)) + "\r\n")
+        self.assertRegex(c.line(), r"^a1 OK \[CAPABILITY .*\] Logged in\.$")
+
+    def test_authenticate_imaplib(self):
+        m = imaplib.IMAP4("127.0.0.1", self.cport, timeout=10)
+        self.addCleanup(quiet_shutdown, m)
+        typ, _ = m.authenticate("PLAIN", lambda _: "\0%s\0%s" % (ALICE, ALICE_PW))
+        self.assertEqual(typ, "OK")
+
+    def test_authenticate_bad_and_cancelled(self):
+        c = self.raw()
+        _, tagged = c.cmd("AUTHENTICATE PLAIN " + b64("\0%s\0nope" % ALICE))
+        self.assertEqual(tagged, "t1 NO [AUTHENTICATIONFAILED] Authentication failed.")
+        c.send("t2 AUTHENTICATE PLAIN\r\n")
+        self.assertEqual(c.line(), "+ ")
+        c.send("*\r\n")
+        self.assertTrue(c.line().startswith("t2 BAD "))
+        c.n = 2
+        _, tagged = c.cmd("AUTHENTICATE NOSUCH")
+        self.assertTrue(tagged.startswith("t3 NO "), tagged)
+
+    def test_login_literal(self):
+        c = self.raw()
+        c.send("a1 LOGIN {%d}\r\n" % len(ALICE))
+        self.assertTrue(c.line().startswith("+ "))
+        c.send('%s "%s"\r\n' % (ALICE, ALICE_PW))
+        self.assertRegex(c.line(), r"^a1 OK ")
+
+
+class TestLoginDelay(ImapBase):
+    EXTRA_MAIN = {"imapd_auth_failure_delay": "1s"}
+
+    def test_failed_login_is_delayed(self):
+        # the delay doubles with each failure of one address: the second
+        # failure waits at least the first delay
+        c = self.raw()
+        c.cmd('LOGIN "%s" "wrong1"' % ALICE)
+        start = time.monotonic()
+        _, tagged = c.cmd('LOGIN "%s" "wrong2"' % ALICE)
+        self.assertIn("AUTHENTICATIONFAILED", tagged)
+        self.assertGreaterEqual(time.monotonic() - start, 0.9)
+
+
+class TestCommands(ImapBase):
+    def login(self):
+        c = self.raw()
+        _, tagged = c.cmd('LOGIN "%s" "%s"' % (ALICE, ALICE_PW))
+        self.assertIn(" OK ", tagged)
+        return c
+
+    def test_id(self):
+        c = self.raw()
+        untagged, tagged = c.cmd('ID ("name" "pytest" "version" "1.0")')
+        self.assertEqual(untagged, ['* ID ("name" "Postern" "version" "0.1.0")'])
+        self.assertIn("OK", tagged)
+        self.assertIn("ID: name=pytest, version=1.0", self.inst.log())
+        _, tagged = c.cmd("ID NIL")
+        self.assertIn("OK", tagged)
+        _, tagged = c.cmd('ID ("odd")')
+        self.assertIn("BAD", tagged)
+
+    def test_enable_and_namespace(self):
+        c = self.login()
+        untagged, tagged = c.cmd("ENABLE NOSUCHEXT")
+        self.assertEqual(untagged, ["* ENABLED"])
+        self.assertIn(" OK ", tagged)
+
+    def test_unknown_and_wrong_state(self):
+        c = self.raw()
+        _, tagged = c.cmd("FROBNICATE")
+        self.assertEqual(tagged, "t1 BAD Unknown command.")
+        _, tagged = c.cmd("NAMESPACE")
+        self.assertEqual(tagged, "t2 BAD NAMESPACE is not valid in the not authenticated state.")
+        _, tagged = c.cmd("ENABLE X")
+        self.assertIn("BAD", tagged)
+        _, tagged = c.cmd("NOOP")
+        self.assertEqual(tagged, "t4 OK NOOP completed.")
+        c = self.login()
+        _, tagged = c.cmd('LOGIN "%s" "%s"' % (ALICE, ALICE_PW))
+        self.assertIn("BAD LOGIN is not valid in the authenticated state", tagged)
+
+    def test_syntax_error_then_next_command(self):
+        c = self.raw()
+        c.send('a1 LOGIN "unterminated\r\na2 NOOP\r\n')
+        self.assertTrue(c.line().startswith("a1 BAD "))
+        self.assertEqual(c.line(), "a2 OK NOOP completed.")
+
+    def test_literal_over_limit_refused_without_continuation(self):
+        c = self.raw()
+        c.send("a1 APPEND INBOX {999999999}\r\n")
+        line = c.line()
+        self.assertTrue(line.startswith("a1 BAD [TOOBIG]"), line)
+        _, tagged = c.cmd("NOOP")
+        self.assertIn("OK", tagged)
+
+    def test_flood_line_cut_off(self):
+        c = self.raw()
+        chunk = b"x" * (1024 * 1024)
+        c.send(b"a1 NOOP ")
+        sent = 0
+        try:
+            while sent < 100:
+                c.send(chunk)
+                sent += 1
+        except OSError:
+            pass
+        lines = []
+        while True:
+            try:
+                ln = c.line()
+            except OSError:
+                break
+            if ln == "":
+                break
+            lines.append(ln)
+        self.assertTrue(any(ln.startswith("* BYE") for ln in lines), lines)
+        self.assertLess(sent, 100)  # closed before the client sent it all
+
+    def test_idle_and_done(self):
+        c = self.login()
+        c.send("i1 IDLE\r\n")
+        self.assertEqual(c.line(), "+ idling")
+        c.send("DONE\r\n")
+        self.assertEqual(c.line(), "i1 OK IDLE completed.")
+        c.send("i2 IDLE\r\n")
+        self.assertEqual(c.line(), "+ idling")
+        c.send("NOPE\r\n")
+        self.assertEqual(c.line(), "i2 BAD Expected DONE.")
+
+    def test_logout(self):
+        c = self.raw()
+        untagged, tagged = c.cmd("LOGOUT")
+        self.assertEqual(untagged, ["* BYE Logging out."])
+        self.assertEqual(tagged, "t1 OK Logout completed.")
+        self.assertEqual(c.line(), "")  # closed
+
+    def test_pipelined_commands(self):
+        c = self.raw()
+        c.send("".join("p%d NOOP\r\n" % i for i in range(50)))
+        for i in range(50):
+            self.assertEqual(c.line(), "p%d OK NOOP completed." % i)
+
+
+class TestStartTls(ImapBase):
+    def test_pipelined_plaintext_dropped(self):
+        c = self.raw(self.port)
+        c.send('a1 STARTTLS\r\na2 LOGIN "%s" "%s"\r\n' % (ALICE, ALICE_PW))
+        self.assertEqual(c.line(), "a1 OK Begin TLS negotiation now.")
+        c.file.close()
+        c.sock = client_tls_context().wrap_socket(c.sock)
+        c.file = c.sock.makefile("rb")
+        _, tagged = c.cmd("NOOP", tag="a3")
+        self.assertEqual(tagged, "a3 OK NOOP completed.")  # no reply for a2
+        untagged, _ = c.cmd("NAMESPACE", tag="a4")
+        self.assertEqual(untagged, [])  # not logged in: a2 was dropped
+
+    def test_curl_imap_and_imaps(self):
+        for url, extra in (("imap://127.0.0.1:%d/" % self.port, ["--ssl-reqd"]),
+                           ("imaps://127.0.0.1:%d/" % self.sport, [])):
+            res = subprocess.run(["curl", "-s", "-k", "-u", "%s:%s" % (ALICE, ALICE_PW)] + extra
+                                 + ["-X", "CAPABILITY", url],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(res.returncode, 0, url + res.stderr)
+            self.assertIn("IMAP4rev1", res.stdout)
+
+
+class TestTimeout(ImapBase):
+    EXTRA_MAIN = {"imapd_login_timeout": "1s"}
+
+    def test_timeout_before_login(self):
+        c = self.raw()
+        start = time.monotonic()
+        self.assertEqual(c.line(), "* BYE Disconnected for inactivity.")
+        self.assertEqual(c.line(), "")
+        self.assertLess(time.monotonic() - start, 4)
+
+
+if __name__ == "__main__":
+    unittest.main()

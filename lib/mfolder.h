@@ -151,8 +151,9 @@ bool mfolder_match_name(const mfolder_match *m, const char *canon);
 bool mfolder_match_has_percent_only(const mfolder_match *m);
 
 /* mfolder_list_root: for LIST ref "" (empty pattern), appends to out the
- * root name to report: "" for an empty reference, else the reference's
- * first level plus separator ("a.b" -> "a."), as RFC 3501 says. */
+ * root name to report with (\Noselect) "." : the reference's first level
+ * plus separator ("a.b" -> "a."), nothing for a reference without a
+ * separator (RFC 3501 6.3.8). */
 void mfolder_list_root(const char *ref, size_t ref_len, buf *out);
 
 /* ---- the namespace (mfolder.c) ---- */

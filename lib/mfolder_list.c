@@ -154,18 +154,21 @@ static enum mfolder_result read_dirs(mfolder *mf, mfolder_list *l, char **err_r)
  * folder tree (subscription-only names are not part of it). */
 static void mark_children(mfolder_list *l)
 {
+	buf *pname = buf_new(64);
+
 	for (size_t i = 0; i < l->n; i++) {
 		const char *dot = strrchr(l->v[i].name, MFOLDER_SEP);
 		struct node *parent;
 
 		if (dot == NULL)
 			continue;
-		*(char *)dot = '\0';
-		parent = node_find(l, l->v[i].name);
-		*(char *)dot = MFOLDER_SEP;
+		buf_reset(pname);
+		buf_append(pname, l->v[i].name, (size_t)(dot - l->v[i].name));
+		parent = node_find(l, buf_cstr(pname));
 		if (parent != NULL)
 			parent->attrs |= MFOLDER_HASCHILDREN;
 	}
+	buf_free(&pname);
 	for (size_t i = 0; i < l->n; i++) {
 		if (!(l->v[i].attrs & MFOLDER_HASCHILDREN))
 			l->v[i].attrs |= MFOLDER_HASNOCHILDREN;

@@ -152,6 +152,13 @@ static const struct command commands[] = {
 	{ "ENABLE", IST_AUTH, cmd_enable },
 	{ "NAMESPACE", LOGGED_IN, cmd_namespace },
 	{ "IDLE", LOGGED_IN, imapd_cmd_idle },
+	{ "LIST", LOGGED_IN, imapd_cmd_list },
+	{ "LSUB", LOGGED_IN, imapd_cmd_lsub },
+	{ "CREATE", LOGGED_IN, imapd_cmd_create },
+	{ "DELETE", LOGGED_IN, imapd_cmd_delete },
+	{ "RENAME", LOGGED_IN, imapd_cmd_rename },
+	{ "SUBSCRIBE", LOGGED_IN, imapd_cmd_subscribe },
+	{ "UNSUBSCRIBE", LOGGED_IN, imapd_cmd_unsubscribe },
 };
 
 static const char *state_name(enum imap_state state)

@@ -8,6 +8,7 @@
  *   commands.c  the command table (states), dispatch, the any-state and
  *               authenticated-state commands (NOOP, ID, ENABLE, ...)
  *   login.c     LOGIN, AUTHENTICATE (SASL, SASL-IR), STARTTLS, the Maildir
+ *   folders.c   LIST, LSUB, CREATE, DELETE, RENAME, (UN)SUBSCRIBE (lib/mfolder)
  *   idle.c      IDLE (RFC 2177): "+ idling", DONE, wake-ups (lib/watch) */
 #ifndef POSTERN_IMAPD_H
 #define POSTERN_IMAPD_H
@@ -21,6 +22,7 @@
 #include "cfg.h"
 #include "ev.h"
 #include "imapcmd.h"
+#include "mfolder.h"
 #include "passdb.h"
 #include "resolve.h"
 #include "sasl.h"
@@ -77,6 +79,7 @@ struct session {
 	char *tag;              /* the tag of the command being answered */
 	char *login;            /* the authenticated user */
 	char *maildir;          /* and its Maildir */
+	mfolder *mf;            /* its folder namespace */
 	uint64_t login_gen;     /* map generation the login was last known valid at */
 	bool idling;            /* IDLE: waiting for DONE */
 };
@@ -121,6 +124,15 @@ void imapd_tls_done(void *ctx);
  * cannot answer. */
 bool imapd_login_current(struct session *s);
 void imapd_logout(struct session *s);
+
+/* folders.c */
+void imapd_cmd_list(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_lsub(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_create(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_delete(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_rename(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_subscribe(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_unsubscribe(struct session *s, const struct imapcmd *cmd);
 
 /* idle.c */
 void imapd_cmd_idle(struct session *s, const struct imapcmd *cmd);

@@ -73,9 +73,17 @@ static char *find_maildir(struct session *s)
 static void logged_in(struct session *s, const char *method)
 {
 	buf *caps;
+	char *err = NULL;
 
 	s->maildir = find_maildir(s);
 	if (s->maildir == NULL) {
+		imapd_logout(s);
+		return;
+	}
+	if (mfolder_open(s->maildir, &s->mf, &err) < 0) {
+		log_warn("%s: user=%s: cannot open %s: %s", s->client, s->login, s->maildir, err);
+		free(err);
+		imapd_no(s, "UNAVAILABLE", "Cannot open the mailbox, try again later.");
 		imapd_logout(s);
 		return;
 	}
@@ -250,6 +258,7 @@ void imapd_logout(struct session *s)
 	s->login = NULL;
 	free(s->maildir);
 	s->maildir = NULL;
+	mfolder_free(&s->mf);
 	if (s->state == IST_AUTH || s->state == IST_SELECTED)
 		s->state = IST_NOAUTH;
 }

@@ -120,7 +120,8 @@ void imapd_capabilities(const struct session *s, buf *out)
 	bool tls = strm_is_tls(s->stream);
 	const char *mechs;
 
-	buf_puts(out, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE");
+	buf_puts(out, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE CHILDREN LIST-EXTENDED "
+		      "SPECIAL-USE CREATE-SPECIAL-USE");
 	if (s->state != IST_NOAUTH)
 		return;
 	buf_puts(out, " SASL-IR");

@@ -312,6 +312,101 @@ class TestStartTls(ImapBase):
             self.assertIn("IMAP4rev1", res.stdout)
 
 
+class TestFolders(ImapBase):
+    """LIST/LSUB/CREATE/DELETE/RENAME/SUBSCRIBE over lib/mfolder; the
+    Maildir++ directories they make."""
+
+    def login(self, user="bob@example.test"):
+        c = self.raw()
+        _, tagged = c.cmd('LOGIN "%s" "%s"' % (user, PASSWORDS[user]))
+        self.assertIn(" OK ", tagged)
+        return c
+
+    def maildir(self, user="bob@example.test"):
+        base = self.inst.ctl("config", "get", "virtual_mailbox_base").stdout.strip()
+        return os.path.join(base, "example.test", user.split("@")[0])
+
+    def test_create_list_rename_delete(self):
+        c = self.login()
+        self.assertIn("OK", c.cmd("CREATE Work")[1])
+        self.assertIn("OK", c.cmd('CREATE "Work.Project"')[1])
+        self.assertIn("OK", c.cmd('CREATE "Entw&APw-rfe"')[1])  # non-ASCII: Entwuerfe
+        self.assertTrue(os.path.isdir(os.path.join(self.maildir(), ".Work.Project", "cur")))
+        self.assertTrue(os.path.isdir(os.path.join(self.maildir(), ".Entw&APw-rfe", "new")))
+        untagged, tagged = c.cmd('LIST "" "*"')
+        self.assertIn("OK", tagged)
+        self.assertIn('* LIST (\\HasNoChildren) "." "INBOX"', untagged)
+        self.assertIn('* LIST (\\HasChildren) "." "Work"', untagged)
+        self.assertIn('* LIST (\\HasNoChildren) "." "Work.Project"', untagged)
+        self.assertIn('* LIST (\\HasNoChildren) "." "Entw&APw-rfe"', untagged)
+        untagged, _ = c.cmd('LIST "" "%"')
+        self.assertNotIn('* LIST (\\HasNoChildren) "." "Work.Project"', untagged)
+        self.assertIn(" NO [ALREADYEXISTS] ", c.cmd("CREATE Work")[1])
+        self.assertIn("OK", c.cmd("RENAME Work Play")[1])
+        untagged, _ = c.cmd('LIST "" "Play*"')
+        self.assertIn('* LIST (\\HasNoChildren) "." "Play.Project"', untagged)
+        self.assertIn("OK", c.cmd('DELETE "Play.Project"')[1])
+        self.assertIn("OK", c.cmd("DELETE Play")[1])
+        untagged, _ = c.cmd('LIST "" "Play*"')
+        self.assertEqual(untagged, [])
+        self.assertIn("NO [NONEXISTENT]", c.cmd("DELETE Play")[1])
+        self.assertIn("NO", c.cmd("DELETE INBOX")[1])
+
+    def test_bad_names(self):
+        c = self.login()
+        for name in ('"a/b"', '"..x"', '"x..y"', '".hidden"', '"%"', '"&Jjo"'):
+            _, tagged = c.cmd("CREATE " + name)
+            self.assertIn("NO [CANNOT]", tagged, name)
+        self.assertFalse([n for n in os.listdir(os.path.dirname(self.maildir()))
+                          if n not in ("alice", "bob", "demo")])
+
+    def test_subscriptions_and_lsub(self):
+        c = self.login()
+        c.cmd("CREATE Lists")
+        self.assertIn("OK", c.cmd("SUBSCRIBE Lists")[1])
+        untagged, _ = c.cmd('LSUB "" "*"')
+        self.assertIn('* LSUB () "." "Lists"', untagged)
+        with open(os.path.join(self.maildir(), "subscriptions")) as f:
+            self.assertIn("Lists", f.read())
+        untagged, _ = c.cmd('LIST (SUBSCRIBED) "" "Lists" RETURN (CHILDREN)')
+        self.assertEqual(len(untagged), 1)
+        self.assertIn("\\Subscribed", untagged[0])
+        self.assertIn("OK", c.cmd("UNSUBSCRIBE Lists")[1])
+        untagged, _ = c.cmd('LSUB "" "*"')
+        self.assertNotIn('* LSUB () "." "Lists"', untagged)
+
+    def test_special_use(self):
+        c = self.login()
+        self.assertIn("OK", c.cmd("CREATE Sent")[1])
+        self.assertIn("OK", c.cmd("CREATE Outbox (USE (\\Sent))")[1])
+        self.assertIn("NO [USEATTR]", c.cmd("CREATE Other (USE (\\Bogus))")[1])
+        untagged, _ = c.cmd('LIST (SPECIAL-USE) "" "*"')
+        names = " ".join(untagged)
+        self.assertIn('"Sent"', names)
+        self.assertIn('"Outbox"', names)
+        self.assertNotIn('"INBOX"', names)
+        self.assertTrue(all("\\Sent" in u for u in untagged), untagged)
+
+    def test_list_root_and_syntax(self):
+        c = self.login()
+        untagged, tagged = c.cmd('LIST "" ""')
+        self.assertEqual(untagged, ['* LIST (\\Noselect) "." ""'])
+        self.assertIn("BAD", c.cmd('LIST "" "*" RETURN (STATUS (MESSAGES))')[1])
+        self.assertIn("BAD", c.cmd('LIST (RECURSIVEMATCH) "" "*"')[1])
+        self.assertIn("BAD", c.cmd("LIST")[1])
+        raw = self.raw()
+        self.assertIn("BAD", raw.cmd('LIST "" "*"')[1])  # not logged in
+
+    def test_imaplib_list(self):
+        m = imaplib.IMAP4("127.0.0.1", self.cport, timeout=10)
+        self.addCleanup(quiet_shutdown, m)
+        m.login("alice@example.test", PASSWORDS["alice@example.test"])
+        self.assertEqual(m.create("Archive")[0], "OK")
+        typ, data = m.list()
+        self.assertEqual(typ, "OK")
+        self.assertTrue(any(b'"Archive"' in d and b"\\Archive" in d for d in data), data)
+
+
 class TestTimeout(ImapBase):
     EXTRA_MAIN = {"imapd_login_timeout": "1s"}
 

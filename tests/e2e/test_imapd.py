@@ -25,8 +25,10 @@ require_tools("curl")
 
 DOMAINS = "example.test OK\n"
 MAILBOXES = ("alice@example.test example.test/alice/\n"
-             "bob@example.test example.test/bob/\n")
-PASSWORDS = {"alice@example.test": "alice secret", "bob@example.test": "bob secret"}
+             "bob@example.test example.test/bob/\n"
+             "carol@example.test example.test/carol/\n")
+PASSWORDS = {"alice@example.test": "alice secret", "bob@example.test": "bob secret",
+             "carol@example.test": "carol secret"}
 ALICE, ALICE_PW = "alice@example.test", "alice secret"
 
 
@@ -275,6 +277,17 @@ class TestCommands(ImapBase):
         c.send("NOPE\r\n")
         self.assertEqual(c.line(), "i2 BAD Expected DONE.")
 
+    def test_deleted_user_loses_session(self):
+        c = self.raw()
+        _, tagged = c.cmd('LOGIN "carol@example.test" "carol secret"')
+        self.assertIn(" OK ", tagged)
+        res = self.inst.ctl("user", "del", "carol@example.test")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        untagged, tagged = c.cmd("NOOP")
+        self.assertEqual(untagged, ["* BYE [AUTHENTICATIONFAILED] The user no longer exists."])
+        self.assertEqual(tagged, "")  # closed
+        self.assertIn("user=carol@example.test: the user was deleted", self.inst.log())
+
     def test_logout(self):
         c = self.raw()
         untagged, tagged = c.cmd("LOGOUT")
@@ -358,7 +371,7 @@ class TestFolders(ImapBase):
             _, tagged = c.cmd("CREATE " + name)
             self.assertIn("NO [CANNOT]", tagged, name)
         self.assertFalse([n for n in os.listdir(os.path.dirname(self.maildir()))
-                          if n not in ("alice", "bob", "demo")])
+                          if n not in ("alice", "bob", "carol", "demo")])
 
     def test_subscriptions_and_lsub(self):
         c = self.login()

@@ -498,6 +498,14 @@ static void test_rename(void **state)
 	create_ok(f, "w.b", 0);
 	assert_int_equal(mfolder_rename(f->mf, "k", "w", &reason, &err), MFOLDER_ERR_EXISTS);
 	assert_true(is_dir(f, ".k") && is_dir(f, ".k.b"));
+	/* a default special-use name keeps its attribute under its new name */
+	create_ok(f, "Sent", 0);
+	assert_int_equal(mfolder_rename(f->mf, "Sent", "Sent Items", &reason, &err), MFOLDER_OK);
+	assert_int_equal(mfolder_special_use(f->mf, "Sent Items"), MFOLDER_SENT);
+	/* renaming a parent without directory moves its children */
+	create_ok(f, "p.q", 0);
+	assert_int_equal(mfolder_rename(f->mf, "p", "r", &reason, &err), MFOLDER_OK);
+	assert_true(is_dir(f, ".r.q") && !is_dir(f, ".p.q") && !is_dir(f, ".r"));
 }
 
 static void test_rename_inbox(void **state)

@@ -64,10 +64,12 @@ int mfolder_exists(const mfolder *mf, const char *canon)
 {
 	char *path = mfolder_path(mf, canon), *cur = fs_join(path, "cur");
 	struct stat st;
-	int rc = stat(cur, &st) == 0 && S_ISDIR(st.st_mode) ? 1 : 0;
+	int rc;
 
-	if (rc == 0 && errno != ENOENT && errno != ENOTDIR && errno != 0)
-		rc = -1;
+	if (stat(cur, &st) == 0)
+		rc = S_ISDIR(st.st_mode) ? 1 : 0;
+	else
+		rc = errno == ENOENT || errno == ENOTDIR ? 0 : -1;
 	free(cur);
 	free(path);
 	return mfolder_is_inbox(canon) && rc == 0 ? 1 : rc;

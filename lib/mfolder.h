@@ -62,6 +62,9 @@
 #define MFOLDER_SUBSCRIPTIONS "subscriptions"
 #define MFOLDER_SPECIAL_USE "postern-special-use"
 #define MFOLDER_DELETED_PREFIX "postern-deleted."
+/* The directory ".DOVECOT-TRASHED" is Dovecot's folder being deleted:
+ * never listed, never created. */
+#define MFOLDER_DOVECOT_TRASHED "DOVECOT-TRASHED"
 
 enum mfolder_result {
 	MFOLDER_OK = 0,
@@ -113,6 +116,11 @@ const char *mfolder_special_name(unsigned bit);
  * '*' and '%', an empty level (leading, trailing or doubled '.'),
  * invalid modified UTF-7. Returns 0, or -1 (canon unchanged). */
 int mfolder_name_check(const char *in, size_t len, buf *canon, const char **reason_r);
+
+/* mfolder_create_name: mfolder_name_check for CREATE: one trailing
+ * separator is dropped first ("a." creates "a", RFC 3501 6.3.3), and
+ * Dovecot's reserved MFOLDER_DOVECOT_TRASHED is refused. */
+int mfolder_create_name(const char *in, size_t len, buf *canon, const char **reason_r);
 
 /* mfolder_is_inbox: whether canonical name is "INBOX". */
 bool mfolder_is_inbox(const char *canon);
@@ -228,8 +236,8 @@ void mfolder_quote(buf *out, const char *name);
 
 /* ---- changes (mfolder_ops.c) ---- */
 
-/* mfolder_create: CREATE canon (a trailing '.' of the command is the
- * caller's to strip: RFC 3501 says "a." creates "a"). Parents get no
+/* mfolder_create: CREATE canon (checked by mfolder_create_name, which
+ * drops a trailing '.': RFC 3501 says "a." creates "a"). Parents get no
  * directory (Maildir++ needs none; they list as \NonExistent). Makes
  * ".name" with tmp/ new/ cur/ and "maildirfolder", fsynced, via a
  * temporary name in tmp/ so a half-made folder is never listed. special

@@ -130,7 +130,9 @@ int mfolder_name_of_dir(const char *dirent, buf *out)
 {
 	size_t len, old = buf_len(out);
 
-	if (dirent[0] != MFOLDER_SEP)
+	/* Dovecot renames a folder it deletes to this first: a crash's
+	 * leftover, never a folder */
+	if (dirent[0] != MFOLDER_SEP || strcmp(dirent + 1, MFOLDER_DOVECOT_TRASHED) == 0)
 		return -1;
 	len = strlen(dirent + 1);
 	if (mfolder_name_check(dirent + 1, len, out, NULL) < 0)
@@ -143,4 +145,16 @@ int mfolder_name_of_dir(const char *dirent, buf *out)
 		return -1;
 	}
 	return 0;
+}
+
+int mfolder_create_name(const char *in, size_t len, buf *canon, const char **reason_r)
+{
+	if (len > 1 && in[len - 1] == MFOLDER_SEP && in[len - 2] != MFOLDER_SEP)
+		len--;
+	if (len == 15 && strncmp(in, MFOLDER_DOVECOT_TRASHED, len) == 0) {
+		if (reason_r != NULL)
+			*reason_r = "folder name reserved by Dovecot";
+		return -1;
+	}
+	return mfolder_name_check(in, len, canon, reason_r);
 }

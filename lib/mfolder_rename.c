@@ -120,7 +120,10 @@ static int do_moves(mfolder *mf, struct moves *mv, char **err_r)
 	return 0;
 }
 
-static void side_files_follow(mfolder *mf, const char *from, const char *to)
+/* side_files_follow: subscriptions and special-use entries move with
+ * the folders; special (from's attributes, defaults included: "Sent"
+ * renamed keeps \Sent) is recorded for to. */
+static void side_files_follow(mfolder *mf, const char *from, const char *to, unsigned special)
 {
 	char *err = NULL;
 
@@ -130,6 +133,10 @@ static void side_files_follow(mfolder *mf, const char *from, const char *to)
 			free(err);
 			err = NULL;
 		}
+	if (special != 0 && mfolder_special_store(mf->root, to, special, &err) < 0) {
+		log_warn("rename %s to %s: %s", from, to, err);
+		free(err);
+	}
 }
 
 /* move_messages: moves every file of root/sub into target/sub. */
@@ -241,11 +248,13 @@ enum mfolder_result mfolder_rename(mfolder *mf, const char *from, const char *to
 	else if (!targets_free(mf, &mv))
 		res = MFOLDER_ERR_EXISTS, *reason_r = "target folder already exists";
 	if (res == MFOLDER_OK) {
+		unsigned special = mfolder_special_use(mf, from);
+
 		if (do_moves(mf, &mv, err_r) < 0) {
 			res = MFOLDER_ERR_TEMP;
 			*reason_r = "temporary trouble with the mail store, try again";
 		}
-		side_files_follow(mf, from, to);
+		side_files_follow(mf, from, to, special);
 	}
 	moves_free(&mv);
 	return res;

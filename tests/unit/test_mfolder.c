@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -104,6 +105,36 @@ static void test_name_limits(void **state)
 	buf_free(&b);
 }
 
+static void test_create_name(void **state)
+{
+	static const struct {
+		const char *in, *canon;
+	} t[] = {
+		{"a.", "a"},       {"a.b.", "a.b"}, {"inbox.", "INBOX"}, {"a..", NULL},
+		{".", NULL},       {"DOVECOT-TRASHED", NULL}, {"DOVECOT-TRASHED.x", "DOVECOT-TRASHED.x"},
+		{"a", "a"},
+	};
+	buf *b = buf_new(16);
+	const char *reason;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int rc;
+
+		buf_reset(b);
+		rc = mfolder_create_name(t[i].in, strlen(t[i].in), b, &reason);
+		if (t[i].canon == NULL) {
+			if (rc != -1)
+				fail_msg("accepted %s", t[i].in);
+		} else {
+			if (rc != 0)
+				fail_msg("refused %s: %s", t[i].in, reason);
+			assert_string_equal(buf_cstr(b), t[i].canon);
+		}
+	}
+	buf_free(&b);
+}
+
 static void test_dir_names(void **state)
 {
 	static const struct {
@@ -113,6 +144,7 @@ static void test_dir_names(void **state)
 		{".inbox.x", NULL},  {".INBOX", NULL}, {".", NULL},
 		{"..", NULL},        {"...", NULL},    {"cur", NULL},
 		{"dovecot.index", NULL}, {".a..b", NULL}, {".a.", NULL},
+		{".DOVECOT-TRASHED", NULL},
 	};
 	buf *b = buf_new(64);
 	char *d;
@@ -498,6 +530,14 @@ static void test_rename(void **state)
 	create_ok(f, "w.b", 0);
 	assert_int_equal(mfolder_rename(f->mf, "k", "w", &reason, &err), MFOLDER_ERR_EXISTS);
 	assert_true(is_dir(f, ".k") && is_dir(f, ".k.b"));
+	/* a default special-use name keeps its attribute under its new name */
+	create_ok(f, "Sent", 0);
+	assert_int_equal(mfolder_rename(f->mf, "Sent", "Sent Items", &reason, &err), MFOLDER_OK);
+	assert_int_equal(mfolder_special_use(f->mf, "Sent Items"), MFOLDER_SENT);
+	/* renaming a parent without directory moves its children */
+	create_ok(f, "p.q", 0);
+	assert_int_equal(mfolder_rename(f->mf, "p", "r", &reason, &err), MFOLDER_OK);
+	assert_true(is_dir(f, ".r.q") && !is_dir(f, ".p.q") && !is_dir(f, ".r"));
 }
 
 static void test_rename_inbox(void **state)
@@ -591,6 +631,57 @@ static void test_subscriptions_v2(void **state)
 	free(lock);
 }
 
+/* Several processes at once: every subscription lands (the dot-lock),
+ * and of several CREATEs of one name exactly one succeeds. */
+static void test_processes(void **state)
+{
+	struct fx *f = *state;
+	enum { KIDS = 6, EACH = 8 };
+	pid_t pids[KIDS];
+	int created = 0, exists = 0;
+	char *s;
+
+	for (int k = 0; k < KIDS; k++) {
+		pids[k] = fork();
+		assert_true(pids[k] >= 0);
+		if (pids[k] == 0) {
+			const char *reason;
+			char *err = NULL, name[32];
+			enum mfolder_result res = mfolder_create(f->mf, "Same", 0, &reason, &err);
+
+			for (int i = 0; i < EACH; i++) {
+				snprintf(name, sizeof(name), "k%d.n%d", k, i);
+				if (mfolder_subscribe(f->mf, name, true, &reason, &err) != MFOLDER_OK)
+					_exit(3);
+			}
+			_exit(res == MFOLDER_OK ? 0 : res == MFOLDER_ERR_EXISTS ? 1 : 2);
+		}
+	}
+	for (int k = 0; k < KIDS; k++) {
+		int st;
+
+		assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
+		assert_true(WIFEXITED(st));
+		assert_true(WEXITSTATUS(st) <= 1);
+		created += WEXITSTATUS(st) == 0;
+		exists += WEXITSTATUS(st) == 1;
+	}
+	assert_int_equal(created, 1);
+	assert_int_equal(exists, KIDS - 1);
+	s = slurp(f, MFOLDER_SUBSCRIPTIONS);
+	for (int k = 0; k < KIDS; k++)
+		for (int i = 0; i < EACH; i++) {
+			char line[40];
+
+			snprintf(line, sizeof(line), "k%d.n%d\n", k, i);
+			if (strstr(s, line) == NULL)
+				fail_msg("lost subscription %s", line);
+		}
+	assert_int_equal(strlen(s), (size_t)KIDS * EACH * strlen("k0.n0\n"));
+	free(s);
+	assert_int_equal(count_entries(f, "tmp"), 0);
+}
+
 static void test_defaults(void **state)
 {
 	struct fx *f = *state;
@@ -630,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_name_limits),
 		cmocka_unit_test(test_dir_names),
+		cmocka_unit_test(test_create_name),
 		cmocka_unit_test(test_match),
 		cmocka_unit_test(test_match_limits),
 		cmocka_unit_test(test_quote),
@@ -641,6 +733,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rename_inbox, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_subscriptions, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_subscriptions_v2, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_processes, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_defaults, fx_setup, fx_teardown),
 	};
 

@@ -97,14 +97,19 @@ void imapbox_flags_text(const imapbox *box, uint32_t seq, buf *out);
 void imapbox_flags_list(const imapbox *box, buf *out);
 void imapbox_permanentflags(const imapbox *box, buf *out);
 
+/* What imapbox_msg must find out when it does not know it yet (each may
+ * cost a system call or a read of the message file, once per message). */
+#define IMAPBOX_NEED_DATE 1u /* internaldate: the file's mtime (a stat) */
+#define IMAPBOX_NEED_SIZE 2u /* size: read the file when the name and the
+			      * uidlist lack its CRLF size */
+
 /* imapbox_msg: fills *m for message seq (1 <= seq <= count): seq, uid,
- * flags, keywords, internaldate (the file's mtime, one stat on first use),
- * size (RFC822.SIZE: CRLF size, read from the file once when the name and
- * uidlist lack it), modseq; source and source_ctx are left to imapd. The
- * keyword array is valid until the next imapbox_msg call or change of the
- * box. IMAPBOX_OK, IMAPBOX_TEMP when the file cannot be read (errno
- * ENOENT: expunged meanwhile: FETCH answers NO for it). */
-int imapbox_msg(imapbox *box, uint32_t seq, struct imapmsg *m);
+ * flags, keywords, modseq; internaldate and size when asked for in need
+ * or already known (else 0 and -1); source and source_ctx are left to
+ * imapd. The keyword array is valid until the next imapbox_msg call or
+ * change of the box. IMAPBOX_OK, or IMAPBOX_TEMP with errno (ENOENT: the
+ * message was expunged meanwhile: FETCH answers NO for it). */
+int imapbox_msg(imapbox *box, uint32_t seq, unsigned need, struct imapmsg *m);
 /* imapbox_msg_open: opens message seq's file read-only (found again when
  * another process renamed it). The fd, or -1 with errno (ENOENT: gone). */
 int imapbox_msg_open(imapbox *box, uint32_t seq);

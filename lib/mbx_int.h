@@ -129,8 +129,9 @@ static inline int mbx_name_cmp_base(const char *a, size_t alen, const char *b, s
 		return c;
 	return alen < blen ? -1 : alen > blen;
 }
-/* mbx_name_with_flags: heap "<base>:2,<letters>" for m with these flags. */
-char *mbx_name_with_flags(const struct mbx_msg *m, unsigned flags);
+/* mbx_name_with_flags: heap "<base>:2,<letters>" for m with these flags
+ * and keyword letters (NULL: m's current keywords). */
+char *mbx_name_with_flags(const struct mbx_msg *m, unsigned flags, const char *keywords);
 /* mbx_msg_set_name: points m at its (new) file name and rereads the flags. */
 void mbx_msg_set_name(struct mbx_arena **ar, struct mbx_msg *m, const char *name, bool in_new);
 

@@ -1,0 +1,501 @@
+/* test_imapbox.c: unit tests of lib/imapbox: the view of a selected
+ * folder (sequence numbers, flags, keywords, \Recent), sync between two
+ * sessions (new, expunged and re-flagged messages held until take),
+ * STORE with UNCHANGEDSINCE, EXPUNGE and UID EXPUNGE, dovecot-keywords,
+ * postern-modseq surviving reopen and rebuilt when bad, APPEND, COPY,
+ * MOVE and STATUS. Uses the scratch Maildir of mbx_fixture.c. */
+#include "mbx_fixture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "imapbox.h"
+#include "md.h"
+#include "mem.h"
+
+static imapbox *ib_open(bool rw)
+{
+	imapbox *box = NULL;
+	char *err = NULL;
+	int rc = imapbox_open(mt_mdir, rw, &box, &err);
+
+	if (rc != IMAPBOX_OK)
+		fail_msg("imapbox_open: %s", err);
+	return box;
+}
+
+static void ib_sync(imapbox *box, bool expunges, struct imapbox_changes *ch)
+{
+	char *err = NULL;
+
+	if (imapbox_sync(box, &err) != IMAPBOX_OK)
+		fail_msg("imapbox_sync: %s", err);
+	imapbox_take(box, expunges, ch);
+}
+
+static char *flags_of(const imapbox *box, uint32_t seq)
+{
+	buf *b = buf_new(64);
+
+	imapbox_flags_text(box, seq, b);
+	return buf_steal_free(&b);
+}
+
+static void assert_flags(const imapbox *box, uint32_t seq, const char *want)
+{
+	char *got = flags_of(box, seq);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static int ib_store(imapbox *box, uint32_t seq, enum imapbox_store_op op, unsigned flags,
+		    const char *kw, uint64_t unchangedsince, struct imapbox_store_result *res)
+{
+	const char *kws[1] = { kw };
+	struct imapbox_store st = { .op = op, .flags = flags, .keywords = kws, .nkeywords = kw != NULL,
+				    .unchangedsince = unchangedsince };
+	char *err = NULL;
+	int rc = imapbox_store(box, &seq, 1, &st, res, &err);
+
+	free(err);
+	return rc;
+}
+
+/* ---- open, view, \Recent ---- */
+
+static void test_open_view(void **state)
+{
+	imapbox *box, *other;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,S", "A\n");
+	mt_put("cur/200.b.host:2,FT", "BB\n");
+	mt_put("new/300.c.host", "CCC\n");
+	box = ib_open(true);
+	assert_int_equal(imapbox_count(box), 3);
+	assert_int_equal(imapbox_uid(box, 1), 1);
+	assert_int_equal(imapbox_uid(box, 3), 3);
+	assert_int_equal(imapbox_seq_of_uid(box, 2, false), 2);
+	assert_int_equal(imapbox_seq_of_uid(box, 9, false), 0);
+	assert_int_equal(imapbox_seq_of_uid(box, 9, true), 4);
+	assert_flags(box, 1, "(\\Seen)");
+	assert_flags(box, 2, "(\\Flagged \\Deleted)");
+	assert_flags(box, 3, "(\\Recent)");
+	assert_int_equal(imapbox_recent(box), 1);
+	assert_int_equal(imapbox_unseen_first(box), 2);
+	assert_true(mt_exists("cur/300.c.host:2,")); /* moved by the read-write session */
+	assert_true(imapbox_highestmodseq(box) >= 1);
+	assert_true(imapbox_modseq(box, 1) >= 1);
+	/* a second session does not get \Recent again */
+	other = ib_open(true);
+	assert_int_equal(imapbox_recent(other), 0);
+	imapbox_close(&other);
+	imapbox_close(&box);
+	assert_null(box);
+}
+
+static void test_open_missing(void **state)
+{
+	imapbox *box = NULL;
+	char *err = NULL;
+	char *dir;
+
+	(void)state;
+	dir = xasprintf("%s/.Nope", mt_mdir);
+	assert_int_equal(imapbox_open(dir, true, &box, &err), IMAPBOX_NONEXISTENT);
+	assert_null(box);
+	free(err);
+	free(dir);
+}
+
+static void test_msg_fill(void **state)
+{
+	imapbox *box;
+	struct imapmsg m;
+	struct stat st;
+	char *p;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,Sa", "Sub: x\nbody\n");
+	mt_put("dovecot-keywords", "0 $Junk\n1 work\n");
+	box = ib_open(true);
+	assert_int_equal(imapbox_msg(box, 1, IMAPBOX_NEED_DATE | IMAPBOX_NEED_SIZE, &m), IMAPBOX_OK);
+	assert_int_equal(m.seq, 1);
+	assert_int_equal(m.uid, 1);
+	assert_int_equal(m.flags, IMAPMSG_SEEN);
+	assert_int_equal(m.nkeywords, 1);
+	assert_string_equal(m.keywords[0], "$Junk");
+	assert_int_equal(m.size, 14); /* two LFs count two more */
+	p = mt_path("cur/100.a.host:2,Sa");
+	assert_int_equal(stat(p, &st), 0);
+	free(p);
+	assert_int_equal(m.internaldate, st.st_mtime);
+	assert_true(m.modseq >= 1);
+	assert_flags(box, 1, "(\\Seen $Junk)");
+	imapbox_close(&box);
+}
+
+static void test_flags_lists(void **state)
+{
+	imapbox *box;
+	buf *b = buf_new(64);
+
+	(void)state;
+	mt_put("dovecot-keywords", "0 $Junk\n3 work\nbad line\n99 far\n");
+	box = ib_open(true);
+	imapbox_flags_list(box, b);
+	assert_string_equal(buf_cstr(b), "(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk work)");
+	buf_reset(b);
+	imapbox_permanentflags(box, b);
+	assert_string_equal(buf_cstr(b), "(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk work \\*)");
+	imapbox_close(&box);
+	box = ib_open(false);
+	buf_reset(b);
+	imapbox_permanentflags(box, b);
+	assert_string_equal(buf_cstr(b), "()");
+	imapbox_close(&box);
+	buf_free(&b);
+}
+
+/* ---- STORE ---- */
+
+static void test_store_flags_keywords(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	uint64_t before;
+	char *kwf;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,P", "A\n");
+	box = ib_open(true);
+	before = imapbox_modseq(box, 1);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, "Work", 0, &res), IMAPBOX_OK);
+	assert_int_equal(res.nchanged, 1);
+	assert_int_equal(res.changed_seqs[0], 1);
+	assert_true(imapbox_modseq(box, 1) > before);
+	assert_int_equal(imapbox_highestmodseq(box), imapbox_modseq(box, 1));
+	assert_true(mt_exists("cur/100.a.host:2,PSa")); /* P kept, keyword a */
+	assert_flags(box, 1, "(\\Seen Work)");
+	kwf = mt_slurp_rel("dovecot-keywords");
+	assert_string_equal(kwf, "0 Work\n");
+	free(kwf);
+	/* the same store again changes nothing and raises no MODSEQ */
+	before = imapbox_modseq(box, 1);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, "work", 0, &res), IMAPBOX_OK);
+	assert_int_equal(res.nchanged, 0);
+	assert_int_equal(imapbox_modseq(box, 1), before);
+	/* replace: keyword and \Seen go, \Flagged comes, P stays */
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_SET, IMAPMSG_FLAGGED, NULL, 0, &res), IMAPBOX_OK);
+	assert_true(mt_exists("cur/100.a.host:2,FP"));
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_REMOVE, IMAPMSG_FLAGGED, "unknown", 0, &res),
+			 IMAPBOX_OK);
+	assert_true(mt_exists("cur/100.a.host:2,P"));
+	assert_flags(box, 1, "()");
+	/* bad keyword */
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, 0, "a(b", 0, &res), IMAPBOX_BAD);
+	imapbox_close(&box);
+}
+
+static void test_store_unchangedsince(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	uint64_t ms;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	box = ib_open(true);
+	ms = imapbox_modseq(box, 1);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, ms, &res), IMAPBOX_OK);
+	assert_int_equal(res.nchanged, 1);
+	assert_int_equal(res.nmodified, 0);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_FLAGGED, NULL, ms, &res), IMAPBOX_OK);
+	assert_int_equal(res.nchanged, 0);
+	assert_int_equal(res.nmodified, 1);
+	assert_int_equal(res.modified_seqs[0], 1);
+	assert_flags(box, 1, "(\\Seen)");
+	imapbox_close(&box);
+}
+
+static void test_store_readonly(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,T", "A\n");
+	box = ib_open(false);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, 0, &res), IMAPBOX_READONLY);
+	assert_int_equal(imapbox_expunge(box, NULL, 0, &err), IMAPBOX_READONLY);
+	imapbox_close(&box);
+}
+
+static void test_keyword_limit(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	char name[16];
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	box = ib_open(true);
+	for (int i = 0; i < IMAPBOX_MAX_KEYWORDS; i++) {
+		snprintf(name, sizeof(name), "kw%d", i);
+		assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, 0, name, 0, &res), IMAPBOX_OK);
+	}
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, 0, "one-too-many", 0, &res), IMAPBOX_LIMIT);
+	assert_true(mt_exists("cur/100.a.host:2,abcdefghijklmnopqrstuvwxyz"));
+	imapbox_close(&box);
+}
+
+/* ---- sync between sessions ---- */
+
+static void test_sync_two_sessions(void **state)
+{
+	imapbox *a, *b;
+	struct imapbox_changes ch;
+	struct imapbox_store_result res;
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	a = ib_open(true);
+	b = ib_open(true);
+	/* nothing changed */
+	ib_sync(b, true, &ch);
+	assert_int_equal(ch.nexpunged + ch.nchanged, 0);
+	assert_false(ch.exists_changed);
+	/* a flag change by a */
+	assert_int_equal(ib_store(a, 2, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, 0, &res), IMAPBOX_OK);
+	ib_sync(a, true, &ch);
+	assert_int_equal(ch.nchanged, 0); /* a's own change is not reported back */
+	ib_sync(b, true, &ch);
+	assert_int_equal(ch.nchanged, 1);
+	assert_int_equal(ch.changed_seqs[0], 2);
+	assert_flags(b, 2, "(\\Seen)");
+	assert_int_equal(imapbox_modseq(b, 2), imapbox_modseq(a, 2));
+	/* a new message */
+	mt_put("new/300.c.host", "C\n");
+	ib_sync(b, false, &ch);
+	assert_true(ch.exists_changed);
+	assert_int_equal(ch.exists, 3);
+	assert_int_equal(ch.recent, 1);
+	ib_sync(a, true, &ch);
+	assert_int_equal(ch.exists, 3);
+	assert_int_equal(imapbox_recent(a), 0);
+	/* an expunge by a, held in b while expunges may not be sent */
+	assert_int_equal(ib_store(a, 1, IMAPBOX_STORE_ADD, IMAPMSG_DELETED, NULL, 0, &res), IMAPBOX_OK);
+	assert_int_equal(imapbox_expunge(a, NULL, 0, &err), IMAPBOX_OK);
+	imapbox_take(a, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_seqs[0], 1);
+	assert_int_equal(ch.expunged_uids[0], 1);
+	assert_int_equal(imapbox_count(a), 2);
+	ib_sync(b, false, &ch);
+	assert_int_equal(ch.nexpunged, 0);
+	assert_int_equal(imapbox_count(b), 3);
+	assert_true(imapbox_expunged(b, 1));
+	assert_int_equal(imapbox_msg_open(b, 1), -1);
+	assert_int_equal(errno, ENOENT);
+	imapbox_take(b, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_seqs[0], 1);
+	assert_int_equal(imapbox_count(b), 2);
+	assert_int_equal(imapbox_uid(b, 1), 2);
+	imapbox_close(&a);
+	imapbox_close(&b);
+}
+
+static void test_sync_external_changes(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	uint64_t high;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	mt_put("cur/300.c.host:2,", "C\n");
+	box = ib_open(true);
+	high = imapbox_highestmodseq(box);
+	/* a Maildir MUA renames one and deletes another; pop3d-style */
+	mt_move("cur/200.b.host:2,", "cur/200.b.host:2,RS");
+	mt_del("cur/300.c.host:2,");
+	ib_sync(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_seqs[0], 3);
+	assert_int_equal(ch.nchanged, 1);
+	assert_int_equal(ch.changed_seqs[0], 2);
+	assert_flags(box, 2, "(\\Answered \\Seen)");
+	assert_true(imapbox_highestmodseq(box) > high);
+	imapbox_close(&box);
+}
+
+static void test_expunge_uids(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	uint32_t uids[] = { 2 };
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,T", "A\n");
+	mt_put("cur/200.b.host:2,T", "B\n");
+	mt_put("cur/300.c.host:2,S", "C\n");
+	box = ib_open(true);
+	assert_int_equal(imapbox_expunge(box, uids, 1, &err), IMAPBOX_OK);
+	imapbox_take(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_uids[0], 2);
+	assert_true(mt_exists("cur/100.a.host:2,T"));
+	assert_false(mt_exists("cur/200.b.host:2,T"));
+	assert_int_equal(imapbox_expunge(box, NULL, 0, &err), IMAPBOX_OK);
+	imapbox_take(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(imapbox_count(box), 1);
+	assert_int_equal(imapbox_uid(box, 1), 3);
+	imapbox_close(&box);
+}
+
+static void test_expunge_order(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,T", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	mt_put("cur/300.c.host:2,T", "C\n");
+	mt_put("cur/400.d.host:2,T", "D\n");
+	box = ib_open(true);
+	assert_int_equal(imapbox_expunge(box, NULL, 0, &err), IMAPBOX_OK);
+	imapbox_take(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 3);
+	assert_int_equal(ch.expunged_seqs[0], 4); /* highest first */
+	assert_int_equal(ch.expunged_seqs[1], 3);
+	assert_int_equal(ch.expunged_seqs[2], 1);
+	assert_false(ch.exists_changed);
+	imapbox_close(&box);
+}
+
+/* ---- postern-modseq ---- */
+
+static void test_modseq_persists(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	uint64_t ms1, high;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	box = ib_open(true);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, 0, &res), IMAPBOX_OK);
+	ms1 = imapbox_modseq(box, 1);
+	high = imapbox_highestmodseq(box);
+	imapbox_close(&box);
+	box = ib_open(false);
+	assert_int_equal(imapbox_modseq(box, 1), ms1);
+	assert_int_equal(imapbox_highestmodseq(box), high);
+	imapbox_close(&box);
+	/* corrupt: rebuilt above the old highest, UIDVALIDITY kept */
+	mt_put("postern-modseq", "garbage that is no modseq file at all....");
+	box = ib_open(true);
+	assert_int_equal(imapbox_uid(box, 2), 2);
+	assert_true(imapbox_highestmodseq(box) >= 1);
+	imapbox_close(&box);
+	/* missing: rebuilt */
+	mt_del("postern-modseq");
+	box = ib_open(true);
+	assert_true(imapbox_modseq(box, 1) >= 1);
+	assert_true(mt_exists("postern-modseq"));
+	imapbox_close(&box);
+}
+
+static void test_modseq_torn_tail(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	uint64_t high;
+	char *p;
+	int fd;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	box = ib_open(true);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, 0, &res), IMAPBOX_OK);
+	high = imapbox_highestmodseq(box);
+	imapbox_close(&box);
+	p = mt_path("postern-modseq");
+	fd = open(p, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "torn", 4), 4); /* a writer died mid-record */
+	close(fd);
+	free(p);
+	box = ib_open(true);
+	assert_true(imapbox_highestmodseq(box) >= high);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_FLAGGED, NULL, 0, &res), IMAPBOX_OK);
+	assert_true(imapbox_modseq(box, 1) > high); /* never lowered */
+	imapbox_close(&box);
+}
+
+static void test_many_stores_compact(void **state)
+{
+	imapbox *box, *other;
+	struct imapbox_store_result res;
+	struct imapbox_changes ch;
+	struct stat st;
+	char *p;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	box = ib_open(true);
+	other = ib_open(true);
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(ib_store(box, 1, i % 2 ? IMAPBOX_STORE_REMOVE : IMAPBOX_STORE_ADD, IMAPMSG_SEEN,
+					  NULL, 0, &res),
+				 IMAPBOX_OK);
+	p = mt_path("postern-modseq");
+	assert_int_equal(stat(p, &st), 0);
+	free(p);
+	assert_true(st.st_size < 24 * 2100); /* compacted on the way */
+	ib_sync(other, true, &ch);
+	assert_int_equal(imapbox_modseq(other, 1), imapbox_modseq(box, 1));
+	assert_int_equal(imapbox_flags(other, 1), 0);
+	imapbox_close(&box);
+	imapbox_close(&other);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		MT_TEST(test_open_view),
+		MT_TEST(test_open_missing),
+		MT_TEST(test_msg_fill),
+		MT_TEST(test_flags_lists),
+		MT_TEST(test_store_flags_keywords),
+		MT_TEST(test_store_unchangedsince),
+		MT_TEST(test_store_readonly),
+		MT_TEST(test_keyword_limit),
+		MT_TEST(test_sync_two_sessions),
+		MT_TEST(test_sync_external_changes),
+		MT_TEST(test_expunge_uids),
+		MT_TEST(test_expunge_order),
+		MT_TEST(test_modseq_persists),
+		MT_TEST(test_modseq_torn_tail),
+		MT_TEST(test_many_stores_compact),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -95,7 +95,7 @@ int mbx_dotlock_take(const char *lock_path, int wait_ms, char **err_r)
 		}
 		if (now_ms() >= deadline) {
 			if (err_r != NULL)
-				*err_r = xasprintf("%s is held by another process", lock_path);
+				*err_r = xasprintf("%s is locked by another process", lock_path);
 			return -1;
 		}
 		usleep(MBX_LOCK_POLL_MS * 1000);

@@ -211,8 +211,8 @@ struct imapbox_append {
 	const char *const *keywords;
 	size_t nkeywords;
 	time_t internaldate;           /* 0: now */
-	long long quota_bytes;         /* Maildir++ quota in bytes, 0: none
-					* (or the maildirsize's own limit) */
+	long long quota_bytes;         /* Maildir++ quota in bytes (of the
+					* quota root, mbx_quota_root), 0: none */
 };
 
 /* imapbox_append: delivers a message into folder dir (no session needed):
@@ -230,7 +230,9 @@ int imapbox_append(const char *dir, const struct imapbox_append *ap, uint32_t *u
  * dir with their flags and keywords (hard links where the file system
  * allows, else copies), UIDs given at once. *src_uids_r and *dst_uids_r
  * (heap arrays of *ncopied entries, in the same order) for COPYUID;
- * messages expunged meanwhile are left out. Quota as for append (the
+ * messages expunged meanwhile are left out; the caller frees both arrays,
+ * also on error. The keywords' names are added to dir's
+ * dovecot-keywords as needed (IMAPBOX_LIMIT when they do not fit). Quota as for append (the
  * whole copy is refused when it does not fit). move: the sources are
  * expunged afterwards (MOVE, RFC 6851; imapd sends the EXPUNGEs from the
  * next imapbox_take). Results as imapbox_append; on error nothing is

@@ -173,6 +173,18 @@ bool ibx_stamp_eq(const struct ibx_stamp *a, const struct ibx_stamp *b);
 /* ibx_full_sync: reopen the mbx, record what the side file lacks, build
  * the snapshot (imapbox_sync.c; also used by imapbox_open). */
 int ibx_full_sync(imapbox *box, char **err_r);
+/* ibx_record_changes: brings postern-modseq in line with mb (rebuilding
+ * it when missing or bad) under its lock; records above MODSEQ
+ * scan_modseq are newer than mb's scan and left alone. 0 or -1. */
+int ibx_record_changes(struct ibx_mseq *ms, const mbx *mb, uint64_t scan_modseq, char **err_r);
+/* ibx_record_new: state records for messages just added to folder dir
+ * (APPEND, COPY); skipped when the file is missing or bad (the next sync
+ * rebuilds it). Failure is logged, not returned: the message is in. */
+void ibx_record_new(const char *dir, uint32_t uidvalidity, const uint32_t *uids, const uint32_t *masks,
+		    size_t n);
+/* ibx_expunge_uids: expunges the messages with these UIDs (ascending),
+ * \Deleted or not (MOVE). As imapbox_expunge. */
+int ibx_expunge_uids(imapbox *box, const uint32_t *uids, size_t nuids, bool need_deleted, char **err_r);
 /* ibx_build_snap: the snapshot from box->mb and the MODSEQ table. */
 void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent);
 /* ibx_view_find: index of uid in the view, -1 if none. */

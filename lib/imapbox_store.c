@@ -217,6 +217,11 @@ static void snap_drop(imapbox *box, const struct ibx_mchange *ch, size_t n)
 
 int imapbox_expunge(imapbox *box, const uint32_t *uids, size_t nuids, char **err_r)
 {
+	return ibx_expunge_uids(box, uids, nuids, true, err_r);
+}
+
+int ibx_expunge_uids(imapbox *box, const uint32_t *uids, size_t nuids, bool need_deleted, char **err_r)
+{
 	struct ibx_mchange *ch;
 	size_t nch = 0;
 	int failed = 0;
@@ -236,7 +241,7 @@ int imapbox_expunge(imapbox *box, const uint32_t *uids, size_t nuids, char **err
 		long idx = v->expunged ? -1 : mbx_find_uid(box->mb, v->uid);
 		int rc;
 
-		if (idx < 0 || !(mbx_msg(box->mb, (size_t)idx)->flags & MBX_TRASHED))
+		if (idx < 0 || (need_deleted && !(mbx_msg(box->mb, (size_t)idx)->flags & MBX_TRASHED)))
 			continue;
 		if (uids != NULL && bsearch(&v->uid, uids, nuids, sizeof(*uids), cmp_u32) == NULL)
 			continue;

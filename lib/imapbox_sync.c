@@ -104,11 +104,8 @@ static struct ibx_mchange *changes_needed(const struct ibx_mseq *ms, const mbx *
 	return ch;
 }
 
-/* record_changes: brings postern-modseq in line with mb (rebuilding it
- * when missing or bad), under its lock. */
-static int record_changes(imapbox *box, const mbx *mb, uint64_t scan_modseq, char **err_r)
+int ibx_record_changes(struct ibx_mseq *ms, const mbx *mb, uint64_t scan_modseq, char **err_r)
 {
-	struct ibx_mseq *ms = &box->ms;
 	struct ibx_mchange *ch;
 	size_t n;
 	int rc = 0;
@@ -186,7 +183,7 @@ int ibx_full_sync(imapbox *box, char **err_r)
 		return -1;
 	stamps_take(box, &after);
 	recent = claim_recent(box, mb, &nrecent);
-	if (record_changes(box, mb, scan_modseq, err_r) < 0) {
+	if (ibx_record_changes(&box->ms, mb, scan_modseq, err_r) < 0) {
 		free(recent);
 		mbx_free(&mb);
 		return -1;

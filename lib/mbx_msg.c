@@ -107,8 +107,11 @@ int mbx_expunge(mbx *mb, size_t i)
 
 	for (int try = 0; try < MBX_SCAN_TRIES; try++) {
 		if (unlinkat(msg_dirfd(mb, m), m->name, 0) == 0) {
-			if (md_quota_add(mb->path, -m->psize, -1) < 0)
-				log_warn("mbx: %s: cannot update maildirsize: %s", mb->path, strerror(errno));
+			char *root = mbx_quota_root(mb->path);
+
+			if (md_quota_add(root, -m->psize, -1) < 0)
+				log_warn("mbx: %s: cannot update maildirsize: %s", root, strerror(errno));
+			free(root);
 			return 0;
 		}
 		if (errno != ENOENT)

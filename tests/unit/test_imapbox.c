@@ -477,6 +477,192 @@ static void test_many_stores_compact(void **state)
 	imapbox_close(&other);
 }
 
+/* ---- APPEND, COPY, MOVE, STATUS ---- */
+
+static char *make_folder(const char *name)
+{
+	char *dir = xasprintf("%s/%s", mt_mdir, name);
+	char *err = NULL;
+
+	if (md_create(dir, true, &err) < 0)
+		fail_msg("md_create: %s", err);
+	return dir;
+}
+
+static char *put_tmp(const char *text)
+{
+	char *rel = xasprintf("tmp/append.%d", (int)getpid());
+	char *p = mt_path(rel);
+
+	mt_put(rel, text);
+	free(rel);
+	return p;
+}
+
+static void test_append(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	struct imapmsg m;
+	const char *kws[] = { "$Junk" };
+	struct imapbox_append ap = { .flags = IMAPMSG_SEEN | IMAPMSG_RECENT, .keywords = kws, .nkeywords = 1,
+				     .internaldate = 1000000000 };
+	uint32_t uv = 0, uid = 0;
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	box = ib_open(true);
+	ap.tmp_path = put_tmp("Subject: hi\n\nbody\n");
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OK);
+	assert_int_equal(uv, imapbox_uidvalidity(box));
+	assert_int_equal(uid, 2);
+	assert_false(mt_exists("tmp/x") || access(ap.tmp_path, F_OK) == 0);
+	ib_sync(box, true, &ch);
+	assert_true(ch.exists_changed);
+	assert_int_equal(imapbox_count(box), 2);
+	assert_int_equal(imapbox_uid(box, 2), 2);
+	assert_flags(box, 2, "(\\Seen $Junk)");
+	assert_int_equal(imapbox_msg(box, 2, IMAPBOX_NEED_DATE | IMAPBOX_NEED_SIZE, &m), IMAPBOX_OK);
+	assert_int_equal(m.internaldate, 1000000000);
+	assert_int_equal(m.size, 21);
+	assert_true(ch.flags_changed);
+	free((char *)ap.tmp_path);
+	/* without flags: into new/, \Recent for the next session */
+	ap = (struct imapbox_append){ .tmp_path = put_tmp("x\n") };
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OK);
+	assert_int_equal(uid, 3);
+	ib_sync(box, true, &ch);
+	assert_int_equal(ch.exists, 3);
+	assert_int_equal(ch.recent, 1);
+	free((char *)ap.tmp_path);
+	imapbox_close(&box);
+}
+
+static void test_append_errors(void **state)
+{
+	struct imapbox_append ap = { 0 };
+	uint32_t uv = 0, uid = 0;
+	char *err = NULL, *dir;
+
+	(void)state;
+	dir = xasprintf("%s/.Missing", mt_mdir);
+	ap.tmp_path = put_tmp("x\n");
+	assert_int_equal(imapbox_append(dir, &ap, &uv, &uid, &err), IMAPBOX_NONEXISTENT);
+	free(err);
+	free(dir);
+	/* over quota: refused before anything is written */
+	mt_put("cur/100.a.host,S=40:2,", "0123456789012345678901234567890123456789");
+	ap.quota_bytes = 41;
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OVERQUOTA);
+	free(err);
+	assert_int_equal(access(ap.tmp_path, F_OK), 0);
+	ap.quota_bytes = 1000;
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OK);
+	free((char *)ap.tmp_path);
+}
+
+static void test_copy_move(void **state)
+{
+	imapbox *box, *dst;
+	struct imapbox_changes ch;
+	struct imapbox_store_result res;
+	uint32_t seqs[] = { 1, 3 };
+	uint32_t uv, *src_uids, *dst_uids;
+	size_t n;
+	char *err = NULL, *dir;
+
+	(void)state;
+	dir = make_folder(".Archive");
+	mt_put("cur/100.a.host:2,S", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	mt_put("cur/300.c.host:2,F", "C\n");
+	box = ib_open(true);
+	assert_int_equal(ib_store(box, 3, IMAPBOX_STORE_ADD, 0, "work", 0, &res), IMAPBOX_OK);
+	assert_int_equal(imapbox_copy(box, seqs, 2, dir, false, 0, &uv, &src_uids, &dst_uids, &n, &err),
+			 IMAPBOX_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(src_uids[0], 1);
+	assert_int_equal(src_uids[1], 3);
+	assert_int_equal(dst_uids[0], 1);
+	assert_int_equal(dst_uids[1], 2);
+	free(src_uids);
+	free(dst_uids);
+	{
+		imapbox *d = NULL;
+
+		assert_int_equal(imapbox_open(dir, true, &d, &err), IMAPBOX_OK);
+		dst = d;
+	}
+	assert_int_equal(imapbox_count(dst), 2);
+	assert_int_equal(imapbox_uidvalidity(dst), uv);
+	assert_flags(dst, 1, "(\\Seen)");
+	assert_flags(dst, 2, "(\\Flagged work)");
+	/* MOVE: copied, then gone from the source */
+	assert_int_equal(imapbox_copy(box, seqs, 1, dir, true, 0, &uv, &src_uids, &dst_uids, &n, &err),
+			 IMAPBOX_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(dst_uids[0], 3);
+	free(src_uids);
+	free(dst_uids);
+	imapbox_take(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_uids[0], 1);
+	assert_int_equal(imapbox_count(box), 2);
+	ib_sync(dst, true, &ch);
+	assert_int_equal(ch.exists, 3);
+	imapbox_close(&dst);
+	imapbox_close(&box);
+	free(dir);
+}
+
+static void test_status(void **state)
+{
+	struct imapbox_status st;
+	imapbox *box;
+	char *err = NULL, *dir;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,S", "A\n");
+	mt_put("cur/200.b.host:2,", "BB\r\n");
+	mt_put("new/300.c.host", "C\nC\n");
+	assert_int_equal(imapbox_status(mt_mdir, ~0u, &st, &err), IMAPBOX_OK);
+	assert_int_equal(st.messages, 3);
+	assert_int_equal(st.recent, 1);
+	assert_int_equal(st.unseen, 2);
+	assert_int_equal(st.uidnext, 4);
+	assert_int_equal(st.size, 3 + 4 + 6);
+	assert_true(st.highestmodseq >= 1);
+	box = ib_open(false);
+	assert_int_equal(st.uidvalidity, imapbox_uidvalidity(box));
+	assert_int_equal(st.highestmodseq, imapbox_highestmodseq(box));
+	imapbox_close(&box);
+	dir = xasprintf("%s/.Nope", mt_mdir);
+	assert_int_equal(imapbox_status(dir, ~0u, &st, &err), IMAPBOX_NONEXISTENT);
+	free(err);
+	free(dir);
+}
+
+static void test_watch_paths(void **state)
+{
+	imapbox *box;
+	const char *const *w;
+	char *want;
+
+	(void)state;
+	box = ib_open(true);
+	w = imapbox_watch_paths(box);
+	want = mt_path("new");
+	assert_string_equal(w[0], want);
+	free(want);
+	want = mt_path("cur");
+	assert_string_equal(w[1], want);
+	free(want);
+	assert_string_equal(w[2], mt_mdir);
+	assert_null(w[3]);
+	imapbox_close(&box);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -495,6 +681,11 @@ int main(void)
 		MT_TEST(test_modseq_persists),
 		MT_TEST(test_modseq_torn_tail),
 		MT_TEST(test_many_stores_compact),
+		MT_TEST(test_append),
+		MT_TEST(test_append_errors),
+		MT_TEST(test_copy_move),
+		MT_TEST(test_status),
+		MT_TEST(test_watch_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

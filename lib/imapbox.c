@@ -147,12 +147,7 @@ uint32_t imapbox_uidnext(const imapbox *box)
 
 uint64_t imapbox_highestmodseq(const imapbox *box)
 {
-	uint64_t h = box->snap_highest;
-
-	for (size_t i = 0; i < box->nview; i++)
-		if (box->view[i].modseq > h) /* own STOREs since the sync */
-			h = box->view[i].modseq;
-	return h;
+	return box->snap_highest;
 }
 
 const char *const *imapbox_watch_paths(const imapbox *box)
@@ -176,11 +171,7 @@ uint32_t imapbox_count(const imapbox *box)
 
 uint32_t imapbox_recent(const imapbox *box)
 {
-	uint32_t n = 0;
-
-	for (size_t i = 0; i < box->nview; i++)
-		n += box->view[i].recent;
-	return n;
+	return box->nrecent;
 }
 
 uint32_t imapbox_unseen_first(const imapbox *box)

@@ -156,6 +156,8 @@ struct imapbox {
 	/* the last sync's findings */
 	struct ibx_snap *snap;
 	size_t nsnap;
+	uint32_t nrecent;          /* \Recent messages in the view */
+	bool snap_dirty;           /* the snapshot may differ from the view */
 	uint32_t snap_uidvalidity, snap_uidnext;
 	uint64_t snap_highest;
 	unsigned kw_count_told;    /* keywords in FLAGS last sent */

@@ -119,6 +119,8 @@ static void apply_own(imapbox *box, const struct ibx_mchange *ch, const uint32_t
 
 		v->mask = ch[k].mask;
 		v->modseq = ch[k].modseq;
+		if (ch[k].modseq > box->snap_highest)
+			box->snap_highest = ch[k].modseq;
 		if (s != NULL) {
 			s->mask = ch[k].mask;
 			s->modseq = ch[k].modseq;
@@ -213,6 +215,7 @@ static void snap_drop(imapbox *box, const struct ibx_mchange *ch, size_t n)
 	box->nsnap = out;
 	(void)ch;
 	box->snap_highest = box->ms.highest;
+	box->snap_dirty = true;
 }
 
 int imapbox_expunge(imapbox *box, const uint32_t *uids, size_t nuids, char **err_r)

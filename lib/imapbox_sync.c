@@ -165,6 +165,7 @@ void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent)
 	box->snap_uidvalidity = mbx_uidvalidity(box->mb);
 	box->snap_uidnext = mbx_uidnext(box->mb);
 	box->snap_highest = box->ms.highest;
+	box->snap_dirty = true;
 }
 
 int ibx_full_sync(imapbox *box, char **err_r)
@@ -242,6 +243,12 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 		ch->uidvalidity_changed = true;
 		return;
 	}
+	ch->exists = (uint32_t)oldn;
+	ch->recent = box->nrecent;
+	ch->flags_changed = box->kw.count != box->kw_count_told;
+	box->kw_count_told = box->kw.count;
+	if (!box->snap_dirty)
+		return; /* nothing new since the last take: O(1) */
 	nv = xmalloc((oldn + box->nsnap + 1) * sizeof(*nv));
 	out_grow(&box->out_seqs, oldn);
 	out_grow(&box->out_uids, oldn);
@@ -291,10 +298,12 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 	ch->expunged_uids = box->out_uids;
 	ch->nexpunged = nexp;
 	ch->exists = (uint32_t)out;
-	ch->recent = imapbox_recent(box);
+	box->nrecent = 0;
+	for (size_t i = 0; i < out; i++)
+		box->nrecent += nv[i].recent;
+	ch->recent = box->nrecent;
 	ch->exists_changed = out != oldn - nexp;
 	ch->changed_seqs = box->out_changed;
 	ch->nchanged = nchg;
-	ch->flags_changed = box->kw.count != box->kw_count_told;
-	box->kw_count_told = box->kw.count;
+	box->snap_dirty = !expunges && out != box->nsnap; /* expunges still held */
 }

@@ -85,7 +85,11 @@ static void adopt(mbx *mb, struct mbx_load *ld)
 		im->m.pop3_uidl = e->rec != NULL ? e->rec->pop3 : NULL;
 		im->exts = e->rec != NULL ? e->rec->exts : "";
 	}
-	qsort(mb->msgs, mb->n, sizeof(*mb->msgs), cmp_msg_uid);
+	for (size_t k = 1; k < mb->n; k++)
+		if (mb->msgs[k - 1].m.uid > mb->msgs[k].m.uid) { /* new files: sort */
+			qsort(mb->msgs, mb->n, sizeof(*mb->msgs), cmp_msg_uid);
+			break;
+		}
 }
 
 static int open_subdir(const char *maildir, const char *sub)

@@ -663,6 +663,90 @@ static void test_watch_paths(void **state)
 	imapbox_close(&box);
 }
 
+/* ---- a store Dovecot wrote ---- */
+
+static void test_dovecot_store(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	char *kwf;
+
+	(void)state;
+	mt_put("dovecot-uidlist", "3 V1234567 N40 G0123456789abcdef0123456789abcdef\n"
+				  "7 :1600000001.M1P1.dove:2,S\n"
+				  "31 W20 :1600000002.M2P2.dove,S=18:2,Fb\n");
+	mt_put("dovecot-keywords", "0 $Forwarded\n1 Junk\n");
+	mt_put("cur/1600000001.M1P1.dove:2,S", "a\n");
+	mt_put("cur/1600000002.M2P2.dove,S=18:2,Fb", "012345678901234567");
+	mt_put("dovecot.index", "Dovecot's own, ignored");
+	box = ib_open(true);
+	assert_int_equal(imapbox_uidvalidity(box), 1234567);
+	assert_int_equal(imapbox_uidnext(box), 40);
+	assert_int_equal(imapbox_count(box), 2);
+	assert_int_equal(imapbox_uid(box, 1), 7);
+	assert_int_equal(imapbox_uid(box, 2), 31);
+	assert_flags(box, 2, "(\\Flagged Junk)");
+	/* a known keyword keeps its letter; the file stays Dovecot's */
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, 0, "$forwarded", 0, &res), IMAPBOX_OK);
+	assert_true(mt_exists("cur/1600000001.M1P1.dove:2,Sa"));
+	kwf = mt_slurp_rel("dovecot-keywords");
+	assert_string_equal(kwf, "0 $Forwarded\n1 Junk\n");
+	free(kwf);
+	imapbox_close(&box);
+}
+
+static void test_own_store_then_foreign(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	struct imapbox_changes ch;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	box = ib_open(true);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, 0, &res), IMAPBOX_OK);
+	ib_sync(box, true, &ch);
+	assert_int_equal(ch.nchanged, 0);
+	mt_move("cur/200.b.host:2,", "cur/200.b.host:2,F"); /* someone else, after us */
+	ib_sync(box, true, &ch);
+	assert_int_equal(ch.nchanged, 1);
+	assert_int_equal(ch.changed_seqs[0], 2);
+	assert_flags(box, 2, "(\\Flagged)");
+	imapbox_close(&box);
+}
+
+static void test_append_torn_uidlist(void **state)
+{
+	struct imapbox_append ap = { 0 };
+	uint32_t uv = 0, uid = 0;
+	char *err = NULL, *ul;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mbx_free(&(mbx *){ mt_open() });
+	ul = mt_slurp_rel("dovecot-uidlist");
+	{
+		char *torn = xasprintf("%s2 :half-writ", ul);
+
+		mt_put("dovecot-uidlist", torn); /* a writer died mid-line */
+		free(torn);
+	}
+	ap.tmp_path = put_tmp("x\n");
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OK);
+	assert_int_equal(uid, 2);
+	free((char *)ap.tmp_path);
+	free(ul);
+	/* and in place when the list is whole */
+	ap.tmp_path = put_tmp("y\n");
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OK);
+	assert_int_equal(uid, 3);
+	ul = mt_slurp_rel("dovecot-uidlist");
+	assert_non_null(strstr(ul, "\n3 :"));
+	free(ul);
+	free((char *)ap.tmp_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -686,6 +770,9 @@ int main(void)
 		MT_TEST(test_copy_move),
 		MT_TEST(test_status),
 		MT_TEST(test_watch_paths),
+		MT_TEST(test_dovecot_store),
+		MT_TEST(test_own_store_then_foreign),
+		MT_TEST(test_append_torn_uidlist),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

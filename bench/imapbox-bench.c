@@ -112,6 +112,31 @@ static void bench_mbx(const char *dir)
 	mbx_free(&mb);
 }
 
+/* bench_delivery: a message appears in new/ (as local delivers it), then
+ * the session syncs (an IDLE wake-up): a full rescan of the folder. */
+static void bench_delivery(imapbox *box, const char *dir)
+{
+	struct imapbox_changes ch;
+	char *err = NULL, *p = xasprintf("%s/new/%ld.M1P2.delivered", dir, (long)time(NULL));
+	double t, c;
+
+	if (fs_write_atomic(p, "Subject: new\n\nnew\n", 19, 0600, &err) < 0)
+		die("write", err);
+	t = now_ms();
+	c = cpu_ms();
+	if (imapbox_sync(box, &err) != IMAPBOX_OK)
+		die("imapbox_sync", err);
+	imapbox_take(box, true, &ch);
+	printf("%-34s %10.2f ms (cpu %.2f ms; EXISTS %u, RECENT %u)\n", "sync after a delivery", now_ms() - t,
+	       cpu_ms() - c, ch.exists, ch.recent);
+	t = now_ms();
+	if (imapbox_sync(box, &err) != IMAPBOX_OK)
+		die("imapbox_sync", err);
+	imapbox_take(box, true, &ch);
+	printf("%-34s %10.2f ms\n", "the sync after that", now_ms() - t);
+	free(p);
+}
+
 static void bench_sync(imapbox *box)
 {
 	struct imapbox_changes ch;
@@ -194,6 +219,7 @@ int main(int argc, char **argv)
 	}
 	bench_mbx(argv[optind]);
 	bench_sync(box);
+	bench_delivery(box, argv[optind]);
 	bench_stores(box, stores);
 	imapbox_close(&box);
 	box = timed_open(argv[optind], "open after the stores");

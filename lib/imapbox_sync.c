@@ -40,10 +40,12 @@ static void stamps_take(const imapbox *box, struct ibx_stamps *s)
 	ibx_stamp_of(box->watch[3 + 1], &s->ulist);
 }
 
+/* stamps_eq: the directories did not change. The uidlist is left out: a
+ * change of it that matters (UIDs for new files) comes with a change of
+ * new/ or cur/, and mbx_open may have written it itself. */
 static bool stamps_eq(const struct ibx_stamps *a, const struct ibx_stamps *b)
 {
-	return ibx_stamp_eq(&a->nw, &b->nw) && ibx_stamp_eq(&a->cur, &b->cur) &&
-	       ibx_stamp_eq(&a->ulist, &b->ulist);
+	return ibx_stamp_eq(&a->nw, &b->nw) && ibx_stamp_eq(&a->cur, &b->cur);
 }
 
 static void stamps_keep(imapbox *box, const struct ibx_stamps *s)
@@ -191,7 +193,12 @@ int ibx_full_sync(imapbox *box, char **err_r)
 	}
 	if (nrecent > 0 && stamps_eq(&before, &after))
 		stamps_take(box, &after); /* our own moves to cur/: known */
-	stamps_keep(box, stamps_eq(&before, &after) || nrecent > 0 ? &after : &before);
+	if (!stamps_eq(&before, &after) && nrecent == 0) {
+		before.ulist = after.ulist;
+		stamps_keep(box, &before); /* changed during the scan: again next time */
+	} else {
+		stamps_keep(box, &after);
+	}
 	box->last_full = time(NULL);
 	mbx_free(&box->mb);
 	box->mb = mb;

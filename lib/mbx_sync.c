@@ -6,10 +6,14 @@
  * the scan was stable, else kept, so a file the scan missed keeps its UID. */
 #include "mbx_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "mem.h"
 
@@ -121,6 +125,7 @@ void mbx_sync_match(struct mbx_load *ld)
 
 	for (size_t k = 0; k < ld->n; k++) {
 		ld->ents[k].uid = 0;
+		ld->ents[k].rec = NULL;
 		h[k] = base_hash(ld->ents[k].name, ld->ents[k].baselen);
 	}
 	for (size_t k = 0; k < ul->n; k++)
@@ -222,6 +227,58 @@ void mbx_sync_assign(const mbx *mb, struct mbx_load *ld)
 		mbx_ulist_make_guid(&ld->ar, &ld->ul.guid);
 	if (ld->ul.hdr_extra == NULL)
 		ld->ul.hdr_extra = "";
+}
+
+/* A list is appended to when it is long (a short one is rewritten: cheap,
+ * and it drops records of vanished files) and holds few stale records. */
+#define MBX_APPEND_MIN_RECORDS 256
+#define MBX_APPEND_STALE_DIV 8 /* stale records up to 1/8 of the list (+16) */
+
+bool mbx_sync_can_append(const struct mbx_load *ld)
+{
+	size_t unmatched = 0;
+
+	if (!ld->ul.valid || ld->ul.torn || ld->ul.n < MBX_APPEND_MIN_RECORDS ||
+	    (uint64_t)ld->ul.nextuid + ld->nnew >= UINT32_MAX)
+		return false;
+	for (size_t k = 0; k < ld->ul.n; k++)
+		unmatched += !ld->ul.recs[k].matched;
+	return unmatched <= ld->ul.n / MBX_APPEND_STALE_DIV + 16;
+}
+
+int mbx_sync_append(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r)
+{
+	struct mbx_ent **fresh = xmalloc((ld->nnew + 1) * sizeof(*fresh));
+	buf *text = buf_new(ld->nnew * 80 + 16);
+	size_t nf = 0;
+	int fd, rc = 0;
+
+	for (size_t k = 0; k < ld->n; k++)
+		if (ld->ents[k].uid == 0)
+			fresh[nf++] = &ld->ents[k];
+	qsort(fresh, nf, sizeof(*fresh), cmp_new_order);
+	for (size_t k = 0; k < nf; k++) {
+		struct mbx_ent *e = fresh[k];
+
+		e->uid = ld->ul.nextuid++;
+		buf_printf(text, "%u", e->uid);
+		if (mbx_name_size_field(e->name, e->baselen, 'S') < 0 && e->psize >= 0)
+			buf_printf(text, " S%lld", e->psize);
+		if (e->vsize >= 0)
+			buf_printf(text, " W%lld", e->vsize);
+		buf_printf(text, " :%s\n", e->name);
+	}
+	fd = open(mb->ulist_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 || fs_write_all(fd, buf_cstr(text), buf_len(text)) < 0 || fsync(fd) < 0) {
+		*err_r = xasprintf("cannot append to %s: %s", mb->ulist_path, strerror(errno));
+		rc = -1; /* XXX: a partial append is a torn line: the next writer rewrites */
+	}
+	if (fd >= 0)
+		close(fd);
+	mbx_lock_release(mb, lockfd);
+	buf_free(&text);
+	free(fresh);
+	return rc;
 }
 
 static int cmp_rec_uid(const void *a, const void *b)

@@ -3,7 +3,8 @@
  * selected) and its handler; an unknown command or one in the wrong state
  * gets BAD and the session goes on. Also the small commands of any state
  * and of the authenticated state: CAPABILITY, NOOP, LOGOUT, ID (RFC 2971),
- * ENABLE (RFC 5161), NAMESPACE (RFC 2342). */
+ * ENABLE (RFC 5161), NAMESPACE (RFC 2342). NOOP reports what changed
+ * in a selected folder. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -47,8 +48,10 @@ static void cmd_capability(struct session *s, const struct imapcmd *cmd)
 
 static void cmd_noop(struct session *s, const struct imapcmd *cmd)
 {
-	if (no_args(s, cmd))
-		imapd_ok(s, "NOOP completed.");
+	if (!no_args(s, cmd))
+		return;
+	imapd_report_changes(s);
+	imapd_ok(s, "NOOP completed.");
 }
 
 static void cmd_logout(struct session *s, const struct imapcmd *cmd)
@@ -159,6 +162,13 @@ static const struct command commands[] = {
 	{ "RENAME", LOGGED_IN, imapd_cmd_rename },
 	{ "SUBSCRIBE", LOGGED_IN, imapd_cmd_subscribe },
 	{ "UNSUBSCRIBE", LOGGED_IN, imapd_cmd_unsubscribe },
+	{ "SELECT", LOGGED_IN, imapd_cmd_select },
+	{ "EXAMINE", LOGGED_IN, imapd_cmd_examine },
+	{ "STATUS", LOGGED_IN, imapd_cmd_status },
+	{ "CLOSE", IST_SELECTED, imapd_cmd_close },
+	{ "UNSELECT", IST_SELECTED, imapd_cmd_close },
+	{ "EXPUNGE", IST_SELECTED, imapd_cmd_expunge },
+	{ "CHECK", IST_SELECTED, imapd_cmd_check },
 };
 
 static const char *state_name(enum imap_state state)

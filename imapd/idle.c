@@ -2,7 +2,10 @@
  * instead of commands until the client's DONE, which gets the tagged OK;
  * any other line ends the IDLE with BAD. While idling the autologout
  * timer (imapd_timeout, RFC 3501 5.4: at least 30 minutes) runs as for
- * any logged-in session; the client renews its IDLE before it. */
+ * any logged-in session; the client renews its IDLE before it. In the
+ * selected state changes of the folder (a delivery, another session's
+ * STORE or EXPUNGE) wake the session through lib/watch (mailbox.c), which
+ * sends the untagged replies at once. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,11 +22,14 @@ void imapd_cmd_idle(struct session *s, const struct imapcmd *cmd)
 	}
 	s->idling = true;
 	imapd_raw(s, "+ idling\r\n");
+	imapd_report_changes(s);
+	imapd_mailbox_watch(s, true);
 }
 
 void imapd_idle_end(struct session *s)
 {
 	s->idling = false;
+	imapd_mailbox_watch(s, false);
 }
 
 /* line_from: a whole line at the start of data[0..len): its length

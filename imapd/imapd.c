@@ -21,6 +21,18 @@ static void limits_init(struct imapd_server *srv, cfg *c)
 	l->nonsync = IMAPCMD_NONSYNC_PLUS;
 }
 
+/* watches_init: one inotify hub for the IDLE sessions of the process. */
+static void watches_init(struct imapd_server *srv)
+{
+	char *err = NULL;
+
+	srv->watches = watch_hub_new(srv->loop, &err);
+	if (srv->watches == NULL) {
+		log_warn("IDLE sessions will not be woken by changes: %s", err);
+		free(err);
+	}
+}
+
 static void imapd_init(svc *service)
 {
 	struct imapd_server *srv = svc_ctx(service);
@@ -42,6 +54,7 @@ static void imapd_init(svc *service)
 	imapd_tls_init(srv, c);
 	imapd_login_init(srv, c);
 	srv->resolver = resolver_new(c);
+	watches_init(srv);
 	imapd_session_init(srv);
 	log_debug("imapd %s ready (role %s)", svc_name(service), role);
 }

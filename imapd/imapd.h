@@ -9,6 +9,8 @@
  *               authenticated-state commands (NOOP, ID, ENABLE, ...)
  *   login.c     LOGIN, AUTHENTICATE (SASL, SASL-IR), STARTTLS, the Maildir
  *   folders.c   LIST, LSUB, CREATE, DELETE, RENAME, (UN)SUBSCRIBE (lib/mfolder)
+ *   mailbox.c   SELECT, EXAMINE, STATUS, CLOSE, UNSELECT, EXPUNGE, CHECK,
+ *               untagged updates (lib/imapbox), IDLE wake-ups (lib/watch)
  *   idle.c      IDLE (RFC 2177): "+ idling", DONE, wake-ups (lib/watch) */
 #ifndef POSTERN_IMAPD_H
 #define POSTERN_IMAPD_H
@@ -21,6 +23,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "ev.h"
+#include "imapbox.h"
 #include "imapcmd.h"
 #include "mfolder.h"
 #include "passdb.h"
@@ -30,6 +33,7 @@
 #include "strm.h"
 #include "svc.h"
 #include "tls.h"
+#include "watch.h"
 
 /* Input bytes taken from the stream per step (the reader keeps what it
  * needs; the rest waits in the session's pending buffer). */
@@ -59,6 +63,7 @@ struct imapd_server {
 	int session_limit;
 	struct imapcmd_limits limits;
 	sess_server *sessions;  /* the session layer (lib/sess) */
+	watch_hub *watches;     /* IDLE wake-ups; NULL without inotify */
 };
 
 enum imap_state {
@@ -80,6 +85,8 @@ struct session {
 	char *login;            /* the authenticated user */
 	char *maildir;          /* and its Maildir */
 	mfolder *mf;            /* its folder namespace */
+	imapbox *box;           /* the selected folder (IST_SELECTED) */
+	watch *watch;           /* its changes, while idling */
 	uint64_t login_gen;     /* map generation the login was last known valid at */
 	bool idling;            /* IDLE: waiting for DONE */
 };
@@ -133,6 +140,22 @@ void imapd_cmd_delete(struct session *s, const struct imapcmd *cmd);
 void imapd_cmd_rename(struct session *s, const struct imapcmd *cmd);
 void imapd_cmd_subscribe(struct session *s, const struct imapcmd *cmd);
 void imapd_cmd_unsubscribe(struct session *s, const struct imapcmd *cmd);
+
+/* mailbox.c */
+void imapd_cmd_select(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_examine(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_status(struct session *s, const struct imapcmd *cmd);
+/* imapd_cmd_close: CLOSE and UNSELECT. */
+void imapd_cmd_close(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_expunge(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_check(struct session *s, const struct imapcmd *cmd);
+/* imapd_report_changes: sync the selected folder and send the untagged
+ * EXPUNGE / EXISTS / RECENT / FETCH of what changed (nothing unselected). */
+void imapd_report_changes(struct session *s);
+/* imapd_mailbox_watch: wake-ups on changes of the selected folder (IDLE)
+ * on or off. */
+void imapd_mailbox_watch(struct session *s, bool on);
+void imapd_mailbox_close(struct session *s);
 
 /* idle.c */
 void imapd_cmd_idle(struct session *s, const struct imapcmd *cmd);

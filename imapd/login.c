@@ -254,6 +254,7 @@ bool imapd_login_current(struct session *s)
 void imapd_logout(struct session *s)
 {
 	imapd_idle_end(s);
+	imapd_mailbox_close(s);
 	free(s->login);
 	s->login = NULL;
 	free(s->maildir);

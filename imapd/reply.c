@@ -121,7 +121,7 @@ void imapd_capabilities(const struct session *s, buf *out)
 	const char *mechs;
 
 	buf_puts(out, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE CHILDREN LIST-EXTENDED "
-		      "SPECIAL-USE CREATE-SPECIAL-USE");
+		      "SPECIAL-USE CREATE-SPECIAL-USE UNSELECT STATUS=SIZE");
 	if (s->state != IST_NOAUTH)
 		return;
 	buf_puts(out, " SASL-IR");

@@ -424,6 +424,146 @@ class TestFolders(ImapBase):
         self.assertTrue(any(b'"Archive"' in d and b"\\Archive" in d for d in data), data)
 
 
+class TestSelected(ImapBase):
+    """SELECT/EXAMINE/STATUS/CLOSE/UNSELECT/EXPUNGE/CHECK over lib/imapbox,
+    changes by others reported after NOOP and during IDLE (lib/watch)."""
+
+    USER = "alice@example.test"
+
+    def maildir(self):
+        base = self.inst.ctl("config", "get", "virtual_mailbox_base").stdout.strip()
+        return os.path.join(base, "example.test", self.USER.split("@")[0])
+
+    def fill(self, count, flags=None):
+        """Empties the INBOX and stores count messages in new/ (or in cur/
+        with flags); returns their base names."""
+        md = self.maildir()
+        for sub in ("new", "cur", "tmp"):
+            os.makedirs(os.path.join(md, sub), exist_ok=True)
+            for name in os.listdir(os.path.join(md, sub)):
+                os.unlink(os.path.join(md, sub, name))
+        for name in os.listdir(md):
+            if name.startswith("dovecot-") or name.startswith("postern-"):
+                os.unlink(os.path.join(md, name))
+        names = []
+        for i in range(count):
+            name = "%d.M%dP1.test" % (1700000000 + i, i)
+            path = os.path.join(md, "new", name) if flags is None else \
+                os.path.join(md, "cur", name + ":2," + flags[i])
+            with open(path, "wb") as f:
+                f.write(b"From: x@example.test\nSubject: m%d\n\nbody %d\n" % (i, i))
+            names.append(name)
+        self.inst.give(md)
+        return names
+
+    def deliver(self, name):
+        """A message written as local writes one: tmp/ then new/."""
+        md = self.maildir()
+        tmp = os.path.join(md, "tmp", name)
+        with open(tmp, "wb") as f:
+            f.write(b"Subject: late\n\nlate\n")
+        self.inst.give(tmp)
+        os.rename(tmp, os.path.join(md, "new", name))
+
+    def login(self):
+        c = self.raw()
+        _, tagged = c.cmd('LOGIN "%s" "%s"' % (self.USER, PASSWORDS[self.USER]))
+        self.assertIn(" OK ", tagged)
+        return c
+
+    def test_select_examine_status(self):
+        self.fill(3)
+        c = self.login()
+        untagged, tagged = c.cmd("SELECT INBOX")
+        self.assertRegex(tagged, r"^t\d+ OK \[READ-WRITE\] Select completed\.$")
+        self.assertIn("* 3 EXISTS", untagged)
+        self.assertIn("* 3 RECENT", untagged)
+        self.assertIn("* OK [UNSEEN 1] First unseen.", untagged)
+        self.assertIn("* OK [UIDNEXT 4] Predicted next UID.", untagged)
+        self.assertTrue(any(u.startswith("* FLAGS (") for u in untagged), untagged)
+        self.assertTrue(any(u.startswith("* OK [UIDVALIDITY ") for u in untagged), untagged)
+        self.assertEqual(len(os.listdir(os.path.join(self.maildir(), "cur"))), 3)
+        d = self.login()
+        untagged, tagged = d.cmd("EXAMINE inbox")
+        self.assertIn("OK [READ-ONLY]", tagged)
+        self.assertIn("* 0 RECENT", untagged)  # \Recent went to the first session
+        self.assertIn("NO [READ-ONLY]", d.cmd("EXPUNGE")[1])
+        untagged, tagged = d.cmd("STATUS INBOX (MESSAGES UIDNEXT UNSEEN SIZE)")
+        self.assertIn(" OK ", tagged)
+        self.assertRegex(untagged[0], r'^\* STATUS "INBOX" \(MESSAGES 3 UIDNEXT 4 UNSEEN 3 '
+                         r'SIZE \d+\)$')
+        self.assertIn("NO [NONEXISTENT]", d.cmd("SELECT Nowhere")[1])
+        self.assertIn("BAD", d.cmd("CLOSE")[1])  # the failed SELECT left no folder
+        self.assertIn("BAD", d.cmd("STATUS INBOX (BOGUS)")[1])
+
+    def test_changes_after_noop(self):
+        names = self.fill(3)
+        c = self.login()
+        c.cmd("SELECT INBOX")
+        cur = os.path.join(self.maildir(), "cur")
+        files = sorted(os.listdir(cur))
+        os.rename(os.path.join(cur, files[1]), os.path.join(cur, names[1] + ":2,S"))
+        os.unlink(os.path.join(cur, files[0]))
+        untagged, tagged = c.cmd("NOOP")
+        self.assertIn("OK", tagged)
+        self.assertIn("* 1 EXPUNGE", untagged)
+        self.assertTrue(any(u.startswith("* 1 FETCH (UID 2 FLAGS (\\Seen") for u in untagged),
+                        untagged)
+        self.deliver("1700000100.M100P1.test")
+        untagged, _ = c.cmd("CHECK")
+        self.assertIn("* 3 EXISTS", untagged)
+
+    def test_idle_woken_by_delivery_and_expunge(self):
+        self.fill(2)
+        c = self.login()
+        c.cmd("SELECT INBOX")
+        other = self.login()
+        other.cmd("SELECT INBOX")
+        c.send("i1 IDLE\r\n")
+        self.assertEqual(c.line(), "+ idling")
+        start = time.monotonic()
+        self.deliver("1700000200.M200P1.test")
+        self.assertEqual(c.line(), "* 3 EXISTS")
+        self.assertEqual(c.line(), "* 3 RECENT")  # all three first seen here
+        self.assertLess(time.monotonic() - start, 1.5)
+        # another session's STORE-less change: \Deleted set on disk, then
+        # that session expunges
+        cur = os.path.join(self.maildir(), "cur")
+        first = sorted(os.listdir(cur))[0]
+        os.rename(os.path.join(cur, first), os.path.join(cur, first.split(":")[0] + ":2,T"))
+        self.assertEqual(c.line(), "* 1 FETCH (UID 1 FLAGS (\\Deleted \\Recent))")
+        untagged, tagged = other.cmd("EXPUNGE")
+        self.assertIn(" OK ", tagged)
+        self.assertIn("* 1 EXPUNGE", untagged)
+        self.assertEqual(c.line(), "* 1 EXPUNGE")
+        c.send("DONE\r\n")
+        self.assertEqual(c.line(), "i1 OK IDLE completed.")
+
+    def test_close_expunges_unselect_does_not(self):
+        self.fill(3, flags=["T", "", "S"])
+        c = self.login()
+        c.cmd("SELECT INBOX")
+        self.assertIn("OK Unselect completed.", c.cmd("UNSELECT")[1])
+        self.assertEqual(len(os.listdir(os.path.join(self.maildir(), "cur"))), 3)
+        c.cmd("EXAMINE INBOX")
+        c.cmd("CLOSE")  # read-only: nothing expunged
+        self.assertEqual(len(os.listdir(os.path.join(self.maildir(), "cur"))), 3)
+        c.cmd("SELECT INBOX")
+        self.assertIn("OK Close completed.", c.cmd("CLOSE")[1])
+        self.assertEqual(len(os.listdir(os.path.join(self.maildir(), "cur"))), 2)
+        self.assertIn("BAD", c.cmd("EXPUNGE")[1])  # not selected any more
+
+    def test_imaplib_select(self):
+        self.fill(2)
+        m = imaplib.IMAP4("127.0.0.1", self.cport, timeout=10)
+        self.addCleanup(quiet_shutdown, m)
+        m.login(self.USER, PASSWORDS[self.USER])
+        typ, data = m.select("INBOX")
+        self.assertEqual((typ, data), ("OK", [b"2"]))
+        self.assertEqual(m.status("INBOX", "(MESSAGES)")[1], [b'"INBOX" (MESSAGES 2)'])
+        self.assertEqual(m.close()[0], "OK")
+
+
 class TestTimeout(ImapBase):
     EXTRA_MAIN = {"imapd_login_timeout": "1s"}
 

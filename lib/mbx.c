@@ -53,6 +53,37 @@ fail:
 	return -1;
 }
 
+/* load_locked: the second pass, under the lock, after an unlocked one
+ * found files without a UID (or a bad uidlist): the list is read again
+ * (another process may have numbered them meanwhile) and matched to the
+ * files the first pass found; the ones still without a UID get theirs by
+ * an append to the list when it allows, else by a rewrite. Files that
+ * came after the first scan are numbered by the next open. */
+static int load_locked(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r)
+{
+	free(ld->ul.recs);
+	ld->ul.recs = NULL;
+	if (mbx_ulist_load(mb, ld, err_r) < 0)
+		goto fail;
+	mbx_sync_match(ld);
+	for (int try = 1; mbx_scan_stat_missing(mb, ld, try < MBX_SCAN_TRIES) != 0; try++) {
+		if (mbx_scan_all(mb, ld, err_r) < 0)
+			goto fail;
+		mbx_sync_match(ld);
+	}
+	if (ld->ul.valid && ld->nnew == 0) {
+		mbx_lock_release(mb, lockfd);
+		return 0;
+	}
+	if (mbx_sync_can_append(ld))
+		return mbx_sync_append(mb, ld, lockfd, err_r);
+	mbx_sync_assign(mb, ld);
+	return mbx_sync_write(mb, ld, lockfd, err_r);
+fail:
+	mbx_lock_release(mb, lockfd);
+	return -1;
+}
+
 static int cmp_msg_uid(const void *a, const void *b)
 {
 	const struct mbx_imsg *x = a, *y = b;
@@ -85,7 +116,11 @@ static void adopt(mbx *mb, struct mbx_load *ld)
 		im->m.pop3_uidl = e->rec != NULL ? e->rec->pop3 : NULL;
 		im->exts = e->rec != NULL ? e->rec->exts : "";
 	}
-	qsort(mb->msgs, mb->n, sizeof(*mb->msgs), cmp_msg_uid);
+	for (size_t k = 1; k < mb->n; k++)
+		if (mb->msgs[k - 1].m.uid > mb->msgs[k].m.uid) { /* new files: sort */
+			qsort(mb->msgs, mb->n, sizeof(*mb->msgs), cmp_msg_uid);
+			break;
+		}
 }
 
 static int open_subdir(const char *maildir, const char *sub)
@@ -128,9 +163,8 @@ int mbx_open(const char *maildir, mbx **mb_r, char **err_r)
 		return -1;
 	rc = load_run(mb, &ld, -1, err_r);
 	if (rc == 1) {
-		mbx_load_clear(&ld);
 		lockfd = mbx_lock_take(mb, mbx_lock_wait_ms, err_r);
-		rc = lockfd < 0 ? -1 : load_run(mb, &ld, lockfd, err_r);
+		rc = lockfd < 0 ? -1 : load_locked(mb, &ld, lockfd, err_r);
 	}
 	if (rc < 0) {
 		mbx_load_clear(&ld);

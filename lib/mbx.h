@@ -100,8 +100,39 @@ int mbx_msg_open(mbx *mb, size_t i);
  * gone, -1 with errno on other errors. */
 int mbx_set_flags(mbx *mb, size_t i, unsigned flags);
 
-/* mbx_expunge: removes message i's file and, when the folder has a
- * maildirsize (Maildir++ quota), appends "-psize -1" to it. 0, 1 when it
+/* mbx_set_info: as mbx_set_flags, but the keyword letters (a-z) become
+ * exactly those of keywords (any order; NULL keeps the current ones).
+ * Letters that are neither flags nor keywords are kept. */
+int mbx_set_info(mbx *mb, size_t i, unsigned flags, const char *keywords);
+
+/* mbx_find_uid: the index of the message with this UID, or -1 (binary
+ * search: messages are in UID order). */
+long mbx_find_uid(const mbx *mb, uint32_t uid);
+
+/* mbx_dotlock_take / mbx_dotlock_release: a dot-lock file as the uidlist
+ * lock (O_EXCL create, waited for up to wait_ms, broken when older than
+ * MBX_LOCK_STALE seconds), for other files of a folder (dovecot-keywords).
+ * take: the fd, or -1 with *err_r (heap; NULL err_r: none wanted). */
+int mbx_dotlock_take(const char *lock_path, int wait_ms, char **err_r);
+void mbx_dotlock_release(const char *lock_path, int lockfd);
+
+/* mbx_add: UIDs for files just linked into folder dir's new/ or cur/
+ * (names[0..n), file names), given at once under the uidlist lock by
+ * appending records in place (mbx_add.c), or by a full mbx_open pass when
+ * the uidlist cannot be appended to. uids_r[k] gets names[k]'s UID (0 if
+ * the file vanished meanwhile), *uidvalidity_r the folder's. 0, or -1
+ * with *err_r (heap). */
+int mbx_add(const char *dir, const char *const *names, size_t n, uint32_t *uids_r, uint32_t *uidvalidity_r,
+	    char **err_r);
+
+/* mbx_quota_root: the Maildir whose maildirsize counts folder dir: dir
+ * itself, or its parent when dir is a Maildir++ folder (has the
+ * maildirfolder file). Heap. */
+char *mbx_quota_root(const char *dir);
+
+/* mbx_expunge: removes message i's file and, when the folder's quota
+ * root (mbx_quota_root) has a maildirsize (Maildir++ quota), appends
+ * "-psize -1" to it. 0, 1 when it
  * was already gone, -1 with errno on other errors. */
 int mbx_expunge(mbx *mb, size_t i);
 

@@ -51,6 +51,8 @@ struct mbx_rec {
 
 struct mbx_ulist {
 	bool valid;            /* read and parsed as v3 */
+	bool torn;             /* the last line has no newline (an append
+				  cut short): records may not be appended */
 	const char *bad;       /* why not valid when the file exists */
 	unsigned bad_line;
 	uint32_t uidvalidity, nextuid;
@@ -129,8 +131,9 @@ static inline int mbx_name_cmp_base(const char *a, size_t alen, const char *b, s
 		return c;
 	return alen < blen ? -1 : alen > blen;
 }
-/* mbx_name_with_flags: heap "<base>:2,<letters>" for m with these flags. */
-char *mbx_name_with_flags(const struct mbx_msg *m, unsigned flags);
+/* mbx_name_with_flags: heap "<base>:2,<letters>" for m with these flags
+ * and keyword letters (NULL: m's current keywords). */
+char *mbx_name_with_flags(const struct mbx_msg *m, unsigned flags, const char *keywords);
 /* mbx_msg_set_name: points m at its (new) file name and rereads the flags. */
 void mbx_msg_set_name(struct mbx_arena **ar, struct mbx_msg *m, const char *name, bool in_new);
 
@@ -179,6 +182,12 @@ void mbx_sync_match(struct mbx_load *ld);
 /* mbx_sync_assign: numbers the files without a UID (a new UIDVALIDITY
  * when the uidlist was bad or the UIDs ran out). */
 void mbx_sync_assign(const mbx *mb, struct mbx_load *ld);
+/* mbx_sync_can_append / mbx_sync_append: when the uidlist is good, ends
+ * in a newline and holds few records of vanished files, the files without
+ * a UID get theirs by records appended in place (no rewrite of a big
+ * list); append releases the lock. 0, or -1 with *err_r (heap). */
+bool mbx_sync_can_append(const struct mbx_load *ld);
+int mbx_sync_append(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r);
 /* mbx_sync_write: replaces the uidlist with the pass's records, which
  * releases the lock. 0, or -1 with *err_r (heap). */
 int mbx_sync_write(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r);

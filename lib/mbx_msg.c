@@ -75,10 +75,15 @@ int mbx_msg_open(mbx *mb, size_t i)
 
 int mbx_set_flags(mbx *mb, size_t i, unsigned flags)
 {
+	return mbx_set_info(mb, i, flags, NULL);
+}
+
+int mbx_set_info(mbx *mb, size_t i, unsigned flags, const char *keywords)
+{
 	struct mbx_msg *m = &mb->msgs[i].m;
 
 	for (int try = 0; try < MBX_SCAN_TRIES; try++) {
-		char *name = mbx_name_with_flags(m, flags);
+		char *name = mbx_name_with_flags(m, flags, keywords);
 		int rc = 0;
 
 		if (m->in_new || strcmp(name, m->name) != 0)
@@ -102,8 +107,11 @@ int mbx_expunge(mbx *mb, size_t i)
 
 	for (int try = 0; try < MBX_SCAN_TRIES; try++) {
 		if (unlinkat(msg_dirfd(mb, m), m->name, 0) == 0) {
-			if (md_quota_add(mb->path, -m->psize, -1) < 0)
-				log_warn("mbx: %s: cannot update maildirsize: %s", mb->path, strerror(errno));
+			char *root = mbx_quota_root(mb->path);
+
+			if (md_quota_add(root, -m->psize, -1) < 0)
+				log_warn("mbx: %s: cannot update maildirsize: %s", root, strerror(errno));
+			free(root);
 			return 0;
 		}
 		if (errno != ENOENT)
@@ -112,6 +120,21 @@ int mbx_expunge(mbx *mb, size_t i)
 			return errno == ENOENT ? 1 : -1;
 	}
 	return 1;
+}
+
+long mbx_find_uid(const mbx *mb, uint32_t uid)
+{
+	size_t lo = 0, hi = mb->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mb->msgs[mid].m.uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < mb->n && mb->msgs[lo].m.uid == uid ? (long)lo : -1;
 }
 
 const char *mbx_pop3_uidl(const mbx *mb, size_t i)

@@ -91,8 +91,9 @@ void mbx_msg_set_name(struct mbx_arena **ar, struct mbx_msg *m, const char *name
 }
 
 /* mbx_name_with_flags: the given flags plus the letters of the current
- * name that are not standard flags (keywords), in ASCII order. */
-char *mbx_name_with_flags(const struct mbx_msg *m, unsigned flags)
+ * name that are not standard flags (keywords unless keywords is given,
+ * which then replaces them), in ASCII order. */
+char *mbx_name_with_flags(const struct mbx_msg *m, unsigned flags, const char *keywords)
 {
 	bool set[128] = { false };
 	char letters[128];
@@ -104,9 +105,14 @@ char *mbx_name_with_flags(const struct mbx_msg *m, unsigned flags)
 	for (const char *p = mbx_name_info(m->name, strlen(m->base)); *p != '\0'; p++) {
 		unsigned char c = (unsigned char)*p;
 
+		if (keywords != NULL && c >= 'a' && c <= 'z')
+			continue;
 		if (c > ' ' && c < 127 && c != '/' && c != ':' && strchr(flag_letters, c) == NULL)
 			set[c] = true;
 	}
+	for (const char *p = keywords != NULL ? keywords : ""; *p != '\0'; p++)
+		if (*p >= 'a' && *p <= 'z')
+			set[(unsigned char)*p] = true;
 	for (int c = 0; c < 128; c++)
 		if (set[c])
 			letters[n++] = (char)c;

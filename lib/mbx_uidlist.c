@@ -249,6 +249,7 @@ static void parse_lines(struct mbx_load *ld, char *data, size_t len)
 		p = nl + 1;
 	}
 	buf_free(&scratch);
+	ul->torn = ul->bad == NULL && p < end;
 	if (ul->bad == NULL && lineno == 0)
 		ul->bad = "empty file";
 	ul->bad_line = lineno;

@@ -1,10 +1,12 @@
 /* test_mbx.c: unit tests of opening a Maildir folder (lib/mbx.c,
  * mbx_scan.c, mbx_sync.c): UID assignment order and permanence across
- * reopen, delivery, new -> cur moves and deletion, and a missing folder.
+ * reopen, delivery, new -> cur moves and deletion, UIDs appended in place
+ * to a long list, and a missing folder.
  * The other parts have their own files: test_mbx_uidlist.c, _lock.c,
  * _size.c and _msg.c, all on the scratch Maildir of mbx_fixture.c. */
 #include "mbx_fixture.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -122,6 +124,37 @@ static void test_deleted_uid_not_reused(void **state)
 }
 
 
+/* A long list gets the UIDs of new files appended in place (no rewrite),
+ * as Dovecot does; a stale record stays until a rewrite, its UID unused. */
+static void test_append_in_place(void **state)
+{
+	mbx *mb;
+	char *ul, *ul2, name[64];
+
+	(void)state;
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "cur/%d.m%d.host:2,S", 1000 + i, i);
+		mt_put(name, "x\n");
+	}
+	mbx_free(&(mbx *){ mt_open() });
+	mt_del("cur/1000.m0.host:2,S");
+	mt_put("new/5000.new.host", "new\n");
+	ul = mt_slurp_rel(MBX_UIDLIST);
+	mb = mt_open();
+	assert_int_equal(mt_uid_of(mb, "5000.new.host"), 301);
+	assert_int_equal(mbx_count(mb), 300);
+	mbx_free(&mb);
+	ul2 = mt_slurp_rel(MBX_UIDLIST);
+	assert_int_equal(strncmp(ul, ul2, strlen(ul)), 0); /* only appended */
+	assert_string_equal(ul2 + strlen(ul), "301 S4 :5000.new.host\n");
+	mb = mt_open();
+	assert_int_equal(mbx_uidnext(mb), 302);
+	assert_int_equal(mt_uid_of(mb, "1001.m1.host"), 2);
+	mbx_free(&mb);
+	free(ul);
+	free(ul2);
+}
+
 static void test_missing_folder(void **state)
 {
 	mbx *mb = NULL;
@@ -142,6 +175,7 @@ int main(void)
 		MT_TEST(test_first_open),
 		MT_TEST(test_reopen_and_new),
 		MT_TEST(test_deleted_uid_not_reused),
+		MT_TEST(test_append_in_place),
 		MT_TEST(test_missing_folder),
 	};
 

@@ -1,0 +1,779 @@
+/* test_imapbox.c: unit tests of lib/imapbox: the view of a selected
+ * folder (sequence numbers, flags, keywords, \Recent), sync between two
+ * sessions (new, expunged and re-flagged messages held until take),
+ * STORE with UNCHANGEDSINCE, EXPUNGE and UID EXPUNGE, dovecot-keywords,
+ * postern-modseq surviving reopen and rebuilt when bad, APPEND, COPY,
+ * MOVE and STATUS. Uses the scratch Maildir of mbx_fixture.c. */
+#include "mbx_fixture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "imapbox.h"
+#include "md.h"
+#include "mem.h"
+
+static imapbox *ib_open(bool rw)
+{
+	imapbox *box = NULL;
+	char *err = NULL;
+	int rc = imapbox_open(mt_mdir, rw, &box, &err);
+
+	if (rc != IMAPBOX_OK)
+		fail_msg("imapbox_open: %s", err);
+	return box;
+}
+
+static void ib_sync(imapbox *box, bool expunges, struct imapbox_changes *ch)
+{
+	char *err = NULL;
+
+	if (imapbox_sync(box, &err) != IMAPBOX_OK)
+		fail_msg("imapbox_sync: %s", err);
+	imapbox_take(box, expunges, ch);
+}
+
+static char *flags_of(const imapbox *box, uint32_t seq)
+{
+	buf *b = buf_new(64);
+
+	imapbox_flags_text(box, seq, b);
+	return buf_steal_free(&b);
+}
+
+static void assert_flags(const imapbox *box, uint32_t seq, const char *want)
+{
+	char *got = flags_of(box, seq);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static int ib_store(imapbox *box, uint32_t seq, enum imapbox_store_op op, unsigned flags,
+		    const char *kw, uint64_t unchangedsince, struct imapbox_store_result *res)
+{
+	const char *kws[1] = { kw };
+	struct imapbox_store st = { .op = op, .flags = flags, .keywords = kws, .nkeywords = kw != NULL,
+				    .unchangedsince = unchangedsince };
+	char *err = NULL;
+	int rc = imapbox_store(box, &seq, 1, &st, res, &err);
+
+	free(err);
+	return rc;
+}
+
+/* ---- open, view, \Recent ---- */
+
+static void test_open_view(void **state)
+{
+	imapbox *box, *other;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,S", "A\n");
+	mt_put("cur/200.b.host:2,FT", "BB\n");
+	mt_put("new/300.c.host", "CCC\n");
+	box = ib_open(true);
+	assert_int_equal(imapbox_count(box), 3);
+	assert_int_equal(imapbox_uid(box, 1), 1);
+	assert_int_equal(imapbox_uid(box, 3), 3);
+	assert_int_equal(imapbox_seq_of_uid(box, 2, false), 2);
+	assert_int_equal(imapbox_seq_of_uid(box, 9, false), 0);
+	assert_int_equal(imapbox_seq_of_uid(box, 9, true), 4);
+	assert_flags(box, 1, "(\\Seen)");
+	assert_flags(box, 2, "(\\Flagged \\Deleted)");
+	assert_flags(box, 3, "(\\Recent)");
+	assert_int_equal(imapbox_recent(box), 1);
+	assert_int_equal(imapbox_unseen_first(box), 2);
+	assert_true(mt_exists("cur/300.c.host:2,")); /* moved by the read-write session */
+	assert_true(imapbox_highestmodseq(box) >= 1);
+	assert_true(imapbox_modseq(box, 1) >= 1);
+	/* a second session does not get \Recent again */
+	other = ib_open(true);
+	assert_int_equal(imapbox_recent(other), 0);
+	imapbox_close(&other);
+	imapbox_close(&box);
+	assert_null(box);
+}
+
+static void test_open_missing(void **state)
+{
+	imapbox *box = NULL;
+	char *err = NULL;
+	char *dir;
+
+	(void)state;
+	dir = xasprintf("%s/.Nope", mt_mdir);
+	assert_int_equal(imapbox_open(dir, true, &box, &err), IMAPBOX_NONEXISTENT);
+	assert_null(box);
+	free(err);
+	free(dir);
+}
+
+static void test_msg_fill(void **state)
+{
+	imapbox *box;
+	struct imapmsg m;
+	struct stat st;
+	char *p;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,Sa", "Sub: x\nbody\n");
+	mt_put("dovecot-keywords", "0 $Junk\n1 work\n");
+	box = ib_open(true);
+	assert_int_equal(imapbox_msg(box, 1, IMAPBOX_NEED_DATE | IMAPBOX_NEED_SIZE, &m), IMAPBOX_OK);
+	assert_int_equal(m.seq, 1);
+	assert_int_equal(m.uid, 1);
+	assert_int_equal(m.flags, IMAPMSG_SEEN);
+	assert_int_equal(m.nkeywords, 1);
+	assert_string_equal(m.keywords[0], "$Junk");
+	assert_int_equal(m.size, 14); /* two LFs count two more */
+	p = mt_path("cur/100.a.host:2,Sa");
+	assert_int_equal(stat(p, &st), 0);
+	free(p);
+	assert_int_equal(m.internaldate, st.st_mtime);
+	assert_true(m.modseq >= 1);
+	assert_flags(box, 1, "(\\Seen $Junk)");
+	imapbox_close(&box);
+}
+
+static void test_flags_lists(void **state)
+{
+	imapbox *box;
+	buf *b = buf_new(64);
+
+	(void)state;
+	mt_put("dovecot-keywords", "0 $Junk\n3 work\nbad line\n99 far\n");
+	box = ib_open(true);
+	imapbox_flags_list(box, b);
+	assert_string_equal(buf_cstr(b), "(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk work)");
+	buf_reset(b);
+	imapbox_permanentflags(box, b);
+	assert_string_equal(buf_cstr(b), "(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk work \\*)");
+	imapbox_close(&box);
+	box = ib_open(false);
+	buf_reset(b);
+	imapbox_permanentflags(box, b);
+	assert_string_equal(buf_cstr(b), "()");
+	imapbox_close(&box);
+	buf_free(&b);
+}
+
+/* ---- STORE ---- */
+
+static void test_store_flags_keywords(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	uint64_t before;
+	char *kwf;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,P", "A\n");
+	box = ib_open(true);
+	before = imapbox_modseq(box, 1);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, "Work", 0, &res), IMAPBOX_OK);
+	assert_int_equal(res.nchanged, 1);
+	assert_int_equal(res.changed_seqs[0], 1);
+	assert_true(imapbox_modseq(box, 1) > before);
+	assert_int_equal(imapbox_highestmodseq(box), imapbox_modseq(box, 1));
+	assert_true(mt_exists("cur/100.a.host:2,PSa")); /* P kept, keyword a */
+	assert_flags(box, 1, "(\\Seen Work)");
+	kwf = mt_slurp_rel("dovecot-keywords");
+	assert_string_equal(kwf, "0 Work\n");
+	free(kwf);
+	/* the same store again changes nothing and raises no MODSEQ */
+	before = imapbox_modseq(box, 1);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, "work", 0, &res), IMAPBOX_OK);
+	assert_int_equal(res.nchanged, 0);
+	assert_int_equal(imapbox_modseq(box, 1), before);
+	/* replace: keyword and \Seen go, \Flagged comes, P stays */
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_SET, IMAPMSG_FLAGGED, NULL, 0, &res), IMAPBOX_OK);
+	assert_true(mt_exists("cur/100.a.host:2,FP"));
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_REMOVE, IMAPMSG_FLAGGED, "unknown", 0, &res),
+			 IMAPBOX_OK);
+	assert_true(mt_exists("cur/100.a.host:2,P"));
+	assert_flags(box, 1, "()");
+	/* bad keyword */
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, 0, "a(b", 0, &res), IMAPBOX_BAD);
+	imapbox_close(&box);
+}
+
+static void test_store_unchangedsince(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	uint64_t ms;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	box = ib_open(true);
+	ms = imapbox_modseq(box, 1);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, ms, &res), IMAPBOX_OK);
+	assert_int_equal(res.nchanged, 1);
+	assert_int_equal(res.nmodified, 0);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_FLAGGED, NULL, ms, &res), IMAPBOX_OK);
+	assert_int_equal(res.nchanged, 0);
+	assert_int_equal(res.nmodified, 1);
+	assert_int_equal(res.modified_seqs[0], 1);
+	assert_flags(box, 1, "(\\Seen)");
+	imapbox_close(&box);
+}
+
+static void test_store_readonly(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,T", "A\n");
+	box = ib_open(false);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, 0, &res), IMAPBOX_READONLY);
+	assert_int_equal(imapbox_expunge(box, NULL, 0, &err), IMAPBOX_READONLY);
+	imapbox_close(&box);
+}
+
+static void test_keyword_limit(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	char name[16];
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	box = ib_open(true);
+	for (int i = 0; i < IMAPBOX_MAX_KEYWORDS; i++) {
+		snprintf(name, sizeof(name), "kw%d", i);
+		assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, 0, name, 0, &res), IMAPBOX_OK);
+	}
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, 0, "one-too-many", 0, &res), IMAPBOX_LIMIT);
+	assert_true(mt_exists("cur/100.a.host:2,abcdefghijklmnopqrstuvwxyz"));
+	imapbox_close(&box);
+}
+
+/* ---- sync between sessions ---- */
+
+static void test_sync_two_sessions(void **state)
+{
+	imapbox *a, *b;
+	struct imapbox_changes ch;
+	struct imapbox_store_result res;
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	a = ib_open(true);
+	b = ib_open(true);
+	/* nothing changed */
+	ib_sync(b, true, &ch);
+	assert_int_equal(ch.nexpunged + ch.nchanged, 0);
+	assert_false(ch.exists_changed);
+	/* a flag change by a */
+	assert_int_equal(ib_store(a, 2, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, 0, &res), IMAPBOX_OK);
+	ib_sync(a, true, &ch);
+	assert_int_equal(ch.nchanged, 0); /* a's own change is not reported back */
+	ib_sync(b, true, &ch);
+	assert_int_equal(ch.nchanged, 1);
+	assert_int_equal(ch.changed_seqs[0], 2);
+	assert_flags(b, 2, "(\\Seen)");
+	assert_int_equal(imapbox_modseq(b, 2), imapbox_modseq(a, 2));
+	/* a new message */
+	mt_put("new/300.c.host", "C\n");
+	ib_sync(b, false, &ch);
+	assert_true(ch.exists_changed);
+	assert_int_equal(ch.exists, 3);
+	assert_int_equal(ch.recent, 1);
+	ib_sync(a, true, &ch);
+	assert_int_equal(ch.exists, 3);
+	assert_int_equal(imapbox_recent(a), 0);
+	/* an expunge by a, held in b while expunges may not be sent */
+	assert_int_equal(ib_store(a, 1, IMAPBOX_STORE_ADD, IMAPMSG_DELETED, NULL, 0, &res), IMAPBOX_OK);
+	assert_int_equal(imapbox_expunge(a, NULL, 0, &err), IMAPBOX_OK);
+	imapbox_take(a, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_seqs[0], 1);
+	assert_int_equal(ch.expunged_uids[0], 1);
+	assert_int_equal(imapbox_count(a), 2);
+	ib_sync(b, false, &ch);
+	assert_int_equal(ch.nexpunged, 0);
+	assert_int_equal(imapbox_count(b), 3);
+	assert_true(imapbox_expunged(b, 1));
+	assert_int_equal(imapbox_msg_open(b, 1), -1);
+	assert_int_equal(errno, ENOENT);
+	imapbox_take(b, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_seqs[0], 1);
+	assert_int_equal(imapbox_count(b), 2);
+	assert_int_equal(imapbox_uid(b, 1), 2);
+	imapbox_close(&a);
+	imapbox_close(&b);
+}
+
+static void test_sync_external_changes(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	uint64_t high;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	mt_put("cur/300.c.host:2,", "C\n");
+	box = ib_open(true);
+	high = imapbox_highestmodseq(box);
+	/* a Maildir MUA renames one and deletes another; pop3d-style */
+	mt_move("cur/200.b.host:2,", "cur/200.b.host:2,RS");
+	mt_del("cur/300.c.host:2,");
+	ib_sync(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_seqs[0], 3);
+	assert_int_equal(ch.nchanged, 1);
+	assert_int_equal(ch.changed_seqs[0], 2);
+	assert_flags(box, 2, "(\\Answered \\Seen)");
+	assert_true(imapbox_highestmodseq(box) > high);
+	imapbox_close(&box);
+}
+
+static void test_expunge_uids(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	uint32_t uids[] = { 2 };
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,T", "A\n");
+	mt_put("cur/200.b.host:2,T", "B\n");
+	mt_put("cur/300.c.host:2,S", "C\n");
+	box = ib_open(true);
+	assert_int_equal(imapbox_expunge(box, uids, 1, &err), IMAPBOX_OK);
+	imapbox_take(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_uids[0], 2);
+	assert_true(mt_exists("cur/100.a.host:2,T"));
+	assert_false(mt_exists("cur/200.b.host:2,T"));
+	assert_int_equal(imapbox_expunge(box, NULL, 0, &err), IMAPBOX_OK);
+	imapbox_take(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(imapbox_count(box), 1);
+	assert_int_equal(imapbox_uid(box, 1), 3);
+	imapbox_close(&box);
+}
+
+static void test_expunge_order(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,T", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	mt_put("cur/300.c.host:2,T", "C\n");
+	mt_put("cur/400.d.host:2,T", "D\n");
+	box = ib_open(true);
+	assert_int_equal(imapbox_expunge(box, NULL, 0, &err), IMAPBOX_OK);
+	imapbox_take(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 3);
+	assert_int_equal(ch.expunged_seqs[0], 4); /* highest first */
+	assert_int_equal(ch.expunged_seqs[1], 3);
+	assert_int_equal(ch.expunged_seqs[2], 1);
+	assert_false(ch.exists_changed);
+	imapbox_close(&box);
+}
+
+/* ---- postern-modseq ---- */
+
+static void test_modseq_persists(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	uint64_t ms1, high;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	box = ib_open(true);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, 0, &res), IMAPBOX_OK);
+	ms1 = imapbox_modseq(box, 1);
+	high = imapbox_highestmodseq(box);
+	imapbox_close(&box);
+	box = ib_open(false);
+	assert_int_equal(imapbox_modseq(box, 1), ms1);
+	assert_int_equal(imapbox_highestmodseq(box), high);
+	imapbox_close(&box);
+	/* corrupt: rebuilt above the old highest, UIDVALIDITY kept */
+	mt_put("postern-modseq", "garbage that is no modseq file at all....");
+	box = ib_open(true);
+	assert_int_equal(imapbox_uid(box, 2), 2);
+	assert_true(imapbox_highestmodseq(box) >= 1);
+	imapbox_close(&box);
+	/* missing: rebuilt */
+	mt_del("postern-modseq");
+	box = ib_open(true);
+	assert_true(imapbox_modseq(box, 1) >= 1);
+	assert_true(mt_exists("postern-modseq"));
+	imapbox_close(&box);
+}
+
+static void test_modseq_torn_tail(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	uint64_t high;
+	char *p;
+	int fd;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	box = ib_open(true);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, 0, &res), IMAPBOX_OK);
+	high = imapbox_highestmodseq(box);
+	imapbox_close(&box);
+	p = mt_path("postern-modseq");
+	fd = open(p, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "torn", 4), 4); /* a writer died mid-record */
+	close(fd);
+	free(p);
+	box = ib_open(true);
+	assert_true(imapbox_highestmodseq(box) >= high);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_FLAGGED, NULL, 0, &res), IMAPBOX_OK);
+	assert_true(imapbox_modseq(box, 1) > high); /* never lowered */
+	imapbox_close(&box);
+}
+
+static void test_many_stores_compact(void **state)
+{
+	imapbox *box, *other;
+	struct imapbox_store_result res;
+	struct imapbox_changes ch;
+	struct stat st;
+	char *p;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	box = ib_open(true);
+	other = ib_open(true);
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(ib_store(box, 1, i % 2 ? IMAPBOX_STORE_REMOVE : IMAPBOX_STORE_ADD, IMAPMSG_SEEN,
+					  NULL, 0, &res),
+				 IMAPBOX_OK);
+	p = mt_path("postern-modseq");
+	assert_int_equal(stat(p, &st), 0);
+	free(p);
+	assert_true(st.st_size < 24 * 2100); /* compacted on the way */
+	ib_sync(other, true, &ch);
+	assert_int_equal(imapbox_modseq(other, 1), imapbox_modseq(box, 1));
+	assert_int_equal(imapbox_flags(other, 1), 0);
+	imapbox_close(&box);
+	imapbox_close(&other);
+}
+
+/* ---- APPEND, COPY, MOVE, STATUS ---- */
+
+static char *make_folder(const char *name)
+{
+	char *dir = xasprintf("%s/%s", mt_mdir, name);
+	char *err = NULL;
+
+	if (md_create(dir, true, &err) < 0)
+		fail_msg("md_create: %s", err);
+	return dir;
+}
+
+static char *put_tmp(const char *text)
+{
+	char *rel = xasprintf("tmp/append.%d", (int)getpid());
+	char *p = mt_path(rel);
+
+	mt_put(rel, text);
+	free(rel);
+	return p;
+}
+
+static void test_append(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	struct imapmsg m;
+	const char *kws[] = { "$Junk" };
+	struct imapbox_append ap = { .flags = IMAPMSG_SEEN | IMAPMSG_RECENT, .keywords = kws, .nkeywords = 1,
+				     .internaldate = 1000000000 };
+	uint32_t uv = 0, uid = 0;
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	box = ib_open(true);
+	ap.tmp_path = put_tmp("Subject: hi\n\nbody\n");
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OK);
+	assert_int_equal(uv, imapbox_uidvalidity(box));
+	assert_int_equal(uid, 2);
+	assert_false(mt_exists("tmp/x") || access(ap.tmp_path, F_OK) == 0);
+	ib_sync(box, true, &ch);
+	assert_true(ch.exists_changed);
+	assert_int_equal(imapbox_count(box), 2);
+	assert_int_equal(imapbox_uid(box, 2), 2);
+	assert_flags(box, 2, "(\\Seen $Junk)");
+	assert_int_equal(imapbox_msg(box, 2, IMAPBOX_NEED_DATE | IMAPBOX_NEED_SIZE, &m), IMAPBOX_OK);
+	assert_int_equal(m.internaldate, 1000000000);
+	assert_int_equal(m.size, 21);
+	assert_true(ch.flags_changed);
+	free((char *)ap.tmp_path);
+	/* without flags: into new/, \Recent for the next session */
+	ap = (struct imapbox_append){ .tmp_path = put_tmp("x\n") };
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OK);
+	assert_int_equal(uid, 3);
+	ib_sync(box, true, &ch);
+	assert_int_equal(ch.exists, 3);
+	assert_int_equal(ch.recent, 1);
+	free((char *)ap.tmp_path);
+	imapbox_close(&box);
+}
+
+static void test_append_errors(void **state)
+{
+	struct imapbox_append ap = { 0 };
+	uint32_t uv = 0, uid = 0;
+	char *err = NULL, *dir;
+
+	(void)state;
+	dir = xasprintf("%s/.Missing", mt_mdir);
+	ap.tmp_path = put_tmp("x\n");
+	assert_int_equal(imapbox_append(dir, &ap, &uv, &uid, &err), IMAPBOX_NONEXISTENT);
+	free(err);
+	free(dir);
+	/* over quota: refused before anything is written */
+	mt_put("cur/100.a.host,S=40:2,", "0123456789012345678901234567890123456789");
+	ap.quota_bytes = 41;
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OVERQUOTA);
+	free(err);
+	assert_int_equal(access(ap.tmp_path, F_OK), 0);
+	ap.quota_bytes = 1000;
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OK);
+	free((char *)ap.tmp_path);
+}
+
+static void test_copy_move(void **state)
+{
+	imapbox *box, *dst;
+	struct imapbox_changes ch;
+	struct imapbox_store_result res;
+	uint32_t seqs[] = { 1, 3 };
+	uint32_t uv, *src_uids, *dst_uids;
+	size_t n;
+	char *err = NULL, *dir;
+
+	(void)state;
+	dir = make_folder(".Archive");
+	mt_put("cur/100.a.host:2,S", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	mt_put("cur/300.c.host:2,F", "C\n");
+	box = ib_open(true);
+	assert_int_equal(ib_store(box, 3, IMAPBOX_STORE_ADD, 0, "work", 0, &res), IMAPBOX_OK);
+	assert_int_equal(imapbox_copy(box, seqs, 2, dir, false, 0, &uv, &src_uids, &dst_uids, &n, &err),
+			 IMAPBOX_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(src_uids[0], 1);
+	assert_int_equal(src_uids[1], 3);
+	assert_int_equal(dst_uids[0], 1);
+	assert_int_equal(dst_uids[1], 2);
+	free(src_uids);
+	free(dst_uids);
+	{
+		imapbox *d = NULL;
+
+		assert_int_equal(imapbox_open(dir, true, &d, &err), IMAPBOX_OK);
+		dst = d;
+	}
+	assert_int_equal(imapbox_count(dst), 2);
+	assert_int_equal(imapbox_uidvalidity(dst), uv);
+	assert_flags(dst, 1, "(\\Seen)");
+	assert_flags(dst, 2, "(\\Flagged work)");
+	/* MOVE: copied, then gone from the source */
+	assert_int_equal(imapbox_copy(box, seqs, 1, dir, true, 0, &uv, &src_uids, &dst_uids, &n, &err),
+			 IMAPBOX_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(dst_uids[0], 3);
+	free(src_uids);
+	free(dst_uids);
+	imapbox_take(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_uids[0], 1);
+	assert_int_equal(imapbox_count(box), 2);
+	ib_sync(dst, true, &ch);
+	assert_int_equal(ch.exists, 3);
+	imapbox_close(&dst);
+	imapbox_close(&box);
+	free(dir);
+}
+
+static void test_status(void **state)
+{
+	struct imapbox_status st;
+	imapbox *box;
+	char *err = NULL, *dir;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,S", "A\n");
+	mt_put("cur/200.b.host:2,", "BB\r\n");
+	mt_put("new/300.c.host", "C\nC\n");
+	assert_int_equal(imapbox_status(mt_mdir, ~0u, &st, &err), IMAPBOX_OK);
+	assert_int_equal(st.messages, 3);
+	assert_int_equal(st.recent, 1);
+	assert_int_equal(st.unseen, 2);
+	assert_int_equal(st.uidnext, 4);
+	assert_int_equal(st.size, 3 + 4 + 6);
+	assert_true(st.highestmodseq >= 1);
+	box = ib_open(false);
+	assert_int_equal(st.uidvalidity, imapbox_uidvalidity(box));
+	assert_int_equal(st.highestmodseq, imapbox_highestmodseq(box));
+	imapbox_close(&box);
+	dir = xasprintf("%s/.Nope", mt_mdir);
+	assert_int_equal(imapbox_status(dir, ~0u, &st, &err), IMAPBOX_NONEXISTENT);
+	free(err);
+	free(dir);
+}
+
+static void test_watch_paths(void **state)
+{
+	imapbox *box;
+	const char *const *w;
+	char *want;
+
+	(void)state;
+	box = ib_open(true);
+	w = imapbox_watch_paths(box);
+	want = mt_path("new");
+	assert_string_equal(w[0], want);
+	free(want);
+	want = mt_path("cur");
+	assert_string_equal(w[1], want);
+	free(want);
+	assert_string_equal(w[2], mt_mdir);
+	assert_null(w[3]);
+	imapbox_close(&box);
+}
+
+/* ---- a store Dovecot wrote ---- */
+
+static void test_dovecot_store(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	char *kwf;
+
+	(void)state;
+	mt_put("dovecot-uidlist", "3 V1234567 N40 G0123456789abcdef0123456789abcdef\n"
+				  "7 :1600000001.M1P1.dove:2,S\n"
+				  "31 W20 :1600000002.M2P2.dove,S=18:2,Fb\n");
+	mt_put("dovecot-keywords", "0 $Forwarded\n1 Junk\n");
+	mt_put("cur/1600000001.M1P1.dove:2,S", "a\n");
+	mt_put("cur/1600000002.M2P2.dove,S=18:2,Fb", "012345678901234567");
+	mt_put("dovecot.index", "Dovecot's own, ignored");
+	box = ib_open(true);
+	assert_int_equal(imapbox_uidvalidity(box), 1234567);
+	assert_int_equal(imapbox_uidnext(box), 40);
+	assert_int_equal(imapbox_count(box), 2);
+	assert_int_equal(imapbox_uid(box, 1), 7);
+	assert_int_equal(imapbox_uid(box, 2), 31);
+	assert_flags(box, 2, "(\\Flagged Junk)");
+	/* a known keyword keeps its letter; the file stays Dovecot's */
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, 0, "$forwarded", 0, &res), IMAPBOX_OK);
+	assert_true(mt_exists("cur/1600000001.M1P1.dove:2,Sa"));
+	kwf = mt_slurp_rel("dovecot-keywords");
+	assert_string_equal(kwf, "0 $Forwarded\n1 Junk\n");
+	free(kwf);
+	imapbox_close(&box);
+}
+
+static void test_own_store_then_foreign(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+	struct imapbox_changes ch;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	box = ib_open(true);
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_SEEN, NULL, 0, &res), IMAPBOX_OK);
+	ib_sync(box, true, &ch);
+	assert_int_equal(ch.nchanged, 0);
+	mt_move("cur/200.b.host:2,", "cur/200.b.host:2,F"); /* someone else, after us */
+	ib_sync(box, true, &ch);
+	assert_int_equal(ch.nchanged, 1);
+	assert_int_equal(ch.changed_seqs[0], 2);
+	assert_flags(box, 2, "(\\Flagged)");
+	imapbox_close(&box);
+}
+
+static void test_append_torn_uidlist(void **state)
+{
+	struct imapbox_append ap = { 0 };
+	uint32_t uv = 0, uid = 0;
+	char *err = NULL, *ul;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mbx_free(&(mbx *){ mt_open() });
+	ul = mt_slurp_rel("dovecot-uidlist");
+	{
+		char *torn = xasprintf("%s2 :half-writ", ul);
+
+		mt_put("dovecot-uidlist", torn); /* a writer died mid-line */
+		free(torn);
+	}
+	ap.tmp_path = put_tmp("x\n");
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OK);
+	assert_int_equal(uid, 2);
+	free((char *)ap.tmp_path);
+	free(ul);
+	/* and in place when the list is whole */
+	ap.tmp_path = put_tmp("y\n");
+	assert_int_equal(imapbox_append(mt_mdir, &ap, &uv, &uid, &err), IMAPBOX_OK);
+	assert_int_equal(uid, 3);
+	ul = mt_slurp_rel("dovecot-uidlist");
+	assert_non_null(strstr(ul, "\n3 :"));
+	free(ul);
+	free((char *)ap.tmp_path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		MT_TEST(test_open_view),
+		MT_TEST(test_open_missing),
+		MT_TEST(test_msg_fill),
+		MT_TEST(test_flags_lists),
+		MT_TEST(test_store_flags_keywords),
+		MT_TEST(test_store_unchangedsince),
+		MT_TEST(test_store_readonly),
+		MT_TEST(test_keyword_limit),
+		MT_TEST(test_sync_two_sessions),
+		MT_TEST(test_sync_external_changes),
+		MT_TEST(test_expunge_uids),
+		MT_TEST(test_expunge_order),
+		MT_TEST(test_modseq_persists),
+		MT_TEST(test_modseq_torn_tail),
+		MT_TEST(test_many_stores_compact),
+		MT_TEST(test_append),
+		MT_TEST(test_append_errors),
+		MT_TEST(test_copy_move),
+		MT_TEST(test_status),
+		MT_TEST(test_watch_paths),
+		MT_TEST(test_dovecot_store),
+		MT_TEST(test_own_store_then_foreign),
+		MT_TEST(test_append_torn_uidlist),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -203,6 +203,15 @@ enum mfolder_return {
 	MFOLDER_LSUB = 1 << 8,  /* LSUB: subscribed names, RFC 3501 6.3.9 */
 };
 
+/* mfolder_select_option / mfolder_return_option: the bit of a LIST
+ * selection / return option atom (any case), 0 when unknown (the caller
+ * answers BAD; the return option STATUS of LIST-STATUS is the caller's
+ * and gives 0 here). mfolder_select_valid: false for RECURSIVEMATCH
+ * without another selection option (BAD, RFC 5258 section 3). */
+unsigned mfolder_select_option(const char *atom, size_t len);
+unsigned mfolder_return_option(const char *atom, size_t len);
+bool mfolder_select_valid(unsigned select);
+
 struct mfolder_entry {
 	const char *name;  /* canonical wire name */
 	unsigned attrs;    /* enum mfolder_attr bits */

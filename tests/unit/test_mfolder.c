@@ -240,6 +240,25 @@ static void test_match_limits(void **state)
 	buf_free(&b);
 }
 
+static void test_options(void **state)
+{
+	(void)state;
+	assert_int_equal(mfolder_select_option("subscribed", 10), MFOLDER_SEL_SUBSCRIBED);
+	assert_int_equal(mfolder_select_option("RecursiveMatch", 14), MFOLDER_SEL_RECURSIVEMATCH);
+	assert_int_equal(mfolder_select_option("SPECIAL-USE", 11), MFOLDER_SEL_SPECIAL_USE);
+	assert_int_equal(mfolder_select_option("REMOTE", 6), MFOLDER_SEL_REMOTE);
+	assert_int_equal(mfolder_select_option("CHILDREN", 8), 0);
+	assert_int_equal(mfolder_return_option("children", 8), MFOLDER_RET_CHILDREN);
+	assert_int_equal(mfolder_return_option("SUBSCRIBED", 10), MFOLDER_RET_SUBSCRIBED);
+	assert_int_equal(mfolder_return_option("SPECIAL-USE", 11), MFOLDER_RET_SPECIAL_USE);
+	assert_int_equal(mfolder_return_option("STATUS", 6), 0);
+	assert_int_equal(mfolder_return_option("SUBSCRIBEDX", 11), 0);
+	assert_false(mfolder_select_valid(MFOLDER_SEL_RECURSIVEMATCH));
+	assert_false(mfolder_select_valid(MFOLDER_SEL_RECURSIVEMATCH | MFOLDER_SEL_REMOTE));
+	assert_true(mfolder_select_valid(MFOLDER_SEL_RECURSIVEMATCH | MFOLDER_SEL_SUBSCRIBED));
+	assert_true(mfolder_select_valid(0));
+}
+
 /* ---- a scratch Maildir ---- */
 
 struct fx {
@@ -725,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_match),
 		cmocka_unit_test(test_match_limits),
 		cmocka_unit_test(test_quote),
+		cmocka_unit_test(test_options),
 		cmocka_unit_test_setup_teardown(test_create_list, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_special_use, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_delete, fx_setup, fx_teardown),

@@ -553,6 +553,18 @@ static void test_rename(void **state)
 	create_ok(f, "Sent", 0);
 	assert_int_equal(mfolder_rename(f->mf, "Sent", "Sent Items", &reason, &err), MFOLDER_OK);
 	assert_int_equal(mfolder_special_use(f->mf, "Sent Items"), MFOLDER_SENT);
+	/* a child's new name over MFOLDER_NAME_MAX: refused, nothing moved */
+	{
+		char child[MFOLDER_NAME_MAX + 1];
+
+		memset(child, 'c', sizeof(child));
+		memcpy(child, "s.", 2);
+		child[MFOLDER_NAME_MAX - 1] = '\0';
+		create_ok(f, "s", 0);
+		create_ok(f, child, 0);
+		assert_int_equal(mfolder_rename(f->mf, "s", "sss", &reason, &err), MFOLDER_ERR_NAME);
+		assert_true(is_dir(f, ".s") && !is_dir(f, ".sss"));
+	}
 	/* renaming a parent without directory moves its children */
 	create_ok(f, "p.q", 0);
 	assert_int_equal(mfolder_rename(f->mf, "p", "r", &reason, &err), MFOLDER_OK);

@@ -83,8 +83,11 @@ char *mfolder_tmp_name(mfolder *mf, const char *prefix)
 
 /* ---- dot-lock ---- */
 
-/* lock_stale: removes the lock when its mtime is older than
- * MFOLDER_LOCK_STALE (a crashed holder). */
+/* lock_break_stale: removes the lock when its mtime is older than
+ * MFOLDER_LOCK_STALE (a crashed holder). XXX two waiters can both judge
+ * one stale lock and the second unlink the lock the first just made
+ * (Dovecot's dot-lock has the same window); it needs a crash and 30 s of
+ * silence first, and costs at worst one lost side-file change. */
 static void lock_break_stale(const char *lock_path)
 {
 	struct stat st;

@@ -26,6 +26,22 @@
  *                from LIST at once) and then removed; leftovers of a crash
  *                are removed by the next DELETE in that Maildir.
  *
+ * Wiring in imapd (each name from the client goes through a check first;
+ * with UTF8=ACCEPT a UTF-8 name is mutf7_encode'd before the check):
+ *   LIST ref pat / LIST (sel) ref (pats) RETURN (ret): mfolder_match_new,
+ *     mfolder_match_add per pattern, option atoms by mfolder_select_option
+ *     / mfolder_return_option (0: BAD), mfolder_select_valid, then
+ *     mfolder_list_run and mfolder_format per entry (MFOLDER_FMT_EXTENDED
+ *     for the extended syntax); pattern "": mfolder_list_root, reply
+ *     (\Noselect) "." root.  LSUB: the same with ret MFOLDER_LSUB.
+ *   CREATE: mfolder_create_name, mfolder_special_parse for USE (...)
+ *     (0: NO [USEATTR]), mfolder_create.  DELETE, RENAME, (UN)SUBSCRIBE:
+ *     mfolder_name_check, then the call.  SELECT/EXAMINE/STATUS/APPEND/
+ *     COPY: mfolder_name_check, mfolder_exists (0: NO [NONEXISTENT] or
+ *     [TRYCREATE]), mfolder_path for mbx_open.
+ *   Replies: MFOLDER_OK -> OK; otherwise NO [mfolder_result_code(res)]
+ *     reason, and log err for MFOLDER_ERR_TEMP.
+ *
  * Every function blocks on file I/O (short operations; callers on an
  * event loop accept that, as with lib/mbx). Results: enum mfolder_result,
  * with a reason text for the client in *reason_r (static string) and, for
@@ -202,6 +218,15 @@ enum mfolder_return {
 	MFOLDER_RET_SPECIAL_USE = 1 << 2,
 	MFOLDER_LSUB = 1 << 8,  /* LSUB: subscribed names, RFC 3501 6.3.9 */
 };
+
+/* mfolder_select_option / mfolder_return_option: the bit of a LIST
+ * selection / return option atom (any case), 0 when unknown (the caller
+ * answers BAD; the return option STATUS of LIST-STATUS is the caller's
+ * and gives 0 here). mfolder_select_valid: false for RECURSIVEMATCH
+ * without another selection option (BAD, RFC 5258 section 3). */
+unsigned mfolder_select_option(const char *atom, size_t len);
+unsigned mfolder_return_option(const char *atom, size_t len);
+bool mfolder_select_valid(unsigned select);
 
 struct mfolder_entry {
 	const char *name;  /* canonical wire name */

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mem.h"
 #include "mfolder.h"
@@ -122,4 +123,47 @@ void mfolder_list_root(const char *ref, size_t ref_len, buf *out)
 
 	if (sep != NULL)
 		buf_append(out, ref, (size_t)(sep - ref) + 1);
+}
+
+struct option_name {
+	const char *name;
+	unsigned bit;
+};
+
+static unsigned option_find(const struct option_name *t, size_t n, const char *atom, size_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(t[i].name) == len && strncasecmp(t[i].name, atom, len) == 0)
+			return t[i].bit;
+	return 0;
+}
+
+unsigned mfolder_select_option(const char *atom, size_t len)
+{
+	static const struct option_name t[] = {
+		{"SUBSCRIBED", MFOLDER_SEL_SUBSCRIBED},
+		{"REMOTE", MFOLDER_SEL_REMOTE},
+		{"RECURSIVEMATCH", MFOLDER_SEL_RECURSIVEMATCH},
+		{"SPECIAL-USE", MFOLDER_SEL_SPECIAL_USE},
+	};
+
+	return option_find(t, sizeof(t) / sizeof(t[0]), atom, len);
+}
+
+unsigned mfolder_return_option(const char *atom, size_t len)
+{
+	static const struct option_name t[] = {
+		{"CHILDREN", MFOLDER_RET_CHILDREN},
+		{"SUBSCRIBED", MFOLDER_RET_SUBSCRIBED},
+		{"SPECIAL-USE", MFOLDER_RET_SPECIAL_USE},
+	};
+
+	return option_find(t, sizeof(t) / sizeof(t[0]), atom, len);
+}
+
+bool mfolder_select_valid(unsigned select)
+{
+	/* REMOTE alone does not make RECURSIVEMATCH meaningful either */
+	return !(select & MFOLDER_SEL_RECURSIVEMATCH) ||
+	       (select & (MFOLDER_SEL_SUBSCRIBED | MFOLDER_SEL_SPECIAL_USE)) != 0;
 }

@@ -62,6 +62,22 @@ static int ensure_tmp(mfolder *mf, char **err_r)
 	return rc;
 }
 
+/* remove_built: removes an empty folder built in tmp/ that was not
+ * used. */
+static void remove_built(const char *tmp)
+{
+	static const char *const parts[] = {"tmp", "new", "cur", "maildirfolder"};
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		char *p = fs_join(tmp, parts[i]);
+
+		if (unlink(p) < 0)
+			(void)rmdir(p);
+		free(p);
+	}
+	(void)rmdir(tmp);
+}
+
 /* build_folder: an empty Maildir++ folder at the new path target, built
  * in tmp/. 0, 1 when target exists, -1 with *err_r. */
 static int build_folder(mfolder *mf, const char *target, char **err_r)
@@ -83,20 +99,8 @@ static int build_folder(mfolder *mf, const char *target, char **err_r)
 		*err_r = xasprintf("rename %s to %s: %s", tmp, target, strerror(errno));
 	else
 		(void)fs_fsync_dir(mf->root);
-	if (rc != 0) {
-		char *dirs[] = {"tmp", "new", "cur"};
-
-		for (size_t i = 0; i < 3; i++) {
-			char *d = fs_join(tmp, dirs[i]);
-
-			(void)rmdir(d);
-			free(d);
-		}
-		char *mf_file = fs_join(tmp, "maildirfolder");
-		(void)unlink(mf_file);
-		free(mf_file);
-		(void)rmdir(tmp);
-	}
+	if (rc != 0)
+		remove_built(tmp);
 	free(tmp);
 	return rc;
 }

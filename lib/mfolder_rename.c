@@ -45,6 +45,24 @@ static void moves_add(struct moves *mv, const char *from, char *to)
 	mv->n++;
 }
 
+/* add_move: the move of directory entry dirent to the name to + rest;
+ * -2 with *reason_r when that name is invalid (too long, too deep). */
+static int add_move(struct moves *mv, const char *dirent, const char *to, const char *rest,
+		    const char **reason_r)
+{
+	buf *to_name = buf_new(64), *canon = buf_new(64);
+	int rc = 0;
+
+	buf_printf(to_name, "%s%s", to, rest);
+	if (mfolder_name_check(buf_cstr(to_name), buf_len(to_name), canon, reason_r) < 0)
+		rc = -2;
+	else
+		moves_add(mv, dirent, xasprintf("%c%s", MFOLDER_SEP, buf_cstr(canon)));
+	buf_free(&to_name);
+	buf_free(&canon);
+	return rc;
+}
+
 /* collect: the directories of from and its children, with their new
  * names; -1 with *reason_r for a new name that is too long or deep. */
 static int collect(mfolder *mf, const char *from, const char *to, struct moves *mv,
@@ -70,13 +88,7 @@ static int collect(mfolder *mf, const char *from, const char *to, struct moves *
 		n = buf_cstr(name);
 		if (strncmp(n, from, flen) != 0 || (n[flen] != '\0' && n[flen] != MFOLDER_SEP))
 			continue;
-		buf *to_name = buf_new(64);
-		buf_printf(to_name, "%s%s", to, n + flen);
-		if (mfolder_name_check(buf_cstr(to_name), buf_len(to_name), name, reason_r) < 0)
-			rc = -2;
-		else
-			moves_add(mv, de->d_name, xasprintf("%c%s", MFOLDER_SEP, buf_cstr(to_name)));
-		buf_free(&to_name);
+		rc = add_move(mv, de->d_name, to, n + flen, reason_r);
 	}
 	closedir(d);
 	buf_free(&name);
@@ -166,8 +178,10 @@ static int move_messages(mfolder *mf, const char *target, const char *sub, char 
 	}
 	if (d != NULL)
 		closedir(d);
-	if (rc == 0)
-		(void)fs_fsync_dir(dst), (void)fs_fsync_dir(src);
+	if (rc == 0) {
+		(void)fs_fsync_dir(dst);
+		(void)fs_fsync_dir(src);
+	}
 	free(src);
 	free(dst);
 	return rc;

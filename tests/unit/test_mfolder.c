@@ -240,6 +240,25 @@ static void test_match_limits(void **state)
 	buf_free(&b);
 }
 
+static void test_options(void **state)
+{
+	(void)state;
+	assert_int_equal(mfolder_select_option("subscribed", 10), MFOLDER_SEL_SUBSCRIBED);
+	assert_int_equal(mfolder_select_option("RecursiveMatch", 14), MFOLDER_SEL_RECURSIVEMATCH);
+	assert_int_equal(mfolder_select_option("SPECIAL-USE", 11), MFOLDER_SEL_SPECIAL_USE);
+	assert_int_equal(mfolder_select_option("REMOTE", 6), MFOLDER_SEL_REMOTE);
+	assert_int_equal(mfolder_select_option("CHILDREN", 8), 0);
+	assert_int_equal(mfolder_return_option("children", 8), MFOLDER_RET_CHILDREN);
+	assert_int_equal(mfolder_return_option("SUBSCRIBED", 10), MFOLDER_RET_SUBSCRIBED);
+	assert_int_equal(mfolder_return_option("SPECIAL-USE", 11), MFOLDER_RET_SPECIAL_USE);
+	assert_int_equal(mfolder_return_option("STATUS", 6), 0);
+	assert_int_equal(mfolder_return_option("SUBSCRIBEDX", 11), 0);
+	assert_false(mfolder_select_valid(MFOLDER_SEL_RECURSIVEMATCH));
+	assert_false(mfolder_select_valid(MFOLDER_SEL_RECURSIVEMATCH | MFOLDER_SEL_REMOTE));
+	assert_true(mfolder_select_valid(MFOLDER_SEL_RECURSIVEMATCH | MFOLDER_SEL_SUBSCRIBED));
+	assert_true(mfolder_select_valid(0));
+}
+
 /* ---- a scratch Maildir ---- */
 
 struct fx {
@@ -534,6 +553,18 @@ static void test_rename(void **state)
 	create_ok(f, "Sent", 0);
 	assert_int_equal(mfolder_rename(f->mf, "Sent", "Sent Items", &reason, &err), MFOLDER_OK);
 	assert_int_equal(mfolder_special_use(f->mf, "Sent Items"), MFOLDER_SENT);
+	/* a child's new name over MFOLDER_NAME_MAX: refused, nothing moved */
+	{
+		char child[MFOLDER_NAME_MAX + 1];
+
+		memset(child, 'c', sizeof(child));
+		memcpy(child, "s.", 2);
+		child[MFOLDER_NAME_MAX - 1] = '\0';
+		create_ok(f, "s", 0);
+		create_ok(f, child, 0);
+		assert_int_equal(mfolder_rename(f->mf, "s", "sss", &reason, &err), MFOLDER_ERR_NAME);
+		assert_true(is_dir(f, ".s") && !is_dir(f, ".sss"));
+	}
 	/* renaming a parent without directory moves its children */
 	create_ok(f, "p.q", 0);
 	assert_int_equal(mfolder_rename(f->mf, "p", "r", &reason, &err), MFOLDER_OK);
@@ -725,6 +756,7 @@ int main(void)
 		cmocka_unit_test(test_match),
 		cmocka_unit_test(test_match_limits),
 		cmocka_unit_test(test_quote),
+		cmocka_unit_test(test_options),
 		cmocka_unit_test_setup_teardown(test_create_list, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_special_use, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_delete, fx_setup, fx_teardown),

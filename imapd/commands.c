@@ -142,6 +142,38 @@ static void cmd_namespace(struct session *s, const struct imapcmd *cmd)
 	imapd_ok(s, "Namespace completed.");
 }
 
+/* ---- UID (RFC 3501 6.4.8): the command named by its first argument ---- */
+
+static const struct {
+	const char *name;
+	cmd_fn *run;
+} uid_commands[] = {
+	{ "COPY", imapd_cmd_copy },
+	{ "MOVE", imapd_cmd_copy },
+	{ "EXPUNGE", imapd_cmd_uid_expunge },
+};
+
+/* cmd_uid: runs "UID <name> args" as the command "UID <NAME>" with the
+ * rest of the arguments. */
+static void cmd_uid(struct session *s, const struct imapcmd *cmd)
+{
+	const struct imapcmd_arg *a = cmd->count > 0 ? &cmd->args[0] : NULL;
+
+	for (size_t i = 0; a != NULL && i < sizeof(uid_commands) / sizeof(uid_commands[0]); i++) {
+		if (imapcmd_is_atom(a, uid_commands[i].name)) {
+			char *name = xasprintf("UID %s", uid_commands[i].name);
+			struct imapcmd sub = { .tag = cmd->tag, .name = name, .args = cmd->args + 1,
+					       .count = cmd->count - 1 };
+
+			sess_set_last(s->base, name);
+			uid_commands[i].run(s, &sub);
+			free(name);
+			return;
+		}
+	}
+	imapd_bad(s, "Unknown UID command.");
+}
+
 /* ---- the table ---- */
 
 static const struct command commands[] = {
@@ -169,6 +201,13 @@ static const struct command commands[] = {
 	{ "UNSELECT", IST_SELECTED, imapd_cmd_close },
 	{ "EXPUNGE", IST_SELECTED, imapd_cmd_expunge },
 	{ "CHECK", IST_SELECTED, imapd_cmd_check },
+	{ "APPEND", LOGGED_IN, imapd_cmd_append },
+	{ "COPY", IST_SELECTED, imapd_cmd_copy },
+	{ "MOVE", IST_SELECTED, imapd_cmd_copy },
+	{ "UID", IST_SELECTED, cmd_uid },
+	{ "GETQUOTAROOT", LOGGED_IN, imapd_cmd_getquotaroot },
+	{ "GETQUOTA", LOGGED_IN, imapd_cmd_getquota },
+	{ "SETQUOTA", LOGGED_IN, imapd_cmd_setquota },
 };
 
 static const char *state_name(enum imap_state state)

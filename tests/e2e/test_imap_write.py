@@ -218,6 +218,12 @@ class TestAppend(WriteBase):
         path = [p for p in self.files("alice") if os.path.basename(p).startswith(uids[uid])]
         with open(path[0], "rb") as f:
             self.assertEqual(f.read(), msg.replace(b"\r\n", b"\n"))
+        # refused only after the literal was read; the pipelined NOOP runs
+        c.send(b"a2 APPEND Nowhere {%d+}\r\n" % len(msg) + msg + b"\r\na3 NOOP\r\n")
+        _, tagged = c.until("a2")
+        self.assertRegex(tagged, r"^a2 NO \[TRYCREATE\] ")
+        _, tagged = c.until("a3")
+        self.assertRegex(tagged, r"^a3 OK ")
 
     def test_exists_when_appending_to_selected(self):
         c = self.raw("bob")

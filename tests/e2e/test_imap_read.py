@@ -379,5 +379,240 @@ class TestFetch(ReadBase):
         self.assertEqual(c.cmd("FETCH $ UID")[0], [])
 
 
+
+def simple(n):
+    return ("From: s@remote.test\r\nTo: x@example.test\r\nSubject: message %d\r\n"
+            "Date: Wed, 01 Apr 2026 09:00:00 +0000\r\n\r\nbody %d\r\n" % (n, n))
+
+
+class TestFlags(ReadBase):
+    """bob: four simple messages; STORE, keywords, other sessions,
+    restarts, CONDSTORE."""
+
+    @classmethod
+    def configure(cls):
+        super().configure()
+        for i in range(4):
+            cls.deliver("bob", simple(i + 1), i + 1)
+
+    def flags(self, m, seq):
+        line = self.ok(m.fetch(str(seq), "(FLAGS)"))[0].decode()
+        return set(re.search(r"FLAGS \(([^)]*)\)", line).group(1).split())
+
+    def test_a_store_keywords_and_sessions(self):
+        m = self.login("bob")
+        self.ok(m.select("INBOX"))
+        perm = [x for x in m.untagged_responses.get("OK", []) if b"PERMANENTFLAGS" in x]
+        self.assertIn(b"\\*", perm[0])
+        data = self.ok(m.store("1", "+FLAGS", "(\\Flagged $Work todo)"))
+        self.assertIn(b"\\Flagged", data[0])
+        self.assertIn(b"$Work", data[0])
+        self.assertEqual(self.flags(m, 1) - {"\\Recent"}, {"\\Flagged", "$Work", "todo"})
+        self.ok(m.store("1", "-FLAGS", "(todo)"))
+        self.ok(m.store("2", "FLAGS", "(\\Answered \\Seen)"))
+        data = self.ok(m.store("3", "+FLAGS.SILENT", "(\\Deleted)"))
+        self.assertEqual(data, [None])
+        self.assertEqual(self.ok(m.search(None, "KEYWORD", "$Work"))[0], b"1")
+        self.assertEqual(self.ok(m.search(None, "UNKEYWORD", "$Work", "UNSEEN"))[0], b"3 4")
+        self.assertEqual(self.ok(m.search(None, "FLAGGED"))[0], b"1")
+        self.assertEqual(self.ok(m.search(None, "ANSWERED", "SEEN"))[0], b"2")
+        self.assertEqual(self.ok(m.search(None, "DELETED"))[0], b"3")
+        with self.assertRaises(imaplib.IMAP4.error):
+            m.store("1", "+FLAGS", "(\\Bogus)")
+        # STORE answers UID in UID STORE
+        data = self.ok(m.uid("STORE", "4", "+FLAGS", "(\\Flagged)"))
+        self.assertRegex(data[0].decode(), r"UID 4")
+        self.ok(m.uid("STORE", "4", "-FLAGS", "(\\Flagged)"))
+        # a second session sees them, and a change made there comes back
+        # as an untagged FETCH at the next NOOP
+        c = self.raw("bob")
+        u, _ = c.cmd("FETCH 1:3 FLAGS")
+        self.assertRegex(u[0], r"FLAGS \(.*\\Flagged.*\$Work")
+        self.assertIn("\\Deleted", u[2])
+        _, t = c.cmd("STORE 4 +FLAGS (\\Seen later)")
+        self.assertIn(" OK ", t)
+        m.noop()
+        fetches = m.untagged_responses.get("FETCH", [])
+        self.assertTrue(any(b"later" in f for f in fetches), fetches)
+        # the files carry the flags (Maildir letters, keyword letters)
+        names = os.listdir(os.path.join(self.maildirs["bob"], "cur"))
+        self.assertTrue(any(re.search(r":2,[a-z]*F", n) for n in names), names)
+        self.assertTrue(any(":2,RS" in n for n in names), names)
+        with open(os.path.join(self.maildirs["bob"], "dovecot-keywords")) as f:
+            kw = f.read()
+        for k in ("$Work", "todo", "later"):
+            self.assertIn(k, kw)
+
+    def test_b_flags_survive_restart(self):
+        before = self.raw("bob")
+        u, _ = before.cmd("FETCH 1:4 FLAGS")
+        before.close()
+        self.inst.stop()
+        self.inst.start()
+        self.assertTrue(wait_for(lambda: port_open(self.port), 10))
+        after = self.raw("bob")
+        u2, _ = after.cmd("FETCH 1:4 FLAGS")
+        strip = [x.replace(" \\Recent", "").replace("\\Recent", "") for x in u]
+        self.assertEqual([x.replace(" \\Recent", "") for x in u2], strip)
+        self.assertIn("$Work", u2[0])
+
+    def test_c_condstore(self):
+        c = self.raw("bob", None)
+        u, t = c.cmd("ENABLE CONDSTORE")
+        self.assertIn("* ENABLED CONDSTORE", u)
+        u, t = c.cmd("SELECT INBOX (CONDSTORE)")
+        hms = [x for x in u if "HIGHESTMODSEQ" in x]
+        self.assertTrue(hms, u)
+        high = int(re.search(r"HIGHESTMODSEQ (\d+)", hms[0]).group(1))
+        u, _ = c.cmd("STATUS INBOX (HIGHESTMODSEQ MESSAGES)")
+        self.assertIn("HIGHESTMODSEQ %d" % high, u[0])
+        u, _ = c.cmd("FETCH 1:4 (MODSEQ)")
+        mods = [int(re.search(r"MODSEQ \((\d+)\)", x).group(1)) for x in u]
+        self.assertEqual(max(mods), high)
+        # a change raises MODSEQ; CHANGEDSINCE then gives only that message
+        u, t = c.cmd("STORE 2 +FLAGS (\\Flagged)")
+        m2 = int(re.search(r"MODSEQ \((\d+)\)", u[0]).group(1))
+        self.assertGreater(m2, high)
+        u, _ = c.cmd("FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % high)
+        self.assertEqual(len(u), 1)
+        self.assertRegex(u[0], r"^\* 2 FETCH \(.*MODSEQ \(%d\)" % m2)
+        u, _ = c.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % m2)
+        self.assertEqual(u, [])
+        # UNCHANGEDSINCE: message 2 changed after `high`: MODIFIED
+        u, t = c.cmd("STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS (\\Draft)" % high)
+        self.assertIn("[MODIFIED 2]", t)
+        self.assertEqual(len(u), 1)
+        self.assertRegex(u[0], r"^\* 1 FETCH ")
+        u, t = c.cmd("UID STORE 2 (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Draft)" % m2)
+        self.assertIn(" OK ", t)
+        self.assertNotIn("MODIFIED", t)
+        self.assertRegex(u[0], r"UID 2 MODSEQ \(\d+\)")
+        # another session's change comes with its MODSEQ at NOOP
+        other = self.raw("bob")
+        other.cmd("STORE 3 +FLAGS (\\Flagged)")
+        u, _ = c.cmd("NOOP")
+        self.assertTrue(any(re.search(r"^\* 3 FETCH .*MODSEQ \(\d+\)", x) for x in u), u)
+        u, _ = c.cmd("SEARCH MODSEQ %d" % m2)
+        self.assertRegex(u[0], r"^\* SEARCH [\d ]+ \(MODSEQ \d+\)$")
+
+    def test_d_seen_set_by_fetch(self):
+        c = self.raw("bob")
+        c.cmd("STORE 4 -FLAGS (\\Seen)")
+        u, _ = c.cmd("FETCH 4 BODY[TEXT]")
+        self.assertTrue(any("FLAGS (" in x and "\\Seen" in x for x in u), u)
+        u, _ = c.cmd("FETCH 4 FLAGS")
+        self.assertIn("\\Seen", u[0])
+        c.cmd("STORE 4 -FLAGS (\\Seen)")
+        u, _ = c.cmd("FETCH 4 (BODY.PEEK[TEXT] RFC822.HEADER)")
+        self.assertNotIn("\\Seen", " ".join(u))
+
+
+class TestTrouble(ReadBase):
+    """carol: a message file removed under a session; a folder filled by
+    moving delivered files; dave: a 5 MB message read slowly."""
+
+    @classmethod
+    def configure(cls):
+        super().configure()
+        for i in range(3):
+            cls.deliver("carol", simple(i + 1), i + 1)
+
+    def test_deleted_file_gives_no(self):
+        c = self.raw("carol")
+        u, _ = c.cmd("FETCH 1:3 (UID RFC822.SIZE)")
+        self.assertEqual(len(u), 3)
+        cur = os.path.join(self.maildirs["carol"], "cur")
+        victim = [n for n in os.listdir(cur)]
+        victim.sort()
+        # the second message (by UID order = delivery order)
+        name = None
+        for n in victim:
+            with open(os.path.join(cur, n), "rb") as f:
+                if b"Subject: message 2" in f.read():
+                    name = n
+        os.unlink(os.path.join(cur, name))
+        u, t = c.cmd("FETCH 1:3 (UID BODY.PEEK[TEXT])")
+        self.assertIn(" NO ", t)
+        joined = "\n".join(u)
+        self.assertIn("body 1", joined)
+        self.assertIn("body 3", joined)
+        self.assertNotIn("body 2", joined)
+        self.assertNotIn("* 2 FETCH (UID 2 BODY", joined)
+        u, t = c.cmd("NOOP")
+        self.assertIn("* 2 EXPUNGE", u)
+        u, t = c.cmd("FETCH 1:2 (UID)")
+        self.assertEqual(u, ["* 1 FETCH (UID 1)", "* 2 FETCH (UID 3)"])
+        self.assertIn(" OK ", t)
+
+    def test_folder_moved_files(self):
+        md = self.maildirs["carol"]
+        c = self.raw("carol", None)
+        self.assertIn(" OK ", c.cmd("CREATE Work")[1])
+        smtp_send(self.smtp, "carol@example.test", simple(7).replace("message 7", "moved seven"))
+        new = os.path.join(md, "new")
+
+        def delivered():
+            for n in os.listdir(new):
+                with open(os.path.join(new, n), "rb") as f:
+                    if b"moved seven" in f.read():
+                        return n
+            return None
+        self.assertTrue(wait_for(delivered, 30))
+        n = delivered()
+        os.rename(os.path.join(new, n), os.path.join(md, ".Work", "cur", n + ":2,S"))
+        m = self.login("carol")
+        self.ok(m.select("Work"))
+        self.assertEqual(self.ok(m.search(None, "SUBJECT", "seven", "SEEN"))[0], b"1")
+        data = self.ok(m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+        self.assertEqual(data[0][1], b"Subject: moved seven\r\n\r\n")
+
+    def test_big_message_slow_reader(self):
+        big = ("From: s@remote.test\r\nTo: dave@example.test\r\nSubject: big\r\n\r\n" +
+               "".join("line %07d of the big message, padded to be long enough......\r\n" % i
+                       for i in range(5 * 1024 * 1024 // 64)))
+        self.deliver("dave", big, 1)
+        pid = self.imapd_pid()
+        c = self.raw("dave")
+        rss0 = rss_kib(pid)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        c.send("big FETCH 1 BODY.PEEK[]\r\n")
+        head = c.file.readline()
+        n = int(re.search(rb"\{(\d+)\}", head).group(1))
+        got = bytearray()
+        peak = rss0
+        while len(got) < n:
+            chunk = c.file.read(min(65536, n - len(got)))
+            got += chunk
+            if len(got) % (1024 * 1024) < 65536:
+                peak = max(peak, rss_kib(pid))
+                time.sleep(0.05)
+        self.assertTrue(bytes(got).endswith(big.encode()))
+        self.assertEqual(c.file.readline(), b")\r\n")
+        self.assertIn("big OK", c.line())
+        # the 5 MB were never queued whole: imapd's heap (RssAnon: the
+        # mapped file does not count) grew by far less
+        self.assertLess(peak - rss0, 3 * 1024, "RSS %d -> %d KiB" % (rss0, peak))
+
+    def imapd_pid(self):
+        c = self.raw("dave", None)
+        c.close()
+        for pid in self.inst.processes():
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    if b"imapd" in f.read().split(b"\0")[0]:
+                        return pid
+            except OSError:
+                pass
+        raise RuntimeError("no imapd: %s" % self.inst.describe_processes())
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
 if __name__ == "__main__":
     unittest.main()

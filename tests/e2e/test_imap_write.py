@@ -162,6 +162,16 @@ class TestAppend(WriteBase):
         self.assertEqual(int(os.stat(path[0]).st_mtime), DATE_EPOCH)
         with open(os.path.join(self.maildir("alice"), "dovecot-keywords")) as f:
             self.assertIn("0 work", f.read())
+        # and as FETCH shows it: the date, the CRLF size, the flags, the bytes
+        self.exists(m, "INBOX")
+        typ, data = m.uid("FETCH", str(uid), "(INTERNALDATE RFC822.SIZE FLAGS BODY.PEEK[])")
+        self.assertEqual(typ, "OK", data)
+        head = data[0][0].decode()
+        self.assertEqual(time.mktime(imaplib.Internaldate2tuple(data[0][0])), DATE_EPOCH)
+        self.assertIn("RFC822.SIZE %d" % len(msg), head)
+        self.assertRegex(head, r"FLAGS \([^)]*\\Seen")
+        self.assertIn("work", head)
+        self.assertEqual(data[0][1], msg)
 
     def test_append_without_flags_goes_to_new(self):
         m = self.login("alice")
@@ -353,6 +363,13 @@ class TestCopyMove(WriteBase):
             with open(sp, "rb") as f1, open(dp, "rb") as f2:
                 self.assertEqual(f1.read(), f2.read())
             self.assertTrue(dp.endswith(":2,Sa"), dp)
+        # FETCH in the target finds the copies under the new UIDs
+        t = self.login("dave")
+        t.select("Target", readonly=True)
+        typ, data = t.uid("FETCH", dst, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        self.assertEqual(typ, "OK", data)
+        subjects = [d[1].strip() for d in data if isinstance(d, tuple)]
+        self.assertEqual(subjects, [b"Subject: INBOX 1", b"Subject: INBOX 2"], data)
         # UID COPY of UIDs that are not there: OK, nothing copied
         _, tagged = c.cmd("UID COPY 9000:9010 Target")
         self.assertRegex(tagged, r"^t\d+ OK ")

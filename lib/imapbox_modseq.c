@@ -195,6 +195,8 @@ int ibx_mseq_parse(struct ibx_mseq *ms, const unsigned char *data, size_t len, b
 		ms->floor = get64(data + 16);
 		if (ms->floor > ms->highest)
 			ms->highest = ms->floor;
+		if (ms->uidvalidity == 0) /* not known yet: the folder's is compared later */
+			ms->uidvalidity = get32(data + 8);
 		if (get32(data + 8) != ms->uidvalidity)
 			return -1;
 		off = IBX_REC;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -747,6 +748,67 @@ static void test_append_torn_uidlist(void **state)
 	free((char *)ap.tmp_path);
 }
 
+/* Two processes storing at once: every change gets its own MODSEQ, the
+ * file stays good (no rebuild), both see the other's last state. */
+static void test_two_processes_store(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	struct imapbox_store_result res;
+	uint64_t start;
+	pid_t pid;
+	int status, rounds = 300;
+	char *logtext;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	box = ib_open(true);
+	start = imapbox_highestmodseq(box);
+	imapbox_close(&box);
+	pid = fork();
+	assert_true(pid >= 0);
+	box = ib_open(true);
+	for (int i = 0; i < rounds; i++) {
+		uint32_t seq = pid == 0 ? 1 : 2;
+		struct imapbox_store st = { .op = i % 2 ? IMAPBOX_STORE_REMOVE : IMAPBOX_STORE_ADD,
+					    .flags = IMAPMSG_SEEN };
+		char *err = NULL;
+
+		if (imapbox_store(box, &seq, 1, &st, &res, &err) != IMAPBOX_OK || res.nchanged != 1) {
+			if (pid == 0)
+				_exit(3);
+			fail_msg("store: %s", err);
+		}
+		if (imapbox_sync(box, &err) != IMAPBOX_OK) {
+			if (pid == 0)
+				_exit(4);
+			fail_msg("sync: %s", err);
+		}
+		imapbox_take(box, true, &ch);
+	}
+	if (pid == 0) {
+		imapbox_close(&box);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ib_sync(box, true, &ch);
+	assert_int_equal(imapbox_highestmodseq(box), start + 2 * (uint64_t)rounds);
+	assert_int_equal(imapbox_flags(box, 1), 0);
+	assert_int_equal(imapbox_flags(box, 2), 0);
+	assert_true(imapbox_modseq(box, 1) != imapbox_modseq(box, 2));
+	imapbox_close(&box);
+	logtext = xasprintf("%s/log", mt_top);
+	{
+		char *text = mt_slurp(logtext);
+
+		assert_null(strstr(text, "rebuilt"));
+		free(text);
+	}
+	free(logtext);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -773,6 +835,7 @@ int main(void)
 		MT_TEST(test_dovecot_store),
 		MT_TEST(test_own_store_then_foreign),
 		MT_TEST(test_append_torn_uidlist),
+		MT_TEST(test_two_processes_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,6 +72,15 @@ static uint32_t *claim_recent(imapbox *box, mbx *mb, size_t *n_r)
 	return uids;
 }
 
+/* merge_find: the table's record of uid, for UIDs asked in ascending
+ * order (*k is where the last one was found): a walk, not a search. */
+static const struct ibx_mrec *merge_find(const struct ibx_mseq *ms, uint32_t uid, size_t *k)
+{
+	while (*k < ms->n && ms->recs[*k].uid < uid)
+		(*k)++;
+	return *k < ms->n && ms->recs[*k].uid == uid ? &ms->recs[*k] : NULL;
+}
+
 /* changes_needed: the records postern-modseq lacks for mb's messages.
  * A record whose file the scan did not see is an expunge only when the
  * scan was stable (a file being renamed may be missed otherwise).
@@ -84,10 +93,10 @@ static struct ibx_mchange *changes_needed(const struct ibx_mseq *ms, const mbx *
 	size_t count = mbx_count(mb), n = 0, j = 0;
 	struct ibx_mchange *ch = xmalloc((count + ms->n + 1) * sizeof(*ch));
 
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0, k = 0; i < count; i++) {
 		const struct mbx_msg *m = mbx_msg(mb, i);
 		uint32_t mask = ibx_mask_of(m);
-		const struct ibx_mrec *r = ibx_mseq_find(ms, m->uid);
+		const struct ibx_mrec *r = merge_find(ms, m->uid, &k);
 
 		if (r != NULL && r->modseq > newer_than)
 			continue;
@@ -180,9 +189,9 @@ void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent)
 	size_t nold = box->nsnap;
 
 	box->snap = xmalloc((count + nold + 1) * sizeof(*box->snap));
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0, k = 0; i < count; i++) {
 		const struct mbx_msg *m = mbx_msg(box->mb, i);
-		const struct ibx_mrec *r = ibx_mseq_find(&box->ms, m->uid);
+		const struct ibx_mrec *r = merge_find(&box->ms, m->uid, &k);
 		struct ibx_snap *s = &box->snap[n];
 
 		if (r != NULL && r->expunged)

@@ -161,7 +161,7 @@ static void table_apply(struct ibx_mseq *ms, uint32_t uid, uint32_t mask, uint64
 		ms->highest = modseq;
 	if (pos == ms->n || ms->recs[pos].uid != uid) {
 		if (ms->n == ms->cap) {
-			ms->cap = ms->cap == 0 ? 1024 : ms->cap * 2;
+			ms->cap = ms->cap == 0 ? 64 : ms->cap * 2;
 			ms->recs = xrealloc(ms->recs, ms->cap * sizeof(*ms->recs));
 		}
 		memmove(&ms->recs[pos + 1], &ms->recs[pos], (ms->n - pos) * sizeof(*ms->recs));

@@ -809,6 +809,53 @@ static void test_two_processes_store(void **state)
 	free(logtext);
 }
 
+static void test_copy_self_and_gone(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	uint32_t seqs[] = { 1, 2 };
+	uint32_t uv, *src_uids, *dst_uids;
+	size_t n;
+	char *err = NULL, *dir;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,S", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	box = ib_open(true);
+	mt_del("cur/200.b.host:2,"); /* expunged by another process meanwhile */
+	assert_int_equal(imapbox_copy(box, seqs, 2, mt_mdir, false, 0, &uv, &src_uids, &dst_uids, &n, &err),
+			 IMAPBOX_OK);
+	assert_int_equal(n, 1); /* the gone one is left out */
+	assert_int_equal(src_uids[0], 1);
+	assert_int_equal(dst_uids[0], 3);
+	free(src_uids);
+	free(dst_uids);
+	ib_sync(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(imapbox_count(box), 2);
+	assert_int_equal(imapbox_uid(box, 2), 3);
+	assert_flags(box, 2, "(\\Seen)");
+	/* to a folder that does not exist: [TRYCREATE] */
+	dir = xasprintf("%s/.Nope", mt_mdir);
+	assert_int_equal(imapbox_copy(box, seqs, 1, dir, false, 0, &uv, &src_uids, &dst_uids, &n, &err),
+			 IMAPBOX_NONEXISTENT);
+	free(err);
+	free(src_uids);
+	free(dst_uids);
+	free(dir);
+	/* over quota: nothing copied */
+	dir = make_folder(".Small");
+	err = NULL;
+	assert_int_equal(imapbox_copy(box, seqs, 2, dir, false, 3, &uv, &src_uids, &dst_uids, &n, &err),
+			 IMAPBOX_OVERQUOTA);
+	assert_int_equal(n, 0);
+	free(err);
+	free(src_uids);
+	free(dst_uids);
+	free(dir);
+	imapbox_close(&box);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -836,6 +883,7 @@ int main(void)
 		MT_TEST(test_own_store_then_foreign),
 		MT_TEST(test_append_torn_uidlist),
 		MT_TEST(test_two_processes_store),
+		MT_TEST(test_copy_self_and_gone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,8 +2,9 @@
  * folder (sequence numbers, flags, keywords, \Recent), sync between two
  * sessions (new, expunged and re-flagged messages held until take),
  * STORE with UNCHANGEDSINCE, EXPUNGE and UID EXPUNGE, dovecot-keywords,
- * postern-modseq surviving reopen and rebuilt when bad, APPEND, COPY,
- * MOVE and STATUS. Uses the scratch Maildir of mbx_fixture.c. */
+ * postern-modseq surviving reopen and rebuilt when bad, two processes
+ * storing at once, a folder Dovecot wrote, APPEND, COPY, MOVE and STATUS.
+ * Uses the scratch Maildir of mbx_fixture.c. */
 #include "mbx_fixture.h"
 
 #include <errno.h>

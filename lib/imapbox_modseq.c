@@ -313,7 +313,10 @@ int ibx_mseq_lock(struct ibx_mseq *ms, char **err_r)
 
 		if (ibx_mseq_refresh(ms, err_r) < 0)
 			return -1;
-		if (ms->fd < 0) { /* missing: the caller rebuilds (O_EXCL file) */
+		if (ms->fd < 0) { /* missing: the caller rebuilds it. XXX: two
+				   * processes may both do so; the last rename
+				   * wins and the other reopens it on its next
+				   * refresh (its records were only rebuilt ones) */
 			ms->locked = true;
 			return 0;
 		}

@@ -41,6 +41,7 @@ struct cfg_key {
 extern const struct cfg_key cfg_shared_keys[];
 extern const struct cfg_key smtpd_cfg_keys[];
 extern const struct cfg_key pop3d_cfg_keys[];
+extern const struct cfg_key imapd_cfg_keys[];
 extern const struct cfg_key qmgr_cfg_keys[];
 extern const struct cfg_key master_cfg_keys[];
 extern const struct cfg_key smtp_cfg_keys[];

@@ -160,7 +160,7 @@ const struct cfg_key cfg_shared_keys[] = {
  * and "$name" defaults may refer to keys of other tables. */
 const struct cfg_key *const cfg_key_tables[] = {
 	cfg_shared_keys, smtpd_cfg_keys, pop3d_cfg_keys, qmgr_cfg_keys, master_cfg_keys,
-	smtp_cfg_keys, NULL,
+	smtp_cfg_keys, imapd_cfg_keys, NULL,
 };
 
 const struct cfg_key *cfg_key_find(const char *name)

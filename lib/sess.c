@@ -110,6 +110,7 @@ void sess_accept(sess_server *sv, int fd)
 	ss->stream = conn_strm(ss->conn);
 	conn_set_record_deadline(ss->conn, sv->config.record_ms);
 	ss->input = SESS_IN_COMMAND;
+	ss->idle_ms = sv->config.idle_ms;
 	ss->last = "CONNECT";
 	link_session(sv, ss);
 	ss->ctx = sv->ops->open(sv->ctx, ss, fd);
@@ -201,6 +202,12 @@ bool sess_record_late(const sess *ss)
 void sess_set_input(sess *ss, enum sess_input input)
 {
 	ss->input = input;
+}
+
+void sess_set_idle(sess *ss, uint64_t ms)
+{
+	ss->idle_ms = ms;
+	conn_set_idle(ss->conn, ms);
 }
 
 void sess_wait(sess *ss)
@@ -312,7 +319,10 @@ static int sess_step(void *arg)
 	sess *ss = arg;
 
 	switch (ss->input) {
-	case SESS_IN_COMMAND: return step_command(ss);
+	case SESS_IN_COMMAND:
+		if (ss->server->config.own_commands)
+			return ss->server->ops->step(ss->ctx);
+		return step_command(ss);
 	case SESS_IN_TLS: return sess_tls_step(ss);
 	case SESS_IN_AUTH: return sess_auth_step(ss);
 	case SESS_IN_OWN: return ss->server->ops->step(ss->ctx);
@@ -372,7 +382,7 @@ static void sess_idle(void *arg)
 	const char *note;
 
 	if (ss->input == SESS_IN_NONE) { /* our own work: not the client's fault */
-		conn_set_idle(ss->conn, ss->server->config.idle_ms);
+		conn_set_idle(ss->conn, ss->idle_ms);
 		return;
 	}
 	if (ss->input == SESS_IN_TLS) { /* no reply possible in the middle of TLS */

@@ -54,6 +54,9 @@ struct sess_config {
 				   * *tls); NULL or *tls NULL: no TLS */
 	uint64_t handshake_ms;    /* one deadline for the whole handshake */
 	const char *tls_command;  /* "STARTTLS", "STLS": named in logs */
+	bool own_commands;        /* commands are not lines (IMAP literals):
+				   * SESS_IN_COMMAND input goes to ops->step,
+				   * line_limit and ops->line_too_long are unused */
 };
 
 /* The protocol. ctx is what ops->open returned. Every callback may queue
@@ -72,7 +75,8 @@ struct sess_ops {
 	 * dropped; past four times the limit without a line end, the goodbye
 	 * before the close (flood true). */
 	void (*line_too_long)(void *ctx, bool flood);
-	/* step: one step of SESS_IN_OWN input (STRM_ codes as conn steps);
+	/* step: one step of SESS_IN_OWN input, and of SESS_IN_COMMAND input
+	 * with own_commands (STRM_ codes as conn steps);
 	 * events: what that input waits for (NULL: strm_wants). */
 	int (*step)(void *ctx);
 	int (*events)(void *ctx);
@@ -140,6 +144,10 @@ bool sess_record_late(const sess *ss);
 enum sess_input sess_input(const sess *ss);
 /* sess_set_input: switches the read loop (SESS_IN_COMMAND, SESS_IN_OWN). */
 void sess_set_input(sess *ss, enum sess_input input);
+/* sess_set_idle: this session's idle timeout from now on (imapd: longer
+ * after the login); the TLS handshake and waits go back to it, not to the
+ * server's idle_ms. */
+void sess_set_idle(sess *ss, uint64_t ms);
 /* sess_wait / sess_resume: the session waits for our own work (no input,
  * no timeout); sess_resume goes back to commands and runs it. */
 void sess_wait(sess *ss);

@@ -29,6 +29,7 @@ struct sess {
 	const char *last;
 	enum sess_input input;
 	int errors;
+	uint64_t idle_ms;         /* sess_set_idle; the server's idle_ms at first */
 	size_t skipped;           /* bytes of an over-long command line so far */
 	bool tls_started;         /* plaintext flushed, handshake under way */
 	bool held;                /* sess_hold: not begun yet */

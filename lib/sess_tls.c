@@ -37,7 +37,7 @@ static void handshake_done(sess *ss)
 	log_info("TLS connection established from %s: %s", ss->client, desc);
 	free(desc);
 	ss->input = SESS_IN_COMMAND;
-	conn_set_idle(ss->conn, sv->config.idle_ms);
+	conn_set_idle(ss->conn, ss->idle_ms);
 	ss->errors = 0;
 	sv->ops->tls_done(ss->ctx);
 	if (strcmp(ss->last, "CONNECT") == 0) /* implicit TLS: greet now */

@@ -23,6 +23,7 @@
 #include "mapedit.h"
 #include "md.h"
 #include "mem.h"
+#include "mfolder.h"
 
 /* ---- the maps behind the keys ---- */
 
@@ -584,13 +585,17 @@ static void chown_maildir(struct mailctl *ctl, const char *domain_dir, const cha
 	owner_give_tree(maildir, uid, gid);
 }
 
-/* make_maildir: base/domain/user/ with tmp, new, cur. */
+/* make_maildir: base/domain/user/ with tmp, new, cur, and the
+ * special-use folders Sent, Drafts, Trash, Junk and Archive (subscribed)
+ * that IMAP clients look for. */
 static int make_maildir(struct mailctl *ctl, const char *rel, const char *domain)
 {
 	const char *base = cfg_get(mailctl_config(ctl), "virtual_mailbox_base");
 	char *dir = fs_join(base, rel), *domain_dir = fs_join(base, domain), *err = NULL;
 	int rc = md_create(dir, false, &err);
 
+	if (rc == 0)
+		rc = mfolder_create_defaults(dir, &err);
 	if (rc < 0) {
 		fprintf(stderr, "mailctl: cannot create Maildir %s: %s\n", dir, err);
 		free(err);

@@ -44,6 +44,7 @@ DAEMONS = {
     "local": os.path.join(BUILD, "local", "local"),
     "smtp": os.path.join(BUILD, "smtp", "smtp"),
     "pop3d": os.path.join(BUILD, "pop3d", "pop3d"),
+    "imapd": os.path.join(BUILD, "imapd", "imapd"),
 }
 QINJECT = os.path.join(BUILD, "tests", "qinject")
 # The internal mail services every delivering instance runs (master.cf lines).

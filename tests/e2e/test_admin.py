@@ -125,6 +125,12 @@ class Users(AdminBase):
         maildir = os.path.join(self.mail, "example.test", "alice")
         for sub in ("cur", "new", "tmp"):
             self.assertTrue(os.path.isdir(os.path.join(maildir, sub)))
+        # the special-use folders, Maildir++ style, subscribed in Dovecot's format
+        for folder in ("Sent", "Drafts", "Trash", "Junk", "Archive"):
+            for sub in ("cur", "new", "tmp", "maildirfolder"):
+                self.assertTrue(os.path.exists(os.path.join(maildir, "." + folder, sub)), folder)
+        with open(os.path.join(maildir, "subscriptions")) as f:
+            self.assertEqual(f.read(), "Sent\nDrafts\nTrash\nJunk\nArchive\n")
         self.assertEqual(self.map_get("mailboxes", "alice@example.test"), "example.test/alice/")
         self.assertEqual(self.ok("user", "list").split(), ["demo@example.test", "alice@example.test"])
         self.fails("user", "add", "alice@example.test", says="already exists")

@@ -1,0 +1,92 @@
+/* imapd.c: the IMAP server's main(): reads its main.cf keys once into the
+ * server struct, opens the password database and the mailbox maps, loads
+ * the TLS setup, sets the command reader's limits (APPENDLIMIT =
+ * message_size_limit) and hands accept/stop/reload to the daemon skeleton
+ * (lib/svc). See imapd.h for the map of the program. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imapd.h"
+#include "log.h"
+#include "mem.h"
+
+static void limits_init(struct imapd_server *srv, cfg *c)
+{
+	struct imapcmd_limits *l = &srv->limits;
+
+	imapcmd_limits_default(l);
+	l->max_line = (size_t)cfg_get_int(c, "imapd_max_line_length");
+	l->max_literal = (size_t)cfg_get_int(c, "message_size_limit");
+	l->max_command = l->max_literal + l->max_line;
+	l->nonsync = IMAPCMD_NONSYNC_PLUS;
+}
+
+/* watches_init: one inotify hub for the IDLE sessions of the process. */
+static void watches_init(struct imapd_server *srv)
+{
+	char *err = NULL;
+
+	srv->watches = watch_hub_new(srv->loop, &err);
+	if (srv->watches == NULL) {
+		log_warn("IDLE sessions will not be woken by changes: %s", err);
+		free(err);
+	}
+}
+
+static void imapd_init(svc *service)
+{
+	struct imapd_server *srv = svc_ctx(service);
+	cfg *c = svc_cfg(service);
+	const char *role = cfg_get(c, "imapd_service");
+
+	srv->service = service;
+	srv->loop = svc_loop(service);
+	if (strcmp(role, "imap") != 0 && strcmp(role, "imaps") != 0)
+		log_fatal("imapd_service: unknown role \"%s\" (imap or imaps)", role);
+	srv->implicit_tls = strcmp(role, "imaps") == 0;
+	srv->myhostname = cfg_myhostname(c);
+	srv->timeout_ms = (uint64_t)cfg_get_int(c, "imapd_timeout") * 1000;
+	srv->login_timeout_ms = (uint64_t)cfg_get_int(c, "imapd_login_timeout") * 1000;
+	srv->error_limit = (int)cfg_get_int(c, "imapd_error_limit");
+	srv->session_limit = (int)cfg_get_int(c, "imapd_process_session_limit");
+	ev_set_busy_poll(srv->loop, (unsigned)cfg_get_int(c, "imapd_busy_poll"));
+	limits_init(srv, c);
+	imapd_tls_init(srv, c);
+	imapd_login_init(srv, c);
+	srv->resolver = resolver_new(c);
+	watches_init(srv);
+	imapd_session_init(srv);
+	log_debug("imapd %s ready (role %s)", svc_name(service), role);
+}
+
+static void imapd_accept(svc *service, int fd)
+{
+	struct imapd_server *srv = svc_ctx(service);
+
+	sess_accept(srv->sessions, fd);
+}
+
+static void imapd_stop(svc *service)
+{
+	struct imapd_server *srv = svc_ctx(service);
+
+	sess_server_stop(srv->sessions);
+}
+
+static void imapd_reload(svc *service)
+{
+	imapd_tls_reload(svc_ctx(service), svc_cfg(service));
+}
+
+int main(int argc, char **argv)
+{
+	static const struct svc_ops ops = {
+		.init = imapd_init,
+		.accept = imapd_accept,
+		.stop = imapd_stop,
+		.reload = imapd_reload,
+	};
+	static struct imapd_server server;
+
+	svc_main(argc, argv, "imapd", &ops, &server);
+}

@@ -1,0 +1,166 @@
+/* imapd.h: the IMAP server's shared declarations: the server (one per
+ * process), a session (one per connection) and what the files of imapd/
+ * offer each other:
+ *   imapd.c     main, configuration, the svc hooks
+ *   session.c   imapd's part of a session (lib/sess): the command reader
+ *               fed from the stream, goodbyes, timeouts
+ *   reply.c     tagged and untagged replies, strings, CAPABILITY text
+ *   commands.c  the command table (states), dispatch, the any-state and
+ *               authenticated-state commands (NOOP, ID, ENABLE, ...)
+ *   login.c     LOGIN, AUTHENTICATE (SASL, SASL-IR), STARTTLS, the Maildir
+ *   folders.c   LIST, LSUB, CREATE, DELETE, RENAME, (UN)SUBSCRIBE (lib/mfolder)
+ *   mailbox.c   SELECT, EXAMINE, STATUS, CLOSE, UNSELECT, EXPUNGE, CHECK,
+ *               untagged updates (lib/imapbox), IDLE wake-ups (lib/watch)
+ *   idle.c      IDLE (RFC 2177): "+ idling", DONE, wake-ups (lib/watch) */
+#ifndef POSTERN_IMAPD_H
+#define POSTERN_IMAPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "authfail.h"
+#include "buf.h"
+#include "cfg.h"
+#include "ev.h"
+#include "imapbox.h"
+#include "imapcmd.h"
+#include "mfolder.h"
+#include "passdb.h"
+#include "resolve.h"
+#include "sasl.h"
+#include "sess.h"
+#include "strm.h"
+#include "svc.h"
+#include "tls.h"
+#include "watch.h"
+
+/* Input bytes taken from the stream per step (the reader keeps what it
+ * needs; the rest waits in the session's pending buffer). */
+#define IMAPD_READ_CHUNK (16 * 1024)
+/* The longest IDLE continuation line ("DONE") worth reading. */
+#define IMAPD_IDLE_LINE_MAX 64
+/* Fields of an ID command logged, and bytes of each. */
+#define IMAPD_ID_FIELDS_MAX 30
+#define IMAPD_ID_VALUE_MAX 128
+
+struct imapd_server {
+	svc *service;
+	ev_loop *loop;
+	char *myhostname;
+	bool implicit_tls;     /* imapd_service = imaps */
+	bool tls_auth_only;    /* imapd_tls_auth_only */
+	tls_server *tls;       /* NULL: no TLS configured */
+	passdb *passdb;
+	resolver *resolver;
+	authfail *authfail;
+	struct sasl_backend sasl_backend;
+	struct sess_auth auth;  /* the SASL glue (lib/sess) */
+	uint64_t timeout_ms;        /* imapd_timeout: logged in */
+	uint64_t login_timeout_ms;  /* imapd_login_timeout: before */
+	uint64_t handshake_timeout_ms;
+	int error_limit;
+	int session_limit;
+	struct imapcmd_limits limits;
+	sess_server *sessions;  /* the session layer (lib/sess) */
+	watch_hub *watches;     /* IDLE wake-ups; NULL without inotify */
+};
+
+enum imap_state {
+	IST_NOAUTH = 1,   /* not authenticated */
+	IST_AUTH = 2,     /* authenticated */
+	IST_SELECTED = 4, /* a folder selected */
+	IST_LOGOUT = 8,   /* closing */
+};
+
+struct session {
+	struct imapd_server *srv;
+	sess *base;             /* the shared session: conn, errors, TLS, SASL */
+	strm *stream;           /* sess_strm(base) */
+	const char *client;     /* "[addr]" for logs (sess_client) */
+	enum imap_state state;
+	imapcmd_reader *reader;
+	buf *pending;           /* input read from the stream, not yet fed */
+	char *tag;              /* the tag of the command being answered */
+	char *login;            /* the authenticated user */
+	char *maildir;          /* and its Maildir */
+	mfolder *mf;            /* its folder namespace */
+	imapbox *box;           /* the selected folder (IST_SELECTED) */
+	watch *watch;           /* its changes, while idling */
+	uint64_t login_gen;     /* map generation the login was last known valid at */
+	bool idling;            /* IDLE: waiting for DONE */
+};
+
+/* session.c */
+void imapd_session_init(struct imapd_server *srv);
+/* imapd_discard_input: drops what was read but not yet run (STARTTLS). */
+void imapd_discard_input(struct session *s);
+
+/* reply.c */
+/* imapd_tagged: "<tag> <status> [code] text"; code may be NULL. BAD
+ * counts as an error (lib/sess slow-down and cut-off). */
+void imapd_tagged(struct session *s, const char *status, const char *code, const char *fmt,
+		  ...) __attribute__((format(printf, 4, 5)));
+void imapd_ok(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imapd_no(struct session *s, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void imapd_bad(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* imapd_untagged: "* text" and CRLF. */
+void imapd_untagged(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imapd_raw(struct session *s, const char *text);
+/* imapd_put_string: str as an IMAP string into out: quoted when it can
+ * be, else a literal; NULL is NIL. */
+void imapd_put_string(buf *out, const char *str, size_t len);
+/* imapd_capabilities: the CAPABILITY list for the session's state now. */
+void imapd_capabilities(const struct session *s, buf *out);
+
+/* commands.c */
+void imapd_command(struct session *s, const struct imapcmd *cmd);
+
+/* login.c */
+void imapd_login_init(struct imapd_server *srv, cfg *c);
+bool imapd_plaintext_ok(const struct session *s);
+void imapd_cmd_login(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_authenticate(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_starttls(struct session *s, const struct imapcmd *cmd);
+void imapd_tls_init(struct imapd_server *srv, cfg *c);
+void imapd_tls_reload(struct imapd_server *srv, cfg *c);
+void imapd_tls_done(void *ctx);
+/* imapd_login_current: before each command of a logged-in session: false
+ * (after "* BYE" and closing, or NO) when the user was deleted or the maps
+ * cannot answer. */
+bool imapd_login_current(struct session *s);
+void imapd_logout(struct session *s);
+
+/* folders.c */
+void imapd_cmd_list(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_lsub(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_create(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_delete(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_rename(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_subscribe(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_unsubscribe(struct session *s, const struct imapcmd *cmd);
+
+/* mailbox.c */
+void imapd_cmd_select(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_examine(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_status(struct session *s, const struct imapcmd *cmd);
+/* imapd_cmd_close: CLOSE and UNSELECT. */
+void imapd_cmd_close(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_expunge(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_check(struct session *s, const struct imapcmd *cmd);
+/* imapd_report_changes: sync the selected folder and send the untagged
+ * EXPUNGE / EXISTS / RECENT / FETCH of what changed (nothing unselected). */
+void imapd_report_changes(struct session *s);
+/* imapd_mailbox_watch: wake-ups on changes of the selected folder (IDLE)
+ * on or off. */
+void imapd_mailbox_watch(struct session *s, bool on);
+void imapd_mailbox_close(struct session *s);
+
+/* idle.c */
+void imapd_cmd_idle(struct session *s, const struct imapcmd *cmd);
+/* imapd_idle_step: input while idling: one line, DONE ends it. */
+int imapd_idle_step(struct session *s);
+void imapd_idle_end(struct session *s);
+
+#endif

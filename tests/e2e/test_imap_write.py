@@ -4,7 +4,7 @@ a raw client: APPEND with flags and a date (the Maildir file's name, line
 ends and mtime checked), [APPENDUID], [TRYCREATE], a literal over the
 APPENDLIMIT refused without "+", [OVERQUOTA] before "+", LITERAL+, EXISTS
 for an APPEND to the selected folder, a full disk during APPEND (a small
-tmpfs: NO and nothing left behind); COPY, UID COPY, MOVE, UID MOVE with
+tmpfs: NO and nothing left behind), a client gone mid-literal; COPY, UID COPY, MOVE, UID MOVE with
 [COPYUID] checked against the target folder's dovecot-uidlist, MOVE seen
 by a second session as EXPUNGE, MOVE into the same folder, UID EXPUNGE
 leaving other \\Deleted messages; GETQUOTAROOT / GETQUOTA against
@@ -207,6 +207,19 @@ class TestAppend(WriteBase):
         with self.assertRaises(imaplib.IMAP4.error):
             m.append("INBOX", None, None, message("big", size=LIMIT + 10))
         self.assertEqual(len(self.files("alice")), before)
+
+    def test_disconnect_mid_literal_leaves_nothing(self):
+        m = self.login("dave")
+        m.create("Cut")
+        c = self.raw("dave")
+        c.send("a1 APPEND Cut {5000}\r\n")
+        self.assertTrue(c.line().startswith("+"))
+        c.send("x" * 2000)
+        tmp = os.path.join(self.maildir("dave", "Cut"), "tmp")
+        self.assertTrue(wait_for(lambda: len(os.listdir(tmp)) == 1), os.listdir(tmp))
+        c.close()
+        self.assertTrue(wait_for(lambda: os.listdir(tmp) == []), os.listdir(tmp))
+        self.assertEqual(self.files("dave", "Cut"), [])
 
     def test_bad_arguments_before_continuation(self):
         c = self.raw("alice")

@@ -309,6 +309,15 @@ class TestQuota(WriteBase):
         typ, data = m.getquota('"nosuchroot"')
         self.assertEqual(typ, "NO")
 
+    def test_quota_set_by_mailctl(self):
+        res = self.inst.ctl("user", "add", "frank@example.test", "--quota", "30k")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        set_password(self.inst, "frank@example.test", PASSWORD)
+        c = self.raw("frank")
+        untagged, tagged = c.cmd('GETQUOTA ""')
+        self.assertIn(" OK ", tagged)
+        self.assertEqual(untagged, ['* QUOTA "" (STORAGE 0 30)'])
+
     def test_no_quota_no_root(self):
         c = self.raw("bob")
         untagged, tagged = c.cmd("GETQUOTAROOT INBOX")

@@ -575,7 +575,8 @@ class TestTrouble(ReadBase):
         c = self.raw("dave")
         rss0 = rss_kib(pid)
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-        c.send("big FETCH 1 BODY.PEEK[]\r\n")
+        # a NOOP pipelined behind the FETCH waits for it
+        c.send("big FETCH 1 BODY.PEEK[]\r\nafter NOOP\r\n")
         head = c.file.readline()
         n = int(re.search(rb"\{(\d+)\}", head).group(1))
         got = bytearray()
@@ -589,6 +590,7 @@ class TestTrouble(ReadBase):
         self.assertTrue(bytes(got).endswith(big.encode()))
         self.assertEqual(c.file.readline(), b")\r\n")
         self.assertIn("big OK", c.line())
+        self.assertIn("after OK", c.line())
         # the 5 MB were never queued whole: imapd's heap (RssAnon: the
         # mapped file does not count) grew by far less
         self.assertLess(peak - rss0, 3 * 1024, "RSS %d -> %d KiB" % (rss0, peak))

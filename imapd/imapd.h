@@ -103,6 +103,7 @@ struct session {
 	struct imapd_folder_cache *fcache; /* the selected folder's cache */
 	const char *map;        /* the message mmap'd for FETCH/SEARCH */
 	size_t maplen;
+	uint32_t map_uid;       /* whose bytes map holds */
 	imapseq *saved;         /* SEARCHRES "$", as UIDs (NULL: empty) */
 };
 

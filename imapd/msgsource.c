@@ -88,14 +88,40 @@ static int src_cached(void *ctx, const struct imapmsg *m, enum imapmsg_field fie
 	return imapcache_get_buf(c, m->uid, imapbox_msg_base(s->box, m->seq), field, out);
 }
 
+/* store_sibling: ENVELOPE and the header block come from the same parse
+ * of the header: when one was missing, the other is most likely missing
+ * too (a cold folder), and a client that asks for one soon asks for the
+ * other (envelope list, then header fields): both are cached at once. */
+static void store_sibling(struct session *s, imapcache *c, const struct imapmsg *m,
+			  enum imapmsg_field field, const char *base)
+{
+	enum imapmsg_field other = field == IMAPMSG_ENVELOPE ? IMAPMSG_HEADER : IMAPMSG_ENVELOPE;
+	buf *vals[IMAPMSG_NFIELDS] = { NULL };
+	const char *val;
+	size_t len;
+
+	if (s->map == NULL || s->map_uid != m->uid ||
+	    imapcache_get(c, m->uid, base, other, &val, &len) == 1)
+		return;
+	vals[other] = buf_new(1024);
+	imapcache_compute(s->map, s->maplen, vals);
+	(void)imapcache_put(c, m->uid, base, other, buf_cstr(vals[other]), buf_len(vals[other]));
+	buf_free(&vals[other]);
+}
+
 static void src_store(void *ctx, const struct imapmsg *m, enum imapmsg_field field,
 		      const char *value, size_t len)
 {
 	struct session *s = ctx;
 	imapcache *c = session_cache(s);
+	const char *base;
 
-	if (c != NULL)
-		(void)imapcache_put(c, m->uid, imapbox_msg_base(s->box, m->seq), field, value, len);
+	if (c == NULL)
+		return;
+	base = imapbox_msg_base(s->box, m->seq);
+	(void)imapcache_put(c, m->uid, base, field, value, len);
+	if (field == IMAPMSG_ENVELOPE || field == IMAPMSG_HEADER)
+		store_sibling(s, c, m, field, base);
 }
 
 static void src_release(void *ctx, const struct imapmsg *m)
@@ -125,6 +151,7 @@ static int src_data(void *ctx, const struct imapmsg *m, const char **data_r, siz
 	if (st.st_size == 0) {
 		close(fd);
 		s->map = "";
+		s->map_uid = m->uid;
 		*data_r = s->map;
 		*len_r = 0;
 		return 0;
@@ -135,6 +162,7 @@ static int src_data(void *ctx, const struct imapmsg *m, const char **data_r, siz
 	close(fd);
 	s->map = p;
 	s->maplen = (size_t)st.st_size;
+	s->map_uid = m->uid;
 	*data_r = s->map;
 	*len_r = s->maplen;
 	return 0;

@@ -32,6 +32,7 @@ struct imapd_fetch {
 	size_t gone;        /* messages not sent: expunged or unreadable */
 	bool unknown_cte;
 	bool uid;
+	bool record_sizes;  /* have the sizes recorded when done */
 };
 
 static bool is_uid_command(const struct imapcmd *cmd)
@@ -136,6 +137,7 @@ void imapd_cmd_fetch(struct session *s, const struct imapcmd *cmd)
 	f->uid = uid;
 	f->need = box_need(spec, cmd->args + 1, cmd->count - 1);
 	f->chunk = buf_new(IMAPD_FETCH_CHUNK + 256);
+	f->record_sizes = (f->need & IMAPBOX_NEED_SIZE) && imapd_msgsource_sizes_unknown(s, seqs, n);
 	if (imapfetch_changedsince(spec) > 0)
 		filter_changedsince(s, f, imapfetch_changedsince(spec));
 	if (imapfetch_sets_seen(spec) && imapbox_read_write(s->box))
@@ -181,6 +183,8 @@ static void fetch_done(struct session *s)
 	size_t gone = f->gone;
 	bool cte = f->unknown_cte;
 
+	if (f->record_sizes)
+		imapd_msgsource_record_sizes(s);
 	fetch_free(&s->fetch);
 	imapd_msgsource_flush(s);
 	imapd_report(s, false);

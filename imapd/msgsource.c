@@ -24,6 +24,7 @@ struct imapd_folder_cache {
 	char *dir;
 	uint32_t uidvalidity;
 	imapcache *cache;
+	bool sizes_recorded; /* imapd_msgsource_record_sizes ran */
 	int refs;
 	struct imapd_folder_cache *next;
 };
@@ -258,6 +259,43 @@ void imapd_msgsource_flush(struct session *s)
 		log_warn("%s: user=%s: cache write: %s", s->client, s->login, err);
 		free(err);
 	}
+}
+
+/* sizes_unknown: whether the first messages of seqs lack a known CRLF
+ * size (no S=/W= in the name or the uidlist): then every FETCH of
+ * RFC822.SIZE reads their files. */
+static bool sizes_unknown(struct session *s, const uint32_t *seqs, size_t n)
+{
+	struct imapmsg m;
+
+	for (size_t i = 0; i < n && i < 16; i++)
+		if (imapd_msg(s, seqs[i], 0, &m) == 0 && m.size < 0)
+			return true;
+	return false;
+}
+
+bool imapd_msgsource_sizes_unknown(struct session *s, const uint32_t *seqs, size_t n)
+{
+	return s->fcache != NULL && !s->fcache->sizes_recorded && n >= IMAPD_RECORD_SIZES_MIN &&
+	       sizes_unknown(s, seqs, n);
+}
+
+void imapd_msgsource_record_sizes(struct session *s)
+{
+	struct imapbox_status st;
+	char *err = NULL;
+
+	if (s->fcache == NULL || s->fcache->sizes_recorded)
+		return;
+	s->fcache->sizes_recorded = true;
+	if (imapbox_status(imapbox_path(s->box), IMAPBOX_ST_SIZE, &st, &err) != IMAPBOX_OK) {
+		log_warn("%s: user=%s: cannot record message sizes of %s: %s", s->client, s->login,
+			 imapbox_path(s->box), err);
+		free(err);
+		return;
+	}
+	log_info("%s: user=%s: message sizes of %s recorded in the uidlist", s->client, s->login,
+		 imapbox_path(s->box));
 }
 
 /* ---- message sets ---- */

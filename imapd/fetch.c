@@ -40,13 +40,14 @@ static bool is_uid_command(const struct imapcmd *cmd)
 	return strncasecmp(cmd->name, "UID", 3) == 0;
 }
 
-static void fetch_free(struct imapd_fetch **fp)
+static void fetch_free(struct session *s, struct imapd_fetch **fp)
 {
 	struct imapd_fetch *f = *fp;
 
 	if (f == NULL)
 		return;
 	imapfetch_render_end(&f->render);
+	imapd_msg_release(s);
 	imapfetch_spec_free(&f->spec);
 	buf_free(&f->chunk);
 	free(f->seqs);
@@ -57,7 +58,7 @@ static void fetch_free(struct imapd_fetch **fp)
 
 void imapd_fetch_abort(struct session *s)
 {
-	fetch_free(&s->fetch);
+	fetch_free(s, &s->fetch);
 }
 
 static bool seen_now(const struct imapd_fetch *f, uint32_t seq)
@@ -185,7 +186,7 @@ static void fetch_done(struct session *s)
 
 	if (f->record_sizes)
 		imapd_msgsource_record_sizes(s);
-	fetch_free(&s->fetch);
+	fetch_free(s, &s->fetch);
 	imapd_msgsource_flush(s);
 	imapd_report(s, false);
 	if (cte)
@@ -205,7 +206,8 @@ static bool begin_next(struct session *s, struct imapd_fetch *f)
 		enum imapfetch_result res = IMAPFETCH_OK;
 		unsigned opt = 0;
 
-		if (imapd_msg(s, seq, f->need, &f->m) < 0) {
+		if (imapd_msg(s, seq, f->need & ~IMAPBOX_NEED_SIZE, &f->m) < 0 ||
+		    ((f->need & IMAPBOX_NEED_SIZE) && imapd_msg_size(s, &f->m) < 0)) {
 			if (errno != ENOENT)
 				log_warn("%s: user=%s: FETCH of UID %u: %s", s->client, s->login,
 					 imapbox_uid(s->box, seq), strerror(errno));

@@ -183,6 +183,13 @@ void imapd_report(struct session *s, bool expunges);
 /* imapd_msg: message seq as FETCH and SEARCH see it (imapbox_msg plus
  * the source: cache, mmap'd bytes). 0, or -1 with errno (ENOENT: gone). */
 int imapd_msg(struct session *s, uint32_t seq, unsigned need, struct imapmsg *m);
+/* imapd_msg_size: m->size, when imapbox did not know it, counted from the
+ * message's bytes, which stay mapped for the render that follows (one read
+ * of a file whose size nobody recorded, instead of two). 0, or -1 with
+ * errno (ENOENT: gone). */
+int imapd_msg_size(struct session *s, struct imapmsg *m);
+/* imapd_msg_release: unmaps the message bytes held, if any. */
+void imapd_msg_release(struct session *s);
 /* imapd_msgsource_open / _close: the selected folder's shared cache. */
 void imapd_msgsource_open(struct session *s);
 void imapd_msgsource_close(struct session *s);

@@ -143,6 +143,11 @@ static int src_data(void *ctx, const struct imapmsg *m, const char **data_r, siz
 	void *p;
 	int fd, saved;
 
+	if (s->map != NULL && s->map_uid == m->uid) {
+		*data_r = s->map; /* mapped already (imapd_msg_size) */
+		*len_r = s->maplen;
+		return 0;
+	}
 	src_release(s, m);
 	fd = imapbox_msg_open(s->box, m->seq);
 	if (fd < 0)
@@ -194,6 +199,30 @@ int imapd_msg(struct session *s, uint32_t seq, unsigned need, struct imapmsg *m)
 	return 0;
 }
 
+void imapd_msg_release(struct session *s)
+{
+	src_release(s, NULL);
+}
+
+int imapd_msg_size(struct session *s, struct imapmsg *m)
+{
+	const char *data;
+	size_t len;
+	long long size;
+
+	if (m->size >= 0)
+		return 0;
+	if (src_data(s, m, &data, &len) < 0)
+		return -1;
+	size = (long long)len;
+	for (const char *p = data, *end = data + len, *nl;
+	     p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL; p = nl + 1)
+		if (nl == data || nl[-1] != '\r')
+			size++; /* a bare LF goes out as CRLF */
+	m->size = size;
+	return 0;
+}
+
 /* ---- per folder and per command ---- */
 
 void imapd_msgsource_compact(struct session *s)
@@ -231,6 +260,7 @@ void imapd_msgsource_open(struct session *s)
 
 void imapd_msgsource_close(struct session *s)
 {
+	imapd_msg_release(s);
 	if (s->fcache == NULL)
 		return;
 	if (s->box != NULL)

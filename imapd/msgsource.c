@@ -225,6 +225,23 @@ int imapd_msg_size(struct session *s, struct imapmsg *m)
 
 /* ---- per folder and per command ---- */
 
+/* compact_worth: imapcache_compact weighs every live value; skip that walk
+ * when the stats already say there is too little to gain: a small file,
+ * or no message gone and little replaced. */
+static bool compact_worth(imapcache *c, uint32_t nview)
+{
+	struct imapcache_stats st;
+	size_t dead;
+
+	imapcache_stats(c, &st);
+	if (st.read_only || st.file_bytes < IMAPCACHE_COMPACT_MIN)
+		return false;
+	if (st.messages > nview)
+		return true;
+	dead = st.file_bytes > st.live_bytes ? st.file_bytes - st.live_bytes : 0;
+	return dead * 100 >= (size_t)st.file_bytes * IMAPCACHE_COMPACT_PCT;
+}
+
 void imapd_msgsource_compact(struct session *s)
 {
 	imapcache *c = session_cache(s);
@@ -233,7 +250,7 @@ void imapd_msgsource_compact(struct session *s)
 	size_t k = 0;
 	char *err = NULL;
 
-	if (c == NULL)
+	if (c == NULL || !compact_worth(c, n))
 		return;
 	live = xcalloc(n + 1, sizeof(*live));
 	for (uint32_t seq = 1; seq <= n; seq++) {

@@ -76,6 +76,7 @@ static void set_seen(struct session *s, struct imapd_fetch *f)
 	size_t k = 0;
 	char *err = NULL;
 
+	memset(&res, 0, sizeof(res)); /* what was stored, also after an error */
 	for (size_t i = 0; i < f->n; i++)
 		if (!imapbox_expunged(s->box, f->seqs[i]) &&
 		    !(imapbox_flags(s->box, f->seqs[i]) & IMAPMSG_SEEN))
@@ -85,7 +86,7 @@ static void set_seen(struct session *s, struct imapd_fetch *f)
 			 err != NULL ? err : "?");
 		free(err);
 	}
-	if (k > 0) {
+	if (res.nchanged > 0) {
 		f->seen_seqs = xcalloc(res.nchanged + 1, sizeof(*f->seen_seqs));
 		memcpy(f->seen_seqs, res.changed_seqs, res.nchanged * sizeof(*f->seen_seqs));
 		f->nseen = res.nchanged;

@@ -110,7 +110,6 @@ void imapd_cmd_search(struct session *s, const struct imapcmd *cmd)
 	}
 	if (imapsearch_uses_modseq(prog))
 		s->condstore = true;
-	imapd_msgsource_refresh(s);
 	run(s, prog, box_need(cmd));
 	out = buf_new(256);
 	imapsearch_format(prog, s->tag != NULL ? s->tag : "", out);

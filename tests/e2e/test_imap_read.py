@@ -310,6 +310,15 @@ class TestFetch(ReadBase):
         self.assertTrue(u[0].startswith("* 3 FETCH"))
         u, t = c.cmd("UID FETCH 2:99 UID")
         self.assertEqual(u, ["* 2 FETCH (UID 2)", "* 3 FETCH (UID 3)"])
+        # "99:*" includes the highest UID even when 99 is above it
+        u, t = c.cmd("UID FETCH 99:* FLAGS")
+        self.assertEqual(u, ["* 3 FETCH (UID 3 FLAGS (\\Recent))"] if "Recent" in u[0]
+                         else ["* 3 FETCH (UID 3 FLAGS ())"])
+        u, t = c.cmd("UID FETCH 50:60 UID")
+        self.assertEqual(u, [])
+        self.assertIn(" OK ", t)
+        _, t = c.cmd("UID FETCH 1:x UID")
+        self.assertIn(" BAD ", t)
         # EXAMINE: BODY[] does not set \Seen
         u, t = c.cmd("FETCH 1 BODY[]<0.5>")
         self.assertNotIn("\\Seen", " ".join(u))
@@ -575,7 +584,8 @@ class TestTrouble(ReadBase):
         c = self.raw("dave")
         rss0 = rss_kib(pid)
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-        c.send("big FETCH 1 BODY.PEEK[]\r\n")
+        # a NOOP pipelined behind the FETCH waits for it
+        c.send("big FETCH 1 BODY.PEEK[]\r\nafter NOOP\r\n")
         head = c.file.readline()
         n = int(re.search(rb"\{(\d+)\}", head).group(1))
         got = bytearray()
@@ -589,6 +599,7 @@ class TestTrouble(ReadBase):
         self.assertTrue(bytes(got).endswith(big.encode()))
         self.assertEqual(c.file.readline(), b")\r\n")
         self.assertIn("big OK", c.line())
+        self.assertIn("after OK", c.line())
         # the 5 MB were never queued whole: imapd's heap (RssAnon: the
         # mapped file does not count) grew by far less
         self.assertLess(peak - rss0, 3 * 1024, "RSS %d -> %d KiB" % (rss0, peak))

@@ -55,6 +55,8 @@
 /* A FETCH of RFC822.SIZE over at least this many messages whose sizes are
  * in neither their names nor the uidlist has them recorded afterwards. */
 #define IMAPD_RECORD_SIZES_MIN 1000
+/* Message files up to this size are read into memory, bigger ones mmap'd. */
+#define IMAPD_READ_SMALL (256 * 1024)
 
 struct imapd_server {
 	svc *service;
@@ -107,6 +109,7 @@ struct session {
 	const char *map;        /* the message mmap'd for FETCH/SEARCH */
 	size_t maplen;
 	uint32_t map_uid;       /* whose bytes map holds */
+	bool map_heap;          /* map was read into the heap (else mmap'd) */
 	imapseq *saved;         /* SEARCHRES "$", as UIDs (NULL: empty) */
 };
 

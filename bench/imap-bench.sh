@@ -4,8 +4,8 @@
 # ../shared/bench/imap-bench.py (issue 14's benchmark).
 #
 # ops mode: a 100,000-message INBOX made once by make-maildir.py --count N
-# --seed 1; each repetition gives each server a fresh full copy of it
-# (cp -a, so neither sees the other's renames) and runs, cold then warm:
+# --seed 1; each repetition gives each server its own full copy of it
+# (cp -a, made once and reused: see server_copy) and runs, cold then warm:
 #   select+envelope  LOGIN, SELECT, UID FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)
 #   headers          UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)])
 #   search           SEARCH TEXT zanzibar
@@ -60,8 +60,9 @@ POSTERN_UIDLIST=${POSTERN_UIDLIST:-dovecot}
 # a private Dovecot (own ports and directory: other peers.sh users go on)
 export BENCH_DIR=${BENCH_DIR:-/tmp/mailbench-imap}
 export IMAP_PORT=${IMAP_PORT:-11143} POP3_PORT=${POP3_PORT:-11110}
-export MAILDIR=$BENCH_DIR/mail/maildir
+export MAILDIR=$BENCH_DIR/mail/maildir   # set to the copy served
 PDIR=${PDIR:-/tmp/postern-imap-bench}
+PCOPIES=${PCOPIES:-/tmp/postern-imap-bench-copies}   # Postern's copies between runs
 PORT_BASE=${PORT_BASE:-36000}
 PIMAP=$((PORT_BASE + 143))
 SOURCE=${SOURCE:-/tmp/imap-bench-maildir-$N}
@@ -94,11 +95,18 @@ make_source() { # dir count seed
 	touch "$1/.complete"
 }
 
-copy_maildir() { # source destination owner
-	rm -rf "$2"
-	mkdir -p "$(dirname "$2")"
-	cp -a "$1" "$2"
-	rm -f "$2/.complete"
+# A server's own copy of a source Maildir, made once (cp -a of 100,000
+# files takes minutes) and reused: a run leaves the files as it found them
+# (the STOREd flags are removed again), only index and cache files change,
+# and those are removed before every cold start.
+server_copy() { # source destination owner
+	if [ ! -f "$2/.complete" ] || [ "$(cat "$2/.complete")" != "$1" ]; then
+		rm -rf "$2"
+		mkdir -p "$(dirname "$2")"
+		cp -a "$1" "$2.tmp"
+		mv "$2.tmp" "$2"
+		echo "$1" >"$2/.complete"
+	fi
 	chown -R "$3" "$2"
 }
 
@@ -110,7 +118,8 @@ drop_caches() {
 
 dovecot_start() { # source
 	peers stop dovecot || true
-	copy_maildir "$1" "$MAILDIR" mailbench
+	MAILDIR=$BENCH_DIR/mail/$(basename "$1")
+	server_copy "$1" "$MAILDIR" mailbench
 	peers clean-index dovecot || true
 	drop_caches
 	peers start dovecot
@@ -136,17 +145,24 @@ postern_start() { # source
 	# like the peer's Dovecot: LOGIN without TLS; 10,000 sessions per process
 	"$mailctl" -c "$PDIR" config set imapd_tls_auth_only=no \
 		imapd_process_session_limit=10000 >/dev/null
-	copy_maildir "$1" "$box" "$(stat -c %U "$PDIR/mail")"
-	find "$box" -name 'postern-*' -delete
+	pcopy=$PCOPIES/$(basename "$1")
+	server_copy "$1" "$pcopy" "$(stat -c %U "$PDIR/mail")"
+	find "$pcopy" -maxdepth 1 -name 'postern-*' -delete
+	rm -f "$pcopy/dovecot-uidlist"
 	if [ "$1" = "$SOURCE" ] && [ "$POSTERN_UIDLIST" = dovecot ] && [ -f "$SOURCE.uidlist" ]; then
-		cp "$SOURCE.uidlist" "$box/dovecot-uidlist"
-		chown --reference="$box" "$box/dovecot-uidlist"
+		cp "$SOURCE.uidlist" "$pcopy/dovecot-uidlist"
+		chown --reference="$pcopy" "$pcopy/dovecot-uidlist"
 	fi
+	rm -rf "$box"
+	mv "$pcopy" "$box"
 	drop_caches
 	"$mailctl" -c "$PDIR" start >/dev/null
 }
 
-postern_stop() { "$mailctl" -c "$PDIR" stop >/dev/null 2>&1 || true; }
+postern_stop() { # source: the copy goes back to its place
+	"$mailctl" -c "$PDIR" stop >/dev/null 2>&1 || true
+	mv "$PDIR/mail/bench.test/user" "$PCOPIES/$(basename "$1")"
+}
 
 # one pass of the ops, each step in its own session; a failing step is logged
 ops_pass() { # label port user
@@ -168,7 +184,7 @@ ops_rep() { # server
 		postern_start "$SOURCE"
 		ops_pass "postern cold" "$PIMAP" user@bench.test
 		ops_pass "postern warm" "$PIMAP" user@bench.test
-		postern_stop ;;
+		postern_stop "$SOURCE" ;;
 	esac
 }
 
@@ -194,7 +210,7 @@ idle_rep() { # server rep
 			grep -c 'UNAVAILABLE\|refus' "$PDIR/log/maillog" 2>/dev/null |
 				sed "s/^/postern idle$IDLE_MAX mem: refused-in-log /" | tee -a "$OUT" || true
 		fi
-		postern_stop ;;
+		postern_stop "$SMALL" ;;
 	esac
 }
 

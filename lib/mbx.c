@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -123,15 +124,66 @@ static void adopt(mbx *mb, struct mbx_load *ld)
 		}
 }
 
+/* The descriptors of new/ and cur/ are shared by every mbx of the same
+ * directory in the process (imapd keeps one mbx per selected session: 10,000
+ * IDLE sessions of one folder would hold 20,000 descriptors), counted by
+ * references; a directory that was replaced (other device or inode under
+ * the same path) gets a new descriptor. */
+struct mbx_dir {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	int fd;
+	unsigned refs;
+};
+static struct mbx_dir *mbx_dirs;
+static size_t mbx_ndirs;
+
 static int open_subdir(const char *maildir, const char *sub)
 {
 	char *p = fs_join(maildir, sub);
-	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int saved = errno;
+	struct stat st;
+	struct mbx_dir *d;
+	int fd, saved;
 
-	free(p);
-	errno = saved;
+	if (stat(p, &st) == 0)
+		for (size_t i = 0; i < mbx_ndirs; i++) {
+			d = &mbx_dirs[i];
+			if (d->dev == st.st_dev && d->ino == st.st_ino && strcmp(d->path, p) == 0) {
+				d->refs++;
+				free(p);
+				return d->fd;
+			}
+		}
+	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		saved = errno;
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		errno = saved;
+		return -1;
+	}
+	mbx_dirs = xrealloc(mbx_dirs, (mbx_ndirs + 1) * sizeof(*mbx_dirs));
+	mbx_dirs[mbx_ndirs++] = (struct mbx_dir){ p, st.st_dev, st.st_ino, fd, 1 };
 	return fd;
+}
+
+static void close_subdir(int fd)
+{
+	for (size_t i = 0; i < mbx_ndirs; i++)
+		if (mbx_dirs[i].fd == fd) {
+			if (--mbx_dirs[i].refs > 0)
+				return;
+			free(mbx_dirs[i].path);
+			mbx_dirs[i] = mbx_dirs[--mbx_ndirs];
+			if (mbx_ndirs == 0) {
+				free(mbx_dirs);
+				mbx_dirs = NULL;
+			}
+			break;
+		}
+	close(fd);
 }
 
 static mbx *mbx_alloc(const char *maildir, char **err_r)
@@ -184,9 +236,9 @@ void mbx_free(mbx **mb_p)
 	if (mb == NULL)
 		return;
 	if (mb->new_fd >= 0)
-		close(mb->new_fd);
+		close_subdir(mb->new_fd);
 	if (mb->cur_fd >= 0)
-		close(mb->cur_fd);
+		close_subdir(mb->cur_fd);
 	mbx_arena_free(&mb->ar);
 	free(mb->msgs);
 	free(mb->path);

@@ -40,7 +40,8 @@
 # Environment: SHARED (../shared), PREFIX (a Postern install, default
 # ./_install), REPS (3), N (100000), STORE_COUNT (2000), IDLE_K (1000),
 # IDLE_M (1000), IDLE_MAX (10000; 0 = skip), ONLY (dovecot or postern),
-# DROP_CACHES (1), POSTERN_UIDLIST (dovecot | none), OUT (raw log).
+# DROP_CACHES (1), POSTERN_UIDLIST (dovecot | none), OUT (raw log),
+# PERF (a directory: perf record -g of Postern's imapd in every step).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -164,12 +165,36 @@ postern_stop() { # source: the copy goes back to its place
 	mv "$PDIR/mail/bench.test/user" "$PCOPIES/$(basename "$1")"
 }
 
+# perf_start label op: with PERF=DIR, perf record -g of Postern's imapd
+# processes during one step (DIR/label-op.data; the report's top lines go
+# to DIR/label-op.txt)
+perf_pid=
+perf_start() {
+	perf_pid=
+	[ -n "${PERF:-}" ] && [ "${1%% *}" = postern ] || return 0
+	local pids
+	pids=$(pgrep -d, -x imapd -P "$(tr -d ' \n' <"$PDIR/queue/pid/master.pid")") || return 0
+	mkdir -p "$PERF"
+	perf record -q -g -o "$PERF/${1// /-}-$2.data" -p "$pids" >/dev/null 2>&1 &
+	perf_pid=$!
+	sleep 0.5
+}
+perf_stop() {
+	[ -n "$perf_pid" ] || return 0
+	kill -INT "$perf_pid"; wait "$perf_pid" || true
+	local data=$PERF/${1// /-}-$2.data
+	perf report -i "$data" --no-children --stdio --percent-limit 1 2>/dev/null |
+		grep -v '^$' | head -150 >"${data%.data}.txt" || true
+}
+
 # one pass of the ops, each step in its own session; a failing step is logged
 ops_pass() { # label port user
 	local label=$1 port=$2 user=$3 op
 	for op in envelope headers search store; do
+		perf_start "$label" "$op"
 		$bench --port "$port" --user "$user" --password bench --ops "$op" \
 			--store-count "$STORE_COUNT" 2>&1 | sed "s/^/$label $op: /" | tee -a "$OUT" || true
+		perf_stop "$label" "$op"
 	done
 }
 
@@ -189,8 +214,10 @@ ops_rep() { # server
 }
 
 idle_run() { # label port user pid k
+	perf_start "$1" idle
 	$bench --port "$2" --user "$3" --password bench --mode idle --connections "$5" \
 		--server-pid "$4" --settle 3 2>&1 | sed "s/^/$1 mem: /" | tee -a "$OUT" || true
+	perf_stop "$1" idle
 }
 
 idle_rep() { # server rep
@@ -220,65 +247,7 @@ servers() { # rep: alternate which server goes first
 	else echo postern dovecot; fi
 }
 
-# summary: medians per server and phase, ratios and targets of issue 14
-summary() {
-	/usr/bin/python3 - "$OUT" "$IDLE_K" "$IDLE_MAX" <<'EOF'
-import re, statistics, sys
-out, k, kmax = sys.argv[1], sys.argv[2], sys.argv[3]
-v, err = {}, {}
-pats = {"select": r"select ([\d.]+) s", "envelope": r"fetch-envelope ([\d.]+) s",
-        "headers": r"fetch-headers ([\d.]+) s", "search": r"search-text \S+ ([\d.]+) s",
-        "store": r"store \d+ cmds [\d.]+ s \((\d+) cmd/s", "pss": r"PSS total .* (\d+) KiB/conn",
-        "conns": r"idle: (\d+) connections in"}
-for line in open(out):
-    m = re.match(r"(\w+) (\w+) (\w+): (.*)", line)
-    if not m:
-        continue
-    srv, ph, op, rest = m.groups()
-    if rest.startswith("imap-bench:"):
-        e = re.search(r"failed: b'\S+ (.*?)(\\r\\n)?'", rest)
-        err[(srv, ph, op)] = "fails: " + (e.group(1) if e else rest[12:60]).strip()
-    for what, rx in pats.items():
-        s = re.search(rx, rest)
-        if s:
-            v.setdefault((srv, ph, what), []).append(float(s.group(1)))
-# the select of a phase: the first session's (cold = the cold SELECT)
-def med(srv, ph, what):
-    x = v.get((srv, ph, what))
-    if not x:
-        return None
-    if what == "select":   # four sessions per pass: the first is the cold one
-        x = x[0::4] if ph == "cold" else x
-    return statistics.median(x)
-rows = [("SELECT cold, s", "cold", "select", "<= 1x", lambda r: r <= 1),
-        ("SELECT warm, s", "warm", "select", "<= 0.5x", lambda r: r <= .5),
-        ("UID FETCH ENVELOPE cold, s", "cold", "envelope", "<= 1x", lambda r: r <= 1),
-        ("UID FETCH ENVELOPE warm, s", "warm", "envelope", "<= 0.5x", lambda r: r <= .5),
-        ("header-field FETCH cold, s", "cold", "headers", "<= 1x", lambda r: r <= 1),
-        ("header-field FETCH warm, s", "warm", "headers", "<= 0.5x", lambda r: r <= .5),
-        ("SEARCH TEXT cold, s", "cold", "search", "<= 1x", lambda r: r <= 1),
-        ("SEARCH TEXT warm, s", "warm", "search", "<= 0.5x", lambda r: r <= .5),
-        ("UID STORE, cmd/s", "warm", "store", ">= 10x", lambda r: r >= 10),
-        ("PSS per IDLE conn (%s conns), KiB" % k, "idle" + k, "pss", "<= 64 KiB", None)]
-print("| step | Dovecot | Postern | Postern/Dovecot | target | met |")
-print("|---|---|---|---|---|---|")
-for name, ph, what, target, ok in rows:
-    d, p = med("dovecot", ph, what), med("postern", ph, what)
-    fmt = lambda x, srv: ("%.4g" % x) if x is not None else err.get((srv, ph, what), "n/a")
-    ratio = "%.2fx" % (p / d) if d and p is not None else "-"
-    met = "-"
-    if p is not None and ok and d:
-        met = "yes" if ok(p / d) else "no"
-    elif p is not None and what == "pss":
-        met = "yes" if p <= 64 else "no"
-    print("| %s | %s | %s | %s | %s | %s |" % (name, fmt(d, "dovecot"), fmt(p, "postern"), ratio, target, met))
-c = v.get(("postern", "idle" + kmax, "conns"))
-if kmax != "0":
-    held = "%d" % c[0] if c else err.get(("postern", "idle" + kmax, "mem"), "n/a")
-    print("| concurrent IDLE connections held (of %s) | - | %s | - | %s, none refused | %s |"
-          % (kmax, held, kmax, "yes" if c and c[0] >= int(kmax) else "no"))
-EOF
-}
+summary() { /usr/bin/python3 "$here/imap-bench-summary.py" "$OUT" "$IDLE_K" "$IDLE_MAX"; }
 
 if [[ " $MODES " == *" ops "* ]]; then make_source "$SOURCE" "$N" 1; fi
 if [[ " $MODES " == *" idle "* ]]; then make_source "$SMALL" "$IDLE_M" 2; fi

@@ -32,6 +32,7 @@ struct imapd_fetch {
 	size_t gone;        /* messages not sent: expunged or unreadable */
 	bool unknown_cte;
 	bool uid;
+	bool record_sizes;  /* have the sizes recorded when done */
 };
 
 static bool is_uid_command(const struct imapcmd *cmd)
@@ -39,13 +40,14 @@ static bool is_uid_command(const struct imapcmd *cmd)
 	return strncasecmp(cmd->name, "UID", 3) == 0;
 }
 
-static void fetch_free(struct imapd_fetch **fp)
+static void fetch_free(struct session *s, struct imapd_fetch **fp)
 {
 	struct imapd_fetch *f = *fp;
 
 	if (f == NULL)
 		return;
 	imapfetch_render_end(&f->render);
+	imapd_msg_release(s);
 	imapfetch_spec_free(&f->spec);
 	buf_free(&f->chunk);
 	free(f->seqs);
@@ -56,7 +58,7 @@ static void fetch_free(struct imapd_fetch **fp)
 
 void imapd_fetch_abort(struct session *s)
 {
-	fetch_free(&s->fetch);
+	fetch_free(s, &s->fetch);
 }
 
 static bool seen_now(const struct imapd_fetch *f, uint32_t seq)
@@ -74,6 +76,7 @@ static void set_seen(struct session *s, struct imapd_fetch *f)
 	size_t k = 0;
 	char *err = NULL;
 
+	memset(&res, 0, sizeof(res)); /* what was stored, also after an error */
 	for (size_t i = 0; i < f->n; i++)
 		if (!imapbox_expunged(s->box, f->seqs[i]) &&
 		    !(imapbox_flags(s->box, f->seqs[i]) & IMAPMSG_SEEN))
@@ -83,7 +86,7 @@ static void set_seen(struct session *s, struct imapd_fetch *f)
 			 err != NULL ? err : "?");
 		free(err);
 	}
-	if (k > 0) {
+	if (res.nchanged > 0) {
 		f->seen_seqs = xcalloc(res.nchanged + 1, sizeof(*f->seen_seqs));
 		memcpy(f->seen_seqs, res.changed_seqs, res.nchanged * sizeof(*f->seen_seqs));
 		f->nseen = res.nchanged;
@@ -136,6 +139,7 @@ void imapd_cmd_fetch(struct session *s, const struct imapcmd *cmd)
 	f->uid = uid;
 	f->need = box_need(spec, cmd->args + 1, cmd->count - 1);
 	f->chunk = buf_new(IMAPD_FETCH_CHUNK + 256);
+	f->record_sizes = (f->need & IMAPBOX_NEED_SIZE) && imapd_msgsource_sizes_unknown(s, seqs, n);
 	if (imapfetch_changedsince(spec) > 0)
 		filter_changedsince(s, f, imapfetch_changedsince(spec));
 	if (imapfetch_sets_seen(spec) && imapbox_read_write(s->box))
@@ -181,7 +185,9 @@ static void fetch_done(struct session *s)
 	size_t gone = f->gone;
 	bool cte = f->unknown_cte;
 
-	fetch_free(&s->fetch);
+	if (f->record_sizes)
+		imapd_msgsource_record_sizes(s);
+	fetch_free(s, &s->fetch);
 	imapd_msgsource_flush(s);
 	imapd_report(s, false);
 	if (cte)
@@ -201,7 +207,8 @@ static bool begin_next(struct session *s, struct imapd_fetch *f)
 		enum imapfetch_result res = IMAPFETCH_OK;
 		unsigned opt = 0;
 
-		if (imapd_msg(s, seq, f->need, &f->m) < 0) {
+		if (imapd_msg(s, seq, f->need & ~IMAPBOX_NEED_SIZE, &f->m) < 0 ||
+		    ((f->need & IMAPBOX_NEED_SIZE) && imapd_msg_size(s, &f->m) < 0)) {
 			if (errno != ENOENT)
 				log_warn("%s: user=%s: FETCH of UID %u: %s", s->client, s->login,
 					 imapbox_uid(s->box, seq), strerror(errno));

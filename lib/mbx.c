@@ -41,7 +41,10 @@ static int load_run(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r
 		if (mbx_scan_stat_missing(mb, ld, try < MBX_SCAN_TRIES) == 0)
 			break;
 	}
-	if (ld->ul.valid && ld->nnew == 0) {
+	if (lockfd < 0 && ld->nstat >= MBX_STAT_RECORD_MIN && ld->stable)
+		return 1; /* sizes worth recording: rewrite under the lock */
+	if (ld->ul.valid && ld->nnew == 0 &&
+	    (lockfd < 0 || ld->nstat < MBX_STAT_RECORD_MIN || !ld->stable)) {
 		if (lockfd >= 0)
 			mbx_lock_release(mb, lockfd);
 		return 0;
@@ -72,11 +75,11 @@ static int load_locked(const mbx *mb, struct mbx_load *ld, int lockfd, char **er
 			goto fail;
 		mbx_sync_match(ld);
 	}
-	if (ld->ul.valid && ld->nnew == 0) {
+	if (ld->ul.valid && ld->nnew == 0 && (ld->nstat < MBX_STAT_RECORD_MIN || !ld->stable)) {
 		mbx_lock_release(mb, lockfd);
 		return 0;
 	}
-	if (mbx_sync_can_append(ld))
+	if (ld->nnew > 0 && mbx_sync_can_append(ld))
 		return mbx_sync_append(mb, ld, lockfd, err_r);
 	mbx_sync_assign(mb, ld);
 	return mbx_sync_write(mb, ld, lockfd, err_r);

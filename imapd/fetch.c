@@ -105,49 +105,6 @@ static void filter_changedsince(struct session *s, struct imapd_fetch *f, uint64
 	f->n = k;
 }
 
-static unsigned box_need(const imapfetch_spec *spec, const struct imapcmd_arg *args, size_t n);
-
-void imapd_cmd_fetch(struct session *s, const struct imapcmd *cmd)
-{
-	bool uid = is_uid_command(cmd);
-	struct imapd_fetch *f;
-	const char *why = NULL;
-	imapfetch_spec *spec;
-	uint32_t *seqs;
-	size_t n;
-
-	if (cmd->count < 2 || cmd->count > 3) {
-		imapd_bad(s, "Syntax: %sFETCH set items [(CHANGEDSINCE n)]", uid ? "UID " : "");
-		return;
-	}
-	spec = imapfetch_parse(cmd->args + 1, cmd->count - 1, uid, &why);
-	if (spec == NULL) {
-		imapd_bad(s, "FETCH: %s", why);
-		return;
-	}
-	imapd_msgsource_refresh(s);
-	if (!imapd_msgset(s, &cmd->args[0], uid, &seqs, &n)) {
-		imapfetch_spec_free(&spec);
-		return;
-	}
-	if (imapfetch_uses_modseq(spec))
-		s->condstore = true;
-	f = xcalloc(1, sizeof(*f));
-	f->spec = spec;
-	f->seqs = seqs;
-	f->n = n;
-	f->uid = uid;
-	f->need = box_need(spec, cmd->args + 1, cmd->count - 1);
-	f->chunk = buf_new(IMAPD_FETCH_CHUNK + 256);
-	f->record_sizes = (f->need & IMAPBOX_NEED_SIZE) && imapd_msgsource_sizes_unknown(s, seqs, n);
-	if (imapfetch_changedsince(spec) > 0)
-		filter_changedsince(s, f, imapfetch_changedsince(spec));
-	if (imapfetch_sets_seen(spec) && imapbox_read_write(s->box))
-		set_seen(s, f);
-	s->fetch = f;
-	sess_set_last(s->base, uid ? "UID FETCH" : "FETCH");
-}
-
 /* arg_names: whether an atom in args (lists too) starts with word. */
 static bool arg_names(const struct imapcmd_arg *args, size_t n, const char *word)
 {
@@ -174,6 +131,45 @@ static unsigned box_need(const imapfetch_spec *spec, const struct imapcmd_arg *a
 	    arg_names(args, n, "FAST") || arg_names(args, n, "FULL"))
 		need |= IMAPBOX_NEED_SIZE;
 	return need;
+}
+
+void imapd_cmd_fetch(struct session *s, const struct imapcmd *cmd)
+{
+	bool uid = is_uid_command(cmd);
+	struct imapd_fetch *f;
+	const char *why = NULL;
+	imapfetch_spec *spec;
+	uint32_t *seqs;
+	size_t n;
+
+	if (cmd->count < 2 || cmd->count > 3) {
+		imapd_bad(s, "Syntax: %sFETCH set items [(CHANGEDSINCE n)]", uid ? "UID " : "");
+		return;
+	}
+	spec = imapfetch_parse(cmd->args + 1, cmd->count - 1, uid, &why);
+	if (spec == NULL) {
+		imapd_bad(s, "FETCH: %s", why);
+		return;
+	}
+	if (!imapd_msgset(s, &cmd->args[0], uid, &seqs, &n)) {
+		imapfetch_spec_free(&spec);
+		return;
+	}
+	if (imapfetch_uses_modseq(spec))
+		s->condstore = true;
+	f = xcalloc(1, sizeof(*f));
+	f->spec = spec;
+	f->seqs = seqs;
+	f->n = n;
+	f->uid = uid;
+	f->need = box_need(spec, cmd->args + 1, cmd->count - 1);
+	f->chunk = buf_new(IMAPD_FETCH_CHUNK + 256);
+	f->record_sizes = (f->need & IMAPBOX_NEED_SIZE) && imapd_msgsource_sizes_unknown(s, seqs, n);
+	if (imapfetch_changedsince(spec) > 0)
+		filter_changedsince(s, f, imapfetch_changedsince(spec));
+	if (imapfetch_sets_seen(spec) && imapbox_read_write(s->box))
+		set_seen(s, f);
+	s->fetch = f; /* imapd_fetch_step streams it */
 }
 
 /* fetch_done: the tagged reply, after the changes others made (no
@@ -235,10 +231,16 @@ static bool begin_next(struct session *s, struct imapd_fetch *f)
 int imapd_fetch_step(struct session *s)
 {
 	struct imapd_fetch *f = s->fetch;
+	uint64_t until = imapd_clock_ms() + IMAPD_SLICE_MS;
+	unsigned turns = 0;
 
 	while (strm_unflushed(s->stream) < IMAPD_FETCH_HIGH_WATER) {
 		int more;
 
+		if (++turns % 64 == 0 && imapd_clock_ms() >= until) {
+			imapd_yield(s); /* the process's other sessions first */
+			break;
+		}
 		if (f->render == NULL && !begin_next(s, f)) {
 			fetch_done(s);
 			return STRM_OK;

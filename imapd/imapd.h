@@ -115,6 +115,7 @@ struct session {
 	size_t maplen;
 	uint32_t map_uid;       /* whose bytes map holds */
 	bool map_heap;          /* map was read into the heap (else mmap'd) */
+	int map_guard;          /* its lib/mapguard slot when mmap'd */
 	imapseq *saved;         /* SEARCHRES "$", as UIDs (NULL: empty) */
 };
 
@@ -208,6 +209,9 @@ void imapd_msgsource_open(struct session *s);
 void imapd_msgsource_close(struct session *s);
 void imapd_msgsource_refresh(struct session *s);
 void imapd_msgsource_flush(struct session *s);
+/* imapd_msgsource_cut_short: the mapped message being read was cut short
+ * by another process (lib/mapguard): its bytes since are zeros. */
+bool imapd_msgsource_cut_short(const struct session *s);
 void imapd_msgsource_compact(struct session *s);
 /* imapd_msgsource_sizes_unknown: a FETCH of the sizes of seqs (n of them)
  * reads files for sizes nobody recorded: then, once it is done,

@@ -5,6 +5,7 @@
  * and of the authenticated state: CAPABILITY, NOOP, LOGOUT, ID (RFC 2971),
  * ENABLE (RFC 5161), NAMESPACE (RFC 2342). NOOP reports what changed
  * in a selected folder. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -115,22 +116,27 @@ static void cmd_id(struct session *s, const struct imapcmd *cmd)
 
 /* ---- ENABLE (RFC 5161), NAMESPACE (RFC 2342) ---- */
 
-/* cmd_enable: no extension that ENABLE can switch on is built yet;
- * RFC 5161 says unknown ones are ignored, so the answer is an empty
- * ENABLED list. */
+/* cmd_enable: CONDSTORE (RFC 7162 3.1) can be switched on; RFC 5161 says
+ * unknown ones are ignored (left out of the ENABLED list). */
 static void cmd_enable(struct session *s, const struct imapcmd *cmd)
 {
 	if (cmd->count == 0) {
 		imapd_bad(s, "Syntax: ENABLE capability ...");
 		return;
 	}
+	bool condstore = false;
+
 	for (size_t i = 0; i < cmd->count; i++) {
 		if (cmd->args[i].type != IMAPCMD_ATOM) {
 			imapd_bad(s, "ENABLE takes capability names.");
 			return;
 		}
+		if (imapcmd_is_atom(&cmd->args[i], "CONDSTORE"))
+			condstore = true;
 	}
-	imapd_untagged(s, "ENABLED");
+	if (condstore)
+		s->condstore = true;
+	imapd_untagged(s, "ENABLED%s", condstore ? " CONDSTORE" : "");
 	imapd_ok(s, "Enabled.");
 }
 
@@ -169,6 +175,12 @@ static const struct command commands[] = {
 	{ "UNSELECT", IST_SELECTED, imapd_cmd_close },
 	{ "EXPUNGE", IST_SELECTED, imapd_cmd_expunge },
 	{ "CHECK", IST_SELECTED, imapd_cmd_check },
+	{ "FETCH", IST_SELECTED, imapd_cmd_fetch },
+	{ "UID FETCH", IST_SELECTED, imapd_cmd_fetch },
+	{ "STORE", IST_SELECTED, imapd_cmd_store },
+	{ "UID STORE", IST_SELECTED, imapd_cmd_store },
+	{ "SEARCH", IST_SELECTED, imapd_cmd_search },
+	{ "UID SEARCH", IST_SELECTED, imapd_cmd_search },
 };
 
 static const char *state_name(enum imap_state state)
@@ -189,9 +201,33 @@ static const struct command *find(const char *name)
 	return NULL;
 }
 
+/* uid_command: "UID X args" runs the table's "UID X" with args. */
+static void uid_command(struct session *s, const struct imapcmd *cmd)
+{
+	struct imapcmd sub = *cmd;
+	char name[32];
+
+	if (cmd->count == 0 || cmd->args[0].type != IMAPCMD_ATOM || cmd->args[0].len > 16) {
+		sess_set_last(s->base, "UID");
+		imapd_bad(s, "Syntax: UID FETCH|STORE|SEARCH|COPY|MOVE|EXPUNGE ...");
+		return;
+	}
+	snprintf(name, sizeof(name), "UID %s", cmd->args[0].str);
+	sub.name = name;
+	sub.args = cmd->args + 1;
+	sub.count = cmd->count - 1;
+	imapd_command(s, &sub);
+}
+
 void imapd_command(struct session *s, const struct imapcmd *cmd)
 {
-	const struct command *c = find(cmd->name);
+	const struct command *c;
+
+	if (strcasecmp(cmd->name, "UID") == 0) {
+		uid_command(s, cmd);
+		return;
+	}
+	c = find(cmd->name);
 
 	if (c == NULL) {
 		sess_set_last(s->base, "unknown command");
@@ -206,5 +242,9 @@ void imapd_command(struct session *s, const struct imapcmd *cmd)
 	}
 	if (s->state != IST_NOAUTH && !imapd_login_current(s))
 		return;
+	if (s->box != NULL)
+		imapd_msgsource_refresh(s);
 	c->run(s, cmd);
+	if (s->box != NULL && s->fetch == NULL)
+		imapd_msgsource_flush(s);
 }

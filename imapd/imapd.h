@@ -11,7 +11,11 @@
  *   folders.c   LIST, LSUB, CREATE, DELETE, RENAME, (UN)SUBSCRIBE (lib/mfolder)
  *   mailbox.c   SELECT, EXAMINE, STATUS, CLOSE, UNSELECT, EXPUNGE, CHECK,
  *               untagged updates (lib/imapbox), IDLE wake-ups (lib/watch)
- *   idle.c      IDLE (RFC 2177): "+ idling", DONE, wake-ups (lib/watch) */
+ *   idle.c      IDLE (RFC 2177): "+ idling", DONE, wake-ups (lib/watch)
+ *   msgsource.c the imapmsg source (lib/imapcache, mmap'd files), message sets
+ *   fetch.c     FETCH, UID FETCH (lib/imapfetch), streamed with backpressure
+ *   store.c     STORE, UID STORE (UNCHANGEDSINCE)
+ *   search.c    SEARCH, UID SEARCH (lib/imapsearch: ESEARCH, SEARCHRES) */
 #ifndef POSTERN_IMAPD_H
 #define POSTERN_IMAPD_H
 
@@ -24,7 +28,9 @@
 #include "cfg.h"
 #include "ev.h"
 #include "imapbox.h"
+#include "imapcache.h"
 #include "imapcmd.h"
+#include "imapseq.h"
 #include "mfolder.h"
 #include "passdb.h"
 #include "resolve.h"
@@ -43,6 +49,9 @@
 /* Fields of an ID command logged, and bytes of each. */
 #define IMAPD_ID_FIELDS_MAX 30
 #define IMAPD_ID_VALUE_MAX 128
+/* FETCH renders while fewer bytes than this wait unsent, a chunk at a time. */
+#define IMAPD_FETCH_HIGH_WATER (128 * 1024)
+#define IMAPD_FETCH_CHUNK (32 * 1024)
 
 struct imapd_server {
 	svc *service;
@@ -89,6 +98,12 @@ struct session {
 	watch *watch;           /* its changes, while idling */
 	uint64_t login_gen;     /* map generation the login was last known valid at */
 	bool idling;            /* IDLE: waiting for DONE */
+	bool condstore;         /* CONDSTORE enabled (RFC 7162 3.1) */
+	struct imapd_fetch *fetch;  /* a FETCH being streamed (fetch.c) */
+	struct imapd_folder_cache *fcache; /* the selected folder's cache */
+	const char *map;        /* the message mmap'd for FETCH/SEARCH */
+	size_t maplen;
+	imapseq *saved;         /* SEARCHRES "$", as UIDs (NULL: empty) */
 };
 
 /* session.c */
@@ -156,6 +171,38 @@ void imapd_report_changes(struct session *s);
  * on or off. */
 void imapd_mailbox_watch(struct session *s, bool on);
 void imapd_mailbox_close(struct session *s);
+/* imapd_report: imapd_report_changes; with expunges false (during FETCH,
+ * STORE, SEARCH) EXPUNGEs wait for a later sync point. */
+void imapd_report(struct session *s, bool expunges);
+
+/* msgsource.c */
+/* imapd_msg: message seq as FETCH and SEARCH see it (imapbox_msg plus
+ * the source: cache, mmap'd bytes). 0, or -1 with errno (ENOENT: gone). */
+int imapd_msg(struct session *s, uint32_t seq, unsigned need, struct imapmsg *m);
+/* imapd_msgsource_open / _close: the selected folder's shared cache. */
+void imapd_msgsource_open(struct session *s);
+void imapd_msgsource_close(struct session *s);
+void imapd_msgsource_refresh(struct session *s);
+void imapd_msgsource_flush(struct session *s);
+void imapd_msgsource_compact(struct session *s);
+/* imapd_msgset: a sequence set (uid false) or UID set argument as the
+ * ascending sequence numbers of the view (heap array); false after BAD
+ * (a number above the message count, a bad set). "$" is the saved result. */
+bool imapd_msgset(struct session *s, const struct imapcmd_arg *a, bool uid, uint32_t **seqs_r,
+		  size_t *n_r);
+int imapd_cmp_u32(const void *a, const void *b);
+
+/* fetch.c */
+void imapd_cmd_fetch(struct session *s, const struct imapcmd *cmd);
+/* imapd_fetch_step: the session's step while s->fetch streams. */
+int imapd_fetch_step(struct session *s);
+void imapd_fetch_abort(struct session *s);
+
+/* store.c */
+void imapd_cmd_store(struct session *s, const struct imapcmd *cmd);
+
+/* search.c */
+void imapd_cmd_search(struct session *s, const struct imapcmd *cmd);
 
 /* idle.c */
 void imapd_cmd_idle(struct session *s, const struct imapcmd *cmd);

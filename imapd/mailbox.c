@@ -19,6 +19,11 @@
 
 void imapd_report_changes(struct session *s)
 {
+	imapd_report(s, true);
+}
+
+void imapd_report(struct session *s, bool expunges)
+{
 	struct imapbox_changes ch;
 	char *err = NULL;
 
@@ -30,7 +35,7 @@ void imapd_report_changes(struct session *s)
 		free(err);
 		return;
 	}
-	imapbox_take(s->box, true, &ch);
+	imapbox_take(s->box, expunges, &ch);
 	if (ch.uidvalidity_changed) {
 		log_warn("%s: user=%s: %s was renumbered: session closed", s->client, s->login,
 			 imapbox_path(s->box));
@@ -59,6 +64,9 @@ void imapd_report_changes(struct session *s)
 		buf *f = buf_new(64);
 
 		imapbox_flags_text(s->box, ch.changed_seqs[i], f);
+		if (s->condstore)
+			buf_printf(f, " MODSEQ (%llu)",
+				   (unsigned long long)imapbox_modseq(s->box, ch.changed_seqs[i]));
 		imapd_untagged(s, "%u FETCH (UID %u FLAGS %s)", ch.changed_seqs[i],
 			       imapbox_uid(s->box, ch.changed_seqs[i]), buf_cstr(f));
 		buf_free(&f);
@@ -101,6 +109,8 @@ void imapd_mailbox_watch(struct session *s, bool on)
 void imapd_mailbox_close(struct session *s)
 {
 	watch_remove(&s->watch);
+	imapd_fetch_abort(s);
+	imapd_msgsource_close(s);
 	imapbox_close(&s->box);
 	if (s->state == IST_SELECTED)
 		s->state = IST_AUTH;
@@ -123,6 +133,8 @@ static void select_replies(struct session *s)
 		imapd_untagged(s, "OK [UNSEEN %u] First unseen.", unseen);
 	imapd_untagged(s, "OK [UIDVALIDITY %u] UIDs valid.", imapbox_uidvalidity(s->box));
 	imapd_untagged(s, "OK [UIDNEXT %u] Predicted next UID.", imapbox_uidnext(s->box));
+	imapd_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest.",
+		       (unsigned long long)imapbox_highestmodseq(s->box));
 }
 
 /* folder_dir: the directory of a folder argument; NULL after the reply. */
@@ -159,8 +171,11 @@ static void open_folder(struct session *s, const struct imapcmd *cmd, bool read_
 	char *dir, *err = NULL;
 	int r;
 
-	if (cmd->count != 1) {
-		imapd_bad(s, "Syntax: %s name", read_write ? "SELECT" : "EXAMINE");
+	if (cmd->count == 2 && cmd->args[1].type == IMAPCMD_LIST && cmd->args[1].count == 1 &&
+	    imapcmd_is_atom(&cmd->args[1].list[0], "CONDSTORE")) {
+		s->condstore = true; /* RFC 7162 3.1.8 */
+	} else if (cmd->count != 1) {
+		imapd_bad(s, "Syntax: %s name [(CONDSTORE)]", read_write ? "SELECT" : "EXAMINE");
 		buf_free(&canon);
 		return;
 	}
@@ -173,6 +188,7 @@ static void open_folder(struct session *s, const struct imapcmd *cmd, bool read_
 	r = imapbox_open(dir, read_write, &s->box, &err);
 	if (r == IMAPBOX_OK) {
 		s->state = IST_SELECTED;
+		imapd_msgsource_open(s);
 		select_replies(s);
 		imapd_tagged(s, "OK", read_write ? "READ-WRITE" : "READ-ONLY", "%s completed.",
 			     read_write ? "Select" : "Examine");
@@ -206,6 +222,7 @@ static const struct {
 	{ "MESSAGES", IMAPBOX_ST_MESSAGES }, { "RECENT", IMAPBOX_ST_RECENT },
 	{ "UIDNEXT", IMAPBOX_ST_UIDNEXT },   { "UIDVALIDITY", IMAPBOX_ST_UIDVALIDITY },
 	{ "UNSEEN", IMAPBOX_ST_UNSEEN },     { "SIZE", IMAPBOX_ST_SIZE },
+	{ "HIGHESTMODSEQ", IMAPBOX_ST_HIGHESTMODSEQ },
 };
 
 static void status_reply(struct session *s, const char *canon, unsigned items,
@@ -224,7 +241,8 @@ static void status_reply(struct session *s, const char *canon, unsigned items,
 				       : bit == IMAPBOX_ST_UIDNEXT ? st->uidnext
 				       : bit == IMAPBOX_ST_UIDVALIDITY ? st->uidvalidity
 				       : bit == IMAPBOX_ST_UNSEEN ? st->unseen
-								   : st->size;
+				       : bit == IMAPBOX_ST_SIZE ? st->size
+								   : st->highestmodseq;
 
 		if (!(items & bit))
 			continue;
@@ -328,6 +346,7 @@ void imapd_cmd_expunge(struct session *s, const struct imapcmd *cmd)
 		return;
 	}
 	imapd_report_changes(s);
+	imapd_msgsource_compact(s);
 	imapd_ok(s, "Expunge completed.");
 }
 

@@ -122,6 +122,7 @@ void imapd_capabilities(const struct session *s, buf *out)
 
 	buf_puts(out, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE CHILDREN LIST-EXTENDED "
 		      "SPECIAL-USE CREATE-SPECIAL-USE UNSELECT STATUS=SIZE");
+	buf_puts(out, " BINARY ESEARCH SEARCHRES WITHIN CONDSTORE");
 	if (s->state != IST_NOAUTH)
 		return;
 	buf_puts(out, " SASL-IR");

@@ -58,7 +58,9 @@ static void session_close(void *ctx)
 {
 	struct session *s = ctx;
 
+	imapd_fetch_abort(s);
 	imapd_logout(s);
+	imapseq_free(&s->saved);
 	imapcmd_reader_free(&s->reader);
 	buf_free(&s->pending);
 	free(s->tag);
@@ -149,6 +151,8 @@ static int session_step(void *ctx)
 
 	if (s->idling)
 		return imapd_idle_step(s);
+	if (s->fetch != NULL)
+		return imapd_fetch_step(s);
 	if (s->pending != NULL) {
 		/* the reader may run a command that frees or refills pending:
 		 * feed a private copy */

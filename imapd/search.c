@@ -1,0 +1,126 @@
+/* search.c: SEARCH and UID SEARCH (RFC 3501 6.4.4) through
+ * lib/imapsearch, with ESEARCH's RETURN (RFC 4731), SEARCHRES's SAVE and
+ * "$" (RFC 5182: the session keeps the saved result as UIDs, usable in
+ * FETCH, STORE, COPY and SEARCH sets), WITHIN (RFC 5032), CONDSTORE's
+ * MODSEQ key (RFC 7162) and CHARSET (UTF-8, US-ASCII; others NO
+ * [BADCHARSET]). The program runs over the view in ascending order; a
+ * message expunged meanwhile is no match. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "imapd.h"
+#include "imapsearch.h"
+#include "log.h"
+#include "mem.h"
+
+/* has_atom: whether an atom of args (lists too) is one of words. */
+static bool has_atom(const struct imapcmd_arg *args, size_t n, const char *const *words)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (args[i].type == IMAPCMD_LIST && has_atom(args[i].list, args[i].count, words))
+			return true;
+		for (size_t w = 0; args[i].type == IMAPCMD_ATOM && words[w] != NULL; w++)
+			if (strcasecmp(args[i].str, words[w]) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* box_need: the date for INTERNALDATE keys, the size for LARGER/SMALLER. */
+static unsigned box_need(const struct imapcmd *cmd)
+{
+	static const char *const dates[] = { "BEFORE", "ON", "SINCE", "OLDER", "YOUNGER", NULL };
+	static const char *const sizes[] = { "LARGER", "SMALLER", NULL };
+	unsigned need = 0;
+
+	if (has_atom(cmd->args, cmd->count, dates))
+		need |= IMAPBOX_NEED_DATE;
+	if (has_atom(cmd->args, cmd->count, sizes))
+		need |= IMAPBOX_NEED_SIZE;
+	return need;
+}
+
+/* wants_save: RETURN (... SAVE ...) in a command that failed (RFC 5182:
+ * the saved result is then emptied). */
+static bool wants_save(const struct imapcmd *cmd)
+{
+	static const char *const save[] = { "SAVE", NULL };
+
+	return cmd->count >= 2 && imapcmd_is_atom(&cmd->args[0], "RETURN") &&
+	       cmd->args[1].type == IMAPCMD_LIST && has_atom(cmd->args[1].list, cmd->args[1].count, save);
+}
+
+static int local_zone_minutes(time_t now)
+{
+	struct tm tm;
+
+	return localtime_r(&now, &tm) != NULL ? (int)(tm.tm_gmtoff / 60) : 0;
+}
+
+/* run: the program over the view (or its candidate sequence numbers). */
+static void run(struct session *s, imapsearch *prog, unsigned need)
+{
+	const imapseq *cand = imapsearch_candidates(prog);
+	uint32_t count = imapbox_count(s->box);
+	struct imapmsg m;
+
+	for (uint32_t seq = 1; seq <= count; seq++) {
+		if (cand != NULL && !imapseq_contains(cand, seq))
+			continue;
+		if (imapd_msg(s, seq, need, &m) < 0)
+			continue; /* expunged meanwhile: no match */
+		if (imapsearch_match(prog, &m) < 0 && errno != ENOENT)
+			log_warn("%s: user=%s: SEARCH: UID %u unreadable: %s", s->client, s->login,
+				 m.uid, strerror(errno));
+	}
+}
+
+void imapd_cmd_search(struct session *s, const struct imapcmd *cmd)
+{
+	bool uid = strncasecmp(cmd->name, "UID", 3) == 0;
+	uint32_t count = imapbox_count(s->box);
+	struct imapsearch_box box = {
+		.messages = count,
+		.max_uid = count > 0 ? imapbox_uid(s->box, count) : 0,
+		.saved = s->saved,
+		.now = time(NULL),
+	};
+	const char *why = NULL;
+	imapsearch *prog = NULL;
+	enum imapsearch_status st;
+	buf *out;
+
+	box.zone_minutes = local_zone_minutes(box.now);
+	st = imapsearch_parse(cmd->args, cmd->count, uid, &box, &prog, &why);
+	if (st != IMAPSEARCH_OK) {
+		if (wants_save(cmd))
+			imapseq_free(&s->saved);
+		if (st == IMAPSEARCH_BADCHARSET)
+			imapd_tagged(s, "NO", NULL, "%s", IMAPSEARCH_BADCHARSET_TEXT);
+		else
+			imapd_bad(s, "SEARCH: %s", why != NULL ? why : "syntax error");
+		return;
+	}
+	if (imapsearch_uses_modseq(prog))
+		s->condstore = true;
+	imapd_msgsource_refresh(s);
+	run(s, prog, box_need(cmd));
+	out = buf_new(256);
+	imapsearch_format(prog, s->tag != NULL ? s->tag : "", out);
+	if (buf_len(out) > 0)
+		strm_write(s->stream, buf_cstr(out), buf_len(out));
+	buf_free(&out);
+	if (imapsearch_saves(prog)) {
+		imapseq_free(&s->saved);
+		s->saved = imapseq_new();
+		if (imapsearch_saved(prog) != NULL)
+			imapseq_add_set(s->saved, imapsearch_saved(prog));
+	}
+	imapsearch_free(&prog);
+	imapd_msgsource_flush(s);
+	imapd_report(s, false);
+	imapd_ok(s, "%sSearch completed.", uid ? "UID " : "");
+}

@@ -181,6 +181,15 @@ static const struct command commands[] = {
 	{ "UID STORE", IST_SELECTED, imapd_cmd_store },
 	{ "SEARCH", IST_SELECTED, imapd_cmd_search },
 	{ "UID SEARCH", IST_SELECTED, imapd_cmd_search },
+	{ "APPEND", LOGGED_IN, imapd_cmd_append },
+	{ "COPY", IST_SELECTED, imapd_cmd_copy },
+	{ "MOVE", IST_SELECTED, imapd_cmd_copy },
+	{ "UID COPY", IST_SELECTED, imapd_cmd_copy },
+	{ "UID MOVE", IST_SELECTED, imapd_cmd_copy },
+	{ "UID EXPUNGE", IST_SELECTED, imapd_cmd_uid_expunge },
+	{ "GETQUOTAROOT", LOGGED_IN, imapd_cmd_getquotaroot },
+	{ "GETQUOTA", LOGGED_IN, imapd_cmd_getquota },
+	{ "SETQUOTA", LOGGED_IN, imapd_cmd_setquota },
 };
 
 static const char *state_name(enum imap_state state)

@@ -15,7 +15,10 @@
  *   msgsource.c the imapmsg source (lib/imapcache, mmap'd files), message sets
  *   fetch.c     FETCH, UID FETCH (lib/imapfetch), streamed with backpressure
  *   store.c     STORE, UID STORE (UNCHANGEDSINCE)
- *   search.c    SEARCH, UID SEARCH (lib/imapsearch: ESEARCH, SEARCHRES) */
+ *   search.c    SEARCH, UID SEARCH (lib/imapsearch: ESEARCH, SEARCHRES)
+ *   append.c    APPEND: checks before "+", the message streamed to tmp/
+ *   copy.c      COPY, MOVE, UID COPY/MOVE/EXPUNGE (UIDPLUS, RFC 6851)
+ *   quota.c     GETQUOTAROOT, GETQUOTA, SETQUOTA (RFC 9208, maildirsize) */
 #ifndef POSTERN_IMAPD_H
 #define POSTERN_IMAPD_H
 
@@ -104,6 +107,7 @@ struct session {
 	const char *map;        /* the message mmap'd for FETCH/SEARCH */
 	size_t maplen;
 	imapseq *saved;         /* SEARCHRES "$", as UIDs (NULL: empty) */
+	struct imapd_append *append; /* an APPEND's message being streamed */
 };
 
 /* session.c */
@@ -209,5 +213,37 @@ void imapd_cmd_idle(struct session *s, const struct imapcmd *cmd);
 /* imapd_idle_step: input while idling: one line, DONE ends it. */
 int imapd_idle_step(struct session *s);
 void imapd_idle_end(struct session *s);
+
+/* append.c */
+/* imapd_literal_announced: the reader stopped at a synchronizing literal
+ * (IMAPCMD_CONTINUE): an APPEND is checked now (folder, size, quota) and
+ * either refused (NO sent, literal dropped: returns true, no "+") or
+ * set to stream its message into the folder's tmp/. Other commands:
+ * false (the caller sends "+"). */
+bool imapd_literal_announced(struct session *s);
+/* imapd_append_discard: drops a streamed APPEND's tmp file (the command
+ * was refused or the session ends). */
+void imapd_append_discard(struct session *s);
+void imapd_cmd_append(struct session *s, const struct imapcmd *cmd);
+/* imapd_target_dir: the directory of the folder an APPEND, COPY or MOVE
+ * goes to (heap); NULL after the NO ([TRYCREATE] when it does not exist,
+ * [CANNOT] for a name mfolder refuses). */
+char *imapd_target_dir(struct session *s, const struct imapcmd_arg *name);
+
+/* copy.c: cmd->name is "COPY", "MOVE" or (from the UID command) "UID COPY",
+ * "UID MOVE", "UID EXPUNGE". */
+void imapd_cmd_copy(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_uid_expunge(struct session *s, const struct imapcmd *cmd);
+
+/* quota.c */
+void imapd_cmd_getquotaroot(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_getquota(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_setquota(struct session *s, const struct imapcmd *cmd);
+/* imapd_quota_limit: the login's Maildir++ quota in bytes (0: none) into
+ * *bytes_r; false after a NO [UNAVAILABLE] when the maps cannot answer. */
+bool imapd_quota_limit(struct session *s, long long *bytes_r);
+/* imapd_quota_room: whether size more bytes fit the login's quota (the
+ * maildirsize usage); false after the NO ([OVERQUOTA] or [UNAVAILABLE]). */
+bool imapd_quota_room(struct session *s, long long size);
 
 #endif

@@ -61,6 +61,7 @@ static void session_close(void *ctx)
 	imapd_fetch_abort(s);
 	imapd_logout(s);
 	imapseq_free(&s->saved);
+	imapd_append_discard(s);
 	imapcmd_reader_free(&s->reader);
 	buf_free(&s->pending);
 	free(s->tag);
@@ -98,6 +99,7 @@ static void refused(struct session *s)
 {
 	enum imapcmd_error code = imapcmd_error(s->reader);
 
+	imapd_append_discard(s);
 	set_tag(s, imapcmd_error_tag(s->reader));
 	log_info("%s: command refused after %s: %s", s->client, sess_last(s->base),
 		 imapcmd_error_text(code));
@@ -124,8 +126,12 @@ static size_t feed(struct session *s, const char *data, size_t len)
 	case IMAPCMD_DONE:
 		set_tag(s, imapcmd_command(s->reader)->tag);
 		imapd_command(s, imapcmd_command(s->reader));
+		imapd_append_discard(s); /* an APPEND's file the command did not take */
 		break;
-	case IMAPCMD_CONTINUE: imapd_raw(s, "+ Ready for literal data\r\n"); break;
+	case IMAPCMD_CONTINUE:
+		if (!imapd_literal_announced(s))
+			imapd_raw(s, "+ Ready for literal data\r\n");
+		break;
 	case IMAPCMD_ERROR: refused(s); break;
 	case IMAPCMD_FATAL: fatal(s); break;
 	}

@@ -66,7 +66,7 @@ for t in $targets; do
 		;;
 	imapd_session)
 		# every file of imapd/ but imapd.c (main)
-		extra="-I$top/imapd $sess_srcs"
+		extra="-I$top/imapd -DPACKAGE_VERSION=\"fuzz\" $sess_srcs"
 		for f in "$top"/imapd/*.c; do
 			case $(basename "$f") in imapd.c | imapd_keys.c) ;; *) extra="$extra $f" ;; esac
 		done

@@ -11,7 +11,6 @@ import os
 import re
 import socket
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -345,16 +344,6 @@ class TestFolders(BadBase):
         self.assertFalse([u for u in untagged if "bob" in u.lower()], untagged)
         untagged, _ = c.cmd("NAMESPACE")
         self.assertEqual(untagged, ['* NAMESPACE (("" ".")) NIL NIL'])
-        # a folder made as a symlink out of the Maildir by someone with
-        # shell access is not followed into bob's mail
-        md = self.maildir("alice")
-        os.symlink(self.maildir("bob"), os.path.join(md, ".Escape"))
-        self.addCleanup(os.unlink, os.path.join(md, ".Escape"))
-        untagged, tagged = c.cmd("SELECT Escape")
-        if " OK " in tagged:
-            _, fetched = c.cmd("FETCH 1:* (BODY.PEEK[])")
-            del fetched
-        c.cmd("UNSELECT")
 
 
 class TestExpunged(BadBase):

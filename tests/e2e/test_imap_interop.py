@@ -532,7 +532,6 @@ class TestStability(InteropBase):
         c.send("i1 IDLE\r\n")
         self.assertEqual(c.line(), "+ idling")
         md = self.maildir("erin")
-        start = time.monotonic()
         self.smtp_send("erin", "idle wake")
         sent = time.monotonic()
         # when the file landed in new/ (local's rename): measured by polling
@@ -546,7 +545,6 @@ class TestStability(InteropBase):
         if landed:
             self.assertLess(woke - landed, 1.5, "IDLE woke %.2f s after the delivery"
                             % (woke - landed))
-        del start
         c.send("DONE\r\n")
         while True:
             ln = c.line()

@@ -52,6 +52,8 @@
 /* Fields of an ID command logged, and bytes of each. */
 #define IMAPD_ID_FIELDS_MAX 30
 #define IMAPD_ID_VALUE_MAX 128
+/* The wait before each BAD from half of imapd_error_limit on. */
+#define IMAPD_ERROR_SLEEP_MS 1000
 /* FETCH renders while fewer bytes than this wait unsent, a chunk at a time. */
 #define IMAPD_FETCH_HIGH_WATER (128 * 1024)
 #define IMAPD_FETCH_CHUNK (32 * 1024)
@@ -72,6 +74,7 @@ struct imapd_server {
 	uint64_t login_timeout_ms;  /* imapd_login_timeout: before */
 	uint64_t handshake_timeout_ms;
 	int error_limit;
+	uint64_t error_sleep_ms; /* IMAPD_ERROR_SLEEP_MS (0: no wait, the fuzz target) */
 	int session_limit;
 	struct imapcmd_limits limits;
 	sess_server *sessions;  /* the session layer (lib/sess) */

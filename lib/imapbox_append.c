@@ -201,7 +201,8 @@ struct ibx_copy {
 	char **names, **paths;
 	uint32_t *masks, *src_uids;
 	size_t n;
-	long long bytes;
+	long long bytes;           /* of the messages to copy (quota check) */
+	long long copied_bytes;    /* of the ones copied (maildirsize) */
 };
 
 /* copy_kwmap: the destination's letters for the source's keywords that
@@ -341,6 +342,7 @@ static int copy_files(struct ibx_copy *cp, const uint32_t *seqs, size_t n, char 
 			continue;
 		}
 		cp->masks[cp->n] = mask;
+		cp->copied_bytes += m->psize;
 		cp->src_uids[cp->n++] = v->uid;
 	}
 	return IMAPBOX_OK;
@@ -406,7 +408,7 @@ int imapbox_copy(imapbox *box, const uint32_t *seqs, size_t n, const char *dir, 
 		free(subn);
 	}
 	if (rc == IMAPBOX_OK && cp.n > 0) {
-		quota_add(dir, cp.bytes, (long long)cp.n);
+		quota_add(dir, cp.copied_bytes, (long long)cp.n);
 		ibx_record_new(dir, *uidvalidity_r, dst, cp.masks, cp.n);
 		if (move && ibx_expunge_uids(box, cp.src_uids, cp.n, false, err_r) != IMAPBOX_OK) {
 			log_warn("imapbox: MOVE from %s: copied, not all removed: %s", box->path, *err_r);

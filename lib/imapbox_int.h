@@ -24,6 +24,9 @@
 /* A full rescan at least this often (seconds) when imapbox_sync is
  * called, whatever the directory time stamps say (see imapbox_sync.c). */
 #define IBX_RESCAN_SECS 60
+/* Opens again while lib/mbx reports an unstable scan (files renamed under
+ * it); after these, missed messages are kept rather than expunged. */
+#define IBX_UNSTABLE_TRIES 2
 
 /* ---- keywords: dovecot-keywords (imapbox_kw.c) ---- */
 
@@ -89,6 +92,8 @@ struct ibx_mchange {
 	uint64_t modseq;           /* set by ibx_mseq_append */
 };
 
+/* ibx_mseq_init: uidvalidity 0 takes the file's (ibx_record_changes
+ * compares it with the folder's and rebuilds when they differ). */
 void ibx_mseq_init(struct ibx_mseq *ms, const char *dir, uint32_t uidvalidity);
 void ibx_mseq_free(struct ibx_mseq *ms);
 /* ibx_mseq_refresh: opens the file if needed (again when it was replaced)

@@ -161,7 +161,7 @@ static void table_apply(struct ibx_mseq *ms, uint32_t uid, uint32_t mask, uint64
 		ms->highest = modseq;
 	if (pos == ms->n || ms->recs[pos].uid != uid) {
 		if (ms->n == ms->cap) {
-			ms->cap = ms->cap == 0 ? 1024 : ms->cap * 2;
+			ms->cap = ms->cap == 0 ? 64 : ms->cap * 2;
 			ms->recs = xrealloc(ms->recs, ms->cap * sizeof(*ms->recs));
 		}
 		memmove(&ms->recs[pos + 1], &ms->recs[pos], (ms->n - pos) * sizeof(*ms->recs));
@@ -195,6 +195,8 @@ int ibx_mseq_parse(struct ibx_mseq *ms, const unsigned char *data, size_t len, b
 		ms->floor = get64(data + 16);
 		if (ms->floor > ms->highest)
 			ms->highest = ms->floor;
+		if (ms->uidvalidity == 0) /* not known yet: the folder's is compared later */
+			ms->uidvalidity = get32(data + 8);
 		if (get32(data + 8) != ms->uidvalidity)
 			return -1;
 		off = IBX_REC;
@@ -311,7 +313,10 @@ int ibx_mseq_lock(struct ibx_mseq *ms, char **err_r)
 
 		if (ibx_mseq_refresh(ms, err_r) < 0)
 			return -1;
-		if (ms->fd < 0) { /* missing: the caller rebuilds (O_EXCL file) */
+		if (ms->fd < 0) { /* missing: the caller rebuilds it. XXX: two
+				   * processes may both do so; the last rename
+				   * wins and the other reopens it on its next
+				   * refresh (its records were only rebuilt ones) */
 			ms->locked = true;
 			return 0;
 		}

@@ -72,7 +72,18 @@ static uint32_t *claim_recent(imapbox *box, mbx *mb, size_t *n_r)
 	return uids;
 }
 
+/* merge_find: the table's record of uid, for UIDs asked in ascending
+ * order (*k is where the last one was found): a walk, not a search. */
+static const struct ibx_mrec *merge_find(const struct ibx_mseq *ms, uint32_t uid, size_t *k)
+{
+	while (*k < ms->n && ms->recs[*k].uid < uid)
+		(*k)++;
+	return *k < ms->n && ms->recs[*k].uid == uid ? &ms->recs[*k] : NULL;
+}
+
 /* changes_needed: the records postern-modseq lacks for mb's messages.
+ * A record whose file the scan did not see is an expunge only when the
+ * scan was stable (a file being renamed may be missed otherwise).
  * Records above MODSEQ newer_than were written after our scan began: the
  * writer renamed first, so they are newer than what the scan saw and are
  * left alone. */
@@ -82,17 +93,17 @@ static struct ibx_mchange *changes_needed(const struct ibx_mseq *ms, const mbx *
 	size_t count = mbx_count(mb), n = 0, j = 0;
 	struct ibx_mchange *ch = xmalloc((count + ms->n + 1) * sizeof(*ch));
 
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0, k = 0; i < count; i++) {
 		const struct mbx_msg *m = mbx_msg(mb, i);
 		uint32_t mask = ibx_mask_of(m);
-		const struct ibx_mrec *r = ibx_mseq_find(ms, m->uid);
+		const struct ibx_mrec *r = merge_find(ms, m->uid, &k);
 
 		if (r != NULL && r->modseq > newer_than)
 			continue;
 		if (r == NULL || r->expunged || r->mask != mask)
 			ch[n++] = (struct ibx_mchange){ .uid = m->uid, .mask = mask };
 	}
-	for (size_t k = 0; k < ms->n; k++) { /* both in UID order: merge */
+	for (size_t k = 0; mbx_stable(mb) && k < ms->n; k++) { /* both in UID order: merge */
 		const struct ibx_mrec *r = &ms->recs[k];
 
 		while (j < count && mbx_msg(mb, j)->uid < r->uid)
@@ -144,15 +155,43 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* carry_missed: after an unstable scan, messages of the last snapshot the
+ * scan did not see are kept (they may have been mid-rename), in UID order. */
+static void carry_missed(imapbox *box, struct ibx_snap *snap, size_t *n_r, const struct ibx_snap *old,
+			 size_t nold)
+{
+	struct ibx_snap *merged = xmalloc((*n_r + nold + 1) * sizeof(*merged));
+	size_t i = 0, j = 0, n = 0;
+
+	while (i < *n_r || j < nold) {
+		if (j == nold || (i < *n_r && snap[i].uid < old[j].uid))
+			merged[n++] = snap[i++];
+		else if (i == *n_r || old[j].uid < snap[i].uid) {
+			const struct ibx_mrec *r = ibx_mseq_find(&box->ms, old[j].uid);
+
+			if (r == NULL || !r->expunged)
+				merged[n++] = old[j];
+			j++;
+		} else {
+			merged[n++] = snap[i++];
+			j++;
+		}
+	}
+	memcpy(snap, merged, n * sizeof(*snap));
+	*n_r = n;
+	free(merged);
+}
+
 void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent)
 {
 	size_t count = mbx_count(box->mb), n = 0;
+	struct ibx_snap *old = box->snap;
+	size_t nold = box->nsnap;
 
-	free(box->snap);
-	box->snap = xmalloc((count + 1) * sizeof(*box->snap));
-	for (size_t i = 0; i < count; i++) {
+	box->snap = xmalloc((count + nold + 1) * sizeof(*box->snap));
+	for (size_t i = 0, k = 0; i < count; i++) {
 		const struct mbx_msg *m = mbx_msg(box->mb, i);
-		const struct ibx_mrec *r = ibx_mseq_find(&box->ms, m->uid);
+		const struct ibx_mrec *r = merge_find(&box->ms, m->uid, &k);
 		struct ibx_snap *s = &box->snap[n];
 
 		if (r != NULL && r->expunged)
@@ -163,6 +202,9 @@ void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent)
 		s->recent = nrecent > 0 && bsearch(&m->uid, recent_uids, nrecent, sizeof(*recent_uids), cmp_u32) != NULL;
 		n++;
 	}
+	if (!mbx_stable(box->mb) && old != NULL && box->snap_uidvalidity == mbx_uidvalidity(box->mb))
+		carry_missed(box, box->snap, &n, old, nold);
+	free(old);
 	box->nsnap = n;
 	box->snap_uidvalidity = mbx_uidvalidity(box->mb);
 	box->snap_uidnext = mbx_uidnext(box->mb);
@@ -182,8 +224,13 @@ int ibx_full_sync(imapbox *box, char **err_r)
 	if (ibx_kw_load(&box->kw, err_r) < 0 || ibx_mseq_refresh(&box->ms, err_r) < 0)
 		return -1;
 	scan_modseq = box->ms.corrupt || box->ms.fd < 0 ? UINT64_MAX : box->ms.highest;
-	if (mbx_open(box->path, &mb, err_r) < 0)
-		return -1;
+	for (int try = 0;; try++) { /* another go when files moved under the scan */
+		if (mbx_open(box->path, &mb, err_r) < 0)
+			return -1;
+		if (mbx_stable(mb) || try == IBX_UNSTABLE_TRIES)
+			break;
+		mbx_free(&mb);
+	}
 	stamps_take(box, &after);
 	recent = claim_recent(box, mb, &nrecent);
 	if (ibx_record_changes(&box->ms, mb, scan_modseq, err_r) < 0) {

@@ -99,6 +99,7 @@ static void adopt(mbx *mb, struct mbx_load *ld)
 	mb->uidvalidity = ld->ul.uidvalidity;
 	mb->nextuid = ld->ul.nextuid;
 	mb->n = ld->n;
+	mb->stable = ld->stable;
 	mb->msgs = xcalloc(ld->n + 1, sizeof(*mb->msgs));
 	for (size_t k = 0; k < ld->n; k++) {
 		const struct mbx_ent *e = &ld->ents[k];
@@ -209,6 +210,11 @@ uint32_t mbx_uidvalidity(const mbx *mb)
 uint32_t mbx_uidnext(const mbx *mb)
 {
 	return mb->nextuid;
+}
+
+bool mbx_stable(const mbx *mb)
+{
+	return mb->stable;
 }
 
 size_t mbx_count(const mbx *mb)

@@ -78,6 +78,11 @@ const char *mbx_path(const mbx *mb);
 uint32_t mbx_uidvalidity(const mbx *mb);
 uint32_t mbx_uidnext(const mbx *mb);
 size_t mbx_count(const mbx *mb);
+/* mbx_stable: the scan of mbx_open saw new/ and cur/ settle. When not
+ * (another process kept renaming files during every try), a file being
+ * renamed may be missing from the list: it is not gone, and a caller must
+ * not take its absence for an expunge. */
+bool mbx_stable(const mbx *mb);
 /* mbx_msg: message i, 0 <= i < mbx_count. */
 const struct mbx_msg *mbx_msg(const mbx *mb, size_t i);
 

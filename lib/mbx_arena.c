@@ -1,7 +1,8 @@
 /* mbx_arena.c: the string arena of the mbx module. A folder's file names,
  * bases, keywords and uidlist exts are many small strings that all die
  * together (with the mbx, or with one pass over the folder), so they are
- * cut from 64 KiB blocks and freed block by block instead of one by one.
+ * cut from blocks (2 KiB first, doubling up to 64 KiB) and freed block by
+ * block instead of one by one.
  * Nothing here knows about Maildir. */
 #include "mbx_int.h"
 
@@ -10,6 +11,7 @@
 
 #include "mem.h"
 
+#define MBX_ARENA_FIRST 2048
 #define MBX_ARENA_BLOCK 65536
 
 struct mbx_arena {
@@ -24,7 +26,14 @@ char *mbx_arena_alloc(struct mbx_arena **ar, size_t len)
 	char *p;
 
 	if (a == NULL || a->size - a->used < len) {
-		size_t size = len > MBX_ARENA_BLOCK ? len : MBX_ARENA_BLOCK;
+		/* blocks grow from MBX_ARENA_FIRST to MBX_ARENA_BLOCK, so the
+		 * many small folders an imapd process keeps open stay small */
+		size_t size = a == NULL ? MBX_ARENA_FIRST : a->size * 2;
+
+		if (size > MBX_ARENA_BLOCK)
+			size = MBX_ARENA_BLOCK;
+		if (size < len)
+			size = len;
 
 		a = xmalloc(sizeof(*a) + size);
 		a->used = 0;

@@ -96,6 +96,7 @@ struct mbx {
 	uint32_t uidvalidity, nextuid;
 	struct mbx_imsg *msgs;
 	size_t n;
+	bool stable;           /* the last scan saw the directories settle */
 };
 
 

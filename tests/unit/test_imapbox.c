@@ -2,8 +2,9 @@
  * folder (sequence numbers, flags, keywords, \Recent), sync between two
  * sessions (new, expunged and re-flagged messages held until take),
  * STORE with UNCHANGEDSINCE, EXPUNGE and UID EXPUNGE, dovecot-keywords,
- * postern-modseq surviving reopen and rebuilt when bad, APPEND, COPY,
- * MOVE and STATUS. Uses the scratch Maildir of mbx_fixture.c. */
+ * postern-modseq surviving reopen and rebuilt when bad, two processes
+ * storing at once, a folder Dovecot wrote, APPEND, COPY, MOVE and STATUS.
+ * Uses the scratch Maildir of mbx_fixture.c. */
 #include "mbx_fixture.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -747,6 +749,114 @@ static void test_append_torn_uidlist(void **state)
 	free((char *)ap.tmp_path);
 }
 
+/* Two processes storing at once: every change gets its own MODSEQ, the
+ * file stays good (no rebuild), both see the other's last state. */
+static void test_two_processes_store(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	struct imapbox_store_result res;
+	uint64_t start;
+	pid_t pid;
+	int status, rounds = 300;
+	char *logtext;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	box = ib_open(true);
+	start = imapbox_highestmodseq(box);
+	imapbox_close(&box);
+	pid = fork();
+	assert_true(pid >= 0);
+	box = ib_open(true);
+	for (int i = 0; i < rounds; i++) {
+		uint32_t seq = pid == 0 ? 1 : 2;
+		struct imapbox_store st = { .op = i % 2 ? IMAPBOX_STORE_REMOVE : IMAPBOX_STORE_ADD,
+					    .flags = IMAPMSG_SEEN };
+		char *err = NULL;
+
+		if (imapbox_store(box, &seq, 1, &st, &res, &err) != IMAPBOX_OK || res.nchanged != 1) {
+			if (pid == 0)
+				_exit(3);
+			fail_msg("store: %s", err);
+		}
+		if (imapbox_sync(box, &err) != IMAPBOX_OK) {
+			if (pid == 0)
+				_exit(4);
+			fail_msg("sync: %s", err);
+		}
+		imapbox_take(box, true, &ch);
+	}
+	if (pid == 0) {
+		imapbox_close(&box);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ib_sync(box, true, &ch);
+	assert_int_equal(imapbox_highestmodseq(box), start + 2 * (uint64_t)rounds);
+	assert_int_equal(imapbox_flags(box, 1), 0);
+	assert_int_equal(imapbox_flags(box, 2), 0);
+	assert_true(imapbox_modseq(box, 1) != imapbox_modseq(box, 2));
+	imapbox_close(&box);
+	logtext = xasprintf("%s/log", mt_top);
+	{
+		char *text = mt_slurp(logtext);
+
+		assert_null(strstr(text, "rebuilt"));
+		free(text);
+	}
+	free(logtext);
+}
+
+static void test_copy_self_and_gone(void **state)
+{
+	imapbox *box;
+	struct imapbox_changes ch;
+	uint32_t seqs[] = { 1, 2 };
+	uint32_t uv, *src_uids, *dst_uids;
+	size_t n;
+	char *err = NULL, *dir;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,S", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	box = ib_open(true);
+	mt_del("cur/200.b.host:2,"); /* expunged by another process meanwhile */
+	assert_int_equal(imapbox_copy(box, seqs, 2, mt_mdir, false, 0, &uv, &src_uids, &dst_uids, &n, &err),
+			 IMAPBOX_OK);
+	assert_int_equal(n, 1); /* the gone one is left out */
+	assert_int_equal(src_uids[0], 1);
+	assert_int_equal(dst_uids[0], 3);
+	free(src_uids);
+	free(dst_uids);
+	ib_sync(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(imapbox_count(box), 2);
+	assert_int_equal(imapbox_uid(box, 2), 3);
+	assert_flags(box, 2, "(\\Seen)");
+	/* to a folder that does not exist: [TRYCREATE] */
+	dir = xasprintf("%s/.Nope", mt_mdir);
+	assert_int_equal(imapbox_copy(box, seqs, 1, dir, false, 0, &uv, &src_uids, &dst_uids, &n, &err),
+			 IMAPBOX_NONEXISTENT);
+	free(err);
+	free(src_uids);
+	free(dst_uids);
+	free(dir);
+	/* over quota: nothing copied */
+	dir = make_folder(".Small");
+	err = NULL;
+	assert_int_equal(imapbox_copy(box, seqs, 2, dir, false, 3, &uv, &src_uids, &dst_uids, &n, &err),
+			 IMAPBOX_OVERQUOTA);
+	assert_int_equal(n, 0);
+	free(err);
+	free(src_uids);
+	free(dst_uids);
+	free(dir);
+	imapbox_close(&box);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -773,6 +883,8 @@ int main(void)
 		MT_TEST(test_dovecot_store),
 		MT_TEST(test_own_store_then_foreign),
 		MT_TEST(test_append_torn_uidlist),
+		MT_TEST(test_two_processes_store),
+		MT_TEST(test_copy_self_and_gone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -197,6 +197,14 @@ static void too_many_errors(void *ctx)
 	imapd_untagged(ctx, "BYE Too many invalid commands.");
 }
 
+/* session_busy: a FETCH being streamed ends before a shutdown's BYE. */
+static bool session_busy(void *ctx)
+{
+	struct session *s = ctx;
+
+	return s->fetch != NULL;
+}
+
 static void session_shutdown(void *ctx)
 {
 	imapd_untagged(ctx, "BYE [UNAVAILABLE] Server shutting down.");
@@ -214,6 +222,7 @@ static const struct sess_ops session_ops = {
 	.line_too_long = line_too_long,
 	.step = session_step,
 	.activity = session_activity,
+	.busy = session_busy,
 	.timeout = session_timeout,
 	.too_many_errors = too_many_errors,
 	.shutdown = session_shutdown,

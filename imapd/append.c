@@ -8,8 +8,10 @@
  * CRLFs turned into LFs, as local stores mail (so sizes agree with
  * RFC822.SIZE), never held whole in memory; lib/imapbox takes the file
  * over (rename into new/ or cur/, UID at once). A non-synchronizing
- * literal (LITERAL+) is read by the reader first and written out at the
- * end. A write error (a full disk) removes the file: nothing partial is
+ * literal (LITERAL+) is streamed the same way when the command looks
+ * good (the reader stops at it too: imapcmd_pause_nonsync); otherwise
+ * the reader gathers it (up to the APPENDLIMIT) and the command's end
+ * gives the error. A write error (a full disk) removes the file: nothing partial is
  * ever delivered. */
 #include <errno.h>
 #include <fcntl.h>
@@ -161,27 +163,43 @@ void imapd_append_discard(struct session *s)
 	append_free(&s->append);
 }
 
-/* append_start: a fresh file in dir's tmp/; NULL after the NO. */
-static struct imapd_append *append_start(struct session *s, char *dir)
+/* append_open: a fresh file in dir's tmp/ (dir taken over); NULL with
+ * errno when it cannot be made. */
+static struct imapd_append *append_open(char *dir)
 {
 	struct imapd_append *ap = xcalloc(1, sizeof(*ap));
 	char *name = md_unique_name();
+	int saved;
 
 	ap->dir = dir;
 	ap->tmp_path = xasprintf("%s/tmp/%s", dir, name);
 	free(name);
 	ap->fd = open(ap->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (ap->fd < 0) {
-		log_warn("%s: user=%s: APPEND: cannot create %s: %s", s->client, s->login,
-			 ap->tmp_path, strerror(errno));
-		imapd_no(s, errno == ENOSPC || errno == EDQUOT ? NULL : "UNAVAILABLE",
-			 "Cannot store the message now%s.",
-			 errno == ENOSPC || errno == EDQUOT ? ": disk full" : ", try again later");
+		saved = errno;
 		append_free(&ap);
+		errno = saved;
 		return NULL;
 	}
 	ap->out = buf_new(APPEND_WRITE_CHUNK + 1024);
 	dot_lf_decoder_init(&ap->lf);
+	return ap;
+}
+
+/* append_start: append_open or the NO. */
+static struct imapd_append *append_start(struct session *s, char *dir)
+{
+	char *path = xasprintf("%s/tmp", dir);
+	struct imapd_append *ap = append_open(dir);
+	bool full = errno == ENOSPC || errno == EDQUOT;
+
+	if (ap == NULL) {
+		log_warn("%s: user=%s: APPEND: cannot create a file in %s: %s", s->client,
+			 s->login, path, strerror(errno));
+		imapd_no(s, full ? NULL : "UNAVAILABLE", "Cannot store the message now%s.",
+			 full ? ": disk full" : ", try again later");
+	}
+	free(path);
 	return ap;
 }
 
@@ -238,6 +256,28 @@ static bool refuse(struct session *s)
 	return true;
 }
 
+/* stream_nonsync: a {n+} message (LITERAL+) cannot be refused: when the
+ * command looks good it is streamed to a tmp file; otherwise the reader
+ * gathers it and the command's end gives the error. */
+static void stream_nonsync(struct session *s, const struct imapcmd *p)
+{
+	struct append_args aa;
+	const char *why = parse_args(p->args, p->count - 1, &aa);
+	buf *canon = buf_new(64);
+	const char *reason;
+
+	args_free(&aa);
+	if (why == NULL &&
+	    mfolder_name_check(p->args[0].str, p->args[0].len, canon, &reason) == 0 &&
+	    mfolder_exists(s->mf, buf_cstr(canon)) == 1) {
+		s->append = append_open(mfolder_path(s->mf, buf_cstr(canon)));
+		if (s->append != NULL &&
+		    imapcmd_stream_literal(s->reader, append_sink, s->append) < 0)
+			log_panic("imapd: APPEND literal cannot be streamed");
+	}
+	buf_free(&canon);
+}
+
 bool imapd_literal_announced(struct session *s)
 {
 	const struct imapcmd *p = imapcmd_partial(s->reader);
@@ -248,6 +288,10 @@ bool imapd_literal_announced(struct session *s)
 	if ((s->state != IST_AUTH && s->state != IST_SELECTED) || !message_literal(p))
 		return false;
 	imapd_append_discard(s);
+	if (!imapcmd_literal_sync(s->reader)) {
+		stream_nonsync(s, p);
+		return false;
+	}
 	free(s->tag);
 	s->tag = xstrdup(p->tag);
 	why = parse_args(p->args, p->count - 1, &aa);

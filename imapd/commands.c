@@ -175,12 +175,6 @@ static const struct command commands[] = {
 	{ "UNSELECT", IST_SELECTED, imapd_cmd_close },
 	{ "EXPUNGE", IST_SELECTED, imapd_cmd_expunge },
 	{ "CHECK", IST_SELECTED, imapd_cmd_check },
-	{ "FETCH", IST_SELECTED, imapd_cmd_fetch },
-	{ "UID FETCH", IST_SELECTED, imapd_cmd_fetch },
-	{ "STORE", IST_SELECTED, imapd_cmd_store },
-	{ "UID STORE", IST_SELECTED, imapd_cmd_store },
-	{ "SEARCH", IST_SELECTED, imapd_cmd_search },
-	{ "UID SEARCH", IST_SELECTED, imapd_cmd_search },
 	{ "APPEND", LOGGED_IN, imapd_cmd_append },
 	{ "COPY", IST_SELECTED, imapd_cmd_copy },
 	{ "MOVE", IST_SELECTED, imapd_cmd_copy },
@@ -190,6 +184,12 @@ static const struct command commands[] = {
 	{ "GETQUOTAROOT", LOGGED_IN, imapd_cmd_getquotaroot },
 	{ "GETQUOTA", LOGGED_IN, imapd_cmd_getquota },
 	{ "SETQUOTA", LOGGED_IN, imapd_cmd_setquota },
+	{ "FETCH", IST_SELECTED, imapd_cmd_fetch },
+	{ "UID FETCH", IST_SELECTED, imapd_cmd_fetch },
+	{ "STORE", IST_SELECTED, imapd_cmd_store },
+	{ "UID STORE", IST_SELECTED, imapd_cmd_store },
+	{ "SEARCH", IST_SELECTED, imapd_cmd_search },
+	{ "UID SEARCH", IST_SELECTED, imapd_cmd_search },
 };
 
 static const char *state_name(enum imap_state state)

@@ -7,7 +7,7 @@
  * MOVE answers "* OK [COPYUID ...]", then the EXPUNGEs, then the tagged
  * OK; it may move messages into the selected folder itself. Message
  * sets name sequence numbers, or UIDs for the UID forms (UIDs not in the
- * folder are ignored, as RFC 3501 6.4.8 says). */
+ * folder are ignored, as RFC 3501 6.4.8 says), or "$" (SEARCHRES). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -28,56 +28,13 @@ static bool is_uid(const struct imapcmd *cmd)
 	return strncasecmp(cmd->name, "UID ", 4) == 0;
 }
 
-/* uid_seqs: the messages of the view whose UIDs are in set. */
-static void uid_seqs(imapbox *box, const imapseq *set, struct msg_set *ms)
-{
-	uint32_t count = imapbox_count(box);
-	size_t nranges;
-	const struct imapseq_range *r = imapseq_ranges(set, &nranges);
-
-	ms->seqs = xcalloc((size_t)count + 1, sizeof(*ms->seqs));
-	for (size_t i = 0; i < nranges; i++) {
-		uint32_t seq = imapbox_seq_of_uid(box, r[i].lo, true);
-
-		for (; seq >= 1 && seq <= count && imapbox_uid(box, seq) <= r[i].hi; seq++)
-			if (ms->n == 0 || ms->seqs[ms->n - 1] < seq)
-				ms->seqs[ms->n++] = seq;
-	}
-}
-
-/* msg_set_parse: a's message set; false after BAD. */
+/* msg_set_parse: a's message set (msgsource.c: "$" of SEARCHRES too);
+ * false after BAD. */
 static bool msg_set_parse(struct session *s, const struct imapcmd_arg *a, bool uid,
 			  struct msg_set *ms)
 {
-	uint32_t count = imapbox_count(s->box);
-	uint32_t max = uid ? (count > 0 ? imapbox_uid(s->box, count) : 0) : count;
-	imapseq *set = imapseq_new();
-	const char *why = NULL;
-	struct imapseq_iter it;
-	uint32_t n;
-
 	memset(ms, 0, sizeof(*ms));
-	if (a->type != IMAPCMD_ATOM || imapseq_parse(set, a->str, a->len, max, 0, &why) < 0 ||
-	    imapseq_has_saved(set)) {
-		imapd_bad(s, "%s", why != NULL ? why : "Invalid message set.");
-		imapseq_free(&set);
-		return false;
-	}
-	if (!uid && imapseq_max(set) > count) {
-		imapd_bad(s, "No message with that sequence number.");
-		imapseq_free(&set);
-		return false;
-	}
-	if (uid) {
-		uid_seqs(s->box, set, ms);
-	} else {
-		ms->seqs = xcalloc((size_t)imapseq_count(set) + 1, sizeof(*ms->seqs));
-		imapseq_iter_init(&it, set);
-		while (imapseq_iter_next(&it, &n))
-			ms->seqs[ms->n++] = n;
-	}
-	imapseq_free(&set);
-	return true;
+	return imapd_msgset(s, a, uid, &ms->seqs, &ms->n);
 }
 
 /* copyuid: "COPYUID <uidvalidity> <source UIDs> <new UIDs>" (heap). */

@@ -12,13 +12,13 @@
  *   mailbox.c   SELECT, EXAMINE, STATUS, CLOSE, UNSELECT, EXPUNGE, CHECK,
  *               untagged updates (lib/imapbox), IDLE wake-ups (lib/watch)
  *   idle.c      IDLE (RFC 2177): "+ idling", DONE, wake-ups (lib/watch)
+ *   append.c    APPEND: checks before "+", the message streamed to tmp/
+ *   copy.c      COPY, MOVE, UID COPY/MOVE/EXPUNGE (UIDPLUS, RFC 6851)
+ *   quota.c     GETQUOTAROOT, GETQUOTA, SETQUOTA (RFC 9208, maildirsize)
  *   msgsource.c the imapmsg source (lib/imapcache, mmap'd files), message sets
  *   fetch.c     FETCH, UID FETCH (lib/imapfetch), streamed with backpressure
  *   store.c     STORE, UID STORE (UNCHANGEDSINCE)
- *   search.c    SEARCH, UID SEARCH (lib/imapsearch: ESEARCH, SEARCHRES)
- *   append.c    APPEND: checks before "+", the message streamed to tmp/
- *   copy.c      COPY, MOVE, UID COPY/MOVE/EXPUNGE (UIDPLUS, RFC 6851)
- *   quota.c     GETQUOTAROOT, GETQUOTA, SETQUOTA (RFC 9208, maildirsize) */
+ *   search.c    SEARCH, UID SEARCH (lib/imapsearch: ESEARCH, SEARCHRES) */
 #ifndef POSTERN_IMAPD_H
 #define POSTERN_IMAPD_H
 
@@ -104,13 +104,13 @@ struct session {
 	watch *watch;           /* its changes, while idling */
 	uint64_t login_gen;     /* map generation the login was last known valid at */
 	bool idling;            /* IDLE: waiting for DONE */
+	struct imapd_append *append; /* an APPEND's message being streamed */
 	bool condstore;         /* CONDSTORE enabled (RFC 7162 3.1) */
 	struct imapd_fetch *fetch;  /* a FETCH being streamed (fetch.c) */
 	struct imapd_folder_cache *fcache; /* the selected folder's cache */
 	const char *map;        /* the message mmap'd for FETCH/SEARCH */
 	size_t maplen;
 	imapseq *saved;         /* SEARCHRES "$", as UIDs (NULL: empty) */
-	struct imapd_append *append; /* an APPEND's message being streamed */
 };
 
 /* session.c */

@@ -39,6 +39,7 @@ static void *session_open(void *server_ctx, sess *base, int fd)
 	s->stream = sess_strm(base);
 	s->state = IST_NOAUTH;
 	s->reader = imapcmd_reader_new(&srv->limits);
+	imapcmd_pause_nonsync(s->reader, true); /* APPEND streams {n+} too */
 	return s;
 }
 
@@ -60,8 +61,8 @@ static void session_close(void *ctx)
 
 	imapd_fetch_abort(s);
 	imapd_logout(s);
-	imapseq_free(&s->saved);
 	imapd_append_discard(s);
+	imapseq_free(&s->saved);
 	imapcmd_reader_free(&s->reader);
 	buf_free(&s->pending);
 	free(s->tag);
@@ -83,6 +84,7 @@ void imapd_discard_input(struct session *s)
 	buf_free(&s->pending);
 	imapcmd_reader_free(&s->reader);
 	s->reader = imapcmd_reader_new(&s->srv->limits);
+	imapcmd_pause_nonsync(s->reader, true);
 }
 
 /* ---- the input step ---- */
@@ -129,7 +131,7 @@ static size_t feed(struct session *s, const char *data, size_t len)
 		imapd_append_discard(s); /* an APPEND's file the command did not take */
 		break;
 	case IMAPCMD_CONTINUE:
-		if (!imapd_literal_announced(s))
+		if (!imapd_literal_announced(s) && imapcmd_literal_sync(s->reader))
 			imapd_raw(s, "+ Ready for literal data\r\n");
 		break;
 	case IMAPCMD_ERROR: refused(s); break;

@@ -309,6 +309,7 @@ DOVECOT_MSGS = [
     (17, "1700000017.M17P4242.oldhost", "S", "dovecot seen"),
     (42, "1700000042.M42P4242.oldhost,S=%d", "FSac", "dovecot flagged kw"),
     (99, "1700000099.M99P4242.oldhost", "RSb", "dovecot answered"),
+    (100, "1700000100.M100P4242.oldhost", None, "dovecot unseen in new"),
 ]
 WORK_MSGS = [(5, "1700000105.M5P4242.oldhost", "Sc", "work kw")]
 KEYWORDS = ["$Forwarded", "Junk", "project-x"]
@@ -336,7 +337,9 @@ class TestDovecotMaildir(InteropBase):
             data = message(subject).encode()
             if "%d" in base:
                 base = base % len(data)
-            with open(os.path.join(path, "cur", base + ":2," + flags), "wb") as f:
+            name = os.path.join("new", base) if flags is None else \
+                os.path.join("cur", base + ":2," + flags)
+            with open(os.path.join(path, name), "wb") as f:
                 f.write(data)
             records.append("%d W%d :%s\n" % (uid, len(data.replace(b"\n", b"\r\n")), base))
         with open(os.path.join(path, "dovecot-uidlist"), "w") as f:
@@ -365,7 +368,7 @@ class TestDovecotMaildir(InteropBase):
         self.assertIn(" OK ", tagged)
         self.assertIn("* OK [UIDVALIDITY %d] UIDs valid." % UIDVALIDITY, untagged)
         self.assertTrue(any("[UIDNEXT 120]" in u for u in untagged), untagged)
-        self.assertIn("* 3 EXISTS", untagged)
+        self.assertIn("* 4 EXISTS", untagged)
         flags = [u for u in untagged if u.startswith("* FLAGS")][0]
         for k in KEYWORDS:
             self.assertIn(k, flags)
@@ -374,7 +377,8 @@ class TestDovecotMaildir(InteropBase):
         got = fetch_uid_flags(m)
         self.assertEqual(got, {17: {r"\Seen"},
                                42: {r"\Flagged", r"\Seen", "$Forwarded", "project-x"},
-                               99: {r"\Answered", r"\Seen", "Junk"}})
+                               99: {r"\Answered", r"\Seen", "Junk"},
+                               100: set()})
         typ, data = m.uid("FETCH", "42", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
         self.assertIn(b"dovecot flagged kw", data[0][1])
         typ, data = m.status("Work", "(UIDVALIDITY UIDNEXT MESSAGES)")
@@ -440,7 +444,8 @@ class TestDovecotMaildir(InteropBase):
         base42 = [b for b in names if b.startswith("1700000042.")][0]
         self.assertEqual(names[base42][1], "FSc")
         self.assertEqual(names["1700000099.M99P4242.oldhost"][1], "RSb")
-        new = [b for b in names if not b.startswith("17000000")]
+        self.assertEqual(names["1700000100.M100P4242.oldhost"], ("cur", ""))
+        new = [b for b in names if not b.startswith("1700000")]
         self.assertEqual(len(new), 1)
         self.assertEqual(names[new[0]],
                          ("cur", "S" + "".join(sorted((letter["Junk"], letter["Another"])))))
@@ -463,6 +468,7 @@ class TestDovecotMaildir(InteropBase):
         self.assertEqual(recs["1700000017.M17P4242.oldhost"], 17)
         self.assertEqual(recs[base42], 42)
         self.assertEqual(recs["1700000099.M99P4242.oldhost"], 99)
+        self.assertEqual(recs["1700000100.M100P4242.oldhost"], 100)
         self.assertEqual(recs[new[0]], 120)
         # records appended in place leave N behind, as Dovecot's own do: its
         # reader takes the larger of N and the last UID + 1

@@ -530,6 +530,44 @@ class TestStability(InteropBase):
         self.assertEqual(len(newest), 4)
         self.assertGreater(max(newest), max(before))
 
+    def test_side_files_corrupt_or_missing(self):
+        # Postern's own side files (cache, MODSEQ) are rebuilt, never a
+        # reason for other UIDs, another UIDVALIDITY or another message's data
+        self.deliver("carol", ["side %d" % i for i in range(5)])
+        m = self.login("carol")
+        m.select("INBOX")
+        m.uid("STORE", "1:*", "+FLAGS", r"(\Seen)")
+        typ, data = m.fetch("1:*", "(UID ENVELOPE)")
+        self.assertEqual(typ, "OK")
+        before = sorted(d.decode() for d in data)
+        status = m.status("INBOX", "(UIDVALIDITY UIDNEXT)")[1][0]
+        m.logout()
+        md = self.maildir("carol")
+        side = sorted(n for n in os.listdir(md) if n.startswith("postern-"))
+        self.assertIn("postern-cache", side)
+        self.assertIn("postern-modseq", side)
+        for damage in ("garbage", "truncate", "remove"):
+            for name in ("postern-cache", "postern-modseq"):
+                path = os.path.join(md, name)
+                if not os.path.exists(path):
+                    continue
+                if damage == "garbage":
+                    with open(path, "r+b") as f:
+                        f.seek(20)
+                        f.write(os.urandom(300))
+                elif damage == "truncate":
+                    os.truncate(path, os.path.getsize(path) // 2)
+                else:
+                    os.unlink(path)
+            m = self.login("carol")
+            m.select("INBOX")
+            typ, data = m.fetch("1:*", "(UID ENVELOPE)")
+            self.assertEqual(typ, "OK", damage)
+            self.assertEqual(sorted(d.decode() for d in data), before, damage)
+            self.assertEqual(m.status("INBOX", "(UIDVALIDITY UIDNEXT)")[1][0], status, damage)
+            self.assertTrue(all(r"\Seen" in f for f in fetch_uid_flags(m).values()), damage)
+            m.logout()
+
     def test_idle_woken_by_smtp_delivery(self):
         self.deliver("erin", ["idle first"])
         c = self.raw_login("erin")

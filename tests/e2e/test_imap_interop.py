@@ -568,6 +568,77 @@ class TestStability(InteropBase):
             self.assertTrue(all(r"\Seen" in f for f in fetch_uid_flags(m).values()), damage)
             m.logout()
 
+    def test_concurrent_sessions_never_mix_uids(self):
+        # several sessions (two imapd processes) append, flag, expunge and
+        # fetch one folder at once while local delivers into it: every UID
+        # always names the same message, and nothing dies
+        import random
+        import threading
+        seen = {}
+        errors = []
+        lock = threading.Lock()
+
+        def note(data):
+            for item in data:
+                if not isinstance(item, tuple):
+                    continue
+                mu = re.search(rb"UID (\d+)", item[0])
+                subj = re.search(rb"Subject: ([^\r\n]*)", item[1])
+                if mu and subj:
+                    with lock:
+                        old = seen.setdefault(int(mu.group(1)), subj.group(1))
+                        if old != subj.group(1):
+                            errors.append((int(mu.group(1)), old, subj.group(1)))
+
+        def worker(n):
+            rnd = random.Random(n)
+            try:
+                m = imaplib.IMAP4("127.0.0.1", self.imap, timeout=30)
+                m.login("erin@%s" % DOMAIN, PASSWORDS["erin@%s" % DOMAIN])
+                m.select("INBOX")
+                for i in range(25):
+                    op = rnd.choice(("append", "store", "expunge", "fetch", "fetch"))
+                    if op == "append":
+                        m.append("INBOX", None, None,
+                                 message("w%d-%d" % (n, i)).replace("\n", "\r\n").encode())
+                    elif op == "store":
+                        m.store("1:*", "+FLAGS", r"(\Deleted)" if rnd.random() < 0.2
+                                else r"(\Flagged)")
+                    elif op == "expunge":
+                        m.expunge()
+                    else:
+                        typ, data = m.uid("FETCH", "1:*",
+                                          "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+                        if typ == "OK":
+                            note(data)
+                m.logout()
+            except Exception as e:  # noqa: BLE001 (reported below)
+                with lock:
+                    errors.append(("worker %d" % n, repr(e)))
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        def delivered():
+            return self.inst.log().count("to=<erin@%s>, relay=local" % DOMAIN)
+        before = delivered()
+        for i in range(5):
+            self.smtp_send("erin", "during %d" % i)
+        self.assertTrue(wait_for(lambda: delivered() >= before + 5, 30))
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        self.assertNotIn("killed by signal", self.inst.log())
+        # a last look: UIDs ascending, unique, each still its message
+        m = self.login("erin")
+        m.select("INBOX")
+        typ, data = m.uid("FETCH", "1:*", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        note(data)
+        self.assertEqual(errors, [])
+        uids = [int(re.search(rb"UID (\d+)", d[0]).group(1)) for d in data
+                if isinstance(d, tuple)]
+        self.assertEqual(uids, sorted(set(uids)))
+
     def test_idle_woken_by_smtp_delivery(self):
         self.deliver("erin", ["idle first"])
         c = self.raw_login("erin")

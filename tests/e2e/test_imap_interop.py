@@ -647,16 +647,20 @@ class TestStability(InteropBase):
         c.send("i1 IDLE\r\n")
         self.assertEqual(c.line(), "+ idling")
         md = self.maildir("erin")
+
+        def count():
+            return sum(len(os.listdir(os.path.join(md, d))) for d in ("new", "cur"))
+        files = count()
         self.smtp_send("erin", "idle wake")
         sent = time.monotonic()
-        # when the file landed in new/ (local's rename): measured by polling
-        # in this process while the session waits in the socket buffer
-        landed = wait_for(lambda: os.listdir(os.path.join(md, "new")) and time.monotonic(),
-                          20, 0.005)
+        # when the file landed (local's rename into new/; the session may
+        # move it on to cur/): polled here while the reply waits in the socket
+        landed = wait_for(lambda: count() > files and time.monotonic(), 20, 0.005)
         line = c.line()
         woke = time.monotonic()
         self.assertEqual(line, "* %d EXISTS" % (exists + 1))
         self.assertLess(woke - sent, 10, "SMTP to IDLE took too long")
+        self.assertTrue(landed)
         if landed:
             self.assertLess(woke - landed, 1.5, "IDLE woke %.2f s after the delivery"
                             % (woke - landed))

@@ -54,7 +54,8 @@ class BadBase(InstanceCase):
         self.imapd_pids = self.pids()
 
     def tearDown(self):
-        self.assert_serving()
+        if not getattr(self, "known_crash", False):
+            self.assert_serving()
 
     def pids(self):
         out = set()
@@ -77,7 +78,8 @@ class BadBase(InstanceCase):
         self.assertNotIn("panic", self.inst.log())
         if self.imapd_pids:
             self.assertTrue(self.imapd_pids & self.pids(), "the imapd process was replaced")
-        files = [n for d in ("new", "cur") for n in os.listdir(os.path.join(self.maildir("bob"), d))]
+        bob = self.maildir("bob")
+        files = [n for d in ("new", "cur") for n in os.listdir(os.path.join(bob, d))]
         self.assertEqual(len(files), 1, files)
 
     def fill(self, user, subjects):
@@ -424,6 +426,41 @@ class TestExpunged(BadBase):
             self.assertRegex(c.line(), r"^f1 (OK|NO) ")
             _, tagged = c.cmd("NOOP")
             self.assertIn(" OK ", tagged)
+
+    # XXX imapd/msgsource.c mmaps the message a FETCH streams: a file cut
+    # short under it (another program, a broken disk) raises SIGBUS, which
+    # kills the imapd process with every session it serves. Reported to
+    # the lead; drop the marker once the FETCH path survives it.
+    @unittest.expectedFailure
+    def test_file_truncated_while_fetched(self):
+        self.known_crash = True  # tearDown cannot check after the crash
+        cur = os.path.join(self.maildir("alice"), "cur")
+        big = b"From: x@example.test\nSubject: big\n\n" + \
+            b"".join(b"line %07d of a big message\n" % i for i in range(400000))
+        name = "1700009998.M1P7.big:2,"
+        with open(os.path.join(cur, name), "wb") as f:
+            f.write(big)
+        self.inst.give(os.path.join(cur, name))
+        other = self.login("bob")  # a session of another user, same process
+        c = RawImap(self.port, timeout=30)
+        self.addCleanup(c.close)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        c.cmd('LOGIN "alice@%s" "alice secret"' % DOMAIN)
+        c.cmd("SELECT INBOX")
+        c.send("f1 FETCH 4 (BODY.PEEK[])\r\n")
+        head = c.file.readline()
+        size = int(re.match(rb"^\* 4 FETCH \(BODY\[\] \{(\d+)\}", head).group(1))
+        first = c.file.read(4096)
+        os.truncate(os.path.join(cur, name), 1000)
+        data = first + c.file.read(size - 4096)
+        # whatever came is the message's own bytes (or NULs of the hole,
+        # never another message's); the literal ends or the session closes
+        sent = data.rstrip(b"\0")
+        self.assertEqual(sent, big.replace(b"\n", b"\r\n")[:len(sent)])
+        _, tagged = other.cmd("NOOP")  # bob's session lives on
+        self.assertIn(" OK ", tagged)
+        self.known_crash = False
+        self.assert_serving()
 
 
 if __name__ == "__main__":

@@ -222,6 +222,36 @@ class TestLimits(BadBase):
         _, tagged = other.cmd("NOOP")
         self.assertIn(" OK ", tagged)
 
+    def test_huge_nonsync_literal_cut_off(self):
+        # a {n+} of 200 MB: its bytes would come whatever the answer, and
+        # skipping them all is too much: BYE and close, not 200 MB read
+        c = self.login()
+        other = self.login("bob")
+        c.send(b"a1 APPEND INBOX {200000000+}\r\n")
+        chunk = b"z" * (1024 * 1024)
+        sent = 0
+        try:
+            while sent < 200:
+                c.send(chunk)
+                sent += 1
+        except OSError:
+            pass
+        self.assertLess(sent, 200)
+        lines = []
+        try:
+            while True:
+                ln = c.line()
+                if not ln:
+                    break
+                lines.append(ln)
+        except OSError:
+            pass
+        self.assertTrue(all(ln.startswith(("* BYE", "a1 BAD", "a1 NO")) for ln in lines), lines)
+        _, tagged = other.cmd("NOOP")
+        self.assertIn(" OK ", tagged)
+        self.assertEqual(len(os.listdir(os.path.join(self.maildir("alice"), "cur"))), 3)
+        self.assertEqual(os.listdir(os.path.join(self.maildir("alice"), "tmp")), [])
+
     def test_deep_nesting_and_many_arguments(self):
         c = self.selected()
         c.send("a1 SEARCH " + "(" * 200 + "ALL" + ")" * 200 + "\r\n")

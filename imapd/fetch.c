@@ -32,6 +32,7 @@ struct imapd_fetch {
 	size_t gone;        /* messages not sent: expunged or unreadable */
 	bool unknown_cte;
 	bool uid;
+	bool record_sizes;  /* have the sizes recorded when done */
 };
 
 static bool is_uid_command(const struct imapcmd *cmd)
@@ -39,13 +40,14 @@ static bool is_uid_command(const struct imapcmd *cmd)
 	return strncasecmp(cmd->name, "UID", 3) == 0;
 }
 
-static void fetch_free(struct imapd_fetch **fp)
+static void fetch_free(struct session *s, struct imapd_fetch **fp)
 {
 	struct imapd_fetch *f = *fp;
 
 	if (f == NULL)
 		return;
 	imapfetch_render_end(&f->render);
+	imapd_msg_release(s);
 	imapfetch_spec_free(&f->spec);
 	buf_free(&f->chunk);
 	free(f->seqs);
@@ -56,7 +58,7 @@ static void fetch_free(struct imapd_fetch **fp)
 
 void imapd_fetch_abort(struct session *s)
 {
-	fetch_free(&s->fetch);
+	fetch_free(s, &s->fetch);
 }
 
 static bool seen_now(const struct imapd_fetch *f, uint32_t seq)
@@ -74,6 +76,7 @@ static void set_seen(struct session *s, struct imapd_fetch *f)
 	size_t k = 0;
 	char *err = NULL;
 
+	memset(&res, 0, sizeof(res)); /* what was stored, also after an error */
 	for (size_t i = 0; i < f->n; i++)
 		if (!imapbox_expunged(s->box, f->seqs[i]) &&
 		    !(imapbox_flags(s->box, f->seqs[i]) & IMAPMSG_SEEN))
@@ -83,7 +86,7 @@ static void set_seen(struct session *s, struct imapd_fetch *f)
 			 err != NULL ? err : "?");
 		free(err);
 	}
-	if (k > 0) {
+	if (res.nchanged > 0) {
 		f->seen_seqs = xcalloc(res.nchanged + 1, sizeof(*f->seen_seqs));
 		memcpy(f->seen_seqs, res.changed_seqs, res.nchanged * sizeof(*f->seen_seqs));
 		f->nseen = res.nchanged;
@@ -100,48 +103,6 @@ static void filter_changedsince(struct session *s, struct imapd_fetch *f, uint64
 		if (imapbox_modseq(s->box, f->seqs[i]) > since)
 			f->seqs[k++] = f->seqs[i];
 	f->n = k;
-}
-
-static unsigned box_need(const imapfetch_spec *spec, const struct imapcmd_arg *args, size_t n);
-
-void imapd_cmd_fetch(struct session *s, const struct imapcmd *cmd)
-{
-	bool uid = is_uid_command(cmd);
-	struct imapd_fetch *f;
-	const char *why = NULL;
-	imapfetch_spec *spec;
-	uint32_t *seqs;
-	size_t n;
-
-	if (cmd->count < 2 || cmd->count > 3) {
-		imapd_bad(s, "Syntax: %sFETCH set items [(CHANGEDSINCE n)]", uid ? "UID " : "");
-		return;
-	}
-	spec = imapfetch_parse(cmd->args + 1, cmd->count - 1, uid, &why);
-	if (spec == NULL) {
-		imapd_bad(s, "FETCH: %s", why);
-		return;
-	}
-	imapd_msgsource_refresh(s);
-	if (!imapd_msgset(s, &cmd->args[0], uid, &seqs, &n)) {
-		imapfetch_spec_free(&spec);
-		return;
-	}
-	if (imapfetch_uses_modseq(spec))
-		s->condstore = true;
-	f = xcalloc(1, sizeof(*f));
-	f->spec = spec;
-	f->seqs = seqs;
-	f->n = n;
-	f->uid = uid;
-	f->need = box_need(spec, cmd->args + 1, cmd->count - 1);
-	f->chunk = buf_new(IMAPD_FETCH_CHUNK + 256);
-	if (imapfetch_changedsince(spec) > 0)
-		filter_changedsince(s, f, imapfetch_changedsince(spec));
-	if (imapfetch_sets_seen(spec) && imapbox_read_write(s->box))
-		set_seen(s, f);
-	s->fetch = f;
-	sess_set_last(s->base, uid ? "UID FETCH" : "FETCH");
 }
 
 /* arg_names: whether an atom in args (lists too) starts with word. */
@@ -172,6 +133,45 @@ static unsigned box_need(const imapfetch_spec *spec, const struct imapcmd_arg *a
 	return need;
 }
 
+void imapd_cmd_fetch(struct session *s, const struct imapcmd *cmd)
+{
+	bool uid = is_uid_command(cmd);
+	struct imapd_fetch *f;
+	const char *why = NULL;
+	imapfetch_spec *spec;
+	uint32_t *seqs;
+	size_t n;
+
+	if (cmd->count < 2 || cmd->count > 3) {
+		imapd_bad(s, "Syntax: %sFETCH set items [(CHANGEDSINCE n)]", uid ? "UID " : "");
+		return;
+	}
+	spec = imapfetch_parse(cmd->args + 1, cmd->count - 1, uid, &why);
+	if (spec == NULL) {
+		imapd_bad(s, "FETCH: %s", why);
+		return;
+	}
+	if (!imapd_msgset(s, &cmd->args[0], uid, &seqs, &n)) {
+		imapfetch_spec_free(&spec);
+		return;
+	}
+	if (imapfetch_uses_modseq(spec))
+		s->condstore = true;
+	f = xcalloc(1, sizeof(*f));
+	f->spec = spec;
+	f->seqs = seqs;
+	f->n = n;
+	f->uid = uid;
+	f->need = box_need(spec, cmd->args + 1, cmd->count - 1);
+	f->chunk = buf_new(IMAPD_FETCH_CHUNK + 256);
+	f->record_sizes = (f->need & IMAPBOX_NEED_SIZE) && imapd_msgsource_sizes_unknown(s, seqs, n);
+	if (imapfetch_changedsince(spec) > 0)
+		filter_changedsince(s, f, imapfetch_changedsince(spec));
+	if (imapfetch_sets_seen(spec) && imapbox_read_write(s->box))
+		set_seen(s, f);
+	s->fetch = f; /* imapd_fetch_step streams it */
+}
+
 /* fetch_done: the tagged reply, after the changes others made (no
  * expunges during FETCH, RFC 3501 7.4.1). */
 static void fetch_done(struct session *s)
@@ -181,7 +181,9 @@ static void fetch_done(struct session *s)
 	size_t gone = f->gone;
 	bool cte = f->unknown_cte;
 
-	fetch_free(&s->fetch);
+	if (f->record_sizes)
+		imapd_msgsource_record_sizes(s);
+	fetch_free(s, &s->fetch);
 	imapd_msgsource_flush(s);
 	imapd_report(s, false);
 	if (cte)
@@ -201,7 +203,8 @@ static bool begin_next(struct session *s, struct imapd_fetch *f)
 		enum imapfetch_result res = IMAPFETCH_OK;
 		unsigned opt = 0;
 
-		if (imapd_msg(s, seq, f->need, &f->m) < 0) {
+		if (imapd_msg(s, seq, f->need & ~IMAPBOX_NEED_SIZE, &f->m) < 0 ||
+		    ((f->need & IMAPBOX_NEED_SIZE) && imapd_msg_size(s, &f->m) < 0)) {
 			if (errno != ENOENT)
 				log_warn("%s: user=%s: FETCH of UID %u: %s", s->client, s->login,
 					 imapbox_uid(s->box, seq), strerror(errno));

@@ -57,6 +57,9 @@
 /* FETCH renders while fewer bytes than this wait unsent, a chunk at a time. */
 #define IMAPD_FETCH_HIGH_WATER (128 * 1024)
 #define IMAPD_FETCH_CHUNK (32 * 1024)
+/* A FETCH of RFC822.SIZE over at least this many messages whose sizes are
+ * in neither their names nor the uidlist has them recorded afterwards. */
+#define IMAPD_RECORD_SIZES_MIN 1000
 
 struct imapd_server {
 	svc *service;
@@ -110,6 +113,7 @@ struct session {
 	struct imapd_folder_cache *fcache; /* the selected folder's cache */
 	const char *map;        /* the message mmap'd for FETCH/SEARCH */
 	size_t maplen;
+	uint32_t map_uid;       /* whose bytes map holds */
 	imapseq *saved;         /* SEARCHRES "$", as UIDs (NULL: empty) */
 };
 
@@ -186,12 +190,26 @@ void imapd_report(struct session *s, bool expunges);
 /* imapd_msg: message seq as FETCH and SEARCH see it (imapbox_msg plus
  * the source: cache, mmap'd bytes). 0, or -1 with errno (ENOENT: gone). */
 int imapd_msg(struct session *s, uint32_t seq, unsigned need, struct imapmsg *m);
+/* imapd_msg_size: m->size, when imapbox did not know it, counted from the
+ * message's bytes, which stay mapped for the render that follows (one read
+ * of a file whose size nobody recorded, instead of two). 0, or -1 with
+ * errno (ENOENT: gone). */
+int imapd_msg_size(struct session *s, struct imapmsg *m);
+/* imapd_msg_release: unmaps the message bytes held, if any. */
+void imapd_msg_release(struct session *s);
 /* imapd_msgsource_open / _close: the selected folder's shared cache. */
 void imapd_msgsource_open(struct session *s);
 void imapd_msgsource_close(struct session *s);
 void imapd_msgsource_refresh(struct session *s);
 void imapd_msgsource_flush(struct session *s);
 void imapd_msgsource_compact(struct session *s);
+/* imapd_msgsource_sizes_unknown: a FETCH of the sizes of seqs (n of them)
+ * reads files for sizes nobody recorded: then, once it is done,
+ * imapd_msgsource_record_sizes has lib/imapbox record every size of the
+ * folder in the uidlist (W), once per folder per process, so later
+ * sessions read no file for RFC822.SIZE. */
+bool imapd_msgsource_sizes_unknown(struct session *s, const uint32_t *seqs, size_t n);
+void imapd_msgsource_record_sizes(struct session *s);
 /* imapd_msgset: a sequence set (uid false) or UID set argument as the
  * ascending sequence numbers of the view (heap array); false after BAD
  * (a number above the message count, a bad set). "$" is the saved result. */

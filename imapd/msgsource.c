@@ -24,6 +24,7 @@ struct imapd_folder_cache {
 	char *dir;
 	uint32_t uidvalidity;
 	imapcache *cache;
+	bool sizes_recorded; /* imapd_msgsource_record_sizes ran */
 	int refs;
 	struct imapd_folder_cache *next;
 };
@@ -88,14 +89,40 @@ static int src_cached(void *ctx, const struct imapmsg *m, enum imapmsg_field fie
 	return imapcache_get_buf(c, m->uid, imapbox_msg_base(s->box, m->seq), field, out);
 }
 
+/* store_sibling: ENVELOPE and the header block come from the same parse
+ * of the header: when one was missing, the other is most likely missing
+ * too (a cold folder), and a client that asks for one soon asks for the
+ * other (envelope list, then header fields): both are cached at once. */
+static void store_sibling(struct session *s, imapcache *c, const struct imapmsg *m,
+			  enum imapmsg_field field, const char *base)
+{
+	enum imapmsg_field other = field == IMAPMSG_ENVELOPE ? IMAPMSG_HEADER : IMAPMSG_ENVELOPE;
+	buf *vals[IMAPMSG_NFIELDS] = { NULL };
+	const char *val;
+	size_t len;
+
+	if (s->map == NULL || s->map_uid != m->uid ||
+	    imapcache_get(c, m->uid, base, other, &val, &len) == 1)
+		return;
+	vals[other] = buf_new(1024);
+	imapcache_compute(s->map, s->maplen, vals);
+	(void)imapcache_put(c, m->uid, base, other, buf_cstr(vals[other]), buf_len(vals[other]));
+	buf_free(&vals[other]);
+}
+
 static void src_store(void *ctx, const struct imapmsg *m, enum imapmsg_field field,
 		      const char *value, size_t len)
 {
 	struct session *s = ctx;
 	imapcache *c = session_cache(s);
+	const char *base;
 
-	if (c != NULL)
-		(void)imapcache_put(c, m->uid, imapbox_msg_base(s->box, m->seq), field, value, len);
+	if (c == NULL)
+		return;
+	base = imapbox_msg_base(s->box, m->seq);
+	(void)imapcache_put(c, m->uid, base, field, value, len);
+	if (field == IMAPMSG_ENVELOPE || field == IMAPMSG_HEADER)
+		store_sibling(s, c, m, field, base);
 }
 
 static void src_release(void *ctx, const struct imapmsg *m)
@@ -116,6 +143,11 @@ static int src_data(void *ctx, const struct imapmsg *m, const char **data_r, siz
 	void *p;
 	int fd, saved;
 
+	if (s->map != NULL && s->map_uid == m->uid) {
+		*data_r = s->map; /* mapped already (imapd_msg_size) */
+		*len_r = s->maplen;
+		return 0;
+	}
 	src_release(s, m);
 	fd = imapbox_msg_open(s->box, m->seq);
 	if (fd < 0)
@@ -125,6 +157,7 @@ static int src_data(void *ctx, const struct imapmsg *m, const char **data_r, siz
 	if (st.st_size == 0) {
 		close(fd);
 		s->map = "";
+		s->map_uid = m->uid;
 		*data_r = s->map;
 		*len_r = 0;
 		return 0;
@@ -135,6 +168,7 @@ static int src_data(void *ctx, const struct imapmsg *m, const char **data_r, siz
 	close(fd);
 	s->map = p;
 	s->maplen = (size_t)st.st_size;
+	s->map_uid = m->uid;
 	*data_r = s->map;
 	*len_r = s->maplen;
 	return 0;
@@ -165,7 +199,48 @@ int imapd_msg(struct session *s, uint32_t seq, unsigned need, struct imapmsg *m)
 	return 0;
 }
 
+void imapd_msg_release(struct session *s)
+{
+	src_release(s, NULL);
+}
+
+int imapd_msg_size(struct session *s, struct imapmsg *m)
+{
+	const char *data;
+	size_t len;
+	long long size;
+
+	if (m->size >= 0)
+		return 0;
+	if (src_data(s, m, &data, &len) < 0)
+		return -1;
+	size = (long long)len;
+	for (const char *p = data, *end = data + len, *nl;
+	     p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL; p = nl + 1)
+		if (nl == data || nl[-1] != '\r')
+			size++; /* a bare LF goes out as CRLF */
+	m->size = size;
+	return 0;
+}
+
 /* ---- per folder and per command ---- */
+
+/* compact_worth: imapcache_compact weighs every live value; skip that walk
+ * when the stats already say there is too little to gain: a small file,
+ * or no message gone and little replaced. */
+static bool compact_worth(imapcache *c, uint32_t nview)
+{
+	struct imapcache_stats st;
+	size_t dead;
+
+	imapcache_stats(c, &st);
+	if (st.read_only || st.file_bytes < IMAPCACHE_COMPACT_MIN)
+		return false;
+	if (st.messages > nview)
+		return true;
+	dead = st.file_bytes > st.live_bytes ? st.file_bytes - st.live_bytes : 0;
+	return dead * 100 >= (size_t)st.file_bytes * IMAPCACHE_COMPACT_PCT;
+}
 
 void imapd_msgsource_compact(struct session *s)
 {
@@ -175,7 +250,7 @@ void imapd_msgsource_compact(struct session *s)
 	size_t k = 0;
 	char *err = NULL;
 
-	if (c == NULL)
+	if (c == NULL || !compact_worth(c, n))
 		return;
 	live = xcalloc(n + 1, sizeof(*live));
 	for (uint32_t seq = 1; seq <= n; seq++) {
@@ -202,6 +277,7 @@ void imapd_msgsource_open(struct session *s)
 
 void imapd_msgsource_close(struct session *s)
 {
+	imapd_msg_release(s);
 	if (s->fcache == NULL)
 		return;
 	if (s->box != NULL)
@@ -230,6 +306,43 @@ void imapd_msgsource_flush(struct session *s)
 		log_warn("%s: user=%s: cache write: %s", s->client, s->login, err);
 		free(err);
 	}
+}
+
+/* sizes_unknown: whether the first messages of seqs lack a known CRLF
+ * size (no S=/W= in the name or the uidlist): then every FETCH of
+ * RFC822.SIZE reads their files. */
+static bool sizes_unknown(struct session *s, const uint32_t *seqs, size_t n)
+{
+	struct imapmsg m;
+
+	for (size_t i = 0; i < n && i < 16; i++)
+		if (imapd_msg(s, seqs[i], 0, &m) == 0 && m.size < 0)
+			return true;
+	return false;
+}
+
+bool imapd_msgsource_sizes_unknown(struct session *s, const uint32_t *seqs, size_t n)
+{
+	return s->fcache != NULL && !s->fcache->sizes_recorded && n >= IMAPD_RECORD_SIZES_MIN &&
+	       sizes_unknown(s, seqs, n);
+}
+
+void imapd_msgsource_record_sizes(struct session *s)
+{
+	struct imapbox_status st;
+	char *err = NULL;
+
+	if (s->fcache == NULL || s->fcache->sizes_recorded)
+		return;
+	s->fcache->sizes_recorded = true;
+	if (imapbox_status(imapbox_path(s->box), IMAPBOX_ST_SIZE, &st, &err) != IMAPBOX_OK) {
+		log_warn("%s: user=%s: cannot record message sizes of %s: %s", s->client, s->login,
+			 imapbox_path(s->box), err);
+		free(err);
+		return;
+	}
+	log_info("%s: user=%s: message sizes of %s recorded in the uidlist", s->client, s->login,
+		 imapbox_path(s->box));
 }
 
 /* ---- message sets ---- */

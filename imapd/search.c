@@ -60,15 +60,19 @@ static int local_zone_minutes(time_t now)
 	return localtime_r(&now, &tm) != NULL ? (int)(tm.tm_gmtoff / 60) : 0;
 }
 
-/* run: the program over the view (or its candidate sequence numbers). */
+/* run: the program over the view (or its candidate sequence numbers and
+ * UIDs). */
 static void run(struct session *s, imapsearch *prog, unsigned need)
 {
 	const imapseq *cand = imapsearch_candidates(prog);
+	const imapseq *ucand = imapsearch_uid_candidates(prog);
 	uint32_t count = imapbox_count(s->box);
 	struct imapmsg m;
 
 	for (uint32_t seq = 1; seq <= count; seq++) {
 		if (cand != NULL && !imapseq_contains(cand, seq))
+			continue;
+		if (ucand != NULL && !imapseq_contains(ucand, imapbox_uid(s->box, seq)))
 			continue;
 		if (imapd_msg(s, seq, need, &m) < 0)
 			continue; /* expunged meanwhile: no match */
@@ -106,7 +110,6 @@ void imapd_cmd_search(struct session *s, const struct imapcmd *cmd)
 	}
 	if (imapsearch_uses_modseq(prog))
 		s->condstore = true;
-	imapd_msgsource_refresh(s);
 	run(s, prog, box_need(cmd));
 	out = buf_new(256);
 	imapsearch_format(prog, s->tag != NULL ? s->tag : "", out);

@@ -310,6 +310,15 @@ class TestFetch(ReadBase):
         self.assertTrue(u[0].startswith("* 3 FETCH"))
         u, t = c.cmd("UID FETCH 2:99 UID")
         self.assertEqual(u, ["* 2 FETCH (UID 2)", "* 3 FETCH (UID 3)"])
+        # "99:*" includes the highest UID even when 99 is above it
+        u, t = c.cmd("UID FETCH 99:* FLAGS")
+        self.assertEqual(u, ["* 3 FETCH (UID 3 FLAGS (\\Recent))"] if "Recent" in u[0]
+                         else ["* 3 FETCH (UID 3 FLAGS ())"])
+        u, t = c.cmd("UID FETCH 50:60 UID")
+        self.assertEqual(u, [])
+        self.assertIn(" OK ", t)
+        _, t = c.cmd("UID FETCH 1:x UID")
+        self.assertIn(" BAD ", t)
         # EXAMINE: BODY[] does not set \Seen
         u, t = c.cmd("FETCH 1 BODY[]<0.5>")
         self.assertNotIn("\\Seen", " ".join(u))

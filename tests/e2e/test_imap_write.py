@@ -4,7 +4,7 @@ a raw client: APPEND with flags and a date (the Maildir file's name, line
 ends and mtime checked), [APPENDUID], [TRYCREATE], a literal over the
 APPENDLIMIT refused without "+", [OVERQUOTA] before "+", LITERAL+, EXISTS
 for an APPEND to the selected folder, a full disk during APPEND (a small
-tmpfs: NO and nothing left behind); COPY, UID COPY, MOVE, UID MOVE with
+tmpfs: NO and nothing left behind), a client gone mid-literal; COPY, UID COPY, MOVE, UID MOVE with
 [COPYUID] checked against the target folder's dovecot-uidlist, MOVE seen
 by a second session as EXPUNGE, MOVE into the same folder, UID EXPUNGE
 leaving other \\Deleted messages; GETQUOTAROOT / GETQUOTA against
@@ -208,6 +208,19 @@ class TestAppend(WriteBase):
             m.append("INBOX", None, None, message("big", size=LIMIT + 10))
         self.assertEqual(len(self.files("alice")), before)
 
+    def test_disconnect_mid_literal_leaves_nothing(self):
+        m = self.login("dave")
+        m.create("Cut")
+        c = self.raw("dave")
+        c.send("a1 APPEND Cut {5000}\r\n")
+        self.assertTrue(c.line().startswith("+"))
+        c.send("x" * 2000)
+        tmp = os.path.join(self.maildir("dave", "Cut"), "tmp")
+        self.assertTrue(wait_for(lambda: len(os.listdir(tmp)) == 1), os.listdir(tmp))
+        c.close()
+        self.assertTrue(wait_for(lambda: os.listdir(tmp) == []), os.listdir(tmp))
+        self.assertEqual(self.files("dave", "Cut"), [])
+
     def test_bad_arguments_before_continuation(self):
         c = self.raw("alice")
         c.send("a1 APPEND INBOX (\\Recent) {10}\r\n")
@@ -295,6 +308,15 @@ class TestQuota(WriteBase):
         self.assertEqual((typ, data), ("OK", [want]))
         typ, data = m.getquota('"nosuchroot"')
         self.assertEqual(typ, "NO")
+
+    def test_quota_set_by_mailctl(self):
+        res = self.inst.ctl("user", "add", "frank@example.test", "--quota", "30k")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        set_password(self.inst, "frank@example.test", PASSWORD)
+        c = self.raw("frank")
+        untagged, tagged = c.cmd('GETQUOTA ""')
+        self.assertIn(" OK ", tagged)
+        self.assertEqual(untagged, ['* QUOTA "" (STORAGE 0 30)'])
 
     def test_no_quota_no_root(self):
         c = self.raw("bob")

@@ -231,10 +231,16 @@ static bool begin_next(struct session *s, struct imapd_fetch *f)
 int imapd_fetch_step(struct session *s)
 {
 	struct imapd_fetch *f = s->fetch;
+	uint64_t until = imapd_clock_ms() + IMAPD_SLICE_MS;
+	unsigned turns = 0;
 
 	while (strm_unflushed(s->stream) < IMAPD_FETCH_HIGH_WATER) {
 		int more;
 
+		if (++turns % 64 == 0 && imapd_clock_ms() >= until) {
+			imapd_yield(s); /* the process's other sessions first */
+			break;
+		}
 		if (f->render == NULL && !begin_next(s, f)) {
 			fetch_done(s);
 			return STRM_OK;

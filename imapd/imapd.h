@@ -60,6 +60,11 @@
 /* A FETCH of RFC822.SIZE over at least this many messages whose sizes are
  * in neither their names nor the uidlist has them recorded afterwards. */
 #define IMAPD_RECORD_SIZES_MIN 1000
+/* A long FETCH or SEARCH works this long per turn, then lets the
+ * process's other sessions run (imapd_yield). */
+#define IMAPD_SLICE_MS 20
+/* Message files up to this size are read into memory, bigger ones mmap'd. */
+#define IMAPD_READ_SMALL (256 * 1024)
 
 struct imapd_server {
 	svc *service;
@@ -110,15 +115,23 @@ struct session {
 	struct imapd_append *append; /* an APPEND's message being streamed */
 	bool condstore;         /* CONDSTORE enabled (RFC 7162 3.1) */
 	struct imapd_fetch *fetch;  /* a FETCH being streamed (fetch.c) */
+	struct imapd_search *search; /* a SEARCH being run (search.c) */
+	ev_timer *resume;       /* imapd_yield's wake-up */
 	struct imapd_folder_cache *fcache; /* the selected folder's cache */
 	const char *map;        /* the message mmap'd for FETCH/SEARCH */
 	size_t maplen;
 	uint32_t map_uid;       /* whose bytes map holds */
+	bool map_heap;          /* map was read into the heap (else mmap'd) */
 	imapseq *saved;         /* SEARCHRES "$", as UIDs (NULL: empty) */
 };
 
 /* session.c */
 void imapd_session_init(struct imapd_server *srv);
+/* imapd_yield: from a step of a long command: no more steps until the
+ * event loop served the others, then the session runs again. */
+void imapd_yield(struct session *s);
+/* imapd_clock_ms: monotonic milliseconds, not cached (turns of work). */
+uint64_t imapd_clock_ms(void);
 /* imapd_discard_input: drops what was read but not yet run (STARTTLS). */
 void imapd_discard_input(struct session *s);
 
@@ -228,6 +241,9 @@ void imapd_cmd_store(struct session *s, const struct imapcmd *cmd);
 
 /* search.c */
 void imapd_cmd_search(struct session *s, const struct imapcmd *cmd);
+/* imapd_search_step: the session's step while s->search runs. */
+int imapd_search_step(struct session *s);
+void imapd_search_abort(struct session *s);
 
 /* idle.c */
 void imapd_cmd_idle(struct session *s, const struct imapcmd *cmd);

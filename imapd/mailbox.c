@@ -110,6 +110,7 @@ void imapd_mailbox_close(struct session *s)
 {
 	watch_remove(&s->watch);
 	imapd_fetch_abort(s);
+	imapd_search_abort(s);
 	imapd_msgsource_close(s);
 	imapbox_close(&s->box);
 	if (s->state == IST_SELECTED)

@@ -1,7 +1,7 @@
 /* msgsource.c: where FETCH and SEARCH get what struct imapmsg does not
  * hold (imapmsg.h's struct imapmsg_source): cached values from the
- * folder's postern-cache (lib/imapcache) and the message's bytes, mmap'd
- * read-only from the file lib/imapbox finds by the message's UID (ENOENT
+ * folder's postern-cache (lib/imapcache) and the message's bytes (read, or
+ * mmap'd read-only when big) from the file lib/imapbox finds by UID (ENOENT
  * when another process expunged it: never another message's bytes).
  * One cache handle per folder per process, shared by the sessions that
  * select it (refcounted), refreshed before a command and flushed after;
@@ -130,53 +130,94 @@ static void src_release(void *ctx, const struct imapmsg *m)
 	struct session *s = ctx;
 
 	(void)m;
-	if (s->map != NULL && s->maplen > 0)
+	if (s->map != NULL && s->map_heap)
+		free((void *)s->map);
+	else if (s->map != NULL && s->maplen > 0)
 		munmap((void *)s->map, s->maplen);
 	s->map = NULL;
 	s->maplen = 0;
+	s->map_heap = false;
+}
+
+/* read_small: a small file is read into the heap (cheaper than mapping
+ * and unmapping it); its length as read. */
+static int read_small(int fd, size_t size, char **data_r, size_t *len_r)
+{
+	char *data = xmalloc(size + 1);
+	size_t got = 0;
+
+	while (got < size) {
+		ssize_t n = pread(fd, data + got, size - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int saved = errno;
+
+			free(data);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	*data_r = data;
+	*len_r = got;
+	return 0;
+}
+
+/* load: the bytes of the open file fd into s->map; 0 or -1 with errno. */
+static int load(struct session *s, int fd)
+{
+	struct stat st;
+	char *data;
+	size_t len;
+	void *p;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (st.st_size == 0) {
+		s->map = "";
+		return 0;
+	}
+	if ((size_t)st.st_size <= IMAPD_READ_SMALL) {
+		if (read_small(fd, (size_t)st.st_size, &data, &len) < 0)
+			return -1;
+		s->map = data;
+		s->maplen = len;
+		s->map_heap = true;
+		return 0;
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	s->map = p;
+	s->maplen = (size_t)st.st_size;
+	return 0;
 }
 
 static int src_data(void *ctx, const struct imapmsg *m, const char **data_r, size_t *len_r)
 {
 	struct session *s = ctx;
-	struct stat st;
-	void *p;
-	int fd, saved;
+	int fd, r, saved;
 
-	if (s->map != NULL && s->map_uid == m->uid) {
-		*data_r = s->map; /* mapped already (imapd_msg_size) */
-		*len_r = s->maplen;
-		return 0;
-	}
-	src_release(s, m);
-	fd = imapbox_msg_open(s->box, m->seq);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0)
-		goto fail;
-	if (st.st_size == 0) {
+	if (s->map == NULL || s->map_uid != m->uid) {
+		src_release(s, m);
+		fd = imapbox_msg_open(s->box, m->seq);
+		if (fd < 0)
+			return -1;
+		r = load(s, fd);
+		saved = errno;
 		close(fd);
-		s->map = "";
+		errno = saved;
+		if (r < 0)
+			return -1;
 		s->map_uid = m->uid;
-		*data_r = s->map;
-		*len_r = 0;
-		return 0;
 	}
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED)
-		goto fail;
-	close(fd);
-	s->map = p;
-	s->maplen = (size_t)st.st_size;
-	s->map_uid = m->uid;
-	*data_r = s->map;
+	*data_r = s->map; /* maybe loaded already by imapd_msg_size */
 	*len_r = s->maplen;
 	return 0;
-fail:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return -1;
 }
 
 static const struct imapmsg_source msg_source = {

@@ -3,8 +3,10 @@
  * "$" (RFC 5182: the session keeps the saved result as UIDs, usable in
  * FETCH, STORE, COPY and SEARCH sets), WITHIN (RFC 5032), CONDSTORE's
  * MODSEQ key (RFC 7162) and CHARSET (UTF-8, US-ASCII; others NO
- * [BADCHARSET]). The program runs over the view in ascending order; a
- * message expunged meanwhile is no match. */
+ * [BADCHARSET]). The program runs over the view in ascending order, in
+ * turns of IMAPD_SLICE_MS between which the process's other sessions run
+ * (the session reads no command meanwhile); a message expunged meanwhile
+ * is no match. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,26 +62,78 @@ static int local_zone_minutes(time_t now)
 	return localtime_r(&now, &tm) != NULL ? (int)(tm.tm_gmtoff / 60) : 0;
 }
 
-/* run: the program over the view (or its candidate sequence numbers and
- * UIDs). */
-static void run(struct session *s, imapsearch *prog, unsigned need)
+struct imapd_search {
+	imapsearch *prog;
+	const imapseq *cand, *ucand; /* the program's candidate sets */
+	unsigned need;   /* IMAPBOX_NEED_ bits */
+	uint32_t next;   /* the next sequence number to look at */
+	bool uid;
+};
+
+void imapd_search_abort(struct session *s)
 {
-	const imapseq *cand = imapsearch_candidates(prog);
-	const imapseq *ucand = imapsearch_uid_candidates(prog);
-	uint32_t count = imapbox_count(s->box);
+	if (s->search == NULL)
+		return;
+	imapsearch_free(&s->search->prog);
+	free(s->search);
+	s->search = NULL;
+}
+
+/* match_one: the program on message seq (unless a candidate set rules it
+ * out); a message expunged meanwhile is no match. */
+static void match_one(struct session *s, struct imapd_search *q, uint32_t seq)
+{
 	struct imapmsg m;
 
-	for (uint32_t seq = 1; seq <= count; seq++) {
-		if (cand != NULL && !imapseq_contains(cand, seq))
-			continue;
-		if (ucand != NULL && !imapseq_contains(ucand, imapbox_uid(s->box, seq)))
-			continue;
-		if (imapd_msg(s, seq, need, &m) < 0)
-			continue; /* expunged meanwhile: no match */
-		if (imapsearch_match(prog, &m) < 0 && errno != ENOENT)
-			log_warn("%s: user=%s: SEARCH: UID %u unreadable: %s", s->client, s->login,
-				 m.uid, strerror(errno));
+	if (q->cand != NULL && !imapseq_contains(q->cand, seq))
+		return;
+	if (q->ucand != NULL && !imapseq_contains(q->ucand, imapbox_uid(s->box, seq)))
+		return;
+	if (imapd_msg(s, seq, q->need, &m) < 0)
+		return;
+	if (imapsearch_match(q->prog, &m) < 0 && errno != ENOENT)
+		log_warn("%s: user=%s: SEARCH: UID %u unreadable: %s", s->client, s->login, m.uid,
+			 strerror(errno));
+}
+
+/* search_done: the untagged reply, "$" kept, the tagged OK. */
+static void search_done(struct session *s)
+{
+	struct imapd_search *q = s->search;
+	bool uid = q->uid;
+	buf *out = buf_new(256);
+
+	imapsearch_format(q->prog, s->tag != NULL ? s->tag : "", out);
+	if (buf_len(out) > 0)
+		strm_write(s->stream, buf_cstr(out), buf_len(out));
+	buf_free(&out);
+	if (imapsearch_saves(q->prog)) {
+		imapseq_free(&s->saved);
+		s->saved = imapseq_new();
+		if (imapsearch_saved(q->prog) != NULL)
+			imapseq_add_set(s->saved, imapsearch_saved(q->prog));
 	}
+	imapd_search_abort(s);
+	imapd_msgsource_flush(s);
+	imapd_report(s, false);
+	imapd_ok(s, "%sSearch completed.", uid ? "UID " : "");
+}
+
+int imapd_search_step(struct session *s)
+{
+	struct imapd_search *q = s->search;
+	uint32_t count = imapbox_count(s->box);
+	uint64_t until = imapd_clock_ms() + IMAPD_SLICE_MS;
+
+	while (q->next <= count) {
+		match_one(s, q, q->next++);
+		if (q->next % 64 == 0 && imapd_clock_ms() >= until) {
+			imapd_yield(s); /* the process's other sessions first */
+			return STRM_OK;
+		}
+	}
+	search_done(s);
+	return STRM_OK;
 }
 
 void imapd_cmd_search(struct session *s, const struct imapcmd *cmd)
@@ -95,7 +149,7 @@ void imapd_cmd_search(struct session *s, const struct imapcmd *cmd)
 	const char *why = NULL;
 	imapsearch *prog = NULL;
 	enum imapsearch_status st;
-	buf *out;
+	struct imapd_search *q;
 
 	box.zone_minutes = local_zone_minutes(box.now);
 	st = imapsearch_parse(cmd->args, cmd->count, uid, &box, &prog, &why);
@@ -110,20 +164,12 @@ void imapd_cmd_search(struct session *s, const struct imapcmd *cmd)
 	}
 	if (imapsearch_uses_modseq(prog))
 		s->condstore = true;
-	run(s, prog, box_need(cmd));
-	out = buf_new(256);
-	imapsearch_format(prog, s->tag != NULL ? s->tag : "", out);
-	if (buf_len(out) > 0)
-		strm_write(s->stream, buf_cstr(out), buf_len(out));
-	buf_free(&out);
-	if (imapsearch_saves(prog)) {
-		imapseq_free(&s->saved);
-		s->saved = imapseq_new();
-		if (imapsearch_saved(prog) != NULL)
-			imapseq_add_set(s->saved, imapsearch_saved(prog));
-	}
-	imapsearch_free(&prog);
-	imapd_msgsource_flush(s);
-	imapd_report(s, false);
-	imapd_ok(s, "%sSearch completed.", uid ? "UID " : "");
+	q = xcalloc(1, sizeof(*q));
+	q->prog = prog;
+	q->cand = imapsearch_candidates(prog);
+	q->ucand = imapsearch_uid_candidates(prog);
+	q->need = box_need(cmd);
+	q->next = 1;
+	q->uid = uid;
+	s->search = q; /* imapd_search_step runs it, in turns */
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "imapd.h"
 #include "log.h"
@@ -60,6 +61,8 @@ static void session_close(void *ctx)
 	struct session *s = ctx;
 
 	imapd_fetch_abort(s);
+	imapd_search_abort(s);
+	ev_timer_remove(&s->resume);
 	imapd_logout(s);
 	imapd_append_discard(s);
 	imapseq_free(&s->saved);
@@ -85,6 +88,32 @@ void imapd_discard_input(struct session *s)
 	imapcmd_reader_free(&s->reader);
 	s->reader = imapcmd_reader_new(&s->srv->limits);
 	imapcmd_pause_nonsync(s->reader, true);
+}
+
+/* ---- long commands in turns ---- */
+
+uint64_t imapd_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void resume(void *ctx)
+{
+	struct session *s = ctx;
+
+	ev_timer_remove(&s->resume);
+	conn_resume(sess_conn(s->base));
+}
+
+void imapd_yield(struct session *s)
+{
+	if (s->resume != NULL)
+		return;
+	conn_wait(sess_conn(s->base));
+	s->resume = ev_timer_add(s->srv->loop, 0, false, resume, s);
 }
 
 /* ---- the input step ---- */
@@ -161,6 +190,8 @@ static int session_step(void *ctx)
 		return imapd_idle_step(s);
 	if (s->fetch != NULL)
 		return imapd_fetch_step(s);
+	if (s->search != NULL)
+		return imapd_search_step(s);
 	if (s->pending != NULL) {
 		/* the reader may run a command that frees or refills pending:
 		 * feed a private copy */
@@ -204,7 +235,7 @@ static bool session_busy(void *ctx)
 {
 	struct session *s = ctx;
 
-	return s->fetch != NULL;
+	return s->fetch != NULL || s->search != NULL;
 }
 
 static void session_shutdown(void *ctx)

@@ -604,6 +604,32 @@ class TestTrouble(ReadBase):
         # mapped file does not count) grew by far less
         self.assertLess(peak - rss0, 3 * 1024, "RSS %d -> %d KiB" % (rss0, peak))
 
+    def test_many_messages_in_turns(self):
+        """3,000 messages written into a folder as a MUA would: SEARCH and
+        FETCH over all of them (long enough to run in several turns)."""
+        md = self.maildirs["carol"]
+        c = self.raw("carol", None)
+        self.assertIn(" OK ", c.cmd("CREATE Many")[1])
+        cur = os.path.join(md, ".Many", "cur")
+        for i in range(3000):
+            word = "needle" if i % 100 == 7 else "hay"
+            with open(os.path.join(cur, "17000%05d.M%dP1.test:2," % (i, i)), "w") as f:
+                f.write("From: a@remote.test\nSubject: many %d\n\nsome %s here\n" % (i, word))
+        self.inst.give(os.path.join(md, ".Many"))
+        u, t = c.cmd("SELECT Many")
+        self.assertIn("* 3000 EXISTS", u)
+        u, t = c.cmd("SEARCH BODY needle")
+        self.assertEqual(u, ["* SEARCH " + " ".join(str(i + 1) for i in range(7, 3000, 100))])
+        m = self.login("carol")
+        self.ok(m.select("Many", readonly=True))
+        data = self.ok(m.fetch("1:*", "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+        heads = [x for x in data if isinstance(x, tuple)]
+        self.assertEqual(len(heads), 3000)
+        self.assertEqual(heads[-1][1], b"Subject: many 2999\r\n\r\n")
+        # sizes count CRLF line ends, the files have LF ones
+        size = int(re.search(rb"RFC822.SIZE (\d+)", heads[0][0]).group(1))
+        self.assertEqual(size, len("From: a@remote.test\r\nSubject: many 0\r\n\r\nsome hay here\r\n"))
+
     def imapd_pid(self):
         c = self.raw("dave", None)
         c.close()

@@ -359,6 +359,29 @@ class TestFolders(BadBase):
         untagged, _ = c.cmd('LIST "/" "%"')
         self.assertFalse([u for u in untagged if "bob" in u or "etc" in u], untagged)
 
+    def test_selected_folder_deleted_by_another_session(self):
+        # the session whose folder went away says BYE (as Dovecot does):
+        # during IDLE at once, else at its next command; never stale data
+        for idle in (True, False):
+            a, b = self.login(), self.login()
+            self.assertIn(" OK ", b.cmd("CREATE Doomed")[1])
+            b.send("x1 APPEND Doomed {21}\r\n")
+            self.assertTrue(b.line().startswith("+"))
+            b.send("Subject: w\r\n\r\nbody\r\n\r\n")
+            self.assertIn(" OK ", b.until("x1")[1])
+            self.assertIn(" OK ", a.cmd("SELECT Doomed")[1])
+            if idle:
+                a.send("i1 IDLE\r\n")
+                self.assertEqual(a.line(), "+ idling")
+            self.assertIn(" OK ", b.cmd("DELETE Doomed")[1])
+            if idle:
+                self.assertEqual(a.line(), "* BYE The selected folder was deleted.")
+            else:
+                untagged, _ = a.cmd("NOOP")
+                self.assertEqual(untagged, ["* BYE The selected folder was deleted."])
+            self.assertEqual(a.line(), "")  # closed
+            self.assertIn("was deleted under the session", self.inst.log())
+
     def test_other_users_mailbox(self):
         c = self.login()
         # authorization identity of another user with alice's password

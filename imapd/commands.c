@@ -120,12 +120,12 @@ static void cmd_id(struct session *s, const struct imapcmd *cmd)
  * unknown ones are ignored (left out of the ENABLED list). */
 static void cmd_enable(struct session *s, const struct imapcmd *cmd)
 {
+	bool condstore = false;
+
 	if (cmd->count == 0) {
 		imapd_bad(s, "Syntax: ENABLE capability ...");
 		return;
 	}
-	bool condstore = false;
-
 	for (size_t i = 0; i < cmd->count; i++) {
 		if (cmd->args[i].type != IMAPCMD_ATOM) {
 			imapd_bad(s, "ENABLE takes capability names.");

@@ -180,9 +180,8 @@ static void fetch_done(struct session *s)
 	bool uid = f->uid;
 	size_t gone = f->gone;
 	bool cte = f->unknown_cte;
+	bool record = f->record_sizes;
 
-	if (f->record_sizes)
-		imapd_msgsource_record_sizes(s);
 	fetch_free(s, &s->fetch);
 	imapd_msgsource_flush(s);
 	imapd_report(s, false);
@@ -192,6 +191,10 @@ static void fetch_done(struct session *s)
 		imapd_no(s, NULL, "Some messages were expunged meanwhile and are not sent.");
 	else
 		imapd_ok(s, "%sFetch completed.", uid ? "UID " : "");
+	if (record) {
+		(void)strm_flush(s->stream); /* the client's answer first */
+		imapd_msgsource_record_sizes(s);
+	}
 }
 
 /* begin_next: the render of the next message that can be sent; false at

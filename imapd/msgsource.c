@@ -372,6 +372,7 @@ void imapd_msgsource_record_sizes(struct session *s)
 {
 	struct imapbox_status st;
 	char *err = NULL;
+	uint64_t start = imapd_clock_ms();
 
 	if (s->fcache == NULL || s->fcache->sizes_recorded)
 		return;
@@ -382,8 +383,8 @@ void imapd_msgsource_record_sizes(struct session *s)
 		free(err);
 		return;
 	}
-	log_info("%s: user=%s: message sizes of %s recorded in the uidlist", s->client, s->login,
-		 imapbox_path(s->box));
+	log_info("%s: user=%s: message sizes of %s recorded in the uidlist (%llu ms)", s->client,
+		 s->login, imapbox_path(s->box), (unsigned long long)(imapd_clock_ms() - start));
 }
 
 /* ---- message sets ---- */

@@ -48,6 +48,7 @@ static void imapd_init(svc *service)
 	srv->timeout_ms = (uint64_t)cfg_get_int(c, "imapd_timeout") * 1000;
 	srv->login_timeout_ms = (uint64_t)cfg_get_int(c, "imapd_login_timeout") * 1000;
 	srv->error_limit = (int)cfg_get_int(c, "imapd_error_limit");
+	srv->error_sleep_ms = IMAPD_ERROR_SLEEP_MS;
 	srv->session_limit = (int)cfg_get_int(c, "imapd_process_session_limit");
 	ev_set_busy_poll(srv->loop, (unsigned)cfg_get_int(c, "imapd_busy_poll"));
 	limits_init(srv, c);

@@ -12,6 +12,9 @@
  *   mailbox.c   SELECT, EXAMINE, STATUS, CLOSE, UNSELECT, EXPUNGE, CHECK,
  *               untagged updates (lib/imapbox), IDLE wake-ups (lib/watch)
  *   idle.c      IDLE (RFC 2177): "+ idling", DONE, wake-ups (lib/watch)
+ *   append.c    APPEND: checks before "+", the message streamed to tmp/
+ *   copy.c      COPY, MOVE, UID COPY/MOVE/EXPUNGE (UIDPLUS, RFC 6851)
+ *   quota.c     GETQUOTAROOT, GETQUOTA, SETQUOTA (RFC 9208, maildirsize)
  *   msgsource.c the imapmsg source (lib/imapcache, mmap'd files), message sets
  *   fetch.c     FETCH, UID FETCH (lib/imapfetch), streamed with backpressure
  *   store.c     STORE, UID STORE (UNCHANGEDSINCE)
@@ -49,6 +52,8 @@
 /* Fields of an ID command logged, and bytes of each. */
 #define IMAPD_ID_FIELDS_MAX 30
 #define IMAPD_ID_VALUE_MAX 128
+/* The wait before each BAD from half of imapd_error_limit on. */
+#define IMAPD_ERROR_SLEEP_MS 1000
 /* FETCH renders while fewer bytes than this wait unsent, a chunk at a time. */
 #define IMAPD_FETCH_HIGH_WATER (128 * 1024)
 #define IMAPD_FETCH_CHUNK (32 * 1024)
@@ -77,6 +82,7 @@ struct imapd_server {
 	uint64_t login_timeout_ms;  /* imapd_login_timeout: before */
 	uint64_t handshake_timeout_ms;
 	int error_limit;
+	uint64_t error_sleep_ms; /* IMAPD_ERROR_SLEEP_MS (0: no wait, the fuzz target) */
 	int session_limit;
 	struct imapcmd_limits limits;
 	sess_server *sessions;  /* the session layer (lib/sess) */
@@ -106,6 +112,7 @@ struct session {
 	watch *watch;           /* its changes, while idling */
 	uint64_t login_gen;     /* map generation the login was last known valid at */
 	bool idling;            /* IDLE: waiting for DONE */
+	struct imapd_append *append; /* an APPEND's message being streamed */
 	bool condstore;         /* CONDSTORE enabled (RFC 7162 3.1) */
 	struct imapd_fetch *fetch;  /* a FETCH being streamed (fetch.c) */
 	struct imapd_search *search; /* a SEARCH being run (search.c) */
@@ -115,6 +122,7 @@ struct session {
 	size_t maplen;
 	uint32_t map_uid;       /* whose bytes map holds */
 	bool map_heap;          /* map was read into the heap (else mmap'd) */
+	int map_guard;          /* its lib/mapguard slot when mmap'd */
 	imapseq *saved;         /* SEARCHRES "$", as UIDs (NULL: empty) */
 };
 
@@ -208,6 +216,9 @@ void imapd_msgsource_open(struct session *s);
 void imapd_msgsource_close(struct session *s);
 void imapd_msgsource_refresh(struct session *s);
 void imapd_msgsource_flush(struct session *s);
+/* imapd_msgsource_cut_short: the mapped message being read was cut short
+ * by another process (lib/mapguard): its bytes since are zeros. */
+bool imapd_msgsource_cut_short(const struct session *s);
 void imapd_msgsource_compact(struct session *s);
 /* imapd_msgsource_sizes_unknown: a FETCH of the sizes of seqs (n of them)
  * reads files for sizes nobody recorded: then, once it is done,
@@ -243,5 +254,37 @@ void imapd_cmd_idle(struct session *s, const struct imapcmd *cmd);
 /* imapd_idle_step: input while idling: one line, DONE ends it. */
 int imapd_idle_step(struct session *s);
 void imapd_idle_end(struct session *s);
+
+/* append.c */
+/* imapd_literal_announced: the reader stopped at a synchronizing literal
+ * (IMAPCMD_CONTINUE): an APPEND is checked now (folder, size, quota) and
+ * either refused (NO sent, literal dropped: returns true, no "+") or
+ * set to stream its message into the folder's tmp/. Other commands:
+ * false (the caller sends "+"). */
+bool imapd_literal_announced(struct session *s);
+/* imapd_append_discard: drops a streamed APPEND's tmp file (the command
+ * was refused or the session ends). */
+void imapd_append_discard(struct session *s);
+void imapd_cmd_append(struct session *s, const struct imapcmd *cmd);
+/* imapd_target_dir: the directory of the folder an APPEND, COPY or MOVE
+ * goes to (heap); NULL after the NO ([TRYCREATE] when it does not exist,
+ * [CANNOT] for a name mfolder refuses). */
+char *imapd_target_dir(struct session *s, const struct imapcmd_arg *name);
+
+/* copy.c: cmd->name is "COPY", "MOVE" or (from the UID command) "UID COPY",
+ * "UID MOVE", "UID EXPUNGE". */
+void imapd_cmd_copy(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_uid_expunge(struct session *s, const struct imapcmd *cmd);
+
+/* quota.c */
+void imapd_cmd_getquotaroot(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_getquota(struct session *s, const struct imapcmd *cmd);
+void imapd_cmd_setquota(struct session *s, const struct imapcmd *cmd);
+/* imapd_quota_limit: the login's Maildir++ quota in bytes (0: none) into
+ * *bytes_r; false after a NO [UNAVAILABLE] when the maps cannot answer. */
+bool imapd_quota_limit(struct session *s, long long *bytes_r);
+/* imapd_quota_room: whether size more bytes fit the login's quota (the
+ * maildirsize usage); false after the NO ([OVERQUOTA] or [UNAVAILABLE]). */
+bool imapd_quota_room(struct session *s, long long size);
 
 #endif

@@ -40,6 +40,7 @@ static void *session_open(void *server_ctx, sess *base, int fd)
 	s->stream = sess_strm(base);
 	s->state = IST_NOAUTH;
 	s->reader = imapcmd_reader_new(&srv->limits);
+	imapcmd_pause_nonsync(s->reader, true); /* APPEND streams {n+} too */
 	return s;
 }
 
@@ -63,6 +64,7 @@ static void session_close(void *ctx)
 	imapd_search_abort(s);
 	ev_timer_remove(&s->resume);
 	imapd_logout(s);
+	imapd_append_discard(s);
 	imapseq_free(&s->saved);
 	imapcmd_reader_free(&s->reader);
 	buf_free(&s->pending);
@@ -85,6 +87,7 @@ void imapd_discard_input(struct session *s)
 	buf_free(&s->pending);
 	imapcmd_reader_free(&s->reader);
 	s->reader = imapcmd_reader_new(&s->srv->limits);
+	imapcmd_pause_nonsync(s->reader, true);
 }
 
 /* ---- long commands in turns ---- */
@@ -127,6 +130,7 @@ static void refused(struct session *s)
 {
 	enum imapcmd_error code = imapcmd_error(s->reader);
 
+	imapd_append_discard(s);
 	set_tag(s, imapcmd_error_tag(s->reader));
 	log_info("%s: command refused after %s: %s", s->client, sess_last(s->base),
 		 imapcmd_error_text(code));
@@ -153,8 +157,12 @@ static size_t feed(struct session *s, const char *data, size_t len)
 	case IMAPCMD_DONE:
 		set_tag(s, imapcmd_command(s->reader)->tag);
 		imapd_command(s, imapcmd_command(s->reader));
+		imapd_append_discard(s); /* an APPEND's file the command did not take */
 		break;
-	case IMAPCMD_CONTINUE: imapd_raw(s, "+ Ready for literal data\r\n"); break;
+	case IMAPCMD_CONTINUE:
+		if (!imapd_literal_announced(s) && imapcmd_literal_sync(s->reader))
+			imapd_raw(s, "+ Ready for literal data\r\n");
+		break;
 	case IMAPCMD_ERROR: refused(s); break;
 	case IMAPCMD_FATAL: fatal(s); break;
 	}
@@ -264,7 +272,7 @@ void imapd_session_init(struct imapd_server *srv)
 		.idle_ms = srv->login_timeout_ms,
 		.line_limit = srv->limits.max_line,
 		.soft_error_limit = srv->error_limit / 2 > 0 ? srv->error_limit / 2 : 1,
-		.error_sleep_ms = 1000,
+		.error_sleep_ms = srv->error_sleep_ms,
 		.hard_error_limit = srv->error_limit,
 		.implicit_tls = srv->implicit_tls,
 		.tls = &srv->tls,

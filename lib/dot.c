@@ -156,3 +156,40 @@ void dot_encode_finish(struct dot_encoder *e, buf *out)
 		encode_line_end(e, out);
 	buf_append(out, ".\r\n", 3);
 }
+
+/* ---- CRLF -> LF ---------------------------------------------------------- */
+
+void dot_lf_decoder_init(struct dot_lf_decoder *d)
+{
+	d->cr = false;
+}
+
+void dot_lf_decode(struct dot_lf_decoder *d, const char *in, size_t len, buf *out)
+{
+	const char *p = in, *end = in + len;
+
+	while (p < end) {
+		const char *cr;
+
+		if (d->cr) {
+			d->cr = false;
+			if (*p != '\n')
+				buf_putc(out, '\r');
+		}
+		cr = memchr(p, '\r', (size_t)(end - p));
+		if (cr == NULL) {
+			buf_append(out, p, (size_t)(end - p));
+			return;
+		}
+		buf_append(out, p, (size_t)(cr - p));
+		d->cr = true;
+		p = cr + 1;
+	}
+}
+
+void dot_lf_finish(struct dot_lf_decoder *d, buf *out)
+{
+	if (d->cr)
+		buf_putc(out, '\r');
+	d->cr = false;
+}

@@ -53,4 +53,17 @@ void dot_encode(struct dot_encoder *e, const char *in, size_t len, buf *out);
 size_t dot_encode_line(struct dot_encoder *e, const char *in, size_t len, buf *out);
 void dot_encode_finish(struct dot_encoder *e, buf *out);
 
+/* ---- CRLF message -> LF message (IMAP APPEND) ----
+ * Every CRLF becomes LF, also when the CR ends one piece and the LF starts
+ * the next; a bare CR or bare LF is copied. No dot-stuffing. */
+struct dot_lf_decoder {
+	bool cr; /* a CR ended the last piece: held back */
+};
+
+void dot_lf_decoder_init(struct dot_lf_decoder *d);
+/* dot_lf_decode: converts in[0..len), appending to out. */
+void dot_lf_decode(struct dot_lf_decoder *d, const char *in, size_t len, buf *out);
+/* dot_lf_finish: the end of the text: a CR held back is appended. */
+void dot_lf_finish(struct dot_lf_decoder *d, buf *out);
+
 #endif

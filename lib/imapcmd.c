@@ -188,7 +188,7 @@ static enum imapcmd_status cmd_take_line(imapcmd_reader *r)
 		return cmd_line_error(r, code);
 	buf_reset(r->line);
 	if (r->state == RD_LITERAL)
-		return r->literal_sync ? IMAPCMD_CONTINUE : IMAPCMD_MORE;
+		return r->literal_sync || r->pause_nonsync ? IMAPCMD_CONTINUE : IMAPCMD_MORE;
 	imapcmd_build(r);
 	r->finished = true;
 	return IMAPCMD_DONE;
@@ -338,12 +338,21 @@ int imapcmd_refuse_literal(imapcmd_reader *r)
 
 int imapcmd_stream_literal(imapcmd_reader *r, imapcmd_sink_fn *sink, void *ctx)
 {
-	if (r->state != RD_LITERAL || !r->literal_sync || r->literal_left != r->literal_size ||
-	    r->finished)
+	if (r->state != RD_LITERAL || r->literal_left != r->literal_size || r->finished)
 		return -1;
 	r->sink = sink;
 	r->sink_ctx = ctx;
 	return 0;
+}
+
+void imapcmd_pause_nonsync(imapcmd_reader *r, bool on)
+{
+	r->pause_nonsync = on;
+}
+
+bool imapcmd_literal_sync(const imapcmd_reader *r)
+{
+	return r->literal_sync;
 }
 
 const struct imapcmd *imapcmd_command(const imapcmd_reader *r)

@@ -172,8 +172,20 @@ typedef void imapcmd_sink_fn(void *ctx, const char *data, size_t len);
  * with streamed set. The sink cannot stop the reading: on trouble (disk
  * full) it notes it in ctx and drops the rest, and the caller answers NO
  * when the command is done. A {n} literal holding a NUL still ends in
- * IMAPCMD_ERROR. Returns 0, or -1 as imapcmd_refuse_literal. */
+ * IMAPCMD_ERROR. Also for a non-synchronizing literal the reader stopped
+ * at (imapcmd_pause_nonsync). Returns 0, or -1 when no literal is waiting
+ * for its first byte. */
 int imapcmd_stream_literal(imapcmd_reader *r, imapcmd_sink_fn *sink, void *ctx);
+/* imapcmd_pause_nonsync: with on, the reader also stops with
+ * IMAPCMD_CONTINUE at a non-synchronizing literal ({n+}) within the
+ * limits, so the caller may stream it (imapcmd_stream_literal) rather
+ * than have it gathered in memory; imapcmd_literal_sync then says false
+ * and the caller sends no "+". Such a literal cannot be refused: the
+ * client sends it anyway. Off by default. */
+void imapcmd_pause_nonsync(imapcmd_reader *r, bool on);
+/* imapcmd_literal_sync: after IMAPCMD_CONTINUE, whether the literal is a
+ * synchronizing one (the caller must send "+"). */
+bool imapcmd_literal_sync(const imapcmd_reader *r);
 
 /* Helpers for command handlers. */
 /* imapcmd_is_string: ATOM, NIL, QUOTED, LITERAL (an astring). */

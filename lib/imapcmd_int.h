@@ -51,6 +51,7 @@ struct imapcmd_reader {
 	uint64_t literal_left, literal_size;
 	bool literal_sync, literal_nul_bad, literal_has_nul;
 	size_t literal_node;
+	bool pause_nonsync; /* stop at {n+} too (imapcmd_pause_nonsync) */
 	imapcmd_sink_fn *sink; /* the literal being read is streamed to it */
 	void *sink_ctx;
 	uint64_t skipped;  /* bytes dropped since the error */

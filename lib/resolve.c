@@ -773,6 +773,21 @@ enum resolve_result resolver_mailbox(resolver *r, const char *address, char **ma
 	return res;
 }
 
+enum resolve_result resolver_mailbox_quota(resolver *r, const char *address, long long *quota_r,
+					   char **why_r)
+{
+	char *addr = normalize_address(r, address, "");
+	enum resolve_result res;
+
+	*why_r = NULL;
+	*quota_r = r->default_quota;
+	if (addr == NULL)
+		return RESOLVE_OK;
+	res = mailbox_quota(r, addr, quota_r, why_r);
+	free(addr);
+	return res;
+}
+
 /* ---- relaying and routing (route.h) ---- */
 
 /* domain_or_parent: domain itself, then ".parent" entries for each parent

@@ -58,6 +58,12 @@ enum resolve_result resolver_check_rcpt(resolver *r, const char *address, char *
 enum resolve_result resolver_mailbox(resolver *r, const char *address, char **maildir_r,
 				     char **why_r);
 
+/* resolver_mailbox_quota: the Maildir++ quota in bytes of a mailbox
+ * address (a login name), as local enforces it: virtual_mailbox_quota_maps,
+ * else mailbox_quota; 0 is none. TEMP (*why_r heap) when a map fails. */
+enum resolve_result resolver_mailbox_quota(resolver *r, const char *address, long long *quota_r,
+					   char **why_r);
+
 /* resolver_relay_domain: the domain (lower case) is in relay_domains (a
  * name or map key equal to it, or ".parent" for one of its parents): this
  * host relays mail for it from anyone. */

@@ -182,12 +182,43 @@ static void test_round_trip(void **state)
 	}
 }
 
+/* test_lf_decode: CRLF -> LF in every split of the input. */
+static void test_lf_decode(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "a\r\nb\r\n", "a\nb\n" },
+		{ "bare\nlf\r", "bare\nlf\r" },
+		{ "cr\ronly\r\r\n", "cr\ronly\r\n" },
+		{ "\r\n\r\n.\r\n", "\n\n.\n" },
+		{ "", "" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i].in);
+
+		for (size_t cut = 0; cut <= len; cut++) {
+			struct dot_lf_decoder d;
+			buf *out = buf_new(16);
+
+			dot_lf_decoder_init(&d);
+			dot_lf_decode(&d, cases[i].in, cut, out);
+			dot_lf_decode(&d, cases[i].in + cut, len - cut, out);
+			dot_lf_finish(&d, out);
+			assert_string_equal(buf_cstr(out), cases[i].out);
+			buf_free(&out);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_encode),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_lf_decode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

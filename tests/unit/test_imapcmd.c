@@ -643,6 +643,39 @@ static void test_stream(void **state)
 	imapcmd_reader_free(&r);
 }
 
+/* With imapcmd_pause_nonsync a {n+} literal stops the reader too, and
+ * can be streamed; no "+" is due for it. */
+static void test_stream_nonsync(void **state)
+{
+	imapcmd_reader *r = imapcmd_reader_new(NULL);
+	static const char in[] = "a APPEND box {4+}\r\nabcd\r\nb NOOP\r\n";
+	buf *got = buf_new(16);
+	size_t used, start;
+
+	(void)state;
+	assert_int_equal(imapcmd_feed(r, in, sizeof(in) - 1, &used), IMAPCMD_DONE);
+	assert_string_equal(imapcmd_command(r)->args[1].str, "abcd");
+	start = used;
+	assert_int_equal(imapcmd_feed(r, in + start, sizeof(in) - 1 - start, &used), IMAPCMD_DONE);
+	imapcmd_pause_nonsync(r, true);
+	assert_int_equal(imapcmd_feed(r, in, sizeof(in) - 1, &used), IMAPCMD_CONTINUE);
+	assert_false(imapcmd_literal_sync(r));
+	assert_int_equal(imapcmd_refuse_literal(r), -1);
+	assert_int_equal(imapcmd_stream_literal(r, sink_to_buf, got), 0);
+	start = used;
+	assert_int_equal(imapcmd_feed(r, in + start, sizeof(in) - 1 - start, &used), IMAPCMD_DONE);
+	assert_true(imapcmd_command(r)->args[1].streamed);
+	assert_string_equal(buf_cstr(got), "abcd");
+	start += used;
+	assert_int_equal(imapcmd_feed(r, in + start, sizeof(in) - 1 - start, &used), IMAPCMD_DONE);
+	assert_string_equal(imapcmd_command(r)->name, "NOOP");
+	/* a synchronizing literal still says so */
+	assert_int_equal(imapcmd_feed(r, "c X {2}\r\n", 9, &used), IMAPCMD_CONTINUE);
+	assert_true(imapcmd_literal_sync(r));
+	buf_free(&got);
+	imapcmd_reader_free(&r);
+}
+
 static void test_error_texts(void **state)
 {
 	(void)state;
@@ -674,6 +707,7 @@ int main(void)
 		cmocka_unit_test(test_long_line_tag_fatal),
 		cmocka_unit_test(test_partial_refuse),
 		cmocka_unit_test(test_stream),
+		cmocka_unit_test(test_stream_nonsync),
 		cmocka_unit_test(test_error_texts),
 	};
 

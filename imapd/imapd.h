@@ -44,13 +44,12 @@
 #include "tls.h"
 #include "watch.h"
 
-/* Input bytes taken from the stream per step (the reader keeps what it
- * needs; the rest waits in the session's pending buffer). */
 /* Open files a session may need, and those the process needs besides
  * (fit_open_limit in imapd.c). */
 #define IMAPD_FILES_PER_SESSION 3
 #define IMAPD_SPARE_FILES 64
-
+/* Input bytes taken from the stream per step (the reader keeps what it
+ * needs; the rest waits in the session's pending buffer). */
 #define IMAPD_READ_CHUNK (16 * 1024)
 /* The longest IDLE continuation line ("DONE") worth reading. */
 #define IMAPD_IDLE_LINE_MAX 64

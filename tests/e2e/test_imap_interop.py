@@ -324,6 +324,12 @@ class TestCurl(InteropBase):
             self.assertEqual(res.returncode, 0, url + res.stderr)
             self.assertIn('"INBOX"', res.stdout)
             self.assertIn('"Lists"', res.stdout)
+        # SEARCH through the URL's query, as the README shows
+        res = subprocess.run(["curl", "-s", "-S", "-k", "-u", "bob@%s:bob secret" % DOMAIN,
+                              "imaps://127.0.0.1:%d/INBOX?ALL" % self.imaps],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("* SEARCH %d %d" % (1, 2), res.stdout)
         # a UID that does not exist is an error, not another message
         res = subprocess.run(["curl", "-s", "-k", "-u", "bob@%s:bob secret" % DOMAIN,
                               "imap://127.0.0.1:%d/INBOX;UID=%d" % (self.imap, uids[1] + 50)],

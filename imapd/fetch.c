@@ -197,6 +197,18 @@ static void fetch_done(struct session *s)
 	}
 }
 
+/* fetch_cut_short: the message being sent shrank under its mapping
+ * (lib/mapguard gave zeros for the lost bytes): its literal cannot be
+ * finished truthfully, so the session ends without the chunk that holds
+ * them and without a tagged reply; a client takes nothing from the FETCH. */
+static void fetch_cut_short(struct session *s)
+{
+	log_warn("%s: FETCH aborted: message UID %u was cut short while it was sent; "
+		  "closing the session", s->client, s->map_uid);
+	fetch_free(s, &s->fetch);
+	sess_close(s->base);
+}
+
 /* begin_next: the render of the next message that can be sent; false at
  * the end. */
 static bool begin_next(struct session *s, struct imapd_fetch *f)
@@ -250,6 +262,10 @@ int imapd_fetch_step(struct session *s)
 		}
 		buf_reset(f->chunk);
 		more = imapfetch_render_next(f->render, f->chunk, IMAPD_FETCH_CHUNK);
+		if (imapd_msgsource_cut_short(s)) {
+			fetch_cut_short(s);
+			return STRM_OK;
+		}
 		strm_write(s->stream, buf_cstr(f->chunk), buf_len(f->chunk));
 		if (!more)
 			imapfetch_render_end(&f->render);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsutil.h"
 #include "imapd.h"
 #include "log.h"
 #include "mem.h"
@@ -33,6 +34,22 @@ static void watches_init(struct imapd_server *srv)
 	}
 }
 
+/* fit_open_limit: a session holds its socket and, with a folder selected,
+ * about two more files (the folders' directories and caches are shared by
+ * the process's sessions); a soft RLIMIT_NOFILE of 1024 would refuse the
+ * 400th session with EMFILE, so it is raised towards what
+ * imapd_process_session_limit needs (logged when the hard limit is lower). */
+static void fit_open_limit(struct imapd_server *srv)
+{
+	long want = (long)srv->session_limit * IMAPD_FILES_PER_SESSION + IMAPD_SPARE_FILES;
+	long have = fs_raise_open_limit(want);
+
+	if (have < want)
+		log_warn("imapd_process_session_limit %d needs about %ld open files, but the limit "
+			 "is %ld: about %ld sessions fit", srv->session_limit, want, have,
+			 (have - IMAPD_SPARE_FILES) / IMAPD_FILES_PER_SESSION);
+}
+
 static void imapd_init(svc *service)
 {
 	struct imapd_server *srv = svc_ctx(service);
@@ -48,7 +65,9 @@ static void imapd_init(svc *service)
 	srv->timeout_ms = (uint64_t)cfg_get_int(c, "imapd_timeout") * 1000;
 	srv->login_timeout_ms = (uint64_t)cfg_get_int(c, "imapd_login_timeout") * 1000;
 	srv->error_limit = (int)cfg_get_int(c, "imapd_error_limit");
+	srv->error_sleep_ms = IMAPD_ERROR_SLEEP_MS;
 	srv->session_limit = (int)cfg_get_int(c, "imapd_process_session_limit");
+	fit_open_limit(srv);
 	ev_set_busy_poll(srv->loop, (unsigned)cfg_get_int(c, "imapd_busy_poll"));
 	limits_init(srv, c);
 	imapd_tls_init(srv, c);

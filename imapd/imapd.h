@@ -44,6 +44,10 @@
 #include "tls.h"
 #include "watch.h"
 
+/* Open files a session may need, and those the process needs besides
+ * (fit_open_limit in imapd.c). */
+#define IMAPD_FILES_PER_SESSION 3
+#define IMAPD_SPARE_FILES 64
 /* Input bytes taken from the stream per step (the reader keeps what it
  * needs; the rest waits in the session's pending buffer). */
 #define IMAPD_READ_CHUNK (16 * 1024)
@@ -52,6 +56,8 @@
 /* Fields of an ID command logged, and bytes of each. */
 #define IMAPD_ID_FIELDS_MAX 30
 #define IMAPD_ID_VALUE_MAX 128
+/* The wait before each BAD from half of imapd_error_limit on. */
+#define IMAPD_ERROR_SLEEP_MS 1000
 /* FETCH renders while fewer bytes than this wait unsent, a chunk at a time. */
 #define IMAPD_FETCH_HIGH_WATER (128 * 1024)
 #define IMAPD_FETCH_CHUNK (32 * 1024)
@@ -80,6 +86,7 @@ struct imapd_server {
 	uint64_t login_timeout_ms;  /* imapd_login_timeout: before */
 	uint64_t handshake_timeout_ms;
 	int error_limit;
+	uint64_t error_sleep_ms; /* IMAPD_ERROR_SLEEP_MS (0: no wait, the fuzz target) */
 	int session_limit;
 	struct imapcmd_limits limits;
 	sess_server *sessions;  /* the session layer (lib/sess) */
@@ -119,6 +126,7 @@ struct session {
 	size_t maplen;
 	uint32_t map_uid;       /* whose bytes map holds */
 	bool map_heap;          /* map was read into the heap (else mmap'd) */
+	int map_guard;          /* its lib/mapguard slot when mmap'd */
 	imapseq *saved;         /* SEARCHRES "$", as UIDs (NULL: empty) */
 };
 
@@ -212,6 +220,9 @@ void imapd_msgsource_open(struct session *s);
 void imapd_msgsource_close(struct session *s);
 void imapd_msgsource_refresh(struct session *s);
 void imapd_msgsource_flush(struct session *s);
+/* imapd_msgsource_cut_short: the mapped message being read was cut short
+ * by another process (lib/mapguard): its bytes since are zeros. */
+bool imapd_msgsource_cut_short(const struct session *s);
 void imapd_msgsource_compact(struct session *s);
 /* imapd_msgsource_sizes_unknown: a FETCH of the sizes of seqs (n of them)
  * reads files for sizes nobody recorded: then, once it is done,

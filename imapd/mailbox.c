@@ -6,9 +6,11 @@
  * what other processes changed: after NOOP, CHECK and EXPUNGE, and during
  * IDLE, woken by lib/watch when the folder's new/, cur/ or side files
  * change (no polling). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "imapbox.h"
 #include "imapd.h"
@@ -16,6 +18,27 @@
 #include "mem.h"
 
 /* ---- reporting changes ---- */
+
+/* folder_gone: the selected folder's directory no longer exists (another
+ * session or process deleted or renamed it). */
+static bool folder_gone(const imapbox *box)
+{
+	struct stat st;
+
+	return stat(imapbox_path(box), &st) < 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
+/* close_deleted: a session whose folder was deleted under it ends, as
+ * Dovecot's does: its view can never be synced again, and every command
+ * would otherwise answer "try again later" forever. */
+static void close_deleted(struct session *s)
+{
+	log_warn("%s: user=%s: %s was deleted under the session: session closed", s->client,
+		 s->login, imapbox_path(s->box));
+	imapd_untagged(s, "BYE The selected folder was deleted.");
+	imapd_mailbox_close(s);
+	sess_close(s->base);
+}
 
 void imapd_report_changes(struct session *s)
 {
@@ -33,6 +56,8 @@ void imapd_report(struct session *s, bool expunges)
 		log_warn("%s: user=%s: cannot sync %s: %s", s->client, s->login,
 			 imapbox_path(s->box), err);
 		free(err);
+		if (folder_gone(s->box))
+			close_deleted(s);
 		return;
 	}
 	imapbox_take(s->box, expunges, &ch);

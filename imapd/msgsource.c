@@ -1,8 +1,10 @@
 /* msgsource.c: where FETCH and SEARCH get what struct imapmsg does not
  * hold (imapmsg.h's struct imapmsg_source): cached values from the
  * folder's postern-cache (lib/imapcache) and the message's bytes (read, or
- * mmap'd read-only when big) from the file lib/imapbox finds by UID (ENOENT
- * when another process expunged it: never another message's bytes).
+ * mmap'd read-only when big, under lib/mapguard so a file cut short while
+ * it is read costs the session, not the process) from the file lib/imapbox
+ * finds by UID (ENOENT when another process expunged it: never another
+ * message's bytes).
  * One cache handle per folder per process, shared by the sessions that
  * select it (refcounted), refreshed before a command and flushed after;
  * compaction at SELECT, CLOSE and EXPUNGE. Also the message sets of
@@ -17,6 +19,7 @@
 
 #include "imapd.h"
 #include "log.h"
+#include "mapguard.h"
 #include "mem.h"
 
 /* One folder's cache, shared by this process's sessions. */
@@ -130,10 +133,15 @@ static void src_release(void *ctx, const struct imapmsg *m)
 	struct session *s = ctx;
 
 	(void)m;
-	if (s->map != NULL && s->map_heap)
+	if (s->map != NULL && s->map_heap) {
 		free((void *)s->map);
-	else if (s->map != NULL && s->maplen > 0)
+	} else if (s->map != NULL && s->maplen > 0) {
+		if (mapguard_hit(s->map_guard))
+			log_warn("%s: message UID %u was cut short while it was read", s->client,
+				 s->map_uid);
+		mapguard_remove(s->map_guard);
 		munmap((void *)s->map, s->maplen);
+	}
 	s->map = NULL;
 	s->maplen = 0;
 	s->map_heap = false;
@@ -192,9 +200,24 @@ static int load(struct session *s, int fd)
 	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (p == MAP_FAILED)
 		return -1;
+	s->map_guard = mapguard_add(p, (size_t)st.st_size);
+	if (s->map_guard < 0) { /* every guard in use: read it instead */
+		munmap(p, (size_t)st.st_size);
+		if (read_small(fd, (size_t)st.st_size, &data, &len) < 0)
+			return -1;
+		s->map = data;
+		s->maplen = len;
+		s->map_heap = true;
+		return 0;
+	}
 	s->map = p;
 	s->maplen = (size_t)st.st_size;
 	return 0;
+}
+
+bool imapd_msgsource_cut_short(const struct session *s)
+{
+	return s->map != NULL && !s->map_heap && s->maplen > 0 && mapguard_hit(s->map_guard);
 }
 
 static int src_data(void *ctx, const struct imapmsg *m, const char **data_r, size_t *len_r)

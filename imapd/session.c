@@ -272,7 +272,7 @@ void imapd_session_init(struct imapd_server *srv)
 		.idle_ms = srv->login_timeout_ms,
 		.line_limit = srv->limits.max_line,
 		.soft_error_limit = srv->error_limit / 2 > 0 ? srv->error_limit / 2 : 1,
-		.error_sleep_ms = 1000,
+		.error_sleep_ms = srv->error_sleep_ms,
 		.hard_error_limit = srv->error_limit,
 		.implicit_tls = srv->implicit_tls,
 		.tls = &srv->tls,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -178,4 +179,23 @@ int fs_free_bytes(const char *path, long long *free_r)
 bool fs_space_short(long long free_bytes, long long reserve, long long need)
 {
 	return need > free_bytes || free_bytes - need < reserve;
+}
+
+long fs_raise_open_limit(long want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return LONG_MAX; /* unknown: nobody should hold back for it */
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return LONG_MAX;
+	if (want > 0 && rl.rlim_cur < (rlim_t)want) {
+		struct rlimit raised = rl;
+
+		raised.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < (rlim_t)want ?
+					  rl.rlim_max : (rlim_t)want;
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			rl.rlim_cur = raised.rlim_cur;
+	}
+	return rl.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX : (long)rl.rlim_cur;
 }

@@ -1,7 +1,8 @@
 /* fsutil.h: small file-system helpers with the durability rules of the
  * project: a file that must survive a crash is written to a temporary name,
  * fsynced, renamed into place, and its directory fsynced. Also the free
- * space of a file system (for queue_minfree and local_minfree). */
+ * space of a file system (for queue_minfree and local_minfree), and the
+ * process's open-file limit. */
 #ifndef POSTERN_FSUTIL_H
 #define POSTERN_FSUTIL_H
 
@@ -37,5 +38,10 @@ int fs_free_bytes(const char *path, long long *free_r);
 /* fs_space_short: whether writing need bytes where free bytes are free
  * leaves less than reserve (need, reserve >= 0; no overflow). */
 bool fs_space_short(long long free_bytes, long long reserve, long long need);
+
+/* fs_raise_open_limit: raises the soft RLIMIT_NOFILE towards want (as
+ * far as the hard limit allows; never lowers it) and returns the soft
+ * limit now in force (LONG_MAX for none, or when it cannot be read). */
+long fs_raise_open_limit(long want);
 
 #endif

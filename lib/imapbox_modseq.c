@@ -238,7 +238,10 @@ static int reopen(struct ibx_mseq *ms, char **err_r)
 		return 0;
 	if (ms->fd >= 0)
 		close(ms->fd);
-	ms->fd = open(ms->path, O_RDWR | O_CLOEXEC);
+	/* read-only: closing a descriptor opened for writing is an inotify
+	 * IN_CLOSE_WRITE that wakes every IDLE session of the folder; the
+	 * appends open the file for writing apart (open_for_append) */
+	ms->fd = open(ms->path, O_RDONLY | O_CLOEXEC);
 	if (ms->fd < 0 || fstat(ms->fd, &st) < 0) {
 		*err_r = xasprintf("cannot open %s: %s", ms->path, strerror(errno));
 		if (ms->fd >= 0)
@@ -429,9 +432,25 @@ int ibx_mseq_rebuild(struct ibx_mseq *ms, const mbx *mb, char **err_r)
 	return rc;
 }
 
+/* open_for_append: a writable descriptor of the file ms->fd has open
+ * (under the lock, so the path still names it), -1 with errno. */
+static int open_for_append(const struct ibx_mseq *ms)
+{
+	int fd = open(ms->path, O_WRONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_ino != ms->ino || st.st_dev != ms->dev)) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
+}
+
 int ibx_mseq_append(struct ibx_mseq *ms, struct ibx_mchange *ch, size_t n, char **err_r)
 {
 	unsigned char *out;
+	int wfd;
 
 	if (!ms->locked || ms->fd < 0 || ms->corrupt)
 		log_panic("ibx_mseq_append: %s not locked or not rebuilt", ms->path);
@@ -443,14 +462,18 @@ int ibx_mseq_append(struct ibx_mseq *ms, struct ibx_mchange *ch, size_t n, char 
 		put_rec(out + k * IBX_REC, ch[k].uid, ch[k].mask, ch[k].modseq,
 			ch[k].expunged ? IBX_KIND_EXPUNGE : IBX_KIND_STATE);
 	}
-	if (pwrite(ms->fd, out, n * IBX_REC, ms->offset) != (ssize_t)(n * IBX_REC)) {
+	wfd = open_for_append(ms);
+	if (wfd < 0 || pwrite(wfd, out, n * IBX_REC, ms->offset) != (ssize_t)(n * IBX_REC)) {
 		*err_r = xasprintf("cannot append to %s: %s", ms->path, strerror(errno));
-		if (ftruncate(ms->fd, ms->offset) < 0)
+		if (wfd >= 0 && ftruncate(wfd, ms->offset) < 0)
 			ms->corrupt = true;
+		if (wfd >= 0)
+			close(wfd);
 		ms->highest -= n;
 		free(out);
 		return -1;
 	}
+	close(wfd);
 	free(out);
 	ms->offset += (off_t)(n * IBX_REC);
 	ms->nfile += n;

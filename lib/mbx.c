@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -40,7 +41,10 @@ static int load_run(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r
 		if (mbx_scan_stat_missing(mb, ld, try < MBX_SCAN_TRIES) == 0)
 			break;
 	}
-	if (ld->ul.valid && ld->nnew == 0) {
+	if (lockfd < 0 && ld->nstat >= MBX_STAT_RECORD_MIN && ld->stable)
+		return 1; /* sizes worth recording: rewrite under the lock */
+	if (ld->ul.valid && ld->nnew == 0 &&
+	    (lockfd < 0 || ld->nstat < MBX_STAT_RECORD_MIN || !ld->stable)) {
 		if (lockfd >= 0)
 			mbx_lock_release(mb, lockfd);
 		return 0;
@@ -71,11 +75,11 @@ static int load_locked(const mbx *mb, struct mbx_load *ld, int lockfd, char **er
 			goto fail;
 		mbx_sync_match(ld);
 	}
-	if (ld->ul.valid && ld->nnew == 0) {
+	if (ld->ul.valid && ld->nnew == 0 && (ld->nstat < MBX_STAT_RECORD_MIN || !ld->stable)) {
 		mbx_lock_release(mb, lockfd);
 		return 0;
 	}
-	if (mbx_sync_can_append(ld))
+	if (ld->nnew > 0 && mbx_sync_can_append(ld))
 		return mbx_sync_append(mb, ld, lockfd, err_r);
 	mbx_sync_assign(mb, ld);
 	return mbx_sync_write(mb, ld, lockfd, err_r);
@@ -124,15 +128,66 @@ static void adopt(mbx *mb, struct mbx_load *ld)
 		}
 }
 
+/* The descriptors of new/ and cur/ are shared by every mbx of the same
+ * directory in the process (imapd keeps one mbx per selected session: 10,000
+ * IDLE sessions of one folder would hold 20,000 descriptors), counted by
+ * references; a directory that was replaced (other device or inode under
+ * the same path) gets a new descriptor. */
+struct mbx_dir {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	int fd;
+	unsigned refs;
+};
+static struct mbx_dir *mbx_dirs;
+static size_t mbx_ndirs;
+
 static int open_subdir(const char *maildir, const char *sub)
 {
 	char *p = fs_join(maildir, sub);
-	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int saved = errno;
+	struct stat st;
+	struct mbx_dir *d;
+	int fd, saved;
 
-	free(p);
-	errno = saved;
+	if (stat(p, &st) == 0)
+		for (size_t i = 0; i < mbx_ndirs; i++) {
+			d = &mbx_dirs[i];
+			if (d->dev == st.st_dev && d->ino == st.st_ino && strcmp(d->path, p) == 0) {
+				d->refs++;
+				free(p);
+				return d->fd;
+			}
+		}
+	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		saved = errno;
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		errno = saved;
+		return -1;
+	}
+	mbx_dirs = xrealloc(mbx_dirs, (mbx_ndirs + 1) * sizeof(*mbx_dirs));
+	mbx_dirs[mbx_ndirs++] = (struct mbx_dir){ p, st.st_dev, st.st_ino, fd, 1 };
 	return fd;
+}
+
+static void close_subdir(int fd)
+{
+	for (size_t i = 0; i < mbx_ndirs; i++)
+		if (mbx_dirs[i].fd == fd) {
+			if (--mbx_dirs[i].refs > 0)
+				return;
+			free(mbx_dirs[i].path);
+			mbx_dirs[i] = mbx_dirs[--mbx_ndirs];
+			if (mbx_ndirs == 0) {
+				free(mbx_dirs);
+				mbx_dirs = NULL;
+			}
+			break;
+		}
+	close(fd);
 }
 
 static mbx *mbx_alloc(const char *maildir, char **err_r)
@@ -185,9 +240,9 @@ void mbx_free(mbx **mb_p)
 	if (mb == NULL)
 		return;
 	if (mb->new_fd >= 0)
-		close(mb->new_fd);
+		close_subdir(mb->new_fd);
 	if (mb->cur_fd >= 0)
-		close(mb->cur_fd);
+		close_subdir(mb->cur_fd);
 	mbx_arena_free(&mb->ar);
 	free(mb->msgs);
 	free(mb->path);

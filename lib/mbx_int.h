@@ -18,6 +18,10 @@
 
 #define MBX_LOCK_SUFFIX ".lock"
 #define MBX_SCAN_TRIES 5 /* scans while a directory keeps changing */
+/* A pass that had to stat at least this many files for their size (a
+ * uidlist Dovecot wrote has no S) rewrites the uidlist with S, so later
+ * opens (every SELECT, every sync of an IDLE session) stat none. */
+#define MBX_STAT_RECORD_MIN 64
 
 /* ---- string arena: many small strings freed together (mbx_arena.c) ---- */
 
@@ -81,6 +85,7 @@ struct mbx_load {
 	size_t n, cap;
 	bool stable;           /* no directory changed during the scan */
 	size_t nnew;           /* files without a UID */
+	size_t nstat;          /* sizes found by stat since the last scan */
 };
 
 struct mbx_imsg {
@@ -148,8 +153,9 @@ int mbx_scan_all(const mbx *mb, struct mbx_load *ld, char **err_r);
 int mbx_scan_cmp_ent(const void *a, const void *b);
 /* mbx_scan_dedupe: after sorting by base, one entry per base (cur/ wins). */
 void mbx_scan_dedupe(struct mbx_load *ld);
-/* mbx_scan_stat_missing: sizes the name and uidlist did not give; 1 when
- * a file vanished and retry is set (scan again), else 0. */
+/* mbx_scan_stat_missing: sizes the name and uidlist did not give (counted
+ * in ld->nstat); 1 when a file vanished and retry is set (scan again),
+ * else 0. */
 int mbx_scan_stat_missing(const mbx *mb, struct mbx_load *ld, bool retry);
 
 /* ---- the dovecot-uidlist file (mbx_uidlist.c) ---- */

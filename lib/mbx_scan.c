@@ -139,6 +139,7 @@ int mbx_scan_all(const mbx *mb, struct mbx_load *ld, char **err_r)
 	}
 	for (int try = 0; try < MBX_SCAN_TRIES; try++) {
 		ld->n = 0;
+		ld->nstat = 0;
 		if (stat_dirs(mb, &n1, &c1, err_r) < 0 || scan_dir(mb, ld, true, err_r) < 0 ||
 		    scan_dir(mb, ld, false, err_r) < 0 || stat_dirs(mb, &n2, &c2, err_r) < 0)
 			return -1;
@@ -195,8 +196,10 @@ int mbx_scan_stat_missing(const mbx *mb, struct mbx_load *ld, bool retry)
 				 e->name, strerror(errno));
 			st.st_size = 0;
 		}
-		if (e->psize < 0)
+		if (e->psize < 0) {
 			e->psize = (long long)st.st_size;
+			ld->nstat++;
+		}
 		ld->ents[out++] = *e;
 	}
 	if (out < ld->n) {

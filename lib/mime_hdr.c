@@ -124,9 +124,17 @@ void mime_field_value(const mime_msg *m, const struct mime_field *f, buf *out)
 		v++;
 		len--;
 	}
-	for (size_t i = 0; i < len; i++)
-		if (v[i] != '\r' && v[i] != '\n')
-			buf_putc(out, v[i]);
+	while (len > 0) { /* runs between line ends, appended whole */
+		size_t run = 0;
+
+		while (run < len && v[run] != '\r' && v[run] != '\n')
+			run++;
+		buf_append(out, v, run);
+		while (run < len && (v[run] == '\r' || v[run] == '\n'))
+			run++;
+		v += run;
+		len -= run;
+	}
 	while (buf_len(out) > start &&
 	       (buf_cstr(out)[buf_len(out) - 1] == ' ' || buf_cstr(out)[buf_len(out) - 1] == '\t'))
 		buf_truncate(out, buf_len(out) - 1);

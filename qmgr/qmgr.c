@@ -288,28 +288,18 @@ static void read_dsn_settings(struct qmgr *q, cfg *c)
  * is too low, the active limit is lowered to fit (logged). */
 static void fit_open_limit(struct qmgr *q)
 {
-	rlim_t want = (rlim_t)q->active_limit + (rlim_t)q->local.limit + (rlim_t)q->smtp.limit + SPARE_FILES;
-	struct rlimit rl;
+	long want = (long)q->active_limit + q->local.limit + q->smtp.limit + SPARE_FILES;
+	long have = fs_raise_open_limit(want);
 	long fit;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
-	    rl.rlim_cur >= want)
+	if (have >= want)
 		return;
-	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur) {
-		struct rlimit raised = { rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ?
-					 rl.rlim_max : want, rl.rlim_max };
-
-		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
-			rl.rlim_cur = raised.rlim_cur;
-	}
-	if (rl.rlim_cur >= want)
-		return;
-	fit = (long)rl.rlim_cur - q->local.limit - q->smtp.limit - SPARE_FILES;
+	fit = have - q->local.limit - q->smtp.limit - SPARE_FILES;
 	if (fit < 1)
 		fit = 1;
 	log_warn("qmgr_message_active_limit %d needs about %llu open files, but the limit "
 		 "is %llu: holding at most %ld messages at once", q->active_limit,
-		 (unsigned long long)want, (unsigned long long)rl.rlim_cur, fit);
+		 (unsigned long long)want, (unsigned long long)have, fit);
 	q->active_limit = (int)fit;
 }
 

@@ -136,6 +136,8 @@ TOOLS = {
     "mount": ("mount", None),
     # the DNS server of DnsServer (the binary only, no system service)
     "dnsmasq": ("dnsmasq-base", None),
+    # test_imap_interop.py: an IMAP <-> Maildir synchroniser
+    "mbsync": ("isync", None),
 }
 
 

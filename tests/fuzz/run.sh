@@ -20,7 +20,7 @@ if [ "${1:-}" = "-t" ]; then
 	seconds=$2
 	shift 2
 fi
-targets=${*:-"addr attr cfg mcf map_line strm netmatch q sasl uidlist pop3_msgout pop3_session dot smtp_reply qreason route mime imapcmd imapseq mutf7 imapcache imapsearch imapfetch mfolder imapbox"}
+targets=${*:-"addr attr cfg mcf map_line strm netmatch q sasl uidlist pop3_msgout pop3_session dot smtp_reply qreason route mime imapcmd imapseq mutf7 imapcache imapsearch imapfetch mfolder imapbox imapd_session"}
 work=${FUZZ_WORK:-${TMPDIR:-/tmp}/postern-fuzz}
 CC=${CC_FUZZ:-clang}
 
@@ -62,6 +62,13 @@ for t in $targets; do
 		extra="-I$top/pop3d $sess_srcs"
 		for f in session commands login stls send msgout; do
 			extra="$extra $top/pop3d/$f.c"
+		done
+		;;
+	imapd_session)
+		# every file of imapd/ but imapd.c (main)
+		extra="-I$top/imapd -DPACKAGE_VERSION=\"fuzz\" $sess_srcs"
+		for f in "$top"/imapd/*.c; do
+			case $(basename "$f") in imapd.c | imapd_keys.c) ;; *) extra="$extra $f" ;; esac
 		done
 		;;
 	esac

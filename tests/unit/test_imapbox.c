@@ -3,7 +3,8 @@
  * sessions (new, expunged and re-flagged messages held until take),
  * STORE with UNCHANGEDSINCE, EXPUNGE and UID EXPUNGE, dovecot-keywords,
  * postern-modseq surviving reopen and rebuilt when bad, two processes
- * storing at once, a folder Dovecot wrote, APPEND, COPY, MOVE and STATUS.
+ * storing at once, a folder Dovecot wrote, APPEND, COPY, MOVE and STATUS,
+ * and a session closing without a write event (IDLE sessions sleep on).
  * Uses the scratch Maildir of mbx_fixture.c. */
 #include "mbx_fixture.h"
 
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -665,6 +667,40 @@ static void test_watch_paths(void **state)
 	imapbox_close(&box);
 }
 
+/* closing_writes: IN_CLOSE_WRITE events in the folder's directory while
+ * box2 stores (when store) and is closed with box1 open: an IDLE session
+ * (box1) is woken only by real changes, not by another one leaving. */
+static int closing_writes(bool store)
+{
+	imapbox *box1 = ib_open(true), *box2 = ib_open(true);
+	struct imapbox_store_result res = { 0 };
+	int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC), n = 0;
+	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t len;
+
+	assert_true(ifd >= 0);
+	assert_true(inotify_add_watch(ifd, mt_mdir, IN_CLOSE_WRITE) >= 0);
+	if (store)
+		assert_int_equal(ib_store(box2, 1, IMAPBOX_STORE_ADD, IMAPMSG_FLAGGED, NULL, 0, &res),
+				 IMAPBOX_OK);
+	imapbox_close(&box2);
+	while ((len = read(ifd, ev, sizeof(ev))) > 0)
+		for (char *p = ev; p < ev + len; p += sizeof(struct inotify_event) +
+						     ((struct inotify_event *)p)->len)
+			n++;
+	close(ifd);
+	imapbox_close(&box1);
+	return n;
+}
+
+static void test_close_wakes_nobody(void **state)
+{
+	(void)state;
+	mt_put("cur/1000.a:2,S", "Subject: a\n\nA\n");
+	assert_int_equal(closing_writes(false), 0);
+	assert_true(closing_writes(true) > 0); /* a STORE does write */
+}
+
 /* ---- a store Dovecot wrote ---- */
 
 static void test_dovecot_store(void **state)
@@ -880,6 +916,7 @@ int main(void)
 		MT_TEST(test_copy_move),
 		MT_TEST(test_status),
 		MT_TEST(test_watch_paths),
+		MT_TEST(test_close_wakes_nobody),
 		MT_TEST(test_dovecot_store),
 		MT_TEST(test_own_store_then_foreign),
 		MT_TEST(test_append_torn_uidlist),

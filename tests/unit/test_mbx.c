@@ -1,16 +1,20 @@
 /* test_mbx.c: unit tests of opening a Maildir folder (lib/mbx.c,
  * mbx_scan.c, mbx_sync.c): UID assignment order and permanence across
  * reopen, delivery, new -> cur moves and deletion, UIDs appended in place
- * to a long list, and a missing folder.
+ * to a long list, a missing folder, and the descriptors of new/ and cur/
+ * shared by the mbx of one folder in a process.
  * The other parts have their own files: test_mbx_uidlist.c, _lock.c,
  * _size.c and _msg.c, all on the scratch Maildir of mbx_fixture.c. */
 #include "mbx_fixture.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "md.h"
 #include "mem.h"
 
 /* ---- UID assignment and permanence ------------------------------------- */
@@ -169,6 +173,57 @@ static void test_missing_folder(void **state)
 	free(p);
 }
 
+/* ---- directory descriptors shared in a process ---------------------------- */
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void read_first(mbx *mb, char want)
+{
+	int fd = mbx_msg_open(mb, 0);
+	char c = 0;
+
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, &c, 1), 1);
+	assert_int_equal(c, want);
+	close(fd);
+}
+
+static void test_shared_dir_fds(void **state)
+{
+	mbx *a, *b, *c;
+	char *moved = xasprintf("%s/old", mt_top);
+	int before;
+
+	(void)state;
+	mt_put("cur/1000.x:2,S", "A\n");
+	a = mt_open();
+	before = open_fds();
+	b = mt_open();
+	assert_int_equal(open_fds(), before); /* new/ and cur/ not opened again */
+	mbx_free(&a);
+	read_first(b, 'A');                    /* still usable after a is gone */
+	/* a folder replaced under the same path gets its own descriptors */
+	assert_int_equal(rename(mt_mdir, moved), 0);
+	assert_int_equal(md_create(mt_mdir, false, NULL), 0);
+	mt_put("cur/2000.y:2,S", "B\n");
+	c = mt_open();
+	read_first(c, 'B');
+	read_first(b, 'A');
+	mbx_free(&b);
+	mbx_free(&c);
+	free(moved);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +232,7 @@ int main(void)
 		MT_TEST(test_deleted_uid_not_reused),
 		MT_TEST(test_append_in_place),
 		MT_TEST(test_missing_folder),
+		MT_TEST(test_shared_dir_fds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,16 +1,23 @@
 /* test_mbx_size.c: unit tests of message sizes with CRLF line ends
  * (lib/mbx_size.c): mbx_vsize_of on tables of inputs and offsets, line
  * ends split across read boundaries, sizes recorded as W exts and read
- * back without touching the files, and a file that vanished. */
+ * back without touching the files, a file that vanished, and physical
+ * sizes found by stat recorded as S in a uidlist that lacked them (as
+ * Dovecot writes it) once there are many. */
 #include "mbx_fixture.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "fsutil.h"
 #include "mem.h"
+
+/* Files in a folder whose sizes stat finds (above MBX_STAT_RECORD_MIN). */
+#define MBX_TEST_MANY 100
 
 /* ---- sizes --------------------------------------------------------------- */
 
@@ -130,12 +137,72 @@ static void test_vsizes_vanished(void **state)
 	mbx_free(&mb);
 }
 
+/* dovecot_folder: n files in cur/ of 3 + k bytes and a uidlist naming
+ * them without sizes, as Dovecot writes it. */
+static void dovecot_folder(int n)
+{
+	buf *ul = buf_new(256);
+
+	buf_printf(ul, "3 V1700000000 N%d G0123456789abcdef0123456789abcdef\n", n + 1);
+	for (int k = 1; k <= n; k++) {
+		char name[64], *data = xasprintf("%*s\n", 2 + k, "x");
+
+		snprintf(name, sizeof(name), "cur/%d.M%dP1.test:2,S", 1600000000 + k, k);
+		mt_put(name, data);
+		buf_printf(ul, "%d :%d.M%dP1.test\n", k, 1600000000 + k, k);
+		free(data);
+	}
+	mt_put("dovecot-uidlist", buf_cstr(ul));
+	buf_free(&ul);
+}
+
+static void test_stat_sizes_recorded(void **state)
+{
+	mbx *mb;
+	char *ul;
+
+	(void)state;
+	dovecot_folder(MBX_TEST_MANY);
+	mb = mt_open();
+	for (size_t i = 0; i < mbx_count(mb); i++)
+		assert_int_equal(mbx_msg(mb, i)->psize, (long long)(3 + mbx_msg(mb, i)->uid));
+	mbx_free(&mb);
+	ul = mt_slurp_rel("dovecot-uidlist");
+	assert_non_null(strstr(ul, "\n1 S4 :1600000001.M1P1.test:2,S\n"));
+	assert_non_null(strstr(ul, "\n100 S103 :1600000100.M100P1.test:2,S\n"));
+	free(ul);
+	/* read back from the uidlist: a file's size change is not seen by stat */
+	mt_put("cur/1600000001.M1P1.test:2,S", "longer than four\n");
+	mb = mt_open();
+	assert_int_equal(mbx_msg(mb, 0)->psize, 4);
+	mbx_free(&mb);
+}
+
+static void test_few_stat_sizes_not_written(void **state)
+{
+	mbx *mb;
+	char *before, *after;
+
+	(void)state;
+	dovecot_folder(5);
+	before = mt_slurp_rel("dovecot-uidlist");
+	mb = mt_open();
+	assert_int_equal(mbx_msg(mb, 4)->psize, 8);
+	mbx_free(&mb);
+	after = mt_slurp_rel("dovecot-uidlist");
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		MT_TEST(test_vsize_of),
 		MT_TEST(test_vsizes),
 		MT_TEST(test_vsizes_vanished),
+		MT_TEST(test_stat_sizes_recorded),
+		MT_TEST(test_few_stat_sizes_not_written),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

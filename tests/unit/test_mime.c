@@ -746,6 +746,7 @@ static void test_body_decoding(void **state)
 static void test_fields(void **state)
 {
 	static const char msg[] = "Received: one\nreceived: two\n\tfolded\nX-Long:\n\n";
+	static const char crlf[] = "To: a@b,\r\n c@d,\r\n\te@f \r\n\r\nbody";
 	mime_msg *m = mime_parse(msg, strlen(msg));
 	const struct mime_field *f;
 	buf *out = buf_new(16);
@@ -759,6 +760,12 @@ static void test_fields(void **state)
 	buf_reset(out);
 	mime_field_value(m, mime_field_find(m, mime_root(m), "x-long", 0), out);
 	assert_string_equal(buf_cstr(out), "");
+	mime_free(&m);
+	/* CRLF folds: every line end dropped, the runs between kept whole */
+	m = mime_parse(crlf, strlen(crlf));
+	buf_reset(out);
+	mime_field_value(m, mime_field_find(m, mime_root(m), "to", 0), out);
+	assert_string_equal(buf_cstr(out), "a@b, c@d,\te@f");
 	buf_free(&out);
 	mime_free(&m);
 }

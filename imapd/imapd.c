@@ -20,6 +20,9 @@ static void limits_init(struct imapd_server *srv, cfg *c)
 	l->max_literal = (size_t)cfg_get_int(c, "message_size_limit");
 	l->max_command = l->max_literal + l->max_line;
 	l->nonsync = IMAPCMD_NONSYNC_PLUS;
+	srv->prelogin_limits = *l;
+	srv->prelogin_limits.max_literal = IMAPD_PRELOGIN_LITERAL_MAX;
+	srv->prelogin_limits.max_command = IMAPD_PRELOGIN_LITERAL_MAX + l->max_line;
 }
 
 /* watches_init: one inotify hub for the IDLE sessions of the process. */

@@ -47,6 +47,10 @@
 /* Open files a session may need, and those the process needs besides
  * (fit_open_limit in imapd.c). */
 #define IMAPD_FILES_PER_SESSION 3
+/* Before login a literal can only carry a user name or password (LOGIN):
+ * bigger ones are refused before "+", so nobody unauthenticated makes the
+ * server hold an APPENDLIMIT-sized literal. */
+#define IMAPD_PRELOGIN_LITERAL_MAX 8192
 #define IMAPD_SPARE_FILES 64
 /* Input bytes taken from the stream per step (the reader keeps what it
  * needs; the rest waits in the session's pending buffer). */
@@ -88,7 +92,9 @@ struct imapd_server {
 	int error_limit;
 	uint64_t error_sleep_ms; /* IMAPD_ERROR_SLEEP_MS (0: no wait, the fuzz target) */
 	int session_limit;
-	struct imapcmd_limits limits;
+	struct imapcmd_limits limits;          /* after login (APPENDLIMIT) */
+	struct imapcmd_limits prelogin_limits; /* before: literals only for
+					        * credentials */
 	sess_server *sessions;  /* the session layer (lib/sess) */
 	watch_hub *watches;     /* IDLE wake-ups; NULL without inotify */
 };

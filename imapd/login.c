@@ -88,6 +88,7 @@ static void logged_in(struct session *s, const char *method)
 		return;
 	}
 	s->state = IST_AUTH;
+	imapcmd_set_limits(s->reader, &s->srv->limits); /* APPENDLIMIT from now on */
 	sess_set_idle(s->base, s->srv->timeout_ms);
 	log_info("%s: login: user=%s, method=%s%s", s->client, s->login, method,
 		 strm_is_tls(s->stream) ? ", TLS" : "");

@@ -39,7 +39,7 @@ static void *session_open(void *server_ctx, sess *base, int fd)
 	s->client = sess_client(base);
 	s->stream = sess_strm(base);
 	s->state = IST_NOAUTH;
-	s->reader = imapcmd_reader_new(&srv->limits);
+	s->reader = imapcmd_reader_new(&srv->prelogin_limits);
 	imapcmd_pause_nonsync(s->reader, true); /* APPEND streams {n+} too */
 	return s;
 }
@@ -86,7 +86,8 @@ void imapd_discard_input(struct session *s)
 			 buf_len(s->pending));
 	buf_free(&s->pending);
 	imapcmd_reader_free(&s->reader);
-	s->reader = imapcmd_reader_new(&s->srv->limits);
+	s->reader = imapcmd_reader_new(s->state == IST_NOAUTH ? &s->srv->prelogin_limits
+							      : &s->srv->limits);
 	imapcmd_pause_nonsync(s->reader, true);
 }
 

@@ -243,6 +243,22 @@ class TestCommands(ImapBase):
         _, tagged = c.cmd("NOOP")
         self.assertIn("OK", tagged)
 
+    def test_prelogin_literal_small(self):
+        # before login a literal carries a password at most: 100 KB is
+        # refused before "+"; after login the APPENDLIMIT applies
+        c = self.raw()
+        c.send("a1 LOGIN {100000}\r\n")
+        line = c.line()
+        self.assertTrue(line.startswith("a1 BAD [TOOBIG]"), line)
+        c.send('a2 LOGIN {%d}\r\n' % len(ALICE))
+        self.assertTrue(c.line().startswith("+"))
+        c.send('%s "%s"\r\n' % (ALICE, ALICE_PW))
+        self.assertTrue(c.line().startswith("a2 OK"))
+        c.send("a3 APPEND INBOX {100000}\r\n")
+        self.assertTrue(c.line().startswith("+"))
+        c.send("x" * 99998 + "\r\n\r\n")
+        self.assertTrue(c.line().startswith("a3 OK"))
+
     def test_flood_line_cut_off(self):
         c = self.raw()
         chunk = b"x" * (1024 * 1024)

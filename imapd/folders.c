@@ -49,6 +49,7 @@ static void done(struct session *s, const char *what, enum mfolder_result r, con
 
 struct list_args {
 	unsigned select, ret;
+	unsigned status;   /* RETURN (STATUS (items)) of LIST-STATUS, 0: none */
 	bool extended;     /* LIST-EXTENDED syntax: \NonExistent, CHILDINFO */
 	const struct imapcmd_arg *ref;
 	const struct imapcmd_arg *pats; /* one pattern, or a list */
@@ -92,6 +93,33 @@ static bool options(const struct imapcmd_arg *list, bool selection, unsigned *bi
 	return true;
 }
 
+/* return_options: the RETURN list, with LIST-STATUS's "STATUS (items)"
+ * (RFC 5819) taken out of it first. */
+static bool return_options(const struct imapcmd_arg *list, struct list_args *la)
+{
+	struct imapcmd_arg rest[16];
+	struct imapcmd_arg plain = *list;
+	size_t n = 0;
+
+	for (size_t i = 0; i < list->count; i++) {
+		const struct imapcmd_arg *o = &list->list[i];
+
+		if (imapcmd_is_atom(o, "STATUS")) {
+			if (i + 1 >= list->count || o[1].type != IMAPCMD_LIST || o[1].count == 0 ||
+			    !imapd_status_items(&o[1], &la->status))
+				return false;
+			i++;
+		} else if (n < sizeof(rest) / sizeof(rest[0])) {
+			rest[n++] = *o;
+		} else {
+			return false;
+		}
+	}
+	plain.list = rest;
+	plain.count = n;
+	return options(&plain, false, &la->ret);
+}
+
 /* list_parse: LIST [(sel)] ref pattern|(patterns) [RETURN (opts)]. */
 static const char *list_parse(const struct imapcmd *cmd, struct list_args *la)
 {
@@ -125,8 +153,8 @@ static const char *list_parse(const struct imapcmd *cmd, struct list_args *la)
 	if (i < n) {
 		if (n != i + 2 || !imapcmd_is_atom(&a[i], "RETURN") || a[i + 1].type != IMAPCMD_LIST)
 			return "Syntax: ... RETURN (options)";
-		if (!options(&a[i + 1], false, &la->ret))
-			return "Unknown LIST return option.";
+		if (!return_options(&a[i + 1], la))
+			return "Unknown or malformed LIST return option.";
 		la->extended = true;
 	}
 	if ((la->select & MFOLDER_SEL_RECURSIVEMATCH) &&
@@ -180,10 +208,13 @@ static void run_list(struct session *s, const char *verb, const struct list_args
 	for (size_t i = 0; i < mfolder_list_count(list); i++) {
 		buf *out = buf_new(128);
 
-		mfolder_format(out, verb, mfolder_list_entry(list, i),
-			       la->extended ? MFOLDER_FMT_EXTENDED : 0);
+		const struct mfolder_entry *e = mfolder_list_entry(list, i);
+
+		mfolder_format(out, verb, e, la->extended ? MFOLDER_FMT_EXTENDED : 0);
 		strm_write(s->stream, buf_cstr(out), buf_len(out));
 		buf_free(&out);
+		if (la->status != 0 && !(e->attrs & (MFOLDER_NOSELECT | MFOLDER_NONEXISTENT)))
+			imapd_list_status(s, e->name, la->status);
 	}
 	mfolder_list_free(&list);
 	imapd_ok(s, "%s completed.", verb[1] == 'S' ? "Lsub" : "List");

@@ -194,6 +194,11 @@ void imapd_cmd_unsubscribe(struct session *s, const struct imapcmd *cmd);
 /* mailbox.c */
 void imapd_cmd_select(struct session *s, const struct imapcmd *cmd);
 void imapd_cmd_examine(struct session *s, const struct imapcmd *cmd);
+/* imapd_status_items: the STATUS item list's bits; false for an unknown
+ * item. imapd_list_status: the "* STATUS" line of a listed folder for
+ * LIST-STATUS (RFC 5819; nothing when it cannot be read). */
+bool imapd_status_items(const struct imapcmd_arg *list, unsigned *items_r);
+void imapd_list_status(struct session *s, const char *canon, unsigned items);
 void imapd_cmd_status(struct session *s, const struct imapcmd *cmd);
 /* imapd_cmd_close: CLOSE and UNSELECT. */
 void imapd_cmd_close(struct session *s, const struct imapcmd *cmd);

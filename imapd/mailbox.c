@@ -280,6 +280,37 @@ static void status_reply(struct session *s, const char *canon, unsigned items,
 	buf_free(&out);
 }
 
+bool imapd_status_items(const struct imapcmd_arg *list, unsigned *items_r)
+{
+	*items_r = 0;
+	for (size_t i = 0; i < list->count; i++) {
+		unsigned bit = 0;
+
+		for (size_t j = 0; j < sizeof(status_items) / sizeof(status_items[0]); j++)
+			if (imapcmd_is_atom(&list->list[i], status_items[j].name))
+				bit = status_items[j].bit;
+		if (bit == 0)
+			return false;
+		*items_r |= bit;
+	}
+	return true;
+}
+
+void imapd_list_status(struct session *s, const char *canon, unsigned items)
+{
+	char *dir = mfolder_path(s->mf, canon);
+	struct imapbox_status st;
+	char *err = NULL;
+
+	memset(&st, 0, sizeof(st));
+	if (imapbox_status(dir, items, &st, &err) == IMAPBOX_OK)
+		status_reply(s, canon, items, &st);
+	else if (err != NULL) /* RFC 5819: no STATUS line then, no error */
+		log_info("%s: user=%s: LIST-STATUS %s: %s", s->client, s->login, dir, err);
+	free(err);
+	free(dir);
+}
+
 void imapd_cmd_status(struct session *s, const struct imapcmd *cmd)
 {
 	const struct imapcmd_arg *list = cmd->count == 2 ? &cmd->args[1] : NULL;
@@ -293,17 +324,9 @@ void imapd_cmd_status(struct session *s, const struct imapcmd *cmd)
 		imapd_bad(s, "Syntax: STATUS name (items)");
 		return;
 	}
-	for (size_t i = 0; i < list->count; i++) {
-		unsigned bit = 0;
-
-		for (size_t j = 0; j < sizeof(status_items) / sizeof(status_items[0]); j++)
-			if (imapcmd_is_atom(&list->list[i], status_items[j].name))
-				bit = status_items[j].bit;
-		if (bit == 0) {
-			imapd_bad(s, "Unknown STATUS item.");
-			return;
-		}
-		items |= bit;
+	if (!imapd_status_items(list, &items)) {
+		imapd_bad(s, "Unknown STATUS item.");
+		return;
 	}
 	canon = buf_new(64);
 	dir = folder_dir(s, &cmd->args[0], canon);

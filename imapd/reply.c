@@ -121,7 +121,7 @@ void imapd_capabilities(const struct session *s, buf *out)
 	const char *mechs;
 
 	buf_puts(out, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE CHILDREN LIST-EXTENDED "
-		      "SPECIAL-USE CREATE-SPECIAL-USE UNSELECT STATUS=SIZE");
+		      "LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE UNSELECT STATUS=SIZE");
 	buf_printf(out, " UIDPLUS MOVE QUOTA QUOTA=RES-STORAGE APPENDLIMIT=%zu",
 		   s->srv->limits.max_literal);
 	buf_puts(out, " BINARY ESEARCH SEARCHRES WITHIN CONDSTORE");

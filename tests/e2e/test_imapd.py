@@ -420,11 +420,31 @@ class TestFolders(ImapBase):
         self.assertNotIn('"INBOX"', names)
         self.assertTrue(all("\\Sent" in u for u in untagged), untagged)
 
+    def test_list_status(self):
+        # LIST-STATUS (RFC 5819): a STATUS line after each selectable folder
+        c = self.login()
+        self.assertIn("LIST-STATUS", " ".join(c.cmd("CAPABILITY")[0]))
+        c.cmd("CREATE Box")
+        c.cmd("CREATE Par.Kid")  # Par has no directory: no STATUS for it
+        cur = os.path.join(self.maildir(), ".Box", "cur")
+        for i in range(3):
+            with open(os.path.join(cur, "17000000%02d.M1P1.h:2,%s" % (i, "S" if i else "")),
+                      "w") as f:
+                f.write("Subject: %d\n\nbody\n" % i)
+        untagged, tagged = c.cmd('LIST "" "*" RETURN (CHILDREN STATUS (MESSAGES UNSEEN))')
+        self.assertIn("OK", tagged)
+        i = untagged.index(next(u for u in untagged if u.endswith('"Box"')))
+        self.assertEqual(untagged[i + 1], '* STATUS "Box" (MESSAGES 3 UNSEEN 1)')
+        self.assertTrue(any(u.startswith('* STATUS "INBOX" (MESSAGES ') for u in untagged))
+        self.assertFalse(any(u.startswith('* STATUS "Par"') for u in untagged), untagged)
+        self.assertTrue(any(u.startswith('* STATUS "Par.Kid" (MESSAGES 0 ') for u in untagged))
+
     def test_list_root_and_syntax(self):
         c = self.login()
         untagged, tagged = c.cmd('LIST "" ""')
         self.assertEqual(untagged, ['* LIST (\\Noselect) "." ""'])
-        self.assertIn("BAD", c.cmd('LIST "" "*" RETURN (STATUS (MESSAGES))')[1])
+        self.assertIn("BAD", c.cmd('LIST "" "*" RETURN (STATUS (BOGUS))')[1])
+        self.assertIn("BAD", c.cmd('LIST "" "*" RETURN (STATUS)')[1])
         self.assertIn("BAD", c.cmd('LIST (RECURSIVEMATCH) "" "*"')[1])
         self.assertIn("BAD", c.cmd("LIST")[1])
         raw = self.raw()

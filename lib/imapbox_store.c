@@ -78,6 +78,9 @@ static int store_kwmask(imapbox *box, const struct imapbox_store *st, uint32_t *
 	return IMAPBOX_OK;
 }
 
+/* Renames of one message by others a STORE follows before it gives up. */
+#define IBX_STORE_TRIES 8
+
 /* store_one: message seq; 1 when changed (added to ch), 0 when not, -1
  * on an error (errno). */
 static int store_one(imapbox *box, uint32_t seq, const struct imapbox_store *st, uint32_t kwmask,
@@ -97,12 +100,23 @@ static int store_one(imapbox *box, uint32_t seq, const struct imapbox_store *st,
 		box->out_modified[(*nmod)++] = seq;
 		return 0;
 	}
-	old = ibx_mask_of(mbx_msg(box->mb, (size_t)idx));
-	mask = new_mask(box, old, st, kwmask);
-	if (mask == old)
-		return 0;
-	ibx_kw_letters(mask, letters);
-	rc = mbx_set_info(box->mb, (size_t)idx, mask & IBX_MASK_FLAGS, letters);
+	/* from the flags the file has now: another process's rename since our
+	 * last sync is found by mbx_set_info_once (2), and +FLAGS / -FLAGS are
+	 * applied to its flags rather than undoing its change */
+	for (int try = 0;; try++) {
+		old = ibx_mask_of(mbx_msg(box->mb, (size_t)idx));
+		mask = new_mask(box, old, st, kwmask);
+		if (mask == old)
+			return 0;
+		ibx_kw_letters(mask, letters);
+		rc = mbx_set_info_once(box->mb, (size_t)idx, mask & IBX_MASK_FLAGS, letters);
+		if (rc != 2)
+			break;
+		if (try + 1 >= IBX_STORE_TRIES) {
+			errno = EBUSY; /* renamed under us again and again */
+			return -1;
+		}
+	}
 	if (rc != 0)
 		return rc > 0 ? 0 : -1;
 	ch[*nch] = (struct ibx_mchange){ .uid = v->uid, .mask = ibx_mask_of(mbx_msg(box->mb, (size_t)idx)) };

@@ -109,6 +109,12 @@ int mbx_set_flags(mbx *mb, size_t i, unsigned flags);
  * exactly those of keywords (any order; NULL keeps the current ones).
  * Letters that are neither flags nor keywords are kept. */
 int mbx_set_info(mbx *mb, size_t i, unsigned flags, const char *keywords);
+/* mbx_set_info_once: one try of mbx_set_info: when another process had
+ * renamed the file (changed its flags), nothing is renamed and 2 is
+ * returned with the message updated to its file's name and flags now, so
+ * a caller adding or removing flags computes them again from those
+ * instead of undoing the other process's change. */
+int mbx_set_info_once(mbx *mb, size_t i, unsigned flags, const char *keywords);
 
 /* mbx_find_uid: the index of the message with this UID, or -1 (binary
  * search: messages are in UID order). */

@@ -78,25 +78,33 @@ int mbx_set_flags(mbx *mb, size_t i, unsigned flags)
 	return mbx_set_info(mb, i, flags, NULL);
 }
 
-int mbx_set_info(mbx *mb, size_t i, unsigned flags, const char *keywords)
+int mbx_set_info_once(mbx *mb, size_t i, unsigned flags, const char *keywords)
 {
 	struct mbx_msg *m = &mb->msgs[i].m;
+	char *name = mbx_name_with_flags(m, flags, keywords);
+	int rc = 0;
 
+	if (m->in_new || strcmp(name, m->name) != 0)
+		rc = renameat(msg_dirfd(mb, m), m->name, mb->cur_fd, name);
+	if (rc == 0)
+		mbx_msg_set_name(&mb->ar, m, name, false);
+	free(name);
+	if (rc == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	if (relocate(mb, i) < 0)
+		return errno == ENOENT ? 1 : -1;
+	return 2;
+}
+
+int mbx_set_info(mbx *mb, size_t i, unsigned flags, const char *keywords)
+{
 	for (int try = 0; try < MBX_SCAN_TRIES; try++) {
-		char *name = mbx_name_with_flags(m, flags, keywords);
-		int rc = 0;
+		int rc = mbx_set_info_once(mb, i, flags, keywords);
 
-		if (m->in_new || strcmp(name, m->name) != 0)
-			rc = renameat(msg_dirfd(mb, m), m->name, mb->cur_fd, name);
-		if (rc == 0)
-			mbx_msg_set_name(&mb->ar, m, name, false);
-		free(name);
-		if (rc == 0)
-			return 0;
-		if (errno != ENOENT)
-			return -1;
-		if (relocate(mb, i) < 0)
-			return errno == ENOENT ? 1 : -1;
+		if (rc != 2)
+			return rc;
 	}
 	return 1;
 }

@@ -754,6 +754,25 @@ static void test_own_store_then_foreign(void **state)
 	imapbox_close(&box);
 }
 
+static void test_store_keeps_foreign_change(void **state)
+{
+	imapbox *box;
+	struct imapbox_store_result res;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	box = ib_open(true);
+	/* another device marks it seen; this session has not synced since */
+	mt_move("cur/100.a.host:2,", "cur/100.a.host:2,S");
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_ADD, IMAPMSG_FLAGGED, NULL, 0, &res),
+			 IMAPBOX_OK);
+	assert_true(mt_exists("cur/100.a.host:2,FS"));
+	assert_int_equal(ib_store(box, 1, IMAPBOX_STORE_REMOVE, IMAPMSG_FLAGGED, NULL, 0, &res),
+			 IMAPBOX_OK);
+	assert_true(mt_exists("cur/100.a.host:2,S"));
+	imapbox_close(&box);
+}
+
 static void test_append_torn_uidlist(void **state)
 {
 	struct imapbox_append ap = { 0 };
@@ -919,6 +938,7 @@ int main(void)
 		MT_TEST(test_close_wakes_nobody),
 		MT_TEST(test_dovecot_store),
 		MT_TEST(test_own_store_then_foreign),
+		MT_TEST(test_store_keeps_foreign_change),
 		MT_TEST(test_append_torn_uidlist),
 		MT_TEST(test_two_processes_store),
 		MT_TEST(test_copy_self_and_gone),

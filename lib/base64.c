@@ -42,9 +42,7 @@ void base64_encode(buf *out, const void *data, size_t len)
 	buf_commit(out, n);
 }
 
-/* b64_value: the 6-bit value of an alphabet character, -1 for others
- * ('=' included: the group decoder handles padding itself). */
-static int b64_value(unsigned char c)
+int base64_char_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -70,7 +68,7 @@ static int b64_group(const char *in, bool last, unsigned char *out)
 	if (last && in[3] == '=')
 		pad = in[2] == '=' ? 2 : 1;
 	for (int i = 0; i < 4 - pad; i++) {
-		int d = b64_value((unsigned char)in[i]);
+		int d = base64_char_value((unsigned char)in[i]);
 
 		if (d < 0)
 			return -1;

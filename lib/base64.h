@@ -26,4 +26,9 @@ void base64_encode(buf *out, const void *data, size_t len);
  * to nothing and is valid. */
 int base64_decode(buf *out, const char *in, size_t len);
 
+/* base64_char_value: the 6-bit value of an alphabet character, -1 for
+ * any other byte ('=' included). For the lenient decoders of message
+ * bodies and encoded words (lib/mime, lib/imapfetch). */
+int base64_char_value(unsigned char c);
+
 #endif

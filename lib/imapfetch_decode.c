@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "base64.h"
+
 void imapfetch_decoder_init(struct imapfetch_decoder *d, const char *data,
 			    const struct mime_range *range, enum imapfetch_cte cte)
 {
@@ -19,19 +21,6 @@ void imapfetch_decoder_init(struct imapfetch_decoder *d, const char *data,
 	d->cte = cte;
 }
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	return c == '/' ? 63 : -1;
-}
-
 /* b64_unit: the next up to 3 bytes into d->pend. */
 static void b64_unit(struct imapfetch_decoder *d)
 {
@@ -40,7 +29,7 @@ static void b64_unit(struct imapfetch_decoder *d)
 
 	while (n < 4 && d->pos < d->stop) {
 		unsigned char c = (unsigned char)d->data[d->pos++];
-		int v = b64_value(c);
+		int v = base64_char_value(c);
 
 		if (c == '=') {
 			d->pos = d->stop; /* padding: the end */

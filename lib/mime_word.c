@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "mem.h"
 #include "mime_int.h"
 
@@ -73,21 +74,6 @@ int mime_charset_to_utf8(const char *charset, const char *in, size_t len, buf *o
 	return 0;
 }
 
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* base64_lenient: skips anything outside the alphabet, stops at '='. */
 static void base64_lenient(const char *in, size_t len, buf *out)
 {
@@ -95,7 +81,7 @@ static void base64_lenient(const char *in, size_t len, buf *out)
 	int bits = 0;
 
 	for (size_t i = 0; i < len && in[i] != '='; i++) {
-		int v = b64val((unsigned char)in[i]);
+		int v = base64_char_value((unsigned char)in[i]);
 
 		if (v < 0)
 			continue;

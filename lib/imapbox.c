@@ -312,7 +312,7 @@ const char *imapbox_msg_base(const imapbox *box, uint32_t seq)
 {
 	long idx = mbx_find_uid(box->mb, view_at(box, seq)->uid);
 
-	return idx < 0 ? "" : mbx_msg(box->mb, (size_t)idx)->base;
+	return idx < 0 ? "" : mbx_msg_peek(box->mb, (size_t)idx)->base;
 }
 
 /* msg_learn: the mtime and CRLF size of message idx from its file. */
@@ -351,7 +351,7 @@ int imapbox_msg(imapbox *box, uint32_t seq, unsigned need, struct imapmsg *m)
 	if (idx < 0)
 		return IMAPBOX_TEMP;
 	if (v->vsize < 0)
-		v->vsize = mbx_msg(box->mb, (size_t)idx)->vsize;
+		v->vsize = mbx_msg_peek(box->mb, (size_t)idx)->vsize;
 	if ((((need & IMAPBOX_NEED_DATE) && v->idate < 0) || ((need & IMAPBOX_NEED_SIZE) && v->vsize < 0)) &&
 	    msg_learn(box, (size_t)idx, v, need) < 0)
 		return IMAPBOX_TEMP;

@@ -413,7 +413,7 @@ int ibx_mseq_rebuild(struct ibx_mseq *ms, const mbx *mb, char **err_r)
 			 (unsigned long long)ms->highest);
 	fresh = ms->highest + 1;
 	for (size_t i = 0; i < count; i++) {
-		const struct mbx_msg *m = mbx_msg(mb, i);
+		const struct mbx_msg *m = mbx_msg_peek(mb, i);
 		const struct ibx_mrec *old = ibx_mseq_find(ms, m->uid);
 		uint32_t mask = ibx_mask_of(m);
 		uint64_t modseq = old != NULL && !old->expunged && old->mask == mask ? old->modseq : fresh;

@@ -63,7 +63,7 @@ static uint32_t *claim_recent(imapbox *box, mbx *mb, size_t *n_r)
 	uint32_t *uids = xmalloc((count + 1) * sizeof(*uids));
 
 	for (size_t i = 0; box->rw && i < count; i++) {
-		const struct mbx_msg *m = mbx_msg(mb, i);
+		const struct mbx_msg *m = mbx_msg_peek(mb, i);
 
 		if (m->in_new && mbx_set_flags(mb, i, m->flags) == 0)
 			uids[n++] = m->uid;
@@ -94,7 +94,7 @@ static struct ibx_mchange *changes_needed(const struct ibx_mseq *ms, const mbx *
 	struct ibx_mchange *ch = xmalloc((count + ms->n + 1) * sizeof(*ch));
 
 	for (size_t i = 0, k = 0; i < count; i++) {
-		const struct mbx_msg *m = mbx_msg(mb, i);
+		const struct mbx_msg *m = mbx_msg_peek(mb, i);
 		uint32_t mask = ibx_mask_of(m);
 		const struct ibx_mrec *r = merge_find(ms, m->uid, &k);
 
@@ -106,11 +106,11 @@ static struct ibx_mchange *changes_needed(const struct ibx_mseq *ms, const mbx *
 	for (size_t k = 0; mbx_stable(mb) && k < ms->n; k++) { /* both in UID order: merge */
 		const struct ibx_mrec *r = &ms->recs[k];
 
-		while (j < count && mbx_msg(mb, j)->uid < r->uid)
+		while (j < count && mbx_msg_peek(mb, j)->uid < r->uid)
 			j++;
 		if (r->modseq > newer_than)
 			continue;
-		if (!r->expunged && (j == count || mbx_msg(mb, j)->uid != r->uid))
+		if (!r->expunged && (j == count || mbx_msg_peek(mb, j)->uid != r->uid))
 			ch[n++] = (struct ibx_mchange){ .uid = r->uid, .mask = r->mask, .expunged = true };
 	}
 	*n_r = n;
@@ -190,7 +190,7 @@ void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent)
 
 	box->snap = xmalloc((count + nold + 1) * sizeof(*box->snap));
 	for (size_t i = 0, k = 0; i < count; i++) {
-		const struct mbx_msg *m = mbx_msg(box->mb, i);
+		const struct mbx_msg *m = mbx_msg_peek(box->mb, i);
 		const struct ibx_mrec *r = merge_find(&box->ms, m->uid, &k);
 		struct ibx_snap *s = &box->snap[n];
 

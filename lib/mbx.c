@@ -38,7 +38,7 @@ static int load_run(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r
 		mbx_sync_match(ld);
 		if (lockfd < 0 && !(ld->ul.valid && ld->nnew == 0))
 			return 1;
-		if (mbx_scan_stat_missing(mb, ld, try < MBX_SCAN_TRIES) == 0)
+		if (mbx_scan_stat_missing(mb, ld, try < MBX_SCAN_TRIES, false) == 0)
 			break;
 	}
 	if (lockfd < 0 && ld->nstat >= MBX_STAT_RECORD_MIN && ld->stable)
@@ -57,6 +57,14 @@ fail:
 	return -1;
 }
 
+/* will_rewrite: the locked pass will replace the whole uidlist (not
+ * append to it, not leave it): then every size a stat can give is
+ * written with it, so it is read once per store, not once per open. */
+static bool will_rewrite(const struct mbx_load *ld)
+{
+	return !(ld->ul.valid && (ld->nnew == 0 || mbx_sync_can_append(ld)));
+}
+
 /* load_locked: the second pass, under the lock, after an unlocked one
  * found files without a UID (or a bad uidlist): the list is read again
  * (another process may have numbered them meanwhile) and matched to the
@@ -70,7 +78,7 @@ static int load_locked(const mbx *mb, struct mbx_load *ld, int lockfd, char **er
 	if (mbx_ulist_load(mb, ld, err_r) < 0)
 		goto fail;
 	mbx_sync_match(ld);
-	for (int try = 1; mbx_scan_stat_missing(mb, ld, try < MBX_SCAN_TRIES) != 0; try++) {
+	for (int try = 1; mbx_scan_stat_missing(mb, ld, try < MBX_SCAN_TRIES, will_rewrite(ld)) != 0; try++) {
 		if (mbx_scan_all(mb, ld, err_r) < 0)
 			goto fail;
 		mbx_sync_match(ld);
@@ -239,6 +247,8 @@ void mbx_free(mbx **mb_p)
 
 	if (mb == NULL)
 		return;
+	if (mb->nstat >= MBX_STAT_RECORD_MIN)
+		mbx_size_record(mb);
 	if (mb->new_fd >= 0)
 		close_subdir(mb->new_fd);
 	if (mb->cur_fd >= 0)
@@ -277,9 +287,21 @@ size_t mbx_count(const mbx *mb)
 	return mb->n;
 }
 
-const struct mbx_msg *mbx_msg(const mbx *mb, size_t i)
+const struct mbx_msg *mbx_msg_peek(const mbx *mb, size_t i)
 {
 	if (i >= mb->n)
 		log_panic("mbx_msg: index %zu of %zu", i, mb->n);
 	return &mb->msgs[i].m;
+}
+
+/* mbx_msg: the size is read here on first need (not at open); the mbx is
+ * the caller's own heap object, changed only in its cache of sizes and,
+ * when the file was renamed meanwhile, its name. */
+const struct mbx_msg *mbx_msg(const mbx *mb, size_t i)
+{
+	const struct mbx_msg *m = mbx_msg_peek(mb, i);
+
+	if (m->psize < 0)
+		mbx_size_stat((mbx *)mb, i);
+	return m;
 }

@@ -58,7 +58,8 @@ struct mbx_msg {
 	unsigned flags;        /* enum mbx_flag bits from the name */
 	const char *keywords;  /* keyword letters a-z from the name, "" if none */
 	long long psize;       /* bytes on disk (",S=" in the name, the uidlist
-				  S ext, or stat) */
+				  S ext, or a stat on first need: mbx_msg; -1
+				  from mbx_msg_peek until then) */
 	long long vsize;       /* bytes with every line end as CRLF (",W=" in the
 				  name or the W ext), -1 until mbx_vsizes */
 	const char *pop3_uidl; /* the P ext, or NULL */
@@ -83,8 +84,13 @@ size_t mbx_count(const mbx *mb);
  * renamed may be missing from the list: it is not gone, and a caller must
  * not take its absence for an expunge. */
 bool mbx_stable(const mbx *mb);
-/* mbx_msg: message i, 0 <= i < mbx_count. */
+/* mbx_msg: message i, 0 <= i < mbx_count. A psize that neither the name
+ * nor the uidlist gave is found by a stat of the file here, on the first
+ * call for it (so an open reads only the directories and the uidlist).
+ * mbx_msg_peek: the same without that stat (psize may be -1), for callers
+ * that walk every message for UIDs and flags. */
 const struct mbx_msg *mbx_msg(const mbx *mb, size_t i);
+const struct mbx_msg *mbx_msg_peek(const mbx *mb, size_t i);
 
 /* mbx_vsizes: fills vsize for every message that lacks it by reading its
  * file (a vanished file gets its psize, or 0), and records the results as

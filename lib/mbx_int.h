@@ -18,9 +18,11 @@
 
 #define MBX_LOCK_SUFFIX ".lock"
 #define MBX_SCAN_TRIES 5 /* scans while a directory keeps changing */
-/* A pass that had to stat at least this many files for their size (a
- * uidlist Dovecot wrote has no S) rewrites the uidlist with S, so later
- * opens (every SELECT, every sync of an IDLE session) stat none. */
+/* Sizes are not read at open when neither the name nor the uidlist has
+ * them (a uidlist Dovecot wrote has no S): mbx_msg stats a file on first
+ * need. An mbx that stat'ed at least this many files records them as S
+ * exts in the uidlist when freed (lock free at once), so later opens and
+ * sessions stat none; files numbered under the lock are stat'ed then. */
 #define MBX_STAT_RECORD_MIN 64
 
 /* ---- string arena: many small strings freed together (mbx_arena.c) ---- */
@@ -92,6 +94,7 @@ struct mbx_imsg {
 	struct mbx_msg m;
 	const char *exts;      /* uidlist ext tokens except W, "" */
 	bool vsize_read;       /* vsize was counted from the file here */
+	bool psize_stat;       /* psize was found by a stat here */
 };
 
 struct mbx {
@@ -102,6 +105,7 @@ struct mbx {
 	struct mbx_imsg *msgs;
 	size_t n;
 	bool stable;           /* the last scan saw the directories settle */
+	size_t nstat;          /* sizes found by stat (mbx_size_stat) */
 };
 
 
@@ -153,10 +157,19 @@ int mbx_scan_all(const mbx *mb, struct mbx_load *ld, char **err_r);
 int mbx_scan_cmp_ent(const void *a, const void *b);
 /* mbx_scan_dedupe: after sorting by base, one entry per base (cur/ wins). */
 void mbx_scan_dedupe(struct mbx_load *ld);
-/* mbx_scan_stat_missing: sizes the name and uidlist did not give (counted
- * in ld->nstat); 1 when a file vanished and retry is set (scan again),
- * else 0. */
-int mbx_scan_stat_missing(const mbx *mb, struct mbx_load *ld, bool retry);
+/* mbx_scan_stat_missing: sizes the name and uidlist did not give, for the
+ * files without a UID only unless all (counted in ld->nstat); 1 when such
+ * a file vanished and retry is set (scan again), else 0. */
+int mbx_scan_stat_missing(const mbx *mb, struct mbx_load *ld, bool retry, bool all);
+
+/* ---- sizes (mbx_size.c) ---- */
+
+/* mbx_size_stat: fills message i's psize by a stat of its file (found
+ * again when renamed; 0 when gone). */
+void mbx_size_stat(mbx *mb, size_t i);
+/* mbx_size_record: writes the S and W exts this mbx learned into the
+ * uidlist when the lock is free at once (a cache: failure is no error). */
+void mbx_size_record(mbx *mb);
 
 /* ---- the dovecot-uidlist file (mbx_uidlist.c) ---- */
 

@@ -113,6 +113,8 @@ int mbx_expunge(mbx *mb, size_t i)
 {
 	struct mbx_msg *m = &mb->msgs[i].m;
 
+	if (m->psize < 0) /* for maildirsize: read before the file is gone */
+		mbx_size_stat(mb, i);
 	for (int try = 0; try < MBX_SCAN_TRIES; try++) {
 		if (unlinkat(msg_dirfd(mb, m), m->name, 0) == 0) {
 			char *root = mbx_quota_root(mb->path);

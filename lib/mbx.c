@@ -106,7 +106,9 @@ static int cmp_msg_uid(const void *a, const void *b)
 /* adopt: the mbx takes the pass's strings and makes its message list. */
 static void adopt(mbx *mb, struct mbx_load *ld)
 {
-	mb->ar = ld->ar;
+	mb->sh = xcalloc(1, sizeof(*mb->sh));
+	mb->sh->ar = ld->ar;
+	mb->sh->refs = 1;
 	ld->ar = NULL;
 	mb->uidvalidity = ld->ul.uidvalidity;
 	mb->nextuid = ld->ul.nextuid;
@@ -119,11 +121,11 @@ static void adopt(mbx *mb, struct mbx_load *ld)
 		const char *info = mbx_name_info(e->name, e->baselen);
 
 		im->m.uid = e->uid;
-		im->m.base = mbx_arena_strndup(&mb->ar, e->name, e->baselen);
+		im->m.base = mbx_arena_strndup(&mb->sh->ar, e->name, e->baselen);
 		im->m.name = e->name;
 		im->m.in_new = e->in_new;
 		im->m.flags = mbx_flags_parse(info);
-		im->m.keywords = mbx_name_keywords(&mb->ar, info);
+		im->m.keywords = mbx_name_keywords(&mb->sh->ar, info);
 		im->m.psize = e->psize;
 		im->m.vsize = e->vsize;
 		im->m.pop3_uidl = e->rec != NULL ? e->rec->pop3 : NULL;
@@ -220,11 +222,18 @@ int mbx_open(const char *maildir, mbx **mb_r, char **err_r)
 {
 	struct mbx_load ld = { 0 };
 	mbx *mb = mbx_alloc(maildir, err_r);
+	struct mbx_stamps before;
+	bool have_stamps;
 	int rc, lockfd;
 
 	*mb_r = NULL;
 	if (mb == NULL)
 		return -1;
+	have_stamps = mbx_cache_stamps(mb, &before);
+	if (have_stamps && mbx_cache_get(mb, &before)) {
+		*mb_r = mb;
+		return 0;
+	}
 	rc = load_run(mb, &ld, -1, err_r);
 	if (rc == 1) {
 		lockfd = mbx_lock_take(mb, mbx_lock_wait_ms, err_r);
@@ -237,6 +246,8 @@ int mbx_open(const char *maildir, mbx **mb_r, char **err_r)
 	}
 	adopt(mb, &ld);
 	mbx_load_clear(&ld);
+	if (have_stamps)
+		mbx_cache_put(mb, &before);
 	*mb_r = mb;
 	return 0;
 }
@@ -254,6 +265,7 @@ void mbx_free(mbx **mb_p)
 	if (mb->cur_fd >= 0)
 		close_subdir(mb->cur_fd);
 	mbx_arena_free(&mb->ar);
+	mbx_shared_unref(&mb->sh);
 	free(mb->msgs);
 	free(mb->path);
 	free(mb->ulist_path);

@@ -33,6 +33,10 @@
 /* mbx_lock_wait_ms: how long mbx_open waits for the uidlist lock; starts
  * as MBX_LOCK_WAIT_MS. Only tests change it (added for test_mbx). */
 extern int mbx_lock_wait_ms;
+/* mbx_cache_hits: opens served from the per-process copy of the folder's
+ * last scan (mbx_cache.c: new/, cur/ and the uidlist unchanged since);
+ * counted for tests and benchmarks. */
+extern unsigned long mbx_cache_hits;
 
 /* Standard flags, the letters of the ":2," suffix (Maildir spec). */
 enum mbx_flag {

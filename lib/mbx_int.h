@@ -5,13 +5,16 @@
  * uidlist format and its races are described in mbx_uidlist.c. Files:
  * mbx.c (open, message list), mbx_arena.c, mbx_name.c (file names, flags),
  * mbx_scan.c (new/ and cur/), mbx_uidlist.c, mbx_lock.c, mbx_sync.c (UIDs
- * for files), mbx_size.c (sizes), mbx_msg.c (one message). */
+ * for files), mbx_size.c (sizes), mbx_msg.c (one message), mbx_cache.c
+ * (the last pass per folder, reused while nothing changed). */
 #ifndef POSTERN_MBX_INT_H
 #define POSTERN_MBX_INT_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "buf.h"
 #include "mbx.h"
@@ -97,10 +100,18 @@ struct mbx_imsg {
 	bool psize_stat;       /* psize was found by a stat here */
 };
 
+/* The strings of one pass (names, bases, exts), shared by every mbx made
+ * from it (mbx_cache.c), freed with the last. */
+struct mbx_shared {
+	struct mbx_arena *ar;
+	unsigned refs;
+};
+
 struct mbx {
 	char *path, *ulist_path, *lock_path;
 	int new_fd, cur_fd;
-	struct mbx_arena *ar;
+	struct mbx_shared *sh;     /* the pass's strings */
+	struct mbx_arena *ar;      /* strings learned since (renames) */
 	uint32_t uidvalidity, nextuid;
 	struct mbx_imsg *msgs;
 	size_t n;
@@ -211,6 +222,36 @@ int mbx_sync_append(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r
 /* mbx_sync_write: replaces the uidlist with the pass's records, which
  * releases the lock. 0, or -1 with *err_r (heap). */
 int mbx_sync_write(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r);
+
+/* ---- the per-process cache of the last pass (mbx_cache.c) ---- */
+
+#define MBX_CACHE_SLOTS 4      /* folders kept */
+#define MBX_CACHE_AGE_MS 1000  /* stamps younger than this: not kept */
+
+struct mbx_stamp {
+	struct timespec mtime;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+};
+
+struct mbx_stamps {            /* new/, cur/, the uidlist */
+	struct mbx_stamp dirs[3];
+	struct timespec taken;
+};
+
+/* mbx_cache_stamps: the stamps now; false when one cannot be had (no
+ * uidlist yet). */
+bool mbx_cache_stamps(const mbx *mb, struct mbx_stamps *st);
+/* mbx_cache_get: when the kept pass of mb's folder has stamps st, fills
+ * mb's message list from it (true). */
+bool mbx_cache_get(mbx *mb, const struct mbx_stamps *st);
+/* mbx_cache_put: keeps mb's list (just made by a pass that began with
+ * stamps before) when the scan was stable, the stamps are old enough and
+ * have not changed since. */
+void mbx_cache_put(const mbx *mb, const struct mbx_stamps *before);
+/* mbx_shared_unref: drops a reference (frees with the last; NULLs it). */
+void mbx_shared_unref(struct mbx_shared **sh);
 
 /* ---- passes (mbx.c) ---- */
 

@@ -114,7 +114,8 @@ static void adopt(mbx *mb, struct mbx_load *ld)
 	mb->nextuid = ld->ul.nextuid;
 	mb->n = ld->n;
 	mb->stable = ld->stable;
-	mb->msgs = xcalloc(ld->n + 1, sizeof(*mb->msgs));
+	mb->msgs = mb->sh->msgs = xcalloc(ld->n + 1, sizeof(*mb->msgs));
+	mb->sh->n = ld->n;
 	for (size_t k = 0; k < ld->n; k++) {
 		const struct mbx_ent *e = &ld->ents[k];
 		struct mbx_imsg *im = &mb->msgs[k];
@@ -266,7 +267,8 @@ void mbx_free(mbx **mb_p)
 		close_subdir(mb->cur_fd);
 	mbx_arena_free(&mb->ar);
 	mbx_shared_unref(&mb->sh);
-	free(mb->msgs);
+	if (mb->msgs_own)
+		free(mb->msgs);
 	free(mb->path);
 	free(mb->ulist_path);
 	free(mb->lock_path);
@@ -311,9 +313,7 @@ const struct mbx_msg *mbx_msg_peek(const mbx *mb, size_t i)
  * when the file was renamed meanwhile, its name. */
 const struct mbx_msg *mbx_msg(const mbx *mb, size_t i)
 {
-	const struct mbx_msg *m = mbx_msg_peek(mb, i);
-
-	if (m->psize < 0)
-		mbx_size_stat((mbx *)mb, i);
-	return m;
+	if (mbx_msg_peek(mb, i)->psize < 0)
+		mbx_size_stat((mbx *)mb, i); /* may copy the list: look again */
+	return mbx_msg_peek(mb, i);
 }

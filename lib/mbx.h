@@ -35,8 +35,9 @@
 extern int mbx_lock_wait_ms;
 /* mbx_cache_hits: opens served from the per-process copy of the folder's
  * last scan (mbx_cache.c: new/, cur/ and the uidlist unchanged since);
- * counted for tests and benchmarks. */
-extern unsigned long mbx_cache_hits;
+ * mbx_cache_shared: scans that found that list again and share it.
+ * Counted for tests and benchmarks. */
+extern unsigned long mbx_cache_hits, mbx_cache_shared;
 
 /* Standard flags, the letters of the ":2," suffix (Maildir spec). */
 enum mbx_flag {

@@ -1,10 +1,14 @@
-/* mbx_cache.c: the last scan of a folder, kept per process, so an open of
- * a folder that did not change since (new/, cur/ and the uidlist have
- * the same time stamps, inodes and sizes) copies the message list instead
- * of reading 100,000 directory entries and the uidlist again (a warm
- * SELECT; pop3d too). A scan is kept only when its stamps were at least
- * MBX_CACHE_AGE_MS old when taken, so any later change to the directory
- * or file gets another mtime even on a file system with coarse ticks. */
+/* mbx_cache.c: the last scan of a folder, kept per process and shared:
+ * an open of a folder that did not change since (new/, cur/ and the
+ * uidlist have the same time stamps, inodes and sizes) takes a reference
+ * to its message list instead of reading 100,000 directory entries and
+ * the uidlist again (a warm SELECT; pop3d too), and a scan that finds the
+ * same list as the kept one shares it too, so the sessions of a folder
+ * hold one list between them until one changes a message (copy on
+ * write: mbx_msgs_own). A scan is reused without a rescan only when its
+ * stamps were at least MBX_CACHE_AGE_MS old when taken, so any later
+ * change to the directory or file gets another mtime even on a file
+ * system with coarse ticks. */
 #include "mbx_int.h"
 
 #include <stdlib.h>
@@ -14,14 +18,13 @@
 
 #include "mem.h"
 
-unsigned long mbx_cache_hits;
+unsigned long mbx_cache_hits, mbx_cache_shared;
 
 struct mbx_cent {
 	char *path;
 	struct mbx_stamps st;
+	bool reuse;                /* st may stand for a scan (old enough) */
 	struct mbx_shared *sh;
-	struct mbx_imsg *msgs;
-	size_t n;
 	uint32_t uidvalidity, nextuid;
 };
 
@@ -97,9 +100,41 @@ static bool old_enough(const struct mbx_stamps *st)
 static void cent_clear(struct mbx_cent *ce)
 {
 	free(ce->path);
-	free(ce->msgs);
 	mbx_shared_unref(&ce->sh);
 	memset(ce, 0, sizeof(*ce));
+}
+
+void mbx_msgs_own(mbx *mb)
+{
+	struct mbx_imsg *copy;
+
+	if (mb->msgs_own)
+		return;
+	copy = xmalloc((mb->n + 1) * sizeof(*copy));
+	memcpy(copy, mb->msgs, (mb->n + 1) * sizeof(*copy));
+	mb->msgs = copy;
+	mb->msgs_own = true;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* same_list: mb's fresh list is the kept one, message by message. */
+static bool same_list(const mbx *mb, const struct mbx_cent *ce)
+{
+	if (mb->n != ce->sh->n || mb->uidvalidity != ce->uidvalidity || mb->nextuid != ce->nextuid)
+		return false;
+	for (size_t k = 0; k < mb->n; k++) {
+		const struct mbx_imsg *a = &mb->msgs[k], *b = &ce->sh->msgs[k];
+
+		if (a->m.uid != b->m.uid || a->m.in_new != b->m.in_new || a->m.psize != b->m.psize ||
+		    a->m.vsize != b->m.vsize || !str_eq(a->m.name, b->m.name) || !str_eq(a->exts, b->exts) ||
+		    !str_eq(a->m.pop3_uidl, b->m.pop3_uidl))
+			return false;
+	}
+	return true;
 }
 
 static struct mbx_cent *cent_find(const char *path)
@@ -114,17 +149,13 @@ bool mbx_cache_get(mbx *mb, const struct mbx_stamps *st)
 {
 	struct mbx_cent *ce = cent_find(mb->path);
 
-	if (ce == NULL)
+	if (ce == NULL || !ce->reuse || !stamps_eq(&ce->st, st))
 		return false;
-	if (!stamps_eq(&ce->st, st)) {
-		cent_clear(ce);
-		return false;
-	}
 	mb->sh = ce->sh;
 	mb->sh->refs++;
-	mb->msgs = xmalloc((ce->n + 1) * sizeof(*mb->msgs));
-	memcpy(mb->msgs, ce->msgs, (ce->n + 1) * sizeof(*mb->msgs));
-	mb->n = ce->n;
+	mb->msgs = ce->sh->msgs;
+	mb->msgs_own = false;
+	mb->n = ce->sh->n;
 	mb->uidvalidity = ce->uidvalidity;
 	mb->nextuid = ce->nextuid;
 	mb->stable = true;
@@ -132,27 +163,33 @@ bool mbx_cache_get(mbx *mb, const struct mbx_stamps *st)
 	return true;
 }
 
-void mbx_cache_put(const mbx *mb, const struct mbx_stamps *before)
+void mbx_cache_put(mbx *mb, const struct mbx_stamps *before)
 {
 	struct mbx_stamps after;
 	struct mbx_cent *ce = cent_find(mb->path);
+	bool reuse;
 
-	if (ce != NULL)
-		cent_clear(ce);
-	if (!mb->stable || !old_enough(before) || !mbx_cache_stamps(mb, &after) || !stamps_eq(before, &after))
+	if (!mb->stable || mb->msgs_own)
 		return;
-	if (ce == NULL) {
-		ce = &mbx_cents[mbx_cnext];
-		mbx_cnext = (mbx_cnext + 1) % MBX_CACHE_SLOTS;
+	reuse = old_enough(before) && mbx_cache_stamps(mb, &after) && stamps_eq(before, &after);
+	if (ce != NULL && same_list(mb, ce)) { /* share the kept list */
+		mbx_shared_unref(&mb->sh);
+		mb->sh = ce->sh;
+		mb->sh->refs++;
+		mb->msgs = ce->sh->msgs;
+		mbx_cache_shared++;
+	} else {
+		if (ce == NULL) {
+			ce = &mbx_cents[mbx_cnext];
+			mbx_cnext = (mbx_cnext + 1) % MBX_CACHE_SLOTS;
+		}
 		cent_clear(ce);
+		ce->path = xstrdup(mb->path);
+		ce->sh = mb->sh;
+		ce->sh->refs++;
+		ce->uidvalidity = mb->uidvalidity;
+		ce->nextuid = mb->nextuid;
 	}
-	ce->path = xstrdup(mb->path);
 	ce->st = *before;
-	ce->sh = mb->sh;
-	ce->sh->refs++;
-	ce->msgs = xmalloc((mb->n + 1) * sizeof(*ce->msgs));
-	memcpy(ce->msgs, mb->msgs, (mb->n + 1) * sizeof(*ce->msgs));
-	ce->n = mb->n;
-	ce->uidvalidity = mb->uidvalidity;
-	ce->nextuid = mb->nextuid;
+	ce->reuse = reuse;
 }

@@ -100,10 +100,14 @@ struct mbx_imsg {
 	bool psize_stat;       /* psize was found by a stat here */
 };
 
-/* The strings of one pass (names, bases, exts), shared by every mbx made
- * from it (mbx_cache.c), freed with the last. */
+/* One pass's message list and its strings (names, bases, exts), shared
+ * read-only by every mbx made from it (mbx_cache.c: sessions of one
+ * folder in a process), freed with the last. An mbx that changes a
+ * message (rename, a size learned) first takes a copy (mbx_msgs_own). */
 struct mbx_shared {
 	struct mbx_arena *ar;
+	struct mbx_imsg *msgs;
+	size_t n;
 	unsigned refs;
 };
 
@@ -113,8 +117,9 @@ struct mbx {
 	struct mbx_shared *sh;     /* the pass's strings */
 	struct mbx_arena *ar;      /* strings learned since (renames) */
 	uint32_t uidvalidity, nextuid;
-	struct mbx_imsg *msgs;
+	struct mbx_imsg *msgs;     /* sh->msgs, or the mbx's own copy */
 	size_t n;
+	bool msgs_own;
 	bool stable;           /* the last scan saw the directories settle */
 	size_t nstat;          /* sizes found by stat (mbx_size_stat) */
 };
@@ -246,12 +251,16 @@ bool mbx_cache_stamps(const mbx *mb, struct mbx_stamps *st);
 /* mbx_cache_get: when the kept pass of mb's folder has stamps st, fills
  * mb's message list from it (true). */
 bool mbx_cache_get(mbx *mb, const struct mbx_stamps *st);
-/* mbx_cache_put: keeps mb's list (just made by a pass that began with
- * stamps before) when the scan was stable, the stamps are old enough and
- * have not changed since. */
-void mbx_cache_put(const mbx *mb, const struct mbx_stamps *before);
+/* mbx_cache_put: after a stable pass that began with stamps before: when
+ * its list is the kept one, mb shares that; else mb's list is kept. A
+ * later open reuses it without a scan only when the stamps were old
+ * enough and did not change during the pass. */
+void mbx_cache_put(mbx *mb, const struct mbx_stamps *before);
 /* mbx_shared_unref: drops a reference (frees with the last; NULLs it). */
 void mbx_shared_unref(struct mbx_shared **sh);
+/* mbx_msgs_own: before a message of mb is changed: mb's own copy of the
+ * list (pointers into the shared one are stale after). */
+void mbx_msgs_own(mbx *mb);
 
 /* ---- passes (mbx.c) ---- */
 

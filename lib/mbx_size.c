@@ -106,20 +106,23 @@ void mbx_size_record(mbx *mb)
 out:
 	free(err);
 	mbx_load_clear(&ld);
-	for (size_t k = 0; k < mb->n; k++) /* recorded (or not to be): once */
+	for (size_t k = 0; mb->msgs_own && k < mb->n; k++) /* recorded (or not to be): once */
 		mb->msgs[k].vsize_read = mb->msgs[k].psize_stat = false;
 	mb->nstat = 0;
 }
 
 void mbx_size_stat(mbx *mb, size_t i)
 {
-	struct mbx_imsg *im = &mb->msgs[i];
+	struct mbx_imsg *im;
 	struct stat st;
 	int fd = -1;
 
+	mbx_msgs_own(mb);
+	im = &mb->msgs[i];
 	if (fstatat(im->m.in_new ? mb->new_fd : mb->cur_fd, im->m.name, &st, 0) == 0) {
 		im->m.psize = (long long)st.st_size;
 	} else if ((fd = mbx_msg_open(mb, i)) >= 0 && fstat(fd, &st) == 0) { /* renamed */
+		im = &mb->msgs[i];
 		im->m.psize = (long long)st.st_size;
 	} else {
 		if (errno != ENOENT)
@@ -176,6 +179,7 @@ int mbx_vsizes(mbx *mb, char **err_r)
 	size_t n = 0, opened = 0, learned = 0;
 	int rc = 0;
 
+	mbx_msgs_own(mb);
 	for (size_t i = 0; i < mb->n; i++)
 		if (mb->msgs[i].m.vsize < 0)
 			todo[n++] = i;

@@ -299,6 +299,39 @@ static void test_scan_cache(void **state)
 	mbx_free(&b);
 }
 
+/* Two opens that find the same files share one list; a change by one
+ * (a rename, a size learned) is its own, the other keeps what it saw. */
+static void test_shared_list_cow(void **state)
+{
+	mbx *a, *b;
+	unsigned long shared = mbx_cache_shared;
+	int fd;
+
+	(void)state;
+	mt_put("cur/1000.a.host:2,S", "a\n");
+	mt_put("cur/1001.b.host:2,", "bb\n");
+	mbx_free(&(mbx *){ mt_open() });
+	a = mt_open();
+	b = mt_open(); /* young stamps: scanned, found equal, shared */
+	assert_int_equal(mbx_cache_shared, shared + 1);
+	assert_ptr_equal(mbx_msg_peek(a, 0), mbx_msg_peek(b, 0));
+	assert_int_equal(mbx_set_flags(a, 1, MBX_SEEN | MBX_FLAGGED), 0);
+	assert_string_equal(mbx_msg(a, 1)->name, "1001.b.host:2,FS");
+	assert_string_equal(mbx_msg_peek(b, 1)->name, "1001.b.host:2,");
+	assert_int_equal(mbx_msg_peek(b, 1)->flags, 0);
+	assert_int_equal(mbx_msg(b, 0)->psize, 2);
+	assert_int_equal(mbx_msg(b, 1)->psize, 3);
+	read_first(b, 'a');
+	fd = mbx_msg_open(b, 1); /* found again by its base */
+	assert_true(fd >= 0);
+	close(fd);
+	assert_string_equal(mbx_msg(b, 1)->name, "1001.b.host:2,FS");
+	assert_int_equal(mbx_msg_peek(b, 1)->flags, MBX_SEEN | MBX_FLAGGED);
+	mbx_free(&a);
+	assert_string_equal(mbx_msg(b, 0)->base, "1000.a.host");
+	mbx_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +342,7 @@ int main(void)
 		MT_TEST(test_missing_folder),
 		MT_TEST(test_shared_dir_fds),
 		MT_TEST(test_scan_cache),
+		MT_TEST(test_shared_list_cow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

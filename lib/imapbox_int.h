@@ -61,11 +61,15 @@ uint32_t ibx_mask_of(const struct mbx_msg *m);
 
 /* ---- MODSEQs: postern-modseq (imapbox_modseq.c) ---- */
 
+/* MODSEQs are 63-bit (RFC 7162), so the tables below keep a flag in the
+ * 64th bit: 16 bytes a message (1,000 IDLE sessions hold one each). */
+#define IBX_MODSEQ_MAX INT64_MAX
+
 struct ibx_mrec {          /* one message in the table */
 	uint32_t uid;
 	uint32_t mask;
-	uint64_t modseq;
-	bool expunged;
+	uint64_t modseq : 63;
+	uint64_t expunged : 1;
 };
 
 struct ibx_mseq {
@@ -128,9 +132,14 @@ int ibx_mseq_parse(struct ibx_mseq *ms, const unsigned char *data, size_t len, b
 struct ibx_view {          /* one message as the session knows it */
 	uint32_t uid;
 	uint32_t mask;
-	uint64_t modseq;
-	bool recent;
-	bool expunged;             /* gone elsewhere, EXPUNGE not sent yet */
+	uint64_t modseq : 63;
+	uint64_t recent : 1;
+	uint64_t expunged : 1;     /* gone elsewhere, EXPUNGE not sent yet */
+};
+
+/* What FETCH learned of a view message (box->meta, parallel to the view,
+ * made by the first imapbox_msg: an IDLE session has none). */
+struct ibx_meta {
 	long long vsize;           /* -1: not known yet */
 	time_t idate;              /* -1: not known yet */
 };
@@ -138,8 +147,8 @@ struct ibx_view {          /* one message as the session knows it */
 struct ibx_snap {          /* one message as the last sync found it */
 	uint32_t uid;
 	uint32_t mask;
-	uint64_t modseq;
-	bool recent;
+	uint64_t modseq : 63;
+	uint64_t recent : 1;
 };
 
 struct ibx_stamp {         /* what a directory or file looked like */
@@ -157,6 +166,7 @@ struct imapbox {
 	uint32_t uidvalidity, uidnext;
 	/* the view */
 	struct ibx_view *view;
+	struct ibx_meta *meta;     /* NULL, or one per view message */
 	size_t nview, capview;
 	/* the last sync's findings */
 	struct ibx_snap *snap;

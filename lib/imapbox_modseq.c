@@ -206,7 +206,8 @@ int ibx_mseq_parse(struct ibx_mseq *ms, const unsigned char *data, size_t len, b
 		uint32_t uid = get32(r), kind = get32(r + 16);
 		uint64_t modseq = get64(r + 8);
 
-		if (get32(r + 20) != rec_check(r) || uid == 0 || modseq == 0 || kind > IBX_KIND_EXPUNGE)
+		if (get32(r + 20) != rec_check(r) || uid == 0 || modseq == 0 || modseq > IBX_MODSEQ_MAX ||
+		    kind > IBX_KIND_EXPUNGE)
 			break;
 		table_apply(ms, uid, get32(r + 4), modseq, kind == IBX_KIND_EXPUNGE);
 		ms->nfile++;

@@ -22,6 +22,7 @@
 #include "imapbox_int.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -205,6 +206,7 @@ void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent)
 	if (!mbx_stable(box->mb) && old != NULL && box->snap_uidvalidity == mbx_uidvalidity(box->mb))
 		carry_missed(box, box->snap, &n, old, nold);
 	free(old);
+	box->snap = xrealloc(box->snap, (n + 1) * sizeof(*box->snap)); /* no slack kept */
 	box->nsnap = n;
 	box->snap_uidvalidity = mbx_uidvalidity(box->mb);
 	box->snap_uidnext = mbx_uidnext(box->mb);
@@ -283,14 +285,22 @@ static void out_grow(uint32_t **arr, size_t n)
 
 static struct ibx_view view_from_snap(const struct ibx_snap *s)
 {
-	return (struct ibx_view){ .uid = s->uid, .mask = s->mask, .modseq = s->modseq,
-				  .recent = s->recent, .vsize = -1, .idate = -1 };
+	return (struct ibx_view){ .uid = s->uid, .mask = s->mask, .modseq = s->modseq, .recent = s->recent };
+}
+
+/* take_meta: what FETCH learned of old view message i (SIZE_MAX: a new
+ * one) at nm[out], when the session has learned any. */
+static void take_meta(const imapbox *box, struct ibx_meta *nm, size_t out, size_t i)
+{
+	if (nm != NULL)
+		nm[out] = i != SIZE_MAX ? box->meta[i] : (struct ibx_meta){ .vsize = -1, .idate = -1 };
 }
 
 void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 {
 	size_t oldn = box->nview, j = 0, out = 0, nexp = 0, nchg = 0;
 	struct ibx_view *nv;
+	struct ibx_meta *nm;
 
 	memset(ch, 0, sizeof(*ch));
 	if (box->snap_uidvalidity != box->uidvalidity) {
@@ -304,6 +314,7 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 	if (!box->snap_dirty)
 		return; /* nothing new since the last take: O(1) */
 	nv = xmalloc((oldn + box->nsnap + 1) * sizeof(*nv));
+	nm = box->meta != NULL ? xmalloc((oldn + box->nsnap + 1) * sizeof(*nm)) : NULL;
 	out_grow(&box->out_seqs, oldn);
 	out_grow(&box->out_uids, oldn);
 	out_grow(&box->out_changed, oldn + box->nsnap);
@@ -322,18 +333,22 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 			}
 			v.recent |= s->recent;
 			v.expunged = false;
+			take_meta(box, nm, out, i);
 			nv[out++] = v;
 		} else if (expunges) {
 			box->out_seqs[nexp] = (uint32_t)i + 1;
 			box->out_uids[nexp++] = v.uid;
 		} else {
 			v.expunged = true;
+			take_meta(box, nm, out, i);
 			nv[out++] = v;
 		}
 	}
 	for (; j < box->nsnap; j++)
-		if (out == 0 || box->snap[j].uid > nv[out - 1].uid)
+		if (out == 0 || box->snap[j].uid > nv[out - 1].uid) {
+			take_meta(box, nm, out, SIZE_MAX);
 			nv[out++] = view_from_snap(&box->snap[j]);
+		}
 	/* EXPUNGEs go out highest first, so each number is still valid */
 	for (size_t a = 0, b = nexp; a + 1 < b; a++, b--) {
 		uint32_t t = box->out_seqs[a];
@@ -345,7 +360,9 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 		box->out_uids[b - 1] = t;
 	}
 	free(box->view);
-	box->view = nv;
+	box->view = xrealloc(nv, (out + 1) * sizeof(*nv)); /* no slack kept while idle */
+	free(box->meta);
+	box->meta = nm;
 	box->nview = out;
 	box->uidnext = box->snap_uidnext;
 	ch->expunged_seqs = box->out_seqs;

@@ -39,6 +39,7 @@ void mbx_shared_unref(struct mbx_shared **sh_p)
 	if (sh == NULL || --sh->refs > 0)
 		return;
 	mbx_arena_free(&sh->ar);
+	free(sh->msgs);
 	free(sh);
 }
 

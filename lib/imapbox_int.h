@@ -61,14 +61,16 @@ uint32_t ibx_mask_of(const struct mbx_msg *m);
 
 /* ---- MODSEQs: postern-modseq (imapbox_modseq.c) ---- */
 
-/* MODSEQs are 63-bit (RFC 7162), so the tables below keep a flag in the
- * 64th bit: 16 bytes a message (1,000 IDLE sessions hold one each). */
-#define IBX_MODSEQ_MAX INT64_MAX
+/* MODSEQs are kept in 62 bits (RFC 7162 allows 63; one is added per
+ * change, so 2^62 is never reached), and the tables below keep their
+ * flags in the other bits: 16 bytes a message (1,000 IDLE sessions hold
+ * one each). A record with a larger MODSEQ is a bad record. */
+#define IBX_MODSEQ_MAX ((UINT64_C(1) << 62) - 1)
 
 struct ibx_mrec {          /* one message in the table */
 	uint32_t uid;
 	uint32_t mask;
-	uint64_t modseq : 63;
+	uint64_t modseq : 62;
 	uint64_t expunged : 1;
 };
 
@@ -129,10 +131,12 @@ int ibx_mseq_parse(struct ibx_mseq *ms, const unsigned char *data, size_t len, b
 
 /* ---- the box ---- */
 
+_Static_assert(sizeof(struct ibx_mrec) == 16, "a MODSEQ record is 16 bytes");
+
 struct ibx_view {          /* one message as the session knows it */
 	uint32_t uid;
 	uint32_t mask;
-	uint64_t modseq : 63;
+	uint64_t modseq : 62;
 	uint64_t recent : 1;
 	uint64_t expunged : 1;     /* gone elsewhere, EXPUNGE not sent yet */
 };
@@ -147,9 +151,11 @@ struct ibx_meta {
 struct ibx_snap {          /* one message as the last sync found it */
 	uint32_t uid;
 	uint32_t mask;
-	uint64_t modseq : 63;
+	uint64_t modseq : 62;
 	uint64_t recent : 1;
 };
+
+_Static_assert(sizeof(struct ibx_view) == 16 && sizeof(struct ibx_snap) == 16, "16 bytes a message");
 
 struct ibx_stamp {         /* what a directory or file looked like */
 	struct timespec mtime;
@@ -168,7 +174,7 @@ struct imapbox {
 	struct ibx_view *view;
 	struct ibx_meta *meta;     /* NULL, or one per view message */
 	size_t nview, capview;
-	/* the last sync's findings */
+	/* the last sync's findings (NULL: the same as the view) */
 	struct ibx_snap *snap;
 	size_t nsnap;
 	uint32_t nrecent;          /* \Recent messages in the view */
@@ -202,6 +208,10 @@ void ibx_record_new(const char *dir, uint32_t uidvalidity, const uint32_t *uids,
 /* ibx_expunge_uids: expunges the messages with these UIDs (ascending),
  * \Deleted or not (MOVE). As imapbox_expunge. */
 int ibx_expunge_uids(imapbox *box, const uint32_t *uids, size_t nuids, bool need_deleted, char **err_r);
+/* ibx_snap_ensure: after an imapbox_take that reported everything, the
+ * snapshot equals the view and is not kept (NULL); this makes it again
+ * from the view before it is changed or read. */
+void ibx_snap_ensure(imapbox *box);
 /* ibx_build_snap: the snapshot from box->mb and the MODSEQ table. */
 void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent);
 /* ibx_view_find: index of uid in the view, -1 if none. */

@@ -190,7 +190,8 @@ int ibx_mseq_parse(struct ibx_mseq *ms, const unsigned char *data, size_t len, b
 
 	*used_r = 0;
 	if (with_header) {
-		if (len < IBX_REC || memcmp(data, ibx_magic, 8) != 0 || get32(data + 12) != hdr_check(data))
+		if (len < IBX_REC || memcmp(data, ibx_magic, 8) != 0 || get32(data + 12) != hdr_check(data) ||
+		    get64(data + 16) > IBX_MODSEQ_MAX)
 			return -1;
 		ms->floor = get64(data + 16);
 		if (ms->floor > ms->highest)
@@ -290,6 +291,10 @@ static int read_tail(struct ibx_mseq *ms, bool locked, char **err_r)
 		}
 	}
 	free(chunk);
+	if (got && ms->cap > ms->n + ms->n / 8 + 64) { /* no slack kept while idle */
+		ms->cap = ms->n + 64;
+		ms->recs = xrealloc(ms->recs, ms->cap * sizeof(*ms->recs));
+	}
 	return got;
 }
 

@@ -124,7 +124,8 @@ static int store_one(imapbox *box, uint32_t seq, const struct imapbox_store *st,
 	return 1;
 }
 
-/* apply_own: our records into the view and the snapshot. */
+/* apply_own: our records into the view and the snapshot (when one is
+ * kept apart from the view). */
 static void apply_own(imapbox *box, const struct ibx_mchange *ch, const uint32_t *seqs, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
@@ -220,6 +221,7 @@ static void snap_drop(imapbox *box, const struct ibx_mchange *ch, size_t n)
 {
 	size_t out = 0;
 
+	ibx_snap_ensure(box);
 	for (size_t i = 0; i < box->nsnap; i++) {
 		const struct ibx_mrec *r = n > 0 ? ibx_mseq_find(&box->ms, box->snap[i].uid) : NULL;
 

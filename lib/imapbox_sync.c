@@ -183,11 +183,29 @@ static void carry_missed(imapbox *box, struct ibx_snap *snap, size_t *n_r, const
 	free(merged);
 }
 
+void ibx_snap_ensure(imapbox *box)
+{
+	if (box->snap != NULL || box->nview == 0)
+		return;
+	box->snap = xmalloc((box->nview + 1) * sizeof(*box->snap));
+	for (size_t i = 0; i < box->nview; i++) {
+		const struct ibx_view *v = &box->view[i];
+
+		box->snap[i] = (struct ibx_snap){ .uid = v->uid, .mask = v->mask, .modseq = v->modseq,
+						  .recent = v->recent };
+	}
+	box->nsnap = box->nview;
+}
+
 void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent)
 {
 	size_t count = mbx_count(box->mb), n = 0;
-	struct ibx_snap *old = box->snap;
-	size_t nold = box->nsnap;
+	struct ibx_snap *old;
+	size_t nold;
+
+	ibx_snap_ensure(box);
+	old = box->snap;
+	nold = box->nsnap;
 
 	box->snap = xmalloc((count + nold + 1) * sizeof(*box->snap));
 	for (size_t i = 0, k = 0; i < count; i++) {
@@ -377,4 +395,9 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 	ch->changed_seqs = box->out_changed;
 	ch->nchanged = nchg;
 	box->snap_dirty = !expunges && out != box->nsnap; /* expunges still held */
+	if (expunges && !box->snap_dirty) { /* the view is the snapshot now: */
+		free(box->snap);            /* not kept twice (ibx_snap_ensure) */
+		box->snap = NULL;
+		box->nsnap = 0;
+	}
 }

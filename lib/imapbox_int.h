@@ -184,6 +184,7 @@ struct imapbox {
 	unsigned kw_count_told;    /* keywords in FLAGS last sent */
 	struct ibx_stamp st_new, st_cur, st_ulist;
 	time_t last_full;
+	bool rescan;               /* the next full sync scans (IBX_RESCAN_SECS) */
 	/* results handed out */
 	uint32_t *out_seqs, *out_uids, *out_changed, *out_modified;
 	const char *kwnames[IMAPBOX_MAX_KEYWORDS];

@@ -245,7 +245,7 @@ int ibx_full_sync(imapbox *box, char **err_r)
 		return -1;
 	scan_modseq = box->ms.corrupt || box->ms.fd < 0 ? UINT64_MAX : box->ms.highest;
 	for (int try = 0;; try++) { /* another go when files moved under the scan */
-		if (mbx_open(box->path, &mb, err_r) < 0)
+		if ((box->rescan ? mbx_open_rescan : mbx_open)(box->path, &mb, err_r) < 0)
 			return -1;
 		if (mbx_stable(mb) || try == IBX_UNSTABLE_TRIES)
 			break;
@@ -267,6 +267,7 @@ int ibx_full_sync(imapbox *box, char **err_r)
 		stamps_keep(box, &after);
 	}
 	box->last_full = time(NULL);
+	box->rescan = false;
 	mbx_free(&box->mb);
 	box->mb = mb;
 	ibx_build_snap(box, recent, nrecent);
@@ -280,7 +281,8 @@ int imapbox_sync(imapbox *box, char **err_r)
 	int rc;
 
 	stamps_take(box, &now);
-	if (time(NULL) - box->last_full >= IBX_RESCAN_SECS || !ibx_stamp_eq(&now.nw, &box->st_new) ||
+	box->rescan = time(NULL) - box->last_full >= IBX_RESCAN_SECS; /* not from lib/mbx's kept scan */
+	if (box->rescan || !ibx_stamp_eq(&now.nw, &box->st_new) ||
 	    !ibx_stamp_eq(&now.cur, &box->st_cur) || !ibx_stamp_eq(&now.ulist, &box->st_ulist))
 		return ibx_full_sync(box, err_r) < 0 ? IMAPBOX_TEMP : IMAPBOX_OK;
 	if (ibx_kw_load(&box->kw, err_r) < 0)

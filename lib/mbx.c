@@ -219,7 +219,7 @@ static mbx *mbx_alloc(const char *maildir, char **err_r)
 	return mb;
 }
 
-int mbx_open(const char *maildir, mbx **mb_r, char **err_r)
+static int open_folder(const char *maildir, bool reuse, mbx **mb_r, char **err_r)
 {
 	struct mbx_load ld = { 0 };
 	mbx *mb = mbx_alloc(maildir, err_r);
@@ -231,7 +231,7 @@ int mbx_open(const char *maildir, mbx **mb_r, char **err_r)
 	if (mb == NULL)
 		return -1;
 	have_stamps = mbx_cache_stamps(mb, &before);
-	if (have_stamps && mbx_cache_get(mb, &before)) {
+	if (have_stamps && reuse && mbx_cache_get(mb, &before)) {
 		*mb_r = mb;
 		return 0;
 	}
@@ -251,6 +251,16 @@ int mbx_open(const char *maildir, mbx **mb_r, char **err_r)
 		mbx_cache_put(mb, &before);
 	*mb_r = mb;
 	return 0;
+}
+
+int mbx_open(const char *maildir, mbx **mb_r, char **err_r)
+{
+	return open_folder(maildir, true, mb_r, err_r);
+}
+
+int mbx_open_rescan(const char *maildir, mbx **mb_r, char **err_r)
+{
+	return open_folder(maildir, false, mb_r, err_r);
 }
 
 void mbx_free(mbx **mb_p)

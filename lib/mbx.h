@@ -78,6 +78,10 @@ struct mbx_msg {
  * Returns 0, or -1 with *err_r (heap) when the folder cannot be read or
  * the lock cannot be had (temporary trouble: tell the user to retry). */
 int mbx_open(const char *maildir, mbx **mb_r, char **err_r);
+/* mbx_open_rescan: as mbx_open, but always scans (never takes the kept
+ * scan of an unchanged folder, see mbx_cache_hits): for the occasional
+ * rescan that catches what time stamps cannot show. */
+int mbx_open_rescan(const char *maildir, mbx **mb_r, char **err_r);
 void mbx_free(mbx **mb);
 
 const char *mbx_path(const mbx *mb);

@@ -265,6 +265,10 @@ static void test_scan_cache(void **state)
 	assert_int_equal(mbx_count(b), 2);
 	assert_string_equal(mbx_msg(b, 1)->name, "1001.b.host");
 	assert_int_equal(mbx_msg(b, 1)->psize, 3);
+	mbx_free(&b);
+	assert_int_equal(mbx_open_rescan(mt_mdir, &b, &(char *){ NULL }), 0); /* scans */
+	assert_int_equal(mbx_cache_hits, hits + 1);
+	assert_int_equal(mbx_count(b), 2);
 	mbx_free(&a);                    /* b keeps the shared strings alive */
 	assert_string_equal(mbx_msg(b, 0)->base, "1000.a.host");
 	mbx_free(&b);

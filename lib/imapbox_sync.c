@@ -380,7 +380,7 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 		box->out_uids[b - 1] = t;
 	}
 	free(box->view);
-	box->view = xrealloc(nv, (out + 1) * sizeof(*nv)); /* no slack kept while idle */
+	box->view = nv = xrealloc(nv, (out + 1) * sizeof(*nv)); /* no slack kept while idle */
 	free(box->meta);
 	box->meta = nm;
 	box->nview = out;

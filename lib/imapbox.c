@@ -113,6 +113,7 @@ void imapbox_close(imapbox **box_p)
 	ibx_kw_free(&box->kw);
 	ibx_mseq_free(&box->ms);
 	free(box->view);
+	free(box->meta);
 	free(box->snap);
 	free(box->out_seqs);
 	free(box->out_uids);
@@ -312,11 +313,11 @@ const char *imapbox_msg_base(const imapbox *box, uint32_t seq)
 {
 	long idx = mbx_find_uid(box->mb, view_at(box, seq)->uid);
 
-	return idx < 0 ? "" : mbx_msg(box->mb, (size_t)idx)->base;
+	return idx < 0 ? "" : mbx_msg_peek(box->mb, (size_t)idx)->base;
 }
 
 /* msg_learn: the mtime and CRLF size of message idx from its file. */
-static int msg_learn(imapbox *box, size_t idx, struct ibx_view *v, unsigned need)
+static int msg_learn(imapbox *box, size_t idx, struct ibx_meta *v, unsigned need)
 {
 	int fd = mbx_msg_open(box->mb, idx);
 	struct stat st;
@@ -344,16 +345,23 @@ static int msg_learn(imapbox *box, size_t idx, struct ibx_view *v, unsigned need
 
 int imapbox_msg(imapbox *box, uint32_t seq, unsigned need, struct imapmsg *m)
 {
-	struct ibx_view *v = &box->view[view_at(box, seq) - box->view];
+	const struct ibx_view *v = view_at(box, seq);
 	long idx = msg_index(box, seq);
+	struct ibx_meta *mt;
 	size_t nk = 0;
 
 	if (idx < 0)
 		return IMAPBOX_TEMP;
-	if (v->vsize < 0)
-		v->vsize = mbx_msg(box->mb, (size_t)idx)->vsize;
-	if ((((need & IMAPBOX_NEED_DATE) && v->idate < 0) || ((need & IMAPBOX_NEED_SIZE) && v->vsize < 0)) &&
-	    msg_learn(box, (size_t)idx, v, need) < 0)
+	if (box->meta == NULL) {
+		box->meta = xmalloc((box->nview + 1) * sizeof(*box->meta));
+		for (size_t k = 0; k < box->nview; k++)
+			box->meta[k] = (struct ibx_meta){ .vsize = -1, .idate = -1 };
+	}
+	mt = &box->meta[v - box->view];
+	if (mt->vsize < 0)
+		mt->vsize = mbx_msg_peek(box->mb, (size_t)idx)->vsize;
+	if ((((need & IMAPBOX_NEED_DATE) && mt->idate < 0) || ((need & IMAPBOX_NEED_SIZE) && mt->vsize < 0)) &&
+	    msg_learn(box, (size_t)idx, mt, need) < 0)
 		return IMAPBOX_TEMP;
 	for (int k = 0; k < IMAPBOX_MAX_KEYWORDS; k++)
 		if ((v->mask & (1u << (IBX_KW_SHIFT + k))) && box->kw.names[k] != NULL)
@@ -364,8 +372,8 @@ int imapbox_msg(imapbox *box, uint32_t seq, unsigned need, struct imapmsg *m)
 	m->flags = ibx_imap_flags(v->mask) | (v->recent ? IMAPMSG_RECENT : 0);
 	m->keywords = box->kwnames;
 	m->nkeywords = nk;
-	m->internaldate = v->idate >= 0 ? v->idate : 0;
-	m->size = v->vsize;
+	m->internaldate = mt->idate >= 0 ? mt->idate : 0;
+	m->size = mt->vsize;
 	m->modseq = v->modseq;
 	return IMAPBOX_OK;
 }

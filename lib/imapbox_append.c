@@ -267,7 +267,7 @@ static int copy_one(struct ibx_copy *cp, size_t idx, const char *dst)
 	mbx *mb = cp->box->mb;
 
 	for (int try = 0; try < 2; try++) {
-		const struct mbx_msg *m = mbx_msg(mb, idx);
+		const struct mbx_msg *m = mbx_msg_peek(mb, idx);
 		char *src = xasprintf("%s/%s/%s", cp->box->path, m->in_new ? "new" : "cur", m->name);
 		int rc = link(src, dst), link_errno = errno, fd;
 

@@ -61,11 +61,17 @@ uint32_t ibx_mask_of(const struct mbx_msg *m);
 
 /* ---- MODSEQs: postern-modseq (imapbox_modseq.c) ---- */
 
+/* MODSEQs are kept in 62 bits (RFC 7162 allows 63; one is added per
+ * change, so 2^62 is never reached), and the tables below keep their
+ * flags in the other bits: 16 bytes a message (1,000 IDLE sessions hold
+ * one each). A record with a larger MODSEQ is a bad record. */
+#define IBX_MODSEQ_MAX ((UINT64_C(1) << 62) - 1)
+
 struct ibx_mrec {          /* one message in the table */
 	uint32_t uid;
 	uint32_t mask;
-	uint64_t modseq;
-	bool expunged;
+	uint64_t modseq : 62;
+	uint64_t expunged : 1;
 };
 
 struct ibx_mseq {
@@ -125,12 +131,19 @@ int ibx_mseq_parse(struct ibx_mseq *ms, const unsigned char *data, size_t len, b
 
 /* ---- the box ---- */
 
+_Static_assert(sizeof(struct ibx_mrec) == 16, "a MODSEQ record is 16 bytes");
+
 struct ibx_view {          /* one message as the session knows it */
 	uint32_t uid;
 	uint32_t mask;
-	uint64_t modseq;
-	bool recent;
-	bool expunged;             /* gone elsewhere, EXPUNGE not sent yet */
+	uint64_t modseq : 62;
+	uint64_t recent : 1;
+	uint64_t expunged : 1;     /* gone elsewhere, EXPUNGE not sent yet */
+};
+
+/* What FETCH learned of a view message (box->meta, parallel to the view,
+ * made by the first imapbox_msg: an IDLE session has none). */
+struct ibx_meta {
 	long long vsize;           /* -1: not known yet */
 	time_t idate;              /* -1: not known yet */
 };
@@ -138,9 +151,11 @@ struct ibx_view {          /* one message as the session knows it */
 struct ibx_snap {          /* one message as the last sync found it */
 	uint32_t uid;
 	uint32_t mask;
-	uint64_t modseq;
-	bool recent;
+	uint64_t modseq : 62;
+	uint64_t recent : 1;
 };
+
+_Static_assert(sizeof(struct ibx_view) == 16 && sizeof(struct ibx_snap) == 16, "16 bytes a message");
 
 struct ibx_stamp {         /* what a directory or file looked like */
 	struct timespec mtime;
@@ -157,8 +172,9 @@ struct imapbox {
 	uint32_t uidvalidity, uidnext;
 	/* the view */
 	struct ibx_view *view;
+	struct ibx_meta *meta;     /* NULL, or one per view message */
 	size_t nview, capview;
-	/* the last sync's findings */
+	/* the last sync's findings (NULL: the same as the view) */
 	struct ibx_snap *snap;
 	size_t nsnap;
 	uint32_t nrecent;          /* \Recent messages in the view */
@@ -168,6 +184,7 @@ struct imapbox {
 	unsigned kw_count_told;    /* keywords in FLAGS last sent */
 	struct ibx_stamp st_new, st_cur, st_ulist;
 	time_t last_full;
+	bool rescan;               /* the next full sync scans (IBX_RESCAN_SECS) */
 	/* results handed out */
 	uint32_t *out_seqs, *out_uids, *out_changed, *out_modified;
 	const char *kwnames[IMAPBOX_MAX_KEYWORDS];
@@ -192,6 +209,10 @@ void ibx_record_new(const char *dir, uint32_t uidvalidity, const uint32_t *uids,
 /* ibx_expunge_uids: expunges the messages with these UIDs (ascending),
  * \Deleted or not (MOVE). As imapbox_expunge. */
 int ibx_expunge_uids(imapbox *box, const uint32_t *uids, size_t nuids, bool need_deleted, char **err_r);
+/* ibx_snap_ensure: after an imapbox_take that reported everything, the
+ * snapshot equals the view and is not kept (NULL); this makes it again
+ * from the view before it is changed or read. */
+void ibx_snap_ensure(imapbox *box);
 /* ibx_build_snap: the snapshot from box->mb and the MODSEQ table. */
 void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent);
 /* ibx_view_find: index of uid in the view, -1 if none. */

@@ -190,7 +190,8 @@ int ibx_mseq_parse(struct ibx_mseq *ms, const unsigned char *data, size_t len, b
 
 	*used_r = 0;
 	if (with_header) {
-		if (len < IBX_REC || memcmp(data, ibx_magic, 8) != 0 || get32(data + 12) != hdr_check(data))
+		if (len < IBX_REC || memcmp(data, ibx_magic, 8) != 0 || get32(data + 12) != hdr_check(data) ||
+		    get64(data + 16) > IBX_MODSEQ_MAX)
 			return -1;
 		ms->floor = get64(data + 16);
 		if (ms->floor > ms->highest)
@@ -206,7 +207,8 @@ int ibx_mseq_parse(struct ibx_mseq *ms, const unsigned char *data, size_t len, b
 		uint32_t uid = get32(r), kind = get32(r + 16);
 		uint64_t modseq = get64(r + 8);
 
-		if (get32(r + 20) != rec_check(r) || uid == 0 || modseq == 0 || kind > IBX_KIND_EXPUNGE)
+		if (get32(r + 20) != rec_check(r) || uid == 0 || modseq == 0 || modseq > IBX_MODSEQ_MAX ||
+		    kind > IBX_KIND_EXPUNGE)
 			break;
 		table_apply(ms, uid, get32(r + 4), modseq, kind == IBX_KIND_EXPUNGE);
 		ms->nfile++;
@@ -289,6 +291,10 @@ static int read_tail(struct ibx_mseq *ms, bool locked, char **err_r)
 		}
 	}
 	free(chunk);
+	if (got && ms->cap > ms->n + ms->n / 8 + 64) { /* no slack kept while idle */
+		ms->cap = ms->n + 64;
+		ms->recs = xrealloc(ms->recs, ms->cap * sizeof(*ms->recs));
+	}
 	return got;
 }
 
@@ -413,7 +419,7 @@ int ibx_mseq_rebuild(struct ibx_mseq *ms, const mbx *mb, char **err_r)
 			 (unsigned long long)ms->highest);
 	fresh = ms->highest + 1;
 	for (size_t i = 0; i < count; i++) {
-		const struct mbx_msg *m = mbx_msg(mb, i);
+		const struct mbx_msg *m = mbx_msg_peek(mb, i);
 		const struct ibx_mrec *old = ibx_mseq_find(ms, m->uid);
 		uint32_t mask = ibx_mask_of(m);
 		uint64_t modseq = old != NULL && !old->expunged && old->mask == mask ? old->modseq : fresh;

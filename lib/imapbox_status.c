@@ -55,7 +55,7 @@ int imapbox_status(const char *dir, unsigned items, struct imapbox_status *st, c
 	st->uidnext = mbx_uidnext(mb);
 	st->uidvalidity = mbx_uidvalidity(mb);
 	for (size_t i = 0; i < mbx_count(mb); i++) {
-		const struct mbx_msg *m = mbx_msg(mb, i);
+		const struct mbx_msg *m = mbx_msg_peek(mb, i);
 
 		st->recent += m->in_new;
 		st->unseen += !(m->flags & MBX_SEEN);

@@ -104,7 +104,7 @@ static int store_one(imapbox *box, uint32_t seq, const struct imapbox_store *st,
 	 * last sync is found by mbx_set_info_once (2), and +FLAGS / -FLAGS are
 	 * applied to its flags rather than undoing its change */
 	for (int try = 0;; try++) {
-		old = ibx_mask_of(mbx_msg(box->mb, (size_t)idx));
+		old = ibx_mask_of(mbx_msg_peek(box->mb, (size_t)idx));
 		mask = new_mask(box, old, st, kwmask);
 		if (mask == old)
 			return 0;
@@ -119,12 +119,13 @@ static int store_one(imapbox *box, uint32_t seq, const struct imapbox_store *st,
 	}
 	if (rc != 0)
 		return rc > 0 ? 0 : -1;
-	ch[*nch] = (struct ibx_mchange){ .uid = v->uid, .mask = ibx_mask_of(mbx_msg(box->mb, (size_t)idx)) };
+	ch[*nch] = (struct ibx_mchange){ .uid = v->uid, .mask = ibx_mask_of(mbx_msg_peek(box->mb, (size_t)idx)) };
 	box->out_changed[(*nch)++] = seq;
 	return 1;
 }
 
-/* apply_own: our records into the view and the snapshot. */
+/* apply_own: our records into the view and the snapshot (when one is
+ * kept apart from the view). */
 static void apply_own(imapbox *box, const struct ibx_mchange *ch, const uint32_t *seqs, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
@@ -220,6 +221,7 @@ static void snap_drop(imapbox *box, const struct ibx_mchange *ch, size_t n)
 {
 	size_t out = 0;
 
+	ibx_snap_ensure(box);
 	for (size_t i = 0; i < box->nsnap; i++) {
 		const struct ibx_mrec *r = n > 0 ? ibx_mseq_find(&box->ms, box->snap[i].uid) : NULL;
 
@@ -258,7 +260,7 @@ int ibx_expunge_uids(imapbox *box, const uint32_t *uids, size_t nuids, bool need
 		long idx = v->expunged ? -1 : mbx_find_uid(box->mb, v->uid);
 		int rc;
 
-		if (idx < 0 || (need_deleted && !(mbx_msg(box->mb, (size_t)idx)->flags & MBX_TRASHED)))
+		if (idx < 0 || (need_deleted && !(mbx_msg_peek(box->mb, (size_t)idx)->flags & MBX_TRASHED)))
 			continue;
 		if (uids != NULL && bsearch(&v->uid, uids, nuids, sizeof(*uids), cmp_u32) == NULL)
 			continue;

@@ -22,6 +22,7 @@
 #include "imapbox_int.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -63,7 +64,7 @@ static uint32_t *claim_recent(imapbox *box, mbx *mb, size_t *n_r)
 	uint32_t *uids = xmalloc((count + 1) * sizeof(*uids));
 
 	for (size_t i = 0; box->rw && i < count; i++) {
-		const struct mbx_msg *m = mbx_msg(mb, i);
+		const struct mbx_msg *m = mbx_msg_peek(mb, i);
 
 		if (m->in_new && mbx_set_flags(mb, i, m->flags) == 0)
 			uids[n++] = m->uid;
@@ -94,7 +95,7 @@ static struct ibx_mchange *changes_needed(const struct ibx_mseq *ms, const mbx *
 	struct ibx_mchange *ch = xmalloc((count + ms->n + 1) * sizeof(*ch));
 
 	for (size_t i = 0, k = 0; i < count; i++) {
-		const struct mbx_msg *m = mbx_msg(mb, i);
+		const struct mbx_msg *m = mbx_msg_peek(mb, i);
 		uint32_t mask = ibx_mask_of(m);
 		const struct ibx_mrec *r = merge_find(ms, m->uid, &k);
 
@@ -106,11 +107,11 @@ static struct ibx_mchange *changes_needed(const struct ibx_mseq *ms, const mbx *
 	for (size_t k = 0; mbx_stable(mb) && k < ms->n; k++) { /* both in UID order: merge */
 		const struct ibx_mrec *r = &ms->recs[k];
 
-		while (j < count && mbx_msg(mb, j)->uid < r->uid)
+		while (j < count && mbx_msg_peek(mb, j)->uid < r->uid)
 			j++;
 		if (r->modseq > newer_than)
 			continue;
-		if (!r->expunged && (j == count || mbx_msg(mb, j)->uid != r->uid))
+		if (!r->expunged && (j == count || mbx_msg_peek(mb, j)->uid != r->uid))
 			ch[n++] = (struct ibx_mchange){ .uid = r->uid, .mask = r->mask, .expunged = true };
 	}
 	*n_r = n;
@@ -182,15 +183,33 @@ static void carry_missed(imapbox *box, struct ibx_snap *snap, size_t *n_r, const
 	free(merged);
 }
 
+void ibx_snap_ensure(imapbox *box)
+{
+	if (box->snap != NULL || box->nview == 0)
+		return;
+	box->snap = xmalloc((box->nview + 1) * sizeof(*box->snap));
+	for (size_t i = 0; i < box->nview; i++) {
+		const struct ibx_view *v = &box->view[i];
+
+		box->snap[i] = (struct ibx_snap){ .uid = v->uid, .mask = v->mask, .modseq = v->modseq,
+						  .recent = v->recent };
+	}
+	box->nsnap = box->nview;
+}
+
 void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent)
 {
 	size_t count = mbx_count(box->mb), n = 0;
-	struct ibx_snap *old = box->snap;
-	size_t nold = box->nsnap;
+	struct ibx_snap *old;
+	size_t nold;
+
+	ibx_snap_ensure(box);
+	old = box->snap;
+	nold = box->nsnap;
 
 	box->snap = xmalloc((count + nold + 1) * sizeof(*box->snap));
 	for (size_t i = 0, k = 0; i < count; i++) {
-		const struct mbx_msg *m = mbx_msg(box->mb, i);
+		const struct mbx_msg *m = mbx_msg_peek(box->mb, i);
 		const struct ibx_mrec *r = merge_find(&box->ms, m->uid, &k);
 		struct ibx_snap *s = &box->snap[n];
 
@@ -205,6 +224,7 @@ void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent)
 	if (!mbx_stable(box->mb) && old != NULL && box->snap_uidvalidity == mbx_uidvalidity(box->mb))
 		carry_missed(box, box->snap, &n, old, nold);
 	free(old);
+	box->snap = xrealloc(box->snap, (n + 1) * sizeof(*box->snap)); /* no slack kept */
 	box->nsnap = n;
 	box->snap_uidvalidity = mbx_uidvalidity(box->mb);
 	box->snap_uidnext = mbx_uidnext(box->mb);
@@ -225,7 +245,7 @@ int ibx_full_sync(imapbox *box, char **err_r)
 		return -1;
 	scan_modseq = box->ms.corrupt || box->ms.fd < 0 ? UINT64_MAX : box->ms.highest;
 	for (int try = 0;; try++) { /* another go when files moved under the scan */
-		if (mbx_open(box->path, &mb, err_r) < 0)
+		if ((box->rescan ? mbx_open_rescan : mbx_open)(box->path, &mb, err_r) < 0)
 			return -1;
 		if (mbx_stable(mb) || try == IBX_UNSTABLE_TRIES)
 			break;
@@ -247,6 +267,7 @@ int ibx_full_sync(imapbox *box, char **err_r)
 		stamps_keep(box, &after);
 	}
 	box->last_full = time(NULL);
+	box->rescan = false;
 	mbx_free(&box->mb);
 	box->mb = mb;
 	ibx_build_snap(box, recent, nrecent);
@@ -260,7 +281,8 @@ int imapbox_sync(imapbox *box, char **err_r)
 	int rc;
 
 	stamps_take(box, &now);
-	if (time(NULL) - box->last_full >= IBX_RESCAN_SECS || !ibx_stamp_eq(&now.nw, &box->st_new) ||
+	box->rescan = time(NULL) - box->last_full >= IBX_RESCAN_SECS; /* not from lib/mbx's kept scan */
+	if (box->rescan || !ibx_stamp_eq(&now.nw, &box->st_new) ||
 	    !ibx_stamp_eq(&now.cur, &box->st_cur) || !ibx_stamp_eq(&now.ulist, &box->st_ulist))
 		return ibx_full_sync(box, err_r) < 0 ? IMAPBOX_TEMP : IMAPBOX_OK;
 	if (ibx_kw_load(&box->kw, err_r) < 0)
@@ -283,14 +305,22 @@ static void out_grow(uint32_t **arr, size_t n)
 
 static struct ibx_view view_from_snap(const struct ibx_snap *s)
 {
-	return (struct ibx_view){ .uid = s->uid, .mask = s->mask, .modseq = s->modseq,
-				  .recent = s->recent, .vsize = -1, .idate = -1 };
+	return (struct ibx_view){ .uid = s->uid, .mask = s->mask, .modseq = s->modseq, .recent = s->recent };
+}
+
+/* take_meta: what FETCH learned of old view message i (SIZE_MAX: a new
+ * one) at nm[out], when the session has learned any. */
+static void take_meta(const imapbox *box, struct ibx_meta *nm, size_t out, size_t i)
+{
+	if (nm != NULL)
+		nm[out] = i != SIZE_MAX ? box->meta[i] : (struct ibx_meta){ .vsize = -1, .idate = -1 };
 }
 
 void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 {
 	size_t oldn = box->nview, j = 0, out = 0, nexp = 0, nchg = 0;
 	struct ibx_view *nv;
+	struct ibx_meta *nm;
 
 	memset(ch, 0, sizeof(*ch));
 	if (box->snap_uidvalidity != box->uidvalidity) {
@@ -304,6 +334,7 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 	if (!box->snap_dirty)
 		return; /* nothing new since the last take: O(1) */
 	nv = xmalloc((oldn + box->nsnap + 1) * sizeof(*nv));
+	nm = box->meta != NULL ? xmalloc((oldn + box->nsnap + 1) * sizeof(*nm)) : NULL;
 	out_grow(&box->out_seqs, oldn);
 	out_grow(&box->out_uids, oldn);
 	out_grow(&box->out_changed, oldn + box->nsnap);
@@ -322,18 +353,22 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 			}
 			v.recent |= s->recent;
 			v.expunged = false;
+			take_meta(box, nm, out, i);
 			nv[out++] = v;
 		} else if (expunges) {
 			box->out_seqs[nexp] = (uint32_t)i + 1;
 			box->out_uids[nexp++] = v.uid;
 		} else {
 			v.expunged = true;
+			take_meta(box, nm, out, i);
 			nv[out++] = v;
 		}
 	}
 	for (; j < box->nsnap; j++)
-		if (out == 0 || box->snap[j].uid > nv[out - 1].uid)
+		if (out == 0 || box->snap[j].uid > nv[out - 1].uid) {
+			take_meta(box, nm, out, SIZE_MAX);
 			nv[out++] = view_from_snap(&box->snap[j]);
+		}
 	/* EXPUNGEs go out highest first, so each number is still valid */
 	for (size_t a = 0, b = nexp; a + 1 < b; a++, b--) {
 		uint32_t t = box->out_seqs[a];
@@ -345,7 +380,9 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 		box->out_uids[b - 1] = t;
 	}
 	free(box->view);
-	box->view = nv;
+	box->view = nv = xrealloc(nv, (out + 1) * sizeof(*nv)); /* no slack kept while idle */
+	free(box->meta);
+	box->meta = nm;
 	box->nview = out;
 	box->uidnext = box->snap_uidnext;
 	ch->expunged_seqs = box->out_seqs;
@@ -360,4 +397,9 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 	ch->changed_seqs = box->out_changed;
 	ch->nchanged = nchg;
 	box->snap_dirty = !expunges && out != box->nsnap; /* expunges still held */
+	if (expunges && !box->snap_dirty) { /* the view is the snapshot now: */
+		free(box->snap);            /* not kept twice (ibx_snap_ensure) */
+		box->snap = NULL;
+		box->nsnap = 0;
+	}
 }

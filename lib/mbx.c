@@ -38,7 +38,7 @@ static int load_run(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r
 		mbx_sync_match(ld);
 		if (lockfd < 0 && !(ld->ul.valid && ld->nnew == 0))
 			return 1;
-		if (mbx_scan_stat_missing(mb, ld, try < MBX_SCAN_TRIES) == 0)
+		if (mbx_scan_stat_missing(mb, ld, try < MBX_SCAN_TRIES, false) == 0)
 			break;
 	}
 	if (lockfd < 0 && ld->nstat >= MBX_STAT_RECORD_MIN && ld->stable)
@@ -57,6 +57,14 @@ fail:
 	return -1;
 }
 
+/* will_rewrite: the locked pass will replace the whole uidlist (not
+ * append to it, not leave it): then every size a stat can give is
+ * written with it, so it is read once per store, not once per open. */
+static bool will_rewrite(const struct mbx_load *ld)
+{
+	return !(ld->ul.valid && (ld->nnew == 0 || mbx_sync_can_append(ld)));
+}
+
 /* load_locked: the second pass, under the lock, after an unlocked one
  * found files without a UID (or a bad uidlist): the list is read again
  * (another process may have numbered them meanwhile) and matched to the
@@ -70,7 +78,7 @@ static int load_locked(const mbx *mb, struct mbx_load *ld, int lockfd, char **er
 	if (mbx_ulist_load(mb, ld, err_r) < 0)
 		goto fail;
 	mbx_sync_match(ld);
-	for (int try = 1; mbx_scan_stat_missing(mb, ld, try < MBX_SCAN_TRIES) != 0; try++) {
+	for (int try = 1; mbx_scan_stat_missing(mb, ld, try < MBX_SCAN_TRIES, will_rewrite(ld)) != 0; try++) {
 		if (mbx_scan_all(mb, ld, err_r) < 0)
 			goto fail;
 		mbx_sync_match(ld);
@@ -98,24 +106,27 @@ static int cmp_msg_uid(const void *a, const void *b)
 /* adopt: the mbx takes the pass's strings and makes its message list. */
 static void adopt(mbx *mb, struct mbx_load *ld)
 {
-	mb->ar = ld->ar;
+	mb->sh = xcalloc(1, sizeof(*mb->sh));
+	mb->sh->ar = ld->ar;
+	mb->sh->refs = 1;
 	ld->ar = NULL;
 	mb->uidvalidity = ld->ul.uidvalidity;
 	mb->nextuid = ld->ul.nextuid;
 	mb->n = ld->n;
 	mb->stable = ld->stable;
-	mb->msgs = xcalloc(ld->n + 1, sizeof(*mb->msgs));
+	mb->msgs = mb->sh->msgs = xcalloc(ld->n + 1, sizeof(*mb->msgs));
+	mb->sh->n = ld->n;
 	for (size_t k = 0; k < ld->n; k++) {
 		const struct mbx_ent *e = &ld->ents[k];
 		struct mbx_imsg *im = &mb->msgs[k];
 		const char *info = mbx_name_info(e->name, e->baselen);
 
 		im->m.uid = e->uid;
-		im->m.base = mbx_arena_strndup(&mb->ar, e->name, e->baselen);
+		im->m.base = mbx_arena_strndup(&mb->sh->ar, e->name, e->baselen);
 		im->m.name = e->name;
 		im->m.in_new = e->in_new;
 		im->m.flags = mbx_flags_parse(info);
-		im->m.keywords = mbx_name_keywords(&mb->ar, info);
+		im->m.keywords = mbx_name_keywords(&mb->sh->ar, info);
 		im->m.psize = e->psize;
 		im->m.vsize = e->vsize;
 		im->m.pop3_uidl = e->rec != NULL ? e->rec->pop3 : NULL;
@@ -208,15 +219,22 @@ static mbx *mbx_alloc(const char *maildir, char **err_r)
 	return mb;
 }
 
-int mbx_open(const char *maildir, mbx **mb_r, char **err_r)
+static int open_folder(const char *maildir, bool reuse, mbx **mb_r, char **err_r)
 {
 	struct mbx_load ld = { 0 };
 	mbx *mb = mbx_alloc(maildir, err_r);
+	struct mbx_stamps before;
+	bool have_stamps;
 	int rc, lockfd;
 
 	*mb_r = NULL;
 	if (mb == NULL)
 		return -1;
+	have_stamps = mbx_cache_stamps(mb, &before);
+	if (have_stamps && reuse && mbx_cache_get(mb, &before)) {
+		*mb_r = mb;
+		return 0;
+	}
 	rc = load_run(mb, &ld, -1, err_r);
 	if (rc == 1) {
 		lockfd = mbx_lock_take(mb, mbx_lock_wait_ms, err_r);
@@ -229,8 +247,20 @@ int mbx_open(const char *maildir, mbx **mb_r, char **err_r)
 	}
 	adopt(mb, &ld);
 	mbx_load_clear(&ld);
+	if (have_stamps)
+		mbx_cache_put(mb, &before);
 	*mb_r = mb;
 	return 0;
+}
+
+int mbx_open(const char *maildir, mbx **mb_r, char **err_r)
+{
+	return open_folder(maildir, true, mb_r, err_r);
+}
+
+int mbx_open_rescan(const char *maildir, mbx **mb_r, char **err_r)
+{
+	return open_folder(maildir, false, mb_r, err_r);
 }
 
 void mbx_free(mbx **mb_p)
@@ -239,12 +269,16 @@ void mbx_free(mbx **mb_p)
 
 	if (mb == NULL)
 		return;
+	if (mb->nstat >= MBX_STAT_RECORD_MIN)
+		mbx_size_record(mb);
 	if (mb->new_fd >= 0)
 		close_subdir(mb->new_fd);
 	if (mb->cur_fd >= 0)
 		close_subdir(mb->cur_fd);
 	mbx_arena_free(&mb->ar);
-	free(mb->msgs);
+	mbx_shared_unref(&mb->sh);
+	if (mb->msgs_own)
+		free(mb->msgs);
 	free(mb->path);
 	free(mb->ulist_path);
 	free(mb->lock_path);
@@ -277,9 +311,19 @@ size_t mbx_count(const mbx *mb)
 	return mb->n;
 }
 
-const struct mbx_msg *mbx_msg(const mbx *mb, size_t i)
+const struct mbx_msg *mbx_msg_peek(const mbx *mb, size_t i)
 {
 	if (i >= mb->n)
 		log_panic("mbx_msg: index %zu of %zu", i, mb->n);
 	return &mb->msgs[i].m;
+}
+
+/* mbx_msg: the size is read here on first need (not at open); the mbx is
+ * the caller's own heap object, changed only in its cache of sizes and,
+ * when the file was renamed meanwhile, its name. */
+const struct mbx_msg *mbx_msg(const mbx *mb, size_t i)
+{
+	if (mbx_msg_peek(mb, i)->psize < 0)
+		mbx_size_stat((mbx *)mb, i); /* may copy the list: look again */
+	return mbx_msg_peek(mb, i);
 }

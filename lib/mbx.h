@@ -33,6 +33,11 @@
 /* mbx_lock_wait_ms: how long mbx_open waits for the uidlist lock; starts
  * as MBX_LOCK_WAIT_MS. Only tests change it (added for test_mbx). */
 extern int mbx_lock_wait_ms;
+/* mbx_cache_hits: opens served from the per-process copy of the folder's
+ * last scan (mbx_cache.c: new/, cur/ and the uidlist unchanged since);
+ * mbx_cache_shared: scans that found that list again and share it.
+ * Counted for tests and benchmarks. */
+extern unsigned long mbx_cache_hits, mbx_cache_shared;
 
 /* Standard flags, the letters of the ":2," suffix (Maildir spec). */
 enum mbx_flag {
@@ -58,7 +63,8 @@ struct mbx_msg {
 	unsigned flags;        /* enum mbx_flag bits from the name */
 	const char *keywords;  /* keyword letters a-z from the name, "" if none */
 	long long psize;       /* bytes on disk (",S=" in the name, the uidlist
-				  S ext, or stat) */
+				  S ext, or a stat on first need: mbx_msg; -1
+				  from mbx_msg_peek until then) */
 	long long vsize;       /* bytes with every line end as CRLF (",W=" in the
 				  name or the W ext), -1 until mbx_vsizes */
 	const char *pop3_uidl; /* the P ext, or NULL */
@@ -72,6 +78,10 @@ struct mbx_msg {
  * Returns 0, or -1 with *err_r (heap) when the folder cannot be read or
  * the lock cannot be had (temporary trouble: tell the user to retry). */
 int mbx_open(const char *maildir, mbx **mb_r, char **err_r);
+/* mbx_open_rescan: as mbx_open, but always scans (never takes the kept
+ * scan of an unchanged folder, see mbx_cache_hits): for the occasional
+ * rescan that catches what time stamps cannot show. */
+int mbx_open_rescan(const char *maildir, mbx **mb_r, char **err_r);
 void mbx_free(mbx **mb);
 
 const char *mbx_path(const mbx *mb);
@@ -83,8 +93,13 @@ size_t mbx_count(const mbx *mb);
  * renamed may be missing from the list: it is not gone, and a caller must
  * not take its absence for an expunge. */
 bool mbx_stable(const mbx *mb);
-/* mbx_msg: message i, 0 <= i < mbx_count. */
+/* mbx_msg: message i, 0 <= i < mbx_count. A psize that neither the name
+ * nor the uidlist gave is found by a stat of the file here, on the first
+ * call for it (so an open reads only the directories and the uidlist).
+ * mbx_msg_peek: the same without that stat (psize may be -1), for callers
+ * that walk every message for UIDs and flags. */
 const struct mbx_msg *mbx_msg(const mbx *mb, size_t i);
+const struct mbx_msg *mbx_msg_peek(const mbx *mb, size_t i);
 
 /* mbx_vsizes: fills vsize for every message that lacks it by reading its
  * file (a vanished file gets its psize, or 0), and records the results as

@@ -5,22 +5,27 @@
  * uidlist format and its races are described in mbx_uidlist.c. Files:
  * mbx.c (open, message list), mbx_arena.c, mbx_name.c (file names, flags),
  * mbx_scan.c (new/ and cur/), mbx_uidlist.c, mbx_lock.c, mbx_sync.c (UIDs
- * for files), mbx_size.c (sizes), mbx_msg.c (one message). */
+ * for files), mbx_size.c (sizes), mbx_msg.c (one message), mbx_cache.c
+ * (the last pass per folder, reused while nothing changed). */
 #ifndef POSTERN_MBX_INT_H
 #define POSTERN_MBX_INT_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "buf.h"
 #include "mbx.h"
 
 #define MBX_LOCK_SUFFIX ".lock"
 #define MBX_SCAN_TRIES 5 /* scans while a directory keeps changing */
-/* A pass that had to stat at least this many files for their size (a
- * uidlist Dovecot wrote has no S) rewrites the uidlist with S, so later
- * opens (every SELECT, every sync of an IDLE session) stat none. */
+/* Sizes are not read at open when neither the name nor the uidlist has
+ * them (a uidlist Dovecot wrote has no S): mbx_msg stats a file on first
+ * need. An mbx that stat'ed at least this many files records them as S
+ * exts in the uidlist when freed (lock free at once), so later opens and
+ * sessions stat none; files numbered under the lock are stat'ed then. */
 #define MBX_STAT_RECORD_MIN 64
 
 /* ---- string arena: many small strings freed together (mbx_arena.c) ---- */
@@ -92,16 +97,31 @@ struct mbx_imsg {
 	struct mbx_msg m;
 	const char *exts;      /* uidlist ext tokens except W, "" */
 	bool vsize_read;       /* vsize was counted from the file here */
+	bool psize_stat;       /* psize was found by a stat here */
+};
+
+/* One pass's message list and its strings (names, bases, exts), shared
+ * read-only by every mbx made from it (mbx_cache.c: sessions of one
+ * folder in a process), freed with the last. An mbx that changes a
+ * message (rename, a size learned) first takes a copy (mbx_msgs_own). */
+struct mbx_shared {
+	struct mbx_arena *ar;
+	struct mbx_imsg *msgs;
+	size_t n;
+	unsigned refs;
 };
 
 struct mbx {
 	char *path, *ulist_path, *lock_path;
 	int new_fd, cur_fd;
-	struct mbx_arena *ar;
+	struct mbx_shared *sh;     /* the pass's strings */
+	struct mbx_arena *ar;      /* strings learned since (renames) */
 	uint32_t uidvalidity, nextuid;
-	struct mbx_imsg *msgs;
+	struct mbx_imsg *msgs;     /* sh->msgs, or the mbx's own copy */
 	size_t n;
+	bool msgs_own;
 	bool stable;           /* the last scan saw the directories settle */
+	size_t nstat;          /* sizes found by stat (mbx_size_stat) */
 };
 
 
@@ -153,10 +173,19 @@ int mbx_scan_all(const mbx *mb, struct mbx_load *ld, char **err_r);
 int mbx_scan_cmp_ent(const void *a, const void *b);
 /* mbx_scan_dedupe: after sorting by base, one entry per base (cur/ wins). */
 void mbx_scan_dedupe(struct mbx_load *ld);
-/* mbx_scan_stat_missing: sizes the name and uidlist did not give (counted
- * in ld->nstat); 1 when a file vanished and retry is set (scan again),
- * else 0. */
-int mbx_scan_stat_missing(const mbx *mb, struct mbx_load *ld, bool retry);
+/* mbx_scan_stat_missing: sizes the name and uidlist did not give, for the
+ * files without a UID only unless all (counted in ld->nstat); 1 when such
+ * a file vanished and retry is set (scan again), else 0. */
+int mbx_scan_stat_missing(const mbx *mb, struct mbx_load *ld, bool retry, bool all);
+
+/* ---- sizes (mbx_size.c) ---- */
+
+/* mbx_size_stat: fills message i's psize by a stat of its file (found
+ * again when renamed; 0 when gone). */
+void mbx_size_stat(mbx *mb, size_t i);
+/* mbx_size_record: writes the S and W exts this mbx learned into the
+ * uidlist when the lock is free at once (a cache: failure is no error). */
+void mbx_size_record(mbx *mb);
 
 /* ---- the dovecot-uidlist file (mbx_uidlist.c) ---- */
 
@@ -198,6 +227,40 @@ int mbx_sync_append(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r
 /* mbx_sync_write: replaces the uidlist with the pass's records, which
  * releases the lock. 0, or -1 with *err_r (heap). */
 int mbx_sync_write(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r);
+
+/* ---- the per-process cache of the last pass (mbx_cache.c) ---- */
+
+#define MBX_CACHE_SLOTS 4      /* folders kept */
+#define MBX_CACHE_AGE_MS 1000  /* stamps younger than this: not kept */
+
+struct mbx_stamp {
+	struct timespec mtime;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+};
+
+struct mbx_stamps {            /* new/, cur/, the uidlist */
+	struct mbx_stamp dirs[3];
+	struct timespec taken;
+};
+
+/* mbx_cache_stamps: the stamps now; false when one cannot be had (no
+ * uidlist yet). */
+bool mbx_cache_stamps(const mbx *mb, struct mbx_stamps *st);
+/* mbx_cache_get: when the kept pass of mb's folder has stamps st, fills
+ * mb's message list from it (true). */
+bool mbx_cache_get(mbx *mb, const struct mbx_stamps *st);
+/* mbx_cache_put: after a stable pass that began with stamps before: when
+ * its list is the kept one, mb shares that; else mb's list is kept. A
+ * later open reuses it without a scan only when the stamps were old
+ * enough and did not change during the pass. */
+void mbx_cache_put(mbx *mb, const struct mbx_stamps *before);
+/* mbx_shared_unref: drops a reference (frees with the last; NULLs it). */
+void mbx_shared_unref(struct mbx_shared **sh);
+/* mbx_msgs_own: before a message of mb is changed: mb's own copy of the
+ * list (pointers into the shared one are stale after). */
+void mbx_msgs_own(mbx *mb);
 
 /* ---- passes (mbx.c) ---- */
 

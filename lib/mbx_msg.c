@@ -27,6 +27,7 @@ static int relocate(mbx *mb, size_t i)
 	char *err = NULL;
 	bool found = false;
 
+	mbx_msgs_own(mb);
 	if (mbx_scan_all(mb, &ld, &err) < 0) {
 		int saved = errno;
 
@@ -61,9 +62,8 @@ static int msg_dirfd(const mbx *mb, const struct mbx_msg *m)
 
 int mbx_msg_open(mbx *mb, size_t i)
 {
-	struct mbx_msg *m = &mb->msgs[i].m;
-
 	for (int try = 0; try < MBX_SCAN_TRIES; try++) {
+		const struct mbx_msg *m = &mb->msgs[i].m; /* again after relocate */
 		int fd = openat(msg_dirfd(mb, m), m->name, O_RDONLY | O_CLOEXEC);
 
 		if (fd >= 0 || errno != ENOENT || relocate(mb, i) < 0)
@@ -80,8 +80,12 @@ int mbx_set_flags(mbx *mb, size_t i, unsigned flags)
 
 int mbx_set_info_once(mbx *mb, size_t i, unsigned flags, const char *keywords)
 {
-	struct mbx_msg *m = &mb->msgs[i].m;
-	char *name = mbx_name_with_flags(m, flags, keywords);
+	struct mbx_msg *m;
+	char *name;
+
+	mbx_msgs_own(mb);
+	m = &mb->msgs[i].m;
+	name = mbx_name_with_flags(m, flags, keywords);
 	int rc = 0;
 
 	if (m->in_new || strcmp(name, m->name) != 0)
@@ -111,8 +115,12 @@ int mbx_set_info(mbx *mb, size_t i, unsigned flags, const char *keywords)
 
 int mbx_expunge(mbx *mb, size_t i)
 {
-	struct mbx_msg *m = &mb->msgs[i].m;
+	struct mbx_msg *m;
 
+	mbx_msgs_own(mb);
+	m = &mb->msgs[i].m;
+	if (m->psize < 0) /* for maildirsize: read before the file is gone */
+		mbx_size_stat(mb, i);
 	for (int try = 0; try < MBX_SCAN_TRIES; try++) {
 		if (unlinkat(msg_dirfd(mb, m), m->name, 0) == 0) {
 			char *root = mbx_quota_root(mb->path);

@@ -3,8 +3,8 @@
  * so a file another process moves new -> cur during the scan is seen at
  * least once (twice is mended by mbx_scan_dedupe: cur/ wins), and the scan
  * is repeated while either directory's mtime changes under it. Sizes come
- * from the name (",S="), else the uidlist, else one stat per file
- * (mbx_scan_stat_missing). Nothing here reads or writes the uidlist. */
+ * from the name (",S="), else the uidlist, else one stat per file when
+ * it is numbered (mbx_scan_stat_missing) or first needed (mbx_msg). Nothing here reads or writes the uidlist. */
 #include "mbx_int.h"
 
 #include <dirent.h>
@@ -175,11 +175,13 @@ void mbx_scan_dedupe(struct mbx_load *ld)
 	ld->n = out;
 }
 
-/* mbx_scan_stat_missing: psize for the files that have it neither in
- * the name nor in the uidlist. A file gone since the scan (renamed or
+/* mbx_scan_stat_missing: psize for the files without a UID that have it
+ * neither in the name nor in the uidlist (about to be numbered, their S
+ * is written then; the others' sizes are read on first need, mbx_msg),
+ * or with all for every file (the uidlist is rewritten with them). A file gone since the scan (renamed or
  * expunged) makes it return 1 when retry is set (the caller scans again);
  * otherwise such files are left out, and the scan counts as unstable. */
-int mbx_scan_stat_missing(const mbx *mb, struct mbx_load *ld, bool retry)
+int mbx_scan_stat_missing(const mbx *mb, struct mbx_load *ld, bool retry, bool all)
 {
 	size_t out = 0;
 
@@ -187,6 +189,10 @@ int mbx_scan_stat_missing(const mbx *mb, struct mbx_load *ld, bool retry)
 		struct mbx_ent *e = &ld->ents[k];
 		struct stat st;
 
+		if (e->uid != 0 && !all) { /* numbered: its size is read on first need */
+			ld->ents[out++] = *e;
+			continue;
+		}
 		if (e->psize < 0 && fstatat(e->in_new ? mb->new_fd : mb->cur_fd, e->name, &st, 0) < 0) {
 			if (errno == ENOENT && retry)
 				return 1;

@@ -1,5 +1,5 @@
 /* mbx_size.c: message sizes as POP3 and IMAP report them, every line end
- * counted as CRLF. They come from the name (",W="), the uidlist's W ext,
+ * counted as CRLF, and the file sizes (psize) a stat finds on first need. They come from the name (",W="), the uidlist's W ext,
  * or reading the file; sizes read here are written back as W exts when
  * the lock is free at once, so a file is read once, not once per session.
  * Files are opened a window ahead with a read-ahead hint, so with a cold
@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -45,9 +46,29 @@ long long mbx_vsize_of(int fd)
 	}
 }
 
-/* record_vsizes: adds the W exts learned here to the uidlist when the
- * lock is free at once; records are matched by UID and base name. */
-static void record_vsizes(const mbx *mb)
+/* record_one: the sizes of im that r lacks; true when r changed. */
+static bool record_one(const struct mbx_imsg *im, struct mbx_rec *r)
+{
+	bool changed = false;
+
+	if (mbx_name_cmp_base(im->m.base, strlen(im->m.base), r->name, r->baselen) != 0)
+		return false;
+	if (im->vsize_read && r->w < 0) {
+		r->w = im->m.vsize;
+		changed = true;
+	}
+	if (im->psize_stat && r->s < 0 && mbx_name_size_field(r->name, r->baselen, 'S') < 0) {
+		r->s = im->m.psize;
+		changed = true;
+	}
+	if (changed) /* the name as it is now, as a rewrite by a pass writes it */
+		r->name = im->m.name;
+	return changed;
+}
+
+/* mbx_size_record: adds the W and S exts learned here to the uidlist when
+ * the lock is free at once; records are matched by UID and base name. */
+void mbx_size_record(mbx *mb)
 {
 	struct mbx_load ld = { 0 };
 	char *err = NULL;
@@ -62,18 +83,13 @@ static void record_vsizes(const mbx *mb)
 	}
 	for (size_t k = 0; k < ld.ul.n; k++) {
 		struct mbx_rec *r = &ld.ul.recs[k];
-		const struct mbx_imsg *im;
 
 		while (j < mb->n && mb->msgs[j].m.uid < r->uid)
 			j++;
 		if (j == mb->n)
 			break;
-		im = &mb->msgs[j];
-		if (im->m.uid == r->uid && im->vsize_read && r->w < 0 &&
-		    mbx_name_cmp_base(im->m.base, strlen(im->m.base), r->name, r->baselen) == 0) {
-			r->w = im->m.vsize;
-			changed++;
-		}
+		if (mb->msgs[j].m.uid == r->uid)
+			changed += record_one(&mb->msgs[j], r);
 	}
 	if (changed == 0) {
 		mbx_lock_release(mb, lockfd);
@@ -90,6 +106,36 @@ static void record_vsizes(const mbx *mb)
 out:
 	free(err);
 	mbx_load_clear(&ld);
+	for (size_t k = 0; mb->msgs_own && k < mb->n; k++) /* recorded (or not to be): once */
+		mb->msgs[k].vsize_read = mb->msgs[k].psize_stat = false;
+	mb->nstat = 0;
+}
+
+void mbx_size_stat(mbx *mb, size_t i)
+{
+	struct mbx_imsg *im;
+	struct stat st;
+	int fd = -1;
+
+	mbx_msgs_own(mb);
+	im = &mb->msgs[i];
+	if (fstatat(im->m.in_new ? mb->new_fd : mb->cur_fd, im->m.name, &st, 0) == 0) {
+		im->m.psize = (long long)st.st_size;
+	} else if ((fd = mbx_msg_open(mb, i)) >= 0 && fstat(fd, &st) == 0) { /* renamed */
+		im = &mb->msgs[i];
+		im->m.psize = (long long)st.st_size;
+	} else {
+		if (errno != ENOENT)
+			log_warn("mbx: %s: cannot stat %s: %s", mb->path, im->m.name, strerror(errno));
+		im->m.psize = 0; /* gone: expunged elsewhere */
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	im->psize_stat = true;
+	mb->nstat++;
 }
 
 /* vsize_ahead: opens message i (kept in the window until its turn) and
@@ -133,6 +179,7 @@ int mbx_vsizes(mbx *mb, char **err_r)
 	size_t n = 0, opened = 0, learned = 0;
 	int rc = 0;
 
+	mbx_msgs_own(mb);
 	for (size_t i = 0; i < mb->n; i++)
 		if (mb->msgs[i].m.vsize < 0)
 			todo[n++] = i;
@@ -148,6 +195,6 @@ int mbx_vsizes(mbx *mb, char **err_r)
 	}
 	free(todo);
 	if (learned > 0)
-		record_vsizes(mb);
+		mbx_size_record(mb);
 	return rc < 0 ? -1 : 0;
 }

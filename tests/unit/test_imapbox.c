@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "imapbox.h"
+#include "imapbox_int.h"
 #include "md.h"
 #include "mem.h"
 
@@ -912,6 +913,58 @@ static void test_copy_self_and_gone(void **state)
 	imapbox_close(&box);
 }
 
+/* An IDLE session keeps only its view (16 bytes a message): no snapshot
+ * once everything was reported, no FETCH data until a FETCH; a change
+ * made while the snapshot is not kept is still reported under the right
+ * numbers and UIDs. */
+static void test_idle_session_compact(void **state)
+{
+	imapbox *a, *b;
+	struct imapbox_changes ch;
+	struct imapbox_store_result res;
+	struct imapmsg m;
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	mt_put("cur/300.c.host:2,", "C\n");
+	a = ib_open(true);
+	b = ib_open(true);
+	assert_null(a->snap);
+	assert_null(a->meta);
+	assert_int_equal(imapbox_msg(a, 2, IMAPBOX_NEED_SIZE, &m), IMAPBOX_OK);
+	assert_int_equal(m.size, 3);
+	assert_non_null(a->meta);
+	/* b expunges 2; a holds it (no expunges allowed), then reports it */
+	assert_int_equal(ib_store(b, 2, IMAPBOX_STORE_ADD, IMAPMSG_DELETED, NULL, 0, &res), IMAPBOX_OK);
+	assert_int_equal(imapbox_expunge(b, NULL, 0, &err), IMAPBOX_OK);
+	ib_sync(a, false, &ch);
+	assert_non_null(a->snap);
+	assert_true(imapbox_expunged(a, 2));
+	assert_int_equal(imapbox_msg(a, 3, IMAPBOX_NEED_SIZE, &m), IMAPBOX_OK);
+	assert_int_equal(m.uid, 3);
+	imapbox_take(a, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_uids[0], 2);
+	assert_null(a->snap);
+	/* a's own STORE and EXPUNGE with no snapshot kept */
+	assert_int_equal(ib_store(a, 2, IMAPBOX_STORE_ADD, IMAPMSG_DELETED, NULL, 0, &res), IMAPBOX_OK);
+	assert_int_equal(imapbox_uid(a, 2), 3);
+	assert_int_equal(imapbox_expunge(a, NULL, 0, &err), IMAPBOX_OK);
+	imapbox_take(a, true, &ch);
+	assert_int_equal(ch.nexpunged, 1);
+	assert_int_equal(ch.expunged_seqs[0], 2);
+	assert_int_equal(ch.expunged_uids[0], 3);
+	assert_int_equal(imapbox_count(a), 1);
+	assert_int_equal(imapbox_uid(a, 1), 1);
+	ib_sync(b, true, &ch);
+	assert_int_equal(imapbox_count(b), 1);
+	assert_int_equal(imapbox_uid(b, 1), 1);
+	imapbox_close(&a);
+	imapbox_close(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -942,6 +995,7 @@ int main(void)
 		MT_TEST(test_append_torn_uidlist),
 		MT_TEST(test_two_processes_store),
 		MT_TEST(test_copy_self_and_gone),
+		MT_TEST(test_idle_session_compact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

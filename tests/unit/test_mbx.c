@@ -8,9 +8,11 @@
 #include "mbx_fixture.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -224,6 +226,116 @@ static void test_shared_dir_fds(void **state)
 	free(moved);
 }
 
+/* age: sets the mtime of new/, cur/ and the uidlist 10 s back, as for a
+ * folder left alone since (the cache keeps only scans of such). */
+static void age(void)
+{
+	const char *rel[] = { "new", "cur", MBX_UIDLIST };
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { 0 } };
+
+	clock_gettime(CLOCK_REALTIME, &ts[1]);
+	ts[1].tv_sec -= 10;
+	for (size_t k = 0; k < 3; k++) {
+		char *p = mt_path(rel[k]);
+
+		assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+		free(p);
+	}
+}
+
+/* The last scan of an unchanged folder is reused (no rescan); a delivery,
+ * a flag change by rename and a uidlist rewritten by another process are
+ * seen by the next open; a scan of just-changed directories is not kept. */
+static void test_scan_cache(void **state)
+{
+	mbx *a, *b;
+	unsigned long hits = mbx_cache_hits;
+
+	(void)state;
+	mt_put("cur/1000.a.host:2,S", "a\n");
+	mt_put("new/1001.b.host", "bb\n");
+	mbx_free(&(mbx *){ mt_open() }); /* numbers them: writes the uidlist */
+	a = mt_open();                   /* young stamps: not kept */
+	mbx_free(&a);
+	age();
+	a = mt_open();                   /* scanned, kept */
+	assert_int_equal(mbx_cache_hits, hits);
+	b = mt_open();                   /* from the kept scan */
+	assert_int_equal(mbx_cache_hits, hits + 1);
+	assert_int_equal(mbx_count(b), 2);
+	assert_string_equal(mbx_msg(b, 1)->name, "1001.b.host");
+	assert_int_equal(mbx_msg(b, 1)->psize, 3);
+	mbx_free(&b);
+	assert_int_equal(mbx_open_rescan(mt_mdir, &b, &(char *){ NULL }), 0); /* scans */
+	assert_int_equal(mbx_cache_hits, hits + 1);
+	assert_int_equal(mbx_count(b), 2);
+	mbx_free(&a);                    /* b keeps the shared strings alive */
+	assert_string_equal(mbx_msg(b, 0)->base, "1000.a.host");
+	mbx_free(&b);
+
+	mt_move("new/1001.b.host", "cur/1001.b.host:2,FS");
+	b = mt_open();
+	assert_int_equal(mbx_cache_hits, hits + 1);
+	assert_int_equal(mbx_msg(b, 1)->flags, MBX_FLAGGED | MBX_SEEN);
+	assert_false(mbx_msg(b, 1)->in_new);
+	mbx_free(&b);
+
+	age();
+	mbx_free(&(mbx *){ mt_open() });
+	mt_put("new/1002.c.host", "c\n");
+	b = mt_open();
+	assert_int_equal(mbx_cache_hits, hits + 1);
+	assert_int_equal(mbx_count(b), 3);
+	assert_int_equal(mt_uid_of(b, "1002.c.host"), 3);
+	mbx_free(&b);
+
+	age();
+	mbx_free(&(mbx *){ mt_open() });
+	/* another process renumbers (a new UIDVALIDITY) within the same second:
+	 * the uidlist's inode and size differ */
+	mt_put(MBX_UIDLIST ".new", "3 V7 N10 G0123456789abcdef0123456789abcdef\n"
+				   "7 :1000.a.host\n8 :1001.b.host\n9 :1002.c.host\n");
+	mt_move(MBX_UIDLIST ".new", MBX_UIDLIST);
+	b = mt_open();
+	assert_int_equal(mbx_cache_hits, hits + 1);
+	assert_int_equal(mbx_uidvalidity(b), 7);
+	assert_int_equal(mt_uid_of(b, "1002.c.host"), 9);
+	mbx_free(&b);
+}
+
+/* Two opens that find the same files share one list; a change by one
+ * (a rename, a size learned) is its own, the other keeps what it saw. */
+static void test_shared_list_cow(void **state)
+{
+	mbx *a, *b;
+	unsigned long shared = mbx_cache_shared;
+	int fd;
+
+	(void)state;
+	mt_put("cur/1000.a.host:2,S", "a\n");
+	mt_put("cur/1001.b.host:2,", "bb\n");
+	mbx_free(&(mbx *){ mt_open() });
+	a = mt_open();
+	b = mt_open(); /* young stamps: scanned, found equal, shared */
+	assert_int_equal(mbx_cache_shared, shared + 1);
+	assert_ptr_equal(mbx_msg_peek(a, 0), mbx_msg_peek(b, 0));
+	assert_int_equal(mbx_set_flags(a, 1, MBX_SEEN | MBX_FLAGGED), 0);
+	assert_string_equal(mbx_msg(a, 1)->name, "1001.b.host:2,FS");
+	assert_string_equal(mbx_msg_peek(b, 1)->name, "1001.b.host:2,");
+	assert_int_equal(mbx_msg_peek(b, 1)->flags, 0);
+	assert_int_equal(mbx_msg(b, 0)->psize, 2);
+	assert_int_equal(mbx_msg(b, 1)->psize, 3);
+	read_first(b, 'a');
+	fd = mbx_msg_open(b, 1); /* found again by its base */
+	assert_true(fd >= 0);
+	close(fd);
+	assert_string_equal(mbx_msg(b, 1)->name, "1001.b.host:2,FS");
+	assert_int_equal(mbx_msg_peek(b, 1)->flags, MBX_SEEN | MBX_FLAGGED);
+	mbx_free(&a);
+	assert_string_equal(mbx_msg(b, 0)->base, "1000.a.host");
+	mbx_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +345,8 @@ int main(void)
 		MT_TEST(test_append_in_place),
 		MT_TEST(test_missing_folder),
 		MT_TEST(test_shared_dir_fds),
+		MT_TEST(test_scan_cache),
+		MT_TEST(test_shared_list_cow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -195,6 +195,40 @@ static void test_few_stat_sizes_not_written(void **state)
 	free(after);
 }
 
+/* A uidlist without sizes: the open reads none (psize -1 through
+ * mbx_msg_peek), mbx_msg stats the file on first need, also after another
+ * process renamed it; a file gone since the open counts 0; an expunge
+ * still takes the size off maildirsize. */
+static void test_lazy_sizes(void **state)
+{
+	mbx *mb;
+	char *ul;
+
+	(void)state;
+	dovecot_folder(5);
+	mb = mt_open();
+	for (size_t i = 0; i < mbx_count(mb); i++)
+		assert_int_equal(mbx_msg_peek(mb, i)->psize, -1);
+	assert_int_equal(mbx_msg(mb, 0)->psize, 4);
+	assert_int_equal(mbx_msg_peek(mb, 0)->psize, 4);
+	assert_int_equal(mbx_msg_peek(mb, 1)->psize, -1);
+	mt_move("cur/1600000002.M2P1.test:2,S", "cur/1600000002.M2P1.test:2,FS");
+	assert_int_equal(mbx_msg(mb, 1)->psize, 5);
+	assert_string_equal(mbx_msg(mb, 1)->name, "1600000002.M2P1.test:2,FS");
+	mt_del("cur/1600000003.M3P1.test:2,S");
+	assert_int_equal(mbx_msg(mb, 2)->psize, 0);
+	mt_put("maildirsize", "1000S\n100 5\n");
+	assert_int_equal(mbx_msg_peek(mb, 3)->psize, -1);
+	assert_int_equal(mbx_expunge(mb, 3), 0);
+	mbx_free(&mb);
+	ul = mt_slurp_rel("maildirsize");
+	assert_non_null(strstr(ul, "\n-7 -1\n"));
+	free(ul);
+	ul = mt_slurp_rel("dovecot-uidlist"); /* too few stats to rewrite it */
+	assert_null(strstr(ul, " S"));
+	free(ul);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +237,7 @@ int main(void)
 		MT_TEST(test_vsizes_vanished),
 		MT_TEST(test_stat_sizes_recorded),
 		MT_TEST(test_few_stat_sizes_not_written),
+		MT_TEST(test_lazy_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

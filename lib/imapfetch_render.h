@@ -51,8 +51,14 @@ struct imapfetch_render {
 	const char *data;
 	size_t len;
 	mime_msg *mime;
-	/* The header block (CRLF form), once imapfetch_header got it. */
+	/* The header block (CRLF form), once header_block got it
+	 * (have_header); the buffer is kept for the next render. */
 	buf *header;
+	bool have_header;
+	buf *scratch; /* HEADER.FIELDS built here before it is sent */
+	/* Text buffers of a finished render, reused by the next one. */
+	buf **spare_texts;
+	size_t nspare_texts, aspare_texts;
 };
 
 /* imapfetch_text: the text piece to append to. */

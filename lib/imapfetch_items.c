@@ -139,7 +139,9 @@ static void window(const struct imapfetch_item *it, size_t size, size_t *skip_r,
 
 static void literal_head(buf *t, size_t count, bool literal8)
 {
-	buf_printf(t, "%s{%zu}\r\n", literal8 ? "~" : "", count);
+	buf_puts(t, literal8 ? "~{" : "{");
+	imapfetch_put_u64(t, count);
+	buf_puts(t, "}\r\n");
 }
 
 /* put_bytes: bytes held in memory (headers), cut by the item's partial. */
@@ -214,7 +216,8 @@ static void render_section(imapfetch_render *r, const struct imapfetch_item *it)
 	buf *built;
 	int rc;
 
-	buf_printf(imapfetch_text(r), "%s ", it->name);
+	buf_puts(imapfetch_text(r), it->name);
+	buf_putc(imapfetch_text(r), ' ');
 	if (imapfetch_item_need(it) == IMAPFETCH_NEED_CACHE) {
 		section_from_header(r, it);
 		return;
@@ -326,7 +329,8 @@ static void render_binary(imapfetch_render *r, const struct imapfetch_item *it)
 static void render_cached(imapfetch_render *r, const struct imapfetch_item *it,
 			  enum imapmsg_field field)
 {
-	buf_printf(imapfetch_text(r), "%s ", it->name);
+	buf_puts(imapfetch_text(r), it->name);
+	buf_putc(imapfetch_text(r), ' ');
 	cache_value(r, field, imapfetch_text(r));
 }
 
@@ -337,7 +341,8 @@ void imapfetch_item_render(imapfetch_render *r, const struct imapfetch_item *it)
 
 	switch (it->kind) {
 	case IMAPFETCH_UID:
-		buf_printf(t, "UID %u", (unsigned)m->uid);
+		buf_puts(t, "UID ");
+		imapfetch_put_u64(t, m->uid);
 		break;
 	case IMAPFETCH_FLAGS:
 		buf_puts(t, "FLAGS ");
@@ -348,7 +353,11 @@ void imapfetch_item_render(imapfetch_render *r, const struct imapfetch_item *it)
 		put_internaldate(t, m->internaldate);
 		break;
 	case IMAPFETCH_RFC822_SIZE:
-		buf_printf(t, "RFC822.SIZE %lld", m->size);
+		buf_puts(t, "RFC822.SIZE ");
+		if (m->size < 0)
+			buf_printf(t, "%lld", m->size);
+		else
+			imapfetch_put_u64(t, (uint64_t)m->size);
 		break;
 	case IMAPFETCH_MODSEQ:
 		buf_printf(t, "MODSEQ (%llu)", (unsigned long long)m->modseq);

@@ -23,6 +23,18 @@ static struct imapfetch_piece *piece_add(imapfetch_render *r)
 	return &r->pieces[r->npieces++];
 }
 
+void imapfetch_put_u64(buf *out, uint64_t v)
+{
+	char digits[20];
+	size_t n = 0;
+
+	do {
+		digits[sizeof(digits) - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	buf_append(out, digits + sizeof(digits) - n, n);
+}
+
 /* text_piece: the text piece being written to (a new one after a range). */
 buf *imapfetch_text(imapfetch_render *r)
 {
@@ -175,7 +187,9 @@ imapfetch_render *imapfetch_render_begin(const imapfetch_spec *spec, const struc
 	r->spec = spec;
 	r->m = m;
 	r->result = IMAPFETCH_OK;
-	buf_printf(imapfetch_text(r), "* %u FETCH (", (unsigned)m->seq);
+	buf_puts(imapfetch_text(r), "* ");
+	imapfetch_put_u64(imapfetch_text(r), m->seq);
+	buf_puts(imapfetch_text(r), " FETCH (");
 	for (size_t i = 0; i < spec->nitems && r->result == IMAPFETCH_OK; i++) {
 		if (i > 0)
 			buf_putc(imapfetch_text(r), ' ');

@@ -61,6 +61,9 @@ struct imapfetch_render {
 	size_t nspare_texts, aspare_texts;
 };
 
+/* imapfetch_put_u64: v in decimal appended to out (no printf: FETCH
+ * writes a few numbers for every message). */
+void imapfetch_put_u64(buf *out, uint64_t v);
 /* imapfetch_text: the text piece to append to. */
 buf *imapfetch_text(imapfetch_render *r);
 /* imapfetch_range: a range of the message's bytes, skip octets of its

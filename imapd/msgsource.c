@@ -34,7 +34,51 @@ struct imapd_folder_cache {
 
 static struct imapd_folder_cache *folder_caches;
 
+/* Handles no session holds are kept open (at most this many, the most
+ * recently left ones): the next SELECT of the folder then indexes only
+ * what was appended since, and the values' checksums verified once in
+ * this process are not verified again. */
+#define IMAPD_IDLE_CACHES 2
+
 /* ---- the shared cache handles ---- */
+
+static void cache_destroy(struct imapd_folder_cache *fc)
+{
+	struct imapd_folder_cache **pp;
+
+	for (pp = &folder_caches; *pp != fc; pp = &(*pp)->next)
+		;
+	*pp = fc->next;
+	imapcache_close(&fc->cache);
+	free(fc->dir);
+	free(fc);
+}
+
+/* cache_trim: closes idle handles past IMAPD_IDLE_CACHES (the list is
+ * most recently used first). */
+static void cache_trim(void)
+{
+	unsigned idle = 0;
+	struct imapd_folder_cache *fc = folder_caches, *next;
+
+	for (; fc != NULL; fc = next) {
+		next = fc->next;
+		if (fc->refs == 0 && ++idle > IMAPD_IDLE_CACHES)
+			cache_destroy(fc);
+	}
+}
+
+/* cache_to_front: fc becomes the most recently used handle. */
+static void cache_to_front(struct imapd_folder_cache *fc)
+{
+	struct imapd_folder_cache **pp;
+
+	for (pp = &folder_caches; *pp != fc; pp = &(*pp)->next)
+		;
+	*pp = fc->next;
+	fc->next = folder_caches;
+	folder_caches = fc;
+}
 
 static struct imapd_folder_cache *cache_ref(const char *dir, uint32_t uidvalidity)
 {
@@ -43,7 +87,12 @@ static struct imapd_folder_cache *cache_ref(const char *dir, uint32_t uidvalidit
 
 	for (fc = folder_caches; fc != NULL; fc = fc->next)
 		if (fc->uidvalidity == uidvalidity && strcmp(fc->dir, dir) == 0) {
-			fc->refs++;
+			if (fc->refs++ == 0 && fc->cache != NULL &&
+			    imapcache_refresh(fc->cache, &err) < 0) {
+				log_warn("%s: FETCH cache refresh: %s", dir, err);
+				free(err);
+			}
+			cache_to_front(fc);
 			return fc;
 		}
 	fc = xcalloc(1, sizeof(*fc));
@@ -60,19 +109,26 @@ static struct imapd_folder_cache *cache_ref(const char *dir, uint32_t uidvalidit
 	return fc;
 }
 
+/* cache_unref: the last session gone, the handle stays open idle (its
+ * queued values written now, as imapcache_close would) or is closed when
+ * it could not be opened. */
 static void cache_unref(struct imapd_folder_cache **fcp)
 {
-	struct imapd_folder_cache *fc = *fcp, **pp;
+	struct imapd_folder_cache *fc = *fcp;
+	char *err = NULL;
 
 	*fcp = NULL;
 	if (fc == NULL || --fc->refs > 0)
 		return;
-	for (pp = &folder_caches; *pp != fc; pp = &(*pp)->next)
-		;
-	*pp = fc->next;
-	imapcache_close(&fc->cache);
-	free(fc->dir);
-	free(fc);
+	if (fc->cache == NULL) {
+		cache_destroy(fc);
+		return;
+	}
+	if (imapcache_flush(fc->cache, &err) < 0) {
+		log_warn("%s: FETCH cache write: %s", fc->dir, err);
+		free(err);
+	}
+	cache_trim();
 }
 
 static imapcache *session_cache(const struct session *s)
@@ -90,6 +146,17 @@ static int src_cached(void *ctx, const struct imapmsg *m, enum imapmsg_field fie
 	if (c == NULL)
 		return 0;
 	return imapcache_get_buf(c, m->uid, imapbox_msg_base(s->box, m->seq), field, out);
+}
+
+static int src_cached_ref(void *ctx, const struct imapmsg *m, enum imapmsg_field field,
+			  const char **val_r, size_t *len_r)
+{
+	struct session *s = ctx;
+	imapcache *c = session_cache(s);
+
+	if (c == NULL)
+		return 0;
+	return imapcache_get(c, m->uid, imapbox_msg_base(s->box, m->seq), field, val_r, len_r);
 }
 
 /* store_sibling: ENVELOPE and the header block come from the same parse
@@ -248,6 +315,7 @@ static const struct imapmsg_source msg_source = {
 	.store = src_store,
 	.data = src_data,
 	.release = src_release,
+	.cached_ref = src_cached_ref,
 };
 
 int imapd_msg(struct session *s, uint32_t seq, unsigned need, struct imapmsg *m)

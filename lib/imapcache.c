@@ -58,8 +58,17 @@ static size_t uid_hash(uint32_t uid, size_t nslots)
 	return (size_t)((uid * 2654435761u) & (uint32_t)(nslots - 1));
 }
 
-struct imapcache_entry *imapcache_find(const imapcache *c, uint32_t uid)
+struct imapcache_entry *imapcache_find(imapcache *c, uint32_t uid)
 {
+	size_t h = c->hint;
+
+	/* FETCH 1:* asks in UID order, and records mostly are in it too */
+	if (h < c->nentries && c->entries[h].uid == uid)
+		return &c->entries[h];
+	if (h + 1 < c->nentries && c->entries[h + 1].uid == uid) {
+		c->hint = h + 1;
+		return &c->entries[h + 1];
+	}
 	if (c->nslots == 0)
 		return NULL;
 	for (size_t i = uid_hash(uid, c->nslots);; i = (i + 1) & (c->nslots - 1)) {
@@ -67,8 +76,10 @@ struct imapcache_entry *imapcache_find(const imapcache *c, uint32_t uid)
 
 		if (s == 0)
 			return NULL;
-		if (c->entries[s - 1].uid == uid)
+		if (c->entries[s - 1].uid == uid) {
+			c->hint = s - 1;
 			return &c->entries[s - 1];
+		}
 	}
 }
 

@@ -43,6 +43,7 @@ struct imapcache {
 	size_t nentries, entries_cap;
 	uint32_t *slots; /* open addressing: entry index + 1, 0 empty */
 	size_t nslots;	 /* a power of two, or 0 */
+	size_t hint;	 /* entries index of the last look-up's hit */
 	size_t records, bad_records;
 	buf *pending; /* encoded records, not yet written */
 };
@@ -83,7 +84,9 @@ void imapcache_header_encode(char *out, uint32_t uidvalidity);
 int imapcache_header_check(const char *p, size_t avail, uint32_t uidvalidity);
 
 /* Index (imapcache.c). */
-struct imapcache_entry *imapcache_find(const imapcache *c, uint32_t uid);
+/* imapcache_find: uid's entry or NULL; remembers where it was found (the
+ * next look-up tries that entry and the one after it first). */
+struct imapcache_entry *imapcache_find(imapcache *c, uint32_t uid);
 struct imapcache_entry *imapcache_entry_get(imapcache *c, uint32_t uid);
 /* imapcache_value: field's value in the record at off when the record is
  * for base (base_len bytes); 1 with *val_r, *len_r and *crc_r, else 0. */

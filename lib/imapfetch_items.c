@@ -110,14 +110,16 @@ static int cache_value(imapfetch_render *r, enum imapmsg_field field, buf *out)
 	return 0;
 }
 
-/* header_block: the message's header in CRLF form (cached or computed). */
+/* header_block: the message's header in CRLF form (cached or computed),
+ * copied into r->header. */
 static const buf *header_block(imapfetch_render *r)
 {
-	if (r->header != NULL)
+	if (r->have_header)
 		return r->header;
-	r->header = buf_new(1024);
+	buf_reset(r->header);
 	if (cache_value(r, IMAPMSG_HEADER, r->header) < 0)
 		return NULL;
+	r->have_header = true;
 	return r->header;
 }
 
@@ -137,7 +139,9 @@ static void window(const struct imapfetch_item *it, size_t size, size_t *skip_r,
 
 static void literal_head(buf *t, size_t count, bool literal8)
 {
-	buf_printf(t, "%s{%zu}\r\n", literal8 ? "~" : "", count);
+	buf_puts(t, literal8 ? "~{" : "{");
+	imapfetch_put_u64(t, count);
+	buf_puts(t, "}\r\n");
 }
 
 /* put_bytes: bytes held in memory (headers), cut by the item's partial. */
@@ -169,29 +173,41 @@ static void put_range(imapfetch_render *r, const struct imapfetch_item *it,
 	imapfetch_range(r, range, skip, count);
 }
 
+/* header_bytes: the header block of the message in CRLF form: pointed
+ * into the source's cache when it can (no copy), else header_block's. */
+static int header_bytes(imapfetch_render *r, const char **hdr_r, size_t *len_r)
+{
+	const struct imapmsg_source *src = r->m->source;
+	const buf *hdr;
+
+	if (!r->have_header && src != NULL && src->cached_ref != NULL &&
+	    src->cached_ref(r->m->source_ctx, r->m, IMAPMSG_HEADER, hdr_r, len_r) == 1)
+		return 0;
+	if ((hdr = header_block(r)) == NULL)
+		return -1;
+	*hdr_r = buf_cstr(hdr);
+	*len_r = buf_len(hdr);
+	return 0;
+}
+
 /* section_from_header: HEADER and HEADER.FIELDS(.NOT) of the message
- * itself, from the header block alone. */
+ * itself, from the header block alone (the fields picked straight from
+ * it, as mime_section_find would from its parse). */
 static void section_from_header(imapfetch_render *r, const struct imapfetch_item *it)
 {
-	const buf *hdr = header_block(r);
-	struct mime_range range;
-	mime_msg *hm;
-	buf *built;
+	const char *hdr;
+	size_t len;
 
-	if (hdr == NULL)
+	if (header_bytes(r, &hdr, &len) < 0)
 		return;
 	if (it->section.what == MIME_SECTION_HEADER) {
-		put_bytes(imapfetch_text(r), it, buf_cstr(hdr), buf_len(hdr));
+		put_bytes(imapfetch_text(r), it, hdr, len);
 		return;
 	}
-	hm = mime_parse_header(buf_cstr(hdr), buf_len(hdr));
-	built = buf_new(256);
-	if (mime_section_find(hm, &it->section, &range, built) == 1)
-		put_bytes(imapfetch_text(r), it, buf_cstr(built), buf_len(built));
-	else
-		buf_puts(imapfetch_text(r), "\"\"");
-	buf_free(&built);
-	mime_free(&hm);
+	buf_reset(r->scratch);
+	mime_header_fields(hdr, len, it->section.fields, it->section.nfields,
+			   it->section.what == MIME_SECTION_FIELDS, r->scratch);
+	put_bytes(imapfetch_text(r), it, buf_cstr(r->scratch), buf_len(r->scratch));
 }
 
 static void render_section(imapfetch_render *r, const struct imapfetch_item *it)
@@ -200,7 +216,8 @@ static void render_section(imapfetch_render *r, const struct imapfetch_item *it)
 	buf *built;
 	int rc;
 
-	buf_printf(imapfetch_text(r), "%s ", it->name);
+	buf_puts(imapfetch_text(r), it->name);
+	buf_putc(imapfetch_text(r), ' ');
 	if (imapfetch_item_need(it) == IMAPFETCH_NEED_CACHE) {
 		section_from_header(r, it);
 		return;
@@ -312,7 +329,8 @@ static void render_binary(imapfetch_render *r, const struct imapfetch_item *it)
 static void render_cached(imapfetch_render *r, const struct imapfetch_item *it,
 			  enum imapmsg_field field)
 {
-	buf_printf(imapfetch_text(r), "%s ", it->name);
+	buf_puts(imapfetch_text(r), it->name);
+	buf_putc(imapfetch_text(r), ' ');
 	cache_value(r, field, imapfetch_text(r));
 }
 
@@ -323,7 +341,8 @@ void imapfetch_item_render(imapfetch_render *r, const struct imapfetch_item *it)
 
 	switch (it->kind) {
 	case IMAPFETCH_UID:
-		buf_printf(t, "UID %u", (unsigned)m->uid);
+		buf_puts(t, "UID ");
+		imapfetch_put_u64(t, m->uid);
 		break;
 	case IMAPFETCH_FLAGS:
 		buf_puts(t, "FLAGS ");
@@ -334,7 +353,11 @@ void imapfetch_item_render(imapfetch_render *r, const struct imapfetch_item *it)
 		put_internaldate(t, m->internaldate);
 		break;
 	case IMAPFETCH_RFC822_SIZE:
-		buf_printf(t, "RFC822.SIZE %lld", m->size);
+		buf_puts(t, "RFC822.SIZE ");
+		if (m->size < 0)
+			buf_printf(t, "%lld", m->size);
+		else
+			imapfetch_put_u64(t, (uint64_t)m->size);
 		break;
 	case IMAPFETCH_MODSEQ:
 		buf_printf(t, "MODSEQ (%llu)", (unsigned long long)m->modseq);

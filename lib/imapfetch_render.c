@@ -23,12 +23,99 @@ static struct imapfetch_piece *piece_add(imapfetch_render *r)
 	return &r->pieces[r->npieces++];
 }
 
+void imapfetch_put_u64(buf *out, uint64_t v)
+{
+	char digits[20];
+	size_t n = 0;
+
+	do {
+		digits[sizeof(digits) - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	buf_append(out, digits + sizeof(digits) - n, n);
+}
+
 /* text_piece: the text piece being written to (a new one after a range). */
 buf *imapfetch_text(imapfetch_render *r)
 {
-	if (r->npieces == 0 || r->pieces[r->npieces - 1].text == NULL)
-		piece_add(r)->text = buf_new(256);
+	if (r->npieces == 0 || r->pieces[r->npieces - 1].text == NULL) {
+		buf *t = r->nspare_texts > 0 ? r->spare_texts[--r->nspare_texts] : buf_new(256);
+
+		piece_add(r)->text = t;
+	}
 	return r->pieces[r->npieces - 1].text;
+}
+
+/* A FETCH renders one message after another: the last finished render is
+ * kept (its pieces array and buffers emptied) and serves the next one, so
+ * a message costs no allocation when its reply fits what the previous one
+ * used. One spare for the process (lib/ is single-threaded). */
+static imapfetch_render *spare_render;
+
+static imapfetch_render *render_new(void)
+{
+	imapfetch_render *r = spare_render;
+
+	if (r == NULL) {
+		r = xcalloc(1, sizeof(*r));
+		r->header = buf_new(1024);
+		r->scratch = buf_new(256);
+		return r;
+	}
+	spare_render = NULL;
+	return r;
+}
+
+static void render_destroy(imapfetch_render *r)
+{
+	for (size_t i = 0; i < r->npieces; i++)
+		buf_free(&r->pieces[i].text);
+	for (size_t i = 0; i < r->nspare_texts; i++)
+		buf_free(&r->spare_texts[i]);
+	free(r->spare_texts);
+	free(r->pieces);
+	buf_free(&r->header);
+	buf_free(&r->scratch);
+	free(r);
+}
+
+/* render_recycle: r emptied for the next render (or freed when a spare is
+ * kept already, or its buffers grew big on a large reply). */
+static void render_recycle(imapfetch_render *r)
+{
+	if (spare_render != NULL || buf_len(r->header) > 65536 || r->npieces > 64) {
+		render_destroy(r);
+		return;
+	}
+	for (size_t i = 0; i < r->npieces; i++) {
+		buf *t = r->pieces[i].text;
+
+		if (t == NULL)
+			continue;
+		r->pieces[i].text = NULL;
+		if (buf_len(t) > 65536 || r->nspare_texts == 8) {
+			buf_free(&t);
+			continue;
+		}
+		if (r->nspare_texts == r->aspare_texts) {
+			r->aspare_texts = r->aspare_texts == 0 ? 4 : r->aspare_texts * 2;
+			r->spare_texts = xrealloc(r->spare_texts,
+						  r->aspare_texts * sizeof(*r->spare_texts));
+		}
+		buf_reset(t);
+		r->spare_texts[r->nspare_texts++] = t;
+	}
+	r->npieces = r->next = 0;
+	r->spec = NULL;
+	r->m = NULL;
+	r->result = IMAPFETCH_OK;
+	r->data_held = false;
+	r->data = NULL;
+	r->len = 0;
+	buf_reset(r->header);
+	r->have_header = false;
+	buf_reset(r->scratch);
+	spare_render = r;
 }
 
 /* crlf_emit: up to budget octets of the cursor's range in CRLF form
@@ -95,12 +182,14 @@ void imapfetch_decoded(imapfetch_render *r, const struct mime_range *range,
 imapfetch_render *imapfetch_render_begin(const imapfetch_spec *spec, const struct imapmsg *m,
 					 unsigned options, enum imapfetch_result *result_r)
 {
-	imapfetch_render *r = xcalloc(1, sizeof(*r));
+	imapfetch_render *r = render_new();
 
 	r->spec = spec;
 	r->m = m;
 	r->result = IMAPFETCH_OK;
-	buf_printf(imapfetch_text(r), "* %u FETCH (", (unsigned)m->seq);
+	buf_puts(imapfetch_text(r), "* ");
+	imapfetch_put_u64(imapfetch_text(r), m->seq);
+	buf_puts(imapfetch_text(r), " FETCH (");
 	for (size_t i = 0; i < spec->nitems && r->result == IMAPFETCH_OK; i++) {
 		if (i > 0)
 			buf_putc(imapfetch_text(r), ' ');
@@ -173,14 +262,10 @@ void imapfetch_render_end(imapfetch_render **r)
 
 	if (x == NULL)
 		return;
-	for (size_t i = 0; i < x->npieces; i++)
-		buf_free(&x->pieces[i].text);
-	free(x->pieces);
 	mime_free(&x->mime);
-	buf_free(&x->header);
 	if (x->data_held && x->m->source->release != NULL)
 		x->m->source->release(x->m->source_ctx, x->m);
-	free(x);
+	render_recycle(x);
 	*r = NULL;
 }
 

@@ -51,10 +51,19 @@ struct imapfetch_render {
 	const char *data;
 	size_t len;
 	mime_msg *mime;
-	/* The header block (CRLF form), once imapfetch_header got it. */
+	/* The header block (CRLF form), once header_block got it
+	 * (have_header); the buffer is kept for the next render. */
 	buf *header;
+	bool have_header;
+	buf *scratch; /* HEADER.FIELDS built here before it is sent */
+	/* Text buffers of a finished render, reused by the next one. */
+	buf **spare_texts;
+	size_t nspare_texts, aspare_texts;
 };
 
+/* imapfetch_put_u64: v in decimal appended to out (no printf: FETCH
+ * writes a few numbers for every message). */
+void imapfetch_put_u64(buf *out, uint64_t v);
 /* imapfetch_text: the text piece to append to. */
 buf *imapfetch_text(imapfetch_render *r);
 /* imapfetch_range: a range of the message's bytes, skip octets of its

@@ -56,6 +56,11 @@ struct imapmsg_source {
 	 * (FETCH then answers NO for it, never another message's bytes). */
 	int (*data)(void *ctx, const struct imapmsg *m, const char **data_r, size_t *len_r);
 	void (*release)(void *ctx, const struct imapmsg *m);
+	/* cached_ref (may be NULL): cached, without the copy: points *val_r
+	 * and *len_r at the value where the source keeps it, valid until the
+	 * next call of any of these functions; 1, or 0 when not cached. */
+	int (*cached_ref)(void *ctx, const struct imapmsg *m, enum imapmsg_field field,
+			  const char **val_r, size_t *len_r);
 };
 
 struct imapmsg {

@@ -212,6 +212,17 @@ const struct mime_part *mime_part_find(const mime_msg *m, const unsigned *nums, 
 int mime_section_find(const mime_msg *m, const struct mime_section *s,
 		      struct mime_range *range_r, buf *built);
 
+/* mime_header_fields: HEADER.FIELDS (want true) or HEADER.FIELDS.NOT
+ * (want false) of the header at data (len bytes; reading stops at its blank
+ * line), appended to out byte for byte as mime_section_find builds it from
+ * mime_parse_header's parse of the same bytes: the fields whose names are
+ * (or are not) among the nnames names, in CRLF form, then the blank line.
+ * The lines are read as mime_parse_header reads them (folding, lines
+ * without a colon, the field limits) but nothing is allocated: for a
+ * cached header block fetched for a few fields. */
+void mime_header_fields(const char *data, size_t len, const char *const *names, size_t nnames,
+			bool want, buf *out);
+
 /* mime_crlf_append: appends the raw range [off, off+len) of data with
  * every bare LF sent as CRLF, skipping the first skip octets of that CRLF
  * form and appending at most max octets (a partial fetch <skip.max>). */

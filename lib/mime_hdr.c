@@ -4,6 +4,7 @@
  * Content-* fields. Parameter lists (RFC 2045 and 2231) are
  * mime_param.c's. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -256,4 +257,80 @@ void mime_hdr_apply(mime_msg *m, struct mime_part *part, bool default_message)
 	part->md5 = mime_first_string(m, part, "Content-MD5");
 	part->language = mime_first_string(m, part, "Content-Language");
 	part->location = mime_first_string(m, part, "Content-Location");
+}
+
+/* A field being read by mime_header_fields: mime_hdr_read's bookkeeping
+ * without the list (fields go out as soon as they are complete). */
+struct pick {
+	const char *data;
+	const char *const *names;
+	size_t nnames;
+	bool want;
+	buf *out;
+	size_t off, name_len, end; /* the open field */
+	bool open;
+};
+
+static bool pick_listed(const struct pick *k)
+{
+	for (size_t i = 0; i < k->nnames; i++)
+		if (strlen(k->names[i]) == k->name_len &&
+		    strncasecmp(k->data + k->off, k->names[i], k->name_len) == 0)
+			return true;
+	return false;
+}
+
+/* pick_close: the open field is complete: sent when chosen. */
+static void pick_close(struct pick *k)
+{
+	size_t before = buf_len(k->out);
+
+	if (!k->open)
+		return;
+	k->open = false;
+	if (pick_listed(k) != k->want)
+		return;
+	mime_crlf_append(k->out, k->data, k->off, k->end - k->off, 0, SIZE_MAX);
+	if (buf_len(k->out) == before || buf_cstr(k->out)[buf_len(k->out) - 1] != '\n')
+		buf_puts(k->out, "\r\n");
+}
+
+void mime_header_fields(const char *data, size_t len, const char *const *names, size_t nnames,
+			bool want, buf *out)
+{
+	struct pick k = { data, names, nnames, want, out, 0, 0, 0, false };
+	size_t p = 0, colon, nfields = 0, msg_fields = 0;
+
+	while (p < len) {
+		const char *nl = memchr(data + p, '\n', len - p);
+		size_t lend = nl == NULL ? len : (size_t)(nl - data) + 1;
+
+		if (is_blank_line(data, p, len))
+			break;
+		if ((data[p] == ' ' || data[p] == '\t') && k.open) {
+			if (lend - k.off > MIME_MAX_FIELD_LEN) { /* forgotten, as extend_field */
+				k.open = false;
+				nfields--;
+			} else {
+				k.end = lend;
+			}
+		} else {
+			pick_close(&k);
+			if (field_start(data, p, lend, &colon) && lend - p <= MIME_MAX_FIELD_LEN &&
+			    nfields < MIME_MAX_FIELDS && msg_fields < MIME_MAX_MSG_FIELDS) {
+				nfields++;
+				msg_fields++;
+				k.off = p;
+				k.name_len = colon - p;
+				while (k.name_len > 0 &&
+				       (data[p + k.name_len - 1] == ' ' || data[p + k.name_len - 1] == '\t'))
+					k.name_len--;
+				k.end = lend;
+				k.open = true;
+			}
+		}
+		p = lend;
+	}
+	pick_close(&k);
+	buf_puts(out, "\r\n");
 }

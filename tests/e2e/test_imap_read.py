@@ -280,6 +280,27 @@ class TestFetch(ReadBase):
         data = self.ok(m.fetch("1", "(RFC822.HEADER)"))
         self.assertTrue(data[0][1].endswith(PLAIN.split("\r\n\r\n")[0].encode() + b"\r\n\r\n"))
 
+    def test_cache_handle_kept_between_sessions(self):
+        """imapd keeps a folder's cache open after the last session left it:
+        the next session's answers are the same, also when the cache file
+        was removed meanwhile (it is noticed and written anew)."""
+        items = "(UID BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)] ENVELOPE)"
+        m = self.examine()
+        first = self.ok(m.fetch("1:*", items))
+        self.quiet_logout(m)
+        cache = os.path.join(self.maildirs["alice"], "postern-cache")
+        self.assertTrue(wait_for(lambda: os.path.exists(cache), 10))
+        m = self.examine()
+        self.assertEqual(self.ok(m.fetch("1:*", items)), first)
+        self.quiet_logout(m)
+        os.unlink(cache)
+        m = self.examine()
+        self.assertEqual(self.ok(m.fetch("1:*", items)), first)
+        self.quiet_logout(m)
+        self.assertTrue(wait_for(lambda: os.path.exists(cache), 10))
+        m = self.examine()
+        self.assertEqual(self.ok(m.fetch("1:*", items)), first)
+
     def test_binary(self):
         c = self.raw("alice", "INBOX")
         self.assertIn("BINARY", c.cmd("CAPABILITY")[0][0].split())

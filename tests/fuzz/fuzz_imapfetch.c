@@ -54,7 +54,9 @@ static int fc_data(void *ctx, const struct imapmsg *m, const char **data_r, size
 	return 0;
 }
 
-static const struct imapmsg_source fc_source = { fc_cached, fc_store, fc_data, NULL };
+static const struct imapmsg_source fc_source = { .cached = fc_cached,
+						   .store = fc_store,
+						   .data = fc_data };
 
 /* check_reply: literals hold what they announce; CRLF only at the end. */
 static void check_reply(const buf *out)

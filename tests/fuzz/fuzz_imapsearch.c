@@ -39,7 +39,8 @@ static int fz_data_fn(void *ctx, const struct imapmsg *m, const char **data_r, s
 	return 0;
 }
 
-static const struct imapmsg_source fz_source = { fz_cached_fn, NULL, fz_data_fn, NULL };
+static const struct imapmsg_source fz_source = { .cached = fz_cached_fn,
+						    .data = fz_data_fn };
 
 /* read_command: the first command of line, or NULL. */
 static const struct imapcmd *read_command(imapcmd_reader *r, const char *line, size_t len)

@@ -28,7 +28,7 @@ struct fake {
 	size_t len;
 	int fail_errno;
 	const char *cache[IMAPMSG_NFIELDS];
-	int data_calls, release_calls, store_calls;
+	int data_calls, release_calls, store_calls, ref_calls;
 	char *stored[IMAPMSG_NFIELDS];
 };
 
@@ -75,8 +75,29 @@ static void fake_release(void *ctx, const struct imapmsg *m)
 	((struct fake *)ctx)->release_calls++;
 }
 
-static const struct imapmsg_source fake_source = { fake_cached, fake_store, fake_data,
-						    fake_release };
+static const struct imapmsg_source fake_source = {
+	.cached = fake_cached, .store = fake_store, .data = fake_data, .release = fake_release
+};
+
+/* fake_cached_ref: the cached value in place, as imapd's cache gives it. */
+static int fake_cached_ref(void *ctx, const struct imapmsg *m, enum imapmsg_field f,
+			   const char **val_r, size_t *len_r)
+{
+	struct fake *fk = ctx;
+
+	(void)m;
+	fk->ref_calls++;
+	if (fk->cache[f] == NULL)
+		return 0;
+	*val_r = fk->cache[f];
+	*len_r = strlen(fk->cache[f]);
+	return 1;
+}
+
+static const struct imapmsg_source fake_ref_source = {
+	.cached = fake_cached, .store = fake_store, .data = fake_data, .release = fake_release,
+	.cached_ref = fake_cached_ref
+};
 
 static void fake_clear(struct fake *fk)
 {
@@ -357,6 +378,91 @@ static void test_header_from_cache(void **state)
 	fake_clear(&fk);
 }
 
+/* test_header_in_place: a source that lends its cached header block
+ * (cached_ref) gives the same replies as one that copies it, on a hit and
+ * on a miss, several header items in one FETCH too. */
+static void test_header_in_place(void **state)
+{
+	static const char *const lines[] = {
+		"a FETCH 3 BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)]\r\n",
+		"a FETCH 3 (BODY.PEEK[HEADER.FIELDS.NOT (X-A)]<2.30> RFC822.HEADER UID)\r\n",
+		"a FETCH 3 (BODY[HEADER] BODY[HEADER.FIELDS (x-a subject)] ENVELOPE)\r\n",
+	};
+	static const char hdr[] = "Subject: cached\r\nX-A: 1\r\n  folded\r\nFrom: z@y\r\n\r\n";
+
+	(void)state;
+	for (int hit = 0; hit < 2; hit++) {
+		for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+			struct fake copy = { 0 }, ref = { 0 };
+			struct imapmsg mc = msg_of(&copy, simple_msg), mr = msg_of(&ref, simple_msg);
+			enum imapfetch_result rc, rr;
+			char *want, *got;
+
+			mr.source = &fake_ref_source;
+			copy.cache[IMAPMSG_HEADER] = ref.cache[IMAPMSG_HEADER] = hit ? hdr : NULL;
+			copy.cache[IMAPMSG_ENVELOPE] = ref.cache[IMAPMSG_ENVELOPE] = "(E)";
+			want = render(lines[i], false, &mc, 0, &rc);
+			got = render(lines[i], false, &mr, 0, &rr);
+			assert_int_equal(rc, IMAPFETCH_OK);
+			assert_int_equal(rr, IMAPFETCH_OK);
+			assert_string_equal(got, want);
+			assert_true(ref.ref_calls > 0);
+			assert_int_equal(ref.data_calls, hit ? 0 : 1);
+			if (hit)
+				assert_non_null(strstr(got, "cached"));
+			free(want);
+			free(got);
+			fake_clear(&copy);
+			fake_clear(&ref);
+		}
+	}
+}
+
+/* test_render_reuse: renders follow each other (the finished one is
+ * reused): a big reply, then small ones, then one left unfinished while
+ * another is made, all as rendered alone. */
+static void test_render_reuse(void **state)
+{
+	struct fake fk = { 0 };
+	struct imapmsg m = msg_of(&fk, multi_msg);
+	imapfetch_spec *big = parse("a FETCH 3 (BODY[] BODY[HEADER] FLAGS BODY[1])\r\n", false,
+				    NULL);
+	imapfetch_spec *small = parse("a FETCH 3 (UID BODY.PEEK[HEADER.FIELDS (FROM)])\r\n",
+				      false, NULL);
+	buf *first = buf_new(256), *again = buf_new(256), *part = buf_new(256);
+	enum imapfetch_result res;
+	imapfetch_render *held;
+
+	(void)state;
+	assert_int_equal(imapfetch_render_all(small, &m, 0, first), IMAPFETCH_OK);
+	for (int i = 0; i < 3; i++) {
+		buf_reset(again);
+		assert_int_equal(imapfetch_render_all(big, &m, 0, again), IMAPFETCH_OK);
+		assert_non_null(strstr(buf_cstr(again), "BODY[1] {"));
+		buf_reset(again);
+		assert_int_equal(imapfetch_render_all(small, &m, IMAPFETCH_RENDER_FLAGS, again),
+				 IMAPFETCH_OK);
+		assert_non_null(strstr(buf_cstr(again), " FLAGS (\\Flagged \\Seen))\r\n"));
+		buf_reset(again);
+		assert_int_equal(imapfetch_render_all(small, &m, 0, again), IMAPFETCH_OK);
+		assert_string_equal(buf_cstr(again), buf_cstr(first));
+	}
+	held = imapfetch_render_begin(small, &m, 0, &res);
+	assert_int_equal(imapfetch_render_next(held, part, 5), 1);
+	buf_reset(again);
+	assert_int_equal(imapfetch_render_all(big, &m, 0, again), IMAPFETCH_OK);
+	while (imapfetch_render_next(held, part, 5))
+		;
+	imapfetch_render_end(&held);
+	assert_string_equal(buf_cstr(part), buf_cstr(first));
+	buf_free(&first);
+	buf_free(&again);
+	buf_free(&part);
+	imapfetch_spec_free(&big);
+	imapfetch_spec_free(&small);
+	fake_clear(&fk);
+}
+
 static void test_sections(void **state)
 {
 	struct fake fk = { 0 };
@@ -614,6 +720,7 @@ int main(void)
 		cmocka_unit_test(test_binary),		  cmocka_unit_test(test_binary_qp_and_mixed),
 		cmocka_unit_test(test_binary_streamed),	  cmocka_unit_test(test_vanished),
 		cmocka_unit_test(test_streaming),	  cmocka_unit_test(test_section_to_mime),
+		cmocka_unit_test(test_header_in_place),	  cmocka_unit_test(test_render_reuse),
 	};
 
 	setenv("TZ", "UTC", 1);

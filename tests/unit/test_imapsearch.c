@@ -132,8 +132,9 @@ static void fake_release(void *ctx, const struct imapmsg *m)
 	fake.release_calls++;
 }
 
-static const struct imapmsg_source fake_source = { fake_cached, fake_store, fake_data,
-						   fake_release };
+static const struct imapmsg_source fake_source = {
+	.cached = fake_cached, .store = fake_store, .data = fake_data, .release = fake_release
+};
 
 /* day_time: noon UTC of a day. */
 static time_t day_time(int y, int mo, int d)

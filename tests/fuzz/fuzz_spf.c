@@ -74,11 +74,15 @@ static void fuzz_macros(const char *text, size_t len)
 
 	for (unsigned flags = 0; flags <= SPF_MACRO_EXP; flags++) {
 		buf *b = buf_new(64);
-		int r = spf_macro_expand(text, len, &v, flags, b, &err);
+		const char *expand_err = NULL;
+		int r = spf_macro_expand(text, len, &v, flags, b, &expand_err);
 		int check = spf_macro_expand(text, len, NULL, flags, NULL, &err);
 
-		/* the syntax check and the expansion agree (1: %{p} asked) */
-		if ((r < 0) != (check < 0))
+		/* the syntax check and the expansion agree, but for the size
+		 * bound, which only the expansion meets (1: %{p} asked) */
+		if (check < 0 && r >= 0)
+			abort();
+		if (r < 0 && check == 0 && strstr(expand_err, "too long") == NULL)
 			abort();
 		if (r == 1) {
 			v.ptr = "ptr.example.com";

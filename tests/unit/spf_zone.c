@@ -115,8 +115,11 @@ static void spf_zone_add_rr(struct dns_result *res, enum dns_type type, const st
 		rr->len = buf_len(b);
 		rr->text = buf_steal_free(&b);
 	} else {
-		rr->text = xstrdup(v->str != NULL ? v->str : "");
-		rr->len = v->len;
+		/* a TXT string may hold NULs (the suite's null-text test) */
+		rr->len = v->str != NULL ? v->len : 0;
+		rr->text = xmalloc(rr->len + 1);
+		memcpy(rr->text, v->str != NULL ? v->str : "", rr->len);
+		rr->text[rr->len] = '\0';
 	}
 	if (type == DNS_A && inet_pton(AF_INET, rr->text, rr->addr) == 1)
 		rr->family = AF_INET;

@@ -6,13 +6,13 @@
  * framing of challenges and replies is the protocol's (callbacks). */
 #include "sess_int.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "mapgen.h"
 #include "mem.h"
+#include "sess_login.h"
 
 static uint64_t now_ms(sess *ss)
 {
@@ -58,11 +58,7 @@ void sess_auth_end(sess *ss)
 
 static void success(sess *ss, const struct sess_auth *auth)
 {
-	char *user = xstrdup(sasl_user(ss->sasl));
-
-	for (char *p = user; *p != '\0'; p++)
-		*p = (char)tolower((unsigned char)*p);
-	auth->success(ss->ctx, user, sasl_mech(ss->sasl));
+	auth->success(ss->ctx, sess_login_name(sasl_user(ss->sasl)), sasl_mech(ss->sasl));
 }
 
 /* result: answers what sasl_step said; ends the exchange unless it goes

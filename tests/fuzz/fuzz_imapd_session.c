@@ -133,6 +133,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fz_setup();
 	fz_restore();
-	fuzz_session_run(fz_srv.sessions, fz_srv.loop, fz_login, data, size);
+	fuzz_session_run(fz_srv.sessions, fz_srv.loop, fz_login, "\r\nL OK ", data, size);
 	return 0;
 }

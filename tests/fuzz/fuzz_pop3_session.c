@@ -130,6 +130,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fz_setup();
 	fz_restore();
-	fuzz_session_run(fz_srv.sessions, fz_srv.loop, NULL, data, size);
+	fuzz_session_run(fz_srv.sessions, fz_srv.loop, NULL, NULL, data, size);
 	return 0;
 }

@@ -18,6 +18,8 @@
 
 static char fs_top[64];
 static bool fs_trace;
+static char fs_head[FUZZ_SESSION_HEAD + 1]; /* the first replies of a run */
+static size_t fs_head_len;
 
 void svc_conn_done(svc *s)
 {
@@ -137,6 +139,11 @@ static bool fs_read(int fd)
 	ssize_t n;
 
 	while ((n = read(fd, sink, sizeof(sink))) > 0) {
+		size_t keep = FUZZ_SESSION_HEAD - fs_head_len;
+
+		keep = (size_t)n < keep ? (size_t)n : keep;
+		memcpy(fs_head + fs_head_len, sink, keep);
+		fs_head_len += keep;
 		got = true;
 		if (fs_trace)
 			fwrite(sink, 1, (size_t)n, stderr);
@@ -191,9 +198,11 @@ static void fs_talk(sess_server *sessions, ev_loop *loop, int fd, const char *pr
 }
 
 void fuzz_session_run(sess_server *sessions, ev_loop *loop, const char *preamble,
-		      const uint8_t *data, size_t size)
+		      const char *expect, const uint8_t *data, size_t size)
 {
 	int sv[2];
+
+	fs_head_len = 0;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
@@ -201,5 +210,8 @@ void fuzz_session_run(sess_server *sessions, ev_loop *loop, const char *preamble
 	fs_talk(sessions, loop, sv[1], preamble, data, size);
 	close(sv[1]);
 	if (sess_server_count(sessions) != 0)
+		abort();
+	fs_head[fs_head_len] = '\0';
+	if (expect != NULL && strstr(fs_head, expect) == NULL)
 		abort();
 }

@@ -29,9 +29,13 @@ const char *fuzz_session_init(const char *name, const char *trace_env, const cha
 cfg *fuzz_session_config(const char *top, const char *prefix);
 
 /* fuzz_session_run: one input against a new session of sessions on loop;
- * preamble (NULL: none) is sent before it (imapd's LOGIN). */
+ * preamble (NULL: none) is sent before it (imapd's LOGIN), and the first
+ * FUZZ_SESSION_HEAD bytes of the replies must then hold expect (NULL: no
+ * check), else the run aborts: a harness that never gets past its login
+ * would fuzz nothing. */
+#define FUZZ_SESSION_HEAD 4096
 void fuzz_session_run(sess_server *sessions, ev_loop *loop, const char *preamble,
-		      const uint8_t *data, size_t size);
+		      const char *expect, const uint8_t *data, size_t size);
 
 /* fuzz_session_write_file: path holds len bytes of data (aborts on error). */
 void fuzz_session_write_file(const char *path, const char *data, size_t len);

@@ -99,28 +99,34 @@ static void put_sender(const mime_msg *m, const struct mime_part *msg, const cha
 	}
 }
 
+/* put_addresses: put_addr_field for the envelope table. */
+static void put_addresses(const mime_msg *m, const struct mime_part *msg, const char *name,
+			  buf *out)
+{
+	(void)put_addr_field(m, msg, name, out);
+}
+
+/* The ENVELOPE's fields in their order (RFC 3501 7.4.2), each with how it
+ * is written. */
+static const struct {
+	const char *name;
+	void (*put)(const mime_msg *m, const struct mime_part *msg, const char *name, buf *out);
+} envelope_fields[] = {
+	{ "Date", put_field_string },      { "Subject", put_field_string },
+	{ "From", put_addresses },         { "Sender", put_sender },
+	{ "Reply-To", put_sender },        { "To", put_addresses },
+	{ "Cc", put_addresses },           { "Bcc", put_addresses },
+	{ "In-Reply-To", put_field_string }, { "Message-ID", put_field_string },
+};
+
 void mime_envelope(const mime_msg *m, const struct mime_part *msg, buf *out)
 {
 	buf_putc(out, '(');
-	put_field_string(m, msg, "Date", out);
-	buf_putc(out, ' ');
-	put_field_string(m, msg, "Subject", out);
-	buf_putc(out, ' ');
-	put_addr_field(m, msg, "From", out);
-	buf_putc(out, ' ');
-	put_sender(m, msg, "Sender", out);
-	buf_putc(out, ' ');
-	put_sender(m, msg, "Reply-To", out);
-	buf_putc(out, ' ');
-	put_addr_field(m, msg, "To", out);
-	buf_putc(out, ' ');
-	put_addr_field(m, msg, "Cc", out);
-	buf_putc(out, ' ');
-	put_addr_field(m, msg, "Bcc", out);
-	buf_putc(out, ' ');
-	put_field_string(m, msg, "In-Reply-To", out);
-	buf_putc(out, ' ');
-	put_field_string(m, msg, "Message-ID", out);
+	for (size_t i = 0; i < sizeof(envelope_fields) / sizeof(envelope_fields[0]); i++) {
+		if (i > 0)
+			buf_putc(out, ' ');
+		envelope_fields[i].put(m, msg, envelope_fields[i].name, out);
+	}
 	buf_putc(out, ')');
 }
 

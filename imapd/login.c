@@ -17,7 +17,6 @@
 #include "mem.h"
 #include "sess_login.h"
 
-static void sasl_challenge(void *ctx, const char *b64);
 static void sasl_success(void *ctx, char *user, const char *mech);
 static void sasl_reply(void *ctx, enum sess_auth_event event, const char *reason);
 
@@ -25,7 +24,6 @@ void imapd_login_init(struct imapd_server *srv, cfg *c)
 {
 	srv->tls_auth_only = cfg_get_bool(c, "imapd_tls_auth_only");
 	srv->auth = (struct sess_auth){
-		.challenge = sasl_challenge,
 		.success = sasl_success,
 		.reply = sasl_reply,
 	};
@@ -125,15 +123,6 @@ void imapd_cmd_login(struct session *s, const struct imapcmd *cmd)
 }
 
 /* ---- AUTHENTICATE ---- */
-
-static void sasl_challenge(void *ctx, const char *b64)
-{
-	struct session *s = ctx;
-
-	imapd_raw(s, "+ ");
-	imapd_raw(s, b64);
-	imapd_raw(s, "\r\n");
-}
 
 static void sasl_success(void *ctx, char *user, const char *mech)
 {

@@ -61,6 +61,17 @@ static void success(sess *ss, const struct sess_auth *auth)
 	auth->success(ss->ctx, sess_login_name(sasl_user(ss->sasl)), sasl_mech(ss->sasl));
 }
 
+static void send_challenge(sess *ss, const struct sess_auth *auth, const char *b64)
+{
+	if (auth->continuation == NULL) {
+		auth->challenge(ss->ctx, b64);
+		return;
+	}
+	strm_puts(ss->stream, auth->continuation);
+	strm_puts(ss->stream, b64);
+	strm_puts(ss->stream, "\r\n");
+}
+
 /* result: answers what sasl_step said; ends the exchange unless it goes
  * on. The callbacks may close the session; the exchange is freed here. */
 static void result(sess *ss, int r, char *challenge)
@@ -71,7 +82,7 @@ static void result(sess *ss, int r, char *challenge)
 	switch (r) {
 	case SASL_CONTINUE:
 		ss->input = SESS_IN_AUTH;
-		auth->challenge(ss->ctx, challenge);
+		send_challenge(ss, auth, challenge);
 		free(challenge);
 		return;
 	case SASL_OK: success(ss, auth); break;

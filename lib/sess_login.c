@@ -28,6 +28,7 @@ passdb *sess_login_init(struct sess_auth *auth, struct sasl_backend *backend, cf
 	auth->user_key = "user";
 	auth->command = "login";
 	auth->failures = "failed logins";
+	auth->continuation = "+ ";
 	return db;
 }
 

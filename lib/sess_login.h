@@ -23,9 +23,10 @@
  * it lives as long as the process), fills *backend (CRAM-MD5 only when
  * enabled) and sets auth's backend, backend_ctx, fails and log wording
  * ("<client>: PLAIN authentication failed: <why>, user=<login>", "login
- * refused: too many failed logins"). The failed-login table is the one of
- * service (NULL, in tests: named prefix). auth's callbacks are the
- * caller's and stay as they are. */
+ * refused: too many failed logins") and challenges ("+ " and the base64,
+ * RFC 5034 and RFC 3501 alike). The failed-login table is the one of
+ * service (NULL, in tests: named prefix). auth's success and reply
+ * callbacks are the caller's and stay as they are. */
 passdb *sess_login_init(struct sess_auth *auth, struct sasl_backend *backend, cfg *c,
 			const char *prefix, svc *service);
 

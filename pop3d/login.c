@@ -30,7 +30,6 @@
 
 #define POP3_LOCK_FILE "postern-pop3.lock"
 
-static void sasl_challenge(void *ctx, const char *b64);
 static void sasl_success(void *ctx, char *user, const char *mech);
 static void sasl_reply(void *ctx, enum sess_auth_event event, const char *reason);
 
@@ -38,7 +37,6 @@ void pop3d_login_init(struct pop3d_server *srv, cfg *c)
 {
 	srv->tls_auth_only = cfg_get_bool(c, "pop3d_tls_auth_only");
 	srv->auth = (struct sess_auth){
-		.challenge = sasl_challenge,
 		.success = sasl_success,
 		.reply = sasl_reply,
 	};
@@ -183,15 +181,6 @@ void pop3d_cmd_apop(struct session *s, const char *arg)
 }
 
 /* ---- AUTH ---- */
-
-static void sasl_challenge(void *ctx, const char *b64)
-{
-	struct session *s = ctx;
-
-	pop3d_raw(s, "+ ");
-	pop3d_raw(s, b64);
-	pop3d_raw(s, "\r\n");
-}
 
 static void sasl_success(void *ctx, char *user, const char *mech)
 {

@@ -109,6 +109,7 @@ static void test_init(void **state)
 			assert_string_equal(auth.user_key, "user");
 			assert_string_equal(auth.command, "login");
 			assert_string_equal(auth.failures, "failed logins");
+			assert_string_equal(auth.continuation, "+ ");
 			assert_int_equal(strstr(sasl_mechanisms(&backend, true), "CRAM-MD5") != NULL,
 					 cram);
 			assert_int_equal(passdb_verify(db, "user@example.org", "pw"), PASSDB_OK);

@@ -163,10 +163,7 @@ int sess_auth_step(sess *ss)
 	}
 	if (r != STRM_OK)
 		return r;
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
+	len = sess_line_len(line, len);
 	r = sasl_step(ss->sasl, line, len, &challenge);
 	result(ss, r, challenge);
 	return STRM_OK;

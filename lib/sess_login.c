@@ -6,6 +6,7 @@
 #include "sess_login.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -13,14 +14,24 @@
 #include "mem.h"
 #include "sasl_passdb.h"
 
+/* The longest key name built here ("<prefix>_tls_handshake_timeout"). */
+#define KEY_MAX 64
+
+/* key_name: "<prefix>_<name>" in key (KEY_MAX bytes), without the heap:
+ * log_fatal may follow, and exit leaves nothing allocated behind. */
+static const char *key_name(char *key, const char *prefix, const char *name)
+{
+	snprintf(key, KEY_MAX, "%s_%s", prefix, name);
+	return key;
+}
+
 passdb *sess_login_init(struct sess_auth *auth, struct sasl_backend *backend, cfg *c,
 			const char *prefix, svc *service)
 {
-	char *key = xasprintf("%s_auth_cram_md5", prefix);
+	char key[KEY_MAX];
 	passdb *db = passdb_new(c);
 
-	sasl_passdb_backend(backend, cfg_get_bool(c, key));
-	free(key);
+	sasl_passdb_backend(backend, cfg_get_bool(c, key_name(key, prefix, "auth_cram_md5")));
 	auth->backend = backend;
 	auth->backend_ctx = db;
 	auth->fails = authfail_from_cfg(c, prefix, service != NULL ? svc_name(service) : prefix);
@@ -35,16 +46,16 @@ passdb *sess_login_init(struct sess_auth *auth, struct sasl_backend *backend, cf
 void sess_login_tls(cfg *c, const char *prefix, bool implicit_tls, tls_server **tls_r,
 		    uint64_t *handshake_ms_r)
 {
-	char *key = xasprintf("%s_tls_handshake_timeout", prefix), *err = NULL;
+	char key[KEY_MAX], *err = NULL;
 
-	*handshake_ms_r = (uint64_t)cfg_get_int(c, key) * 1000;
-	free(key);
+	*handshake_ms_r =
+		(uint64_t)cfg_get_int(c, key_name(key, prefix, "tls_handshake_timeout")) * 1000;
 	if (tls_server_from_cfg(c, prefix, false, tls_r, &err) < 0)
 		log_fatal("%s", err);
 	if (*tls_r == NULL && implicit_tls) {
-		key = xasprintf("%s_service", prefix);
-		log_fatal("%s_tls_cert_file: not set, but %s=%s needs TLS", prefix, key,
-			  cfg_get(c, key));
+		const char *role = cfg_get(c, key_name(key, prefix, "service"));
+
+		log_fatal("%s_tls_cert_file: not set, but %s=%s needs TLS", prefix, key, role);
 	}
 }
 

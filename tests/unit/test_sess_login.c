@@ -151,8 +151,9 @@ static void test_tls_implicit_needs_cert(void **state)
 			cfg *c = config(prefixes[i], false);
 			tls_server *tls = NULL;
 			uint64_t ms;
-			char *key = xasprintf("%s_service", prefixes[i]);
+			char key[32];
 
+			snprintf(key, sizeof(key), "%s_service", prefixes[i]);
 			cfg_set(c, key, i == 0 ? "pop3s" : "imaps");
 
 			sess_login_tls(c, prefixes[i], true, &tls, &ms);

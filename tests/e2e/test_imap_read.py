@@ -664,6 +664,101 @@ class TestTrouble(ReadBase):
         raise RuntimeError("no imapd: %s" % self.inst.describe_processes())
 
 
+class TestLiteralMinus(ReadBase):
+    """RFC 7888 on two imapd services: the default (LITERAL+ after login)
+    and imapd_literal_plus = no (LITERAL-); LITERAL- before login on both."""
+
+    @classmethod
+    def configure(cls):
+        cls.minus = free_port()
+        inst = cls.inst
+        cls.smtp, cls.port = free_port(), free_port()
+        inst.set_mail_services([
+            "127.0.0.1:%d inet n - n - 1 imapd -o imapd_tls_auth_only=no" % cls.port,
+            "127.0.0.1:%d inet n - n - 1 imapd -o imapd_tls_auth_only=no "
+            "-o imapd_literal_plus=no" % cls.minus,
+        ])
+        inst.build_map("domains", DOMAINS)
+        inst.build_map("mailboxes", MAILBOXES)
+        set_password(inst, "alice@example.test", PW)
+        inst.set_main("imapd_auth_failure_delay", "0")
+        inst.start()
+        for p in (cls.port, cls.minus):
+            if not wait_for(lambda: port_open(p), 10):
+                raise RuntimeError("service on %d did not come up: %s" % (p, inst.log()))
+
+    def caps(self, c):
+        u, t = c.cmd("CAPABILITY")
+        self.assertIn(" OK ", t)
+        return u[0].split()[2:]
+
+    def connect(self, port):
+        c = RawImap(port, timeout=20)
+        self.addCleanup(c.close)
+        return c
+
+    def check_literal_caps(self, caps, want):
+        other = "LITERAL+" if want == "LITERAL-" else "LITERAL-"
+        self.assertIn(want, caps)
+        self.assertNotIn(other, caps)  # RFC 7888 4: never both
+
+    def test_before_login_literal_minus(self):
+        for port in (self.port, self.minus):
+            c = self.connect(port)
+            self.check_literal_caps(c.greeting.split(), "LITERAL-")
+            self.check_literal_caps(self.caps(c), "LITERAL-")
+            # up to 4096 bytes a {n+} is taken
+            c.send(b'a1 ID ("name" {4096+}\r\n' + b"x" * 4096 + b')\r\n')
+            _, t = c.until("a1")
+            self.assertTrue(t.startswith("a1 OK"), t)
+            # over it: BAD [TOOBIG], the announced bytes dropped, the next
+            # command read
+            c.send(b'a2 ID ("name" {4097+}\r\n' + b"y" * 4097 + b')\r\na3 NOOP\r\n')
+            _, t = c.until("a2")
+            self.assertTrue(t.startswith("a2 BAD [TOOBIG]"), t)
+            _, t = c.until("a3")
+            self.assertEqual(t, "a3 OK NOOP completed.")
+            # a synchronizing literal up to 8 KiB still works before login
+            c.send(b"a4 LOGIN {16}\r\n")
+            self.assertTrue(c.line().startswith("+ "))
+            c.send(b"alice@example.test"[:16] + b"\r\n")
+            _, t = c.until("a4")
+            self.assertIn("a4 BAD", t)  # the password is missing
+
+    def login_raw(self, port):
+        c = self.connect(port)
+        _, t = c.cmd('LOGIN alice@example.test "%s"' % PW)
+        self.assertIn(" OK ", t)
+        return c, t
+
+    def test_after_login_literal_plus(self):
+        c, t = self.login_raw(self.port)
+        self.check_literal_caps(t.split(), "LITERAL+")
+        self.check_literal_caps(self.caps(c), "LITERAL+")
+        c.send(b'b1 ID ("name" {5000+}\r\n' + b"z" * 5000 + b')\r\n')
+        _, t = c.until("b1")
+        self.assertTrue(t.startswith("b1 OK"), t)
+
+    def test_after_login_literal_minus(self):
+        c, t = self.login_raw(self.minus)
+        self.check_literal_caps(t.split(), "LITERAL-")
+        self.check_literal_caps(self.caps(c), "LITERAL-")
+        c.send(b'b1 ID ("name" {4096+}\r\n' + b"z" * 4096 + b')\r\n')
+        _, t = c.until("b1")
+        self.assertTrue(t.startswith("b1 OK"), t)
+        c.send(b'b2 ID ("name" {5000+}\r\n' + b"z" * 5000 + b')\r\nb3 NOOP\r\n')
+        _, t = c.until("b2")
+        self.assertTrue(t.startswith("b2 BAD [TOOBIG]"), t)
+        _, t = c.until("b3")
+        self.assertEqual(t, "b3 OK NOOP completed.")
+        # a synchronizing literal of that size is fine
+        c.send(b'b4 ID ("name" {5000}\r\n')
+        self.assertTrue(c.line().startswith("+ "))
+        c.send(b"z" * 5000 + b")\r\n")
+        _, t = c.until("b4")
+        self.assertTrue(t.startswith("b4 OK"), t)
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:

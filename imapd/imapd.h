@@ -65,6 +65,9 @@
 /* FETCH renders while fewer bytes than this wait unsent, a chunk at a time. */
 #define IMAPD_FETCH_HIGH_WATER (128 * 1024)
 #define IMAPD_FETCH_CHUNK (32 * 1024)
+/* A FETCH that sets \Seen sets it on this many messages at a time, just
+ * before their replies. */
+#define IMAPD_SEEN_BATCH 256
 /* A long FETCH or SEARCH works this long per turn, then lets the
  * process's other sessions run (imapd_yield). */
 #define IMAPD_SLICE_MS 20

@@ -651,6 +651,84 @@ class TestTrouble(ReadBase):
         size = int(re.search(rb"RFC822.SIZE (\d+)", heads[0][0]).group(1))
         self.assertEqual(size, len("From: a@remote.test\r\nSubject: many 0\r\n\r\nsome hay here\r\n"))
 
+    def make_folder(self, name, count, body, seen):
+        """A folder of count messages written into cur/ as a MUA would;
+        seen(i) says which carry \\Seen."""
+        md = self.maildirs["carol"]
+        c = self.raw("carol", None)
+        self.assertIn(" OK ", c.cmd("CREATE " + name)[1])
+        cur = os.path.join(md, "." + name, "cur")
+        for i in range(count):
+            with open(os.path.join(cur, "18000%05d.M%dP1.test:2,%s" %
+                                   (i, i, "S" if seen(i) else "")), "w") as f:
+                f.write("From: a@remote.test\nSubject: %s %d\n\n%s\n" % (name, i, body))
+        self.inst.give(os.path.join(md, "." + name))
+        return cur
+
+    def test_search_reply_streamed(self):
+        """A SEARCH answer over 20,000 messages (about 110 KB, several
+        chunks past the high-water mark) read by a slow client: the same
+        numbers, and the pipelined command after it waits its turn."""
+        n = 20000
+        self.make_folder("Huge", n, "x", lambda i: i % 2 == 0)
+        c = self.raw("carol", "Huge")
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        c.send("s1 SEARCH ALL\r\ns2 UID SEARCH RETURN (ALL COUNT) SEEN\r\n"
+               "s3 SEARCH RETURN (MIN MAX) UNSEEN\r\ns4 NOOP\r\n")
+        time.sleep(0.3)  # the server meets a full socket before we read
+        u, t = c.until("s1")
+        self.assertEqual(t, "s1 OK Search completed.")
+        self.assertEqual(u, ["* SEARCH " + " ".join(str(i) for i in range(1, n + 1))])
+        u, t = c.until("s2")
+        self.assertEqual(t, "s2 OK UID Search completed.")
+        # UIDs are given in name order: 1, 3, 5, ... carry S
+        want = ",".join(str(i) for i in range(1, n + 1, 2))
+        self.assertEqual(u, ['* ESEARCH (TAG "s2") UID COUNT %d ALL %s' % (n // 2, want)])
+        u, t = c.until("s3")
+        self.assertEqual(u, ['* ESEARCH (TAG "s3") MIN 2 MAX %d' % n])
+        self.assertEqual(c.until("s4")[1], "s4 OK NOOP completed.")
+
+    def test_fetch_sets_seen_as_it_streams(self):
+        """FETCH 1:* BODY[] over 3,000 unseen messages of 8 KB: the first
+        replies arrive while most files are still without S (the old way
+        renamed all 3,000 first); in the end all are \\Seen, each reply
+        that set it carries FLAGS, EXAMINE sets none."""
+        n = 3000
+        cur = self.make_folder("Unread", n, "y" * 8000, lambda i: False)
+
+        def seen_files():
+            return sum(1 for f in os.listdir(cur) if f.endswith(",S") or ":2,S" in f)
+        e = self.raw("carol", None)
+        self.assertIn(" OK ", e.cmd("EXAMINE Unread")[1])
+        e.send("e1 FETCH 1:* BODY[TEXT]\r\n")
+        u, t = e.until("e1")
+        self.assertEqual(t, "e1 OK Fetch completed.")
+        self.assertEqual(seen_files(), 0)
+        c = self.raw("carol", "Unread")
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        c.send("f1 FETCH 1:* BODY[]\r\n")
+        first = read_response(c.file)
+        self.assertTrue(first.startswith(b"* 1 FETCH ("), first[:80])
+        self.assertIn(b"FLAGS (\\Seen", first)
+        time.sleep(0.5)  # let the server run into the full socket
+        early = seen_files()
+        self.assertLess(early, n // 2, "renamed before the first reply was read: %d" % early)
+        heads = [first]
+        while True:
+            ln = read_response(c.file)
+            if not ln or ln.startswith(b"f1 "):
+                break
+            heads.append(ln)
+        self.assertEqual(ln.strip(), b"f1 OK Fetch completed.")
+        self.assertEqual(len(heads), n)
+        self.assertTrue(all(b"FLAGS (\\Seen" in h for h in heads))
+        self.assertEqual(seen_files(), n)
+        u, t = c.cmd("SEARCH UNSEEN")
+        self.assertEqual(u, ["* SEARCH"])
+        # a second FETCH sets nothing: no FLAGS in its replies
+        u, t = c.cmd("FETCH 1:2 RFC822.HEADER")
+        self.assertNotIn("FLAGS", "\n".join(u))
+
     def imapd_pid(self):
         c = self.raw("dave", None)
         c.close()
@@ -757,6 +835,18 @@ class TestLiteralMinus(ReadBase):
         c.send(b"z" * 5000 + b")\r\n")
         _, t = c.until("b4")
         self.assertTrue(t.startswith("b4 OK"), t)
+
+
+def read_response(f):
+    """One whole response from a binary file, literals included ("" at EOF)."""
+    out = b""
+    while True:
+        ln = f.readline()
+        out += ln
+        m = re.search(rb"\{(\d+)\}\r\n$", ln)
+        if not m:
+            return out
+        out += f.read(int(m.group(1)))
 
 
 def rss_kib(pid):

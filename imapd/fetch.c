@@ -1,17 +1,18 @@
 /* fetch.c: FETCH and UID FETCH (RFC 3501 6.4.5, BINARY of RFC 3516,
  * MODSEQ and CHANGEDSINCE of RFC 7162) through lib/imapfetch. The command
- * resolves its set, then streams the replies, setting \Seen on the
- * messages a non-PEEK body item reads (read-write folder) as it goes, one
- * imapbox_store per IMAPD_SEEN_BATCH messages just before their replies
- * (a FETCH 1:* BODY[] over 100,000 messages renames no more files ahead
- * of what the client has read than one batch; a reply whose message got
- * \Seen carries FLAGS, and MODSEQ under CONDSTORE): a message's "* n FETCH (...)" is rendered in chunks only
- * while the stream holds less than IMAPD_FETCH_HIGH_WATER unsent bytes;
- * the session's step resumes it when the output drained (lib/conn calls
- * the step again), and pipelined commands wait until it is done. A
- * message expunged by another process (or whose file vanished) gets no
- * reply and the tagged answer is NO, as is an unknown transfer encoding
- * under BINARY ([UNKNOWN-CTE]); the other messages are still sent. */
+ * resolves its set, then streams the replies: a message's "* n FETCH
+ * (...)" is rendered in chunks only while the stream holds less than
+ * IMAPD_FETCH_HIGH_WATER unsent bytes; the session's step resumes it when
+ * the output drained (lib/conn calls the step again), and pipelined
+ * commands wait until it is done. \Seen is set on the messages a non-PEEK
+ * body item reads (read-write folder) as the replies go out, one
+ * imapbox_store per IMAPD_SEEN_BATCH messages just before theirs (FETCH
+ * 1:* BODY[] over 100,000 messages renames at most one batch ahead of
+ * what it sent); a reply whose message got \Seen carries FLAGS, and
+ * MODSEQ under CONDSTORE. A message expunged by another process (or whose
+ * file vanished) gets no reply and the tagged answer is NO, as is an
+ * unknown transfer encoding under BINARY ([UNKNOWN-CTE]); the other
+ * messages are still sent. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -100,6 +100,7 @@ static void fz_server(cfg *c)
 	fz_srv.prelogin_limits = fz_srv.limits; /* as imapd.c's limits_init */
 	fz_srv.prelogin_limits.max_literal = IMAPD_PRELOGIN_LITERAL_MAX;
 	fz_srv.prelogin_limits.max_command = IMAPD_PRELOGIN_LITERAL_MAX + fz_srv.limits.max_line;
+	fz_srv.prelogin_limits.nonsync = IMAPCMD_NONSYNC_MINUS;
 	imapd_login_init(&fz_srv, c);
 	fz_srv.resolver = resolver_new(c);
 	fz_srv.watches = watch_hub_new(fz_srv.loop, &err);

@@ -43,7 +43,9 @@ char *dkim_key_txt_record(const dkim_key *k);
  * every listed header is signed as often as it occurs plus once more
  * (oversigning), so no instance can be added later without breaking the
  * signature. identity (i=) may be NULL. timestamp 0 = no t=; expire_secs
- * 0 = no x=. The strings are copied. */
+ * 0 = no x=. length_tag adds l= with the body's canonical length (text
+ * appended later, e.g. by a list, then keeps the signature valid: use with
+ * care). The strings are copied. */
 struct dkim_sign_params {
 	const char *domain;
 	const char *selector;
@@ -54,6 +56,7 @@ struct dkim_sign_params {
 	const char *identity;
 	time_t timestamp;
 	unsigned long expire_secs;
+	bool length_tag;
 };
 
 /* dkim_default_headers: From, To, Cc, Subject, Date, Reply-To,

@@ -31,6 +31,7 @@ struct sign_req {
 	size_t nheaders;
 	time_t timestamp;
 	unsigned long expire_secs;
+	bool length_tag;
 };
 
 struct dkim_signer {
@@ -102,6 +103,7 @@ int dkim_signer_add(dkim_signer *s, const struct dkim_sign_params *p, char **err
 	r->bcanon = p->body_canon;
 	r->timestamp = p->timestamp;
 	r->expire_secs = p->expire_secs;
+	r->length_tag = p->length_tag;
 	for (; *h != NULL; h++) {
 		r->headers = xrealloc(r->headers, (r->nheaders + 1) * sizeof(char *));
 		r->headers[r->nheaders++] = xstrdup(*h);
@@ -137,6 +139,32 @@ static void fold_add(buf *f, size_t *col, const char *text)
 	*col += n;
 }
 
+/* add_names: "h=a:b:c;" in lower case, lines broken after a colon. */
+static void add_names(buf *f, size_t *col, char **names, size_t n)
+{
+	buf *h = buf_new(64);
+
+	for (size_t i = 0; i < n; i++) {
+		buf_reset(h);
+		if (i == 0)
+			buf_puts(h, "h=");
+		for (const char *c = names[i]; *c; c++)
+			buf_putc(h, *c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+		buf_putc(h, i + 1 == n ? ';' : ':');
+		if (i == 0) {
+			fold_add(f, col, buf_cstr(h));
+			continue;
+		}
+		if (*col + buf_len(h) > 78) {
+			buf_puts(f, "\r\n\t");
+			*col = 8;
+		}
+		buf_puts(f, buf_cstr(h));
+		*col += buf_len(h);
+	}
+	buf_free(&h);
+}
+
 /* signed_names: h= as a list: each header once per instance, plus one. */
 static char **signed_names(const struct sign_req *r, const dkim_hdrs *h, size_t *n_r)
 {
@@ -161,7 +189,7 @@ static const char *canon_name(enum dkim_canon c)
 
 /* build_field: the field up to and including "b=", tags folded. */
 static void build_field(buf *f, const struct sign_req *r, char **names, size_t n,
-			const unsigned char bh[32])
+			const unsigned char bh[32], uint64_t body_len)
 {
 	size_t col = strlen("DKIM-Signature:");
 	char *t;
@@ -196,24 +224,25 @@ static void build_field(buf *f, const struct sign_req *r, char **names, size_t n
 			free(t);
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		t = xasprintf(i == 0 ? "h=%s%s" : "%s%s", names[i], i + 1 == n ? ";" : ":");
+	if (r->length_tag) {
+		t = xasprintf("l=%llu;", (unsigned long long)body_len);
 		fold_add(f, &col, t);
 		free(t);
 	}
+	add_names(f, &col, names, n);
 	buf_puts(tmp, "bh=");
 	base64_encode(tmp, bh, 32);
 	buf_putc(tmp, ';');
 	fold_add(f, &col, buf_cstr(tmp));
 	buf_free(&tmp);
-	fold_add(f, &col, "b=");
+	buf_puts(f, "\r\n\tb=");
 }
 
 /* append_b: the signature in base64, in lines of at most 72 characters. */
 static void append_b(buf *f, const buf *sig)
 {
 	buf *b64 = buf_new(512);
-	size_t len, first = 70;
+	size_t len, first = 68;
 
 	base64_encode(b64, buf_cstr(sig), buf_len(sig));
 	len = buf_len(b64);
@@ -230,7 +259,7 @@ static void append_b(buf *f, const buf *sig)
 }
 
 static int sign_one(const struct sign_req *r, const dkim_hdrs *h, const unsigned char bh[32],
-		    buf *out)
+		    uint64_t body_len, buf *out)
 {
 	size_t n;
 	char **names = signed_names(r, h, &n);
@@ -240,7 +269,7 @@ static int sign_one(const struct sign_req *r, const dkim_hdrs *h, const unsigned
 	unsigned int dlen = 0;
 	int rc = -1;
 
-	build_field(f, r, names, n, bh);
+	build_field(f, r, names, n, bh, body_len);
 	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
 		dkim_hdrs_hash_selected(h, (const char *const *)names, n, r->hcanon, md);
 		dkim_canon_header(r->hcanon, buf_cstr(f), buf_len(f), true, canon);
@@ -277,7 +306,8 @@ int dkim_signer_finish(dkim_signer *s, const char *hdr, size_t len, buf *out, ch
 		goto out;
 	}
 	for (size_t i = 0; i < s->count; i++) {
-		if (sign_one(&s->reqs[i], h, bh[s->reqs[i].bcanon], all) != 0) {
+		enum dkim_canon bc = s->reqs[i].bcanon;
+		if (sign_one(&s->reqs[i], h, bh[bc], dkim_body_length(s->bodies[bc]), all) != 0) {
 			*err_r = xasprintf("signing for %s failed", s->reqs[i].domain);
 			goto out;
 		}

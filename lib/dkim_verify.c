@@ -275,6 +275,7 @@ static size_t body_for(dkim_verifier *v, enum dkim_canon c, int64_t limit)
 static int parse_sig(struct vsig *s, const dkim_hdrs *h, const struct dkim_field *f)
 {
 	const char *colon = memchr(f->raw, ':', f->raw_len);
+	size_t vlen = f->raw_len - (size_t)(colon + 1 - f->raw) - 2; /* less the CRLF */
 	char *err = NULL, **names = NULL;
 	size_t n = 0;
 	bool from = false;
@@ -282,8 +283,7 @@ static int parse_sig(struct vsig *s, const dkim_hdrs *h, const struct dkim_field
 
 	if (f->raw_len > DKIM_SIG_MAX)
 		sig_error(s, DKIM_PERMERROR, "signature too long");
-	else if ((tl = taglist_parse(colon + 1, f->raw_len - (size_t)(colon + 1 - f->raw), &err)) ==
-		 NULL)
+	else if ((tl = taglist_parse(colon + 1, vlen, &err)) == NULL)
 		sig_error(s, DKIM_PERMERROR, "malformed signature");
 	else if (check_tags(s, tl, s->v->p.now) != 0)
 		;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -83,6 +84,7 @@ dkim_key *dkim_key_load(const char *text, size_t len, char **err_r)
 		pkey = load_seed(text, len);
 	}
 	if (pkey == NULL) {
+		ERR_clear_error(); /* leave no OpenSSL error behind for a TLS caller */
 		*err_r = xstrdup("not a PEM private key or base64 Ed25519 seed");
 		return NULL;
 	}
@@ -206,6 +208,7 @@ static int pubkey_decode(const char *p, struct dkim_pubkey *k, const char **reas
 		k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, d, 32);
 	buf_free(&der);
 	if (k->pkey == NULL) {
+		ERR_clear_error();
 		*reason_r = "key record: undecodable public key";
 		return -1;
 	}
@@ -301,8 +304,10 @@ int dkim_sig_sign(EVP_PKEY *pkey, enum dkim_alg alg, const unsigned char digest[
 		     EVP_DigestSign(md, sig, &siglen, digest, 32) == 1;
 		EVP_MD_CTX_free(md);
 	}
-	if (!ok)
+	if (!ok) {
+		ERR_clear_error();
 		return -1;
+	}
 	buf_append(out, sig, siglen);
 	return 0;
 }
@@ -325,5 +330,7 @@ int dkim_sig_verify(EVP_PKEY *pkey, enum dkim_alg alg, const unsigned char diges
 		     EVP_DigestVerify(md, sig, siglen, digest, 32) == 1;
 		EVP_MD_CTX_free(md);
 	}
+	if (!ok)
+		ERR_clear_error();
 	return ok ? 0 : -1;
 }

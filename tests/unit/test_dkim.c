@@ -24,6 +24,7 @@
 #include "dkim.h"
 #include "dkim_int.h"
 #include "mem.h"
+#include "test_dkim_kit.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -31,11 +32,7 @@
 
 static char *vector_path(const char *file)
 {
-	const char *shared = getenv("SHARED"), *srcdir = getenv("srcdir");
-
-	if (shared != NULL)
-		return xasprintf("%s/conformance/dkim/%s", shared, file);
-	return xasprintf("%s/../shared/conformance/dkim/%s", srcdir ? srcdir : ".", file);
+	return dkim_kit_path(file);
 }
 
 static buf *read_vector(const char *file)

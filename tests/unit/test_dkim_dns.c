@@ -20,6 +20,7 @@
 #include "dnsmasq.h"
 #include "ev.h"
 #include "mem.h"
+#include "test_dkim_kit.h"
 
 static const char *const records[] = {
 	"--txt-record=brisbane._domainkey.football.example.com,"
@@ -41,10 +42,7 @@ struct fixture {
 
 static char *read_vector(const char *file)
 {
-	const char *shared = getenv("SHARED"), *srcdir = getenv("srcdir");
-	char *path = shared != NULL ? xasprintf("%s/conformance/dkim/%s", shared, file)
-				    : xasprintf("%s/../shared/conformance/dkim/%s",
-						srcdir ? srcdir : ".", file);
+	char *path = dkim_kit_path(file);
 	FILE *f = fopen(path, "r");
 	buf *b = buf_new(4096);
 	char chunk[4096];

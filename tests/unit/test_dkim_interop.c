@@ -19,14 +19,11 @@
 #include "buf.h"
 #include "dkim.h"
 #include "mem.h"
+#include "test_dkim_kit.h"
 
 static char *vector_path(const char *file)
 {
-	const char *shared = getenv("SHARED"), *srcdir = getenv("srcdir");
-
-	if (shared != NULL)
-		return xasprintf("%s/conformance/dkim/%s", shared, file);
-	return xasprintf("%s/../shared/conformance/dkim/%s", srcdir ? srcdir : ".", file);
+	return dkim_kit_path(file);
 }
 
 static char *read_file(const char *path)

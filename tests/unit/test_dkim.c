@@ -24,7 +24,7 @@
 #include "dkim.h"
 #include "dkim_int.h"
 #include "mem.h"
-#include "test_dkim_kit.h"
+#include "dkim_kit.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

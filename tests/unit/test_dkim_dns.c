@@ -20,7 +20,7 @@
 #include "dnsmasq.h"
 #include "ev.h"
 #include "mem.h"
-#include "test_dkim_kit.h"
+#include "dkim_kit.h"
 
 static const char *const records[] = {
 	"--txt-record=brisbane._domainkey.football.example.com,"

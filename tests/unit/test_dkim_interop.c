@@ -19,7 +19,7 @@
 #include "buf.h"
 #include "dkim.h"
 #include "mem.h"
-#include "test_dkim_kit.h"
+#include "dkim_kit.h"
 
 static char *vector_path(const char *file)
 {

@@ -1,11 +1,11 @@
-/* test_dkim_kit.h: where the DKIM unit tests find the shared test kit
+/* dkim_kit.h: where the DKIM unit tests find the shared test kit
  * (conformance/dkim of the shared folder): $SHARED when set, else the
  * first "shared" folder beside the source tree or one or two levels up
  * from it (a clone's ../shared, seen from the tree itself, from
  * make distcheck's unpacked copy inside the clone, or from a build
  * directory). */
-#ifndef POSTERN_TEST_DKIM_KIT_H
-#define POSTERN_TEST_DKIM_KIT_H
+#ifndef POSTERN_DKIM_KIT_H
+#define POSTERN_DKIM_KIT_H
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -132,8 +132,9 @@ struct dkim_result {
 };
 
 /* Verifier settings. now: the clock for t= and x= (0 = time(NULL)).
- * max_signatures: signatures judged per message (0 = 10, at most 20), the rest are
- * neutral without any work. max_headers: header fields considered (0 =
+ * max_signatures: well-formed signatures judged per message (0 = 10, at
+ * most 20); the ones after them are neutral without a key lookup or any
+ * hashing (malformed ones are permerror and do not count). max_headers: header fields considered (0 =
  * 1000). min_rsa_bits: smaller RSA keys are permerror (0 = 1024). */
 struct dkim_verify_params {
 	struct dkim_resolver resolver;

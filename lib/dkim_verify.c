@@ -39,6 +39,7 @@ struct dkim_verifier {
 	unsigned char bhash[BODIES_MAX][32];
 	size_t nbodies;
 	size_t pending;
+	size_t checked; /* signatures past the tag checks, up to the limit */
 	bool finished, judged;
 	dkim_verify_cb *cb;
 	void *cb_ctx;
@@ -271,7 +272,11 @@ static size_t body_for(dkim_verifier *v, enum dkim_canon c, int64_t limit)
 	return v->nbodies++;
 }
 
-/* parse_sig: one DKIM-Signature field; returns 0 when it is worth a key. */
+/* parse_sig: one DKIM-Signature field: the tag checks, which are cheap,
+ * for every field; the header hash and the key lookup only for the first
+ * max_signatures that pass them (the rest are neutral), so broken
+ * signatures cannot push a good one out and many good ones cost no more
+ * than the limit. Returns 0 when the signature is worth a key. */
 static int parse_sig(struct vsig *s, const dkim_hdrs *h, const struct dkim_field *f)
 {
 	const char *colon = memchr(f->raw, ':', f->raw_len);
@@ -280,19 +285,24 @@ static int parse_sig(struct vsig *s, const dkim_hdrs *h, const struct dkim_field
 	size_t n = 0;
 	bool from = false;
 	taglist *tl = NULL;
+	dkim_verifier *v = s->v;
 
 	if (f->raw_len > DKIM_SIG_MAX)
 		sig_error(s, DKIM_PERMERROR, "signature too long");
 	else if ((tl = taglist_parse(colon + 1, vlen, &err)) == NULL)
 		sig_error(s, DKIM_PERMERROR, "malformed signature");
-	else if (check_tags(s, tl, s->v->p.now) != 0)
+	else if (check_tags(s, tl, v->p.now) != 0)
 		;
 	else if ((names = split_hnames(taglist_get(tl, "h"), &n, &from)) == NULL)
 		sig_error(s, DKIM_PERMERROR, "bad h=");
 	else if (!from)
 		sig_error(s, DKIM_PERMERROR, "From is not signed");
-	else
+	else if (v->checked == v->p.max_signatures)
+		sig_error(s, DKIM_NEUTRAL, "not checked: too many signatures");
+	else {
+		v->checked++;
 		hash_headers(s, h, f, names, n);
+	}
 	for (size_t i = 0; names != NULL && i < n; i++)
 		free(names[i]);
 	free(names);
@@ -360,10 +370,6 @@ size_t dkim_verify_headers(dkim_verifier *v, const char *hdr, size_t len)
 		s->limit = -1;
 		s->sig = buf_new(512);
 		s->bh = buf_new(64);
-		if (k > v->p.max_signatures) {
-			sig_error(s, DKIM_NEUTRAL, "not checked: too many signatures");
-			continue;
-		}
 		if (parse_sig(s, h, f) == 0) {
 			s->body = body_for(v, s->bcanon, s->limit);
 			start_lookup(v, s);

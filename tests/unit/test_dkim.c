@@ -750,6 +750,19 @@ static void test_signature_limit(void **state)
 	expect(v, 10, DKIM_NEUTRAL, NULL);
 	expect(v, 1000, DKIM_NEUTRAL, NULL);
 	dkim_verify_free(&v);
+
+	/* broken signatures on top do not push a good one out of the limit */
+	buf_reset(b);
+	for (int i = 0; i < 15; i++)
+		buf_puts(b, "DKIM-Signature: v=2; a=rsa-sha256; d=x.example; s=s; h=from; bh=; b=\r\n");
+	buf_append(b, msg, strlen(msg));
+	m.lookups = 0;
+	v = verify(&m, buf_cstr(b), buf_len(b), 4096);
+	assert_int_equal(dkim_verify_count(v), 16);
+	assert_int_equal(m.lookups, 1);
+	expect(v, 14, DKIM_PERMERROR, "bad version");
+	expect(v, 15, DKIM_PASS, NULL);
+	dkim_verify_free(&v);
 	buf_free(&b);
 	free(msg);
 	mem_free(&m);

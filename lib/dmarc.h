@@ -149,8 +149,8 @@ struct dmarc_request {
 };
 
 /* sample: the pct= draw, a number 0..99 (a message is subject to the
- * policy when the draw is below pct); NULL uses random(). Only called for
- * a failing message whose record has pct below 100. */
+ * policy when the draw is below pct); NULL uses arc4random_uniform(100).
+ * Only called for a failing message whose record has pct below 100. */
 typedef unsigned dmarc_sample_fn(void *ctx);
 struct dmarc_settings {
 	const psl_table *psl; /* used inside dmarc_check_start only */

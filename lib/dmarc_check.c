@@ -70,7 +70,7 @@ static unsigned draw(struct dmarc_check *c)
 {
 	if (c->sample != NULL)
 		return c->sample(c->sample_ctx) % 100;
-	return (unsigned)(random() % 100);
+	return arc4random_uniform(100);
 }
 
 static enum dmarc_policy weaker(enum dmarc_policy p)

@@ -27,7 +27,7 @@ static void *fuzz_lookup(void *rctx, const char *name, dmarc_txt_cb *cb, void *c
 	return NULL;
 }
 
-static void fuzz_record(const char *text, size_t len)
+static void fuzz_record(const char *text, size_t len, const char *cstr)
 {
 	struct dmarc_record r;
 	char *err = NULL;
@@ -42,7 +42,7 @@ static void fuzz_record(const char *text, size_t len)
 		abort();
 	}
 	free(err);
-	(void)dmarc_uri_list_valid(text);
+	(void)dmarc_uri_list_valid(cstr);
 }
 
 static void fuzz_check(const psl_table *psl, const char *text, size_t len)
@@ -104,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *cstr = fuzz_cstr(data, size);
 	psl_table *psl = psl_fallback();
 
-	fuzz_record((const char *)data, size);
+	fuzz_record((const char *)data, size, cstr);
 	fuzz_authors((const char *)data, size);
 	fuzz_check(psl, (const char *)data, size);
 	fuzz_psl((const char *)data, size, cstr);

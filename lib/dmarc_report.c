@@ -1,16 +1,17 @@
 /* dmarc_report.c: the aggregate-report data line, one per message, that a
  * report tool reads from the log (docs/dmarc-report.md is the contract):
  * a fixed sequence of key=value fields; values hold only [A-Za-z0-9._-]
- * (other bytes become '?', spaces in the reason '_') and "-" stands for
- * empty. New fields may be added at the end, never reordered. */
+ * (and ':' in ip=; other bytes become '?', spaces in the reason '_'),
+ * "-" for empty. New fields may be added at the end, never reordered. */
 #include "dmarc_int.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* put_safe: s with every byte outside [A-Za-z0-9._-] replaced: a space
- * by '_', anything else by '?'; "-" for an empty or NULL s. */
-static void put_safe(buf *out, const char *s)
+/* put_safe: s with every byte outside [A-Za-z0-9._-] (and ':' when
+ * colon) replaced: a space by '_', anything else by '?'; "-" for an empty
+ * or NULL s. */
+static void put_safe(buf *out, const char *s, bool colon)
 {
 	if (s == NULL || *s == '\0') {
 		buf_putc(out, '-');
@@ -19,7 +20,7 @@ static void put_safe(buf *out, const char *s)
 	for (; *s != '\0'; s++) {
 		char c = *s;
 		bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			    c == '.' || c == '-' || c == '_';
+			    c == '.' || c == '-' || c == '_' || (colon && c == ':');
 
 		buf_putc(out, safe ? c : c == ' ' ? '_' : '?');
 	}
@@ -28,7 +29,7 @@ static void put_safe(buf *out, const char *s)
 static void put_value(buf *out, const char *key, const char *value)
 {
 	buf_printf(out, " %s=", key);
-	put_safe(out, value);
+	put_safe(out, value, false);
 }
 
 static const char *yes_no(bool b)
@@ -54,9 +55,9 @@ static void put_dkim(const dmarc_check *c, const struct dmarc_author *a, buf *ou
 		const struct dmarc_sig *s = &c->sigs[i];
 		bool aligned = a != NULL && dmarc_pair_aligned(a, s->domain, s->org, adkim);
 
-		put_safe(out, s->domain);
+		put_safe(out, s->domain, false);
 		buf_putc(out, ':');
-		put_safe(out, s->selector);
+		put_safe(out, s->selector, false);
 		buf_printf(out, ":%s:%s", dkim_status_name(s->status), yes_no(aligned));
 		if (i + 1 < c->nsigs)
 			buf_putc(out, ',');
@@ -84,7 +85,8 @@ void dmarc_report_line(const dmarc_check *c, buf *out)
 	char n[24];
 
 	buf_puts(out, "dmarc-report v=1");
-	put_value(out, "ip", c->source_ip);
+	buf_puts(out, " ip="); /* an IPv6 address keeps its colons */
+	put_safe(out, c->source_ip, true);
 	put_value(out, "header_from", a ? a->domain : NULL);
 	snprintf(n, sizeof(n), "%zu", c->nauthors);
 	put_value(out, "authors", n);

@@ -615,7 +615,7 @@ static void test_report_line(void **state)
 	c = dmarc_check_start(&set, &req, NULL, NULL);
 	dmarc_report_line(c, line);
 	assert_string_equal(buf_cstr(line),
-			    "dmarc-report v=1 ip=2001?db8??1 header_from=news.example.com authors=1 "
+			    "dmarc-report v=1 ip=2001:db8::1 header_from=news.example.com authors=1 "
 			    "policy_domain=example.com result=fail disposition=quarantine "
 			    "policy=quarantine sampled_out=no p=reject sp=quarantine pct=100 "
 			    "adkim=r aspf=r spf=pass spf_domain=bounce.other.test spf_aligned=no "

@@ -141,8 +141,11 @@ static int parse_rule(struct psl_table *t, const char *rule, size_t len)
 		flag = RULE_WILD;
 		rule += 2, len -= 2;
 	}
-	if (memchr(rule, '*', len) != NULL || memchr(rule, '!', len) != NULL || len == 0 ||
-	    rule[len - 1] == '.')
+	if (len == 0 || memchr(rule, '*', len) != NULL || memchr(rule, '!', len) != NULL ||
+	    memchr(rule, '\0', len) != NULL || rule[len - 1] == '.')
+		return -1;
+	/* an exception takes one label off a wildcard rule: it needs two */
+	if (flag == RULE_EXCEPT && memchr(rule, '.', len) == NULL)
 		return -1;
 	b = buf_new(len + 8);
 	copy = xstrndup(rule, len);
@@ -325,7 +328,7 @@ static int suffix_labels(const psl_table *t, const char *d, int n)
 			best = j;
 		prev = f;
 	}
-	return exception > 0 ? exception - 1 : best;
+	return exception > 1 ? exception - 1 : best;
 }
 
 int psl_suffix_labels(const psl_table *t, const char *domain)

@@ -177,7 +177,7 @@ static void test_small_list(void **state)
 	assert_int_equal(psl_rules(t, &icann, &private_rules), 17);
 	assert_int_equal(icann, 15);
 	assert_int_equal(private_rules, 2);
-	assert_int_equal(psl_skipped(t), 3);
+	assert_int_equal(psl_skipped(t), 4);
 	assert_false(psl_is_fallback(t));
 	check_cases(t, small_cases, N_ELEMS(small_cases));
 	assert_int_equal(psl_suffix_labels(t, "www.bbc.co.uk"), 2);

@@ -33,9 +33,10 @@ typedef struct psl_table psl_table;
 /* psl_parse: a table from list text (the .dat format: one rule per line,
  * up to the first white space; "//" comments; "*." wildcards and "!"
  * exceptions). Lines that are no valid rule (a '*' elsewhere than as the
- * whole first label, an empty label, a label that does not convert) are
- * skipped and counted. Returns NULL with *err_r (heap) when the text
- * holds no rule at all or more than PSL_MAX_RULES. */
+ * whole first label, an empty label, a label that does not convert, an
+ * exception of one label) are skipped and counted. Returns NULL with
+ * *err_r (heap) when the text holds no rule at all or more than
+ * PSL_MAX_RULES. */
 psl_table *psl_parse(const char *text, size_t len, unsigned flags, char **err_r);
 /* psl_load: psl_parse on a file; NULL with *err_r (heap) naming the file
  * when it cannot be read or is larger than PSL_MAX_FILE. */

@@ -125,25 +125,18 @@ struct dmarc_resolver {
 
 /* ---- the check (dmarc_check.c) ---- */
 
-/* One DKIM verdict: d= and s= of the signature and its status. */
-struct dmarc_dkim {
-	const char *domain;
-	const char *selector;
-	enum dkim_status status;
-};
-
 #define DMARC_MAX_DKIM 32 /* signatures looked at; the rest are ignored */
 
-/* What is judged. authors: from dmarc_authors_*. spf_domain: the domain
+/* What is judged, once the content is complete. spf_domain: the domain
  * SPF checked (the MAIL FROM domain, or the HELO name for the null
  * sender, RFC 7489 4.1), NULL when SPF was not run; spf: its result.
- * dkim: the verdicts of the message's DKIM signatures. source_ip: the
- * client address, for the report line. All copied. */
+ * dkim: lib/dkim's verdicts on the message's signatures (d= and s= are
+ * used, entries without d= skipped). source_ip: the client address, for
+ * the report line. All copied. */
 struct dmarc_request {
-	const struct dmarc_authors *authors;
 	const char *spf_domain;
 	enum spf_result spf;
-	const struct dmarc_dkim *dkim;
+	const struct dkim_result *const *dkim;
 	size_t dkim_count;
 	const char *source_ip;
 };
@@ -190,14 +183,26 @@ struct dmarc_verdict {
 typedef struct dmarc_check dmarc_check;
 typedef void dmarc_done_cb(void *ctx, dmarc_check *c);
 
-/* dmarc_check_start: judges req (copied). When the verdict is known before
- * it returns (no DNS needed, or a resolver answering at once),
- * dmarc_check_done is true and cb is never called; otherwise cb is called
- * once, later, as the check's last act (it may free the check). */
-dmarc_check *dmarc_check_start(const struct dmarc_settings *set, const struct dmarc_request *req,
-			       dmarc_done_cb *cb, void *ctx);
+/* A check has two steps, so DNS runs while the body streams: policy
+ * discovery starts as soon as the header (the From field) is known, the
+ * judgement needs the SPF and DKIM verdicts of the complete message.
+ *
+ * dmarc_check_start: discovers the policy of each author domain of
+ * authors (copied; a status other than OK needs no DNS). When discovery
+ * ends before it returns (no DNS needed, or a resolver answering at
+ * once), dmarc_check_done is true and cb is never called; otherwise cb
+ * is called once, later, as the check's last act (it may free it). */
+dmarc_check *dmarc_check_start(const struct dmarc_settings *set,
+			       const struct dmarc_authors *authors, dmarc_done_cb *cb, void *ctx);
+/* dmarc_check_done: discovery is over (dmarc_check_judge may be called). */
 bool dmarc_check_done(const dmarc_check *c);
-/* dmarc_check_verdict: the verdict once done, else NULL. */
+/* dmarc_check_judge: the verdict on req once discovery is done (NULL
+ * before). psl gives the organisational domains of the SPF and DKIM
+ * domains (NULL: the fallback rule). Call it once; later calls return the
+ * first verdict. */
+const struct dmarc_verdict *dmarc_check_judge(dmarc_check *c, const psl_table *psl,
+					      const struct dmarc_request *req);
+/* dmarc_check_verdict: the verdict once judged, else NULL. */
 const struct dmarc_verdict *dmarc_check_verdict(const dmarc_check *c);
 /* dmarc_check_free: cancels a pending lookup; sets *c to NULL. */
 void dmarc_check_free(dmarc_check **c);
@@ -209,7 +214,7 @@ bool dmarc_aligned(const psl_table *psl, const char *a, const char *b, enum dmar
 
 /* ---- the report line (dmarc_report.c) ---- */
 
-/* dmarc_report_line: appends the aggregate-report data line of a finished
+/* dmarc_report_line: appends the aggregate-report data line of a judged
  * check (no newline): "dmarc-report v=1 ip=... header_from=... ...", a
  * fixed list of key=value fields separated by single spaces, values
  * without spaces ("-" when empty). docs/dmarc-report.md is its contract. */

@@ -3,9 +3,11 @@
  * holds no v=DMARC1 record, one at _dmarc.<organisational domain>; one
  * record is used, several make a permerror, none a "none", a temporary
  * DNS failure a temperror. Alignment, p=/sp= and pct= follow (6.6.2,
- * 6.6.4). With several author domains the strictest failing verdict wins.
- * Every organisational domain is computed in dmarc_check_start, so the
- * PSL table is not used once it returns. One query is in flight at a time. */
+ * 6.6.4) are judged later, in dmarc_check_judge, once the caller has the
+ * SPF and DKIM verdicts. With several author domains the strictest failing
+ * verdict wins. The authors' organisational domains are computed in
+ * dmarc_check_start, so its PSL table is not kept. One query is in flight
+ * at a time. */
 #include "dmarc_int.h"
 
 #include <stdlib.h>
@@ -155,16 +157,15 @@ static void use_record(struct dmarc_check *c, struct dmarc_author *a, const char
 {
 	char *err = NULL;
 
+	(void)c;
 	a->policy_domain = xstrdup(name);
 	a->phase = PHASE_DONE;
 	if (dmarc_record_parse(text, len, &a->record, &err) != 0) {
-		judge_alignment(c, a);
 		author_done(a, DMARC_RESULT_PERMERROR, xasprintf("_dmarc.%s: %s", name, err));
 		free(err);
 		return;
 	}
 	a->have_record = true;
-	judge(c, a);
 }
 
 static void handle_answer(struct dmarc_check *c, struct dmarc_author *a, enum dmarc_dns_status st,
@@ -174,20 +175,17 @@ static void handle_answer(struct dmarc_check *c, struct dmarc_author *a, enum dm
 	size_t first = 0, n = st == DMARC_DNS_FOUND ? count_dmarc(txt, len, count, &first) : 0;
 
 	if (st == DMARC_DNS_TEMPFAIL) {
-		judge_alignment(c, a);
 		author_done(a, DMARC_RESULT_TEMPERROR,
 			    xasprintf("_dmarc.%s: temporary DNS failure", name));
 	} else if (n == 1) {
 		a->at_org = a->phase == PHASE_ORG;
 		use_record(c, a, name, txt[first], len[first]);
 	} else if (n > 1) {
-		judge_alignment(c, a);
 		author_done(a, DMARC_RESULT_PERMERROR,
 			    xasprintf("_dmarc.%s: %zu DMARC records", name, n));
 	} else if (a->phase == PHASE_FROM && strcmp(a->domain, a->org) != 0) {
 		a->phase = PHASE_ORG;
 	} else {
-		judge_alignment(c, a);
 		author_done(a, DMARC_RESULT_NONE, xstrdup("no DMARC record"));
 	}
 	if (a->phase == PHASE_DONE)
@@ -284,33 +282,14 @@ static void pump(struct dmarc_check *c)
 	c->in_pump = false;
 	if (c->waiting || c->done)
 		return;
-	set_verdict(c);
 	c->done = true;
 	if (!c->in_start && c->cb != NULL)
 		c->cb(c->ctx, c);
 }
 
-static void copy_request(struct dmarc_check *c, const psl_table *psl,
-			 const struct dmarc_request *req)
+static void copy_authors(struct dmarc_check *c, const psl_table *psl,
+			 const struct dmarc_authors *au)
 {
-	const struct dmarc_authors *au = req->authors;
-
-	c->source_ip = xstrdup(req->source_ip != NULL ? req->source_ip : "");
-	c->spf = req->spf;
-	c->spf_domain = normalized(req->spf_domain);
-	c->spf_org = c->spf_domain != NULL ? org_of(psl, c->spf_domain) : NULL;
-	for (size_t i = 0; i < req->dkim_count && c->nsigs < DMARC_MAX_DKIM; i++) {
-		char *d = normalized(req->dkim[i].domain);
-		struct dmarc_sig *s = &c->sigs[c->nsigs];
-
-		if (d == NULL)
-			continue;
-		s->domain = d;
-		s->org = org_of(psl, d);
-		s->selector = xstrdup(req->dkim[i].selector != NULL ? req->dkim[i].selector : "");
-		s->status = req->dkim[i].status;
-		c->nsigs++;
-	}
 	c->from_status = au != NULL ? au->status : DMARC_FROM_NONE;
 	for (size_t i = 0; c->from_status == DMARC_FROM_OK && i < au->count; i++) {
 		char *d = normalized(au->domains[i]);
@@ -324,8 +303,30 @@ static void copy_request(struct dmarc_check *c, const psl_table *psl,
 		c->from_status = DMARC_FROM_NO_DOMAIN;
 }
 
-dmarc_check *dmarc_check_start(const struct dmarc_settings *set, const struct dmarc_request *req,
-			       dmarc_done_cb *cb, void *ctx)
+static void copy_identities(struct dmarc_check *c, const psl_table *psl,
+			    const struct dmarc_request *req)
+{
+	c->source_ip = xstrdup(req->source_ip != NULL ? req->source_ip : "");
+	c->spf = req->spf;
+	c->spf_domain = normalized(req->spf_domain);
+	c->spf_org = c->spf_domain != NULL ? org_of(psl, c->spf_domain) : NULL;
+	for (size_t i = 0; i < req->dkim_count && c->nsigs < DMARC_MAX_DKIM; i++) {
+		const struct dkim_result *r = req->dkim[i];
+		char *d = r != NULL ? normalized(r->domain) : NULL;
+		struct dmarc_sig *s = &c->sigs[c->nsigs];
+
+		if (d == NULL)
+			continue;
+		s->domain = d;
+		s->org = org_of(psl, d);
+		s->selector = xstrdup(r->selector != NULL ? r->selector : "");
+		s->status = r->status;
+		c->nsigs++;
+	}
+}
+
+dmarc_check *dmarc_check_start(const struct dmarc_settings *set,
+			       const struct dmarc_authors *authors, dmarc_done_cb *cb, void *ctx)
 {
 	dmarc_check *c = xcalloc(1, sizeof(*c));
 	psl_table *own = set->psl == NULL ? psl_fallback() : NULL;
@@ -335,7 +336,7 @@ dmarc_check *dmarc_check_start(const struct dmarc_settings *set, const struct dm
 	c->sample_ctx = set->sample_ctx;
 	c->cb = cb;
 	c->ctx = ctx;
-	copy_request(c, set->psl != NULL ? set->psl : own, req);
+	copy_authors(c, set->psl != NULL ? set->psl : own, authors);
 	psl_free(&own);
 	c->in_start = true;
 	pump(c);
@@ -348,9 +349,27 @@ bool dmarc_check_done(const dmarc_check *c)
 	return c->done;
 }
 
+const struct dmarc_verdict *dmarc_check_judge(dmarc_check *c, const psl_table *psl,
+					      const struct dmarc_request *req)
+{
+	psl_table *own = psl == NULL ? psl_fallback() : NULL;
+
+	if (!c->done)
+		return NULL;
+	if (c->judged)
+		return &c->verdict;
+	copy_identities(c, psl != NULL ? psl : own, req);
+	psl_free(&own);
+	for (size_t i = 0; i < c->nauthors; i++)
+		judge(c, &c->authors[i]);
+	set_verdict(c);
+	c->judged = true;
+	return &c->verdict;
+}
+
 const struct dmarc_verdict *dmarc_check_verdict(const dmarc_check *c)
 {
-	return c->done ? &c->verdict : NULL;
+	return c->judged ? &c->verdict : NULL;
 }
 
 void dmarc_check_free(dmarc_check **cp)

@@ -44,7 +44,7 @@ struct dmarc_check {
 	size_t nauthors, cur;
 	enum dmarc_from_status from_status;
 	void *pending;
-	bool waiting, in_start, in_pump, done;
+	bool waiting, in_start, in_pump, done, judged;
 	const struct dmarc_author *chosen; /* NULL: no author (permerror) */
 	struct dmarc_verdict verdict;
 };

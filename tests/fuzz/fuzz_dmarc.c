@@ -49,16 +49,17 @@ static void fuzz_check(const psl_table *psl, const char *text, size_t len)
 {
 	struct fuzz_zone z = { text, len };
 	struct dmarc_authors au;
-	struct dmarc_dkim sig = { "example.com", "s", DKIM_PASS };
-	struct dmarc_request req = { &au, "b.example.com", SPF_PASS, &sig, 1, "192.0.2.1" };
+	struct dkim_result sig = { .status = DKIM_PASS, .domain = "example.com", .selector = "s" };
+	const struct dkim_result *sigs[1] = { &sig };
+	struct dmarc_request req = { "b.example.com", SPF_PASS, sigs, 1, "192.0.2.1" };
 	struct dmarc_settings set = { psl, { fuzz_lookup, NULL, &z }, NULL, NULL };
 	dmarc_check *c;
 	buf *line = buf_new(256);
 
 	memset(&au, 0, sizeof(au));
 	dmarc_authors_add_field(&au, "x@a.example.com, y@example.org", 30);
-	c = dmarc_check_start(&set, &req, NULL, NULL);
-	if (!dmarc_check_done(c) || dmarc_check_verdict(c)->reason == NULL)
+	c = dmarc_check_start(&set, &au, NULL, NULL);
+	if (!dmarc_check_done(c) || dmarc_check_judge(c, psl, &req)->reason == NULL)
 		abort();
 	dmarc_report_line(c, line);
 	if (strchr(buf_cstr(line), '\n') != NULL)

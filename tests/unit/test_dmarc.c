@@ -468,14 +468,20 @@ static void fill_authors(struct dmarc_authors *a, const char *from)
 static dmarc_check *run_case(const struct check_case *cc, struct zone *z, unsigned *draw,
 			     struct dmarc_authors *au)
 {
-	struct dmarc_dkim sig = { cc->dkim_d, "sel", cc->dkim };
-	struct dmarc_request req = { au, cc->spf_domain, cc->spf, &sig, cc->dkim_d ? 1 : 0,
+	struct dkim_result sig = { .status = cc->dkim, .domain = cc->dkim_d, .selector = "sel" };
+	const struct dkim_result *sigs[1] = { &sig };
+	struct dmarc_request req = { cc->spf_domain, cc->spf, sigs, cc->dkim_d ? 1 : 0,
 				     "192.0.2.1" };
 	struct dmarc_settings set = { test_psl, { zone_lookup, zone_cancel, z }, fixed_draw, draw };
+	dmarc_check *c;
 
 	*draw = cc->draw;
 	fill_authors(au, cc->from);
-	return dmarc_check_start(&set, &req, NULL, NULL);
+	c = dmarc_check_start(&set, au, NULL, NULL);
+	assert_true(dmarc_check_done(c));
+	assert_null(dmarc_check_verdict(c));
+	assert_non_null(dmarc_check_judge(c, test_psl, &req));
+	return c;
 }
 
 static void test_checks(void **state)
@@ -544,26 +550,29 @@ static void test_async(void **state)
 	struct zone z = { .rrs = zone_main, .nrrs = N_ELEMS(zone_main), .later = true };
 	struct dmarc_authors au;
 	struct dmarc_settings set = { test_psl, { zone_lookup, zone_cancel, &z }, NULL, NULL };
-	struct dmarc_request req = { &au, "example.com", SPF_PASS, NULL, 0, "192.0.2.7" };
+	struct dmarc_request req = { "example.com", SPF_PASS, NULL, 0, "192.0.2.7" };
 	dmarc_check *c;
 
 	(void)state;
 	fill_authors(&au, "x.y.example.com");
 	cb_calls = 0;
-	c = dmarc_check_start(&set, &req, count_cb, NULL);
+	c = dmarc_check_start(&set, &au, count_cb, NULL);
 	assert_false(dmarc_check_done(c));
-	assert_null(dmarc_check_verdict(c));
+	assert_null(dmarc_check_judge(c, test_psl, &req)); /* too early */
 	zone_run(&z); /* the From domain: nothing; the org query starts */
 	assert_false(dmarc_check_done(c));
 	zone_run(&z);
 	assert_true(dmarc_check_done(c));
 	assert_int_equal(cb_calls, 1);
-	assert_int_equal(dmarc_check_verdict(c)->result, DMARC_RESULT_PASS);
+	assert_int_equal(dmarc_check_judge(c, test_psl, &req)->result, DMARC_RESULT_PASS);
+	/* a second judgement gives the first verdict */
+	req.spf = SPF_FAIL;
+	assert_int_equal(dmarc_check_judge(c, test_psl, &req)->result, DMARC_RESULT_PASS);
 	dmarc_check_free(&c);
 	assert_int_equal(z.cancels, 0);
 
 	/* freed while a query waits: it is cancelled, the callback never runs */
-	c = dmarc_check_start(&set, &req, count_cb, NULL);
+	c = dmarc_check_start(&set, &au, count_cb, NULL);
 	dmarc_check_free(&c);
 	assert_int_equal(z.cancels, 1);
 	zone_run(&z);
@@ -577,16 +586,16 @@ static void test_no_author(void **state)
 	struct zone z = { .rrs = zone_main, .nrrs = N_ELEMS(zone_main) };
 	struct dmarc_authors au;
 	struct dmarc_settings set = { test_psl, { zone_lookup, zone_cancel, &z }, NULL, NULL };
-	struct dmarc_request req = { &au, NULL, SPF_NONE, NULL, 0, NULL };
+	struct dmarc_request req = { NULL, SPF_NONE, NULL, 0, NULL };
 	const char *hdr = "From: undisclosed-recipients:;\r\n\r\n";
 	dmarc_check *c;
 	buf *line = buf_new(256);
 
 	(void)state;
 	dmarc_authors_from_header(hdr, strlen(hdr), &au);
-	c = dmarc_check_start(&set, &req, NULL, NULL);
+	c = dmarc_check_start(&set, &au, NULL, NULL);
 	assert_true(dmarc_check_done(c));
-	assert_int_equal(dmarc_check_verdict(c)->result, DMARC_RESULT_PERMERROR);
+	assert_int_equal(dmarc_check_judge(c, test_psl, &req)->result, DMARC_RESULT_PERMERROR);
 	assert_int_equal(z.queries, 0);
 	dmarc_report_line(c, line);
 	assert_string_equal(buf_cstr(line),
@@ -603,16 +612,19 @@ static void test_report_line(void **state)
 {
 	struct zone z = { .rrs = zone_main, .nrrs = N_ELEMS(zone_main) };
 	struct dmarc_authors au;
-	struct dmarc_dkim sigs[2] = { { "mail.example.com", "s1", DKIM_FAIL },
-				      { "other.test", "s 2", DKIM_PASS } };
+	struct dkim_result r1 = { .status = DKIM_FAIL, .domain = "mail.example.com", .selector = "s1" };
+	struct dkim_result r2 = { .status = DKIM_PASS, .domain = "other.test", .selector = "s 2" };
+	struct dkim_result r3 = { .status = DKIM_PERMERROR }; /* too broken to have d= */
+	const struct dkim_result *sigs[3] = { &r1, &r3, &r2 };
 	struct dmarc_settings set = { test_psl, { zone_lookup, zone_cancel, &z }, NULL, NULL };
-	struct dmarc_request req = { &au, "bounce.other.test", SPF_PASS, sigs, 2, "2001:db8::1" };
+	struct dmarc_request req = { "bounce.other.test", SPF_PASS, sigs, 3, "2001:db8::1" };
 	dmarc_check *c;
 	buf *line = buf_new(256);
 
 	(void)state;
 	fill_authors(&au, "news.example.com");
-	c = dmarc_check_start(&set, &req, NULL, NULL);
+	c = dmarc_check_start(&set, &au, NULL, NULL);
+	dmarc_check_judge(c, test_psl, &req);
 	dmarc_report_line(c, line);
 	assert_string_equal(buf_cstr(line),
 			    "dmarc-report v=1 ip=2001:db8::1 header_from=news.example.com authors=1 "

@@ -85,19 +85,20 @@ static dmarc_check *run(struct fixture *f, dns_resolver *r, const char *author)
 {
 	struct dmarc_authors au = { .status = DMARC_FROM_OK, .count = 1, .fields = 1 };
 	struct dmarc_settings set = { f->psl, dmarc_dns_resolver(r), NULL, NULL };
-	struct dmarc_request req = { &au, "other.example.net", SPF_FAIL, NULL, 0, "192.0.2.9" };
+	struct dmarc_request req = { "other.example.net", SPF_FAIL, NULL, 0, "192.0.2.9" };
 	dmarc_check *c;
 	int called = 0;
 	uint64_t end;
 
 	au.domains[0] = xstrdup(author);
-	c = dmarc_check_start(&set, &req, done, &called);
+	c = dmarc_check_start(&set, &au, done, &called);
 	dmarc_authors_clear(&au);
 	assert_false(dmarc_check_done(c)); /* DNS answers later */
 	end = ev_now_ms(f->loop) + 10000;
 	while (called == 0 && ev_now_ms(f->loop) < end)
 		ev_run_once(f->loop, 50);
 	assert_int_equal(called, 1);
+	assert_non_null(dmarc_check_judge(c, f->psl, &req));
 	return c;
 }
 
@@ -129,14 +130,13 @@ static void test_timeout_and_cancel(void **state)
 	dmarc_check *c = run(f, r, "example.com");
 	struct dmarc_authors au = { .status = DMARC_FROM_OK, .count = 1, .fields = 1 };
 	struct dmarc_settings set = { f->psl, dmarc_dns_resolver(r), NULL, NULL };
-	struct dmarc_request req = { &au, NULL, SPF_NONE, NULL, 0, NULL };
 	int called = 0;
 
 	assert_int_equal(dmarc_check_verdict(c)->result, DMARC_RESULT_TEMPERROR);
 	dmarc_check_free(&c);
 	/* freed while the lookup is out: nothing may call back later */
 	au.domains[0] = xstrdup("example.com");
-	c = dmarc_check_start(&set, &req, done, &called);
+	c = dmarc_check_start(&set, &au, done, &called);
 	dmarc_check_free(&c);
 	for (int i = 0; i < 8; i++)
 		ev_run_once(f->loop, 50);

@@ -147,8 +147,27 @@ static int kept_sync(imapbox *box, bool must_full, char **err_r)
 	return imapbox_sync(box, err_r) == IMAPBOX_OK ? 0 : -1;
 }
 
+/* same_folder: the kept state is of the folder there now: new/, cur/ and
+ * postern-modseq are the same files (a folder deleted and made again, or
+ * its side files removed, may come back with the same UIDVALIDITY in the
+ * same second: its state is then read anew, not merged). */
+static bool same_folder(const imapbox *box)
+{
+	struct ibx_stamp nw, cur, ms;
+
+	ibx_stamp_of(box->watch[0], &nw);
+	ibx_stamp_of(box->watch[1], &cur);
+	ibx_stamp_of(box->ms.path, &ms);
+	return nw.ino == box->st_new.ino && cur.ino == box->st_cur.ino && box->ms.fd >= 0 &&
+	       ms.ino == box->ms.ino;
+}
+
 int ibx_reuse(imapbox *box, bool read_write, char **err_r)
 {
+	if (!same_folder(box)) {
+		*err_r = xstrdup("the folder was made anew");
+		return -1;
+	}
 	forget_recent(box);
 	box->rw = read_write;
 	box->kw_count_told = box->kw.count;
@@ -164,6 +183,10 @@ int ibx_status_kept(const char *dir, unsigned items, struct imapbox_status *st, 
 
 	if (box == NULL)
 		return 1;
+	if (!same_folder(box)) {
+		ibx_free(box);
+		return 1;
+	}
 	rw = box->rw;
 	box->rw = false; /* STATUS moves nothing from new/ */
 	rc = kept_sync(box, false, err_r);

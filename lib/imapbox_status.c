@@ -57,7 +57,9 @@ static uint64_t kib_of(uint64_t bytes)
 	return (bytes + 1023) / 1024;
 }
 
-int ibx_status_of_box(imapbox *box, unsigned items, struct imapbox_status *st, char **err_r)
+/* box_sizes: SIZE and DELETED-STORAGE of a box's view (its mbx holds the
+ * sizes; both lists are in UID order). */
+static int box_sizes(imapbox *box, unsigned items, struct imapbox_status *st, char **err_r)
 {
 	uint64_t deleted_bytes = 0;
 	size_t j = 0, count;
@@ -65,19 +67,33 @@ int ibx_status_of_box(imapbox *box, unsigned items, struct imapbox_status *st, c
 	if ((items & IMAPBOX_ST_SIZE) && mbx_vsizes(box->mb, err_r) < 0)
 		return -1;
 	count = mbx_count(box->mb);
-	memset(st, 0, sizeof(*st));
-	for (size_t i = 0; i < box->nview; i++) { /* both in UID order */
+	for (size_t i = 0; i < box->nview; i++) {
 		while (j < count && mbx_msg_peek(box->mb, j)->uid < box->view[i].uid)
 			j++;
 		if (j < count && mbx_msg_peek(box->mb, j)->uid == box->view[i].uid)
 			add_msg(st, items, box->mb, j, box->view[i].mask, &deleted_bytes);
+	}
+	st->deleted_storage = kib_of(deleted_bytes);
+	return 0;
+}
+
+int ibx_status_of_box(imapbox *box, unsigned items, struct imapbox_status *st, char **err_r)
+{
+	memset(st, 0, sizeof(*st));
+	if (items & (IMAPBOX_ST_SIZE | IMAPBOX_ST_DELETED_STORAGE)) {
+		if (box_sizes(box, items, st, err_r) < 0)
+			return -1;
+	} else {
+		for (size_t i = 0; i < box->nview; i++) { /* the view alone: 16 bytes each */
+			st->unseen += !(box->view[i].mask & MBX_SEEN);
+			st->deleted += (box->view[i].mask & MBX_TRASHED) != 0;
+		}
 	}
 	st->messages = (uint32_t)box->nview;
 	st->recent = box->in_new;
 	st->uidnext = box->uidnext;
 	st->uidvalidity = box->uidvalidity;
 	st->highestmodseq = box->snap_highest > 0 ? box->snap_highest : 1;
-	st->deleted_storage = kib_of(deleted_bytes);
 	return 0;
 }
 

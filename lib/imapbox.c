@@ -73,6 +73,8 @@ static void set_watch(imapbox *box)
 	box->watch[4] = fs_join(box->path, MBX_UIDLIST);
 }
 
+unsigned long imapbox_kept_hits;
+
 /* open_kept: the box kept from an earlier session of dir, brought up to
  * date; NULL when none is kept or it cannot be used (then freed). */
 static imapbox *open_kept(const char *dir, bool read_write)
@@ -94,6 +96,7 @@ static imapbox *open_kept(const char *dir, bool read_write)
 		ibx_free(box);
 		return NULL;
 	}
+	imapbox_kept_hits++;
 	return box;
 }
 

@@ -59,6 +59,9 @@ int imapbox_open(const char *dir, bool read_write, imapbox **box_r, char **err_r
  * kept (a process that ends, tests). */
 void imapbox_close(imapbox **box);
 void imapbox_park_flush(void);
+/* imapbox_kept_hits: opens served by a kept folder state (for tests and
+ * benchmarks, as lib/mbx's mbx_cache_hits). */
+extern unsigned long imapbox_kept_hits;
 
 const char *imapbox_path(const imapbox *box);
 bool imapbox_read_write(const imapbox *box);

@@ -7,17 +7,21 @@
  * they do for a live session. At most IBX_PARK_SLOTS boxes holding
  * IBX_PARK_MAX_MSGS messages together are kept, each for IBX_PARK_SECS
  * (freed by the next open, close or STATUS after that, or by
- * imapbox_park_flush). */
+ * imapbox_park_flush). A box is used again only by the process that
+ * kept it: a child forked meanwhile would share its descriptors, and
+ * with them the flock on postern-modseq that keeps MODSEQs apart. */
 #include "imapbox_int.h"
 
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mem.h"
 
 struct ibx_slot {
 	imapbox *box;
 	time_t since;
+	pid_t pid;                 /* the process that kept it */
 };
 
 static struct ibx_slot ibx_slots[IBX_PARK_SLOTS];
@@ -28,11 +32,16 @@ static void slot_free(struct ibx_slot *sl)
 	sl->box = NULL;
 }
 
-/* park_expire: frees the boxes kept longer than IBX_PARK_SECS. */
+/* park_expire: frees the boxes kept longer than IBX_PARK_SECS, and the
+ * ones a parent process kept (closing our copies of its descriptors
+ * leaves its flocks alone). */
 static void park_expire(time_t now)
 {
+	pid_t me = getpid();
+
 	for (size_t k = 0; k < IBX_PARK_SLOTS; k++)
-		if (ibx_slots[k].box != NULL && now - ibx_slots[k].since >= IBX_PARK_SECS)
+		if (ibx_slots[k].box != NULL &&
+		    (now - ibx_slots[k].since >= IBX_PARK_SECS || ibx_slots[k].pid != me))
 			slot_free(&ibx_slots[k]);
 }
 
@@ -86,6 +95,7 @@ bool ibx_park(imapbox *box)
 		slot_free(sl);
 	sl->box = box;
 	sl->since = now;
+	sl->pid = getpid();
 	return true;
 }
 

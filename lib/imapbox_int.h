@@ -3,7 +3,8 @@
  * (imapbox_modseq.c), the keyword map (imapbox_kw.c). Files: imapbox.c
  * (open, view, imapmsg), imapbox_sync.c (sync, take), imapbox_store.c
  * (STORE, EXPUNGE), imapbox_append.c (APPEND, COPY, MOVE), imapbox_status.c
- * (STATUS), imapbox_modseq.c, imapbox_kw.c. */
+ * (STATUS), imapbox_park.c (boxes kept after their session),
+ * imapbox_modseq.c, imapbox_kw.c. */
 #ifndef POSTERN_IMAPBOX_INT_H
 #define POSTERN_IMAPBOX_INT_H
 

@@ -55,18 +55,28 @@ static size_t parked_msgs(void)
 	return n;
 }
 
-/* slot_oldest: a free slot, else the one kept longest. */
+/* slot_oldest: the used slot kept longest, NULL if none is used. */
 static struct ibx_slot *slot_oldest(void)
 {
-	struct ibx_slot *best = &ibx_slots[0];
+	struct ibx_slot *best = NULL;
 
-	for (size_t k = 0; k < IBX_PARK_SLOTS; k++) {
+	for (size_t k = 0; k < IBX_PARK_SLOTS; k++)
+		if (ibx_slots[k].box != NULL && (best == NULL || ibx_slots[k].since < best->since))
+			best = &ibx_slots[k];
+	return best;
+}
+
+/* slot_take: a free slot, made by freeing the oldest when all are used. */
+static struct ibx_slot *slot_take(void)
+{
+	struct ibx_slot *sl;
+
+	for (size_t k = 0; k < IBX_PARK_SLOTS; k++)
 		if (ibx_slots[k].box == NULL)
 			return &ibx_slots[k];
-		if (ibx_slots[k].since < best->since)
-			best = &ibx_slots[k];
-	}
-	return best;
+	sl = slot_oldest();
+	slot_free(sl);
+	return sl;
 }
 
 static struct ibx_slot *slot_of(const char *dir)
@@ -88,11 +98,9 @@ bool ibx_park(imapbox *box)
 	sl = slot_of(box->path); /* the newer session's box replaces it */
 	if (sl != NULL)
 		slot_free(sl);
-	while (parked_msgs() + box->nview > IBX_PARK_MAX_MSGS)
-		slot_free(slot_oldest());
-	sl = slot_oldest();
-	if (sl->box != NULL)
+	while (parked_msgs() + box->nview > IBX_PARK_MAX_MSGS && (sl = slot_oldest()) != NULL)
 		slot_free(sl);
+	sl = slot_take();
 	sl->box = box;
 	sl->since = now;
 	sl->pid = getpid();

@@ -1071,6 +1071,38 @@ static void test_kept_status(void **state)
 	imapbox_park_flush();
 }
 
+static void test_kept_bounded(void **state)
+{
+	char *dirs[IBX_PARK_SLOTS + 1];
+	imapbox *box;
+	char *err = NULL;
+	unsigned long hits;
+
+	(void)state;
+	for (int k = 0; k <= IBX_PARK_SLOTS; k++) { /* one folder more than kept */
+		dirs[k] = xasprintf("%s/.f%d", mt_mdir, k);
+		assert_int_equal(mkdir(dirs[k], 0700), 0);
+		for (int s = 0; s < 3; s++) {
+			char *sub = xasprintf("%s/%s", dirs[k], s == 0 ? "cur" : s == 1 ? "new" : "tmp");
+
+			assert_int_equal(mkdir(sub, 0700), 0);
+			free(sub);
+		}
+		assert_int_equal(imapbox_open(dirs[k], true, &box, &err), IMAPBOX_OK);
+		imapbox_close(&box);
+	}
+	hits = imapbox_kept_hits;
+	assert_int_equal(imapbox_open(dirs[IBX_PARK_SLOTS], false, &box, &err), IMAPBOX_OK);
+	imapbox_close(&box);
+	assert_int_equal(imapbox_kept_hits, hits + 1);
+	assert_int_equal(imapbox_open(dirs[0], false, &box, &err), IMAPBOX_OK); /* the oldest went */
+	imapbox_close(&box);
+	assert_int_equal(imapbox_kept_hits, hits + 1);
+	for (int k = 0; k <= IBX_PARK_SLOTS; k++)
+		free(dirs[k]);
+	imapbox_park_flush();
+}
+
 static void test_expunge_sees_foreign_deleted(void **state)
 {
 	struct imapbox_store_result res;
@@ -1133,6 +1165,7 @@ int main(void)
 		MT_TEST(test_idle_session_compact),
 		MT_TEST(test_kept_reopen),
 		MT_TEST(test_kept_status),
+		MT_TEST(test_kept_bounded),
 		MT_TEST(test_expunge_sees_foreign_deleted),
 	};
 

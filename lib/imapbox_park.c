@@ -1,15 +1,9 @@
-/* imapbox_park.c: selected folders kept in this process after their last
- * session left, so that the next SELECT of an unchanged folder costs a
- * few stats instead of reading postern-modseq and building a 100,000
- * message view again (Dovecot reads its index header for the same).
- * A kept box is exactly a session's box without a session: a reuse syncs
- * it as any session's NOOP would, so other processes' changes arrive as
- * they do for a live session. At most IBX_PARK_SLOTS boxes holding
- * IBX_PARK_MAX_MSGS messages together are kept, each for IBX_PARK_SECS
- * (freed by the next open, close or STATUS after that, or by
- * imapbox_park_flush). A box is used again only by the process that
- * kept it: a child forked meanwhile would share its descriptors, and
- * with them the flock on postern-modseq that keeps MODSEQs apart. */
+/* imapbox_park.c: folders kept in this process after their last session
+ * left, so the next SELECT or STATUS of an unchanged folder costs a few
+ * stats instead of reading postern-modseq and building a 100,000-message
+ * view. A kept box is a session's box without a session, synced on reuse
+ * as a NOOP would sync it. Bounds (slots, messages, seconds) and why a
+ * box stays with the process that kept it: imapbox_int.h, park_expire. */
 #include "imapbox_int.h"
 
 #include <string.h>

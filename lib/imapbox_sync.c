@@ -216,7 +216,8 @@ void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent)
 	struct ibx_snap *old;
 	size_t nold;
 
-	ibx_snap_ensure(box);
+	if (!mbx_stable(box->mb))
+		ibx_snap_ensure(box); /* carry_missed reads the last one */
 	old = box->snap;
 	nold = box->nsnap;
 

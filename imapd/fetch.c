@@ -1,14 +1,18 @@
 /* fetch.c: FETCH and UID FETCH (RFC 3501 6.4.5, BINARY of RFC 3516,
  * MODSEQ and CHANGEDSINCE of RFC 7162) through lib/imapfetch. The command
- * resolves its set, sets \Seen on the messages a non-PEEK body item reads
- * (read-write folder, one imapbox_store for all of them), then streams
- * the replies: a message's "* n FETCH (...)" is rendered in chunks only
- * while the stream holds less than IMAPD_FETCH_HIGH_WATER unsent bytes;
- * the session's step resumes it when the output drained (lib/conn calls
- * the step again), and pipelined commands wait until it is done. A
- * message expunged by another process (or whose file vanished) gets no
- * reply and the tagged answer is NO, as is an unknown transfer encoding
- * under BINARY ([UNKNOWN-CTE]); the other messages are still sent. */
+ * resolves its set, then streams the replies: a message's "* n FETCH
+ * (...)" is rendered in chunks only while the stream holds less than
+ * IMAPD_FETCH_HIGH_WATER unsent bytes; the session's step resumes it when
+ * the output drained (lib/conn calls the step again), and pipelined
+ * commands wait until it is done. \Seen is set on the messages a non-PEEK
+ * body item reads (read-write folder) as the replies go out, one
+ * imapbox_store per IMAPD_SEEN_BATCH messages just before theirs (FETCH
+ * 1:* BODY[] over 100,000 messages renames at most one batch ahead of
+ * what it sent); a reply whose message got \Seen carries FLAGS, and
+ * MODSEQ under CONDSTORE. A message expunged by another process (or whose
+ * file vanished) gets no reply and the tagged answer is NO, as is an
+ * unknown transfer encoding under BINARY ([UNKNOWN-CTE]); the other
+ * messages are still sent. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +27,9 @@ struct imapd_fetch {
 	imapfetch_spec *spec;
 	uint32_t *seqs;
 	size_t n, next;
-	uint32_t *seen_seqs; /* \Seen set by this fetch (ascending) */
+	bool sets_seen;     /* \Seen to be set on the messages sent */
+	size_t seen_upto;   /* seqs[0..seen_upto) had it set */
+	uint32_t *seen_seqs; /* \Seen set by the last batch (ascending) */
 	size_t nseen;
 	unsigned need;      /* IMAPBOX_NEED_ bits */
 	struct imapmsg m;
@@ -67,31 +73,35 @@ static bool seen_now(const struct imapd_fetch *f, uint32_t seq)
 	       bsearch(&seq, f->seen_seqs, f->nseen, sizeof(seq), imapd_cmp_u32) != NULL;
 }
 
-/* set_seen: \Seen on the messages that lack it, before rendering. */
-static void set_seen(struct session *s, struct imapd_fetch *f)
+/* set_seen_batch: \Seen on the next IMAPD_SEEN_BATCH messages of the set
+ * that lack it, before their replies are rendered. */
+static void set_seen_batch(struct session *s, struct imapd_fetch *f)
 {
 	struct imapbox_store st = { .op = IMAPBOX_STORE_ADD, .flags = IMAPMSG_SEEN };
 	struct imapbox_store_result res;
-	uint32_t *todo = xcalloc(f->n + 1, sizeof(*todo));
+	size_t end = f->n - f->next > IMAPD_SEEN_BATCH ? f->next + IMAPD_SEEN_BATCH : f->n;
+	uint32_t todo[IMAPD_SEEN_BATCH];
 	size_t k = 0;
 	char *err = NULL;
 
 	memset(&res, 0, sizeof(res)); /* what was stored, also after an error */
-	for (size_t i = 0; i < f->n; i++)
+	for (size_t i = f->next; i < end; i++)
 		if (!imapbox_expunged(s->box, f->seqs[i]) &&
 		    !(imapbox_flags(s->box, f->seqs[i]) & IMAPMSG_SEEN))
 			todo[k++] = f->seqs[i];
+	f->seen_upto = end;
+	f->nseen = 0;
 	if (k > 0 && imapbox_store(s->box, todo, k, &st, &res, &err) != IMAPBOX_OK) {
 		log_warn("%s: user=%s: FETCH: cannot set \\Seen: %s", s->client, s->login,
 			 err != NULL ? err : "?");
 		free(err);
 	}
 	if (res.nchanged > 0) {
-		f->seen_seqs = xcalloc(res.nchanged + 1, sizeof(*f->seen_seqs));
+		if (f->seen_seqs == NULL)
+			f->seen_seqs = xcalloc(IMAPD_SEEN_BATCH, sizeof(*f->seen_seqs));
 		memcpy(f->seen_seqs, res.changed_seqs, res.nchanged * sizeof(*f->seen_seqs));
 		f->nseen = res.nchanged;
 	}
-	free(todo);
 }
 
 /* changedsince: keeps only the messages whose MODSEQ is above it. */
@@ -167,8 +177,7 @@ void imapd_cmd_fetch(struct session *s, const struct imapcmd *cmd)
 	f->record_sizes = (f->need & IMAPBOX_NEED_SIZE) && imapd_msgsource_sizes_unknown(s, seqs, n);
 	if (imapfetch_changedsince(spec) > 0)
 		filter_changedsince(s, f, imapfetch_changedsince(spec));
-	if (imapfetch_sets_seen(spec) && imapbox_read_write(s->box))
-		set_seen(s, f);
+	f->sets_seen = imapfetch_sets_seen(spec) && imapbox_read_write(s->box);
 	s->fetch = f; /* imapd_fetch_step streams it */
 }
 
@@ -214,9 +223,13 @@ static void fetch_cut_short(struct session *s)
 static bool begin_next(struct session *s, struct imapd_fetch *f)
 {
 	while (f->next < f->n) {
-		uint32_t seq = f->seqs[f->next++];
+		uint32_t seq;
 		enum imapfetch_result res = IMAPFETCH_OK;
 		unsigned opt = 0;
+
+		if (f->sets_seen && f->next >= f->seen_upto)
+			set_seen_batch(s, f);
+		seq = f->seqs[f->next++];
 
 		if (imapd_msg(s, seq, f->need & ~IMAPBOX_NEED_SIZE, &f->m) < 0 ||
 		    ((f->need & IMAPBOX_NEED_SIZE) && imapd_msg_size(s, &f->m) < 0)) {

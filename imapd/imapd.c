@@ -1,7 +1,7 @@
 /* imapd.c: the IMAP server's main(): reads its main.cf keys once into the
  * server struct, opens the password database and the mailbox maps, loads
  * the TLS setup, sets the command reader's limits (APPENDLIMIT =
- * message_size_limit) and hands accept/stop/reload to the daemon skeleton
+ * message_size_limit, LITERAL+ or LITERAL-) and hands accept/stop/reload to the daemon skeleton
  * (lib/svc). See imapd.h for the map of the program. */
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +19,14 @@ static void limits_init(struct imapd_server *srv, cfg *c)
 	l->max_line = (size_t)cfg_get_int(c, "imapd_max_line_length");
 	l->max_literal = (size_t)cfg_get_int(c, "message_size_limit");
 	l->max_command = l->max_literal + l->max_line;
-	l->nonsync = IMAPCMD_NONSYNC_PLUS;
+	l->nonsync = cfg_get_bool(c, "imapd_literal_plus") ? IMAPCMD_NONSYNC_PLUS
+							   : IMAPCMD_NONSYNC_MINUS;
 	srv->prelogin_limits = *l;
 	srv->prelogin_limits.max_literal = IMAPD_PRELOGIN_LITERAL_MAX;
 	srv->prelogin_limits.max_command = IMAPD_PRELOGIN_LITERAL_MAX + l->max_line;
+	/* RFC 7888: LITERAL+ promises {n+} of any size; before login no
+	 * literal over 8 KiB is taken, so LITERAL- (4096) is what holds there */
+	srv->prelogin_limits.nonsync = IMAPCMD_NONSYNC_MINUS;
 }
 
 /* watches_init: one inotify hub for the IDLE sessions of the process. */

@@ -65,9 +65,9 @@
 /* FETCH renders while fewer bytes than this wait unsent, a chunk at a time. */
 #define IMAPD_FETCH_HIGH_WATER (128 * 1024)
 #define IMAPD_FETCH_CHUNK (32 * 1024)
-/* A FETCH of RFC822.SIZE over at least this many messages whose sizes are
- * in neither their names nor the uidlist has them recorded afterwards. */
-#define IMAPD_RECORD_SIZES_MIN 1000
+/* A FETCH that sets \Seen sets it on this many messages at a time, just
+ * before their replies. */
+#define IMAPD_SEEN_BATCH 256
 /* A long FETCH or SEARCH works this long per turn, then lets the
  * process's other sessions run (imapd_yield). */
 #define IMAPD_SLICE_MS 20
@@ -235,11 +235,11 @@ void imapd_msgsource_flush(struct session *s);
  * by another process (lib/mapguard): its bytes since are zeros. */
 bool imapd_msgsource_cut_short(const struct session *s);
 void imapd_msgsource_compact(struct session *s);
-/* imapd_msgsource_sizes_unknown: a FETCH of the sizes of seqs (n of them)
- * reads files for sizes nobody recorded: then, once it is done,
- * imapd_msgsource_record_sizes has lib/imapbox record every size of the
- * folder in the uidlist (W), once per folder per process, so later
- * sessions read no file for RFC822.SIZE. */
+/* imapd_msgsource_sizes_unknown: lib/imapbox_sizes says a FETCH of the
+ * sizes of seqs (n of them) is worth having the folder's sizes recorded:
+ * then, once it is done, imapd_msgsource_record_sizes has lib/imapbox_sizes
+ * write them (once per folder per process), so later sessions read no
+ * file for RFC822.SIZE. imapd itself never writes the uidlist. */
 bool imapd_msgsource_sizes_unknown(struct session *s, const uint32_t *seqs, size_t n);
 void imapd_msgsource_record_sizes(struct session *s);
 /* imapd_msgset: a sequence set (uid false) or UID set argument as the

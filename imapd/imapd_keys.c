@@ -22,6 +22,8 @@ const struct cfg_key imapd_cfg_keys[] = {
 	  "microseconds imapd polls for the next command before it sleeps; 0 = never" },
 	{ "imapd_max_line_length", CFG_SIZE, "64k", 1024, 16777216,
 	  "longest IMAP command line imapd reads, literals not counted" },
+	{ "imapd_literal_plus", CFG_BOOL, "yes", CFG_NO_BOUNDS,
+	  "after login announce LITERAL+ (any {n+} literal); no: LITERAL-, {n+} up to 4096 bytes" },
 
 	/* Logins */
 	{ "imapd_tls_auth_only", CFG_BOOL, "yes", CFG_NO_BOUNDS,

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "imapbox_sizes.h"
 #include "imapd.h"
 #include "log.h"
 #include "mapguard.h"
@@ -440,37 +441,23 @@ void imapd_msgsource_flush(struct session *s)
 	}
 }
 
-/* sizes_unknown: whether the first messages of seqs lack a known CRLF
- * size (no S=/W= in the name or the uidlist): then every FETCH of
- * RFC822.SIZE reads their files. */
-static bool sizes_unknown(struct session *s, const uint32_t *seqs, size_t n)
-{
-	struct imapmsg m;
-
-	for (size_t i = 0; i < n && i < 16; i++)
-		if (imapd_msg(s, seqs[i], 0, &m) == 0 && m.size < 0)
-			return true;
-	return false;
-}
-
 bool imapd_msgsource_sizes_unknown(struct session *s, const uint32_t *seqs, size_t n)
 {
-	return s->fcache != NULL && !s->fcache->sizes_recorded && n >= IMAPD_RECORD_SIZES_MIN &&
-	       sizes_unknown(s, seqs, n);
+	return s->fcache != NULL && !s->fcache->sizes_recorded &&
+	       imapbox_sizes_worth_recording(s->box, seqs, n);
 }
 
 void imapd_msgsource_record_sizes(struct session *s)
 {
-	struct imapbox_status st;
 	char *err = NULL;
 	uint64_t start = imapd_clock_ms();
 
 	if (s->fcache == NULL || s->fcache->sizes_recorded)
 		return;
 	s->fcache->sizes_recorded = true;
-	if (imapbox_status(imapbox_path(s->box), IMAPBOX_ST_SIZE, &st, &err) != IMAPBOX_OK) {
+	if (imapbox_sizes_record(imapbox_path(s->box), &err) < 0) {
 		log_warn("%s: user=%s: cannot record message sizes of %s: %s", s->client, s->login,
-			 imapbox_path(s->box), err);
+			 imapbox_path(s->box), err != NULL ? err : "?");
 		free(err);
 		return;
 	}

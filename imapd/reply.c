@@ -115,12 +115,26 @@ void imapd_put_string(buf *out, const char *str, size_t len)
 	buf_putc(out, '"');
 }
 
+/* put_literal_cap: LITERAL+ or LITERAL- (RFC 7888 4: never both),
+ * as the reader of the session's state enforces it: LITERAL- before the
+ * login whatever imapd_literal_plus says (no literal over 8 KiB is taken
+ * there), the key's choice after. */
+static void put_literal_cap(const struct session *s, buf *out)
+{
+	const struct imapcmd_limits *l =
+		s->state == IST_NOAUTH ? &s->srv->prelogin_limits : &s->srv->limits;
+
+	buf_puts(out, l->nonsync == IMAPCMD_NONSYNC_PLUS ? "LITERAL+" : "LITERAL-");
+}
+
 void imapd_capabilities(const struct session *s, buf *out)
 {
 	bool tls = strm_is_tls(s->stream);
 	const char *mechs;
 
-	buf_puts(out, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE CHILDREN LIST-EXTENDED "
+	buf_puts(out, "IMAP4rev1 ");
+	put_literal_cap(s, out);
+	buf_puts(out, " ID ENABLE IDLE NAMESPACE CHILDREN LIST-EXTENDED "
 		      "LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE UNSELECT STATUS=SIZE");
 	buf_printf(out, " UIDPLUS MOVE QUOTA QUOTA=RES-STORAGE APPENDLIMIT=%zu",
 		   s->srv->limits.max_literal);

@@ -6,7 +6,10 @@
  * [BADCHARSET]). The program runs over the view in ascending order, in
  * turns of IMAPD_SLICE_MS between which the process's other sessions run
  * (the session reads no command meanwhile); a message expunged meanwhile
- * is no match. */
+ * is no match. The untagged reply then goes out as FETCH's replies do, a
+ * chunk at a time while the stream holds less than IMAPD_FETCH_HIGH_WATER
+ * unsent bytes (lib/imapsearch_reply), so 100,000 matches never make one
+ * big buffer and a slow reader holds up nothing but its own session. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,13 +71,17 @@ struct imapd_search {
 	unsigned need;   /* IMAPBOX_NEED_ bits */
 	uint32_t next;   /* the next sequence number to look at */
 	bool uid;
+	imapsearch_reply *reply; /* the untagged reply being sent, after the run */
+	buf *chunk;
 };
 
 void imapd_search_abort(struct session *s)
 {
 	if (s->search == NULL)
 		return;
+	imapsearch_reply_free(&s->search->reply);
 	imapsearch_free(&s->search->prog);
+	buf_free(&s->search->chunk);
 	free(s->search);
 	s->search = NULL;
 }
@@ -96,17 +103,12 @@ static void match_one(struct session *s, struct imapd_search *q, uint32_t seq)
 			 strerror(errno));
 }
 
-/* search_done: the untagged reply, "$" kept, the tagged OK. */
+/* search_done: "$" kept, the tagged OK (the untagged reply was sent). */
 static void search_done(struct session *s)
 {
 	struct imapd_search *q = s->search;
 	bool uid = q->uid;
-	buf *out = buf_new(256);
 
-	imapsearch_format(q->prog, s->tag != NULL ? s->tag : "", out);
-	if (buf_len(out) > 0)
-		strm_write(s->stream, buf_cstr(out), buf_len(out));
-	buf_free(&out);
 	if (imapsearch_saves(q->prog)) {
 		imapseq_free(&s->saved);
 		s->saved = imapseq_new();
@@ -119,12 +121,33 @@ static void search_done(struct session *s)
 	imapd_ok(s, "%sSearch completed.", uid ? "UID " : "");
 }
 
+/* send_reply: the untagged reply, a chunk at a time while the stream
+ * takes it; search_done when all of it went. */
+static int send_reply(struct session *s, struct imapd_search *q)
+{
+	while (strm_unflushed(s->stream) < IMAPD_FETCH_HIGH_WATER) {
+		bool more;
+
+		buf_reset(q->chunk);
+		more = imapsearch_reply_next(q->reply, q->chunk, IMAPD_FETCH_CHUNK);
+		if (buf_len(q->chunk) > 0)
+			strm_write(s->stream, buf_cstr(q->chunk), buf_len(q->chunk));
+		if (!more) {
+			search_done(s);
+			return STRM_OK;
+		}
+	}
+	return strm_flush(s->stream);
+}
+
 int imapd_search_step(struct session *s)
 {
 	struct imapd_search *q = s->search;
 	uint32_t count = imapbox_count(s->box);
 	uint64_t until = imapd_clock_ms() + IMAPD_SLICE_MS;
 
+	if (q->reply != NULL)
+		return send_reply(s, q);
 	while (q->next <= count) {
 		match_one(s, q, q->next++);
 		if (q->next % 64 == 0 && imapd_clock_ms() >= until) {
@@ -132,8 +155,9 @@ int imapd_search_step(struct session *s)
 			return STRM_OK;
 		}
 	}
-	search_done(s);
-	return STRM_OK;
+	q->reply = imapsearch_reply_new(q->prog, s->tag != NULL ? s->tag : "");
+	q->chunk = buf_new(IMAPD_FETCH_CHUNK + 64);
+	return send_reply(s, q);
 }
 
 void imapd_cmd_search(struct session *s, const struct imapcmd *cmd)

@@ -110,6 +110,16 @@ int imapsearch_match(imapsearch *prog, const struct imapmsg *m);
  * command's tag. */
 void imapsearch_format(const imapsearch *prog, const char *tag, buf *out);
 
+/* The same reply in pieces (imapsearch_reply.c), for a reply too big to
+ * build whole (100,000 numbers): imapsearch_reply_new starts it (the
+ * program must outlive it; tag is copied), each imapsearch_reply_next
+ * appends about max bytes more (a number is never split; max may be
+ * passed by one number or the head) and says whether more remains. */
+typedef struct imapsearch_reply imapsearch_reply;
+imapsearch_reply *imapsearch_reply_new(const imapsearch *prog, const char *tag);
+bool imapsearch_reply_next(imapsearch_reply *r, buf *out, size_t max);
+void imapsearch_reply_free(imapsearch_reply **r);
+
 /* Results, after the messages were run. imapsearch_result: matched
  * sequence numbers (SEARCH) or UIDs (UID SEARCH). imapsearch_saved: the
  * UIDs to keep as the new "$" when the program has SAVE (all matches, or

@@ -651,6 +651,84 @@ class TestTrouble(ReadBase):
         size = int(re.search(rb"RFC822.SIZE (\d+)", heads[0][0]).group(1))
         self.assertEqual(size, len("From: a@remote.test\r\nSubject: many 0\r\n\r\nsome hay here\r\n"))
 
+    def make_folder(self, name, count, body, seen):
+        """A folder of count messages written into cur/ as a MUA would;
+        seen(i) says which carry \\Seen."""
+        md = self.maildirs["carol"]
+        c = self.raw("carol", None)
+        self.assertIn(" OK ", c.cmd("CREATE " + name)[1])
+        cur = os.path.join(md, "." + name, "cur")
+        for i in range(count):
+            with open(os.path.join(cur, "18000%05d.M%dP1.test:2,%s" %
+                                   (i, i, "S" if seen(i) else "")), "w") as f:
+                f.write("From: a@remote.test\nSubject: %s %d\n\n%s\n" % (name, i, body))
+        self.inst.give(os.path.join(md, "." + name))
+        return cur
+
+    def test_search_reply_streamed(self):
+        """A SEARCH answer over 20,000 messages (about 110 KB, several
+        chunks past the high-water mark) read by a slow client: the same
+        numbers, and the pipelined command after it waits its turn."""
+        n = 20000
+        self.make_folder("Huge", n, "x", lambda i: i % 2 == 0)
+        c = self.raw("carol", "Huge")
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        c.send("s1 SEARCH ALL\r\ns2 UID SEARCH RETURN (ALL COUNT) SEEN\r\n"
+               "s3 SEARCH RETURN (MIN MAX) UNSEEN\r\ns4 NOOP\r\n")
+        time.sleep(0.3)  # the server meets a full socket before we read
+        u, t = c.until("s1")
+        self.assertEqual(t, "s1 OK Search completed.")
+        self.assertEqual(u, ["* SEARCH " + " ".join(str(i) for i in range(1, n + 1))])
+        u, t = c.until("s2")
+        self.assertEqual(t, "s2 OK UID Search completed.")
+        # UIDs are given in name order: 1, 3, 5, ... carry S
+        want = ",".join(str(i) for i in range(1, n + 1, 2))
+        self.assertEqual(u, ['* ESEARCH (TAG "s2") UID COUNT %d ALL %s' % (n // 2, want)])
+        u, t = c.until("s3")
+        self.assertEqual(u, ['* ESEARCH (TAG "s3") MIN 2 MAX %d' % n])
+        self.assertEqual(c.until("s4")[1], "s4 OK NOOP completed.")
+
+    def test_fetch_sets_seen_as_it_streams(self):
+        """FETCH 1:* BODY[] over 3,000 unseen messages of 8 KB: the first
+        replies arrive while most files are still without S (the old way
+        renamed all 3,000 first); in the end all are \\Seen, each reply
+        that set it carries FLAGS, EXAMINE sets none."""
+        n = 3000
+        cur = self.make_folder("Unread", n, "y" * 8000, lambda i: False)
+
+        def seen_files():
+            return sum(1 for f in os.listdir(cur) if f.endswith(",S") or ":2,S" in f)
+        e = self.raw("carol", None)
+        self.assertIn(" OK ", e.cmd("EXAMINE Unread")[1])
+        e.send("e1 FETCH 1:* BODY[TEXT]\r\n")
+        u, t = e.until("e1")
+        self.assertEqual(t, "e1 OK Fetch completed.")
+        self.assertEqual(seen_files(), 0)
+        c = self.raw("carol", "Unread")
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        c.send("f1 FETCH 1:* BODY[]\r\n")
+        first = read_response(c.file)
+        self.assertTrue(first.startswith(b"* 1 FETCH ("), first[:80])
+        self.assertIn(b"FLAGS (\\Seen", first)
+        time.sleep(0.5)  # let the server run into the full socket
+        early = seen_files()
+        self.assertLess(early, n // 2, "renamed before the first reply was read: %d" % early)
+        heads = [first]
+        while True:
+            ln = read_response(c.file)
+            if not ln or ln.startswith(b"f1 "):
+                break
+            heads.append(ln)
+        self.assertEqual(ln.strip(), b"f1 OK Fetch completed.")
+        self.assertEqual(len(heads), n)
+        self.assertTrue(all(b"FLAGS (\\Seen" in h for h in heads))
+        self.assertEqual(seen_files(), n)
+        u, t = c.cmd("SEARCH UNSEEN")
+        self.assertEqual(u, ["* SEARCH"])
+        # a second FETCH sets nothing: no FLAGS in its replies
+        u, t = c.cmd("FETCH 1:2 RFC822.HEADER")
+        self.assertNotIn("FLAGS", "\n".join(u))
+
     def imapd_pid(self):
         c = self.raw("dave", None)
         c.close()
@@ -662,6 +740,113 @@ class TestTrouble(ReadBase):
             except OSError:
                 pass
         raise RuntimeError("no imapd: %s" % self.inst.describe_processes())
+
+
+class TestLiteralMinus(ReadBase):
+    """RFC 7888 on two imapd services: the default (LITERAL+ after login)
+    and imapd_literal_plus = no (LITERAL-); LITERAL- before login on both."""
+
+    @classmethod
+    def configure(cls):
+        cls.minus = free_port()
+        inst = cls.inst
+        cls.smtp, cls.port = free_port(), free_port()
+        inst.set_mail_services([
+            "127.0.0.1:%d inet n - n - 1 imapd -o imapd_tls_auth_only=no" % cls.port,
+            "127.0.0.1:%d inet n - n - 1 imapd -o imapd_tls_auth_only=no "
+            "-o imapd_literal_plus=no" % cls.minus,
+        ])
+        inst.build_map("domains", DOMAINS)
+        inst.build_map("mailboxes", MAILBOXES)
+        set_password(inst, "alice@example.test", PW)
+        inst.set_main("imapd_auth_failure_delay", "0")
+        inst.start()
+        for p in (cls.port, cls.minus):
+            if not wait_for(lambda: port_open(p), 10):
+                raise RuntimeError("service on %d did not come up: %s" % (p, inst.log()))
+
+    def caps(self, c):
+        u, t = c.cmd("CAPABILITY")
+        self.assertIn(" OK ", t)
+        return u[0].split()[2:]
+
+    def connect(self, port):
+        c = RawImap(port, timeout=20)
+        self.addCleanup(c.close)
+        return c
+
+    def check_literal_caps(self, caps, want):
+        other = "LITERAL+" if want == "LITERAL-" else "LITERAL-"
+        self.assertIn(want, caps)
+        self.assertNotIn(other, caps)  # RFC 7888 4: never both
+
+    def test_before_login_literal_minus(self):
+        for port in (self.port, self.minus):
+            c = self.connect(port)
+            self.check_literal_caps(c.greeting.split(), "LITERAL-")
+            self.check_literal_caps(self.caps(c), "LITERAL-")
+            # up to 4096 bytes a {n+} is taken
+            c.send(b'a1 ID ("name" {4096+}\r\n' + b"x" * 4096 + b')\r\n')
+            _, t = c.until("a1")
+            self.assertTrue(t.startswith("a1 OK"), t)
+            # over it: BAD [TOOBIG], the announced bytes dropped, the next
+            # command read
+            c.send(b'a2 ID ("name" {4097+}\r\n' + b"y" * 4097 + b')\r\na3 NOOP\r\n')
+            _, t = c.until("a2")
+            self.assertTrue(t.startswith("a2 BAD [TOOBIG]"), t)
+            _, t = c.until("a3")
+            self.assertEqual(t, "a3 OK NOOP completed.")
+            # a synchronizing literal up to 8 KiB still works before login
+            c.send(b"a4 LOGIN {16}\r\n")
+            self.assertTrue(c.line().startswith("+ "))
+            c.send(b"alice@example.test"[:16] + b"\r\n")
+            _, t = c.until("a4")
+            self.assertIn("a4 BAD", t)  # the password is missing
+
+    def login_raw(self, port):
+        c = self.connect(port)
+        _, t = c.cmd('LOGIN alice@example.test "%s"' % PW)
+        self.assertIn(" OK ", t)
+        return c, t
+
+    def test_after_login_literal_plus(self):
+        c, t = self.login_raw(self.port)
+        self.check_literal_caps(t.split(), "LITERAL+")
+        self.check_literal_caps(self.caps(c), "LITERAL+")
+        c.send(b'b1 ID ("name" {5000+}\r\n' + b"z" * 5000 + b')\r\n')
+        _, t = c.until("b1")
+        self.assertTrue(t.startswith("b1 OK"), t)
+
+    def test_after_login_literal_minus(self):
+        c, t = self.login_raw(self.minus)
+        self.check_literal_caps(t.split(), "LITERAL-")
+        self.check_literal_caps(self.caps(c), "LITERAL-")
+        c.send(b'b1 ID ("name" {4096+}\r\n' + b"z" * 4096 + b')\r\n')
+        _, t = c.until("b1")
+        self.assertTrue(t.startswith("b1 OK"), t)
+        c.send(b'b2 ID ("name" {5000+}\r\n' + b"z" * 5000 + b')\r\nb3 NOOP\r\n')
+        _, t = c.until("b2")
+        self.assertTrue(t.startswith("b2 BAD [TOOBIG]"), t)
+        _, t = c.until("b3")
+        self.assertEqual(t, "b3 OK NOOP completed.")
+        # a synchronizing literal of that size is fine
+        c.send(b'b4 ID ("name" {5000}\r\n')
+        self.assertTrue(c.line().startswith("+ "))
+        c.send(b"z" * 5000 + b")\r\n")
+        _, t = c.until("b4")
+        self.assertTrue(t.startswith("b4 OK"), t)
+
+
+def read_response(f):
+    """One whole response from a binary file, literals included ("" at EOF)."""
+    out = b""
+    while True:
+        ln = f.readline()
+        out += ln
+        m = re.search(rb"\{(\d+)\}\r\n$", ln)
+        if not m:
+            return out
+        out += f.read(int(m.group(1)))
 
 
 def rss_kib(pid):

@@ -80,7 +80,7 @@ class TestGreeting(ImapBase):
         untagged, tagged = c.cmd("CAPABILITY")
         self.assertEqual(tagged, "t1 OK Capability completed.")
         caps = untagged[0].split()[2:]
-        for cap in ("IMAP4rev1", "STARTTLS", "LOGINDISABLED", "SASL-IR", "LITERAL+", "ID",
+        for cap in ("IMAP4rev1", "STARTTLS", "LOGINDISABLED", "SASL-IR", "LITERAL-", "ID",
                     "ENABLE", "IDLE", "NAMESPACE"):
             self.assertIn(cap, caps)
         self.assertNotIn("AUTH=PLAIN", caps)  # no cleartext mechanism before TLS

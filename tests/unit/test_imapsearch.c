@@ -743,6 +743,85 @@ static void test_sent_day(void **state)
 	}
 }
 
+/* A reply naming thousands of messages comes out the same whole
+ * (imapsearch_format) and in pieces of any size (imapsearch_reply_next),
+ * and no piece is much bigger than asked for. */
+#define MANY 20000
+
+static imapsearch *run_many(const char *args, bool uid)
+{
+	imapcmd_reader *r = read_cmd(args, uid);
+	struct imapsearch_box b = { MANY, 2 * MANY, NULL, NOW, 0 };
+	const struct imapcmd_arg *a;
+	size_t count;
+	imapsearch *p = NULL;
+
+	a = cmd_args(r, &count);
+	assert_int_equal(imapsearch_parse(a, count, uid, &b, &p, NULL), IMAPSEARCH_OK);
+	imapcmd_reader_free(&r);
+	for (uint32_t i = 1; i <= MANY; i++) {
+		struct imapmsg m = { .seq = i, .uid = 2 * i, .flags = i % 2 ? IMAPMSG_SEEN : 0,
+				     .size = 100, .modseq = i, .source = &fake_source };
+
+		assert_true(imapsearch_match(p, &m) >= 0);
+	}
+	return p;
+}
+
+static void expect_pieces(imapsearch *p, size_t max, const char *whole)
+{
+	imapsearch_reply *r = imapsearch_reply_new(p, "t");
+	buf *out = buf_new(64), *piece = buf_new(64);
+	size_t pieces = 0;
+	bool more;
+
+	do {
+		buf_reset(piece);
+		more = imapsearch_reply_next(r, piece, max);
+		assert_true(buf_len(piece) <= max + 64); /* one number or the head over */
+		buf_append(out, buf_cstr(piece), buf_len(piece));
+		pieces++;
+	} while (more);
+	assert_string_equal(buf_cstr(out), whole);
+	if (max < strlen(whole) / 4)
+		assert_true(pieces > 2);
+	imapsearch_reply_free(&r);
+	buf_free(&out);
+	buf_free(&piece);
+}
+
+static void test_reply_pieces(void **state)
+{
+	static const char *const args[] = { "SEEN", "MODSEQ 1 UNSEEN", "RETURN (ALL COUNT) SEEN",
+					    "RETURN (MIN MAX ALL) MODSEQ 5 SEEN", "1:*",
+					    "RETURN () UNSEEN", "RETURN (SAVE) SEEN" };
+	static const size_t sizes[] = { 1, 7, 100, 4096, 1 << 20 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+		for (int uid = 0; uid < 2; uid++) {
+			imapsearch *p = run_many(args[i], uid);
+			buf *whole = buf_new(1024);
+
+			imapsearch_format(p, "t", whole);
+			if (i == 0 && !uid) { /* the reference, written out here */
+				buf *want = buf_new(1024);
+
+				buf_puts(want, "* SEARCH");
+				for (uint32_t n = 1; n <= MANY; n += 2)
+					buf_printf(want, " %u", n);
+				buf_puts(want, "\r\n");
+				assert_string_equal(buf_cstr(whole), buf_cstr(want));
+				buf_free(&want);
+			}
+			for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
+				expect_pieces(p, sizes[k], buf_cstr(whole));
+			imapsearch_free(&p);
+			buf_free(&whole);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -751,7 +830,7 @@ int main(void)
 		cmocka_unit_test(test_vanished),  cmocka_unit_test(test_candidates),
 		cmocka_unit_test(test_limits),	  cmocka_unit_test(test_fold),
 		cmocka_unit_test(test_sent_day),  cmocka_unit_test(test_zone),
-		cmocka_unit_test(test_empty_box),
+		cmocka_unit_test(test_empty_box), cmocka_unit_test(test_reply_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

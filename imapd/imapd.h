@@ -83,7 +83,6 @@ struct imapd_server {
 	tls_server *tls;       /* NULL: no TLS configured */
 	passdb *passdb;
 	resolver *resolver;
-	authfail *authfail;
 	struct sasl_backend sasl_backend;
 	struct sess_auth auth;  /* the SASL glue (lib/sess) */
 	uint64_t timeout_ms;        /* imapd_timeout: logged in */

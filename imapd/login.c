@@ -9,39 +9,25 @@
  * database that cannot answer, [PRIVACYREQUIRED] for LOGIN without TLS
  * (LOGINDISABLED, RFC 3501 6.2.3) unless imapd_tls_auth_only = no.
  * A session outlives no deletion of its user (imapd_login_current). */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "imapd.h"
 #include "log.h"
-#include "md.h"
 #include "mem.h"
-#include "sasl_passdb.h"
+#include "sess_login.h"
 
-static void sasl_challenge(void *ctx, const char *b64);
 static void sasl_success(void *ctx, char *user, const char *mech);
 static void sasl_reply(void *ctx, enum sess_auth_event event, const char *reason);
 
 void imapd_login_init(struct imapd_server *srv, cfg *c)
 {
 	srv->tls_auth_only = cfg_get_bool(c, "imapd_tls_auth_only");
-	srv->passdb = passdb_new(c);
-	sasl_passdb_backend(&srv->sasl_backend, cfg_get_bool(c, "imapd_auth_cram_md5"));
-	srv->authfail = authfail_from_cfg(c, "imapd",
-					  srv->service != NULL ? svc_name(srv->service) : "imapd");
 	srv->auth = (struct sess_auth){
-		.backend = &srv->sasl_backend,
-		.backend_ctx = srv->passdb,
-		.fails = srv->authfail,
-		.mech_prefix = "",
-		.user_key = "user",
-		.command = "login",
-		.failures = "failed logins",
-		.challenge = sasl_challenge,
 		.success = sasl_success,
 		.reply = sasl_reply,
 	};
+	srv->passdb = sess_login_init(&srv->auth, &srv->sasl_backend, c, "imapd", srv->service);
 }
 
 bool imapd_plaintext_ok(const struct session *s)
@@ -51,23 +37,19 @@ bool imapd_plaintext_ok(const struct session *s)
 
 /* ---- into the authenticated state ---- */
 
-/* find_maildir: the login's Maildir (made when missing: a user who never
- * got mail has none). NULL after the NO. */
+/* find_maildir: the login's Maildir (lib/sess_login); NULL after the NO. */
 static char *find_maildir(struct session *s)
 {
-	char *maildir = NULL, *why = NULL;
-	enum resolve_result r = resolver_mailbox(s->srv->resolver, s->login, &maildir, &why);
+	char *maildir = NULL;
 
-	if (r == RESOLVE_OK && md_create(maildir, false, &why) == 0)
-		return maildir;
-	log_warn("%s: user=%s: no usable mailbox: %s", s->client, s->login, why);
-	if (r == RESOLVE_NOTFOUND)
+	switch (sess_login_maildir(s->srv->resolver, s->client, s->login, &maildir)) {
+	case RESOLVE_OK: break;
+	case RESOLVE_NOTFOUND:
 		imapd_no(s, "AUTHORIZATIONFAILED", "There is no mailbox for this user.");
-	else
-		imapd_no(s, "UNAVAILABLE", "Cannot open the mailbox, try again later.");
-	free(why);
-	free(maildir);
-	return NULL;
+		break;
+	default: imapd_no(s, "UNAVAILABLE", "Cannot open the mailbox, try again later."); break;
+	}
+	return maildir;
 }
 
 static void logged_in(struct session *s, const char *method)
@@ -126,9 +108,7 @@ void imapd_cmd_login(struct session *s, const struct imapcmd *cmd)
 	switch (passdb_verify(s->srv->passdb, user, password)) {
 	case PASSDB_OK:
 		free(s->login);
-		s->login = xstrdup(user);
-		for (char *p = s->login; *p != '\0'; p++)
-			*p = (char)tolower((unsigned char)*p);
+		s->login = sess_login_name(user);
 		logged_in(s, "LOGIN");
 		break;
 	case PASSDB_TEMP:
@@ -143,15 +123,6 @@ void imapd_cmd_login(struct session *s, const struct imapcmd *cmd)
 }
 
 /* ---- AUTHENTICATE ---- */
-
-static void sasl_challenge(void *ctx, const char *b64)
-{
-	struct session *s = ctx;
-
-	imapd_raw(s, "+ ");
-	imapd_raw(s, b64);
-	imapd_raw(s, "\r\n");
-}
 
 static void sasl_success(void *ctx, char *user, const char *mech)
 {
@@ -209,39 +180,13 @@ void imapd_cmd_authenticate(struct session *s, const struct imapcmd *cmd)
 
 /* ---- the end of a login ---- */
 
-/* mailbox_lookup: whether the login still has a mailbox. */
-static enum resolve_result mailbox_lookup(struct session *s)
-{
-	char *maildir = NULL, *why = NULL;
-	enum resolve_result r;
-
-	r = resolver_mailbox(s->srv->resolver, s->login, &maildir, &why);
-	if (r == RESOLVE_TEMP)
-		log_warn("%s: user=%s: cannot check the login: %s", s->client, s->login, why);
-	free(maildir);
-	free(why);
-	return r;
-}
-
 bool imapd_login_current(struct session *s)
 {
-	uint64_t seen = s->login_gen;
-	enum resolve_result r;
-
-	switch (sess_auth_recheck(s->srv->passdb, s->login, &s->login_gen)) {
-	case PASSDB_OK:
-		r = s->login != NULL && s->login_gen != seen ? mailbox_lookup(s) : RESOLVE_OK;
-		break;
-	case PASSDB_NOTFOUND: r = RESOLVE_NOTFOUND; break;
-	default: r = RESOLVE_TEMP; break;
-	}
-	if (r != RESOLVE_OK)
-		s->login_gen = seen;
-	switch (r) {
+	switch (sess_login_recheck(s->srv->passdb, s->srv->resolver, s->client, s->login,
+				   &s->login_gen)) {
 	case RESOLVE_OK:
 		return true;
 	case RESOLVE_NOTFOUND:
-		log_info("%s: user=%s: the user was deleted: session ended", s->client, s->login);
 		imapd_untagged(s, "BYE [AUTHENTICATIONFAILED] The user no longer exists.");
 		imapd_logout(s);
 		sess_close(s->base);
@@ -269,13 +214,7 @@ void imapd_logout(struct session *s)
 
 void imapd_tls_init(struct imapd_server *srv, cfg *c)
 {
-	char *err = NULL;
-
-	srv->handshake_timeout_ms = (uint64_t)cfg_get_int(c, "imapd_tls_handshake_timeout") * 1000;
-	if (tls_server_from_cfg(c, "imapd", false, &srv->tls, &err) < 0)
-		log_fatal("%s", err);
-	if (srv->tls == NULL && srv->implicit_tls)
-		log_fatal("imapd_tls_cert_file: not set, but imapd_service=imaps needs TLS");
+	sess_login_tls(c, "imapd", srv->implicit_tls, &srv->tls, &srv->handshake_timeout_ms);
 }
 
 /* imapd_tls_reload: renewed certificate files serve new connections; open

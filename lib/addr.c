@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "mem.h"
+#include "qp.h"
 
 #define ADDR_MAX_LOCAL 64
 #define ADDR_MAX_DOMAIN 255
@@ -646,17 +647,6 @@ bool addr_param_next(const char **text, char *keyword, size_t keyword_size, char
 
 /* ---- xtext ---- */
 
-static int hex_value(int ch)
-{
-	if (is_digit(ch))
-		return ch - '0';
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10; /* lenient: RFC 3461 says upper case */
-	return -1;
-}
-
 static bool is_xchar(int ch)
 {
 	return ch >= '!' && ch <= '~' && ch != '+' && ch != '=';
@@ -669,7 +659,8 @@ char *addr_xtext_decode(const char *xtext)
 
 	while (*p != '\0') {
 		if (*p == '+') {
-			int hi = hex_value(p[1]), lo = hi < 0 ? -1 : hex_value(p[2]);
+			/* hex digits in either case: lenient, RFC 3461 says upper case */
+			int hi = qp_hex_value(p[1]), lo = hi < 0 ? -1 : qp_hex_value(p[2]);
 
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				goto bad; /* a NUL cannot be carried in a C string */

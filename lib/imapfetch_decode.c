@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "qp.h"
 
 void imapfetch_decoder_init(struct imapfetch_decoder *d, const char *data,
 			    const struct mime_range *range, enum imapfetch_cte cte)
@@ -46,36 +47,16 @@ static void b64_unit(struct imapfetch_decoder *d)
 		d->pend[d->npend++] = (char)(acc >> (16 - 8 * i) & 0xff);
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* qp_equals: at '=': an encoded byte, a soft line break, or a lone '='. */
+/* qp_equals: at '=': an encoded byte, a soft line break, or a lone '='
+ * (lib/qp). */
 static void qp_equals(struct imapfetch_decoder *d)
 {
-	const char *s = d->data;
-	size_t p = d->pos + 1;
+	size_t used;
+	int c = qp_escape(d->data + d->pos, d->stop - d->pos, &used);
 
-	if (p + 1 < d->stop && hex_value(s[p]) >= 0 && hex_value(s[p + 1]) >= 0) {
-		d->pend[d->npend++] = (char)(hex_value(s[p]) * 16 + hex_value(s[p + 1]));
-		d->pos = p + 2;
-		return;
-	}
-	while (p < d->stop && (s[p] == ' ' || s[p] == '\t' || s[p] == '\r'))
-		p++;
-	if (p >= d->stop || s[p] == '\n') {
-		d->pos = p < d->stop ? p + 1 : p;
-		return;
-	}
-	d->pend[d->npend++] = '=';
-	d->pos++;
+	if (c >= 0)
+		d->pend[d->npend++] = (char)c;
+	d->pos += used;
 }
 
 /* qp_unit: the next decoded byte or line break into d->pend. */

@@ -115,14 +115,22 @@ static char *nonempty(buf *b, const char *missing)
 	return xstrndup(buf_cstr(b), buf_len(b));
 }
 
+/* new_addr: one more (zeroed) address in p->out; NULL past MIME_MAX_ADDRS. */
+static struct mime_addr *new_addr(struct addr_parser *p)
+{
+	if (p->n >= MIME_MAX_ADDRS)
+		return NULL;
+	p->out = xrealloc(p->out, (p->n + 1) * sizeof(*p->out));
+	memset(&p->out[p->n], 0, sizeof(p->out[p->n]));
+	return &p->out[p->n++];
+}
+
 static void emit(struct addr_parser *p, buf *name, buf *route, buf *local, buf *dom)
 {
-	struct mime_addr *a;
+	struct mime_addr *a = new_addr(p);
 
-	if (p->n >= MIME_MAX_ADDRS)
+	if (a == NULL)
 		return;
-	p->out = xrealloc(p->out, (p->n + 1) * sizeof(*p->out));
-	a = &p->out[p->n++];
 	a->name = nonempty(name, NULL);
 	a->route = nonempty(route, NULL);
 	a->mailbox = nonempty(local, "MISSING_MAILBOX");
@@ -131,13 +139,10 @@ static void emit(struct addr_parser *p, buf *name, buf *route, buf *local, buf *
 
 static void emit_group(struct addr_parser *p, buf *name, bool start)
 {
-	struct mime_addr *a;
+	struct mime_addr *a = new_addr(p);
 
-	if (p->n >= MIME_MAX_ADDRS)
+	if (a == NULL)
 		return;
-	p->out = xrealloc(p->out, (p->n + 1) * sizeof(*p->out));
-	a = &p->out[p->n++];
-	memset(a, 0, sizeof(*a));
 	if (start)
 		a->mailbox = xstrndup(buf_cstr(name), buf_len(name));
 }

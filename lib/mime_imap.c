@@ -43,16 +43,20 @@ void mime_imap_cstring(buf *out, const char *s)
 	mime_imap_string(out, s, s == NULL ? 0 : strlen(s));
 }
 
+/* put_next: a space, then s as an IMAP string (the next item of a list). */
+static void put_next(buf *out, const char *s)
+{
+	buf_putc(out, ' ');
+	mime_imap_cstring(out, s);
+}
+
 static void put_addr(buf *out, const struct mime_addr *a)
 {
 	buf_putc(out, '(');
 	mime_imap_cstring(out, a->name);
-	buf_putc(out, ' ');
-	mime_imap_cstring(out, a->route);
-	buf_putc(out, ' ');
-	mime_imap_cstring(out, a->mailbox);
-	buf_putc(out, ' ');
-	mime_imap_cstring(out, a->host);
+	put_next(out, a->route);
+	put_next(out, a->mailbox);
+	put_next(out, a->host);
 	buf_putc(out, ')');
 }
 
@@ -99,28 +103,34 @@ static void put_sender(const mime_msg *m, const struct mime_part *msg, const cha
 	}
 }
 
+/* put_addresses: put_addr_field for the envelope table. */
+static void put_addresses(const mime_msg *m, const struct mime_part *msg, const char *name,
+			  buf *out)
+{
+	(void)put_addr_field(m, msg, name, out);
+}
+
+/* The ENVELOPE's fields in their order (RFC 3501 7.4.2), each with how it
+ * is written. */
+static const struct {
+	const char *name;
+	void (*put)(const mime_msg *m, const struct mime_part *msg, const char *name, buf *out);
+} envelope_fields[] = {
+	{ "Date", put_field_string },      { "Subject", put_field_string },
+	{ "From", put_addresses },         { "Sender", put_sender },
+	{ "Reply-To", put_sender },        { "To", put_addresses },
+	{ "Cc", put_addresses },           { "Bcc", put_addresses },
+	{ "In-Reply-To", put_field_string }, { "Message-ID", put_field_string },
+};
+
 void mime_envelope(const mime_msg *m, const struct mime_part *msg, buf *out)
 {
 	buf_putc(out, '(');
-	put_field_string(m, msg, "Date", out);
-	buf_putc(out, ' ');
-	put_field_string(m, msg, "Subject", out);
-	buf_putc(out, ' ');
-	put_addr_field(m, msg, "From", out);
-	buf_putc(out, ' ');
-	put_sender(m, msg, "Sender", out);
-	buf_putc(out, ' ');
-	put_sender(m, msg, "Reply-To", out);
-	buf_putc(out, ' ');
-	put_addr_field(m, msg, "To", out);
-	buf_putc(out, ' ');
-	put_addr_field(m, msg, "Cc", out);
-	buf_putc(out, ' ');
-	put_addr_field(m, msg, "Bcc", out);
-	buf_putc(out, ' ');
-	put_field_string(m, msg, "In-Reply-To", out);
-	buf_putc(out, ' ');
-	put_field_string(m, msg, "Message-ID", out);
+	for (size_t i = 0; i < sizeof(envelope_fields) / sizeof(envelope_fields[0]); i++) {
+		if (i > 0)
+			buf_putc(out, ' ');
+		envelope_fields[i].put(m, msg, envelope_fields[i].name, out);
+	}
 	buf_putc(out, ')');
 }
 
@@ -145,8 +155,7 @@ static void put_params(buf *out, const struct mime_param *params, size_t n, bool
 			buf_putc(out, ' ');
 		sep = true;
 		mime_imap_cstring(out, params[i].name);
-		buf_putc(out, ' ');
-		mime_imap_cstring(out, params[i].value);
+		put_next(out, params[i].value);
 	}
 	buf_putc(out, ')');
 }
@@ -197,8 +206,7 @@ static void put_extension_tail(buf *out, const struct mime_part *part)
 	put_disposition(out, part);
 	buf_putc(out, ' ');
 	put_language(out, part->language);
-	buf_putc(out, ' ');
-	mime_imap_cstring(out, part->location);
+	put_next(out, part->location);
 }
 
 static void put_multipart(const mime_msg *m, const struct mime_part *part, bool ext, buf *out)
@@ -206,8 +214,7 @@ static void put_multipart(const mime_msg *m, const struct mime_part *part, bool 
 	buf_putc(out, '(');
 	for (size_t i = 0; i < part->nchildren; i++)
 		mime_bodystructure(m, part->children[i], ext, out);
-	buf_putc(out, ' ');
-	mime_imap_cstring(out, part->subtype);
+	put_next(out, part->subtype);
 	if (ext) {
 		buf_putc(out, ' ');
 		put_params(out, part->params, part->nparams, false);
@@ -222,16 +229,12 @@ static void put_leaf(const mime_msg *m, const struct mime_part *part, bool ext, 
 
 	buf_putc(out, '(');
 	mime_imap_cstring(out, part->type);
-	buf_putc(out, ' ');
-	mime_imap_cstring(out, part->subtype);
+	put_next(out, part->subtype);
 	buf_putc(out, ' ');
 	put_params(out, part->params, part->nparams, text);
-	buf_putc(out, ' ');
-	mime_imap_cstring(out, part->id);
-	buf_putc(out, ' ');
-	mime_imap_cstring(out, part->description);
-	buf_putc(out, ' ');
-	mime_imap_cstring(out, part->encoding == NULL ? "7bit" : part->encoding);
+	put_next(out, part->id);
+	put_next(out, part->description);
+	put_next(out, part->encoding == NULL ? "7bit" : part->encoding);
 	buf_printf(out, " %zu", part->body.size);
 	if (part->is_message) {
 		buf_putc(out, ' ');
@@ -242,8 +245,7 @@ static void put_leaf(const mime_msg *m, const struct mime_part *part, bool ext, 
 	if (text || part->is_message)
 		buf_printf(out, " %zu", part->body.lines);
 	if (ext) {
-		buf_putc(out, ' ');
-		mime_imap_cstring(out, part->md5);
+		put_next(out, part->md5);
 		put_extension_tail(out, part);
 	}
 	buf_putc(out, ')');

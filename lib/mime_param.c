@@ -9,6 +9,7 @@
 
 #include "mem.h"
 #include "mime_int.h"
+#include "qp.h"
 
 /* A parameter as written, before RFC 2231 joining. */
 struct raw_param {
@@ -119,22 +120,11 @@ static size_t read_raw(const char *s, size_t pos, struct raw_param *raw)
 	return n;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void percent_decode(const char *s, buf *out)
 {
 	for (; *s != '\0'; s++) {
-		if (s[0] == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-			buf_putc(out, hexval(s[1]) * 16 + hexval(s[2]));
+		if (s[0] == '%' && qp_hex_value(s[1]) >= 0 && qp_hex_value(s[2]) >= 0) {
+			buf_putc(out, qp_hex_value(s[1]) * 16 + qp_hex_value(s[2]));
 			s += 2;
 		} else {
 			buf_putc(out, *s);

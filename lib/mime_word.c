@@ -11,6 +11,7 @@
 #include "base64.h"
 #include "mem.h"
 #include "mime_int.h"
+#include "qp.h"
 
 static bool is_utf8_name(const char *cs)
 {
@@ -94,43 +95,6 @@ static void base64_lenient(const char *in, size_t len, buf *out)
 	}
 }
 
-static int hexdig(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* qp_decode: quoted-printable (RFC 2045 6.7); in_header is the Q encoding
- * of RFC 2047 4.2 ('_' is a space). A broken '=' is kept. */
-static void qp_decode(const char *in, size_t len, bool in_header, buf *out)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (in[i] == '_' && in_header) {
-			buf_putc(out, ' ');
-		} else if (in[i] == '=' && i + 2 < len && hexdig(in[i + 1]) >= 0 &&
-			   hexdig(in[i + 2]) >= 0) {
-			buf_putc(out, hexdig(in[i + 1]) * 16 + hexdig(in[i + 2]));
-			i += 2;
-		} else if (in[i] == '=' && !in_header) {
-			size_t j = i + 1; /* soft line break: '=' then white space, LF */
-
-			while (j < len && (in[j] == ' ' || in[j] == '\t' || in[j] == '\r'))
-				j++;
-			if (j >= len || in[j] == '\n')
-				i = j;
-			else
-				buf_putc(out, '=');
-		} else {
-			buf_putc(out, in[i]);
-		}
-	}
-}
-
 /* word_decode: the encoded word in text[0..len) ("=?cs?e?data?=") in UTF-8;
  * -1 when it is not one, or its charset is unknown. */
 static int word_decode(const char *text, size_t len, buf *out)
@@ -152,7 +116,7 @@ static int word_decode(const char *text, size_t len, buf *out)
 	if (q1[1] == 'B' || q1[1] == 'b')
 		base64_lenient(q2 + 1, (size_t)(enc_end - q2 - 1), raw);
 	else if (q1[1] == 'Q' || q1[1] == 'q')
-		qp_decode(q2 + 1, (size_t)(enc_end - q2 - 1), true, raw);
+		qp_decode(raw, q2 + 1, (size_t)(enc_end - q2 - 1), true);
 	rc = (q1[1] == 'B' || q1[1] == 'b' || q1[1] == 'Q' || q1[1] == 'q') && charset[0] != '\0'
 		     ? mime_charset_to_utf8(charset, buf_cstr(raw), buf_len(raw), out)
 		     : -1;
@@ -223,7 +187,7 @@ void mime_body_decode(const mime_msg *m, const struct mime_part *part, buf *out)
 	if (enc != NULL && strcasecmp(enc, "base64") == 0)
 		base64_lenient(body, part->body.len, out);
 	else if (enc != NULL && strcasecmp(enc, "quoted-printable") == 0)
-		qp_decode(body, part->body.len, false, out);
+		qp_decode(out, body, part->body.len, false);
 	else
 		buf_append(out, body, part->body.len);
 }

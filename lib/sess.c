@@ -304,10 +304,7 @@ static int step_command(sess *ss)
 		ss->skipped = 0;
 		return STRM_OK;
 	}
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
+	len = sess_line_len(line, len);
 	copy = xstrndup(line, len);
 	ss->server->ops->command(ss->ctx, copy, len);
 	free(copy);

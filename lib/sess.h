@@ -202,8 +202,11 @@ struct sess_auth {
 	const char *user_key;    /* "sasl_username" */
 	const char *command;     /* "AUTH" */
 	const char *failures;    /* "failed authentications" */
-	/* challenge: send a continuation ("334 " / "+ " and the base64). */
+	/* challenge: send a continuation ("334 " / "+ " and the base64);
+	 * unused when continuation is set: then the line is continuation,
+	 * the base64 and CRLF, written here (pop3d and imapd: "+ "). */
 	void (*challenge)(void *ctx, const char *b64);
+	const char *continuation;
 	/* success: authenticated; user is the login in lower case (the
 	 * callback owns it), mech the mechanism's name. */
 	void (*success)(void *ctx, char *user, const char *mech);

@@ -6,13 +6,13 @@
  * framing of challenges and replies is the protocol's (callbacks). */
 #include "sess_int.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "mapgen.h"
 #include "mem.h"
+#include "sess_login.h"
 
 static uint64_t now_ms(sess *ss)
 {
@@ -58,11 +58,18 @@ void sess_auth_end(sess *ss)
 
 static void success(sess *ss, const struct sess_auth *auth)
 {
-	char *user = xstrdup(sasl_user(ss->sasl));
+	auth->success(ss->ctx, sess_login_name(sasl_user(ss->sasl)), sasl_mech(ss->sasl));
+}
 
-	for (char *p = user; *p != '\0'; p++)
-		*p = (char)tolower((unsigned char)*p);
-	auth->success(ss->ctx, user, sasl_mech(ss->sasl));
+static void send_challenge(sess *ss, const struct sess_auth *auth, const char *b64)
+{
+	if (auth->continuation == NULL) {
+		auth->challenge(ss->ctx, b64);
+		return;
+	}
+	strm_puts(ss->stream, auth->continuation);
+	strm_puts(ss->stream, b64);
+	strm_puts(ss->stream, "\r\n");
 }
 
 /* result: answers what sasl_step said; ends the exchange unless it goes
@@ -75,7 +82,7 @@ static void result(sess *ss, int r, char *challenge)
 	switch (r) {
 	case SASL_CONTINUE:
 		ss->input = SESS_IN_AUTH;
-		auth->challenge(ss->ctx, challenge);
+		send_challenge(ss, auth, challenge);
 		free(challenge);
 		return;
 	case SASL_OK: success(ss, auth); break;
@@ -156,10 +163,7 @@ int sess_auth_step(sess *ss)
 	}
 	if (r != STRM_OK)
 		return r;
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
+	len = sess_line_len(line, len);
 	r = sasl_step(ss->sasl, line, len, &challenge);
 	result(ss, r, challenge);
 	return STRM_OK;

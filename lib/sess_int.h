@@ -43,4 +43,14 @@ int sess_auth_step(sess *ss);
 /* sess_auth_end: drops an exchange (session end). */
 void sess_auth_end(sess *ss);
 
+/* sess_line_len: len without the line's ending (LF or CRLF). */
+static inline size_t sess_line_len(const char *line, size_t len)
+{
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	return len;
+}
+
 #endif

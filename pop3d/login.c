@@ -15,7 +15,6 @@
  * known good, the user is looked up again (password map and mailbox map);
  * gone means -ERR and the end of the session, without UPDATE. A changed
  * password does not end a session (as in Dovecot). */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -25,36 +24,23 @@
 
 #include "fsutil.h"
 #include "log.h"
-#include "md.h"
 #include "mem.h"
 #include "pop3d.h"
-#include "sasl_passdb.h"
+#include "sess_login.h"
 
 #define POP3_LOCK_FILE "postern-pop3.lock"
 
-static void sasl_challenge(void *ctx, const char *b64);
 static void sasl_success(void *ctx, char *user, const char *mech);
 static void sasl_reply(void *ctx, enum sess_auth_event event, const char *reason);
 
 void pop3d_login_init(struct pop3d_server *srv, cfg *c)
 {
 	srv->tls_auth_only = cfg_get_bool(c, "pop3d_tls_auth_only");
-	srv->passdb = passdb_new(c);
-	sasl_passdb_backend(&srv->sasl_backend, cfg_get_bool(c, "pop3d_auth_cram_md5"));
-	srv->authfail = authfail_from_cfg(c, "pop3d",
-					  srv->service != NULL ? svc_name(srv->service) : "pop3d");
 	srv->auth = (struct sess_auth){
-		.backend = &srv->sasl_backend,
-		.backend_ctx = srv->passdb,
-		.fails = srv->authfail,
-		.mech_prefix = "",
-		.user_key = "user",
-		.command = "login",
-		.failures = "failed logins",
-		.challenge = sasl_challenge,
 		.success = sasl_success,
 		.reply = sasl_reply,
 	};
+	srv->passdb = sess_login_init(&srv->auth, &srv->sasl_backend, c, "pop3d", srv->service);
 }
 
 bool pop3d_plaintext_ok(const struct session *s)
@@ -89,23 +75,17 @@ static bool lock_mailbox(struct session *s, const char *maildir)
 	return false;
 }
 
-/* find_maildir: the login's Maildir (created when it does not exist yet:
- * a user who never got mail has none). NULL after -ERR. */
+/* find_maildir: the login's Maildir (lib/sess_login); NULL after -ERR. */
 static char *find_maildir(struct session *s)
 {
-	char *maildir = NULL, *why = NULL;
-	enum resolve_result r = resolver_mailbox(s->srv->resolver, s->login, &maildir, &why);
+	char *maildir = NULL;
 
-	if (r == RESOLVE_OK && md_create(maildir, false, &why) == 0)
-		return maildir;
-	log_warn("%s: user=%s: no usable mailbox: %s", s->client, s->login, why);
-	if (r == RESOLVE_NOTFOUND)
-		pop3d_err(s, "[SYS/PERM] There is no mailbox for this user.");
-	else
-		pop3d_err(s, "[SYS/TEMP] Cannot open the mailbox, try again later.");
-	free(why);
-	free(maildir);
-	return NULL;
+	switch (sess_login_maildir(s->srv->resolver, s->client, s->login, &maildir)) {
+	case RESOLVE_OK: break;
+	case RESOLVE_NOTFOUND: pop3d_err(s, "[SYS/PERM] There is no mailbox for this user."); break;
+	default: pop3d_err(s, "[SYS/TEMP] Cannot open the mailbox, try again later."); break;
+	}
+	return maildir;
 }
 
 static bool read_mailbox(struct session *s, const char *maildir)
@@ -136,16 +116,6 @@ static void logged_in(struct session *s, const char *method)
 	log_info("%s: login: user=%s, method=%s%s, messages=%zu", s->client, s->login, method,
 		 strm_is_tls(s->stream) ? ", TLS" : "", mbx_count(s->mb));
 	pop3d_ok(s, "Logged in.");
-}
-
-static void set_login(struct session *s, const char *user)
-{
-	char *p;
-
-	free(s->login);
-	s->login = xstrdup(user);
-	for (p = s->login; *p != '\0'; p++)
-		*p = (char)tolower((unsigned char)*p);
 }
 
 /* ---- USER / PASS ---- */
@@ -188,7 +158,8 @@ void pop3d_cmd_pass(struct session *s, const char *arg)
 	}
 	switch (passdb_verify(s->srv->passdb, user, arg)) {
 	case PASSDB_OK:
-		set_login(s, user);
+		free(s->login);
+		s->login = sess_login_name(user);
 		logged_in(s, "PASS");
 		break;
 	case PASSDB_TEMP:
@@ -210,15 +181,6 @@ void pop3d_cmd_apop(struct session *s, const char *arg)
 }
 
 /* ---- AUTH ---- */
-
-static void sasl_challenge(void *ctx, const char *b64)
-{
-	struct session *s = ctx;
-
-	pop3d_raw(s, "+ ");
-	pop3d_raw(s, b64);
-	pop3d_raw(s, "\r\n");
-}
 
 static void sasl_success(void *ctx, char *user, const char *mech)
 {
@@ -279,40 +241,15 @@ void pop3d_cmd_auth(struct session *s, const char *arg)
 
 /* ---- the end ---- */
 
-/* mailbox_lookup: whether the login still has a mailbox. */
-static enum resolve_result mailbox_lookup(struct session *s)
-{
-	char *maildir = NULL, *why = NULL;
-	enum resolve_result r;
-
-	r = resolver_mailbox(s->srv->resolver, s->login, &maildir, &why);
-	if (r == RESOLVE_TEMP)
-		log_warn("%s: user=%s: cannot check the login: %s", s->client, s->login, why);
-	free(maildir);
-	free(why);
-	return r;
-}
-
 bool pop3d_login_current(struct session *s)
 {
 	const char *user = s->state == ST_TRANSACTION ? s->login : NULL;
-	uint64_t seen = s->login_gen;
-	enum resolve_result r;
 
-	switch (sess_auth_recheck(s->srv->passdb, user, &s->login_gen)) {
-	case PASSDB_OK: /* the maps changed: the mailbox must still be there */
-		r = user != NULL && s->login_gen != seen ? mailbox_lookup(s) : RESOLVE_OK;
-		break;
-	case PASSDB_NOTFOUND: r = RESOLVE_NOTFOUND; break;
-	default: r = RESOLVE_TEMP; break;
-	}
-	if (r != RESOLVE_OK)
-		s->login_gen = seen; /* look again at the next command */
-	switch (r) {
+	switch (sess_login_recheck(s->srv->passdb, s->srv->resolver, s->client, user,
+				   &s->login_gen)) {
 	case RESOLVE_OK:
 		return true;
 	case RESOLVE_NOTFOUND:
-		log_info("%s: user=%s: the user was deleted: session ended", s->client, s->login);
 		pop3d_err(s, "[AUTH] The user no longer exists.");
 		pop3d_logout(s);
 		sess_close(s->base);

@@ -41,7 +41,6 @@ struct pop3d_server {
 	tls_server *tls;       /* NULL: no TLS configured */
 	passdb *passdb;
 	resolver *resolver;
-	authfail *authfail;
 	struct sasl_backend sasl_backend;
 	struct sess_auth auth;  /* the SASL glue (lib/sess) */
 	uint64_t timeout_ms, handshake_timeout_ms;

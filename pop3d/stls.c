@@ -7,19 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "mem.h"
 #include "pop3d.h"
+#include "sess_login.h"
 
 void pop3d_tls_init(struct pop3d_server *srv, cfg *c)
 {
-	char *err = NULL;
-
-	srv->handshake_timeout_ms = (uint64_t)cfg_get_int(c, "pop3d_tls_handshake_timeout") * 1000;
-	if (tls_server_from_cfg(c, "pop3d", false, &srv->tls, &err) < 0)
-		log_fatal("%s", err);
-	if (srv->tls == NULL && srv->implicit_tls)
-		log_fatal("pop3d_tls_cert_file: not set, but pop3d_service=pop3s needs TLS");
+	sess_login_tls(c, "pop3d", srv->implicit_tls, &srv->tls, &srv->handshake_timeout_ms);
 }
 
 /* pop3d_tls_reload: renewed certificate files serve new connections; open

@@ -59,14 +59,14 @@ for t in $targets; do
 	case $t in
 	pop3_msgout) extra="-I$top/pop3d $top/pop3d/msgout.c" ;;
 	pop3_session)
-		extra="-I$top/pop3d $sess_srcs"
+		extra="-I$top/pop3d $sess_srcs $here/fuzz_session.c"
 		for f in session commands login stls send msgout; do
 			extra="$extra $top/pop3d/$f.c"
 		done
 		;;
 	imapd_session)
 		# every file of imapd/ but imapd.c (main)
-		extra="-I$top/imapd -DPACKAGE_VERSION=\"fuzz\" $sess_srcs"
+		extra="-I$top/imapd -DPACKAGE_VERSION=\"fuzz\" $sess_srcs $here/fuzz_session.c"
 		for f in "$top"/imapd/*.c; do
 			case $(basename "$f") in imapd.c | imapd_keys.c) ;; *) extra="$extra $f" ;; esac
 		done

@@ -5,7 +5,8 @@
  * wait it does not end, the shutdown drain, a lost peer, a session held
  * before its greeting (sess_hold / sess_begin), STARTTLS with
  * pipelined plaintext dropped, and the SASL glue
- * (PLAIN with and without an initial response, "*", failures with their
+ * (PLAIN with and without an initial response, "*", challenges framed by
+ * the protocol or by the session layer, failures with their
  * delay, the cut-off and the blocked address). */
 #include <setjmp.h>
 #include <signal.h>
@@ -570,6 +571,22 @@ static void test_auth_exchange_and_cancel(void **state)
 	finish(f);
 }
 
+/* test_auth_continuation: with auth.continuation the session layer frames
+ * the challenge itself (the protocol's callback is not called). */
+static void test_auth_continuation(void **state)
+{
+	struct fixture *f = make(10, 10, 0, 20, 5000);
+	int p = connect_one(f);
+
+	(void)state;
+	f->server.auth.challenge = NULL;
+	f->server.auth.continuation = "> ";
+	send_text(f, p, "AUTH PLAIN\r\nAEFsaWNlAHNlY3JldA==\r\n");
+	spin(f, 50);
+	assert_string_equal(receive(f, p), "hello\r\n> \r\nPLAIN ok\r\n");
+	finish(f);
+}
+
 static void test_auth_failures_cut_off(void **state)
 {
 	struct fixture *f = make(10, 10, 0, 20, 5000);
@@ -629,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_starttls_drops_plaintext),
 		cmocka_unit_test(test_auth_initial_response),
 		cmocka_unit_test(test_auth_exchange_and_cancel),
+		cmocka_unit_test(test_auth_continuation),
 		cmocka_unit_test(test_auth_failures_cut_off),
 		cmocka_unit_test(test_auth_response_too_long),
 	};

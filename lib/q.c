@@ -12,6 +12,9 @@
  *   Z<19 digits>           content size in bytes, zero padded. Written as
  *                          zeros and patched at commit; at open it must equal
  *                          file size - content offset (catches truncation)
+ *   P<19 digits>           size of the top-header trailer (below), patched
+ *                          like Z. Optional: files written before it existed
+ *                          lack it (no trailer); the writer always writes it
  *   T<seconds>             arrival time (decimal)
  *   S<sender>              envelope sender, empty for the null sender
  *   E<envid>               DSN ENVID                            (optional)
@@ -26,6 +29,15 @@
  *                          Q_NOTIFY_* bits
  *   O<orcpt>               DSN ORCPT of the recipient line above (optional)
  *   X                      end of envelope; the content starts after "\n"
+ *
+ * The top-header trailer: header fields that belong above the content but
+ * were known only once the content was written (Authentication-Results,
+ * after DKIM has seen the whole body; later a DKIM-Signature). They follow
+ * the content as plain header text (LF line ends, folded lines allowed, no
+ * blank line, no NUL), P bytes, so the file is envelope + Z content bytes
+ * + P trailer bytes, and at open the sizes must add up exactly. Every
+ * reader shows the message as trailer text first, then the content
+ * (q_msg_pread, q_msg_size); the trailer is never part of content_size.
  *
  * Records appear in exactly this order and the singular ones at most once;
  * anything else (unknown type, bad number, wrong count, missing end marker,
@@ -87,10 +99,13 @@
 #define Q_SIZE_DIGITS 19 /* INT64_MAX has 19 */
 /* Offset of the Z record's digits: after the magic line and the 'Z'. */
 #define Q_SIZE_OFFSET ((off_t)sizeof(Q_MAGIC) + 1)
+/* The P record's digits follow: "<Z digits>\nP<P digits>" is patched whole. */
+#define Q_SIZES_LEN (2 * Q_SIZE_DIGITS + 2)
 
 #define Q_MAX_LINE 8192 /* bytes of one record, type letter included */
 #define Q_MAX_RCPTS 100000
 #define Q_MAX_ENVELOPE (64L * 1024 * 1024)
+#define Q_MAX_TOP (1024 * 1024) /* bytes of the top-header trailer */
 
 #define Q_WBUF_SIZE (64 * 1024)
 #define Q_FIRST_READ (8 * 1024)
@@ -239,6 +254,7 @@ struct q_writer {
 	off_t flushed; /* bytes already written to fd */
 	off_t content_start; /* -1 until the envelope is written */
 	off_t stale_size; /* old bytes of a pooled file, cut off at commit */
+	buf *top; /* the top-header trailer so far, NULL while empty */
 	char *error; /* first write error; the tmp file is gone then */
 };
 
@@ -527,7 +543,8 @@ static int q_format_envelope(buf *env, const struct q_envelope *e, char **err_r)
 {
 	int rc = 0;
 
-	buf_printf(env, "%s\nZ%0*d\nT%lld\n", Q_MAGIC, Q_SIZE_DIGITS, 0, (long long)e->arrival);
+	buf_printf(env, "%s\nZ%0*d\nP%0*d\nT%lld\n", Q_MAGIC, Q_SIZE_DIGITS, 0, Q_SIZE_DIGITS, 0,
+		   (long long)e->arrival);
 	rc |= q_add_record(env, "S", e->sender != NULL ? e->sender : "", err_r);
 	if (rc == 0 && e->envid != NULL)
 		rc |= q_add_record(env, "E", e->envid, err_r);
@@ -589,19 +606,59 @@ off_t q_writer_content_size(const q_writer *w)
 	return w->flushed + (off_t)w->wlen - w->content_start;
 }
 
-/* q_patch_size: fills in the Z record, in the buffer if it is still there. */
+/* q_patch_size: fills in the Z and P records, in the buffer if it is
+ * still there. Called after the trailer is queued. */
 static int q_patch_size(q_writer *w, char **err_r)
 {
-	char digits[Q_SIZE_DIGITS + 1];
+	char digits[Q_SIZES_LEN + 1];
+	long long top = w->top != NULL ? (long long)buf_len(w->top) : 0;
 
-	snprintf(digits, sizeof(digits), "%0*lld", Q_SIZE_DIGITS,
-		 (long long)q_writer_content_size(w));
+	snprintf(digits, sizeof(digits), "%0*lld\nP%0*lld", Q_SIZE_DIGITS,
+		 (long long)q_writer_content_size(w) - top, Q_SIZE_DIGITS, top);
 	if (w->flushed == 0) {
-		memcpy(w->wbuf + Q_SIZE_OFFSET, digits, Q_SIZE_DIGITS);
+		memcpy(w->wbuf + Q_SIZE_OFFSET, digits, Q_SIZES_LEN);
 		return 0;
 	}
-	if (pwrite(w->fd, digits, Q_SIZE_DIGITS, Q_SIZE_OFFSET) != Q_SIZE_DIGITS)
+	if (pwrite(w->fd, digits, Q_SIZES_LEN, Q_SIZE_OFFSET) != Q_SIZES_LEN)
 		return q_writer_fail(w, "write", errno != 0 ? errno : EIO, err_r);
+	return 0;
+}
+
+/* q_top_field_ok: one header field for the trailer: a name, a colon, and
+ * lines that each end in LF, continuation lines starting with white
+ * space, no NUL and no empty line (which would end the header). */
+static bool q_top_field_ok(const char *f, size_t len)
+{
+	size_t name = 0;
+
+	while (name < len && f[name] > 32 && f[name] < 127 && f[name] != ':')
+		name++;
+	if (name == 0 || name == len || f[name] != ':' || f[len - 1] != '\n')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (f[i] == '\0')
+			return false;
+		if (f[i] == '\n' && i + 1 < len && f[i + 1] != ' ' && f[i + 1] != '\t')
+			return false;
+	}
+	return true;
+}
+
+int q_writer_top_header(q_writer *w, const char *field, char **err_r)
+{
+	size_t len = strlen(field);
+
+	if (!q_top_field_ok(field, len)) {
+		*err_r = xstrdup("malformed header field for the top of the message");
+		return -1;
+	}
+	if ((w->top != NULL ? buf_len(w->top) : 0) + len > Q_MAX_TOP) {
+		*err_r = xasprintf("top header fields over %d bytes", Q_MAX_TOP);
+		return -1;
+	}
+	if (w->top == NULL)
+		w->top = buf_new(len + 256);
+	buf_append(w->top, field, len);
 	return 0;
 }
 
@@ -615,6 +672,7 @@ static void q_writer_free(q_writer **wp)
 	free(w->tmp_path);
 	free(w->id);
 	free(w->wbuf);
+	buf_free(&w->top);
 	free(w->error);
 	free(w);
 	*wp = NULL;
@@ -631,6 +689,8 @@ static int q_writer_finish(q_writer *w, char **err_r)
 		*err_r = xstrdup("queue file has no envelope");
 		return -1;
 	}
+	if (w->top != NULL && q_writer_put(w, buf_cstr(w->top), buf_len(w->top), err_r) < 0)
+		return -1;
 	if (q_patch_size(w, err_r) < 0 || q_writer_flush(w, err_r) < 0)
 		return -1;
 	if (w->stale_size > w->flushed && ftruncate(w->fd, w->flushed) < 0)
@@ -675,7 +735,7 @@ void q_writer_abort(q_writer **wp)
 /* ---- reading ------------------------------------------------------------ */
 
 /* Record ranks: records come in this order; 'O' shares the rank of 'R'. */
-static const char q_order[] = "ZTSEDBUCNRX";
+static const char q_order[] = "ZPTSEDBUCNRX";
 #define Q_RANK(c) ((int)(strchr(q_order, (c)) - q_order) + 1)
 #define Q_REQUIRED "ZTSNX"
 
@@ -686,6 +746,7 @@ struct q_parser {
 	char last; /* type of the last record */
 	int declared; /* the N record */
 	long long size; /* the Z record */
+	long long top; /* the P record (0 when absent) */
 	long line;
 	char *err;
 };
@@ -803,6 +864,10 @@ static int q_parse_record(struct q_parser *p, char type, const char *v, size_t l
 	case 'Z':
 		if (len != Q_SIZE_DIGITS || q_parse_num(v, len, INT64_MAX, &p->size) < 0)
 			return q_bad(p, "bad content size");
+		return 0;
+	case 'P':
+		if (len != Q_SIZE_DIGITS || q_parse_num(v, len, Q_MAX_TOP, &p->top) < 0)
+			return q_bad(p, "bad top header size");
 		return 0;
 	case 'T':
 		if (q_parse_num(v, len, INT64_MAX, &n) < 0)
@@ -935,6 +1000,39 @@ static int q_read_envelope(struct q_parser *p, int fd)
 	return rc == 1 ? 0 : -1;
 }
 
+/* q_read_top: reads and checks the top-header trailer of n bytes at off. */
+static int q_read_top(struct q_msg *m, off_t off, size_t n, char **err_r)
+{
+	ssize_t got;
+
+	m->top = xmalloc(n + 1);
+	do {
+		got = pread(m->fd, m->top, n, off);
+	} while (got < 0 && errno == EINTR);
+	if (got != (ssize_t)n) {
+		*err_r = xasprintf("cannot read queue file %s: %s", m->path,
+				   got < 0 ? strerror(errno) : "short read");
+		return -1;
+	}
+	m->top[n] = '\0';
+	m->top_len = n;
+	for (size_t i = 0; i < n;) {
+		const char *lf = memchr(m->top + i, '\n', n - i);
+		size_t end = lf != NULL ? (size_t)(lf - m->top) + 1 : n;
+
+		while (end < n && (m->top[end] == ' ' || m->top[end] == '\t')) {
+			lf = memchr(m->top + end, '\n', n - end);
+			end = lf != NULL ? (size_t)(lf - m->top) + 1 : n;
+		}
+		if (!q_top_field_ok(m->top + i, end - i)) {
+			*err_r = xasprintf("malformed queue file %s: bad top header field", m->path);
+			return -1;
+		}
+		i = end;
+	}
+	return 0;
+}
+
 static int q_msg_load(struct q_msg *m, int flags, char **err_r)
 {
 	struct q_parser p = { .msg = m };
@@ -950,12 +1048,14 @@ static int q_msg_load(struct q_msg *m, int flags, char **err_r)
 		*err_r = p.err;
 		return -1;
 	}
-	m->content_size = st.st_size - m->content_offset;
+	m->content_size = st.st_size - m->content_offset - (off_t)p.top;
 	if (m->content_size != p.size) {
 		*err_r = xasprintf("malformed queue file %s: content is %lld bytes, %lld expected",
 				   m->path, (long long)m->content_size, p.size);
 		return -1;
 	}
+	if (p.top > 0)
+		return q_read_top(m, m->content_offset + m->content_size, (size_t)p.top, err_r);
 	return 0;
 }
 
@@ -1004,6 +1104,7 @@ void q_msg_free(struct q_msg **mp)
 	free(m->env.sender);
 	free(m->env.envid);
 	free(m->env.client);
+	free(m->top);
 	if (m->fd >= 0)
 		close(m->fd);
 	free(m->id);
@@ -1047,6 +1148,34 @@ int q_msg_pending(const struct q_msg *msg)
 	return n;
 }
 
+off_t q_msg_size(const struct q_msg *msg)
+{
+	return (off_t)msg->top_len + msg->content_size;
+}
+
+ssize_t q_msg_pread(const struct q_msg *msg, void *dst, size_t len, off_t pos)
+{
+	size_t from_top = 0;
+	ssize_t n;
+
+	if (pos < 0 || pos >= q_msg_size(msg))
+		return 0;
+	if ((size_t)pos < msg->top_len) {
+		from_top = msg->top_len - (size_t)pos;
+		if (from_top > len)
+			from_top = len;
+		memcpy(dst, msg->top + pos, from_top);
+		return (ssize_t)from_top; /* the content comes with the next call */
+	}
+	pos -= (off_t)msg->top_len;
+	if ((off_t)len > msg->content_size - pos)
+		len = (size_t)(msg->content_size - pos);
+	do {
+		n = pread(msg->fd, dst, len, msg->content_offset + pos);
+	} while (n < 0 && errno == EINTR);
+	return n;
+}
+
 int q_writer_copy_content(q_writer *w, const struct q_msg *msg, off_t len, int *last_r,
 			  char **err_r)
 {
@@ -1059,7 +1188,7 @@ int q_writer_copy_content(q_writer *w, const struct q_msg *msg, off_t len, int *
 		*last_r = '\n';
 	while (done < len && rc == 0) {
 		size_t want = len - done > (off_t)chunk_size ? chunk_size : (size_t)(len - done);
-		ssize_t n = pread(msg->fd, chunk, want, msg->content_offset + done);
+		ssize_t n = q_msg_pread(msg, chunk, want, done);
 
 		if (n <= 0) {
 			*err_r = xasprintf("reading %s: %s", msg->path,

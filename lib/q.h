@@ -87,6 +87,13 @@ int q_writer_envelope(q_writer *w, const struct q_envelope *env, char **err_r);
 /* q_writer_content: appends message bytes (buffered). */
 int q_writer_content(q_writer *w, const void *data, size_t len, char **err_r);
 off_t q_writer_content_size(const q_writer *w);
+/* q_writer_top_header: adds one header field (its name, a colon, the
+ * value; LF line ends, folded lines allowed, ending in LF) to the fields
+ * every reader puts above the content, in the order added. For fields
+ * known only after the content is written (Authentication-Results, a
+ * DKIM-Signature); they are stored after the content (see q.c). -1 with
+ * *err_r for a malformed field or past 1 MiB in all. */
+int q_writer_top_header(q_writer *w, const char *field, char **err_r);
 /* q_writer_commit: flushes, fsyncs and renames the file into incoming/.
  * The caller must q_sync_dir(queue_dir, Q_INCOMING) before reporting
  * success; the writer is freed either way. 0 or -1 with *err_r. */
@@ -94,8 +101,8 @@ int q_writer_commit(q_writer **w, char **err_r);
 /* q_writer_abort: removes the tmp file and frees. */
 void q_writer_abort(q_writer **w);
 
-/* q_writer_copy_content: appends the first len bytes of msg's content (a
- * bounce returns the headers, a forward all of it). *last_r (may be NULL)
+/* q_writer_copy_content: appends the first len bytes of msg as
+ * q_msg_pread reads it (a bounce returns the headers, a forward all of it). *last_r (may be NULL)
  * gets the last byte copied, '\n' when none. 0 or -1 with *err_r. */
 struct q_msg;
 int q_writer_copy_content(q_writer *w, const struct q_msg *msg, off_t len, int *last_r,
@@ -111,7 +118,9 @@ struct q_msg {
 	int fd; /* open read-write (read-only with q_msg_open_ro) */
 	struct q_envelope env;
 	off_t content_offset; /* where the message content starts */
-	off_t content_size;
+	off_t content_size; /* bytes of content in the file (top header not counted) */
+	char *top; /* header fields to put above the content (NUL-ended), or NULL */
+	size_t top_len;
 	time_t mtime; /* the file's mtime at open (deferred/: next retry time) */
 };
 
@@ -120,6 +129,13 @@ struct q_msg {
 int q_msg_open(const char *path, struct q_msg **msg_r, char **err_r);
 int q_msg_open_ro(const char *path, struct q_msg **msg_r, char **err_r);
 void q_msg_free(struct q_msg **msg);
+/* q_msg_size: bytes of the message as delivered: top header + content. */
+off_t q_msg_size(const struct q_msg *msg);
+/* q_msg_pread: reads the message as delivered (the top header fields,
+ * then the content) from position pos, like pread: up to len bytes (a
+ * read does not cross from the top fields into the content), 0 at the
+ * end, -1 with errno. */
+ssize_t q_msg_pread(const struct q_msg *msg, void *dst, size_t len, off_t pos);
 /* q_rcpt_set_state: writes the state byte of recipient i in place (no
  * fsync: durability of deliveries comes from Maildir dedup, see md.h;
  * call q_msg_sync to force it). */

@@ -123,7 +123,7 @@ void qlist_format_json(buf *out, const struct q_msg *m, const char *dir,
 	json_put_member(out, "arrival_time", 0);
 	buf_printf(out, "%lld", (long long)m->env.arrival);
 	json_put_member(out, "message_size", 0);
-	buf_printf(out, "%lld", (long long)m->content_size);
+	buf_printf(out, "%lld", (long long)q_msg_size(m));
 	json_put_member(out, "sender", 0);
 	json_put_cstr(out, m->env.sender != NULL ? m->env.sender : "");
 	if (strcmp(dir, Q_DEFERRED) == 0) {
@@ -198,7 +198,7 @@ static void block_fill(struct block *b, const char *queue_dir, const struct q_ms
 	b->item.mark = strcmp(dir, Q_ACTIVE) == 0 ? QLIST_MARK_ACTIVE
 		       : strcmp(dir, Q_HOLD) == 0 ? QLIST_MARK_HOLD
 						  : ' ';
-	b->item.size = (long long)m->content_size;
+	b->item.size = (long long)q_msg_size(m);
 	b->item.arrival = m->env.arrival;
 	b->item.sender = m->env.sender != NULL ? m->env.sender : "";
 	b->item.note = b->note;

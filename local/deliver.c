@@ -100,7 +100,8 @@ static enum md_result deliver_target(struct request *rq, int rcpt,
 
 	if (ensure_maildir(t->maildir, err_r) < 0)
 		return MD_TEMP;
-	prefix = xasprintf("Return-Path: <%s>\nDelivered-To: %s\n", msg->env.sender, t->address);
+	prefix = xasprintf("Return-Path: <%s>\nDelivered-To: %s\n%s", msg->env.sender, t->address,
+			   msg->top != NULL ? msg->top : "");
 	d = (struct md_delivery){
 		.maildir = t->maildir,
 		.queue_id = msg->id,

@@ -69,7 +69,7 @@ int local_forward(struct local *l, const struct q_msg *msg, int rcpt, char **add
 	if (w == NULL)
 		return -1;
 	if (write_envelope(w, msg, rcpt, addrs, n, err_r) < 0 ||
-	    q_writer_copy_content(w, msg, msg->content_size, NULL, err_r) < 0) {
+	    q_writer_copy_content(w, msg, q_msg_size(msg), NULL, err_r) < 0) {
 		q_writer_abort(&w);
 		return -1;
 	}

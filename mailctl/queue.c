@@ -209,7 +209,7 @@ static void print_envelope(const struct q_msg *m, const char *dir)
 	    strftime(when, sizeof(when), "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
 		snprintf(when, sizeof(when), "%lld", (long long)m->env.arrival);
 	printf("queue_id: %s\nqueue: %s\narrival: %s\nsize: %lld\n", m->id, dir, when,
-	       (long long)m->content_size);
+	       (long long)q_msg_size(m));
 	printf("sender: %s\n", *m->env.sender ? m->env.sender : "<>");
 	if (m->env.client != NULL)
 		printf("client: %s\n", m->env.client);
@@ -225,15 +225,15 @@ static void print_envelope(const struct q_msg *m, const char *dir)
 		       state_name(m->env.rcpts[i].state));
 }
 
-/* copy_content: the message bytes to stdout. */
+/* copy_content: the message bytes to stdout (top header fields first). */
 static int copy_content(const struct q_msg *m)
 {
 	char chunk[65536];
-	off_t off = m->content_offset, end = m->content_offset + m->content_size;
+	off_t off = 0, end = q_msg_size(m);
 
 	while (off < end) {
 		size_t want = (size_t)(end - off) < sizeof(chunk) ? (size_t)(end - off) : sizeof(chunk);
-		ssize_t n = pread(m->fd, chunk, want, off);
+		ssize_t n = q_msg_pread(m, chunk, want, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;

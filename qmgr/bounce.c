@@ -37,6 +37,22 @@ static int bounce_envelope(q_writer *w, const struct q_msg *orig, const struct q
 	return q_writer_envelope(w, &env, err_r);
 }
 
+/* read_head: the first want bytes of the message as delivered (top
+ * header fields, then the content); the count read, or -1. */
+static ssize_t read_head(const struct q_msg *orig, char *head, size_t want)
+{
+	size_t got = 0;
+
+	while (got < want) {
+		ssize_t n = q_msg_pread(orig, head + got, want - got, (off_t)got);
+
+		if (n <= 0)
+			return got > 0 ? (ssize_t)got : n;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 /* returned_length: how much of the original goes back: all of it for
  * RET=FULL, else its header section (looked for in the first
  * header_size_limit bytes). */
@@ -48,11 +64,11 @@ static off_t returned_length(struct qmgr *q, const struct q_msg *orig, bool full
 	off_t len;
 
 	if (full)
-		return orig->content_size;
-	want = orig->content_size < (off_t)q->header_limit ? (size_t)orig->content_size
-							     : q->header_limit;
+		return q_msg_size(orig);
+	want = q_msg_size(orig) < (off_t)q->header_limit ? (size_t)q_msg_size(orig)
+							 : q->header_limit;
 	head = xmalloc(want + 1);
-	n = pread(orig->fd, head, want, orig->content_offset);
+	n = read_head(orig, head, want);
 	len = n > 0 ? (off_t)qmgr_dsn_headers_len(head, (size_t)n) : 0;
 	free(head);
 	return len;

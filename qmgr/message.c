@@ -571,7 +571,7 @@ void qmgr_msg_start(struct qmgr *q, struct q_msg *msg, bool recover)
 	q->active = m;
 	q->nactive++;
 	log_info("%s: from=<%s>, size=%lld, nrcpt=%d (queue active%s)", msg->id, msg->env.sender,
-		 (long long)msg->content_size, nrcpts, m->recover ? ", recover" : "");
+		 (long long)q_msg_size(msg), nrcpts, m->recover ? ", recover" : "");
 	r.local = xcalloc((size_t)nrcpts + 1, sizeof(int));
 	r.remote = xcalloc((size_t)nrcpts + 1, sizeof(*r.remote));
 	m->jobs_out = 1; /* held while submitting, so no job ends the message early */

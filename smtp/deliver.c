@@ -170,18 +170,19 @@ attr_rec *delivery_reply_record(const struct delivery *d)
 
 /* ---- the message ---- */
 
-/* read_body: the content from the queue file, LF line ends as stored. */
+/* read_body: the message from the queue file (its top header fields,
+ * then the content), LF line ends as stored. */
 static ssize_t read_body(void *ctx, char *dst, size_t cap)
 {
 	struct delivery *d = ctx;
-	off_t left = d->msg->content_size - d->body_pos;
+	off_t left = q_msg_size(d->msg) - d->body_pos;
 	ssize_t n;
 
 	if (left <= 0)
 		return 0;
 	if ((off_t)cap > left)
 		cap = (size_t)left;
-	n = pread(d->msg->fd, dst, cap, d->msg->content_offset + d->body_pos);
+	n = q_msg_pread(d->msg, dst, cap, d->body_pos);
 	if (n <= 0) {
 		log_warn("%s: cannot read the queue file: %s", d->rq.queue_id,
 			 n == 0 ? "unexpected end" : strerror(errno));
@@ -238,7 +239,7 @@ static void build_message(struct delivery *d)
 		d->rcpt_res[m->nrcpts++] = k;
 	}
 	m->sender = env->sender;
-	m->size = (long long)d->msg->content_size;
+	m->size = (long long)q_msg_size(d->msg);
 	m->body_type = env->body_8bit ? "8BITMIME" : NULL;
 	m->smtputf8 = env->smtputf8;
 	m->ret = env->ret == 1 ? "FULL" : env->ret == 2 ? "HDRS" : NULL;

@@ -30,7 +30,7 @@ static char *fuzz_q_path(void)
 static void fuzz_q_check(const struct q_msg *m, const uint8_t *data, size_t size)
 {
 	if (m->content_offset < 0 || (size_t)m->content_offset > size ||
-	    (size_t)(m->content_offset + m->content_size) != size || m->env.nrcpts < 1)
+	    (size_t)(m->content_offset + m->content_size) + m->top_len != size || m->env.nrcpts < 1)
 		abort();
 	for (int i = 0; i < m->env.nrcpts; i++) {
 		const struct q_rcpt *r = &m->env.rcpts[i];

@@ -238,7 +238,8 @@ static void check_content(struct q_msg *m, const char *content, size_t len)
 	char *back = xmalloc(len + 1);
 
 	assert_int_equal(m->content_size, (off_t)len);
-	assert_int_equal(pread(m->fd, back, len + 1, m->content_offset), (ssize_t)len);
+	assert_int_equal(pread(m->fd, back, len + 1, m->content_offset),
+			 (ssize_t)len + (m->top_len > 0 ? 1 : 0));
 	assert_memory_equal(back, content, len);
 	free(back);
 }
@@ -416,6 +417,10 @@ static void test_id_valid(void **state)
 
 #define GOOD_HEAD "POSTERN-QUEUE 1\nZ0000000000000000005\nT1700000000\nS+22a+20b+22@x\n"
 
+/* a head with a P record of n bytes (one digit) */
+#define GOOD_TOP(n) "POSTERN-QUEUE 1\nZ0000000000000000005\nP000000000000000000" #n \
+		    "\nT1700000000\nSa@b\n"
+
 /* sizeof, not strlen: one case holds a NUL */
 #define CASE(name, text) { name, text, sizeof(text) - 1 }
 
@@ -463,6 +468,18 @@ static const struct {
 	CASE("value after X", GOOD_HEAD "N1\nRP0 c@d\nXX\nhello"),
 	CASE("time overflow", "POSTERN-QUEUE 1\nZ0000000000000000005\nT9300000000000000000\nSa@b\nN1\nRP0 c@d\nX\nhello"),
 	CASE("bad time", "POSTERN-QUEUE 1\nZ0000000000000000005\nT-1\nSa@b\nN1\nRP0 c@d\nX\nhello"),
+	/* the top-header trailer (P record) */
+	CASE("top missing", GOOD_TOP(9) "N1\nRP0 c@d\nX\nhello"),
+	CASE("top cut short", GOOD_TOP(9) "N1\nRP0 c@d\nX\nhelloA: b\n"),
+	CASE("top without LF", GOOD_TOP(9) "N1\nRP0 c@d\nX\nhelloA: bcdefg"),
+	CASE("top no colon", GOOD_TOP(9) "N1\nRP0 c@d\nX\nhelloAbcdefgh\n"),
+	CASE("top blank line", GOOD_TOP(9) "N1\nRP0 c@d\nX\nhelloA: b\n\ncd\n"),
+	CASE("top NUL", GOOD_TOP(9) "N1\nRP0 c@d\nX\nhelloA: b\0cde\n"),
+	CASE("top starts folded", GOOD_TOP(9) "N1\nRP0 c@d\nX\nhello A: bcde\n"),
+	CASE("top too large", "POSTERN-QUEUE 1\nZ0000000000000000005\nP0000000000001048577\n"
+			      "T1\nSa@b\nN1\nRP0 c@d\nX\nhello"),
+	CASE("top after T", "POSTERN-QUEUE 1\nZ0000000000000000005\nT1\nP0000000000000000000\n"
+			    "Sa@b\nN1\nRP0 c@d\nX\nhello"),
 };
 
 static int open_text(const char *text, size_t len, char **err_r)
@@ -497,6 +514,116 @@ static void test_malformed(void **state)
 				 err != NULL ? err : "(null)");
 		free(err);
 	}
+}
+
+/* ---- top header fields (the trailer after the content) ---- */
+
+static char *read_all(const struct q_msg *m, size_t chunk)
+{
+	off_t size = q_msg_size(m), pos = 0;
+	char *out = xmalloc((size_t)size + 1);
+
+	while (pos < size) {
+		ssize_t n = q_msg_pread(m, out + pos, chunk, pos);
+
+		assert_true(n > 0);
+		pos += n;
+	}
+	assert_int_equal(q_msg_pread(m, out, chunk, pos), 0);
+	out[size] = '\0';
+	return out;
+}
+
+static void test_top_headers(void **state)
+{
+	static const char *const fields[] = {
+		"Authentication-Results: mx.example; spf=pass\n",
+		"DKIM-Signature: v=1; a=ed25519-sha256;\n\tb=abc\n",
+	};
+	const char *content = "Received: x\nSubject: y\n\nbody\n";
+	struct q_rcpt r = { .address = "a@b" };
+	struct q_envelope env = { .arrival = 1, .sender = "", .rcpts = &r, .nrcpts = 1 };
+	char *err = NULL, *id, *path, *all, *want;
+	q_writer *w = q_writer_new(qdir, &err), *copy;
+	struct q_msg *m = NULL, *m2 = NULL;
+
+	(void)state;
+	assert_non_null(w);
+	id = xstrdup(q_writer_id(w));
+	assert_int_equal(q_writer_envelope(w, &env, &err), 0);
+	assert_int_equal(q_writer_content(w, content, strlen(content), &err), 0);
+	for (size_t i = 0; i < 2; i++)
+		assert_int_equal(q_writer_top_header(w, fields[i], &err), 0);
+	/* refused: no colon, no final LF, a blank line, a NUL-free name only */
+	static const char *const bad[] = { "nocolon\n", "A: b", "A: b\n\nc\n", ": b\n",
+					   "A: b\nc\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(q_writer_top_header(w, bad[i], &err), -1);
+		free(err);
+		err = NULL;
+	}
+	assert_int_equal(q_writer_commit(&w, &err), 0);
+	path = q_path(qdir, Q_INCOMING, id);
+	open_ok(q_msg_open(path, &m, &err), &err);
+	want = xasprintf("%s%s%s", fields[0], fields[1], content);
+	check_content(m, content, strlen(content));
+	assert_int_equal(m->top_len, strlen(fields[0]) + strlen(fields[1]));
+	assert_memory_equal(m->top, want, m->top_len);
+	free(want);
+	want = xasprintf("%s%s%s", fields[0], fields[1], content);
+	assert_int_equal(q_msg_size(m), (off_t)strlen(want));
+	for (size_t chunk = 1; chunk < 80; chunk += 7) {
+		all = read_all(m, chunk);
+		assert_string_equal(all, want);
+		free(all);
+	}
+	/* a copy (forward, bounce) takes the top fields into its content */
+	copy = q_writer_new(qdir, &err);
+	assert_non_null(copy);
+	free(id);
+	id = xstrdup(q_writer_id(copy));
+	assert_int_equal(q_writer_envelope(copy, &env, &err), 0);
+	assert_int_equal(q_writer_copy_content(copy, m, q_msg_size(m), NULL, &err), 0);
+	assert_int_equal(q_writer_commit(&copy, &err), 0);
+	free(path);
+	path = q_path(qdir, Q_INCOMING, id);
+	open_ok(q_msg_open(path, &m2, &err), &err);
+	assert_null(m2->top);
+	check_content(m2, want, strlen(want));
+	q_msg_free(&m2);
+	q_msg_free(&m);
+	free(want);
+	free(path);
+	free(id);
+}
+
+/* old_file_without_top: a file written before the P record existed. */
+static void test_top_absent(void **state)
+{
+	const char *old = GOOD_HEAD "N1\nRP0 c@d\nX\nhello";
+	const char *with = GOOD_TOP(8) "N1\nRP0 c@d\nX\nhelloA: bcde\n";
+	char *path = q_path(qdir, Q_INCOMING, "OldFormat0001"), *err = NULL, *all;
+	struct q_msg *m = NULL;
+
+	(void)state;
+	spew(path, old, strlen(old));
+	open_ok(q_msg_open(path, &m, &err), &err);
+	assert_null(m->top);
+	assert_int_equal(q_msg_size(m), 5);
+	all = read_all(m, 3);
+	assert_string_equal(all, "hello");
+	free(all);
+	q_msg_free(&m);
+	spew(path, with, strlen(with));
+	open_ok(q_msg_open(path, &m, &err), &err);
+	assert_string_equal(m->top, "A: bcde\n");
+	assert_int_equal(m->content_size, 5);
+	all = read_all(m, 100);
+	assert_string_equal(all, "A: bcde\nhello");
+	free(all);
+	q_msg_free(&m);
+	unlink(path);
+	free(path);
 }
 
 static void test_limits(void **state)
@@ -856,6 +983,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ids_unique, setup_tmpfs, teardown),
 		cmocka_unit_test(test_id_valid),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_top_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_top_absent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),

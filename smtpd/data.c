@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "dkimsign.h"
 #include "smtpd.h"
 
 /* Header line scanner states. */
@@ -69,14 +70,12 @@ static bool header_has(const char *h, size_t len, const char *name)
 	return false;
 }
 
-/* add_local_headers: sendmail-submitted mail gets what it lacks. Returns
- * true when something was added. */
-static bool add_local_headers(struct session *s, const char *h, size_t len)
+/* add_local_headers: sendmail-submitted mail gets what it lacks, written
+ * and appended to add. Returns true when something was added. */
+static bool add_local_headers(struct session *s, const char *h, size_t len, buf *add)
 {
 	struct smtpd_txn *t = s->txn;
-	buf *add = buf_new(256);
 	char date[64];
-	bool added;
 
 	if (!header_has(h, len, "from:"))
 		buf_printf(add, "From: %s\n", t->sender[0] ? t->sender : "MAILER-DAEMON");
@@ -86,10 +85,8 @@ static bool add_local_headers(struct session *s, const char *h, size_t len)
 	}
 	if (!header_has(h, len, "message-id:"))
 		buf_printf(add, "Message-ID: <%s@%s>\n", t->qid, s->srv->myhostname);
-	added = buf_len(add) > 0;
 	write_content(s, buf_cstr(add), buf_len(add));
-	buf_free(&add);
-	return added;
+	return buf_len(add) > 0;
 }
 
 /* end_header: writes the header (the first hlen bytes of t->header); what
@@ -99,13 +96,17 @@ static void end_header(struct session *s, size_t hlen, bool at_blank_line)
 	struct smtpd_txn *t = s->txn;
 	const char *h = buf_cstr(t->header);
 	size_t total = buf_len(t->header);
+	buf *add = buf_new(256);
 
 	t->in_header = false;
 	write_content(s, h, hlen);
-	if (s->srv->local_service && add_local_headers(s, h, hlen) && !at_blank_line &&
+	if (s->srv->local_service && add_local_headers(s, h, hlen, add) && !at_blank_line &&
 	    total > hlen)
 		write_content(s, "\n", 1); /* keep the body apart from the added fields */
+	smtpd_sign_header(s, h, hlen, add, at_blank_line);
+	buf_free(&add);
 	write_content(s, h + hlen, total - hlen);
+	smtpd_sign_body(s, h + hlen, total - hlen);
 	buf_free(&t->header);
 }
 
@@ -189,8 +190,10 @@ static void content_put(struct session *s, const char *data, size_t len)
 		data += used;
 		len -= used;
 	}
-	if (!t->in_header)
+	if (!t->in_header) {
 		write_content(s, data, len);
+		smtpd_sign_body(s, data, len);
+	}
 }
 
 /* ---- DATA and BDAT input ---- */
@@ -282,6 +285,11 @@ static void finish_message(struct session *s)
 		end_header(s, buf_len(t->header), false);
 	if (t->fail != FAIL_NONE) {
 		reply_failure(s);
+		smtpd_txn_reset(s);
+		return;
+	}
+	if (smtpd_sign_end(s) < 0) {
+		smtpd_reply(s, 451, "4.7.0", "Temporary failure: the message cannot be signed now");
 		smtpd_txn_reset(s);
 		return;
 	}

@@ -13,7 +13,8 @@
  *   authfail.c  failed AUTH attempts per client address (slow-down, cut-off)
  *   data.c      DATA and BDAT reception into the queue file
  *   queue.c     queue file creation, Received:, committing, triggers
- *   commit.c    the commit worker threads and the batched incoming/ fsync */
+ *   commit.c    the commit worker threads and the batched incoming/ fsync
+ *   dkimsign.c  DKIM signing of authenticated and trusted clients' mail */
 #ifndef POSTERN_SMTPD_SMTPD_H
 #define POSTERN_SMTPD_SMTPD_H
 
@@ -130,6 +131,7 @@ struct smtpd_txn {
 	bool header_prev_lf; /* last header byte was LF (a blank line ends it) */
 	buf *header; /* the header, held until its end */
 	buf *scratch; /* decoder output */
+	struct smtpd_sign *sign; /* DKIM signing: NULL when not signed (dkimsign.c) */
 	long long size; /* content bytes after decoding */
 };
 

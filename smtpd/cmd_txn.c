@@ -128,6 +128,8 @@ void smtpd_cmd_mail(struct session *s, const char *arg)
 	s->txn->sender = sender;
 	s->txn->params = params;
 	smtpd_enter_state(s, ST_MAIL);
+	if (smtpd_authres_mail(s))
+		return; /* the reply waits for the SPF verdict */
 	smtpd_reply(s, 250, "2.1.0", "Ok");
 }
 

@@ -68,6 +68,7 @@ void smtpd_txn_free(struct smtpd_txn **tp)
 	smtpd_mail_params_clear(&t->params);
 	buf_free(&t->header);
 	buf_free(&t->scratch);
+	smtpd_authres_free(&t->auth);
 	smtpd_sign_free(&t->sign);
 	free(t);
 }

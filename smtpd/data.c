@@ -6,15 +6,21 @@
  * Message-ID: added. message_size_limit is enforced while reading: past
  * it, or past header_size_limit, or after a queue write error, the rest
  * is read and discarded and the reply comes at the end (552 5.3.4 /
- * 452 4.3.1). A message that got no 250 is never left in the queue. */
+ * 452 4.3.1). A message that got no 250 is never left in the queue.
+ * For mail from outside (authres.c) the header block goes to DKIM at its
+ * end and the body as it is written, Authentication-Results fields that
+ * carry our authserv-id are dropped from the header (forgeries), and the
+ * commit waits for the verdicts. Mail of AUTH and trusted clients goes to
+ * the DKIM signer the same way (dkimsign.c), signed before the commit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "authres.h"
+#include "dkimsign.h"
 #include "log.h"
 #include "mem.h"
-#include "dkimsign.h"
 #include "smtpd.h"
 
 /* Header line scanner states. */
@@ -89,6 +95,44 @@ static bool add_local_headers(struct session *s, const char *h, size_t len, buf 
 	return buf_len(add) > 0;
 }
 
+/* write_header: the header block, without the Authentication-Results
+ * fields that claim our authserv-id when the client is not trusted. */
+static void write_header(struct session *s, const char *h, size_t len)
+{
+	size_t kept = 0, i = 0;
+
+	if (!smtpd_authres_strip(s)) {
+		write_content(s, h, len);
+		return;
+	}
+	while (i < len) {
+		size_t end = i;
+		do { /* the field: its first line and the folded ones */
+			const char *lf = memchr(h + end, '\n', len - end);
+			end = lf != NULL ? (size_t)(lf - h) + 1 : len;
+		} while (end < len && (h[end] == ' ' || h[end] == '\t'));
+		if ((h[i] == 'A' || h[i] == 'a') &&
+		    authres_is_ours(h + i, end - i, s->srv->authserv_id)) {
+			write_content(s, h + kept, i - kept);
+			log_info("%s: removed a forged Authentication-Results field from %s",
+				 s->txn->qid, s->client);
+			kept = end;
+		}
+		i = end;
+	}
+	write_content(s, h + kept, len - kept);
+}
+
+/* body_out: body bytes: to the queue file, to DKIM verification and to
+ * the DKIM signer. */
+static void body_out(struct session *s, const char *data, size_t len)
+{
+	write_content(s, data, len);
+	if (s->txn->auth != NULL)
+		smtpd_authres_body(s, data, len);
+	smtpd_sign_body(s, data, len);
+}
+
 /* end_header: writes the header (the first hlen bytes of t->header); what
  * follows in t->header is the start of the body. */
 static void end_header(struct session *s, size_t hlen, bool at_blank_line)
@@ -99,14 +143,17 @@ static void end_header(struct session *s, size_t hlen, bool at_blank_line)
 	buf *add = buf_new(256);
 
 	t->in_header = false;
-	write_content(s, h, hlen);
+	smtpd_authres_header(s, h, hlen, at_blank_line);
+	write_header(s, h, hlen);
 	if (s->srv->local_service && add_local_headers(s, h, hlen, add) && !at_blank_line &&
 	    total > hlen)
 		write_content(s, "\n", 1); /* keep the body apart from the added fields */
+	/* XXX: signed as received: a forged Authentication-Results that
+	 * write_header drops is in the signer's copy, harmless unless an
+	 * admin lists that field in dkim_signed_headers */
 	smtpd_sign_header(s, h, hlen, add, at_blank_line);
 	buf_free(&add);
-	write_content(s, h + hlen, total - hlen);
-	smtpd_sign_body(s, h + hlen, total - hlen);
+	body_out(s, h + hlen, total - hlen);
 	buf_free(&t->header);
 }
 
@@ -190,10 +237,8 @@ static void content_put(struct session *s, const char *data, size_t len)
 		data += used;
 		len -= used;
 	}
-	if (!t->in_header) {
-		write_content(s, data, len);
-		smtpd_sign_body(s, data, len);
-	}
+	if (!t->in_header)
+		body_out(s, data, len);
 }
 
 /* ---- DATA and BDAT input ---- */
@@ -293,6 +338,11 @@ static void finish_message(struct session *s)
 		smtpd_txn_reset(s);
 		return;
 	}
+	smtpd_authres_end(s);
+}
+
+void smtpd_data_commit(struct session *s)
+{
 	if (smtpd_queue_commit(s) < 0) {
 		smtpd_reply_storage(s);
 		smtpd_txn_reset(s);

@@ -19,10 +19,10 @@ static void peername_forward_done(void *ctx, const struct dns_result *res);
 
 void smtpd_peername_init(struct smtpd_server *srv, cfg *c)
 {
-	if (srv->local_service || !cfg_get_bool(c, "smtpd_peername_lookup"))
-		return;
-	srv->dns = dns_new_from_cfg(srv->loop, c);
 	srv->peername_ms = (uint64_t)cfg_get_int(c, "dns_timeout") * 1000;
+	srv->peername_lookup = !srv->local_service && cfg_get_bool(c, "smtpd_peername_lookup");
+	if (srv->peername_lookup)
+		srv->dns = dns_new_from_cfg(srv->loop, c);
 }
 
 /* valid_hostname: letters, digits, '-' and '_' in dot-separated labels of
@@ -134,7 +134,7 @@ bool smtpd_peername_start(struct session *s)
 {
 	char name[128];
 
-	if (s->srv->dns == NULL || !s->have_peer ||
+	if (!s->srv->peername_lookup || !s->have_peer ||
 	    dns_reverse_name((const struct sockaddr *)&s->peer, name, sizeof(name)) < 0)
 		return false;
 	sess_hold(s->base);

@@ -77,6 +77,7 @@ static void smtpd_init(svc *service)
 		log_fatal("mynetworks: %s", err);
 	srv->resolver = resolver_new(c);
 	smtpd_peername_init(srv, c);
+	smtpd_authres_init(srv, c);
 	smtpd_queue_init(srv);
 	smtpd_session_init(srv);
 	log_debug("smtpd %s ready (role %s)", svc_name(service), role);

@@ -13,6 +13,8 @@
  *   authfail.c  failed AUTH attempts per client address (slow-down, cut-off)
  *   data.c      DATA and BDAT reception into the queue file
  *   queue.c     queue file creation, Received:, committing, triggers
+ *   authres.c   SPF at MAIL, DKIM while DATA streams, Authentication-Results
+ *   authhook.c  the checks that judge the SPF and DKIM verdicts (DMARC's place)
  *   commit.c    the commit worker threads and the batched incoming/ fsync
  *   dkimsign.c  DKIM signing of authenticated and trusted clients' mail */
 #ifndef POSTERN_SMTPD_SMTPD_H
@@ -28,6 +30,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "conn.h"
+#include "dkim.h"
 #include "dns.h"
 #include "commit.h"
 #include "dot.h"
@@ -40,11 +43,17 @@
 #include "restrict.h"
 #include "sasl.h"
 #include "sess.h"
+#include "spf.h"
 #include "strm.h"
 #include "svc.h"
 #include "tls.h"
 
 struct session;
+struct smtpd_auth;
+
+/* smtpd_spf_policy: off (no check), record (Authentication-Results only),
+ * reject (fail: 550 5.7.23, temperror: 451 4.7.24). */
+enum smtpd_spf_policy { SMTPD_SPF_OFF, SMTPD_SPF_RECORD, SMTPD_SPF_REJECT };
 
 struct smtpd_server {
 	svc *service;
@@ -68,8 +77,14 @@ struct smtpd_server {
 	bool implicit_tls; /* smtpd_service=smtps: handshake before the greeting */
 	bool require_tls; /* smtpd_tls_security_level=encrypt */
 	uint64_t handshake_timeout_ms;
-	dns_resolver *dns; /* NULL: smtpd_peername_lookup = no (or local) */
-	uint64_t peername_ms; /* the longest client name lookup */
+	dns_resolver *dns; /* NULL: no lookups (local service, or all turned off) */
+	bool peername_lookup; /* smtpd_peername_lookup */
+	uint64_t peername_ms; /* the longest client name lookup (dns_timeout) */
+	/* sender authentication (authres.c) */
+	enum smtpd_spf_policy spf_policy;
+	bool spf_permerror_reject;
+	bool dkim_verify;
+	char *authserv_id;
 	/* AUTH: off on the local socket */
 	bool auth_enabled;
 	bool tls_auth_only; /* smtpd_tls_auth_only */
@@ -131,7 +146,7 @@ struct smtpd_txn {
 	bool header_prev_lf; /* last header byte was LF (a blank line ends it) */
 	buf *header; /* the header, held until its end */
 	buf *scratch; /* decoder output */
-	struct smtpd_sign *sign; /* DKIM signing: NULL when not signed (dkimsign.c) */
+	struct smtpd_auth *auth; /* SPF, DKIM: NULL when not checked (authres.c) */
 	long long size; /* content bytes after decoding */
 };
 
@@ -252,6 +267,33 @@ void smtpd_chunk_input(struct session *s, const char *data, size_t len);
 /* smtpd_data_finish: the content is complete: reply with the failure, or
  * commit and wait for the batched directory fsync. */
 void smtpd_data_finish(struct session *s);
+
+/* smtpd_data_commit: the content is complete and judged: commit it (the
+ * 250 follows the fsync) or reply 452 and drop the transaction. */
+void smtpd_data_commit(struct session *s);
+
+/* authres.c: sender authentication of mail from outside: neither the
+ * local socket, nor a client in mynetworks, nor one that did AUTH. */
+void smtpd_authres_init(struct smtpd_server *srv, cfg *c);
+/* smtpd_authres_mail: after MAIL FROM's checks (s->txn made): starts the
+ * SPF checks. true when the reply is to wait for the verdict (policy
+ * reject): the session waits and gets its 250 or 5xx/4xx later. */
+bool smtpd_authres_mail(struct session *s);
+/* smtpd_authres_strip: the client's Authentication-Results fields with
+ * our authserv-id are forgeries to drop (every client outside mynetworks). */
+bool smtpd_authres_strip(const struct session *s);
+/* smtpd_authres_header: the header block is complete: starts DKIM (the
+ * key lookups run while the body streams). at_blank_line: the body
+ * handed over next starts with the separating empty line. */
+void smtpd_authres_header(struct session *s, const char *hdr, size_t len, bool at_blank_line);
+/* smtpd_authres_body: body bytes, as written to the queue file. */
+void smtpd_authres_body(struct session *s, const char *data, size_t len);
+/* smtpd_authres_end: the content is complete: waits for the verdicts
+ * (at most dns_timeout), adds Authentication-Results to the queue file's
+ * top header fields and commits (smtpd_data_commit), unless a check
+ * decides to refuse the message. */
+void smtpd_authres_end(struct session *s);
+void smtpd_authres_free(struct smtpd_auth **a);
 
 /* queue.c */
 /* smtpd_queue_open: creates the queue file with envelope and Received:

@@ -61,5 +61,15 @@ const struct cfg_key smtpd_cfg_keys[] = {
 	  "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination", CFG_NO_BOUNDS,
 	  "ordered checks at RCPT TO after smtpd_relay_restrictions" },
 
+	/* Sender authentication of mail from outside (SPF, DKIM) */
+	{ "smtpd_spf_policy", CFG_STR, "reject", 1, 0,
+	  "SPF check of MAIL FROM / HELO: off, record (Authentication-Results only) or reject (fail: 550 5.7.23, temperror: 451 4.7.24)" },
+	{ "smtpd_spf_permerror_reject", CFG_BOOL, "no", CFG_NO_BOUNDS,
+	  "with smtpd_spf_policy = reject, also refuse an SPF permerror (550 5.7.24)" },
+	{ "smtpd_dkim_verify", CFG_BOOL, "yes", CFG_NO_BOUNDS,
+	  "verify the DKIM signatures of mail from outside while it is received" },
+	{ "authserv_id", CFG_STR, "", CFG_NO_BOUNDS,
+	  "the authserv-id of the Authentication-Results header smtpd adds (RFC 8601); empty: myhostname" },
+
 	{ NULL, CFG_STR, NULL, 0, 0, NULL },
 };

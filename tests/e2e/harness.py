@@ -245,6 +245,8 @@ class Instance:
         # no DNS round trip per session unless a test asks for one: the
         # system's resolver may be slow or absent here (DnsServer)
         self.set_main("smtpd_peername_lookup", "no")
+        # nor an SPF check per message (test_authres.py turns it on)
+        self.set_main("smtpd_spf_policy", "off")
         self.services = {}
 
     # --- configuration --------------------------------------------------

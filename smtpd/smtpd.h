@@ -147,6 +147,7 @@ struct smtpd_txn {
 	buf *header; /* the header, held until its end */
 	buf *scratch; /* decoder output */
 	struct smtpd_auth *auth; /* SPF, DKIM: NULL when not checked (authres.c) */
+	struct smtpd_sign *sign; /* DKIM signing: NULL when not signed (dkimsign.c) */
 	long long size; /* content bytes after decoding */
 };
 

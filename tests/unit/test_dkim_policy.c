@@ -433,7 +433,7 @@ static void test_broken_keys(void **state)
 	dkim_policy *p;
 
 	z.texts[0] = write_key(fx, "good.key", DKIM_RSA_SHA256);
-	write_key(fx, "ed.key", DKIM_ED25519_SHA256);
+	free(write_key(fx, "ed.key", DKIM_ED25519_SHA256));
 	write_file(fx->dir, "junk.key", "not a key\n", 0600);
 	write_file(fx->dir, "signing",
 		   "example.com bad:rsa:junk.key good:rsa:good.key wrong:rsa:ed.key\n"

@@ -248,7 +248,8 @@ static const struct {
 	{ "MESSAGES", IMAPBOX_ST_MESSAGES }, { "RECENT", IMAPBOX_ST_RECENT },
 	{ "UIDNEXT", IMAPBOX_ST_UIDNEXT },   { "UIDVALIDITY", IMAPBOX_ST_UIDVALIDITY },
 	{ "UNSEEN", IMAPBOX_ST_UNSEEN },     { "SIZE", IMAPBOX_ST_SIZE },
-	{ "HIGHESTMODSEQ", IMAPBOX_ST_HIGHESTMODSEQ },
+	{ "HIGHESTMODSEQ", IMAPBOX_ST_HIGHESTMODSEQ }, { "DELETED", IMAPBOX_ST_DELETED },
+	{ "DELETED-STORAGE", IMAPBOX_ST_DELETED_STORAGE },
 };
 
 static void status_reply(struct session *s, const char *canon, unsigned items,
@@ -268,6 +269,8 @@ static void status_reply(struct session *s, const char *canon, unsigned items,
 				       : bit == IMAPBOX_ST_UIDVALIDITY ? st->uidvalidity
 				       : bit == IMAPBOX_ST_UNSEEN ? st->unseen
 				       : bit == IMAPBOX_ST_SIZE ? st->size
+				       : bit == IMAPBOX_ST_DELETED ? st->deleted
+				       : bit == IMAPBOX_ST_DELETED_STORAGE ? st->deleted_storage
 								   : st->highestmodseq;
 
 		if (!(items & bit))

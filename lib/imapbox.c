@@ -73,6 +73,33 @@ static void set_watch(imapbox *box)
 	box->watch[4] = fs_join(box->path, MBX_UIDLIST);
 }
 
+unsigned long imapbox_kept_hits;
+
+/* open_kept: the box kept from an earlier session of dir, brought up to
+ * date; NULL when none is kept or it cannot be used (then freed). */
+static imapbox *open_kept(const char *dir, bool read_write)
+{
+	imapbox *box = ibx_unpark(dir);
+	struct imapbox_changes ch;
+	char *err = NULL;
+
+	if (box == NULL)
+		return NULL;
+	if (ibx_reuse(box, read_write, &err) < 0) {
+		log_info("imapbox: %s: kept state not used: %s", dir, err);
+		free(err);
+		ibx_free(box);
+		return NULL;
+	}
+	imapbox_take(box, true, &ch);
+	if (ch.uidvalidity_changed) {
+		ibx_free(box);
+		return NULL;
+	}
+	imapbox_kept_hits++;
+	return box;
+}
+
 int imapbox_open(const char *dir, bool read_write, imapbox **box_r, char **err_r)
 {
 	imapbox *box;
@@ -87,6 +114,8 @@ int imapbox_open(const char *dir, bool read_write, imapbox **box_r, char **err_r
 		*err_r = xasprintf("%s is not a Maildir: %s", dir, rc < 0 ? strerror(errno) : "cur is no directory");
 		return rc < 0 && errno != ENOENT && errno != ENOTDIR ? IMAPBOX_TEMP : IMAPBOX_NONEXISTENT;
 	}
+	if ((*box_r = open_kept(dir, read_write)) != NULL)
+		return IMAPBOX_OK;
 	box = xcalloc(1, sizeof(*box));
 	box->path = xstrdup(dir);
 	box->rw = read_write;
@@ -94,7 +123,7 @@ int imapbox_open(const char *dir, bool read_write, imapbox **box_r, char **err_r
 	ibx_mseq_init(&box->ms, dir, 0);
 	set_watch(box);
 	if (ibx_full_sync(box, err_r) < 0) {
-		imapbox_close(&box);
+		ibx_free(box);
 		return IMAPBOX_TEMP;
 	}
 	box->uidvalidity = box->snap_uidvalidity;
@@ -107,6 +136,13 @@ void imapbox_close(imapbox **box_p)
 {
 	imapbox *box = *box_p;
 
+	*box_p = NULL;
+	if (box != NULL && !ibx_park(box))
+		ibx_free(box);
+}
+
+void ibx_free(imapbox *box)
+{
 	if (box == NULL)
 		return;
 	mbx_free(&box->mb);
@@ -123,7 +159,6 @@ void imapbox_close(imapbox **box_p)
 		free(box->watch[i]);
 	free(box->path);
 	free(box);
-	*box_p = NULL;
 }
 
 const char *imapbox_path(const imapbox *box)
@@ -175,12 +210,22 @@ uint32_t imapbox_recent(const imapbox *box)
 	return box->nrecent;
 }
 
-uint32_t imapbox_unseen_first(const imapbox *box)
+void ibx_view_changed(imapbox *box)
 {
-	for (size_t i = 0; i < box->nview; i++)
-		if (!(box->view[i].mask & MBX_SEEN))
-			return (uint32_t)i + 1;
-	return 0;
+	box->unseen_known = false;
+}
+
+uint32_t imapbox_unseen_first(imapbox *box)
+{
+	size_t i = 0;
+
+	if (box->unseen_known) /* kept until the view changes */
+		return box->unseen_first;
+	while (i < box->nview && (box->view[i].mask & MBX_SEEN))
+		i++;
+	box->unseen_first = i < box->nview ? (uint32_t)i + 1 : 0;
+	box->unseen_known = true;
+	return box->unseen_first;
 }
 
 uint32_t imapbox_uid(const imapbox *box, uint32_t seq)

@@ -53,7 +53,15 @@ typedef struct imapbox imapbox;
  * IMAPBOX_OK, IMAPBOX_NONEXISTENT when dir is no Maildir, else
  * IMAPBOX_TEMP; *err_r (heap) says why for the log. */
 int imapbox_open(const char *dir, bool read_write, imapbox **box_r, char **err_r);
+/* imapbox_close: ends the session's use of box. The folder state is kept
+ * in this process for a while (imapbox_park.c), so the next open of an
+ * unchanged folder costs a few stats; imapbox_park_flush frees what is
+ * kept (a process that ends, tests). */
 void imapbox_close(imapbox **box);
+void imapbox_park_flush(void);
+/* imapbox_kept_hits: opens served by a kept folder state (for tests and
+ * benchmarks, as lib/mbx's mbx_cache_hits). */
+extern unsigned long imapbox_kept_hits;
 
 const char *imapbox_path(const imapbox *box);
 bool imapbox_read_write(const imapbox *box);
@@ -71,7 +79,7 @@ uint32_t imapbox_count(const imapbox *box);
 uint32_t imapbox_recent(const imapbox *box);
 /* imapbox_unseen_first: sequence number of the first message without
  * \Seen, 0 if none ([UNSEEN n] of SELECT). */
-uint32_t imapbox_unseen_first(const imapbox *box);
+uint32_t imapbox_unseen_first(imapbox *box);
 /* imapbox_uid: UID of message seq (1 <= seq <= count). */
 uint32_t imapbox_uid(const imapbox *box, uint32_t seq);
 /* imapbox_seq_of_uid: the sequence number of uid, 0 if not in the view.
@@ -197,7 +205,8 @@ int imapbox_store(imapbox *box, const uint32_t *seqs, size_t n, const struct ima
 
 /* imapbox_expunge: removes the messages with \Deleted, all of them, or
  * with uids set (UID EXPUNGE) only those whose UID is in uids[0..nuids)
- * (ascending). The removed ones are reported by the next imapbox_take
+ * (ascending). It syncs first (imapbox_sync), so \Deleted set by
+ * another process since counts. The removed ones are reported by the next imapbox_take
  * (call imapbox_take(box, true, ...) at once for EXPUNGE's replies).
  * IMAPBOX_OK, IMAPBOX_READONLY, or IMAPBOX_TEMP (*err_r heap). */
 int imapbox_expunge(imapbox *box, const uint32_t *uids, size_t nuids, char **err_r);
@@ -252,16 +261,23 @@ enum imapbox_status_item {
 	IMAPBOX_ST_UNSEEN = 1 << 4,
 	IMAPBOX_ST_SIZE = 1 << 5,          /* RFC 8438: sum of RFC822.SIZEs */
 	IMAPBOX_ST_HIGHESTMODSEQ = 1 << 6,
+	IMAPBOX_ST_DELETED = 1 << 7,       /* RFC 9208: messages with \Deleted */
+	IMAPBOX_ST_DELETED_STORAGE = 1 << 8, /* RFC 9208: KiB EXPUNGE frees */
 };
 
 struct imapbox_status {
-	uint32_t messages, recent, uidnext, uidvalidity, unseen;
+	uint32_t messages, recent, uidnext, uidvalidity, unseen, deleted;
 	uint64_t size, highestmodseq;
+	uint64_t deleted_storage;  /* their files' bytes on disk, in units of
+				    * 1024 octets (as the STORAGE resource),
+				    * rounded up */
 };
 
 /* imapbox_status: the items asked for (enum imapbox_status_item bits) of
  * folder dir, without a session and without moving anything from new/
- * (RECENT counts the files in new/). SIZE may read message files that
+ * (RECENT counts the files in new/). A folder kept from an earlier
+ * session (imapbox_close) answers from that state after a sync, without
+ * a scan when nothing changed. SIZE may read message files that
  * have no size in their name or the uidlist (once: the sizes are then
  * recorded). IMAPBOX_OK, IMAPBOX_NONEXISTENT, IMAPBOX_TEMP (*err_r). */
 int imapbox_status(const char *dir, unsigned items, struct imapbox_status *st, char **err_r);

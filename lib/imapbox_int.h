@@ -3,7 +3,8 @@
  * (imapbox_modseq.c), the keyword map (imapbox_kw.c). Files: imapbox.c
  * (open, view, imapmsg), imapbox_sync.c (sync, take), imapbox_store.c
  * (STORE, EXPUNGE), imapbox_append.c (APPEND, COPY, MOVE), imapbox_status.c
- * (STATUS), imapbox_modseq.c, imapbox_kw.c. */
+ * (STATUS), imapbox_park.c (boxes kept after their session),
+ * imapbox_modseq.c, imapbox_kw.c. */
 #ifndef POSTERN_IMAPBOX_INT_H
 #define POSTERN_IMAPBOX_INT_H
 
@@ -183,13 +184,51 @@ struct imapbox {
 	uint64_t snap_highest;
 	unsigned kw_count_told;    /* keywords in FLAGS last sent */
 	struct ibx_stamp st_new, st_cur, st_ulist;
+	struct timespec st_taken;  /* when those stamps were read (before) */
 	time_t last_full;
+	uint32_t unseen_first;     /* imapbox_unseen_first, when unseen_known */
+	bool unseen_known;
+	uint32_t in_new;           /* the mbx's messages still in new/ (the
+				    * last full sync left them: read-only) */
 	bool rescan;               /* the next full sync scans (IBX_RESCAN_SECS) */
 	/* results handed out */
 	uint32_t *out_seqs, *out_uids, *out_changed, *out_modified;
 	const char *kwnames[IMAPBOX_MAX_KEYWORDS];
 	char *watch[5];            /* 3 watched paths, NULL, the uidlist */
 };
+
+/* How long a session's folder is kept after it left (imapbox_park.c),
+ * how many are kept, and at most how many messages they hold together. */
+#define IBX_PARK_SECS 300
+#define IBX_PARK_SLOTS 4
+#define IBX_PARK_MAX_MSGS 1000000
+/* Directory stamps whose mtime was this close to the moment they were
+ * read may hide a later change in the same clock tick: not trusted
+ * when a kept folder is taken again (as lib/mbx's MBX_CACHE_AGE_MS). */
+#define IBX_STAMP_AGE_MS 1000
+
+/* ibx_park: imapbox_close keeps box for a later open of the same folder
+ * in this process; false when it is not kept (the caller frees it). */
+bool ibx_park(imapbox *box);
+/* ibx_unpark: the kept box of folder dir, taken out of the store (NULL:
+ * none). It is as its last session left it: see ibx_reuse. */
+imapbox *ibx_unpark(const char *dir);
+/* ibx_reuse: makes an unparked box a new session's: \Recent of the old
+ * session cleared, synced (fully when its stamps cannot be trusted or a
+ * read-write session must claim new/). 0 or -1 with *err_r. */
+int ibx_reuse(imapbox *box, bool read_write, char **err_r);
+/* ibx_status_kept: STATUS from the kept box of folder dir (synced first,
+ * nothing moved from new/): 0, 1 when no box is kept (the caller scans),
+ * -1 with *err_r. ibx_status_of_box: the items of a synced box. */
+int ibx_status_kept(const char *dir, unsigned items, struct imapbox_status *st, char **err_r);
+int ibx_status_of_box(imapbox *box, unsigned items, struct imapbox_status *st, char **err_r);
+/* ibx_free: frees a box for good (imapbox_close parks it instead). */
+void ibx_free(imapbox *box);
+/* ibx_stamps_trusted: the kept stamps were read at least
+ * IBX_STAMP_AGE_MS after the directories last changed. */
+bool ibx_stamps_trusted(const imapbox *box);
+/* ibx_view_changed: the view changed: cached answers are recomputed. */
+void ibx_view_changed(imapbox *box);
 
 /* ibx_stamp_of: the stamp of path (a missing file: all zero). */
 void ibx_stamp_of(const char *path, struct ibx_stamp *st);

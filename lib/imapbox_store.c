@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "mem.h"
@@ -128,6 +129,7 @@ static int store_one(imapbox *box, uint32_t seq, const struct imapbox_store *st,
  * kept apart from the view). */
 static void apply_own(imapbox *box, const struct ibx_mchange *ch, const uint32_t *seqs, size_t n)
 {
+	ibx_view_changed(box);
 	for (size_t k = 0; k < n; k++) {
 		struct ibx_view *v = &box->view[seqs[k] - 1];
 		struct ibx_snap *s = snap_find(box, ch[k].uid);
@@ -148,12 +150,15 @@ static void apply_own(imapbox *box, const struct ibx_mchange *ch, const uint32_t
 static void adopt_stamps(imapbox *box, const struct ibx_stamp *new0, const struct ibx_stamp *cur0)
 {
 	struct ibx_stamp n1, c1;
+	struct timespec taken;
 
+	clock_gettime(CLOCK_REALTIME, &taken);
 	ibx_stamp_of(box->watch[0], &n1);
 	ibx_stamp_of(box->watch[1], &c1);
 	if (ibx_stamp_eq(new0, &box->st_new) && ibx_stamp_eq(cur0, &box->st_cur)) {
 		box->st_new = n1;
 		box->st_cur = c1;
+		box->st_taken = taken;
 	}
 }
 
@@ -236,6 +241,13 @@ static void snap_drop(imapbox *box, const struct ibx_mchange *ch, size_t n)
 
 int imapbox_expunge(imapbox *box, const uint32_t *uids, size_t nuids, char **err_r)
 {
+	*err_r = NULL;
+	if (!box->rw)
+		return IMAPBOX_READONLY;
+	/* a \Deleted set elsewhere since our last sync counts too (CLOSE
+	 * sends nothing before it expunges) */
+	if (imapbox_sync(box, err_r) != IMAPBOX_OK)
+		return IMAPBOX_TEMP;
 	return ibx_expunge_uids(box, uids, nuids, true, err_r);
 }
 

@@ -32,10 +32,12 @@
 
 struct ibx_stamps {
 	struct ibx_stamp nw, cur, ulist;
+	struct timespec taken;     /* before the stats */
 };
 
 static void stamps_take(const imapbox *box, struct ibx_stamps *s)
 {
+	clock_gettime(CLOCK_REALTIME, &s->taken);
 	ibx_stamp_of(box->watch[0], &s->nw);
 	ibx_stamp_of(box->watch[1], &s->cur);
 	ibx_stamp_of(box->watch[3 + 1], &s->ulist);
@@ -54,6 +56,17 @@ static void stamps_keep(imapbox *box, const struct ibx_stamps *s)
 	box->st_new = s->nw;
 	box->st_cur = s->cur;
 	box->st_ulist = s->ulist;
+	box->st_taken = s->taken;
+}
+
+/* count_in_new: mb's messages left in new/ (a read-only sync claims none). */
+static uint32_t count_in_new(const mbx *mb)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < mbx_count(mb); i++)
+		n += mbx_msg_peek(mb, i)->in_new;
+	return n;
 }
 
 /* claim_recent: a read-write session moves mb's files in new/ to cur/;
@@ -203,7 +216,8 @@ void ibx_build_snap(imapbox *box, const uint32_t *recent_uids, size_t nrecent)
 	struct ibx_snap *old;
 	size_t nold;
 
-	ibx_snap_ensure(box);
+	if (!mbx_stable(box->mb))
+		ibx_snap_ensure(box); /* carry_missed reads the last one */
 	old = box->snap;
 	nold = box->nsnap;
 
@@ -268,6 +282,7 @@ int ibx_full_sync(imapbox *box, char **err_r)
 	}
 	box->last_full = time(NULL);
 	box->rescan = false;
+	box->in_new = count_in_new(mb);
 	mbx_free(&box->mb);
 	box->mb = mb;
 	ibx_build_snap(box, recent, nrecent);
@@ -380,6 +395,7 @@ void imapbox_take(imapbox *box, bool expunges, struct imapbox_changes *ch)
 		box->out_uids[b - 1] = t;
 	}
 	free(box->view);
+	ibx_view_changed(box);
 	box->view = nv = xrealloc(nv, (out + 1) * sizeof(*nv)); /* no slack kept while idle */
 	free(box->meta);
 	box->meta = nm;

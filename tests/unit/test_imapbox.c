@@ -4,7 +4,10 @@
  * STORE with UNCHANGEDSINCE, EXPUNGE and UID EXPUNGE, dovecot-keywords,
  * postern-modseq surviving reopen and rebuilt when bad, two processes
  * storing at once, a folder Dovecot wrote, APPEND, COPY, MOVE and STATUS,
- * and a session closing without a write event (IDLE sessions sleep on).
+ * a session closing without a write event (IDLE sessions sleep on), the
+ * folder state kept after the last session (\Recent not passed on,
+ * others' changes seen, STATUS from it, DELETED/DELETED-STORAGE) and
+ * EXPUNGE seeing a \Deleted set elsewhere.
  * Uses the scratch Maildir of mbx_fixture.c. */
 #include "mbx_fixture.h"
 
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -965,6 +969,169 @@ static void test_idle_session_compact(void **state)
 	imapbox_close(&b);
 }
 
+/* ---- the folder state kept between sessions ---- */
+
+/* age_dirs: new/ and cur/ last changed a minute ago (stamps to trust). */
+static void age_dirs(void)
+{
+	const char *subs[2] = { "new", "cur" };
+
+	for (int k = 0; k < 2; k++) {
+		char *p = mt_path(subs[k]);
+		struct timeval tv[2];
+
+		gettimeofday(&tv[0], NULL);
+		tv[0].tv_sec -= 60;
+		tv[1] = tv[0];
+		assert_int_equal(utimes(p, tv), 0);
+		free(p);
+	}
+}
+
+static void test_kept_reopen(void **state)
+{
+	imapbox *box;
+	unsigned long hits;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,S", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	mt_put("cur/300.c.host:2,T", "C\n");
+	age_dirs();
+	box = ib_open(true);
+	assert_int_equal(imapbox_unseen_first(box), 2);
+	imapbox_close(&box);
+	hits = imapbox_kept_hits;
+	box = ib_open(true);
+	assert_int_equal(imapbox_kept_hits, hits + 1);
+	assert_int_equal(imapbox_count(box), 3);
+	assert_int_equal(imapbox_unseen_first(box), 2);
+	assert_int_equal(imapbox_recent(box), 0);
+	assert_flags(box, 3, "(\\Deleted)");
+	imapbox_close(&box);
+	/* new mail: \Recent in the next session only */
+	mt_put("new/400.d.host", "D\n");
+	box = ib_open(true);
+	assert_int_equal(imapbox_kept_hits, hits + 2);
+	assert_int_equal(imapbox_count(box), 4);
+	assert_int_equal(imapbox_recent(box), 1);
+	assert_flags(box, 4, "(\\Recent)");
+	imapbox_close(&box);
+	box = ib_open(true);
+	assert_int_equal(imapbox_recent(box), 0);
+	assert_flags(box, 4, "()");
+	imapbox_close(&box);
+	/* another process's rename */
+	mt_move("cur/200.b.host:2,", "cur/200.b.host:2,S");
+	box = ib_open(false);
+	assert_flags(box, 2, "(\\Seen)");
+	assert_int_equal(imapbox_unseen_first(box), 3);
+	imapbox_close(&box);
+	imapbox_park_flush();
+	box = ib_open(false);
+	assert_int_equal(imapbox_kept_hits, hits + 4); /* flushed: read anew */
+	imapbox_close(&box);
+	imapbox_park_flush();
+}
+
+static void test_kept_status(void **state)
+{
+	struct imapbox_status st, fresh;
+	imapbox *box;
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,S", "A\n");
+	mt_put("cur/200.b.host:2,T", "BB\n");
+	mt_put("cur/300.c.host:2,ST", "CCC\n");
+	age_dirs();
+	assert_int_equal(imapbox_status(mt_mdir, ~0u, &fresh, &err), IMAPBOX_OK);
+	assert_int_equal(fresh.deleted, 2);
+	assert_int_equal(fresh.deleted_storage, 1); /* 7 bytes: one KiB, rounded up */
+	box = ib_open(true);
+	imapbox_close(&box);
+	mt_put("new/400.d.host", "D\n");
+	assert_int_equal(imapbox_status(mt_mdir, ~0u, &st, &err), IMAPBOX_OK);
+	assert_int_equal(st.messages, 4);
+	assert_int_equal(st.recent, 1);
+	assert_int_equal(st.unseen, 2);
+	assert_int_equal(st.deleted, 2);
+	assert_int_equal(st.deleted_storage, 1);
+	assert_int_equal(st.size, 3 + 4 + 5 + 3);
+	assert_int_equal(st.uidnext, 5);
+	assert_int_equal(st.uidvalidity, fresh.uidvalidity);
+	assert_true(mt_exists("new/400.d.host")); /* STATUS moves nothing */
+	assert_int_equal(imapbox_status(mt_mdir, IMAPBOX_ST_UNSEEN | IMAPBOX_ST_DELETED, &st, &err), IMAPBOX_OK);
+	assert_int_equal(st.unseen, 2);
+	assert_int_equal(st.deleted, 2);
+	box = ib_open(true); /* the kept read-only scan: new/ is claimed still */
+	assert_int_equal(imapbox_recent(box), 1);
+	assert_true(mt_exists("cur/400.d.host:2,"));
+	imapbox_close(&box);
+	imapbox_park_flush();
+}
+
+static void test_kept_bounded(void **state)
+{
+	char *dirs[IBX_PARK_SLOTS + 1];
+	imapbox *box;
+	char *err = NULL;
+	unsigned long hits;
+
+	(void)state;
+	for (int k = 0; k <= IBX_PARK_SLOTS; k++) { /* one folder more than kept */
+		dirs[k] = xasprintf("%s/.f%d", mt_mdir, k);
+		assert_int_equal(mkdir(dirs[k], 0700), 0);
+		for (int s = 0; s < 3; s++) {
+			char *sub = xasprintf("%s/%s", dirs[k], s == 0 ? "cur" : s == 1 ? "new" : "tmp");
+
+			assert_int_equal(mkdir(sub, 0700), 0);
+			free(sub);
+		}
+		assert_int_equal(imapbox_open(dirs[k], true, &box, &err), IMAPBOX_OK);
+		imapbox_close(&box);
+	}
+	hits = imapbox_kept_hits;
+	assert_int_equal(imapbox_open(dirs[IBX_PARK_SLOTS], false, &box, &err), IMAPBOX_OK);
+	imapbox_close(&box);
+	assert_int_equal(imapbox_kept_hits, hits + 1);
+	assert_int_equal(imapbox_open(dirs[0], false, &box, &err), IMAPBOX_OK); /* the oldest went */
+	imapbox_close(&box);
+	assert_int_equal(imapbox_kept_hits, hits + 1);
+	for (int k = 0; k <= IBX_PARK_SLOTS; k++)
+		free(dirs[k]);
+	imapbox_park_flush();
+}
+
+static void test_expunge_sees_foreign_deleted(void **state)
+{
+	struct imapbox_store_result res;
+	struct imapbox_changes ch;
+	imapbox *box, *other;
+	char *err = NULL;
+
+	(void)state;
+	mt_put("cur/100.a.host:2,", "A\n");
+	mt_put("cur/200.b.host:2,", "B\n");
+	mt_put("cur/300.c.host:2,", "C\n");
+	box = ib_open(true);
+	other = ib_open(true);
+	assert_int_equal(ib_store(other, 1, IMAPBOX_STORE_ADD, IMAPMSG_DELETED, NULL, 0, &res), IMAPBOX_OK);
+	imapbox_close(&other);
+	/* CLOSE: no sync of the session before its expunge */
+	assert_int_equal(imapbox_expunge(box, NULL, 0, &err), IMAPBOX_OK);
+	assert_false(mt_exists("cur/100.a.host:2,T"));
+	/* a Maildir MUA's rename */
+	mt_move("cur/200.b.host:2,", "cur/200.b.host:2,T");
+	assert_int_equal(imapbox_expunge(box, NULL, 0, &err), IMAPBOX_OK);
+	assert_false(mt_exists("cur/200.b.host:2,T"));
+	imapbox_take(box, true, &ch);
+	assert_int_equal(ch.nexpunged, 2);
+	assert_int_equal(imapbox_count(box), 1);
+	imapbox_close(&box);
+	imapbox_park_flush();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -996,6 +1163,10 @@ int main(void)
 		MT_TEST(test_two_processes_store),
 		MT_TEST(test_copy_self_and_gone),
 		MT_TEST(test_idle_session_compact),
+		MT_TEST(test_kept_reopen),
+		MT_TEST(test_kept_status),
+		MT_TEST(test_kept_bounded),
+		MT_TEST(test_expunge_sees_foreign_deleted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -117,7 +117,8 @@ void authres_add(buf *out, const char *method, const char *result, const char *r
 
 void authres_end(buf *out)
 {
-	if (strchr(buf_cstr(out), ';') == NULL)
+	/* every clause starts with ";\n\t"; a value never holds a line end */
+	if (strstr(buf_cstr(out), ";\n\t") == NULL)
 		buf_puts(out, "; none");
 	buf_putc(out, '\n');
 }

@@ -76,6 +76,8 @@ class AuthresTests(unittest.TestCase):
             cls.configure()
         except Exception:
             cls.inst.cleanup()
+            if hasattr(cls, "b"):
+                cls.b.cleanup()
             cls.dns.stop()
             raise
 
@@ -93,6 +95,7 @@ class AuthresTests(unittest.TestCase):
             "-o dns_servers=127.0.0.1:%d -o dns_timeout=%ds"
             % (cls.ports["silent"], outside, cls.silent.getsockname()[1], SILENT_TIMEOUT),
             "127.0.0.1:%d inet n - n - 1 smtpd -o smtpd_spf_policy=reject" % cls.ports["inside"],
+            "smtp unix - - n - - smtp",
         ])
         inst.set_main("myhostname", MYHOST)
         inst.set_main("dns_servers", cls.dns.servers)
@@ -100,6 +103,18 @@ class AuthresTests(unittest.TestCase):
         res = inst.ctl("user", "add", "alice@example.test")
         if res.returncode != 0:
             raise RuntimeError(res.stderr)
+        # example.net is relayed (for anyone) to a second instance, B
+        cls.b = Instance(domain="example.net")
+        cls.b_port = free_port()
+        cls.b.set_mail_services(["127.0.0.1:%d inet n - n - 1 smtpd" % cls.b_port])
+        cls.b.set_main("myhostname", "mx.example.net")
+        res = cls.b.ctl("user", "add", "bob@example.net")
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+        cls.b.start()
+        inst.set_main("relay_domains", "example.net")
+        inst.build_map("relay_transport", "example.net smtp:[127.0.0.1]:%d\n" % cls.b_port)
+        inst.set_main("transport_maps", "hash:" + inst.path("relay_transport"))
         inst.start()
         for p in cls.ports.values():
             if not wait_for(lambda: port_open(p), 20):
@@ -107,6 +122,7 @@ class AuthresTests(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        cls.b.cleanup()
         cls.inst.cleanup()
         cls.dns.__exit__()
         cls.silent.close()
@@ -141,17 +157,18 @@ class AuthresTests(unittest.TestCase):
         head = data.split(b"\n\n", 1)[0].decode("utf-8", "replace")
         return [f.replace("\n", "") for f in re.split(r"\n(?=[^ \t])", head)]
 
-    def authres(self, data):
+    def authres(self, data, above=("return-path", "delivered-to")):
         """The Authentication-Results fields; checks ours is exactly one and
-        sits on top (below local's Return-Path and Delivered-To)."""
+        sits on top (below local's Return-Path and Delivered-To, and what
+        later hops added: above)."""
         fields = self.header(data)
         found = [f for f in fields if f.lower().startswith("authentication-results:")]
         ours = [f for f in found if f.split(":", 1)[1].strip().startswith(MYHOST + ";")]
         self.assertEqual(len(ours), 1, fields)
         names = [f.split(":", 1)[0].lower() for f in fields]
-        self.assertEqual(names[:3], ["return-path", "delivered-to", "authentication-results"],
-                         fields)
-        self.assertEqual(fields[2], ours[0])
+        self.assertEqual(names[:len(above) + 2],
+                         list(above) + ["authentication-results", "received"], fields)
+        self.assertEqual(fields[len(above)], ours[0])
         return ours[0], found
 
     @staticmethod
@@ -260,6 +277,28 @@ class AuthresTests(unittest.TestCase):
         sock.close()
         ar, _ = self.authres(self.wait_delivered("dkim-bdat"))
         self.assertIn("dkim=pass header.d=signed.example.org", ar)
+
+    # --- relayed ---------------------------------------------------------
+    def test_relayed_once_on_top(self):
+        """Mail relayed by smtp to B (which trusts us: mynetworks) keeps our
+        field, once, on top; B adds none."""
+        text = sign(self.tmp, self.key, self.message("relayed", "a@signed.example.org"))
+        with smtplib.SMTP("127.0.0.1", self.ports["reject"], timeout=30) as s:
+            s.ehlo("client.example.net")
+            s.sendmail("a@signed.example.org", ["bob@example.net"], text)
+
+        def find():
+            for path in self.b.maildir_files("bob@example.net"):
+                with open(path, "rb") as f:
+                    return f.read()
+            return None
+        data = wait_for(find, 30, 0.05)
+        self.assertIsNotNone(data, self.inst.log() + self.b.log())
+        ar, found = self.authres(data, ("return-path", "delivered-to", "received"))
+        self.assertEqual(len(found), 1, found)
+        self.assertIn("dkim=pass header.d=signed.example.org", ar)
+        self.assertIn("spf=pass smtp.mailfrom=a@signed.example.org", ar)
+        self.assertIn("by mx.example.net", self.header(data)[2])
 
     # --- forged fields --------------------------------------------------
     def test_forged_removed_foreign_kept(self):

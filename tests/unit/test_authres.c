@@ -53,6 +53,9 @@ static void test_field(void **state)
 	authres_begin(b, "mx.example.net");
 	authres_end(b);
 	assert_string_equal(buf_cstr(b), "Authentication-Results: mx.example.net; none\n");
+	authres_begin(b, "odd;id");
+	authres_end(b);
+	assert_string_equal(buf_cstr(b), "Authentication-Results: \"odd;id\"; none\n");
 	authres_begin(b, "mx.example.net");
 	authres_add(b, "spf", "pass", NULL, spf, 1);
 	authres_add(b, "dkim", "fail", "body hash mismatch", dkim, 4);

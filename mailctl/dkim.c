@@ -238,6 +238,7 @@ struct keygen_args {
 
 static int keygen_parse(struct mailctl *ctl, int argc, char **argv, struct keygen_args *a)
 {
+	const char *domain = NULL;
 	int pos = 0;
 
 	a->alg = DKIM_RSA_SHA256;
@@ -255,10 +256,10 @@ static int keygen_parse(struct mailctl *ctl, int argc, char **argv, struct keyge
 			}
 			a->bits = (unsigned)v;
 		} else if (argv[i][0] == '-' || pos == 2) {
-			fputs(mailctl_find("dkim")->usage, stderr);
-			return 2;
+			pos = -1;
+			break;
 		} else if (pos++ == 0) {
-			a->domain = argv[i];
+			domain = argv[i];
 		} else {
 			a->selector = argv[i];
 		}
@@ -267,7 +268,7 @@ static int keygen_parse(struct mailctl *ctl, int argc, char **argv, struct keyge
 		fputs(mailctl_find("dkim")->usage, stderr);
 		return 2;
 	}
-	a->domain = check_domain(a->domain, true);
+	a->domain = check_domain(domain, true); /* heap from here on */
 	if (a->domain == NULL || !check_selector(ctl, a->selector))
 		return 1;
 	return 0;

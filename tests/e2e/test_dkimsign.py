@@ -135,6 +135,14 @@ class DkimSign(InstanceCase):
                       % self.inst.path("dkim", "example.test.e1.key"), listed)
         txt = self.inst.ctl("dkim", "txt", "example.test", "e1")
         self.assertEqual(txt.stdout, self.zone_lines[1])
+        # bad arguments: a usage error or a message, never a crash or a key
+        for args, code in ((["example.test", "s9", "--bits", "512"], 2),
+                           (["example.test", "s9", "--bogus"], 2), (["example.test"], 2),
+                           (["example.test", "s9", "extra"], 2), (["bad_domain", "s9"], 1),
+                           (["example.test", "bad/sel"], 1)):
+            res = self.inst.ctl("dkim", "keygen", *args)
+            self.assertEqual(res.returncode, code, (args, res.stderr))
+        self.assertFalse(os.path.exists(self.inst.path("dkim", "example.test.s9.key")))
         # the same selector twice is refused, the key kept
         res = self.inst.ctl("dkim", "keygen", "example.test", "e1", "--ed25519")
         self.assertEqual(res.returncode, 1)

@@ -5,7 +5,9 @@
  * header block (at most header_size_limit) is kept until the end, since a
  * DKIM signer hashes the body first and the header last; the body is
  * never held, only hashed as it passes. The table domain comes from
- * From: (what DMARC aligns with), else from the envelope sender. A table
+ * From: (what DMARC aligns with), else from the envelope sender; for a
+ * logged-in user From: counts only when it is the domain of the login or
+ * of the envelope sender (from_allowed). A table
  * or key trouble is temporary: 451 4.7.0, never a message sent unsigned
  * that the domain's DMARC policy may then reject. A message that cannot
  * be signed by its own fault (no From:) goes unsigned, with a log line. */
@@ -13,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dkim_policy.h"
 #include "log.h"
@@ -51,12 +54,27 @@ void smtpd_sign_free(struct smtpd_sign **sp)
 	*sp = NULL;
 }
 
-/* env_domain: the domain of the envelope sender, or NULL. */
-static const char *env_domain(const struct smtpd_txn *t)
+/* domain_of: the domain of an address, or NULL. */
+static const char *domain_of(const char *address)
 {
-	const char *at = strrchr(t->sender, '@');
+	const char *at = address != NULL ? strrchr(address, '@') : NULL;
 
 	return at != NULL && at[1] != '\0' ? at + 1 : NULL;
+}
+
+/* from_allowed: the From: domain may choose the key. A user who logged
+ * in (and is not also trusted) gets it only for the domain of the login
+ * or of the envelope sender (which smtpd_policy_sender tied to the login),
+ * so that one hosted domain's user cannot have mail signed as another
+ * hosted domain's; such mail is signed with the envelope domain's key. */
+static bool from_allowed(const struct session *s, const char *from)
+{
+	const char *env = domain_of(s->txn->sender), *login = domain_of(s->auth_user);
+
+	if (s->trusted || from == NULL)
+		return true;
+	return (env != NULL && strcasecmp(from, env) == 0) ||
+	       (login != NULL && strcasecmp(from, login) == 0);
 }
 
 void smtpd_sign_header(struct session *s, const char *hdr, size_t len, const buf *added,
@@ -76,7 +94,13 @@ void smtpd_sign_header(struct session *s, const char *hdr, size_t len, const buf
 		buf_append(g->header, buf_cstr(added), buf_len(added));
 	g->skip_lf = at_blank_line;
 	from = dkim_policy_from_domain(buf_cstr(g->header), buf_len(g->header));
-	r = dkim_policy_start(policy, t->qid, from, env_domain(t), &g->signing, &g->why);
+	if (!from_allowed(s, from)) {
+		log_info("%s: From: domain %s is not %s's: signed for the envelope sender's domain "
+			 "if at all", t->qid, from, s->auth_user);
+		free(from);
+		from = NULL;
+	}
+	r = dkim_policy_start(policy, t->qid, from, domain_of(t->sender), &g->signing, &g->why);
 	free(from);
 	if (r == DKIM_POLICY_NONE) {
 		smtpd_sign_free(&g);

@@ -5,7 +5,8 @@ mail submitted with AUTH and mail from sendmail arrive in the Maildir with
 two DKIM-Signature fields that dkimpy's verifier (python3-dkim, through
 tests/dkim_interop.py, keys from the records keygen printed) accepts;
 mail from an outside client without AUTH is not signed; a key that cannot
-be read defers the message (451) and is used again once back; `mailctl
+be read defers the message (451) and is used again once back; a user
+who logged in is signed for their own domain whatever From: says; `mailctl
 check` reports broken keys with the table's file:line and, against a
 private dnsmasq, a published record that does not match; keygen's output
 is a valid zone file TXT record.
@@ -55,10 +56,13 @@ class DkimSign(InstanceCase):
     def configure(cls):
         inst = cls.inst
         cls.port = free_port()
+        cls.trusted_port = free_port()
         inst.set_master_cf(MAIL_SERVICES + [
             # 127.0.0.1 outside mynetworks: only AUTH makes a client ours
             "127.0.0.1:%d inet n - n - 2 smtpd -o smtpd_tls_auth_only=no "
             "-o mynetworks=10.0.0.0/8" % cls.port,
+            # and inside (mailctl init's mynetworks): a trusted relay client
+            "127.0.0.1:%d inet n - n - 1 smtpd" % cls.trusted_port,
             "submit unix n - n - 1 smtpd -o smtpd_service=local",
         ])
         set_password(inst, USER, PASSWORD)
@@ -72,12 +76,13 @@ class DkimSign(InstanceCase):
             owner, value = parse_zone(res.stdout)
             cls.records[owner] = value
         inst.start()
-        if not wait_for(lambda: port_open(cls.port)):
-            raise RuntimeError("smtpd did not come up: " + inst.log())
+        for port in (cls.port, cls.trusted_port):
+            if not wait_for(lambda: port_open(port)):
+                raise RuntimeError("smtpd did not come up: " + inst.log())
 
     # --- helpers ---------------------------------------------------------
-    def submit(self, data, auth=True, sender=USER):
-        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+    def submit(self, data, auth=True, sender=USER, port=None):
+        with smtplib.SMTP("127.0.0.1", port or self.port, timeout=30) as s:
             if auth:
                 s.login(USER, PASSWORD)
             return s.sendmail(sender, [USER], data)
@@ -189,21 +194,34 @@ class DkimSign(InstanceCase):
         self.assertEqual(res.returncode, 0, res.stderr)
         owner, value = parse_zone(res.stdout)
         key = self.inst.path("dkim", "other.test.o1.key")
+        # a trusted client (mynetworks) sending as other.test
         os.rename(key, key + ".away")
         try:
             with self.assertRaises(smtplib.SMTPDataError) as cm:
-                self.submit(message("other away", sender="x@other.test"))
+                self.submit(message("other away", sender="x@other.test"), auth=False,
+                            sender="x@other.test", port=self.trusted_port)
             self.assertEqual(cm.exception.smtp_code, 451)
             self.assertIn(b"4.7.0", cm.exception.smtp_error)
         finally:
             os.rename(key + ".away", key)
-        self.assertEqual(self.submit(message("other back", sender="x@other.test")), {})
+        self.assertEqual(self.submit(message("other back", sender="x@other.test"), auth=False,
+                                     sender="x@other.test", port=self.trusted_port), {})
         data = self.arrived("other back")
         sigs = self.signatures(data)
         self.assertEqual(len(sigs), 1, data)
         self.assertIn(b"d=other.test", sigs[0])
         code, out = self.dkimpy_verify(data, {owner: value})
         self.assertEqual(code, 0, out)
+        # a logged-in user of example.test with From: other.test is signed
+        # as example.test (the envelope's domain), never as other.test
+        self.assertEqual(self.submit(message("user as other", sender="x@other.test")), {})
+        data = self.arrived("user as other")
+        sigs = self.signatures(data)
+        self.assertEqual(len(sigs), 2, data)
+        self.assertTrue(all(b"d=example.test" in s for s in sigs), sigs)
+        code, out = self.dkimpy_verify(data)
+        self.assertEqual(code, 0, out)
+        self.assertIn("From: domain other.test is not demo@example.test's", self.inst.log())
         self.assertEqual(self.inst.ctl("dkim", "del", "other.test", "o1", "--purge").returncode,
                          0)
         self.assertFalse(os.path.exists(key))

@@ -202,11 +202,6 @@ struct imapbox {
 #define IBX_PARK_SECS 300
 #define IBX_PARK_SLOTS 4
 #define IBX_PARK_MAX_MSGS 1000000
-/* Directory stamps whose mtime was this close to the moment they were
- * read may hide a later change in the same clock tick: not trusted
- * when a kept folder is taken again (as lib/mbx's MBX_CACHE_AGE_MS). */
-#define IBX_STAMP_AGE_MS 1000
-
 /* ibx_park: imapbox_close keeps box for a later open of the same folder
  * in this process; false when it is not kept (the caller frees it). */
 bool ibx_park(imapbox *box);
@@ -224,8 +219,8 @@ int ibx_status_kept(const char *dir, unsigned items, struct imapbox_status *st, 
 int ibx_status_of_box(imapbox *box, unsigned items, struct imapbox_status *st, char **err_r);
 /* ibx_free: frees a box for good (imapbox_close parks it instead). */
 void ibx_free(imapbox *box);
-/* ibx_stamps_trusted: the kept stamps were read at least
- * IBX_STAMP_AGE_MS after the directories last changed. */
+/* ibx_stamps_trusted: the kept stamps were read after the directories'
+ * mtimes settled (mbx_mtime_settled): a later change shows. */
 bool ibx_stamps_trusted(const imapbox *box);
 /* ibx_view_changed: the view changed: cached answers are recomputed. */
 void ibx_view_changed(imapbox *box);

@@ -124,16 +124,8 @@ void imapbox_park_flush(void)
 
 bool ibx_stamps_trusted(const imapbox *box)
 {
-	long long taken = (long long)box->st_taken.tv_sec * 1000 + box->st_taken.tv_nsec / 1000000;
-	const struct ibx_stamp *st[2] = { &box->st_new, &box->st_cur };
-
-	for (int k = 0; k < 2; k++) {
-		long long m = (long long)st[k]->mtime.tv_sec * 1000 + st[k]->mtime.tv_nsec / 1000000;
-
-		if (taken - m < IBX_STAMP_AGE_MS)
-			return false;
-	}
-	return true;
+	return mbx_mtime_settled(&box->st_new.mtime, &box->st_taken) &&
+	       mbx_mtime_settled(&box->st_cur.mtime, &box->st_taken);
 }
 
 /* forget_recent: the last session's \Recent are not the next one's (it

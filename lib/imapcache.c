@@ -173,6 +173,7 @@ void imapcache_drop_file(imapcache *c)
 	c->nentries = c->entries_cap = c->nslots = 0;
 	c->end = c->bad_at = 0;
 	c->records = 0;
+	c->memo.valid = false;
 }
 
 /* remap: maps size bytes of the file (grown: mremap keeps what is
@@ -464,18 +465,42 @@ static size_t live_bytes(const imapcache *c)
 	return total;
 }
 
-void imapcache_stats(const imapcache *c, struct imapcache_stats *st)
+/* count_messages: UIDs with at least one value. */
+static size_t count_messages(const imapcache *c)
 {
-	memset(st, 0, sizeof(*st));
-	st->file_bytes = c->end;
-	st->records = c->records;
+	size_t n = 0;
+
 	for (size_t e = 0; e < c->nentries; e++)
 		for (unsigned f = 0; f < IMAPMSG_NFIELDS; f++)
 			if (c->entries[e].rec[f] != 0) {
-				st->messages++;
+				n++;
 				break;
 			}
-	st->live_bytes = c->fd >= 0 ? live_bytes(c) : 0;
+	return n;
+}
+
+static bool memo_current(const imapcache *c)
+{
+	return c->memo.valid && c->memo.ino == c->ino && c->memo.end == c->end &&
+	       c->memo.records == c->records && c->memo.bad_records == c->bad_records;
+}
+
+void imapcache_stats(imapcache *c, struct imapcache_stats *st)
+{
+	if (!memo_current(c)) {
+		c->memo.messages = count_messages(c);
+		c->memo.live_bytes = c->fd >= 0 ? live_bytes(c) : 0;
+		c->memo.ino = c->ino;
+		c->memo.end = c->end;
+		c->memo.records = c->records;
+		c->memo.bad_records = c->bad_records;
+		c->memo.valid = c->fd >= 0;
+	}
+	memset(st, 0, sizeof(*st));
+	st->file_bytes = c->end;
+	st->records = c->records;
+	st->messages = c->memo.messages;
+	st->live_bytes = c->memo.live_bytes;
 	st->bad_records = c->bad_records;
 	st->pending_bytes = buf_len(c->pending);
 	st->read_only = c->read_only;

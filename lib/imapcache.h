@@ -126,7 +126,7 @@ struct imapcache_stats {
 	size_t pending_bytes; /* queued, not yet written */
 	bool read_only;
 };
-void imapcache_stats(const imapcache *c, struct imapcache_stats *st);
+void imapcache_stats(imapcache *c, struct imapcache_stats *st);
 
 /* imapcache_compute: appends to out[f], for every field f whose out[f] is
  * not NULL, its value for the message of len bytes at data (LF or CRLF

@@ -46,6 +46,15 @@ struct imapcache {
 	size_t hint;	 /* entries index of the last look-up's hit */
 	size_t records, bad_records;
 	buf *pending; /* encoded records, not yet written */
+	/* imapcache_stats' walk, kept while the index is as it was then
+	 * (same file, end, records and bad records): a SELECT and a close
+	 * ask for it, and the walk sorts every live value. */
+	struct {
+		bool valid;
+		ino_t ino;
+		uint32_t end;
+		size_t records, bad_records, messages, live_bytes;
+	} memo;
 };
 
 /* A record decoded from bytes (pointers into them). */

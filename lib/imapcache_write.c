@@ -238,6 +238,7 @@ static unsigned live_values(imapcache *c, const struct imapcache_live *l, const 
 			if (imapcache_crc32c(0, vals[f], lens[f]) != crc) {
 				vals[f] = NULL;
 				e->rec[f] = 0;
+				c->memo.valid = false;
 				continue;
 			}
 			e->checked |= (uint8_t)(1u << f);

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define MBX_UIDLIST "dovecot-uidlist"
 #define MBX_LOCK_WAIT_MS 5000
@@ -93,6 +94,15 @@ size_t mbx_count(const mbx *mb);
  * renamed may be missing from the list: it is not gone, and a caller must
  * not take its absence for an expunge. */
 bool mbx_stable(const mbx *mb);
+/* mbx_mtime_settled: a directory or file stamped with mtime, read at
+ * taken (CLOCK_REALTIME), would get another mtime from any later change:
+ * taken is MBX_SETTLE_FINE_MS past mtime on a file system with sub-second
+ * stamps (the kernel stamps from a clock that lags by at most a tick), or
+ * MBX_SETTLE_COARSE_MS on one whose stamps are whole seconds (an mtime
+ * with no nanoseconds is taken for such a stamp). */
+#define MBX_SETTLE_FINE_MS 50
+#define MBX_SETTLE_COARSE_MS 2000
+bool mbx_mtime_settled(const struct timespec *mtime, const struct timespec *taken);
 /* mbx_msg: message i, 0 <= i < mbx_count. A psize that neither the name
  * nor the uidlist gave is found by a stat of the file here, on the first
  * call for it (so an open reads only the directories and the uidlist).

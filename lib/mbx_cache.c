@@ -6,9 +6,8 @@
  * same list as the kept one shares it too, so the sessions of a folder
  * hold one list between them until one changes a message (copy on
  * write: mbx_msgs_own). A scan is reused without a rescan only when its
- * stamps were at least MBX_CACHE_AGE_MS old when taken, so any later
- * change to the directory or file gets another mtime even on a file
- * system with coarse ticks. */
+ * stamps had settled when taken (mbx_mtime_settled), so any later change
+ * to the directory or file gets another mtime. */
 #include "mbx_int.h"
 
 #include <stdlib.h>
@@ -83,18 +82,20 @@ static bool stamps_eq(const struct mbx_stamps *a, const struct mbx_stamps *b)
 	return true;
 }
 
-/* old_enough: every mtime at least MBX_CACHE_AGE_MS before the stamps
- * were taken. */
+bool mbx_mtime_settled(const struct timespec *mtime, const struct timespec *taken)
+{
+	long long t = (long long)taken->tv_sec * 1000 + taken->tv_nsec / 1000000;
+	long long m = (long long)mtime->tv_sec * 1000 + mtime->tv_nsec / 1000000;
+
+	return t - m >= (mtime->tv_nsec != 0 ? MBX_SETTLE_FINE_MS : MBX_SETTLE_COARSE_MS);
+}
+
+/* old_enough: every stamp settled when the stamps were taken. */
 static bool old_enough(const struct mbx_stamps *st)
 {
-	long long taken = (long long)st->taken.tv_sec * 1000 + st->taken.tv_nsec / 1000000;
-
-	for (int k = 0; k < 3; k++) {
-		long long m = (long long)st->dirs[k].mtime.tv_sec * 1000 + st->dirs[k].mtime.tv_nsec / 1000000;
-
-		if (taken - m < MBX_CACHE_AGE_MS)
+	for (int k = 0; k < 3; k++)
+		if (!mbx_mtime_settled(&st->dirs[k].mtime, &st->taken))
 			return false;
-	}
 	return true;
 }
 

@@ -231,7 +231,6 @@ int mbx_sync_write(const mbx *mb, struct mbx_load *ld, int lockfd, char **err_r)
 /* ---- the per-process cache of the last pass (mbx_cache.c) ---- */
 
 #define MBX_CACHE_SLOTS 4      /* folders kept */
-#define MBX_CACHE_AGE_MS 1000  /* stamps younger than this: not kept */
 
 struct mbx_stamp {
 	struct timespec mtime;

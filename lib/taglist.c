@@ -159,13 +159,31 @@ static bool only_fws_left(struct scan *s)
 	return s->p == s->end;
 }
 
-taglist *taglist_parse(const char *text, size_t len, char **err_r)
+/* skip_empty_specs: the lenient mode's extra: ";" with only white space
+ * before it ends an empty tag-spec, which is dropped. */
+static void skip_empty_specs(struct scan *s)
+{
+	for (;;) {
+		skip_fws(s);
+		if (s->p >= s->end || *s->p != ';')
+			return;
+		s->p++;
+	}
+}
+
+static taglist *parse_list(const char *text, size_t len, bool lenient, char **err_r)
 {
 	taglist *tl = xcalloc(1, sizeof(*tl));
 	struct scan s = { text, text + len };
 
 	*err_r = NULL;
 	for (;;) {
+		if (lenient) {
+			skip_empty_specs(&s);
+			struct scan rest = s;
+			if (tl->count > 0 && only_fws_left(&rest))
+				return tl;
+		}
 		if (scan_spec(&s, tl, err_r) != 0)
 			goto fail;
 		if (s.p == s.end)
@@ -178,6 +196,16 @@ taglist *taglist_parse(const char *text, size_t len, char **err_r)
 fail:
 	taglist_free(&tl);
 	return NULL;
+}
+
+taglist *taglist_parse(const char *text, size_t len, char **err_r)
+{
+	return parse_list(text, len, false, err_r);
+}
+
+taglist *taglist_parse_lenient(const char *text, size_t len, char **err_r)
+{
+	return parse_list(text, len, true, err_r);
 }
 
 void taglist_free(taglist **tlp)

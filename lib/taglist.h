@@ -20,6 +20,10 @@ typedef struct taglist taglist;
  * character a value may not hold, a missing "=", a duplicate tag, more
  * than TAGLIST_MAX_TAGS tags or a value longer than TAGLIST_MAX_VALUE. */
 taglist *taglist_parse(const char *text, size_t len, char **err_r);
+/* taglist_parse_lenient: taglist_parse that also skips empty tag-specs
+ * (";;", a ";" first, "; ;"), which DMARC records in the wild carry;
+ * at least one tag is still required. */
+taglist *taglist_parse_lenient(const char *text, size_t len, char **err_r);
 void taglist_free(taglist **tl);
 
 /* taglist_get: the value of tag name (compared case-sensitively, as the

@@ -336,6 +336,25 @@ static void test_shared_list_cow(void **state)
 	mbx_free(&b);
 }
 
+/* mbx_mtime_settled: 50 ms after a sub-second mtime, 2 s after a whole
+ * second one (a file system with coarse stamps). */
+static void test_mtime_settled(void **state)
+{
+	struct timespec fine = { 1000, 500000000 }, coarse = { 1000, 0 };
+	struct timespec t = { 1000, 540000000 };
+
+	(void)state;
+	assert_false(mbx_mtime_settled(&fine, &t));
+	t.tv_nsec = 560000000;
+	assert_true(mbx_mtime_settled(&fine, &t));
+	t = (struct timespec){ 1001, 900000000 };
+	assert_false(mbx_mtime_settled(&coarse, &t));
+	t = (struct timespec){ 1002, 0 };
+	assert_true(mbx_mtime_settled(&coarse, &t));
+	t = (struct timespec){ 999, 0 }; /* the clock went back */
+	assert_false(mbx_mtime_settled(&fine, &t));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +366,7 @@ int main(void)
 		MT_TEST(test_shared_dir_fds),
 		MT_TEST(test_scan_cache),
 		MT_TEST(test_shared_list_cow),
+		MT_TEST(test_mtime_settled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -135,6 +135,43 @@ static void test_strip_ws(void **state)
 	free(s);
 }
 
+/* lenient mode: empty tag-specs are dropped, everything else as strict */
+static void test_lenient(void **state)
+{
+	static const struct good ok[] = {
+		{ "v=DMARC1;; p=none", 2, "p", "none" },
+		{ "v=DMARC1; p=reject; ;", 2, "p", "reject" },
+		{ ";v=DMARC1 ; ; pct=50 ;;  ", 2, "pct", "50" },
+		{ "v=DMARC1;p=none;;;rua=mailto:a@b.example ", 3, "rua", "mailto:a@b.example" },
+	};
+	static const char *const refused[] = { "", ";;", " ; ", "v=1; v=2", "v=1;; =2",
+					       "v=1; b=2\r\n\r\n", "v 1" };
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMS(ok); i++) {
+		char *err = NULL;
+		taglist *tl = taglist_parse_lenient(ok[i].text, strlen(ok[i].text), &err);
+		if (tl == NULL)
+			fail_msg("%s: %s", ok[i].text, err);
+		assert_int_equal(taglist_count(tl), ok[i].count);
+		assert_string_equal(taglist_get(tl, ok[i].tag), ok[i].value);
+		taglist_free(&tl);
+		/* and the strict parser refuses the empty tag-specs */
+		if (strstr(ok[i].text, ";;") != NULL || ok[i].text[0] == ';') {
+			tl = taglist_parse(ok[i].text, strlen(ok[i].text), &err);
+			assert_null(tl);
+			free(err);
+		}
+	}
+	for (size_t i = 0; i < N_ELEMS(refused); i++) {
+		char *err = NULL;
+		taglist *tl = taglist_parse_lenient(refused[i], strlen(refused[i]), &err);
+		if (tl != NULL)
+			fail_msg("lenient accepted: \"%s\"", refused[i]);
+		free(err);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +180,7 @@ int main(void)
 		cmocka_unit_test(test_order_and_case),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_strip_ws),
+		cmocka_unit_test(test_lenient),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,6 +90,8 @@ class DmarcTests(unittest.TestCase):
             cls.configure()
         except Exception:
             cls.inst.cleanup()
+            if hasattr(cls, "b"):
+                cls.b.cleanup()
             cls.dns.stop()
             raise
 
@@ -109,6 +111,7 @@ class DmarcTests(unittest.TestCase):
             "127.0.0.1:%d inet n - n - 1 smtpd -o smtpd_spf_policy=record"
             % cls.ports["inside"],
             "127.0.0.1:%d inet n - n - 1 imapd -o imapd_tls_auth_only=no" % cls.imap_port,
+            "smtp unix - - n - - smtp",
         ])
         inst.set_main("myhostname", MYHOST)
         inst.set_main("dns_servers", cls.dns.servers)
@@ -117,6 +120,22 @@ class DmarcTests(unittest.TestCase):
         if res.returncode != 0:
             raise RuntimeError(res.stderr)
         set_password(inst, ALICE, ALICE_PW)
+        res = inst.ctl("user", "add", "carol@example.test")
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+        # example.net mail is relayed to a second instance, B (which trusts
+        # 127.0.0.1: it checks nothing and keeps our header)
+        cls.b = Instance(domain="example.net")
+        cls.b_port = free_port()
+        cls.b.set_mail_services(["127.0.0.1:%d inet n - n - 1 smtpd" % cls.b_port])
+        cls.b.set_main("myhostname", "mx.example.net")
+        res = cls.b.ctl("user", "add", "bob@example.net")
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+        cls.b.start()
+        inst.set_main("relay_domains", "example.net")
+        inst.build_map("relay_transport", "example.net smtp:[127.0.0.1]:%d\n" % cls.b_port)
+        inst.set_main("transport_maps", "hash:" + inst.path("relay_transport"))
         inst.start()
         for p in list(cls.ports.values()) + [cls.imap_port]:
             if not wait_for(lambda: port_open(p), 20):
@@ -124,6 +143,7 @@ class DmarcTests(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        cls.b.cleanup()
         cls.inst.cleanup()
         cls.dns.__exit__()
         cls.silent.close()
@@ -236,6 +256,40 @@ class DmarcTests(unittest.TestCase):
             except OSError:
                 pass
 
+    def test_quarantine_relayed_as_is(self):
+        text = self.message("quarantine2", "a@quar.example.org")
+        with smtplib.SMTP("127.0.0.1", self.ports["enforce"], timeout=30) as s:
+            s.ehlo("client.example.net")
+            s.sendmail("a@quar.example.org", [ALICE, "bob@example.net"], text)
+        self.wait_in("quarantine2", ".Junk")
+
+        def at_bob():
+            for path in self.b.maildir_files("bob@example.net"):
+                with open(path, "rb") as f:
+                    data = f.read()
+                if b"Subject: quarantine2\n" in data:
+                    return data
+            return None
+        data = wait_for(at_bob, 30, 0.05)
+        self.assertIsNotNone(data, self.inst.log() + self.b.log())
+        self.assertIn("dmarc=fail", self.authres(data))
+        for sub in ("new", "cur"):
+            junk = os.path.join(self.b.config_dir, "mail", "example.net", "bob", ".Junk", sub)
+            self.assertEqual(os.listdir(junk) if os.path.isdir(junk) else [], [])
+
+    def test_junk_made_when_missing(self):
+        import shutil
+        carol = os.path.join(self.inst.config_dir, "mail", "example.test", "carol")
+        shutil.rmtree(os.path.join(carol, ".Junk"), ignore_errors=True)
+        text = self.message("quarantine3", "a@quar.example.org")
+        with smtplib.SMTP("127.0.0.1", self.ports["enforce"], timeout=30) as s:
+            s.ehlo("client.example.net")
+            s.sendmail("a@quar.example.org", ["carol@example.test"], text)
+        junk_new = os.path.join(carol, ".Junk", "new")
+        self.assertTrue(wait_for(lambda: os.path.isdir(junk_new) and os.listdir(junk_new),
+                                 30, 0.05), self.inst.log())
+        self.assertTrue(os.path.exists(os.path.join(carol, ".Junk", "maildirfolder")))
+
     def test_none_recorded(self):
         data = self.accepted("enforce", "a@none.example.org",
                              self.message("none1", "a@none.example.org"))
@@ -279,6 +333,17 @@ class DmarcTests(unittest.TestCase):
                               self.message("slow1", "a@tmp.example.org"))
         self.assertEqual(code, 451, msg)
         self.assertTrue(msg.startswith(b"4.7.1"), msg)
+
+    def test_reload_reads_the_list_again(self):
+        before = self.inst.log().count("public suffix list ")
+        res = self.inst.ctl("reload")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        # four smtpd processes each load the list again
+        self.assertTrue(wait_for(lambda: self.inst.log().count("public suffix list ")
+                                 >= before + 4, 20, 0.05), self.inst.log())
+        data = self.accepted("enforce", "b@bounce.example.com",
+                             self.message("reload1", "a@example.com"))
+        self.assertIn("dmarc=pass", self.authres(data))
 
     def test_inside_not_checked(self):
         data = self.accepted("inside", "a@rej.example.org",

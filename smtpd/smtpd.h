@@ -16,7 +16,8 @@
  *   authres.c   SPF at MAIL, DKIM while DATA streams, Authentication-Results
  *   authhook.c  the checks that judge the SPF and DKIM verdicts together
  *   dmarc.c     DMARC (RFC 7489) as such a check: policy, Junk quarantine
- *   commit.c    the commit worker threads and the batched incoming/ fsync */
+ *   commit.c    the commit worker threads and the batched incoming/ fsync
+ *   dkimsign.c  DKIM signing of authenticated and trusted clients' mail */
 #ifndef POSTERN_SMTPD_SMTPD_H
 #define POSTERN_SMTPD_SMTPD_H
 
@@ -157,6 +158,7 @@ struct smtpd_txn {
 	buf *header; /* the header, held until its end */
 	buf *scratch; /* decoder output */
 	struct smtpd_auth *auth; /* SPF, DKIM: NULL when not checked (authres.c) */
+	struct smtpd_sign *sign; /* DKIM signing: NULL when not signed (dkimsign.c) */
 	long long size; /* content bytes after decoding */
 };
 

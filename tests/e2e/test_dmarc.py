@@ -345,6 +345,14 @@ class DmarcTests(unittest.TestCase):
                              self.message("reload1", "a@example.com"))
         self.assertIn("dmarc=pass", self.authres(data))
 
+    def test_policy_lookup_timeout_accepted(self):
+        # _dmarc.y.slowdns.example.org never answers: the policy is unknown,
+        # so the message is accepted with dmarc=temperror
+        data = self.accepted("slow", "a@none.example.org",
+                             self.message("slow2", "a@y.slowdns.example.org"))
+        self.assertIn("dmarc=temperror", self.authres(data))
+        self.assertIn("header.from=y.slowdns.example.org", self.authres(data))
+
     def test_inside_not_checked(self):
         data = self.accepted("inside", "a@rej.example.org",
                              self.message("inside1", "a@rej.example.org"))

@@ -15,6 +15,11 @@
  *   P<19 digits>           size of the top-header trailer (below), patched
  *                          like Z. Optional: files written before it existed
  *                          lack it (no trailer); the writer always writes it
+ *   Q<c>                   where local delivery files the message: "-" the
+ *                          inbox, "J" the recipient's Junk folder (DMARC
+ *                          quarantine; q_writer_quarantine). Patched like Z
+ *                          (the verdict comes at the end of DATA). Optional:
+ *                          older files lack it (the inbox)
  *   T<seconds>             arrival time (decimal)
  *   S<sender>              envelope sender, empty for the null sender
  *   E<envid>               DSN ENVID                            (optional)
@@ -100,7 +105,7 @@
 /* Offset of the Z record's digits: after the magic line and the 'Z'. */
 #define Q_SIZE_OFFSET ((off_t)sizeof(Q_MAGIC) + 1)
 /* The P record's digits follow: "<Z digits>\nP<P digits>" is patched whole. */
-#define Q_SIZES_LEN (2 * Q_SIZE_DIGITS + 2)
+#define Q_SIZES_LEN (2 * Q_SIZE_DIGITS + 5) /* Z digits, \nP, digits, \nQ, flag */
 
 #define Q_MAX_LINE 8192 /* bytes of one record, type letter included */
 #define Q_MAX_RCPTS 100000
@@ -255,6 +260,7 @@ struct q_writer {
 	off_t content_start; /* -1 until the envelope is written */
 	off_t stale_size; /* old bytes of a pooled file, cut off at commit */
 	buf *top; /* the top-header trailer so far, NULL while empty */
+	bool quarantine; /* the Q record says J (q_writer_quarantine) */
 	char *error; /* first write error; the tmp file is gone then */
 };
 
@@ -543,8 +549,8 @@ static int q_format_envelope(buf *env, const struct q_envelope *e, char **err_r)
 {
 	int rc = 0;
 
-	buf_printf(env, "%s\nZ%0*d\nP%0*d\nT%lld\n", Q_MAGIC, Q_SIZE_DIGITS, 0, Q_SIZE_DIGITS, 0,
-		   (long long)e->arrival);
+	buf_printf(env, "%s\nZ%0*d\nP%0*d\nQ%c\nT%lld\n", Q_MAGIC, Q_SIZE_DIGITS, 0, Q_SIZE_DIGITS, 0,
+		   e->quarantine ? Q_FOLDER_JUNK : Q_FOLDER_INBOX, (long long)e->arrival);
 	rc |= q_add_record(env, "S", e->sender != NULL ? e->sender : "", err_r);
 	if (rc == 0 && e->envid != NULL)
 		rc |= q_add_record(env, "E", e->envid, err_r);
@@ -586,6 +592,7 @@ int q_writer_envelope(q_writer *w, const struct q_envelope *env, char **err_r)
 		rc = q_writer_put(w, buf_cstr(text), buf_len(text), err_r);
 	if (rc == 0)
 		w->content_start = (off_t)buf_len(text);
+	w->quarantine = env->quarantine;
 	buf_free(&text);
 	return rc;
 }
@@ -613,8 +620,9 @@ static int q_patch_size(q_writer *w, char **err_r)
 	char digits[Q_SIZES_LEN + 1];
 	long long top = w->top != NULL ? (long long)buf_len(w->top) : 0;
 
-	snprintf(digits, sizeof(digits), "%0*lld\nP%0*lld", Q_SIZE_DIGITS,
-		 (long long)q_writer_content_size(w) - top, Q_SIZE_DIGITS, top);
+	snprintf(digits, sizeof(digits), "%0*lld\nP%0*lld\nQ%c", Q_SIZE_DIGITS,
+		 (long long)q_writer_content_size(w) - top, Q_SIZE_DIGITS, top,
+		 w->quarantine ? Q_FOLDER_JUNK : Q_FOLDER_INBOX);
 	if (w->flushed == 0) {
 		memcpy(w->wbuf + Q_SIZE_OFFSET, digits, Q_SIZES_LEN);
 		return 0;
@@ -660,6 +668,11 @@ int q_writer_top_header(q_writer *w, const char *field, char **err_r)
 		w->top = buf_new(len + 256);
 	buf_append(w->top, field, len);
 	return 0;
+}
+
+void q_writer_quarantine(q_writer *w)
+{
+	w->quarantine = true;
 }
 
 static void q_writer_free(q_writer **wp)
@@ -735,7 +748,7 @@ void q_writer_abort(q_writer **wp)
 /* ---- reading ------------------------------------------------------------ */
 
 /* Record ranks: records come in this order; 'O' shares the rank of 'R'. */
-static const char q_order[] = "ZPTSEDBUCNRX";
+static const char q_order[] = "ZPQTSEDBUCNRX";
 #define Q_RANK(c) ((int)(strchr(q_order, (c)) - q_order) + 1)
 #define Q_REQUIRED "ZTSNX"
 
@@ -868,6 +881,11 @@ static int q_parse_record(struct q_parser *p, char type, const char *v, size_t l
 	case 'P':
 		if (len != Q_SIZE_DIGITS || q_parse_num(v, len, Q_MAX_TOP, &p->top) < 0)
 			return q_bad(p, "bad top header size");
+		return 0;
+	case 'Q':
+		if (len != 1 || (v[0] != Q_FOLDER_INBOX && v[0] != Q_FOLDER_JUNK))
+			return q_bad(p, "bad folder record");
+		env->quarantine = v[0] == Q_FOLDER_JUNK;
 		return 0;
 	case 'T':
 		if (q_parse_num(v, len, INT64_MAX, &n) < 0)

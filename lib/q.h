@@ -40,6 +40,10 @@
 #define Q_RCPT_FAILED 'F' /* permanent failure, not yet reported to the sender */
 #define Q_RCPT_REPORTED 'R' /* failure reported (bounce queued) */
 
+/* The Q record: the folder local delivery files the message into. */
+#define Q_FOLDER_INBOX '-'
+#define Q_FOLDER_JUNK 'J' /* the recipient's Junk folder (DMARC quarantine) */
+
 /* DSN NOTIFY bits (RFC 3461); 0 = not given (default: failures). */
 #define Q_NOTIFY_NEVER 1
 #define Q_NOTIFY_SUCCESS 2
@@ -62,6 +66,7 @@ struct q_envelope {
 	bool body_8bit; /* BODY=8BITMIME */
 	bool smtputf8;
 	char *client; /* "hostname [address]" for logs and bounces */
+	bool quarantine; /* local delivers into the Junk folder (the Q record) */
 	struct q_rcpt *rcpts;
 	int nrcpts;
 };
@@ -94,6 +99,10 @@ off_t q_writer_content_size(const q_writer *w);
  * DKIM-Signature); they are stored after the content (see q.c). -1 with
  * *err_r for a malformed field or past 1 MiB in all. */
 int q_writer_top_header(q_writer *w, const char *field, char **err_r);
+/* q_writer_quarantine: local delivery is to put the message into each
+ * recipient's Junk folder (DMARC quarantine): the Q record, written at
+ * commit like the sizes. Relays (smtp) ignore it. */
+void q_writer_quarantine(q_writer *w);
 /* q_writer_commit: flushes, fsyncs and renames the file into incoming/.
  * The caller must q_sync_dir(queue_dir, Q_INCOMING) before reporting
  * success; the writer is freed either way. 0 or -1 with *err_r. */

@@ -90,20 +90,49 @@ static int ensure_maildir(const char *maildir, char **err_r)
 	return rc;
 }
 
+/* target_dir: where the copy goes: the Maildir, or for a message DMARC
+ * quarantined (the queue file's Q record) its Junk folder, the
+ * special-use folder imapd shows as \Junk (Maildir++ ".Junk", made when
+ * missing, as Dovecot's LDA does with autocreate). Heap. */
+static char *target_dir(const struct q_msg *msg, const struct resolve_target *t)
+{
+	if (msg->env.quarantine)
+		return xasprintf("%s/" LOCAL_JUNK_FOLDER, t->maildir);
+	return xstrdup(t->maildir);
+}
+
+static int ensure_target_dir(const struct q_msg *msg, const struct resolve_target *t,
+			     const char *dir, char **err_r)
+{
+	char *newdir;
+	struct stat st;
+	int rc;
+
+	if (ensure_maildir(t->maildir, err_r) < 0)
+		return -1;
+	if (!msg->env.quarantine)
+		return 0;
+	newdir = xasprintf("%s/new", dir);
+	rc = stat(newdir, &st) < 0 ? md_create(dir, true, err_r) : 0;
+	free(newdir);
+	return rc;
+}
+
 static enum md_result deliver_target(struct request *rq, int rcpt,
-				     const struct resolve_target *t, char **err_r)
+				     const struct resolve_target *t, const char *dir,
+				     char **err_r)
 {
 	const struct q_msg *msg = rq->msg;
 	char *prefix, *name = NULL;
 	struct md_delivery d;
 	enum md_result res;
 
-	if (ensure_maildir(t->maildir, err_r) < 0)
+	if (ensure_target_dir(msg, t, dir, err_r) < 0)
 		return MD_TEMP;
 	prefix = xasprintf("Return-Path: <%s>\nDelivered-To: %s\n%s", msg->env.sender, t->address,
 			   msg->top != NULL ? msg->top : "");
 	d = (struct md_delivery){
-		.maildir = t->maildir,
+		.maildir = dir,
 		.queue_id = msg->id,
 		.rcpt_index = rcpt,
 		.address = t->address,
@@ -119,7 +148,7 @@ static enum md_result deliver_target(struct request *rq, int rcpt,
 	res = md_deliver(&d, &name, err_r);
 	if (res == MD_OK || res == MD_DUPLICATE)
 		log_info("%s: to=<%s>, orig_to=<%s>, maildir=%s, status=%s (%s)", msg->id,
-			 t->address, msg->env.rcpts[rcpt].address, t->maildir,
+			 t->address, msg->env.rcpts[rcpt].address, dir,
 			 res == MD_OK ? "sent" : "duplicate", name ? name : "");
 	free(name);
 	free(prefix);
@@ -157,9 +186,11 @@ static bool deliver_targets(struct request *rq, int k, struct resolve_target *t,
 			log_same_target(rq, r->rcpt, t[i].address);
 			continue;
 		}
-		res = deliver_target(rq, r->rcpt, &t[i], &err);
+		char *dir = target_dir(rq->msg, &t[i]);
+
+		res = deliver_target(rq, r->rcpt, &t[i], dir, &err);
 		if (res == MD_OK || res == MD_DUPLICATE) {
-			note_touched(rq, t[i].maildir, k);
+			note_touched(rq, dir, k);
 			note_done(rq, t[i].address);
 		} else if (ok) {
 			ok = false;
@@ -167,6 +198,7 @@ static bool deliver_targets(struct request *rq, int k, struct resolve_target *t,
 			target_failed(rq, r, res, t[i].address, why);
 			free(why);
 		}
+		free(dir);
 		free(err);
 	}
 	return ok;

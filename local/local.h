@@ -16,6 +16,8 @@
 
 /* Most recipients accepted in one request. */
 #define LOCAL_MAX_RCPTS 1000
+/* The Maildir++ folder a quarantined message goes into (deliver.c). */
+#define LOCAL_JUNK_FOLDER ".Junk"
 
 struct local {
 	cfg *config;

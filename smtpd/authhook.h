@@ -4,7 +4,7 @@
  * checks: at the end of the header (From: is known: start lookups), when
  * the content is complete (wait for them), and once every verdict is in
  * (add clauses to Authentication-Results, decide what becomes of the
- * message). No hook is registered yet: the list is empty. */
+ * message). DMARC (smtpd/dmarc.c) is the first hook. */
 #ifndef POSTERN_SMTPD_AUTHHOOK_H
 #define POSTERN_SMTPD_AUTHHOOK_H
 
@@ -33,9 +33,11 @@ struct smtpd_auth_view {
 };
 
 /* What becomes of the message: accept it (as it is, or with the fields
- * the hook added); refuse it (code, dsn and text of the reply: 5xx or
- * 4xx). Quarantine is the DMARC wiring's to add. */
-enum smtpd_auth_action { SMTPD_AUTH_ACCEPT, SMTPD_AUTH_REFUSE };
+ * the hook added); accept it into quarantine (local delivery files it in
+ * the recipient's Junk folder: the queue file's Q record; text says why,
+ * for the log); refuse it (code, dsn and text of the reply: 5xx or 4xx).
+ * A refusal ends the judging; quarantine lets later hooks refuse. */
+enum smtpd_auth_action { SMTPD_AUTH_ACCEPT, SMTPD_AUTH_QUARANTINE, SMTPD_AUTH_REFUSE };
 struct smtpd_auth_decision {
 	enum smtpd_auth_action action;
 	int code;

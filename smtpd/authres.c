@@ -395,11 +395,18 @@ static bool judge(struct smtpd_auth *a, buf *field)
 
 	fill_view(a, &v, results, n);
 	for (size_t i = 0; smtpd_auth_hooks[i] != NULL && i < SMTPD_AUTH_HOOKS_MAX; i++)
-		if (a->hook_state[i] != NULL && d.action == SMTPD_AUTH_ACCEPT)
+		if (a->hook_state[i] != NULL && d.action != SMTPD_AUTH_REFUSE)
 			smtpd_auth_hooks[i]->judge(a->hook_state[i], &v, field, &d);
 	free(results);
-	if (d.action == SMTPD_AUTH_ACCEPT)
+	if (d.action == SMTPD_AUTH_QUARANTINE) {
+		log_info("%s: quarantine: message from %s: %s", s->txn->qid, s->client,
+			 d.text ? d.text : "");
+		q_writer_quarantine(s->txn->writer);
+	}
+	if (d.action != SMTPD_AUTH_REFUSE) {
+		free(d.text);
 		return true;
+	}
 	log_info("%s: reject: message from %s: %d %s %s", s->txn->qid, s->client, d.code, d.dsn,
 		 d.text ? d.text : "");
 	smtpd_reply(s, d.code, d.dsn, "%s", d.text ? d.text : "Message refused");

@@ -78,6 +78,7 @@ static void smtpd_init(svc *service)
 	srv->resolver = resolver_new(c);
 	smtpd_peername_init(srv, c);
 	smtpd_authres_init(srv, c);
+	smtpd_dmarc_init(srv, c);
 	smtpd_queue_init(srv);
 	smtpd_session_init(srv);
 	log_debug("smtpd %s ready (role %s)", svc_name(service), role);
@@ -100,6 +101,7 @@ static void smtpd_stop(svc *service)
 static void smtpd_reload(svc *service)
 {
 	smtpd_tls_reload(svc_ctx(service), svc_cfg(service));
+	smtpd_dmarc_reload(svc_ctx(service));
 }
 
 int main(int argc, char **argv)

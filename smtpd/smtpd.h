@@ -14,7 +14,8 @@
  *   data.c      DATA and BDAT reception into the queue file
  *   queue.c     queue file creation, Received:, committing, triggers
  *   authres.c   SPF at MAIL, DKIM while DATA streams, Authentication-Results
- *   authhook.c  the checks that judge the SPF and DKIM verdicts (DMARC's place)
+ *   authhook.c  the checks that judge the SPF and DKIM verdicts together
+ *   dmarc.c     DMARC (RFC 7489) as such a check: policy, Junk quarantine
  *   commit.c    the commit worker threads and the batched incoming/ fsync
  *   dkimsign.c  DKIM signing of authenticated and trusted clients' mail */
 #ifndef POSTERN_SMTPD_SMTPD_H
@@ -38,6 +39,7 @@
 #include "netmatch.h"
 #include "parse.h"
 #include "passdb.h"
+#include "psl.h"
 #include "q.h"
 #include "resolve.h"
 #include "restrict.h"
@@ -54,6 +56,11 @@ struct smtpd_auth;
 /* smtpd_spf_policy: off (no check), record (Authentication-Results only),
  * reject (fail: 550 5.7.23, temperror: 451 4.7.24). */
 enum smtpd_spf_policy { SMTPD_SPF_OFF, SMTPD_SPF_RECORD, SMTPD_SPF_REJECT };
+
+/* smtpd_dmarc_policy: off (no check), record (Authentication-Results and
+ * the report line only), enforce (the domain's p=/sp=: reject 550 5.7.1,
+ * quarantine into Junk; temperror where a fail would reject: 451 4.7.1). */
+enum smtpd_dmarc_policy { SMTPD_DMARC_OFF, SMTPD_DMARC_RECORD, SMTPD_DMARC_ENFORCE };
 
 struct smtpd_server {
 	svc *service;
@@ -85,6 +92,10 @@ struct smtpd_server {
 	bool spf_permerror_reject;
 	bool dkim_verify;
 	char *authserv_id;
+	/* DMARC (dmarc.c) */
+	enum smtpd_dmarc_policy dmarc_policy;
+	char *psl_path; /* smtpd_dmarc_public_suffix_list */
+	psl_table *psl; /* NULL when DMARC is off; swapped on reload */
 	/* AUTH: off on the local socket */
 	bool auth_enabled;
 	bool tls_auth_only; /* smtpd_tls_auth_only */
@@ -295,6 +306,13 @@ void smtpd_authres_body(struct session *s, const char *data, size_t len);
  * decides to refuse the message. */
 void smtpd_authres_end(struct session *s);
 void smtpd_authres_free(struct smtpd_auth **a);
+
+/* dmarc.c: DMARC (RFC 7489) as an authhook.h hook. smtpd_dmarc_init:
+ * reads the keys, loads the Public Suffix List (after smtpd_authres_init:
+ * it makes the resolver when SPF and DKIM are both off);
+ * smtpd_dmarc_reload: loads the list again (SIGHUP). */
+void smtpd_dmarc_init(struct smtpd_server *srv, cfg *c);
+void smtpd_dmarc_reload(struct smtpd_server *srv);
 
 /* queue.c */
 /* smtpd_queue_open: creates the queue file with envelope and Received:

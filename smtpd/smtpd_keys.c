@@ -70,6 +70,10 @@ const struct cfg_key smtpd_cfg_keys[] = {
 	  "verify the DKIM signatures of mail from outside while it is received" },
 	{ "authserv_id", CFG_STR, "", CFG_NO_BOUNDS,
 	  "the authserv-id of the Authentication-Results header smtpd adds (RFC 8601); empty: myhostname" },
+	{ "smtpd_dmarc_policy", CFG_STR, "enforce", 1, 0,
+	  "DMARC of mail from outside: off, record (Authentication-Results and the report line) or enforce (reject: 550 5.7.1, quarantine: Junk folder, temperror where a fail would reject: 451 4.7.1)" },
+	{ "smtpd_dmarc_public_suffix_list", CFG_STR, "/usr/share/publicsuffix/public_suffix_list.dat", 1, 0,
+	  "the Public Suffix List file DMARC finds organisational domains with (read at start and on reload; missing: the last two labels)" },
 
 	{ NULL, CFG_STR, NULL, 0, 0, NULL },
 };

@@ -422,6 +422,7 @@ static void test_id_valid(void **state)
 		    "\nT1700000000\nSa@b\n"
 
 /* sizeof, not strlen: one case holds a NUL */
+#define GOOD_HEAD_Q(q) "POSTERN-QUEUE 1\nZ0000000000000000005\nQ" q "\nT1\nSa@b\nN1\nRP0 c@d\nX\nhello"
 #define CASE(name, text) { name, text, sizeof(text) - 1 }
 
 static const struct {
@@ -469,6 +470,9 @@ static const struct {
 	CASE("time overflow", "POSTERN-QUEUE 1\nZ0000000000000000005\nT9300000000000000000\nSa@b\nN1\nRP0 c@d\nX\nhello"),
 	CASE("bad time", "POSTERN-QUEUE 1\nZ0000000000000000005\nT-1\nSa@b\nN1\nRP0 c@d\nX\nhello"),
 	/* the top-header trailer (P record) */
+	CASE("bad folder", GOOD_HEAD_Q("X")),
+	CASE("empty folder", GOOD_HEAD_Q("")),
+	CASE("long folder", GOOD_HEAD_Q("JJ")),
 	CASE("top missing", GOOD_TOP(9) "N1\nRP0 c@d\nX\nhello"),
 	CASE("top cut short", GOOD_TOP(9) "N1\nRP0 c@d\nX\nhelloA: b\n"),
 	CASE("top without LF", GOOD_TOP(9) "N1\nRP0 c@d\nX\nhelloA: bcdefg"),
@@ -595,6 +599,43 @@ static void test_top_headers(void **state)
 	free(want);
 	free(path);
 	free(id);
+}
+
+/* quarantine: the Q record, patched at commit, read back; files without
+ * it go to the inbox. */
+static void test_quarantine(void **state)
+{
+	struct q_rcpt r = { .address = "a@b" };
+	struct q_envelope env = { .arrival = 1, .sender = "", .rcpts = &r, .nrcpts = 1 };
+	const char *old = GOOD_HEAD "N1\nRP0 c@d\nX\nhello";
+	char *err = NULL, *id, *path;
+	struct q_msg *m = NULL;
+
+	(void)state;
+	for (int junk = 0; junk < 2; junk++) {
+		q_writer *w = q_writer_new(qdir, &err);
+
+		assert_non_null(w);
+		id = xstrdup(q_writer_id(w));
+		assert_int_equal(q_writer_envelope(w, &env, &err), 0);
+		assert_int_equal(q_writer_content(w, "x\n", 2, &err), 0);
+		if (junk)
+			q_writer_quarantine(w);
+		assert_int_equal(q_writer_commit(&w, &err), 0);
+		path = q_path(qdir, Q_INCOMING, id);
+		open_ok(q_msg_open(path, &m, &err), &err);
+		assert_int_equal(m->env.quarantine, junk);
+		check_content(m, "x\n", 2);
+		q_msg_free(&m);
+		free(path);
+		free(id);
+	}
+	path = q_path(qdir, Q_INCOMING, "OldFormat0002");
+	spew(path, old, strlen(old));
+	open_ok(q_msg_open(path, &m, &err), &err);
+	assert_false(m->env.quarantine);
+	q_msg_free(&m);
+	free(path);
 }
 
 /* old_file_without_top: a file written before the P record existed. */
@@ -984,6 +1025,7 @@ int main(void)
 		cmocka_unit_test(test_id_valid),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_top_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_top_absent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),

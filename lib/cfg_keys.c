@@ -151,6 +151,16 @@ const struct cfg_key cfg_shared_keys[] = {
 	{ "log_level", CFG_STR, "info", 1, 0,
 	  "least severe messages logged: debug, info or warning" },
 
+	/* DKIM signing (lib/dkim_policy.c: smtpd signs, mailctl keygen and check) */
+	{ "dkim_sign", CFG_BOOL, "yes", CFG_NO_BOUNDS,
+	  "DKIM-sign mail of authenticated and local senders whose domain has dkim_signing_table keys" },
+	{ "dkim_signing_table", CFG_LIST, "", CFG_NO_BOUNDS,
+	  "maps of a domain (or .parent) to selector:algorithm:keyfile entries; empty = no signing" },
+	{ "dkim_signed_headers", CFG_LIST, "", CFG_NO_BOUNDS,
+	  "header fields DKIM signatures cover (oversigned); empty means the built-in list" },
+	{ "dkim_canonicalization", CFG_STR, "relaxed/relaxed", 1, 0,
+	  "DKIM canonicalization header/body: relaxed or simple each" },
+
 	{ NULL, CFG_STR, NULL, 0, 0, NULL },
 };
 

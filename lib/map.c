@@ -471,3 +471,31 @@ int map_check_values(const char *name, map_value_check_fn *check, cfg_diag_fn *d
 	map_table_free(&t);
 	return rc;
 }
+
+int map_each_entry(const char *name, map_entry_fn *fn, void *fctx, cfg_diag_fn *diag, void *ctx)
+{
+	struct build_diag bd = { .diag = diag, .ctx = ctx };
+	const struct map_backend *be;
+	map_table *t = NULL;
+	const char *path;
+	char *err = NULL;
+	struct stat st;
+	int errors = 0;
+
+	be = parse_name(name, &path, &err);
+	if (be == NULL || read_source(path, &bd, &t, &st, &err) < 0) {
+		if (err != NULL && diag != NULL)
+			diag(ctx, be == NULL ? name : path, 0, "error", err);
+		free(err);
+		free(bd.first_error);
+		return 1;
+	}
+	for (size_t i = 0; i < map_table_count(t); i++) {
+		const char *key, *value;
+
+		map_table_entry(t, i, &key, &value);
+		errors += fn(fctx, path, map_table_line(t, i), key, value);
+	}
+	map_table_free(&t);
+	return errors;
+}

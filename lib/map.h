@@ -59,4 +59,13 @@ int map_check_values(const char *name, map_value_check_fn *check, cfg_diag_fn *d
  * pointers point into line, which is modified. */
 int map_parse_line(char *line, char **key_r, char **value_r);
 
+/* map_each_entry: like map_check_values, but fn sees each entry whole:
+ * the text file (path), the line where the entry starts, key and value.
+ * fn reports what it finds itself and returns the number of errors it
+ * reported; map_each_entry returns their sum plus its own (syntax errors,
+ * a source that cannot be read, reported through diag). */
+typedef int map_entry_fn(void *fctx, const char *path, int line, const char *key,
+			 const char *value);
+int map_each_entry(const char *name, map_entry_fn *fn, void *fctx, cfg_diag_fn *diag, void *ctx);
+
 #endif

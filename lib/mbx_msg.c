@@ -138,10 +138,19 @@ int mbx_expunge(mbx *mb, size_t i)
 	return 1;
 }
 
+/* UIDs ascend strictly, so the message with uid is at most uid - first
+ * places after the first and at most last - uid places before the last:
+ * in a folder with few gaps the search starts (and mostly ends) there. */
 long mbx_find_uid(const mbx *mb, uint32_t uid)
 {
 	size_t lo = 0, hi = mb->n;
 
+	if (mb->n == 0 || uid < mb->msgs[0].m.uid || uid > mb->msgs[mb->n - 1].m.uid)
+		return -1;
+	if ((size_t)(uid - mb->msgs[0].m.uid) < hi)
+		hi = (size_t)(uid - mb->msgs[0].m.uid) + 1;
+	if ((size_t)(mb->msgs[mb->n - 1].m.uid - uid) < mb->n)
+		lo = mb->n - 1 - (size_t)(mb->msgs[mb->n - 1].m.uid - uid);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 

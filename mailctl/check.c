@@ -3,7 +3,8 @@
  * master.cf table, the daemons it names, the queue directory, the TLS
  * setup (certificates and keys load and match, not expired, SNI entries),
  * the entries of transport_maps and the DNS server list, the smtp
- * client's TLS policy and SASL password maps and its other settings. */
+ * client's TLS policy and SASL password maps and its other settings, and
+ * the DKIM signing keys (dkim_check.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,7 +163,7 @@ static int check_dns(struct mailctl *ctl, cfg *c)
 	return 1;
 }
 
-int check_all(struct mailctl *ctl, bool quiet_ok)
+int check_all(struct mailctl *ctl, bool quiet_ok, bool dns)
 {
 	cfg *c = mailctl_config(ctl);
 	char *path = fs_join(ctl->config_dir, "master.cf");
@@ -183,6 +184,7 @@ int check_all(struct mailctl *ctl, bool quiet_ok)
 		errors += check_transport_maps(c);
 		errors += check_dns(ctl, c);
 		errors += check_smtp(ctl, c);
+		errors += check_dkim(ctl, c, dns);
 	}
 	free(path);
 	if (errors == 0 && !quiet_ok)
@@ -192,9 +194,16 @@ int check_all(struct mailctl *ctl, bool quiet_ok)
 
 int cmd_check(struct mailctl *ctl, int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return check_all(ctl, false) == 0 ? 0 : 1;
+	bool dns = true;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--no-dns") != 0) {
+			fputs(mailctl_find("check")->usage, stderr);
+			return 2;
+		}
+		dns = false;
+	}
+	return check_all(ctl, false, dns) == 0 ? 0 : 1;
 }
 
 static int config_get(struct mailctl *ctl, int argc, char **argv)

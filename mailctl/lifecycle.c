@@ -82,7 +82,7 @@ int cmd_start(struct mailctl *ctl, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 
-	if (check_all(ctl, true) != 0) {
+	if (check_all(ctl, true, false) != 0) {
 		fprintf(stderr, "mailctl: not started: fix the errors above\n");
 		return 1;
 	}
@@ -164,7 +164,7 @@ int cmd_reload(struct mailctl *ctl, int argc, char **argv)
 		fprintf(stderr, "mailctl: the mail system is not running\n");
 		return 1;
 	}
-	if (check_all(ctl, true) != 0) {
+	if (check_all(ctl, true, false) != 0) {
 		fprintf(stderr, "mailctl: reload refused: fix the errors above\n");
 		return 1;
 	}

@@ -1,8 +1,8 @@
 /* mailctl.c: the Postern admin command: option parsing, the subcommand
  * table and help. The subcommands live in lifecycle.c (start, stop,
  * reload, status), check.c (check, config, map), init.c (init),
- * admin.c (domain, user, alias), passwd.c (user passwords) and queue.c
- * (queue). */
+ * admin.c (domain, user, alias), passwd.c (user passwords), queue.c
+ * (queue) and dkim.c (dkim; its checks in dkim_check.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +53,12 @@ static const struct mailctl_cmd commands[] = {
 	  "and worker pids. Exits 1 when the mail system is not running.\n",
 	  cmd_status },
 	{ "check", "validate main.cf and master.cf",
-	  "usage: mailctl [-c DIR] check\n"
+	  "usage: mailctl [-c DIR] check [--no-dns]\n"
 	  "Checks every setting, the service table, the daemons and the queue\n"
-	  "directory; prints each problem as file:line: message. Exits 1 on errors.\n",
+	  "directory, the maps' entries and the DKIM signing keys; prints each\n"
+	  "problem as file:line: message. Exits 1 on errors. Unless --no-dns, the\n"
+	  "DKIM key records published in DNS are compared with the key files\n"
+	  "(start and reload make the other checks only).\n",
 	  cmd_check },
 	{ "config", "read or change main.cf settings (like postconf)",
 	  "usage: mailctl [-c DIR] config get KEY...\n"
@@ -140,6 +143,23 @@ static const struct mailctl_cmd commands[] = {
 	  "A message being delivered (in active/) is left alone: try again when the\n"
 	  "attempt ends.\n",
 	  cmd_queue },
+	{ "dkim", "make DKIM signing keys, list them, print their DNS records",
+	  "usage: mailctl [-c DIR] dkim keygen DOMAIN SELECTOR [--ed25519] [--bits N]\n"
+	  "       mailctl [-c DIR] dkim list [DOMAIN]\n"
+	  "       mailctl [-c DIR] dkim txt DOMAIN SELECTOR\n"
+	  "       mailctl [-c DIR] dkim del DOMAIN SELECTOR [--purge]\n"
+	  "keygen writes a new private key (RSA of N bits, default 2048, or Ed25519)\n"
+	  "to CONFIG_DIR/dkim/DOMAIN.SELECTOR.key (mode 0600, mail_owner's under\n"
+	  "root), adds SELECTOR:ALGORITHM:KEYFILE to DOMAIN's entry in the first map\n"
+	  "of dkim_signing_table (set to hash:$config_directory/dkim_signing if\n"
+	  "empty), rebuilds it, and prints the TXT record to publish as a zone file\n"
+	  "line (the value in strings of at most 255 bytes). A DOMAIN of .PARENT\n"
+	  "signs the subdomains of PARENT. Several keys per domain make several\n"
+	  "signatures (e.g. one RSA, one Ed25519).\n"
+	  "list prints DOMAIN, selector, algorithm and key file of each entry.\n"
+	  "txt prints the record of an existing key again. del removes a selector\n"
+	  "from the table (--purge: and its key file).\n",
+	  cmd_dkim },
 	{ "help", "list the commands, or show one command's help",
 	  "usage: mailctl help [COMMAND]\n", cmd_help },
 };

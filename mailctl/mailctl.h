@@ -54,6 +54,7 @@ int cmd_domain(struct mailctl *ctl, int argc, char **argv);
 int cmd_user(struct mailctl *ctl, int argc, char **argv);
 int cmd_alias(struct mailctl *ctl, int argc, char **argv);
 int cmd_queue(struct mailctl *ctl, int argc, char **argv);
+int cmd_dkim(struct mailctl *ctl, int argc, char **argv);
 /* admin.c pieces init.c reuses for the demo domain: exit status, messages
  * printed. quota may be NULL. */
 int admin_domain_add(struct mailctl *ctl, const char *domain);
@@ -87,7 +88,12 @@ int passwd_remove(struct mailctl *ctl, const char *key);
 int owner_create(const char *name);
 int owner_lookup(struct mailctl *ctl, uid_t *uid_r, gid_t *gid_r);
 int owner_give_tree(const char *path, uid_t uid, gid_t gid);
-/* check_all: the checks of "mailctl check"; returns the number of errors. */
-int check_all(struct mailctl *ctl, bool quiet_ok);
+/* check_all: the checks of "mailctl check"; returns the number of errors.
+ * dns: also look up what is published (the DKIM key records). */
+int check_all(struct mailctl *ctl, bool quiet_ok, bool dns);
+/* dkim_check.c: the DKIM settings and every signing table entry's key
+ * (file:line of the table's text), with dns the published records too.
+ * Returns the number of errors (printed). */
+int check_dkim(struct mailctl *ctl, cfg *c, bool dns);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "dkimsign.h"
 #include "smtpd.h"
 
 /* HELO names are kept for Received: and logs; longer ones are cut. */
@@ -68,6 +69,7 @@ void smtpd_txn_free(struct smtpd_txn **tp)
 	buf_free(&t->header);
 	buf_free(&t->scratch);
 	smtpd_authres_free(&t->auth);
+	smtpd_sign_free(&t->sign);
 	free(t);
 }
 

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "dkimsign.h"
 #include "smtpd.h"
 
 static char *domain_name(cfg *c, const char *hostname)
@@ -70,6 +71,7 @@ static void smtpd_init(svc *service)
 	smtpd_tls_init(srv, c);
 	smtpd_auth_init(srv, c);
 	smtpd_policy_init(srv, c);
+	smtpd_sign_init(c);
 	srv->mynetworks = netmatch_new(cfg_get(c, "mynetworks"), &err);
 	if (srv->mynetworks == NULL)
 		log_fatal("mynetworks: %s", err);

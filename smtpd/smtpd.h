@@ -15,7 +15,8 @@
  *   queue.c     queue file creation, Received:, committing, triggers
  *   authres.c   SPF at MAIL, DKIM while DATA streams, Authentication-Results
  *   authhook.c  the checks that judge the SPF and DKIM verdicts (DMARC's place)
- *   commit.c    the commit worker threads and the batched incoming/ fsync */
+ *   commit.c    the commit worker threads and the batched incoming/ fsync
+ *   dkimsign.c  DKIM signing of authenticated and trusted clients' mail */
 #ifndef POSTERN_SMTPD_SMTPD_H
 #define POSTERN_SMTPD_SMTPD_H
 
@@ -146,6 +147,7 @@ struct smtpd_txn {
 	buf *header; /* the header, held until its end */
 	buf *scratch; /* decoder output */
 	struct smtpd_auth *auth; /* SPF, DKIM: NULL when not checked (authres.c) */
+	struct smtpd_sign *sign; /* DKIM signing: NULL when not signed (dkimsign.c) */
 	long long size; /* content bytes after decoding */
 };
 

@@ -722,6 +722,59 @@ static void test_open_errors(void **state)
 	free(garbage);
 }
 
+/* ---- map_each_entry ---- */
+
+struct seen {
+	int n;
+	int line[4];
+	char *key[4], *value[4];
+};
+
+static int each_one(void *fctx, const char *path, int line, const char *key, const char *value)
+{
+	struct seen *s = fctx;
+
+	assert_non_null(path);
+	assert_true(s->n < 4);
+	s->line[s->n] = line;
+	s->key[s->n] = xstrdup(key);
+	s->value[s->n] = xstrdup(value);
+	s->n++;
+	return strcmp(value, "bad") == 0; /* one error per "bad" value */
+}
+
+static void test_each_entry(void **state)
+{
+	struct fixture *f = *state;
+	char *path = path_in(f, "each"), *name = xasprintf("hash:%s", path);
+	struct seen s = { 0 };
+	struct diags d = { 0 };
+
+	write_file(path, "# comment\nOne a\n\ntwo first\n  second\nthree bad\n");
+	assert_int_equal(map_each_entry(name, each_one, &s, collect, &d), 1);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.line[0], 2);
+	assert_string_equal(s.key[0], "one");
+	assert_int_equal(s.line[1], 4);
+	assert_string_equal(s.value[1], "first second");
+	assert_int_equal(s.line[2], 6);
+	for (int i = 0; i < s.n; i++) {
+		free(s.key[i]);
+		free(s.value[i]);
+	}
+	/* a missing source is one error through diag, fn never called */
+	s.n = 0;
+	unlink(path);
+	assert_int_equal(map_each_entry(name, each_one, &s, collect, &d), 1);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.severity[0], "error");
+	diags_free(&d);
+	free(name);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -737,6 +790,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_short, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_each_entry, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -97,7 +97,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	unlink(records_path);
+	if (records_path != NULL)
+		unlink(records_path);
 	free(records_path);
 	free(rsa_record);
 	dkim_key_free(&rsa_key);

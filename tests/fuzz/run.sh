@@ -20,7 +20,7 @@ if [ "${1:-}" = "-t" ]; then
 	seconds=$2
 	shift 2
 fi
-targets=${*:-"addr attr cfg mcf map_line strm netmatch q sasl uidlist pop3_msgout pop3_session dot smtp_reply qreason route mime imapcmd imapseq mutf7 imapcache imapsearch imapfetch mfolder imapbox imapd_session spf dkim dmarc authres dkim_policy"}
+targets=${*:-"addr attr cfg mcf map_line strm netmatch q sasl uidlist pop3_msgout pop3_session dot smtp_reply qreason route mime imapcmd imapseq mutf7 imapcache imapsearch imapfetch mfolder imapbox imapd_session spf dkim dmarc authres dkim_policy arc"}
 work=${FUZZ_WORK:-${TMPDIR:-/tmp}/postern-fuzz}
 CC=${CC_FUZZ:-clang}
 

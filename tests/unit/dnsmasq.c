@@ -83,14 +83,32 @@ int dnsmasq_run(int port, const char *const *records, pid_t *pid_r)
 		return -1;
 	}
 	*pid_r = start(port, records);
-	for (int i = 0; i < 500 && !tcp_ready(port); i++)
+	for (int i = 0; i < 500 && !tcp_ready(port); i++) {
+		if (waitpid(*pid_r, NULL, WNOHANG) == *pid_r) { /* it could not bind */
+			fprintf(stderr, "dnsmasq exited at start on port %d\n", port);
+			*pid_r = 0;
+			return -1;
+		}
 		usleep(10000);
-	if (!tcp_ready(port)) {
+	}
+	if (!tcp_ready(port) || waitpid(*pid_r, NULL, WNOHANG) == *pid_r) {
 		fprintf(stderr, "dnsmasq did not come up on port %d\n", port);
 		dnsmasq_stop(pid_r);
 		return -1;
 	}
 	return 0;
+}
+
+int dnsmasq_start(const char *const *records, int *port_r, pid_t *pid_r)
+{
+	for (int tries = 0; tries < DNSMASQ_TRIES; tries++) {
+		*port_r = dnsmasq_free_udp_port(NULL);
+		if (dnsmasq_run(*port_r, records, pid_r) == 0)
+			return 0;
+		if (access(DNSMASQ, X_OK) != 0)
+			break;
+	}
+	return -1;
 }
 
 void dnsmasq_stop(pid_t *pid)

@@ -17,6 +17,11 @@ int dnsmasq_free_udp_port(int *fd_r);
  * ended) and waits until it answers; 0 with the pid, or -1 (logged on
  * stderr) when it is missing or does not come up. */
 int dnsmasq_run(int port, const char *const *records, pid_t *pid_r);
+/* dnsmasq_start: dnsmasq_run on a free port, tried again on another
+ * when a test running in parallel took the port first (up to
+ * DNSMASQ_TRIES); 0 with *port_r and *pid_r, or -1. */
+#define DNSMASQ_TRIES 5
+int dnsmasq_start(const char *const *records, int *port_r, pid_t *pid_r);
 void dnsmasq_stop(pid_t *pid);
 
 #endif

@@ -39,9 +39,8 @@ static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 
-	f->port = dnsmasq_free_udp_port(NULL);
 	f->silent_port = dnsmasq_free_udp_port(&f->silent_fd);
-	if (dnsmasq_run(f->port, records, &f->pid) < 0)
+	if (dnsmasq_start(records, &f->port, &f->pid) < 0)
 		return -1;
 	f->loop = ev_loop_new();
 	f->psl = psl_fallback(); /* example.com is the org domain either way */

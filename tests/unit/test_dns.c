@@ -191,9 +191,8 @@ static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 
-	f->port = dnsmasq_free_udp_port(NULL);
 	f->silent_port = dnsmasq_free_udp_port(&f->silent_fd);
-	if (dnsmasq_run(f->port, records, &f->pid) < 0)
+	if (dnsmasq_start(records, &f->port, &f->pid) < 0)
 		return -1;
 	f->loop = ev_loop_new();
 	f->r = resolver(f, f->port, 3000, 100);
@@ -542,7 +541,7 @@ static void test_cache(void **state)
 	assert_int_equal(res->status, DNS_FOUND);
 	dns_result_free(&res);
 
-	dnsmasq_stop(f); /* from now on only the cache answers */
+	dnsmasq_stop(&f->pid); /* from now on only the cache answers */
 	res = ask(f, f->r, "MAIL3.test.example.", DNS_A);
 	assert_int_equal(res->status, DNS_FOUND);
 	check_texts(res, "192.0.2.12");

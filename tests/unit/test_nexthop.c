@@ -111,9 +111,8 @@ static int group_setup(void **state)
 {
 	(void)state;
 	fx = xcalloc(1, sizeof(*fx));
-	fx->port = dnsmasq_free_udp_port(NULL);
 	fx->silent_port = dnsmasq_free_udp_port(&fx->silent_fd);
-	if (dnsmasq_run(fx->port, records, &fx->pid) < 0)
+	if (dnsmasq_start(records, &fx->port, &fx->pid) < 0)
 		return -1;
 	fx->loop = ev_loop_new();
 	fx->dns = resolver(fx->port, 3000, 100);

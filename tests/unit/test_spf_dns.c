@@ -63,17 +63,11 @@ static dns_resolver *make_resolver(ev_loop *loop, int port, unsigned timeout_ms)
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	int port = dnsmasq_free_udp_port(NULL);
+	int port;
 	int silent_port = dnsmasq_free_udp_port(&f->silent_fd);
-	int tries = 0;
 
-	/* the free port can be taken (for TCP, too) before dnsmasq binds it
-	 * by tests running in parallel: try a few ports */
-	while (dnsmasq_run(port, records, &f->pid) < 0) {
-		if (++tries == 5)
-			return -1;
-		port = dnsmasq_free_udp_port(NULL);
-	}
+	if (dnsmasq_start(records, &port, &f->pid) < 0)
+		return -1;
 	f->loop = ev_loop_new();
 	f->r = make_resolver(f->loop, port, 3000);
 	f->silent = make_resolver(f->loop, silent_port, 300);

@@ -26,19 +26,6 @@ struct arc_sealer {
 	dkim_body *body;
 };
 
-static bool name_ok(const char *s, const char *extra)
-{
-	if (s == NULL || *s == '\0' || strlen(s) > 253)
-		return false;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      strchr(extra, c) != NULL))
-			return false;
-	}
-	return true;
-}
-
 /* authres_ok: printable text with a ';' after the authserv-id, no line
  * breaks (we fold nothing in it). */
 static bool authres_ok(const char *a)
@@ -55,22 +42,16 @@ static bool authres_ok(const char *a)
 static int check_params(const struct arc_seal_params *p, char **err_r)
 {
 	const char *const *h = p->headers != NULL ? p->headers : dkim_default_headers;
-	bool from = false;
 
 	*err_r = NULL;
-	if (!name_ok(p->domain, "-._") || !name_ok(p->selector, "-._"))
+	if (!dkim_tag_name_ok(p->domain, "-._") || !dkim_tag_name_ok(p->selector, "-._"))
 		*err_r = xstrdup("bad or missing domain or selector");
 	else if (p->key == NULL)
 		*err_r = xstrdup("no key");
 	else if (!authres_ok(p->authres))
 		*err_r = xstrdup("bad Authentication-Results text");
-	for (; *err_r == NULL && *h != NULL; h++) {
-		if (!name_ok(*h, "-_.!#$%&'*+^`|~") || strcasecmp(*h, "ARC-Seal") == 0)
-			*err_r = xasprintf("bad header name %s", *h);
-		from |= strcasecmp(*h, "From") == 0;
-	}
-	if (*err_r == NULL && !from)
-		*err_r = xstrdup("the signed headers must include From");
+	if (*err_r == NULL)
+		dkim_check_signed_headers(h, "ARC-Seal", err_r);
 	return *err_r == NULL ? 0 : -1;
 }
 

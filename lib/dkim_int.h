@@ -99,4 +99,13 @@ int dkim_sig_verify(EVP_PKEY *pkey, enum dkim_alg alg, const unsigned char diges
  * appends to out, returns 0 or -1. */
 int dkim_b64_decode(buf *out, const char *in);
 
+/* dkim_tag_name_ok: a domain, selector or header name (letters, digits
+ * and the bytes of extra, at most 253) that can be written into a tag
+ * value without breaking the tag list. */
+bool dkim_tag_name_ok(const char *s, const char *extra);
+/* dkim_check_signed_headers: a signer's h= list (NULL ended): every name
+ * writable, none equal to forbidden (NULL: none; ARC-Seal for an
+ * ARC-Message-Signature), From among them. 0, or -1 with *err_r. */
+int dkim_check_signed_headers(const char *const *h, const char *forbidden, char **err_r);
+
 #endif

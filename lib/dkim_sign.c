@@ -46,9 +46,7 @@ dkim_signer *dkim_signer_new(void)
 	return xcalloc(1, sizeof(dkim_signer));
 }
 
-/* name_ok: a domain, selector or header name we can write into a tag
- * value without breaking the tag list. */
-static bool name_ok(const char *s, const char *extra)
+bool dkim_tag_name_ok(const char *s, const char *extra)
 {
 	if (s == NULL || *s == '\0' || strlen(s) > 253)
 		return false;
@@ -64,22 +62,35 @@ static bool name_ok(const char *s, const char *extra)
 static int check_params(const struct dkim_sign_params *p, char **err_r)
 {
 	const char *const *h = p->headers != NULL ? p->headers : dkim_default_headers;
-	bool from = false;
 
-	if (!name_ok(p->domain, "-._") || !name_ok(p->selector, "-._"))
+	if (!dkim_tag_name_ok(p->domain, "-._") || !dkim_tag_name_ok(p->selector, "-._"))
 		*err_r = xstrdup("bad or missing domain or selector");
 	else if (p->key == NULL)
 		*err_r = xstrdup("no key");
-	else if (p->identity != NULL && !name_ok(p->identity, "-._@+=!#$%&'*/?^`{|}~"))
+	else if (p->identity != NULL && !dkim_tag_name_ok(p->identity, "-._@+=!#$%&'*/?^`{|}~"))
 		*err_r = xstrdup("bad identity");
-	for (; *err_r == NULL && *h != NULL; h++) {
-		if (!name_ok(*h, "-_.!#$%&'*+^`|~"))
+	if (*err_r == NULL)
+		dkim_check_signed_headers(h, NULL, err_r);
+	return *err_r == NULL ? 0 : -1;
+}
+
+int dkim_check_signed_headers(const char *const *h, const char *forbidden, char **err_r)
+{
+	bool from = false;
+
+	for (; *h != NULL; h++) {
+		if (!dkim_tag_name_ok(*h, "-_.!#$%&'*+^`|~") ||
+		    (forbidden != NULL && strcasecmp(*h, forbidden) == 0)) {
 			*err_r = xasprintf("bad header name %s", *h);
+			return -1;
+		}
 		from |= strcasecmp(*h, "From") == 0;
 	}
-	if (*err_r == NULL && !from)
+	if (!from) {
 		*err_r = xstrdup("the signed headers must include From");
-	return *err_r == NULL ? 0 : -1;
+		return -1;
+	}
+	return 0;
 }
 
 int dkim_signer_add(dkim_signer *s, const struct dkim_sign_params *p, char **err_r)

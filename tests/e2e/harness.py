@@ -446,6 +446,42 @@ class Instance:
             lines.append("%d %s %s %s" % (pid, state, wchan, cmdline))
         return "\n".join(lines)
 
+    def describe_sockets(self, pid):
+        """What a stalled process waits for: each epoll set's registered fds
+        with their event masks (/proc/PID/fdinfo), and each TCP socket's
+        send and receive queues (/proc/net/tcp*), for a failed wait."""
+        queues = {}
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                with open(table) as f:
+                    for row in f.read().splitlines()[1:]:
+                        col = row.split()
+                        queues[col[9]] = "%s -> %s st %s tx:rx %s" % (col[1], col[2], col[3], col[4])
+            except OSError:
+                pass
+        lines = []
+        fd_dir = "/proc/%d/fd" % pid
+        try:
+            fds = sorted(os.listdir(fd_dir), key=int)
+        except OSError:
+            return "(no /proc/%d)" % pid
+        for fd in fds:
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inode = target[8:-1]
+                lines.append("fd %s %s %s" % (fd, target, queues.get(inode, "")))
+            elif "eventpoll" in target:
+                try:
+                    with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                        watched = [ln for ln in f.read().splitlines() if ln.startswith("tfd:")]
+                except OSError:
+                    watched = []
+                lines.append("fd %s epoll: %s" % (fd, "; ".join(watched)))
+        return "\n".join(lines)
+
     def log(self):
         try:
             with open(os.path.join(self.dir, "etc", "log", "maillog")) as f:

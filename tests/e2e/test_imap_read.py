@@ -705,14 +705,16 @@ class TestTrouble(ReadBase):
         try:
             u, t = e.until("e1")
         except TimeoutError:
-            raise AssertionError("FETCH stalled for 60 s; server log:\n%s\n%s" % (
-                "\n".join(self.inst.log().splitlines()[-40:]), self.inst.describe_processes()))
+            raise AssertionError("FETCH stalled for 60 s" + self.stall_report())
         self.assertEqual(t, "e1 OK Fetch completed.")
         self.assertEqual(seen_files(), 0)
         c = self.raw("carol", "Unread")
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         c.send("f1 FETCH 1:* BODY[]\r\n")
-        first = read_response(c.file)
+        try:
+            first = read_response(c.file)
+        except TimeoutError:
+            raise AssertionError("FETCH gave nothing in 20 s" + self.stall_report())
         self.assertTrue(first.startswith(b"* 1 FETCH ("), first[:80])
         self.assertIn(b"FLAGS (\\Seen", first)
         time.sleep(0.5)  # let the server run into the full socket
@@ -734,16 +736,27 @@ class TestTrouble(ReadBase):
         u, t = c.cmd("FETCH 1:2 RFC822.HEADER")
         self.assertNotIn("FLAGS", "\n".join(u))
 
+    def stall_report(self):
+        """The server's log, processes, and imapd's sockets and epoll set."""
+        pids = [p for p in self.inst.processes() if self.is_imapd(p)]
+        return "; server log:\n%s\n%s\n%s" % (
+            "\n".join(self.inst.log().splitlines()[-40:]), self.inst.describe_processes(),
+            "\n".join(self.inst.describe_sockets(p) for p in pids))
+
+    @staticmethod
+    def is_imapd(pid):
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                return b"imapd" in f.read().split(b"\0")[0]
+        except OSError:
+            return False
+
     def imapd_pid(self):
         c = self.raw("dave", None)
         c.close()
         for pid in self.inst.processes():
-            try:
-                with open("/proc/%d/cmdline" % pid, "rb") as f:
-                    if b"imapd" in f.read().split(b"\0")[0]:
-                        return pid
-            except OSError:
-                pass
+            if self.is_imapd(pid):
+                return pid
         raise RuntimeError("no imapd: %s" % self.inst.describe_processes())
 
 

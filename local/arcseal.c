@@ -27,6 +27,7 @@ struct local_arc {
 	dkim_policy *policy; /* NULL: sealing off */
 	char *authserv_id;
 	char *fallback; /* mydomain */
+	bool enabled; /* arc_seal */
 	bool warned; /* "no key" logged */
 };
 
@@ -49,7 +50,8 @@ void local_arc_init(struct local *l)
 
 	a->authserv_id = xstrdup(*id != '\0' ? id : cfg_get(l->config, "myhostname"));
 	a->fallback = fallback_domain(l->config);
-	if (cfg_get_bool(l->config, "arc_seal")) {
+	a->enabled = cfg_get_bool(l->config, "arc_seal");
+	if (a->enabled) {
 		a->policy = dkim_policy_new(l->config, &err);
 		if (err != NULL) {
 			log_warn("ARC sealing off: %s", err);
@@ -141,8 +143,7 @@ static const char *arc_clause(const char *value, size_t *len_r)
 		} else if (*p == ';' && depth == 0) {
 			const char *q = p + 1;
 
-			while (*q == ' ' || *q == '\t')
-				q++;
+			q += strspn(q, " \t\r\n");
 			if (strncasecmp(q, "arc=", 4) == 0) {
 				q += 4;
 				*len_r = strcspn(q, " \t;(");
@@ -310,7 +311,7 @@ int local_arc_seal(struct local *l, const struct q_msg *msg, int rcpt, q_writer 
 	enum dkim_policy_result r;
 	int chain, rc = 0;
 
-	if (a == NULL || a->policy == NULL || (authres = our_authres(msg, a->authserv_id)) == NULL)
+	if (a == NULL || !a->enabled || (authres = our_authres(msg, a->authserv_id)) == NULL)
 		return 0;
 	chain = chain_of(authres);
 	if (chain < 0) {
@@ -318,7 +319,9 @@ int local_arc_seal(struct local *l, const struct q_msg *msg, int rcpt, q_writer 
 		free(authres);
 		return 0;
 	}
-	r = find_key(a, msg->env.rcpts[rcpt].address, &domain, &selector, &key, &err);
+	r = a->policy != NULL ? find_key(a, msg->env.rcpts[rcpt].address, &domain, &selector,
+					 &key, &err)
+			      : DKIM_POLICY_NONE;
 	if (r == DKIM_POLICY_SIGN) {
 		memset(&p, 0, sizeof(p));
 		p.domain = domain;
@@ -330,8 +333,8 @@ int local_arc_seal(struct local *l, const struct q_msg *msg, int rcpt, q_writer 
 		rc = -1;
 	} else if (!a->warned) {
 		a->warned = true;
-		log_info("no dkim_signing_table key for %s or %s: forwarded mail goes unsealed "
-			 "(logged once)", msg->env.rcpts[rcpt].address, a->fallback);
+		log_info("%s: no dkim_signing_table key for %s or %s: forwarded mail goes unsealed "
+			 "(logged once)", msg->id, msg->env.rcpts[rcpt].address, a->fallback);
 	}
 	dkim_key_free(&key);
 	free(domain);

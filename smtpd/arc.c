@@ -20,6 +20,7 @@
 struct arc_state {
 	struct session *s;
 	arc_verifier *v;
+	bool finishing; /* arc_verify_finish was called */
 	bool done; /* the verdict is in */
 };
 
@@ -70,8 +71,11 @@ static bool arc_wait(void *state)
 {
 	struct arc_state *st = state;
 
-	if (st->v != NULL && !st->done && arc_verify_finish(st->v, on_verdict, st) == 1)
-		st->done = true;
+	if (st->v != NULL && !st->done && !st->finishing) {
+		st->finishing = true;
+		if (arc_verify_finish(st->v, on_verdict, st) == 1)
+			st->done = true;
+	}
 	return st->done;
 }
 

@@ -51,7 +51,8 @@ struct smtpd_auth_decision {
  * skipped). body: body bytes as they stream (may be NULL; the empty
  * line after the header is not passed). wait: the content is complete; returns true when the hook's
  * answers are in, else false and calls smtpd_authres_hook_ready(s) once
- * they are (never from inside wait). judge: every verdict is in: may add
+ * they are (never from inside wait); after any hook's ready call wait is
+ * asked again, so a second call must only report. judge: every verdict is in: may add
  * clauses with authres_add to field and fill decision (which starts as
  * accept). free: the message is done (also when the session ends
  * first): cancels what runs. */

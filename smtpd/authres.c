@@ -465,8 +465,10 @@ void smtpd_authres_hook_ready(struct session *s)
 
 	if (a == NULL)
 		return;
+	/* ask each hook still out again: one hook's answer is not another's */
 	for (size_t i = 0; smtpd_auth_hooks[i] != NULL && i < SMTPD_AUTH_HOOKS_MAX; i++)
-		a->hook_pending[i] = false;
+		if (a->hook_pending[i])
+			a->hook_pending[i] = !smtpd_auth_hooks[i]->wait(a->hook_state[i]);
 	auth_step(a);
 }
 

@@ -6,6 +6,7 @@ local seals the copies it forwards.
 Two instances on a RelayNet (dnsmasq serves the keys): A hosts
 example.test (alice, and the alias fwd@example.test -> bob@example.net,
 with an RSA key made by `mailctl dkim keygen`), B hosts example.net (bob).
+example.org is a local zone too (the list's key; no DMARC record).
 Neither trusts a loopback client (mynetworks 10.0.0.0/8), so the test's
 mail and A's relayed copy are checked as mail from outside.
 (a) A message sealed by dkimpy's arc_sign (tests/arc_interop.py under
@@ -13,7 +14,10 @@ mail and A's relayed copy are checked as mail from outside.
 its body changed after sealing, arc=fail; without a set, arc=none.
 (b) A message to fwd@example.test is forwarded by A's local to B: B's
 copy carries A's set (i=1, cv=none), dkimpy's arc_verify accepts it, and
-B's Authentication-Results says arc=pass."""
+B's Authentication-Results says arc=pass. A list message (dkimpy's set at
+i=1) forwarded the same way gets A's set at i=2 with cv=pass; a changed one
+gets cv=fail and fails at B. B has no key: its alias back@example.net
+forwards to alice at A unsealed, with one log line."""
 import base64
 import os
 import re
@@ -67,19 +71,21 @@ class ArcTests(unittest.TestCase):
     def setUpClass(cls):
         if not available():
             raise unittest.SkipTest(NOT_BUILT)
-        net = cls.net = RelayNet(local=("example.net", "example.test"))
+        net = cls.net = RelayNet(local=("example.net", "example.test", "example.org"))
         addr_a, addr_b = net.address(), net.address()
         net.add(("A", "mail.example.net", addr_b), ("MX", "example.net", "mail.example.net", 10),
                 ("A", "mail.example.test", addr_a),
                 ("MX", "example.test", "mail.example.test", 10))
-        net.route("example.net")
+        net.route("example.net", "example.test")
         cls.a = cls.b = None
         try:
             cls.a = relay_instance(net, addr_a, "example.test", users=("alice",), main=FAST)
             cls.b = relay_instance(net, addr_b, "example.net", users=("bob",), main=FAST)
-            res = cls.a.ctl("alias", "add", "fwd@example.test", "bob@example.net")
-            if res.returncode != 0:
-                raise RuntimeError(res.stderr)
+            for inst, alias, target in ((cls.a, "fwd@example.test", "bob@example.net"),
+                                        (cls.b, "back@example.net", "alice@example.test")):
+                res = inst.ctl("alias", "add", alias, target)
+                if res.returncode != 0:
+                    raise RuntimeError(res.stderr)
             cls.records = {}
             res = cls.a.ctl("dkim", "keygen", "example.test", "a1")
             if res.returncode != 0:
@@ -150,6 +156,8 @@ class ArcTests(unittest.TestCase):
         self.send(self.a, "alice@example.test", self.seal(self.message("sealed", "alice@example.test")))
         ar = self.ours(self.raw(self.a, "alice@example.test", "sealed"), "mail.example.test")
         self.assertIn("arc=pass header.d=" + LIST, ar)
+        # each hook waited for its own answers (no DMARC policy: none)
+        self.assertIn("dmarc=none", ar)
 
     def test_tampered_fails(self):
         text = self.seal(self.message("tampered", "alice@example.test"))
@@ -164,6 +172,49 @@ class ArcTests(unittest.TestCase):
         self.assertIn("arc=none", ar)
 
     # --- (b) sealing on forwarding --------------------------------------
+    def dkimpy_verify(self, data, name):
+        tmp = self.b.path(name + ".eml")
+        with open(tmp, "wb") as f:
+            f.write(data.replace(b"\n", b"\r\n"))
+        rec = self.b.path(name + ".records")
+        with open(rec, "w") as f:
+            for rname, value in self.records.items():
+                f.write("%s. %s\n" % (rname, value))
+        return subprocess.run(["/usr/bin/python3", INTEROP, "verify", tmp, rec],
+                              capture_output=True, text=True, timeout=60)
+
+    def test_forward_of_a_chain(self):
+        text = self.seal(self.message("chain", "fwd@example.test"))
+        self.send(self.a, "fwd@example.test", text)
+        data = self.raw(self.b, "bob@example.net", "chain")
+        seals = fields(data, "ARC-Seal")
+        self.assertEqual(len(seals), 2, "%s\nA: %s" % (data.decode(), self.a.log()))
+        self.assertRegex(seals[0], r"\bi=2;.*\bcv=pass\b.*\bd=example\.test\b")
+        self.assertRegex(fields(data, "ARC-Authentication-Results")[0],
+                         r"i=2; mail\.example\.test;.*arc=pass header\.d=" + re.escape(LIST))
+        self.assertIn("arc=pass header.d=example.test", self.ours(data, "mail.example.net"))
+        res = self.dkimpy_verify(data, "chain")
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+
+    def test_forward_of_a_broken_chain(self):
+        text = self.seal(self.message("broken chain", "fwd@example.test"))
+        self.send(self.a, "fwd@example.test", text.replace(b"second line", b"2nd line"))
+        data = self.raw(self.b, "bob@example.net", "broken chain")
+        seals = fields(data, "ARC-Seal")
+        self.assertEqual(len(seals), 2, "%s\nA: %s" % (data.decode(), self.a.log()))
+        self.assertRegex(seals[0], r"\bi=2;.*\bcv=fail\b")
+        self.assertIn("arc=fail", self.ours(data, "mail.example.net"))
+        self.assertNotEqual(self.dkimpy_verify(data, "broken").returncode, 0)
+
+    def test_no_key_forwards_unsealed(self):
+        for n in (1, 2):
+            self.send(self.b, "back@example.net", self.message("unsealed %d" % n,
+                                                               "back@example.net"))
+            data = self.raw(self.a, "alice@example.test", "unsealed %d" % n)
+            self.assertEqual(fields(data, "ARC-Seal"), [], data)
+            self.assertIn("arc=none", self.ours(data, "mail.example.test"))
+        self.assertEqual(self.b.log().count("forwarded mail goes unsealed"), 1, self.b.log())
+
     def test_forward_is_sealed(self):
         self.send(self.a, "fwd@example.test", self.message("forwarded", "fwd@example.test"))
         data = self.raw(self.b, "bob@example.net", "forwarded")
@@ -179,16 +230,9 @@ class ArcTests(unittest.TestCase):
         self.assertIn(b"ARC-Authentication-Results: i=1; mail.example.test;\n\tdkim=none;\n"
                       b"\tarc=none;", data)
         self.assertIn("arc=pass header.d=example.test", self.ours(data, "mail.example.net"))
+        self.assertIn("dmarc=none", self.ours(data, "mail.example.net"))
         # dkimpy agrees on the message as B delivered it
-        tmp = self.b.path("forwarded.eml")
-        with open(tmp, "wb") as f:
-            f.write(data.replace(b"\n", b"\r\n"))
-        rec = self.b.path("forwarded.records")
-        with open(rec, "w") as f:
-            for name, value in self.records.items():
-                f.write("%s. %s\n" % (name, value))
-        res = subprocess.run(["/usr/bin/python3", INTEROP, "verify", tmp, rec],
-                             capture_output=True, text=True, timeout=60)
+        res = self.dkimpy_verify(data, "forwarded")
         self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
         self.assertTrue(self.a.wait_log("arc-sealed d=example.test s=a1 cv=none"), self.a.log())
 

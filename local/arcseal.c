@@ -231,26 +231,6 @@ static int stream_body(const struct q_msg *msg, off_t pos, arc_sealer *s)
 	return 0;
 }
 
-/* add_fields: the sealer's CRLF fields as top fields with LF ends. */
-static int add_fields(q_writer *w, const buf *fields, char **err_r)
-{
-	const char *p = buf_cstr(fields), *end = p + buf_len(fields);
-	buf *f = buf_new(1024);
-	int rc = 0;
-
-	while (p < end && rc == 0) {
-		const char *e = field_end(p, end);
-
-		buf_reset(f);
-		for (; p < e; p++)
-			if (*p != '\r')
-				buf_putc(f, *p);
-		rc = q_writer_top_header(w, buf_cstr(f), err_r);
-	}
-	buf_free(&f);
-	return rc;
-}
-
 /* ---- sealing ---- */
 
 /* find_key: the key for the alias's domain, else the fallback's. */
@@ -283,7 +263,7 @@ static int seal(const struct q_msg *msg, const char *authres, enum arc_result ch
 	s = arc_sealer_new(p, &err);
 	if (s != NULL && read_header(msg, hdr, &body, &why) == 0 && stream_body(msg, body, s) == 0 &&
 	    arc_sealer_finish(s, buf_cstr(hdr), buf_len(hdr), chain, out, &err) == 0) {
-		rc = add_fields(w, out, err_r);
+		rc = q_writer_top_fields(w, buf_cstr(out), buf_len(out), err_r);
 		if (rc == 0)
 			log_info("%s: arc-sealed d=%s s=%s cv=%s", msg->id, p->domain, p->selector,
 				 arc_result_name(chain));

@@ -8,6 +8,7 @@
  * is deferred. Key: arc_seal. */
 #include "local.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -175,8 +176,9 @@ static int chain_of(const char *authres)
 
 /* read_header: the header block of msg as delivered (top fields, then
  * the content's header) into hdr, *body_r the position after the empty
- * line. 0, or -1 (*why_r static) when unreadable or too long. */
-static int read_header(const struct q_msg *msg, buf *hdr, off_t *body_r, const char **why_r)
+ * line. 0, -1 when the file cannot be read (errno), -2 when the header is
+ * too long to seal. */
+static int read_header(const struct q_msg *msg, buf *hdr, off_t *body_r)
 {
 	char chunk[ARCSEAL_CHUNK];
 	off_t pos = 0, size = q_msg_size(msg);
@@ -187,7 +189,8 @@ static int read_header(const struct q_msg *msg, buf *hdr, off_t *body_r, const c
 		size_t old = buf_len(hdr), from = old > 0 ? old - 1 : 0;
 
 		if (n <= 0) {
-			*why_r = "cannot read the queue file";
+			if (n == 0)
+				errno = EIO; /* shorter than its envelope says */
 			return -1;
 		}
 		buf_append(hdr, chunk, (size_t)n);
@@ -205,10 +208,8 @@ static int read_header(const struct q_msg *msg, buf *hdr, off_t *body_r, const c
 			buf_truncate(hdr, hlen);
 			return 0;
 		}
-		if (buf_len(hdr) > ARCSEAL_MAX_HEADER) {
-			*why_r = "header too long";
-			return -1;
-		}
+		if (buf_len(hdr) > ARCSEAL_MAX_HEADER)
+			return -2;
 	}
 	*body_r = size; /* header only */
 	return 0;
@@ -223,8 +224,11 @@ static int stream_body(const struct q_msg *msg, off_t pos, arc_sealer *s)
 	while (pos < size) {
 		ssize_t n = q_msg_pread(msg, chunk, sizeof(chunk), pos);
 
-		if (n <= 0)
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
 			return -1;
+		}
 		arc_sealer_body(s, chunk, (size_t)n);
 		pos += n;
 	}
@@ -247,36 +251,56 @@ static enum dkim_policy_result find_key(struct local_arc *a, const char *alias, 
 	return r;
 }
 
+/* seal_with: the set for msg, sealed by s, into out. 0; 1 when the
+ * message cannot be sealed (its fault: *err_r says why, heap); -1 when
+ * the queue file cannot be read (*err_r). */
+static int seal_with(arc_sealer *s, const struct q_msg *msg, enum arc_result chain, buf *out,
+		     char **err_r)
+{
+	buf *hdr = buf_new(8192);
+	off_t body = 0;
+	int rc = read_header(msg, hdr, &body);
+
+	if (rc == -2) {
+		*err_r = xstrdup("header too long");
+		rc = 1;
+	} else if (rc < 0 || stream_body(msg, body, s) < 0) {
+		*err_r = xasprintf("ARC seal: cannot read %s: %s", msg->path, strerror(errno));
+		rc = -1;
+	} else if (arc_sealer_finish(s, buf_cstr(hdr), buf_len(hdr), chain, out, err_r) < 0) {
+		rc = 1;
+	}
+	buf_free(&hdr);
+	return rc;
+}
+
 /* seal: the set for a message with our field authres and chain. 0 (the
  * fields added, or the message's fault: logged, unsealed) or -1. */
 static int seal(const struct q_msg *msg, const char *authres, enum arc_result chain,
 		struct arc_seal_params *p, q_writer *w, char **err_r)
 {
-	buf *hdr = buf_new(8192), *out = buf_new(4096);
-	const char *why = NULL;
+	buf *out = buf_new(4096);
 	char *err = NULL;
-	off_t body = 0;
 	arc_sealer *s;
-	int rc = 0;
+	int rc;
 
 	p->authres = authres;
 	s = arc_sealer_new(p, &err);
-	if (s != NULL && read_header(msg, hdr, &body, &why) == 0 && stream_body(msg, body, s) == 0 &&
-	    arc_sealer_finish(s, buf_cstr(hdr), buf_len(hdr), chain, out, &err) == 0) {
-		rc = q_writer_top_fields(w, buf_cstr(out), buf_len(out), err_r);
-		if (rc == 0)
-			log_info("%s: arc-sealed d=%s s=%s cv=%s", msg->id, p->domain, p->selector,
-				 arc_result_name(chain));
-	} else if (why != NULL && strcmp(why, "cannot read the queue file") == 0) {
-		*err_r = xasprintf("ARC seal: %s", why);
-		rc = -1;
+	rc = s != NULL ? seal_with(s, msg, chain, out, &err) : 1;
+	if (rc == 0)
+		rc = q_writer_top_fields(w, buf_cstr(out), buf_len(out), &err);
+	if (rc == 0) {
+		log_info("%s: arc-sealed d=%s s=%s cv=%s", msg->id, p->domain, p->selector,
+			 arc_result_name(chain));
+	} else if (rc == 1) {
+		log_warn("%s: forwarded unsealed: %s", msg->id, err);
+		rc = 0;
 	} else {
-		log_warn("%s: forwarded unsealed: %s", msg->id,
-			 err != NULL ? err : why != NULL ? why : "cannot read the queue file");
+		*err_r = err;
+		err = NULL;
 	}
 	free(err);
 	arc_sealer_free(&s);
-	buf_free(&hdr);
 	buf_free(&out);
 	return rc;
 }

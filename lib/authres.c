@@ -115,6 +115,17 @@ void authres_add(buf *out, const char *method, const char *result, const char *r
 	}
 }
 
+void authres_comment(buf *out, const char *text)
+{
+	buf_puts(out, " (");
+	for (size_t i = 0; text[i] != '\0' && i < 256; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		buf_putc(out, c < 32 || c >= 127 || c == '(' || c == ')' || c == '\\' ? '?' : c);
+	}
+	buf_putc(out, ')');
+}
+
 void authres_end(buf *out)
 {
 	/* every clause starts with ";\n\t"; a value never holds a line end */

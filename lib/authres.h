@@ -26,6 +26,11 @@ void authres_begin(buf *out, const char *authserv_id);
  * reason may be NULL; nprops may be 0. */
 void authres_add(buf *out, const char *method, const char *result, const char *reason,
 		 const struct authres_prop *props, size_t nprops);
+/* authres_comment: " (text)" after the last clause, for what has no
+ * registered property (ARC's instance and sealer domain); parentheses,
+ * backslashes, control and 8-bit bytes of text become '?', at most 256
+ * bytes are used. */
+void authres_comment(buf *out, const char *text);
 /* authres_end: "; none" when no clause was added, then the final LF. */
 void authres_end(buf *out);
 

@@ -83,12 +83,11 @@ static void arc_judge(void *state, const struct smtpd_auth_view *view, buf *fiel
 		      struct smtpd_auth_decision *d)
 {
 	struct arc_state *st = state;
-	const char *qid = st->s->txn->qid;
-	struct authres_prop p = { "header.d", NULL };
+	const char *qid = st->s->txn->qid, *domain = NULL, *reason = NULL;
+	struct authres_prop p = { "smtp.remote-ip", view->client_ip };
 	enum arc_result r = ARC_NONE;
-	const char *reason = NULL;
+	char *note;
 
-	(void)view;
 	(void)d;
 	if (st->v != NULL && !st->done) {
 		r = ARC_TEMPERROR;
@@ -96,13 +95,17 @@ static void arc_judge(void *state, const struct smtpd_auth_view *view, buf *fiel
 	} else if (st->v != NULL) {
 		r = arc_verify_result(st->v);
 		reason = r == ARC_PASS ? NULL : arc_verify_reason(st->v);
-		p.value = arc_verify_domain(st->v);
+		domain = arc_verify_domain(st->v);
 	}
-	authres_add(field, "arc", arc_result_name(r), reason, &p, p.value != NULL ? 1 : 0);
-	if (st->v != NULL)
-		log_info("%s: arc=%s i=%u d=%s%s%s", qid, arc_result_name(r),
-			 arc_verify_instances(st->v), p.value != NULL ? p.value : "?",
-			 reason != NULL ? " reason=" : "", reason != NULL ? reason : "");
+	authres_add(field, "arc", arc_result_name(r), reason, &p, 1);
+	if (st->v == NULL)
+		return;
+	/* RFC 8617 registers no property for these: a comment */
+	note = xasprintf("i=%u d=%s", arc_verify_instances(st->v), domain != NULL ? domain : "?");
+	authres_comment(field, note);
+	log_info("%s: arc=%s %s%s%s", qid, arc_result_name(r), note, reason != NULL ? " reason=" : "",
+		 reason != NULL ? reason : "");
+	free(note);
 }
 
 static void arc_free(void *state)

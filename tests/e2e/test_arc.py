@@ -14,7 +14,8 @@ mail and A's relayed copy are checked as mail from outside.
 its body changed after sealing, arc=fail; without a set, arc=none.
 (b) A message to fwd@example.test is forwarded by A's local to B: B's
 copy carries A's set (i=1, cv=none), dkimpy's arc_verify accepts it, and
-B's Authentication-Results says arc=pass. A list message (dkimpy's set at
+B's Authentication-Results says arc=pass (smtp.remote-ip, and the
+newest set's instance and domain in a comment). A list message (dkimpy's set at
 i=1) forwarded the same way gets A's set at i=2 with cv=pass; a changed one
 gets cv=fail and fails at B. B has no key: its alias back@example.net
 forwards to alice at A unsealed, with one log line."""
@@ -155,7 +156,7 @@ class ArcTests(unittest.TestCase):
     def test_sealed_passes(self):
         self.send(self.a, "alice@example.test", self.seal(self.message("sealed", "alice@example.test")))
         ar = self.ours(self.raw(self.a, "alice@example.test", "sealed"), "mail.example.test")
-        self.assertIn("arc=pass header.d=" + LIST, ar)
+        self.assertIn("arc=pass smtp.remote-ip=127.0.0.1 (i=1 d=%s)" % LIST, ar)
         # each hook waited for its own answers (no DMARC policy: none)
         self.assertIn("dmarc=none", ar)
 
@@ -163,7 +164,8 @@ class ArcTests(unittest.TestCase):
         text = self.seal(self.message("tampered", "alice@example.test"))
         self.send(self.a, "alice@example.test", text.replace(b"second line", b"SECOND line"))
         ar = self.ours(self.raw(self.a, "alice@example.test", "tampered"), "mail.example.test")
-        self.assertRegex(ar, r"arc=fail( reason=\"[^\"]*\")? header\.d=" + re.escape(LIST))
+        self.assertRegex(ar, r"arc=fail reason=\"[^\"]+\" smtp\.remote-ip=127\.0\.0\.1 "
+                             r"\(i=1 d=" + re.escape(LIST) + r"\)")
         self.assertNotIn("arc=pass", ar)
 
     def test_unsealed_is_none(self):
@@ -191,8 +193,10 @@ class ArcTests(unittest.TestCase):
         self.assertEqual(len(seals), 2, "%s\nA: %s" % (data.decode(), self.a.log()))
         self.assertRegex(seals[0], r"\bi=2;.*\bcv=pass\b.*\bd=example\.test\b")
         self.assertRegex(fields(data, "ARC-Authentication-Results")[0],
-                         r"i=2; mail\.example\.test;.*arc=pass header\.d=" + re.escape(LIST))
-        self.assertIn("arc=pass header.d=example.test", self.ours(data, "mail.example.net"))
+                         r"i=2; mail\.example\.test;.*arc=pass smtp\.remote-ip=127\.0\.0\.1 "
+                         r"\(i=1 d=" + re.escape(LIST) + r"\)")
+        self.assertIn("arc=pass smtp.remote-ip=127.0.0.1 (i=2 d=example.test)",
+                      self.ours(data, "mail.example.net"))
         res = self.dkimpy_verify(data, "chain")
         self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
 
@@ -228,8 +232,9 @@ class ArcTests(unittest.TestCase):
         self.assertRegex(aar[0], r"i=1; mail\.example\.test;.*arc=none")
         # our clauses as they were, folds included
         self.assertIn(b"ARC-Authentication-Results: i=1; mail.example.test;\n\tdkim=none;\n"
-                      b"\tarc=none;", data)
-        self.assertIn("arc=pass header.d=example.test", self.ours(data, "mail.example.net"))
+                      b"\tarc=none smtp.remote-ip=127.0.0.1;", data)
+        self.assertIn("arc=pass smtp.remote-ip=127.0.0.1 (i=1 d=example.test)",
+                      self.ours(data, "mail.example.net"))
         self.assertIn("dmarc=none", self.ours(data, "mail.example.net"))
         # dkimpy agrees on the message as B delivered it
         res = self.dkimpy_verify(data, "forwarded")

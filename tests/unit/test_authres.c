@@ -65,6 +65,16 @@ static void test_field(void **state)
 			    "\tspf=pass smtp.mailfrom=a@example.org;\n"
 			    "\tdkim=fail reason=\"body hash mismatch\" header.d=example.org "
 			    "header.s=sel header.b=\"AbC/dE+f\"\n");
+	/* a comment after a clause: never a nested or broken one */
+	authres_begin(b, "mx.example.net");
+	authres_add(b, "arc", "pass", NULL, NULL, 0);
+	authres_comment(b, "i=2 d=lists.example.org");
+	authres_add(b, "arc", "fail", NULL, NULL, 0);
+	authres_comment(b, "d=(x)\\\n");
+	authres_end(b);
+	assert_string_equal(buf_cstr(b), "Authentication-Results: mx.example.net;\n"
+					 "\tarc=pass (i=2 d=lists.example.org);\n"
+					 "\tarc=fail (d=?x???)\n");
 	buf_free(&b);
 }
 

@@ -40,6 +40,13 @@ void authres_end(buf *out);
  * become '?'. At most 256 bytes of value are used. */
 void authres_value(buf *out, const char *value);
 
+/* authres_find_result: the result of the first "method=result" clause of
+ * the Authentication-Results value (after the field name: authserv-id,
+ * then clauses; folds, comments and quoted strings skipped, the method
+ * matched in any case): a pointer into value, *len_r bytes; NULL when no
+ * clause has that method. */
+const char *authres_find_result(const char *value, const char *method, size_t *len_r);
+
 /* authres_is_ours: field[0..len) is an Authentication-Results header field
  * (name, colon, value; folded lines allowed) whose authserv-id equals id
  * (case-insensitive, comments skipped). */

@@ -121,47 +121,13 @@ static char *our_authres(const struct q_msg *msg, const char *id)
 	return NULL;
 }
 
-/* arc_clause: the result of the first "arc=" clause of an
- * Authentication-Results value (quoted strings and comments skipped), as
- * a pointer into value, its length in *len_r; NULL when there is none. */
-static const char *arc_clause(const char *value, size_t *len_r)
-{
-	bool quoted = false;
-	int depth = 0;
-
-	for (const char *p = value; *p != '\0'; p++) {
-		if (quoted) {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			else if (*p == '"')
-				quoted = false;
-		} else if (*p == '"') {
-			quoted = true;
-		} else if (*p == '(') {
-			depth++;
-		} else if (*p == ')' && depth > 0) {
-			depth--;
-		} else if (*p == ';' && depth == 0) {
-			const char *q = p + 1;
-
-			q += strspn(q, " \t\r\n");
-			if (strncasecmp(q, "arc=", 4) == 0) {
-				q += 4;
-				*len_r = strcspn(q, " \t;(");
-				return q;
-			}
-		}
-	}
-	return NULL;
-}
-
 /* chain_of: the chain status smtpd recorded; -1 when it cannot be sealed
  * on (temperror or something unknown). No clause: NONE (a message that
  * carries sets all the same is refused by the sealer). */
 static int chain_of(const char *authres)
 {
 	size_t n = 0;
-	const char *r = arc_clause(authres, &n);
+	const char *r = authres_find_result(authres, "arc", &n);
 
 	if (r == NULL || (n == 4 && strncasecmp(r, "none", 4) == 0))
 		return ARC_NONE;

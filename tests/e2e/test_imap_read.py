@@ -699,9 +699,14 @@ class TestTrouble(ReadBase):
         def seen_files():
             return sum(1 for f in os.listdir(cur) if f.endswith(",S") or ":2,S" in f)
         e = self.raw("carol", None)
+        e.sock.settimeout(60)  # 24 MB while make check loads the machine
         self.assertIn(" OK ", e.cmd("EXAMINE Unread")[1])
         e.send("e1 FETCH 1:* BODY[TEXT]\r\n")
-        u, t = e.until("e1")
+        try:
+            u, t = e.until("e1")
+        except TimeoutError:
+            raise AssertionError("FETCH stalled for 60 s; server log:\n%s\n%s" % (
+                "\n".join(self.inst.log().splitlines()[-40:]), self.inst.describe_processes()))
         self.assertEqual(t, "e1 OK Fetch completed.")
         self.assertEqual(seen_files(), 0)
         c = self.raw("carol", "Unread")

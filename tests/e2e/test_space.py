@@ -281,7 +281,9 @@ class LocalReserve(unittest.TestCase):
         self.assertGreater(self.retry_in(other), 200)
         # the first one comes back by itself (no flush) and is delivered once
         self.assertTrue(wait_for(lambda: len(self.files("bob")) == 1, 45), inst.log())
-        self.assertFalse(self.queued(qid))
+        # qmgr removes the queue file once local reported the delivery
+        self.assertTrue(wait_for(lambda: not self.queued(qid), 15), inst.log())
+        self.assertEqual(len(self.files("bob")), 1)
 
     def test_unwritable_maildir_defers_then_delivers(self):
         inst = self.inst

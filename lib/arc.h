@@ -63,7 +63,8 @@ void arc_verify_free(arc_verifier **v);
 /* ---- sealing ---- */
 
 /* The parameters of one seal. authres: our Authentication-Results clause,
- * "authserv-id; method=result ..." (without the field name), which becomes
+ * "authserv-id; method=result ..." (without the field name; folded lines,
+ * CRLF then white space, are kept as they are), which becomes
  * the ARC-Authentication-Results value after "i=N; " (it should carry the
  * arc= result the verifier gave). headers: signed by the
  * ARC-Message-Signature (NULL = dkim_default_headers plus every

@@ -26,14 +26,16 @@ struct arc_sealer {
 	dkim_body *body;
 };
 
-/* authres_ok: printable text with a ';' after the authserv-id, no line
- * breaks (we fold nothing in it). */
+/* authres_ok: printable text with a ';' after the authserv-id; line
+ * breaks only as folds (CRLF, then white space), kept as they are. */
 static bool authres_ok(const char *a)
 {
 	if (a == NULL || strchr(a, ';') == NULL || strlen(a) > 4000)
 		return false;
 	for (; *a; a++) {
-		if ((unsigned char)*a < 0x20 && *a != '\t')
+		if (a[0] == '\r' && a[1] == '\n' && (a[2] == ' ' || a[2] == '\t'))
+			a++;
+		else if ((unsigned char)*a < 0x20 && *a != '\t')
 			return false;
 	}
 	return true;

@@ -115,6 +115,17 @@ void authres_add(buf *out, const char *method, const char *result, const char *r
 	}
 }
 
+void authres_comment(buf *out, const char *text)
+{
+	buf_puts(out, " (");
+	for (size_t i = 0; text[i] != '\0' && i < 256; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		buf_putc(out, c < 32 || c >= 127 || c == '(' || c == ')' || c == '\\' ? '?' : c);
+	}
+	buf_putc(out, ')');
+}
+
 void authres_end(buf *out)
 {
 	/* every clause starts with ";\n\t"; a value never holds a line end */
@@ -124,6 +135,58 @@ void authres_end(buf *out)
 }
 
 /* authres_skip_cfws: white space, line ends and (nested) comments. */
+static size_t authres_skip_cfws(const char *s, size_t i, size_t len);
+
+/* authres_clause_result: the result when the clause at value[i..] is
+ * "method = result", else NULL. */
+static const char *authres_clause_result(const char *value, size_t i, size_t len,
+					 const char *method, size_t *len_r)
+{
+	size_t m = strlen(method);
+
+	i = authres_skip_cfws(value, i, len);
+	if (len - i <= m || strncasecmp(value + i, method, m) != 0)
+		return NULL;
+	i = authres_skip_cfws(value, i + m, len);
+	if (i >= len || value[i] != '=')
+		return NULL;
+	i = authres_skip_cfws(value, i + 1, len);
+	*len_r = strcspn(value + i, " \t\r\n;()\"");
+	return *len_r > 0 ? value + i : NULL;
+}
+
+const char *authres_find_result(const char *value, const char *method, size_t *len_r)
+{
+	size_t len = strlen(value);
+	bool quoted = false;
+	int depth = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = value[i];
+
+		if (quoted || depth > 0) {
+			if (c == '\\' && i + 1 < len)
+				i++;
+			else if (quoted && c == '"')
+				quoted = false;
+			else if (!quoted && c == '(')
+				depth++;
+			else if (!quoted && c == ')')
+				depth--;
+		} else if (c == '"') {
+			quoted = true;
+		} else if (c == '(') {
+			depth = 1;
+		} else if (c == ';') {
+			const char *r = authres_clause_result(value, i + 1, len, method, len_r);
+
+			if (r != NULL)
+				return r;
+		}
+	}
+	return NULL;
+}
+
 static size_t authres_skip_cfws(const char *s, size_t i, size_t len)
 {
 	int depth = 0;

@@ -26,6 +26,11 @@ void authres_begin(buf *out, const char *authserv_id);
  * reason may be NULL; nprops may be 0. */
 void authres_add(buf *out, const char *method, const char *result, const char *reason,
 		 const struct authres_prop *props, size_t nprops);
+/* authres_comment: " (text)" after the last clause, for what has no
+ * registered property (ARC's instance and sealer domain); parentheses,
+ * backslashes, control and 8-bit bytes of text become '?', at most 256
+ * bytes are used. */
+void authres_comment(buf *out, const char *text);
 /* authres_end: "; none" when no clause was added, then the final LF. */
 void authres_end(buf *out);
 
@@ -34,6 +39,13 @@ void authres_end(buf *out);
  * quoted string in which '"' and '\' are escaped and control or 8-bit bytes
  * become '?'. At most 256 bytes of value are used. */
 void authres_value(buf *out, const char *value);
+
+/* authres_find_result: the result of the first "method=result" clause of
+ * the Authentication-Results value (after the field name: authserv-id,
+ * then clauses; folds, comments and quoted strings skipped, the method
+ * matched in any case): a pointer into value, *len_r bytes; NULL when no
+ * clause has that method. */
+const char *authres_find_result(const char *value, const char *method, size_t *len_r);
 
 /* authres_is_ours: field[0..len) is an Authentication-Results header field
  * (name, colon, value; folded lines allowed) whose authserv-id equals id

@@ -160,6 +160,8 @@ const struct cfg_key cfg_shared_keys[] = {
 	  "header fields DKIM signatures cover (oversigned); empty means the built-in list" },
 	{ "dkim_canonicalization", CFG_STR, "relaxed/relaxed", 1, 0,
 	  "DKIM canonicalization header/body: relaxed or simple each" },
+	{ "arc_seal", CFG_BOOL, "yes", CFG_NO_BOUNDS,
+	  "local: ARC-seal forwarded copies of mail smtpd checked, with the alias domain's dkim_signing_table key" },
 
 	{ NULL, CFG_STR, NULL, 0, 0, NULL },
 };

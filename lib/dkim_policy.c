@@ -389,6 +389,60 @@ enum dkim_policy_result dkim_policy_start(dkim_policy *p, const char *log_id,
 	return DKIM_POLICY_NONE;
 }
 
+/* first_key: the first entry of e[0..n) whose key loads; NULL with
+ * *err_r (the last trouble) when none does. */
+static dkim_key *first_key(const struct dkim_policy_entry *e, size_t n, size_t *which_r,
+			   char **err_r)
+{
+	for (size_t i = 0; i < n; i++) {
+		dkim_key *k;
+
+		free(*err_r);
+		*err_r = NULL;
+		k = dkim_policy_load_key(&e[i], err_r);
+		if (k != NULL) {
+			*which_r = i;
+			return k;
+		}
+	}
+	return NULL;
+}
+
+enum dkim_policy_result dkim_policy_key(dkim_policy *p, const char *domain, char **domain_r,
+					char **selector_r, dkim_key **key_r, char **err_r)
+{
+	struct dkim_policy_entry *e = NULL;
+	char *matched = NULL, *value = NULL;
+	size_t n = 0, which = 0;
+	enum map_result r;
+
+	*err_r = NULL;
+	*key_r = NULL;
+	if (domain == NULL || *domain == '\0')
+		return DKIM_POLICY_NONE;
+	r = table_find(p, domain, &matched, &value, err_r);
+	if (r != MAP_FOUND)
+		return r == MAP_TEMP ? DKIM_POLICY_TEMP : DKIM_POLICY_NONE;
+	if (dkim_policy_parse_value(value, p->config_dir, &e, &n, err_r) == 0)
+		*key_r = first_key(e, n, &which, err_r);
+	free(value);
+	if (*key_r == NULL) {
+		char *why = xasprintf("signing table entry of %s: %s", matched,
+				      *err_r ? *err_r : "no entry");
+		free(*err_r);
+		*err_r = why;
+		free(matched);
+		dkim_policy_entries_free(&e, n);
+		return DKIM_POLICY_TEMP;
+	}
+	free(*err_r);
+	*err_r = NULL;
+	*domain_r = matched;
+	*selector_r = xstrdup(e[which].selector);
+	dkim_policy_entries_free(&e, n);
+	return DKIM_POLICY_SIGN;
+}
+
 void dkim_policy_body(dkim_policy_signing *s, const void *data, size_t len)
 {
 	dkim_signer_body(s->signer, data, len);

@@ -116,6 +116,15 @@ const char *dkim_policy_signing_domain(const dkim_policy_signing *s);
 const char *dkim_policy_signing_selectors(const dkim_policy_signing *s);
 void dkim_policy_signing_free(dkim_policy_signing **s);
 
+/* dkim_policy_key: one key of the table for another signer than
+ * DKIM-Signature (an ARC seal): the first entry of domain (matched like
+ * dkim_policy_start) whose key file loads. SIGN with *domain_r (the
+ * entry's domain), *selector_r (both heap) and *key_r (the caller frees
+ * it with dkim_key_free); NONE (no entry); TEMP with *err_r (table or key
+ * files unusable now). The key file is read at each call. */
+enum dkim_policy_result dkim_policy_key(dkim_policy *p, const char *domain, char **domain_r,
+					char **selector_r, dkim_key **key_r, char **err_r);
+
 /* dkim_policy_from_domain: the domain of the (first) address of the first
  * From: field of the header block hdr[0..len), lower case (heap), or NULL
  * when there is no From: field or no address with a domain in it. */

@@ -670,6 +670,28 @@ int q_writer_top_header(q_writer *w, const char *field, char **err_r)
 	return 0;
 }
 
+int q_writer_top_fields(q_writer *w, const char *text, size_t len, char **err_r)
+{
+	const char *p = text, *end = text + len;
+	buf *field = buf_new(1024);
+	int rc = 0;
+
+	while (p < end && rc == 0) {
+		buf_reset(field);
+		do { /* one field: its first line and the folded ones after it */
+			const char *eol = memchr(p, '\n', (size_t)(end - p));
+			size_t n = eol != NULL ? (size_t)(eol - p) : (size_t)(end - p);
+
+			buf_append(field, p, n > 0 && p[n - 1] == '\r' ? n - 1 : n);
+			buf_putc(field, '\n');
+			p += eol != NULL ? n + 1 : n;
+		} while (p < end && (*p == ' ' || *p == '\t'));
+		rc = q_writer_top_header(w, buf_cstr(field), err_r);
+	}
+	buf_free(&field);
+	return rc;
+}
+
 void q_writer_quarantine(q_writer *w)
 {
 	w->quarantine = true;

@@ -99,6 +99,11 @@ off_t q_writer_content_size(const q_writer *w);
  * DKIM-Signature); they are stored after the content (see q.c). -1 with
  * *err_r for a malformed field or past 1 MiB in all. */
 int q_writer_top_header(q_writer *w, const char *field, char **err_r);
+/* q_writer_top_fields: q_writer_top_header for each field of the block
+ * text[0..len) (one or more fields as a signer makes them, CRLF or LF
+ * line ends: stored with LF). 0, or -1 with *err_r (the fields before the
+ * bad one stay added). */
+int q_writer_top_fields(q_writer *w, const char *text, size_t len, char **err_r);
 /* q_writer_quarantine: local delivery is to put the message into each
  * recipient's Junk folder (DMARC quarantine): the Q record, written at
  * commit like the sizes. Relays (smtp) ignore it. */

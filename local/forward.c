@@ -3,6 +3,7 @@
  * same content, the outside addresses as recipients with the original
  * recipient as ORCPT) through q_writer exactly as smtpd does, fsyncs
  * incoming/ and triggers qmgr, which routes it to the relay transport.
+ * A copy of mail smtpd checked gets an ARC set on top (arcseal.c).
  * XXX: a delivery retried in recover mode after a crash may forward a
  * second copy (the new queue file's name is not derived from the old one);
  * duplicates are possible there, losses are not. */
@@ -69,7 +70,8 @@ int local_forward(struct local *l, const struct q_msg *msg, int rcpt, char **add
 	if (w == NULL)
 		return -1;
 	if (write_envelope(w, msg, rcpt, addrs, n, err_r) < 0 ||
-	    q_writer_copy_content(w, msg, q_msg_size(msg), NULL, err_r) < 0) {
+	    q_writer_copy_content(w, msg, q_msg_size(msg), NULL, err_r) < 0 ||
+	    local_arc_seal(l, msg, rcpt, w, err_r) < 0) {
 		q_writer_abort(&w);
 		return -1;
 	}

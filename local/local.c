@@ -277,6 +277,7 @@ static void local_init(svc *service)
 	l->ipc_timeout_ms = (int)cfg_get_int(l->config, "ipc_timeout") * 1000;
 	l->min_free = cfg_local_minfree(l->config);
 	l->resolver = resolver_new(l->config);
+	local_arc_init(l);
 }
 
 /* local_stop: requests run synchronously, so none is in progress here;
@@ -293,6 +294,7 @@ static void local_stop(svc *service)
 	while (conns != NULL)
 		conn_end(conns);
 	resolver_free(&l->resolver);
+	local_arc_free(l);
 	free(l->queue_dir);
 	free(l->qmgr_socket);
 	l->queue_dir = l->qmgr_socket = NULL;

@@ -3,6 +3,7 @@
  *   deliver.c  one delivery request: resolve each recipient, write the
  *              Maildir copies (md.h), fsync new/ once per Maildir touched
  *   forward.c  targets outside the hosted domains: a new queue file
+ *   arcseal.c  the ARC set (RFC 8617) such a copy gets
  * local never changes the queue file it delivers from (qmgr owns the
  * recipient states); it only reads it. */
 #ifndef POSTERN_LOCAL_H
@@ -26,6 +27,7 @@ struct local {
 	char *qmgr_socket;
 	int ipc_timeout_ms;
 	long long min_free; /* effective local_minfree (cfg_local_minfree) */
+	struct local_arc *arc; /* arcseal.c */
 };
 
 /* One recipient of a request and its answer. */
@@ -64,5 +66,15 @@ void local_batch_sync(struct local_batch *batch);
  * 0, or -1 with *err_r (heap). */
 int local_forward(struct local *l, const struct q_msg *msg, int rcpt, char **addrs, int n,
 		  char **err_r);
+
+/* arcseal.c: local_arc_init reads arc_seal and the signing table;
+ * local_arc_seal adds the ARC set to w, the forwarded copy of msg for
+ * recipient rcpt, when msg carries this site's Authentication-Results and
+ * a key is found (else nothing). 0, or -1 with *err_r (heap) when the
+ * forward is to be tried again later (table or key trouble). */
+void local_arc_init(struct local *l);
+void local_arc_free(struct local *l);
+int local_arc_seal(struct local *l, const struct q_msg *msg, int rcpt, q_writer *w,
+		   char **err_r);
 
 #endif

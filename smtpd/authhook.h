@@ -4,7 +4,8 @@
  * checks: at the end of the header (From: is known: start lookups), when
  * the content is complete (wait for them), and once every verdict is in
  * (add clauses to Authentication-Results, decide what becomes of the
- * message). DMARC (smtpd/dmarc.c) is the first hook. */
+ * message). ARC (smtpd/arc.c) comes first, then DMARC (smtpd/dmarc.c),
+ * so that DMARC could see ARC's clause. */
 #ifndef POSTERN_SMTPD_AUTHHOOK_H
 #define POSTERN_SMTPD_AUTHHOOK_H
 
@@ -47,15 +48,18 @@ struct smtpd_auth_decision {
 
 /* One hook. header: the header block is complete; returns the hook's
  * state for this message (NULL: nothing to do, the other calls are
- * skipped). wait: the content is complete; returns true when the hook's
+ * skipped). body: body bytes as they stream (may be NULL; the empty
+ * line after the header is not passed). wait: the content is complete; returns true when the hook's
  * answers are in, else false and calls smtpd_authres_hook_ready(s) once
- * they are (never from inside wait). judge: every verdict is in: may add
+ * they are (never from inside wait); after any hook's ready call wait is
+ * asked again, so a second call must only report. judge: every verdict is in: may add
  * clauses with authres_add to field and fill decision (which starts as
  * accept). free: the message is done (also when the session ends
  * first): cancels what runs. */
 struct smtpd_auth_hook {
 	const char *name;
 	void *(*header)(struct session *s, const char *hdr, size_t len);
+	void (*body)(void *state, const char *data, size_t len);
 	bool (*wait)(void *state);
 	void (*judge)(void *state, const struct smtpd_auth_view *v, buf *field,
 		      struct smtpd_auth_decision *decision);

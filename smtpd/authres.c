@@ -278,14 +278,18 @@ void smtpd_authres_body(struct session *s, const char *data, size_t len)
 {
 	struct smtpd_auth *a = s->txn->auth;
 
-	if (a == NULL || a->dkim == NULL || len == 0)
+	if (a == NULL || len == 0)
 		return;
 	if (a->skip_lf) {
 		a->skip_lf = false;
 		data++;
 		len--;
 	}
-	dkim_verify_body(a->dkim, data, len);
+	if (a->dkim != NULL)
+		dkim_verify_body(a->dkim, data, len);
+	for (size_t i = 0; smtpd_auth_hooks[i] != NULL && i < SMTPD_AUTH_HOOKS_MAX; i++)
+		if (a->hook_state[i] != NULL && smtpd_auth_hooks[i]->body != NULL)
+			smtpd_auth_hooks[i]->body(a->hook_state[i], data, len);
 }
 
 static void dkim_done_cb(void *ctx, dkim_verifier *v)
@@ -461,8 +465,10 @@ void smtpd_authres_hook_ready(struct session *s)
 
 	if (a == NULL)
 		return;
+	/* ask each hook still out again: one hook's answer is not another's */
 	for (size_t i = 0; smtpd_auth_hooks[i] != NULL && i < SMTPD_AUTH_HOOKS_MAX; i++)
-		a->hook_pending[i] = false;
+		if (a->hook_pending[i])
+			a->hook_pending[i] = !smtpd_auth_hooks[i]->wait(a->hook_state[i]);
 	auth_step(a);
 }
 

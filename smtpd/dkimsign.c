@@ -126,30 +126,6 @@ void smtpd_sign_body(struct session *s, const char *data, size_t len)
 	dkim_policy_body(g->signing, data, len);
 }
 
-/* add_fields: the DKIM-Signature fields (CRLF, one after the other) as
- * top header fields with LF line ends. 0 or -1 (*err_r). */
-static int add_fields(q_writer *w, const buf *sigs, char **err_r)
-{
-	const char *p = buf_cstr(sigs), *end = p + buf_len(sigs);
-	buf *field = buf_new(1024);
-	int rc = 0;
-
-	while (p < end && rc == 0) {
-		buf_reset(field);
-		do { /* one field: its first line and the folded ones after it */
-			const char *eol = memchr(p, '\n', (size_t)(end - p));
-			size_t n = eol != NULL ? (size_t)(eol - p) : (size_t)(end - p);
-
-			buf_append(field, p, n > 0 && p[n - 1] == '\r' ? n - 1 : n);
-			buf_putc(field, '\n');
-			p += eol != NULL ? n + 1 : n;
-		} while (p < end && (*p == ' ' || *p == '\t'));
-		rc = q_writer_top_header(w, buf_cstr(field), err_r);
-	}
-	buf_free(&field);
-	return rc;
-}
-
 int smtpd_sign_end(struct session *s)
 {
 	struct smtpd_txn *t = s->txn;
@@ -165,7 +141,8 @@ int smtpd_sign_end(struct session *s)
 	}
 	sigs = buf_new(2048);
 	if (dkim_policy_finish(g->signing, buf_cstr(g->header), buf_len(g->header), sigs,
-			       &err) < 0 || add_fields(t->writer, sigs, &err) < 0) {
+			       &err) < 0 ||
+	    q_writer_top_fields(t->writer, buf_cstr(sigs), buf_len(sigs), &err) < 0) {
 		/* the message's fault (no From:): a retry would not help */
 		log_warn("%s: not signed: %s", t->qid, err);
 	} else {

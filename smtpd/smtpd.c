@@ -78,6 +78,7 @@ static void smtpd_init(svc *service)
 	srv->resolver = resolver_new(c);
 	smtpd_peername_init(srv, c);
 	smtpd_authres_init(srv, c);
+	smtpd_arc_init(srv, c);
 	smtpd_dmarc_init(srv, c);
 	smtpd_queue_init(srv);
 	smtpd_session_init(srv);

@@ -92,6 +92,7 @@ struct smtpd_server {
 	bool spf_permerror_reject;
 	bool dkim_verify;
 	char *authserv_id;
+	bool arc_verify; /* smtpd_arc_verify (arc.c) */
 	/* DMARC (dmarc.c) */
 	enum smtpd_dmarc_policy dmarc_policy;
 	char *psl_path; /* smtpd_dmarc_public_suffix_list */
@@ -313,6 +314,10 @@ void smtpd_authres_free(struct smtpd_auth **a);
  * smtpd_dmarc_reload: loads the list again (SIGHUP). */
 void smtpd_dmarc_init(struct smtpd_server *srv, cfg *c);
 void smtpd_dmarc_reload(struct smtpd_server *srv);
+
+/* arc.c: ARC (RFC 8617) verification as an authhook.h hook.
+ * smtpd_arc_init: reads smtpd_arc_verify (after smtpd_authres_init). */
+void smtpd_arc_init(struct smtpd_server *srv, cfg *c);
 
 /* queue.c */
 /* smtpd_queue_open: creates the queue file with envelope and Received:

@@ -74,6 +74,8 @@ const struct cfg_key smtpd_cfg_keys[] = {
 	  "DMARC of mail from outside: off, record (Authentication-Results and the report line) or enforce (reject: 550 5.7.1, quarantine: Junk folder, temperror where a fail would reject: 451 4.7.1)" },
 	{ "smtpd_dmarc_public_suffix_list", CFG_STR, "/usr/share/publicsuffix/public_suffix_list.dat", 1, 0,
 	  "the Public Suffix List file DMARC finds organisational domains with (read at start and on reload; missing: the last two labels)" },
+	{ "smtpd_arc_verify", CFG_BOOL, "yes", CFG_NO_BOUNDS,
+	  "verify the ARC sets (RFC 8617) of mail from outside and record arc= in Authentication-Results" },
 
 	{ NULL, CFG_STR, NULL, 0, 0, NULL },
 };

@@ -3,7 +3,9 @@
  * must come out as one safe piece (a token or address without white
  * space, ';' or '(', or a quoted string of printable ASCII), and a field
  * written with it as authserv-id and property must stay one header field
- * (only folded line ends) that authres_is_ours recognises as that id's. */
+ * (only folded line ends) that authres_is_ours recognises as that id's.
+ * authres_find_result must point at a token inside the input, and
+ * authres_comment make one comment without a line end. */
 #include "fuzz_util.h"
 
 #include <stdbool.h>
@@ -44,6 +46,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	(void)authres_is_ours(text, size, "mx.example.net");
+	{
+		size_t n = 0;
+		const char *r = authres_find_result(text, "arc", &n);
+
+		if (r != NULL && (r < text || r + n > text + strlen(text) || n == 0 ||
+				  strcspn(r, " \t\r\n;()\"") < n))
+			abort();
+		authres_comment(b, text);
+		if (strpbrk(buf_cstr(b) + 2, "()\n\r") != buf_cstr(b) + buf_len(b) - 1)
+			abort();
+		buf_reset(b);
+	}
 	authres_value(b, text);
 	fuzz_authres_check_value(buf_cstr(b), buf_len(b));
 	if (text[0] != '\0' && strlen(text) < 200 && strchr(text, '\\') == NULL) {

@@ -495,6 +495,20 @@ static void test_tempfail_and_refusals(void **state)
 	assert_null(arc_sealer_new(&p, &err));
 	assert_string_equal(err, "the signed headers must include From");
 	free(err);
+	/* folds in the Authentication-Results text: CRLF + white space only */
+	p.headers = NULL;
+	p.authres = "lists.test;\r\n\tspf=pass;\r\n\tarc=none";
+	{
+		arc_sealer *ok = arc_sealer_new(&p, &err);
+		assert_non_null(ok);
+		arc_sealer_free(&ok);
+	}
+	p.authres = "lists.test;\n\tarc=none";
+	assert_null(arc_sealer_new(&p, &err));
+	free(err);
+	p.authres = "lists.test;\r\narc=none";
+	assert_null(arc_sealer_new(&p, &err));
+	free(err);
 	/* unknown key: fail */
 	{
 		char *other = replace(m1, "d=lists.test; s=arc1;", "d=lists.test; s=gone;");

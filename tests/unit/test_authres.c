@@ -65,7 +65,52 @@ static void test_field(void **state)
 			    "\tspf=pass smtp.mailfrom=a@example.org;\n"
 			    "\tdkim=fail reason=\"body hash mismatch\" header.d=example.org "
 			    "header.s=sel header.b=\"AbC/dE+f\"\n");
+	/* a comment after a clause: never a nested or broken one */
+	authres_begin(b, "mx.example.net");
+	authres_add(b, "arc", "pass", NULL, NULL, 0);
+	authres_comment(b, "i=2 d=lists.example.org");
+	authres_add(b, "arc", "fail", NULL, NULL, 0);
+	authres_comment(b, "d=(x)\\\n");
+	authres_end(b);
+	assert_string_equal(buf_cstr(b), "Authentication-Results: mx.example.net;\n"
+					 "\tarc=pass (i=2 d=lists.example.org);\n"
+					 "\tarc=fail (d=?x???)\n");
 	buf_free(&b);
+}
+
+static void test_find_result(void **state)
+{
+	static const struct {
+		const char *value, *method, *want;
+	} cases[] = {
+		{ "mx.example; spf=pass; arc=pass smtp.remote-ip=192.0.2.1", "arc", "pass" },
+		{ "mx.example;\r\n\tdkim=none;\r\n\tARC=fail (i=1) x", "arc", "fail" },
+		{ "mx.example; arc = none", "arc", "none" },
+		{ "mx.example; arc=(a comment) temperror", "arc", "temperror" },
+		{ "mx.example; arcx=pass; arc=fail", "arc", "fail" },
+		/* inside a quoted string or a comment: not a clause */
+		{ "mx.example; dkim=fail reason=\"x; arc=pass\"; arc=fail", "arc", "fail" },
+		{ "mx.example; dkim=fail (a; arc=pass (b; arc=pass)); arc=none", "arc", "none" },
+		{ "mx.example (c; arc=pass); spf=pass", "arc", NULL },
+		{ "mx.example; spf=pass", "arc", NULL },
+		{ "mx.example; arc=", "arc", NULL },
+		{ "mx.example; arc", "arc", NULL },
+		{ "arc=pass", "arc", NULL }, /* the authserv-id, not a clause */
+	};
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *r = authres_find_result(cases[i].value, cases[i].method, &n);
+
+		if (cases[i].want == NULL) {
+			assert_null(r);
+			continue;
+		}
+		assert_non_null(r);
+		assert_int_equal(n, strlen(cases[i].want));
+		assert_memory_equal(r, cases[i].want, n);
+	}
 }
 
 static void test_is_ours(void **state)
@@ -103,6 +148,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_field),
 		cmocka_unit_test(test_is_ours),
+		cmocka_unit_test(test_find_result),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -457,6 +457,62 @@ static void test_broken_keys(void **state)
 	free(z.texts[0]);
 }
 
+/* dkim_policy_key: one key for an ARC seal, matched like signing. */
+static void test_seal_key(void **state)
+{
+	struct fixture *fx = *state;
+	enum dkim_policy_result res;
+	char *err = NULL, *domain = NULL, *selector = NULL;
+	dkim_key *k = NULL;
+	dkim_policy *p;
+
+	free(write_key(fx, "good.key", DKIM_RSA_SHA256));
+	free(write_key(fx, "ed.key", DKIM_ED25519_SHA256));
+	write_file(fx->dir, "junk.key", "not a key\n", 0600);
+	write_file(fx->dir, "signing",
+		   "example.com bad:rsa:junk.key good:rsa:good.key\n"
+		   ".example.org p1:ed25519:ed.key\n"
+		   "example.net wrong:rsa:ed.key\n"
+		   "broken.test broken-value\n",
+		   0644);
+	p = dkim_policy_new(fx->c, &err);
+	assert_non_null(p);
+	/* the first entry whose key loads */
+	res = dkim_policy_key(p, "example.com", &domain, &selector, &k, &err);
+	assert_int_equal(res, DKIM_POLICY_SIGN);
+	assert_null(err);
+	assert_string_equal(domain, "example.com");
+	assert_string_equal(selector, "good");
+	assert_int_equal(dkim_key_alg(k), DKIM_RSA_SHA256);
+	dkim_key_free(&k);
+	free(domain);
+	free(selector);
+	/* a parent's entry */
+	res = dkim_policy_key(p, "lists.example.org", &domain, &selector, &k, &err);
+	assert_int_equal(res, DKIM_POLICY_SIGN);
+	assert_string_equal(domain, "example.org");
+	assert_string_equal(selector, "p1");
+	dkim_key_free(&k);
+	free(domain);
+	free(selector);
+	/* no entry */
+	assert_int_equal(dkim_policy_key(p, "example.org", &domain, &selector, &k, &err),
+			 DKIM_POLICY_NONE);
+	assert_int_equal(dkim_policy_key(p, NULL, &domain, &selector, &k, &err), DKIM_POLICY_NONE);
+	assert_null(k);
+	/* no usable key, a bad entry: temporary, with a reason */
+	assert_int_equal(dkim_policy_key(p, "example.net", &domain, &selector, &k, &err),
+			 DKIM_POLICY_TEMP);
+	assert_non_null(strstr(err, "example.net"));
+	free(err);
+	assert_int_equal(dkim_policy_key(p, "broken.test", &domain, &selector, &k, &err),
+			 DKIM_POLICY_TEMP);
+	assert_non_null(err);
+	free(err);
+	assert_null(k);
+	dkim_policy_free(&p);
+}
+
 static void test_settings(void **state)
 {
 	struct fixture *fx = *state;
@@ -531,6 +587,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_key_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seal_key, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

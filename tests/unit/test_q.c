@@ -566,15 +566,23 @@ static void test_top_headers(void **state)
 		free(err);
 		err = NULL;
 	}
+	/* a block of fields as a signer makes them: CRLF, folded */
+	{
+		const char *block = "X-A: 1\r\n\t2\r\nX-B: 3\r\n";
+		const char *bad_block = "X-C: 4\r\n\r\nX-D: 5\r\n";
+
+		assert_int_equal(q_writer_top_fields(w, block, strlen(block), &err), 0);
+		assert_int_equal(q_writer_top_fields(w, bad_block, strlen(bad_block), &err), -1);
+		free(err);
+		err = NULL;
+	}
 	assert_int_equal(q_writer_commit(&w, &err), 0);
 	path = q_path(qdir, Q_INCOMING, id);
 	open_ok(q_msg_open(path, &m, &err), &err);
-	want = xasprintf("%s%s%s", fields[0], fields[1], content);
+	want = xasprintf("%s%sX-A: 1\n\t2\nX-B: 3\nX-C: 4\n%s", fields[0], fields[1], content);
 	check_content(m, content, strlen(content));
-	assert_int_equal(m->top_len, strlen(fields[0]) + strlen(fields[1]));
+	assert_int_equal(m->top_len, strlen(want) - strlen(content));
 	assert_memory_equal(m->top, want, m->top_len);
-	free(want);
-	want = xasprintf("%s%s%s", fields[0], fields[1], content);
 	assert_int_equal(q_msg_size(m), (off_t)strlen(want));
 	for (size_t chunk = 1; chunk < 80; chunk += 7) {
 		all = read_all(m, chunk);

@@ -261,6 +261,8 @@ struct q_writer {
 	off_t stale_size; /* old bytes of a pooled file, cut off at commit */
 	buf *top; /* the top-header trailer so far, NULL while empty */
 	bool quarantine; /* the Q record says J (q_writer_quarantine) */
+	q_writer_tap_fn *tap; /* sees the content appended (q_writer_tap) */
+	void *tap_ctx;
 	char *error; /* first write error; the tmp file is gone then */
 };
 
@@ -603,7 +605,17 @@ int q_writer_content(q_writer *w, const void *data, size_t len, char **err_r)
 		*err_r = xstrdup("queue file content before envelope");
 		return -1;
 	}
-	return q_writer_put(w, data, len, err_r);
+	if (q_writer_put(w, data, len, err_r) < 0)
+		return -1;
+	if (w->tap != NULL && len > 0)
+		w->tap(w->tap_ctx, data, len);
+	return 0;
+}
+
+void q_writer_tap(q_writer *w, q_writer_tap_fn *fn, void *ctx)
+{
+	w->tap = fn;
+	w->tap_ctx = fn != NULL ? ctx : NULL;
 }
 
 off_t q_writer_content_size(const q_writer *w)

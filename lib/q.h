@@ -92,6 +92,12 @@ int q_writer_envelope(q_writer *w, const struct q_envelope *env, char **err_r);
 /* q_writer_content: appends message bytes (buffered). */
 int q_writer_content(q_writer *w, const void *data, size_t len, char **err_r);
 off_t q_writer_content_size(const q_writer *w);
+/* q_writer_tap: from now on, every content byte appended (q_writer_content,
+ * q_writer_copy_content) is also handed to fn(ctx, data, len) once the
+ * writer took it, in order; fn NULL stops. For a signer that hashes a body
+ * as it is written (qmgr's DSNs), so nothing is read twice. */
+typedef void q_writer_tap_fn(void *ctx, const void *data, size_t len);
+void q_writer_tap(q_writer *w, q_writer_tap_fn *fn, void *ctx);
 /* q_writer_top_header: adds one header field (its name, a colon, the
  * value; LF line ends, folded lines allowed, ending in LF) to the fields
  * every reader puts above the content, in the order added. For fields

@@ -6,7 +6,7 @@
  * in incoming/ or tmp/; the pool of removed files (q_recycle): a taken
  * file is reused whole (same inode, old bytes cut, mode reset), a full
  * pool unlinks, and a tampered slot is never written through; the small
- * path helpers. */
+ * path helpers; the content tap (q_writer_tap). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -609,6 +609,72 @@ static void test_top_headers(void **state)
 	free(id);
 }
 
+/* tap_collect: a q_writer_tap that keeps what it sees and counts calls. */
+struct tap_seen {
+	buf *bytes;
+	int calls;
+};
+
+static void tap_collect(void *ctx, const void *data, size_t len)
+{
+	struct tap_seen *t = ctx;
+
+	buf_append(t->bytes, data, len);
+	t->calls++;
+}
+
+/* tap: the tap sees exactly the content appended while it is set, from
+ * q_writer_content and from a copy of another message (several chunks),
+ * and nothing before, after, or of a refused write. */
+static void test_tap(void **state)
+{
+	struct q_rcpt r = { .address = "a@b" };
+	struct q_envelope env = { .arrival = 1, .sender = "", .rcpts = &r, .nrcpts = 1 };
+	size_t len = 200 * 1024;
+	char *content = make_content(len), *id = write_message(&env, content, len);
+	char *path = q_path(qdir, Q_INCOMING, id), *err = NULL, *id2;
+	struct tap_seen seen = { .bytes = buf_new(len + 64) };
+	struct q_msg *m = NULL, *m2 = NULL;
+	q_writer *w = q_writer_new(qdir, &err);
+	buf *want = buf_new(len + 64);
+
+	(void)state;
+	open_ok(q_msg_open_ro(path, &m, &err), &err);
+	assert_non_null(w);
+	id2 = xstrdup(q_writer_id(w));
+	q_writer_tap(w, tap_collect, &seen);
+	assert_int_equal(q_writer_content(w, "early", 5, &err), -1); /* before the envelope */
+	free(err);
+	err = NULL;
+	q_writer_tap(w, NULL, NULL);
+	assert_int_equal(q_writer_envelope(w, &env, &err), 0);
+	assert_int_equal(q_writer_content(w, "Head: 1\n\n", 9, &err), 0);
+	q_writer_tap(w, tap_collect, &seen);
+	assert_int_equal(q_writer_content(w, "text\n", 5, &err), 0);
+	assert_int_equal(q_writer_content(w, "", 0, &err), 0);
+	assert_int_equal(q_writer_copy_content(w, m, q_msg_size(m), NULL, &err), 0);
+	q_writer_tap(w, NULL, &seen);
+	assert_int_equal(q_writer_content(w, "tail\n", 5, &err), 0);
+	buf_append(want, "text\n", 5);
+	buf_append(want, content, len);
+	assert_int_equal(buf_len(seen.bytes), buf_len(want));
+	assert_memory_equal(buf_cstr(seen.bytes), buf_cstr(want), buf_len(want));
+	assert_true(seen.calls >= 1 + 4); /* 200 KiB copied in 64 KiB chunks */
+	assert_int_equal(q_writer_commit(&w, &err), 0);
+	free(path);
+	path = q_path(qdir, Q_INCOMING, id2);
+	open_ok(q_msg_open_ro(path, &m2, &err), &err);
+	assert_int_equal(m2->content_size, (off_t)(9 + buf_len(want) + 5));
+	q_msg_free(&m2);
+	q_msg_free(&m);
+	buf_free(&want);
+	buf_free(&seen.bytes);
+	free(content);
+	free(path);
+	free(id);
+	free(id2);
+}
+
 /* quarantine: the Q record, patched at commit, read back; files without
  * it go to the inbox. */
 static void test_quarantine(void **state)
@@ -1034,6 +1100,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_top_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_top_absent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),

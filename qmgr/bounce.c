@@ -7,7 +7,8 @@
  * 2bounce_notice_recipient. The returned message is streamed from the
  * queue file: all of it for a failure with RET=FULL and for a double
  * bounce, only its headers otherwise (delay and success reports always
- * return headers only, as Postfix does). */
+ * return headers only, as Postfix does). Each is DKIM-signed when a
+ * signing table key fits (dsnsign.c), before the commit. */
 #include "qmgr.h"
 
 #include <errno.h>
@@ -125,17 +126,33 @@ static void fill_dsn(struct qmgr_msg *m, const struct qmgr_notice *nt, const cha
 	d->nrcpts = nt->n;
 }
 
+/* write_head: the DSN's header block and the start of its body (text);
+ * the signing, if any, starts between the two. */
+static int write_head(q_writer *w, struct qmgr *q, const buf *text, struct qmgr_sign **sign_r,
+		      char **err_r)
+{
+	const char *t = buf_cstr(text);
+	size_t hlen = qmgr_dsn_headers_len(t, buf_len(text)); /* with the empty line */
+
+	if (q_writer_content(w, t, hlen, err_r) < 0)
+		return -1;
+	if (hlen >= 2 && t[hlen - 1] == '\n' && t[hlen - 2] == '\n')
+		*sign_r = qmgr_sign_start(q, w, t, hlen - 1);
+	return q_writer_content(w, t + hlen, buf_len(text) - hlen, err_r);
+}
+
 static int write_dsn(q_writer *w, struct qmgr_msg *m, const struct qmgr_notice *nt, char **err_r)
 {
 	struct qmgr_dsn_rcpt *rcpts = xcalloc((size_t)nt->n, sizeof(*rcpts));
 	char *boundary = xasprintf("%s.bounce/%s", q_writer_id(w), m->q->hostname);
+	struct qmgr_sign *sign = NULL;
 	struct qmgr_dsn d;
 	buf *text = buf_new(4096);
 	int last = '\n', rc;
 
 	fill_dsn(m, nt, boundary, &d, rcpts);
 	qmgr_dsn_head(text, &d);
-	rc = q_writer_content(w, buf_cstr(text), buf_len(text), err_r);
+	rc = write_head(w, m->q, text, &sign, err_r);
 	if (rc == 0)
 		rc = q_writer_copy_content(w, m->msg, returned_length(m->q, m->msg, d.full), &last,
 					   err_r);
@@ -143,6 +160,7 @@ static int write_dsn(q_writer *w, struct qmgr_msg *m, const struct qmgr_notice *
 	qmgr_dsn_tail(text, &d, last);
 	if (rc == 0)
 		rc = q_writer_content(w, buf_cstr(text), buf_len(text), err_r);
+	qmgr_sign_end(&sign, w, rc == 0);
 	buf_free(&text);
 	free(boundary);
 	free(rcpts);

@@ -317,6 +317,7 @@ static void qmgr_init(svc *service)
 	qmgr_sweep_init(q);
 	q->resolver = resolver_new(q->config);
 	read_dsn_settings(q, q->config);
+	qmgr_sign_init(q);
 	qmgr_scan_init(q);
 	log_info("queue manager started: active limit %d, local concurrency %d, smtp "
 		 "concurrency %d (%g to %g per destination)", q->active_limit, q->local.limit,
@@ -339,6 +340,7 @@ static void qmgr_stop(svc *service)
 	qmgr_limbo_stop(q);
 	while (triggers != NULL)
 		trigger_end(triggers);
+	qmgr_sign_stop(q);
 	resolver_free(&q->resolver); /* nothing routes once stopping (qmgr_kick) */
 }
 

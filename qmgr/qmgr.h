@@ -11,6 +11,7 @@
  *               failed move out of active/, chmod, utime or removal),
  *               kept and retried on a timer so none is stranded
  *   bounce.c    writing a DSN into the queue
+ *   dsnsign.c   DKIM-signing it (lib/dkim_policy)
  *   sweep.c     removing what killed writers left in tmp/
  *   backoff.c, dsn.c  pure logic (logic.h), unit tested
  * qmgr alone writes the recipient state bytes of queue files. */
@@ -25,6 +26,7 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "dkim_policy.h"
 #include "ev.h"
 #include "logic.h"
 #include "q.h"
@@ -175,6 +177,7 @@ struct qmgr {
 	char *notice_rcpt; /* 2bounce_notice_recipient, qualified */
 	char *double_bounce; /* sender of double bounces: double-bounce@$mydomain */
 	size_t header_limit;
+	dkim_policy *dkim; /* signing of notifications; NULL when off */
 
 	struct qmgr_msg *active; /* list of the active set */
 	int nactive;
@@ -277,5 +280,22 @@ struct qmgr_notice {
 /* qmgr_notify: writes the notification into the queue (incoming/, fsynced)
  * and takes it in; 0 with *id_r (heap), or -1 (logged). */
 int qmgr_notify(struct qmgr_msg *m, const struct qmgr_notice *nt, char **id_r);
+
+/* dsnsign.c: DKIM signatures on notifications. qmgr_sign_init reads the
+ * signing settings (bad ones are logged and leave signing off: a bounce
+ * never waits for them); qmgr_sign_stop frees them. */
+struct qmgr_sign;
+void qmgr_sign_init(struct qmgr *q);
+void qmgr_sign_stop(struct qmgr *q);
+/* qmgr_sign_start: the notification being written by w has the header
+ * block hdr[0..len) (without the empty line), already written; the
+ * content w takes from now on is its body and is hashed as it goes. NULL
+ * (nothing to do) when signing is off, no key fits, or the table or keys
+ * are in trouble (logged). */
+struct qmgr_sign *qmgr_sign_start(struct qmgr *q, q_writer *w, const char *hdr, size_t len);
+/* qmgr_sign_end: the body is complete (complete false: the writing
+ * failed, nothing is added): adds the DKIM-Signature fields to w's top
+ * fields, or logs why not. Frees *sp and sets it to NULL; NULL is fine. */
+void qmgr_sign_end(struct qmgr_sign **sp, q_writer *w, bool complete);
 
 #endif

@@ -109,9 +109,14 @@ static void watch_record(conn *c)
 	}
 }
 
-/* after_run: wait out a pause, flush, free or wait for events. */
-static void after_run(conn *c)
+/* after_run: wait out a pause, flush, free or wait for events. True when
+ * the steps must run again: a step that stopped because its output was
+ * backed up (a streamed FETCH or RETR) waits for that output to drain,
+ * and when this flush drained it no write event will come to wake it; a
+ * step that stopped for input merely finds none again. */
+static bool after_run(conn *c)
 {
+	size_t had;
 	int r;
 
 	watch_record(c);
@@ -121,25 +126,30 @@ static void after_run(conn *c)
 		else
 			ev_timer_reset(c->delay, c->pause_ms);
 		set_events(c);
-		return;
+		return false;
 	}
+	had = strm_unflushed(c->stream);
 	r = strm_flush(c->stream);
 	if (c->closing && r != STRM_AGAIN) {
 		conn_free(c);
-		return;
+		return false;
 	}
 	if (r == STRM_ERROR) {
 		c->ops->lost(c->ctx, r);
 		conn_free(c);
-		return;
+		return false;
 	}
+	if (r == STRM_OK && had > 0 && !c->closing && !c->waiting)
+		return true;
 	set_events(c);
+	return false;
 }
 
-void conn_run(conn *c)
+/* run_steps: the protocol's steps until one waits (for input, or for
+ * output over its high-water mark), pauses, waits for its own work or
+ * closes. */
+static void run_steps(conn *c)
 {
-	if (c->running)
-		return; /* called from inside a step: the outer run goes on */
 	c->running = true;
 	while (!c->closing && !c->paused && !c->waiting) {
 		int r;
@@ -159,7 +169,15 @@ void conn_run(conn *c)
 			c->ops->after_step(c->ctx);
 	}
 	c->running = false;
-	after_run(c);
+}
+
+void conn_run(conn *c)
+{
+	if (c->running)
+		return; /* called from inside a step: the outer run goes on */
+	do
+		run_steps(c);
+	while (after_run(c)); /* false once c is freed */
 }
 
 static void on_io(void *ctx, int fd, int events)
@@ -190,7 +208,8 @@ static void on_idle(void *ctx)
 	c->paused = false;
 	c->record_late = false;
 	c->ops->idle(c->ctx);
-	after_run(c);
+	if (after_run(c))
+		conn_run(c);
 }
 
 /* on_record: the record in progress was not complete in time. The
@@ -205,7 +224,8 @@ static void on_record(void *ctx)
 	c->paused = false;
 	c->record_late = true;
 	c->ops->idle(c->ctx);
-	after_run(c);
+	if (after_run(c))
+		conn_run(c);
 }
 
 void conn_set_record_deadline(conn *c, uint64_t ms)

@@ -27,8 +27,10 @@ typedef struct conn conn;
 
 struct conn_ops {
 	/* step: one unit of input work. STRM_OK: call again; STRM_AGAIN: wait
-	 * for the events ops->events names; STRM_EOF, STRM_ERROR: the peer is
-	 * gone (ops->lost is called and the conn closes). */
+	 * for the events ops->events names (a step that stops because its
+	 * output is backed up is also called again as soon as conn's own
+	 * flush empties the output); STRM_EOF, STRM_ERROR: the peer is gone
+	 * (ops->lost is called and the conn closes). */
 	int (*step)(void *ctx);
 	/* events: what the session waits for now; usually strm_wants(). */
 	int (*events)(void *ctx);

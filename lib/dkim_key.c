@@ -2,10 +2,13 @@
  * Ed25519, or a raw base64 Ed25519 seed), the public key record of RFC
  * 6376 3.6.1 (v, k, h, s, t, p) with its checks, the record to publish
  * for a private key, and the two signature algorithms over the SHA-256
- * digest of the header data. */
+ * digest of the header data. Decoded public keys are kept in a small
+ * cache: OpenSSL 3 spends some 180 us in d2i_PUBKEY, and a receiver sees
+ * the same few keys (a bulk sender's selector) message after message. */
 #include "dkim_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +194,70 @@ static EVP_PKEY *decode_rsa(const unsigned char *der, size_t len)
 	return pkey;
 }
 
+/* ---- the decoded public keys seen last ---- */
+
+#define PUBKEY_CACHE_SLOTS 32
+#define PUBKEY_CACHE_DER_MAX 1100 /* an RSA-8192 SubjectPublicKeyInfo fits */
+
+struct pubkey_slot {
+	enum dkim_alg alg;
+	size_t len;
+	unsigned char der[PUBKEY_CACHE_DER_MAX];
+	EVP_PKEY *pkey; /* NULL: empty */
+};
+
+static struct pubkey_slot pubkey_cache[PUBKEY_CACHE_SLOTS];
+static unsigned pubkey_cache_next; /* the slot the next new key replaces */
+static pthread_mutex_t pubkey_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* pubkey_cached: a new reference to the key decoded from der, or NULL. */
+static EVP_PKEY *pubkey_cached(enum dkim_alg alg, const unsigned char *der, size_t len)
+{
+	EVP_PKEY *found = NULL;
+
+	pthread_mutex_lock(&pubkey_cache_lock);
+	for (unsigned i = 0; i < PUBKEY_CACHE_SLOTS && found == NULL; i++) {
+		struct pubkey_slot *e = &pubkey_cache[i];
+		if (e->pkey != NULL && e->alg == alg && e->len == len && memcmp(e->der, der, len) == 0 &&
+		    EVP_PKEY_up_ref(e->pkey) == 1)
+			found = e->pkey;
+	}
+	pthread_mutex_unlock(&pubkey_cache_lock);
+	return found;
+}
+
+static void pubkey_remember(enum dkim_alg alg, const unsigned char *der, size_t len, EVP_PKEY *pkey)
+{
+	struct pubkey_slot *e;
+
+	if (len > PUBKEY_CACHE_DER_MAX || EVP_PKEY_up_ref(pkey) != 1)
+		return;
+	pthread_mutex_lock(&pubkey_cache_lock);
+	e = &pubkey_cache[pubkey_cache_next];
+	pubkey_cache_next = (pubkey_cache_next + 1) % PUBKEY_CACHE_SLOTS;
+	EVP_PKEY_free(e->pkey);
+	e->alg = alg;
+	e->len = len;
+	memcpy(e->der, der, len);
+	e->pkey = pkey;
+	pthread_mutex_unlock(&pubkey_cache_lock);
+}
+
+static EVP_PKEY *pubkey_from_der(enum dkim_alg alg, const unsigned char *der, size_t len)
+{
+	EVP_PKEY *pkey = pubkey_cached(alg, der, len);
+
+	if (pkey != NULL)
+		return pkey;
+	if (alg == DKIM_RSA_SHA256)
+		pkey = decode_rsa(der, len);
+	else if (len == 32)
+		pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der, 32);
+	if (pkey != NULL)
+		pubkey_remember(alg, der, len, pkey);
+	return pkey;
+}
+
 static int pubkey_decode(const char *p, struct dkim_pubkey *k, const char **reason_r)
 {
 	buf *der = buf_new(600);
@@ -202,10 +269,7 @@ static int pubkey_decode(const char *p, struct dkim_pubkey *k, const char **reas
 		return -1;
 	}
 	d = (const unsigned char *)buf_cstr(der);
-	if (k->alg == DKIM_RSA_SHA256)
-		k->pkey = decode_rsa(d, buf_len(der));
-	else if (buf_len(der) == 32)
-		k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, d, 32);
+	k->pkey = pubkey_from_der(k->alg, d, buf_len(der));
 	buf_free(&der);
 	if (k->pkey == NULL) {
 		ERR_clear_error();

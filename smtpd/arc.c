@@ -3,8 +3,12 @@
  * ARC sets and starts their key lookups (lib/arc over lib/dns); the body
  * streams through the verifier; at the end it adds "arc=none|pass|fail"
  * (and the newest seal's domain, header.d) to Authentication-Results.
- * Only the verdict is recorded: a local policy that lets an ARC pass
- * override a DMARC fail is not implemented. Key: smtpd_arc_verify. */
+ * A passing chain whose newest seal is by a forwarder that
+ * smtpd_arc_trusted_sealers names is handed on to DMARC (the view's
+ * arc_trusted_sealer), which then lets the message in despite a DMARC
+ * fail (RFC 8617 7.2, local policy). Keys: smtpd_arc_verify,
+ * smtpd_arc_trusted_sealers. */
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +31,18 @@ struct arc_state {
 void smtpd_arc_init(struct smtpd_server *srv, cfg *c)
 {
 	srv->arc_verify = cfg_get_bool(c, "smtpd_arc_verify") && !srv->local_service;
+	srv->arc_trusted = cfg_split_list(cfg_get(c, "smtpd_arc_trusted_sealers"));
 	if (srv->arc_verify && srv->dns == NULL)
 		srv->dns = dns_new_from_cfg(srv->loop, c);
+}
+
+/* trusted: whether the sealer is one of smtpd_arc_trusted_sealers. */
+static bool trusted(const struct smtpd_server *srv, const char *sealer)
+{
+	for (char **t = srv->arc_trusted; sealer != NULL && t != NULL && *t != NULL; t++)
+		if (strcasecmp(*t, sealer) == 0)
+			return true;
+	return false;
 }
 
 static void on_verdict(void *ctx, arc_verifier *v)
@@ -79,7 +93,7 @@ static bool arc_wait(void *state)
 	return st->done;
 }
 
-static void arc_judge(void *state, const struct smtpd_auth_view *view, buf *field,
+static void arc_judge(void *state, struct smtpd_auth_view *view, buf *field,
 		      struct smtpd_auth_decision *d)
 {
 	struct arc_state *st = state;
@@ -100,6 +114,8 @@ static void arc_judge(void *state, const struct smtpd_auth_view *view, buf *fiel
 	authres_add(field, "arc", arc_result_name(r), reason, &p, 1);
 	if (st->v == NULL)
 		return;
+	if (r == ARC_PASS && trusted(st->s->srv, domain))
+		view->arc_trusted_sealer = domain;
 	/* RFC 8617 registers no property for these: a comment */
 	note = xasprintf("i=%u d=%s", arc_verify_instances(st->v), domain != NULL ? domain : "?");
 	authres_comment(field, note);

@@ -31,6 +31,9 @@ struct smtpd_auth_view {
 	const char *mailfrom_domain;
 	const struct dkim_result *const *dkim;
 	size_t ndkim;
+	/* set by the ARC hook's judge for the hooks after it: the sealer of
+	 * a passing chain that smtpd_arc_trusted_sealers names, else NULL */
+	const char *arc_trusted_sealer;
 };
 
 /* What becomes of the message: accept it (as it is, or with the fields
@@ -54,14 +57,14 @@ struct smtpd_auth_decision {
  * they are (never from inside wait); after any hook's ready call wait is
  * asked again, so a second call must only report. judge: every verdict is in: may add
  * clauses with authres_add to field and fill decision (which starts as
- * accept). free: the message is done (also when the session ends
+ * accept); it may leave findings in v for the hooks after it. free: the message is done (also when the session ends
  * first): cancels what runs. */
 struct smtpd_auth_hook {
 	const char *name;
 	void *(*header)(struct session *s, const char *hdr, size_t len);
 	void (*body)(void *state, const char *data, size_t len);
 	bool (*wait)(void *state);
-	void (*judge)(void *state, const struct smtpd_auth_view *v, buf *field,
+	void (*judge)(void *state, struct smtpd_auth_view *v, buf *field,
 		      struct smtpd_auth_decision *decision);
 	void (*free)(void *state);
 };

@@ -132,6 +132,28 @@ static struct dmarc_request request_of(const struct smtpd_auth_view *v)
 	return req;
 }
 
+/* overridden: a DMARC fail that would reject or quarantine, but the
+ * message came through a forwarder trusted to vouch for it with a passing
+ * ARC chain (smtpd_arc_trusted_sealers): recorded in the field and the
+ * log, and let in as RFC 7489 6.7 allows a receiver's local policy. */
+static bool overridden(const struct session *s, const struct dmarc_verdict *v,
+		       const struct smtpd_auth_view *view, buf *field)
+{
+	char *note;
+
+	if (s->srv->dmarc_policy != SMTPD_DMARC_ENFORCE || v->result != DMARC_RESULT_FAIL ||
+	    view->arc_trusted_sealer == NULL ||
+	    (v->disposition != DMARC_POLICY_REJECT && v->disposition != DMARC_POLICY_QUARANTINE))
+		return false;
+	note = xasprintf("policy overridden: arc=pass from trusted forwarder %s",
+			 view->arc_trusted_sealer);
+	authres_comment(field, note);
+	log_info("%s: dmarc %s of %s %s", s->txn->qid, dmarc_policy_name(v->disposition),
+		 v->from_domain != NULL ? v->from_domain : "-", note);
+	free(note);
+	return true;
+}
+
 /* act: what enforce does with a verdict. */
 static void act(const struct session *s, const struct dmarc_verdict *v,
 		struct smtpd_auth_decision *d)
@@ -158,7 +180,7 @@ static void act(const struct session *s, const struct dmarc_verdict *v,
 	}
 }
 
-static void dmarc_judge(void *state, const struct smtpd_auth_view *view, buf *field,
+static void dmarc_judge(void *state, struct smtpd_auth_view *view, buf *field,
 			struct smtpd_auth_decision *d)
 {
 	struct dmarc_state *st = state;
@@ -180,7 +202,8 @@ static void dmarc_judge(void *state, const struct smtpd_auth_view *view, buf *fi
 	dmarc_report_line(st->check, line);
 	log_info("%s: %s", s->txn->qid, buf_cstr(line));
 	buf_free(&line);
-	act(s, v, d);
+	if (!overridden(s, v, view, field))
+		act(s, v, d);
 }
 
 static void dmarc_free(void *state)

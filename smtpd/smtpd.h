@@ -93,6 +93,7 @@ struct smtpd_server {
 	bool dkim_verify;
 	char *authserv_id;
 	bool arc_verify; /* smtpd_arc_verify (arc.c) */
+	char **arc_trusted; /* smtpd_arc_trusted_sealers, NULL-ended (arc.c) */
 	/* DMARC (dmarc.c) */
 	enum smtpd_dmarc_policy dmarc_policy;
 	char *psl_path; /* smtpd_dmarc_public_suffix_list */

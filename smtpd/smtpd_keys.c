@@ -76,6 +76,8 @@ const struct cfg_key smtpd_cfg_keys[] = {
 	  "the Public Suffix List file DMARC finds organisational domains with (read at start and on reload; missing: the last two labels)" },
 	{ "smtpd_arc_verify", CFG_BOOL, "yes", CFG_NO_BOUNDS,
 	  "verify the ARC sets (RFC 8617) of mail from outside and record arc= in Authentication-Results" },
+	{ "smtpd_arc_trusted_sealers", CFG_LIST, "", CFG_NO_BOUNDS,
+	  "the forwarders (ARC-Seal d= domains, comma or space separated) whose passing ARC chain overrides a DMARC reject or quarantine; empty: none" },
 
 	{ NULL, CFG_STR, NULL, 0, 0, NULL },
 };

@@ -950,6 +950,24 @@ def relay_instance(net, addr, domain, users=("alice",), main=None, smtpd_args=""
         raise
 
 
+def start_with_dns(instances, servers):
+    """Points each instance's resolver at servers (dns_servers) and starts
+    it as start_relay_instance does."""
+    for inst in instances:
+        inst.set_main("dns_servers", servers)
+        start_relay_instance(inst)
+
+
+def cleanup_all(instances, *stoppable):
+    """Cleans up every instance that was made, then stops the rest (a
+    test network or DNS server)."""
+    for inst in instances:
+        if inst is not None:
+            inst.cleanup()
+    for thing in stoppable:
+        thing.stop()
+
+
 def start_relay_instance(inst, timeout=20):
     """Starts inst and waits for its smtpd and its qmgr socket."""
     inst.start()

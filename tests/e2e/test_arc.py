@@ -18,7 +18,11 @@ B's Authentication-Results says arc=pass (smtp.remote-ip, and the
 newest set's instance and domain in a comment). A list message (dkimpy's set at
 i=1) forwarded the same way gets A's set at i=2 with cv=pass; a changed one
 gets cv=fail and fails at B. B has no key: its alias back@example.net
-forwards to alice at A unsealed, with one log line."""
+forwards to alice at A unsealed, with one log line.
+(c) A trusts lists.example.org's seals (smtpd_arc_trusted_sealers): a
+list message from strict.example.org (DMARC p=reject, nothing aligned)
+sealed by the list gets in at A with the override noted; at B, which
+trusts no sealer, and at A with the chain broken, it is refused."""
 import base64
 import os
 import re
@@ -29,7 +33,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (RelayNet, relay_instance, require_tools,  # noqa: E402
-                     start_relay_instance, wait_for)
+                     cleanup_all, start_with_dns, wait_for)
 from relaytest import NOT_BUILT, available  # noqa: E402
 
 require_tools("dnsmasq", "openssl")
@@ -40,6 +44,7 @@ FAST = {"dns_timeout": "3s", "smtp_connect_timeout": "3s", "queue_run_delay": "3
         "minimal_backoff_time": "300s", "maximal_backoff_time": "600s",
         "mynetworks": "10.0.0.0/8", "smtpd_peername_lookup": "no"}
 LIST = "lists.example.org"
+STRICT = "strict.example.org"  # DMARC p=reject, nothing to align with
 
 
 def zone_value(line):
@@ -80,7 +85,8 @@ class ArcTests(unittest.TestCase):
         net.route("example.net", "example.test")
         cls.a = cls.b = None
         try:
-            cls.a = relay_instance(net, addr_a, "example.test", users=("alice",), main=FAST)
+            cls.a = relay_instance(net, addr_a, "example.test", users=("alice",),
+                                   main=dict(FAST, smtpd_arc_trusted_sealers=LIST))
             cls.b = relay_instance(net, addr_b, "example.net", users=("bob",), main=FAST)
             for inst, alias, target in ((cls.a, "fwd@example.test", "bob@example.net"),
                                         (cls.b, "back@example.net", "alice@example.test")):
@@ -94,22 +100,18 @@ class ArcTests(unittest.TestCase):
             cls.records["a1._domainkey.example.test"] = zone_value(res.stdout)
             cls.list_key = cls.a.path("list.pem")
             cls.records["arc._domainkey." + LIST] = "v=DKIM1; k=rsa; p=" + rsa_key(cls.list_key)
+            cls.records["_dmarc." + STRICT] = "v=DMARC1; p=reject"
             for name, value in cls.records.items():
                 net.add(("TXT", name, txt(value)))
             net.start_dns()
-            for inst in (cls.a, cls.b):
-                inst.set_main("dns_servers", net.dns.servers)
-                start_relay_instance(inst)
+            start_with_dns((cls.a, cls.b), net.dns.servers)
         except Exception:
             cls.tearDownClass()
             raise
 
     @classmethod
     def tearDownClass(cls):
-        for inst in (cls.a, cls.b):
-            if inst is not None:
-                inst.cleanup()
-        cls.net.stop()
+        cleanup_all((cls.a, cls.b), cls.net)
 
     # --- helpers --------------------------------------------------------
     def message(self, subject, rcpt):
@@ -172,6 +174,36 @@ class ArcTests(unittest.TestCase):
         self.send(self.a, "alice@example.test", self.message("unsealed", "alice@example.test"))
         ar = self.ours(self.raw(self.a, "alice@example.test", "unsealed"), "mail.example.test")
         self.assertIn("arc=none", ar)
+
+    # --- (c) a trusted sealer's pass overrides a DMARC reject ------------
+    def strict_message(self, subject, rcpt):
+        return self.message(subject, rcpt).replace(b"From: <someone@example.org>",
+                                                   b"From: <someone@%s>" % STRICT.encode())
+
+    def test_trusted_sealer_overrides_dmarc_reject(self):
+        """A trusts lists.example.org (smtpd_arc_trusted_sealers): the
+        list's message from a p=reject domain it cannot align gets in."""
+        self.send(self.a, "alice@example.test",
+                  self.seal(self.strict_message("overridden", "alice@example.test")))
+        ar = self.ours(self.raw(self.a, "alice@example.test", "overridden"), "mail.example.test")
+        self.assertIn("arc=pass", ar)
+        self.assertRegex(ar, r"dmarc=fail .*header\.from=" + re.escape(STRICT) +
+                         r".* \(policy overridden: arc=pass from trusted forwarder " +
+                         re.escape(LIST) + r"\)")
+        self.assertTrue(self.a.wait_log("dmarc reject of %s policy overridden" % STRICT))
+
+    def test_no_override_untrusted_or_broken(self):
+        """B trusts no sealer: 550 5.7.1. A trusts the list, but the chain
+        of a message changed after sealing fails: 550 5.7.1 too."""
+        text = self.seal(self.strict_message("untrusted", "bob@example.net"))
+        with self.assertRaises(smtplib.SMTPDataError) as cm:
+            self.send(self.b, "bob@example.net", text)
+        self.assertEqual(cm.exception.smtp_code, 550)
+        self.assertIn(b"5.7.1", cm.exception.smtp_error)
+        text = self.seal(self.strict_message("broken", "alice@example.test"))
+        with self.assertRaises(smtplib.SMTPDataError) as cm:
+            self.send(self.a, "alice@example.test", text.replace(b"second line", b"2nd line"))
+        self.assertEqual(cm.exception.smtp_code, 550)
 
     # --- (b) sealing on forwarding --------------------------------------
     def dkimpy_verify(self, data, name):

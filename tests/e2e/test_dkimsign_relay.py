@@ -19,7 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (RelayNet, relay_instance, require_tools,  # noqa: E402
-                     start_relay_instance, wait_for)
+                     cleanup_all, start_with_dns, wait_for)
 from relaytest import NOT_BUILT, available, submit, wait_message  # noqa: E402
 
 require_tools("dnsmasq")
@@ -63,19 +63,14 @@ class SignedRelay(unittest.TestCase):
                 net.add(("TXT", name, ",".join(value[i:i + 255]
                                                for i in range(0, len(value), 255))))
             net.start_dns()
-            for inst in (cls.a, cls.b):
-                inst.set_main("dns_servers", net.dns.servers)
-                start_relay_instance(inst)
+            start_with_dns((cls.a, cls.b), net.dns.servers)
         except Exception:
             cls.tearDownClass()
             raise
 
     @classmethod
     def tearDownClass(cls):
-        for inst in (cls.a, cls.b):
-            if inst is not None:
-                inst.cleanup()
-        cls.net.stop()
+        cleanup_all((cls.a, cls.b), cls.net)
 
     def raw(self, subject):
         def find():

@@ -20,6 +20,7 @@ import shutil
 import smtplib
 import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -735,6 +736,35 @@ class TestTrouble(ReadBase):
         # a second FETCH sets nothing: no FLAGS in its replies
         u, t = c.cmd("FETCH 1:2 RFC822.HEADER")
         self.assertNotIn("FLAGS", "\n".join(u))
+
+    def test_concurrent_streams(self):
+        """Eight sessions of one process stream 24 MB FETCHes at once, three
+        each, some reading through a small buffer, half of them setting
+        \\Seen: every FETCH ends (a FETCH whose backed-up output drained
+        just as it stopped once waited forever, 1 run in 3)."""
+        self.make_folder("Streams", 3000, "z" * 8000, lambda i: False)
+        errors = []
+
+        def reader(k):
+            try:
+                c = self.raw("carol", None)
+                c.sock.settimeout(60)
+                if k % 3 == 0:
+                    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+                c.cmd("EXAMINE Streams" if k % 2 else "SELECT Streams")
+                for r in range(3):
+                    c.send("s%d FETCH 1:* BODY%s[TEXT]\r\n" % (r, ".PEEK" if k % 2 else ""))
+                    _, t = c.until("s%d" % r)
+                    if t != "s%d OK Fetch completed." % r:
+                        errors.append("reader %d FETCH %d: %r" % (k, r, t))
+            except (OSError, TimeoutError) as e:
+                errors.append("reader %d: %r%s" % (k, e, self.stall_report()))
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
 
     def stall_report(self):
         """The server's log, processes, and imapd's sockets and epoll set."""

@@ -4,7 +4,9 @@
  * the last reply (done called once), a peer that goes away (lost), the
  * idle timer and a fixed deadline that activity does not extend, and the
  * per-record deadline: a line dripped a byte at a time is cut off though
- * the idle timer never runs out, while whole lines keep the session. */
+ * the idle timer never runs out, while whole lines keep the session; a
+ * streaming step (FETCH, RETR) whose backed-up output drains just as it
+ * stops is stepped again, not left waiting for input that never comes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -289,6 +291,113 @@ static void test_record_deadline_off(void **state)
 	assert_int_equal(f->e.lines, 1);
 }
 
+/* ---- a streaming step: output in pieces while under a high-water mark ---- */
+
+#define STREAM_TOTAL (2 * 1024 * 1024)
+#define STREAM_HIGH (16 * 1024)
+
+struct streamer {
+	conn *c;
+	int peer;
+	size_t left, got;
+	bool peer_drained; /* the peer read everything once, mid-run */
+	int done;
+};
+
+/* drain_peer: what the peer can read now, counted. */
+static void drain_peer(struct streamer *st)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(st->peer, buf, sizeof(buf))) > 0)
+		st->got += (size_t)n;
+}
+
+/* stream_step: writes while under STREAM_HIGH; when the socket is full it
+ * stops (STRM_AGAIN) as imapd's FETCH does. The first time, the peer reads
+ * everything right then, before lib/conn's own flush: that flush then
+ * empties the stream and no write event will ever come. */
+static int stream_step(void *ctx)
+{
+	struct streamer *st = ctx;
+	strm *s = conn_strm(st->c);
+	static const char piece[4096] = { 'x' };
+	int r;
+
+	while (st->left > 0 && strm_unflushed(s) < STREAM_HIGH) {
+		size_t n = st->left < sizeof(piece) ? st->left : sizeof(piece);
+
+		strm_write(s, piece, n);
+		st->left -= n;
+	}
+	r = strm_flush(s);
+	if (r == STRM_AGAIN && !st->peer_drained) {
+		st->peer_drained = true;
+		drain_peer(st);
+	}
+	if (r != STRM_OK || st->left == 0)
+		return r == STRM_OK ? STRM_AGAIN : r;
+	return STRM_OK;
+}
+
+static int stream_events(void *ctx)
+{
+	struct streamer *st = ctx;
+
+	return strm_wants(conn_strm(st->c));
+}
+
+static void stream_lost(void *ctx, int r)
+{
+	(void)ctx;
+	(void)r;
+}
+
+static void stream_idle(void *ctx)
+{
+	(void)ctx;
+}
+
+static void stream_done(void *ctx)
+{
+	struct streamer *st = ctx;
+
+	st->done++;
+}
+
+static const struct conn_ops stream_ops = {
+	.step = stream_step, .events = stream_events, .lost = stream_lost,
+	.idle = stream_idle, .done = stream_done,
+};
+
+static void test_stream_drained_in_between(void **state)
+{
+	struct streamer st = { .left = STREAM_TOTAL };
+	ev_loop *loop = ev_loop_new();
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	sock_set_nonblock(sv[0], true);
+	sock_set_nonblock(sv[1], true);
+	st.peer = sv[1];
+	st.c = conn_new(loop, sv[0], 5000, &stream_ops, &st);
+	conn_run(st.c);
+	for (int i = 0; i < 500 && st.got < STREAM_TOTAL; i++) {
+		ev_run_once(loop, 10);
+		drain_peer(&st);
+	}
+	assert_true(st.peer_drained);
+	assert_int_equal(st.got, STREAM_TOTAL);
+	assert_int_equal(st.left, 0);
+	conn_close(st.c);
+	conn_run(st.c);
+	assert_int_equal(st.done, 1);
+	close(sv[1]);
+	ev_loop_free(&loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +410,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_deadline_pipelined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_deadline_off, setup, teardown),
+		cmocka_unit_test(test_stream_drained_in_between),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

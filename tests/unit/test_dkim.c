@@ -481,6 +481,66 @@ static void test_key_records(void **state)
 	mem_free(&m);
 }
 
+/* ed25519_record: the key record of a made-up Ed25519 public key. */
+static char *ed25519_record(unsigned char fill)
+{
+	unsigned char raw[32];
+	buf *b64 = buf_new(64);
+	char *rec;
+
+	memset(raw, fill, sizeof(raw));
+	raw[0] = 0x5a;
+	base64_encode(b64, raw, sizeof(raw));
+	rec = xasprintf("v=DKIM1; k=ed25519; p=%s", buf_cstr(b64));
+	buf_free(&b64);
+	return rec;
+}
+
+/* The decoded keys are cached: the same record gives the same key object,
+ * another record another, and a key pushed out by 40 others is decoded
+ * again, equal to what it was. */
+static void test_pubkey_cache(void **state)
+{
+	char *rsa = vector_text("test.txt"), *rsa2 = vector_text("test2.txt");
+	char *other = ed25519_record(99);
+	struct dkim_pubkey a, b, c;
+	const char *reason = NULL;
+	char *first = ed25519_record(1);
+
+	(void)state;
+	rsa[strcspn(rsa, "\r\n")] = '\0';
+	rsa2[strcspn(rsa2, "\r\n")] = '\0';
+	assert_int_equal(dkim_pubkey_parse(rsa, strlen(rsa), &a, &reason), 0);
+	assert_int_equal(dkim_pubkey_parse(rsa, strlen(rsa), &b, &reason), 0);
+	assert_ptr_equal(a.pkey, b.pkey);
+	dkim_pubkey_clear(&b);
+	/* test2.txt: the same key under other tags */
+	assert_int_equal(dkim_pubkey_parse(rsa2, strlen(rsa2), &b, &reason), 0);
+	assert_ptr_equal(a.pkey, b.pkey);
+	assert_int_equal(dkim_pubkey_parse(other, strlen(other), &c, &reason), 0);
+	assert_ptr_not_equal(a.pkey, c.pkey);
+	dkim_pubkey_clear(&b);
+	dkim_pubkey_clear(&c);
+	assert_int_equal(dkim_pubkey_parse(first, strlen(first), &b, &reason), 0);
+	for (unsigned char i = 2; i < 42; i++) {
+		char *rec = ed25519_record(i);
+		assert_int_equal(dkim_pubkey_parse(rec, strlen(rec), &c, &reason), 0);
+		assert_int_equal(c.alg, DKIM_ED25519_SHA256);
+		dkim_pubkey_clear(&c);
+		free(rec);
+	}
+	assert_int_equal(dkim_pubkey_parse(first, strlen(first), &c, &reason), 0);
+	assert_ptr_not_equal(b.pkey, c.pkey);
+	assert_int_equal(EVP_PKEY_eq(b.pkey, c.pkey), 1);
+	dkim_pubkey_clear(&a);
+	dkim_pubkey_clear(&b);
+	dkim_pubkey_clear(&c);
+	free(first);
+	free(other);
+	free(rsa);
+	free(rsa2);
+}
+
 static void test_no_from(void **state)
 {
 	dkim_key *k = load_key("test.private");
@@ -941,6 +1001,7 @@ int main(void)
 		cmocka_unit_test(test_rfc8463_example),
 		cmocka_unit_test(test_exim_and_gmail),
 		cmocka_unit_test(test_key_records),
+		cmocka_unit_test(test_pubkey_cache),
 		cmocka_unit_test(test_no_from),
 		cmocka_unit_test(test_round_trip_rsa),
 		cmocka_unit_test(test_round_trip_ed25519),

@@ -3,7 +3,7 @@
  * ARC-Message-Signature, every ARC-Seal) and answers none / pass / fail;
  * the sealer adds the next set (ARC-Authentication-Results,
  * ARC-Message-Signature, ARC-Seal) to a message it forwards. Both stream
- * the body once; keys come through lib/dkim's dkim_resolver. What to do
+ * the body once; keys come through txt_lookup.h's txt_resolver. What to do
  * with the verdict (Authentication-Results, DMARC override) is the
  * caller's. */
 #ifndef POSTERN_ARC_H
@@ -30,7 +30,7 @@ const char *arc_result_name(enum arc_result r);
  * dkim_verify_params (0 = 1024); max_headers: fields considered (0 =
  * 1000). */
 struct arc_verify_params {
-	struct dkim_resolver resolver;
+	struct txt_resolver resolver;
 	time_t now;
 	unsigned min_rsa_bits;
 	unsigned max_headers;

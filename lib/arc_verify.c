@@ -24,7 +24,7 @@ struct arc_sig {
 	const char *error; /* static, set when it cannot pass */
 	bool pending;
 	void *handle;
-	enum dkim_dns_status dns;
+	enum txt_status dns;
 	char *key;
 	size_t key_len;
 };
@@ -93,7 +93,7 @@ static int parse_canon(const char *c, enum dkim_canon *h_r, enum dkim_canon *b_r
 	return 0;
 }
 
-static void key_answer(void *ctx, enum dkim_dns_status st, const char *const *txt,
+static void key_answer(void *ctx, enum txt_status st, const char *const *txt,
 		       const size_t *len, size_t count);
 
 /* start_lookup: the key for d= and s= of tl (both checked). */
@@ -257,11 +257,11 @@ static int check_sig(arc_verifier *v, struct arc_sig *s, const char **why_r)
 		*why_r = s->error;
 		return -1;
 	}
-	if (s->dns == DKIM_DNS_TEMPFAIL) {
+	if (s->dns == TXT_TEMPFAIL) {
 		*why_r = "key lookup failed";
 		return 1;
 	}
-	if (s->dns != DKIM_DNS_FOUND || s->key == NULL) {
+	if (s->dns != TXT_FOUND || s->key == NULL) {
 		*why_r = "no key record";
 		return -1;
 	}
@@ -318,7 +318,7 @@ static void judge(arc_verifier *v)
 	v->reason = temp;
 }
 
-static void key_answer(void *ctx, enum dkim_dns_status st, const char *const *txt,
+static void key_answer(void *ctx, enum txt_status st, const char *const *txt,
 		       const size_t *len, size_t count)
 {
 	struct arc_sig *s = ctx;
@@ -326,8 +326,8 @@ static void key_answer(void *ctx, enum dkim_dns_status st, const char *const *tx
 
 	s->pending = false;
 	s->handle = NULL;
-	s->dns = st == DKIM_DNS_FOUND && count == 0 ? DKIM_DNS_NOTFOUND : st;
-	if (s->dns == DKIM_DNS_FOUND) {
+	s->dns = st == TXT_FOUND && count == 0 ? TXT_NOTFOUND : st;
+	if (s->dns == TXT_FOUND) {
 		s->key = xstrndup(txt[0], len[0]);
 		s->key_len = len[0];
 	}

@@ -3,7 +3,7 @@
  * fed in chunks of any size and hashed as it comes, one hash context per
  * canonicalization (and l= for verification), so several signatures cost
  * one pass and no copy of the body. Key records are fetched through a
- * small asynchronous resolver interface (dkim_resolver): lib/dkim_dns.c
+ * small asynchronous TXT lookup interface (txt_lookup.h): lib/txt_dns.c
  * puts it on lib/dns, tests answer from memory. This module judges
  * signatures; policy (DMARC, what to do with a failure) is the caller's. */
 #ifndef POSTERN_DKIM_H
@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "txt_lookup.h"
 
 enum dkim_alg { DKIM_RSA_SHA256, DKIM_ED25519_SHA256 };
 enum dkim_canon { DKIM_CANON_SIMPLE, DKIM_CANON_RELAXED };
@@ -85,23 +86,8 @@ void dkim_signer_free(dkim_signer **s);
 
 /* ---- key lookup ---- */
 
-enum dkim_dns_status { DKIM_DNS_FOUND, DKIM_DNS_NOTFOUND, DKIM_DNS_TEMPFAIL };
-
-/* dkim_txt_cb: the answer to one lookup: FOUND with count TXT records
- * (each its strings joined, len bytes), NOTFOUND or TEMPFAIL (count 0).
- * The arrays are only valid during the call. */
-typedef void dkim_txt_cb(void *cb_ctx, enum dkim_dns_status st, const char *const *txt,
-			 const size_t *len, size_t count);
-
-/* A resolver: lookup starts a TXT query for name and answers through cb
- * exactly once, either before it returns (then it returns NULL) or later
- * (then it returns a handle for cancel). cancel drops a pending query so
- * that cb is never called. */
-struct dkim_resolver {
-	void *(*lookup)(void *rctx, const char *name, dkim_txt_cb *cb, void *cb_ctx);
-	void (*cancel)(void *rctx, void *handle);
-	void *rctx;
-};
+/* The key records are looked up through struct txt_resolver
+ * (txt_lookup.h; lib/txt_dns.c on lib/dns). */
 
 /* ---- verification ---- */
 
@@ -137,7 +123,7 @@ struct dkim_result {
  * hashing (malformed ones are permerror and do not count). max_headers: header fields considered (0 =
  * 1000). min_rsa_bits: smaller RSA keys are permerror (0 = 1024). */
 struct dkim_verify_params {
-	struct dkim_resolver resolver;
+	struct txt_resolver resolver;
 	time_t now;
 	unsigned max_signatures;
 	unsigned max_headers;

@@ -26,7 +26,7 @@ struct vsig {
 	size_t body;
 	bool pending;
 	void *handle;
-	enum dkim_dns_status dns;
+	enum txt_status dns;
 	char *key;
 	size_t key_len;
 };
@@ -313,7 +313,7 @@ static int parse_sig(struct vsig *s, const dkim_hdrs *h, const struct dkim_field
 
 static void judge_all(dkim_verifier *v);
 
-static void key_answer(void *ctx, enum dkim_dns_status st, const char *const *txt,
+static void key_answer(void *ctx, enum txt_status st, const char *const *txt,
 		       const size_t *len, size_t count)
 {
 	struct vsig *s = ctx;
@@ -322,11 +322,11 @@ static void key_answer(void *ctx, enum dkim_dns_status st, const char *const *tx
 	s->pending = false;
 	s->handle = NULL;
 	s->dns = st;
-	if (st == DKIM_DNS_FOUND && count > 0) {
+	if (st == TXT_FOUND && count > 0) {
 		s->key = xstrndup(txt[0], len[0]);
 		s->key_len = len[0];
-	} else if (st == DKIM_DNS_FOUND) {
-		s->dns = DKIM_DNS_NOTFOUND;
+	} else if (st == TXT_FOUND) {
+		s->dns = TXT_NOTFOUND;
 	}
 	v->pending--;
 	if (v->finished && v->pending == 0) {
@@ -409,11 +409,11 @@ static void judge(dkim_verifier *v, struct vsig *s)
 
 	if (s->res.status != DKIM_NONE)
 		return;
-	if (s->dns == DKIM_DNS_TEMPFAIL) {
+	if (s->dns == TXT_TEMPFAIL) {
 		sig_error(s, DKIM_TEMPERROR, "key lookup failed");
 		return;
 	}
-	if (s->dns == DKIM_DNS_NOTFOUND || s->key == NULL) {
+	if (s->dns == TXT_NOTFOUND || s->key == NULL) {
 		sig_error(s, DKIM_PERMERROR, "no key record");
 		return;
 	}

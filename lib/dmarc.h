@@ -1,8 +1,8 @@
 /* dmarc.h: DMARC (RFC 7489) for inbound mail, without blocking. It parses
  * policy records (dmarc_record.c), finds the author domains of a message's
  * From fields (dmarc_from.c), discovers the policy record of each through
- * a small asynchronous TXT lookup interface (dmarc_check.c; lib/dns plugs
- * in through dmarc_dns.h, tests answer from memory), judges SPF and DKIM
+ * the asynchronous TXT lookup of txt_lookup.h (dmarc_check.c; lib/dns
+ * plugs in through txt_dns.h, the one DKIM uses; tests answer from memory), judges SPF and DKIM
  * alignment with the organisational domain of lib/psl, applies p=, sp= and
  * pct=, and writes the aggregate-report data line (dmarc_report.c). It does
  * not verify SPF or DKIM (the caller hands in their results) and does not
@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "txt_lookup.h"
 #include "dkim.h"
 #include "psl.h"
 #include "spf.h"
@@ -107,21 +108,8 @@ const char *dmarc_from_status_name(enum dmarc_from_status st);
 
 /* ---- the lookup interface ---- */
 
-enum dmarc_dns_status { DMARC_DNS_FOUND, DMARC_DNS_NOTFOUND, DMARC_DNS_TEMPFAIL };
-/* dmarc_txt_cb: the answer to one TXT lookup: FOUND with count records
- * (each its strings joined, len bytes), NOTFOUND or TEMPFAIL (count 0).
- * The arrays are only valid during the call. */
-typedef void dmarc_txt_cb(void *cb_ctx, enum dmarc_dns_status st, const char *const *txt,
-			  const size_t *len, size_t count);
-/* lookup starts a TXT query for name and answers through cb exactly once,
- * either before it returns (then it returns NULL) or later (then it
- * returns a handle for cancel). cancel drops a pending query: cb is then
- * never called. */
-struct dmarc_resolver {
-	void *(*lookup)(void *rctx, const char *name, dmarc_txt_cb *cb, void *cb_ctx);
-	void (*cancel)(void *rctx, void *handle);
-	void *rctx;
-};
+/* Policy records are looked up through struct txt_resolver
+ * (txt_lookup.h; lib/txt_dns.c on lib/dns). */
 
 /* ---- the check (dmarc_check.c) ---- */
 
@@ -147,7 +135,7 @@ struct dmarc_request {
 typedef unsigned dmarc_sample_fn(void *ctx);
 struct dmarc_settings {
 	const psl_table *psl; /* used inside dmarc_check_start only */
-	struct dmarc_resolver resolver;
+	struct txt_resolver resolver;
 	dmarc_sample_fn *sample;
 	void *sample_ctx;
 };

@@ -168,13 +168,13 @@ static void use_record(struct dmarc_check *c, struct dmarc_author *a, const char
 	a->have_record = true;
 }
 
-static void handle_answer(struct dmarc_check *c, struct dmarc_author *a, enum dmarc_dns_status st,
+static void handle_answer(struct dmarc_check *c, struct dmarc_author *a, enum txt_status st,
 			  const char *const *txt, const size_t *len, size_t count)
 {
 	const char *name = a->phase == PHASE_FROM ? a->domain : a->org;
-	size_t first = 0, n = st == DMARC_DNS_FOUND ? count_dmarc(txt, len, count, &first) : 0;
+	size_t first = 0, n = st == TXT_FOUND ? count_dmarc(txt, len, count, &first) : 0;
 
-	if (st == DMARC_DNS_TEMPFAIL) {
+	if (st == TXT_TEMPFAIL) {
 		author_done(a, DMARC_RESULT_TEMPERROR,
 			    xasprintf("_dmarc.%s: temporary DNS failure", name));
 	} else if (n == 1) {
@@ -194,7 +194,7 @@ static void handle_answer(struct dmarc_check *c, struct dmarc_author *a, enum dm
 
 static void pump(struct dmarc_check *c);
 
-static void on_txt(void *ctx, enum dmarc_dns_status st, const char *const *txt, const size_t *len,
+static void on_txt(void *ctx, enum txt_status st, const char *const *txt, const size_t *len,
 		   size_t count)
 {
 	struct dmarc_check *c = ctx;
@@ -214,7 +214,7 @@ static void start_query(struct dmarc_check *c)
 
 	if (strlen(name) > PSL_MAX_NAME) {
 		/* no such name can exist in the DNS */
-		handle_answer(c, a, DMARC_DNS_NOTFOUND, NULL, NULL, 0);
+		handle_answer(c, a, TXT_NOTFOUND, NULL, NULL, 0);
 		free(name);
 		return;
 	}

@@ -30,7 +30,7 @@ struct dmarc_author {
 };
 
 struct dmarc_check {
-	struct dmarc_resolver resolver;
+	struct txt_resolver resolver;
 	dmarc_sample_fn *sample;
 	void *sample_ctx;
 	dmarc_done_cb *cb;

@@ -15,7 +15,7 @@
 #include "arc.h"
 #include "authhook.h"
 #include "authres.h"
-#include "dkim_dns.h"
+#include "txt_dns.h"
 #include "log.h"
 #include "mem.h"
 #include "smtpd.h"
@@ -62,7 +62,7 @@ static void *arc_header(struct session *s, const char *hdr, size_t len)
 	if (!s->srv->arc_verify || s->srv->dns == NULL)
 		return NULL;
 	memset(&p, 0, sizeof(p));
-	p.resolver = dkim_dns_resolver(s->srv->dns);
+	p.resolver = txt_dns_resolver(s->srv->dns);
 	st = xcalloc(1, sizeof(*st));
 	st->s = s;
 	st->v = arc_verify_new(&p);

@@ -19,7 +19,7 @@
 
 #include "authhook.h"
 #include "authres.h"
-#include "dkim_dns.h"
+#include "txt_dns.h"
 #include "log.h"
 #include "mem.h"
 #include "smtpd.h"
@@ -266,7 +266,7 @@ void smtpd_authres_header(struct session *s, const char *hdr, size_t len, bool a
 		a->hook_state[i] = smtpd_auth_hooks[i]->header(s, hdr, len);
 	if (!s->srv->dkim_verify)
 		return;
-	struct dkim_verify_params p = { .resolver = dkim_dns_resolver(s->srv->dns) };
+	struct dkim_verify_params p = { .resolver = txt_dns_resolver(s->srv->dns) };
 	a->dkim = dkim_verify_new(&p);
 	if (dkim_verify_headers(a->dkim, hdr, len) == 0) {
 		dkim_verify_free(&a->dkim); /* nothing signed: no body hashing */

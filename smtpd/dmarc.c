@@ -13,7 +13,7 @@
 #include "authhook.h"
 #include "authres.h"
 #include "dmarc.h"
-#include "dmarc_dns.h"
+#include "txt_dns.h"
 #include "log.h"
 #include "mem.h"
 #include "smtpd.h"
@@ -87,7 +87,7 @@ static void *dmarc_header(struct session *s, const char *hdr, size_t len)
 	dmarc_authors_from_header(hdr, len, &authors);
 	struct dmarc_settings set = {
 		.psl = srv->psl,
-		.resolver = dmarc_dns_resolver(srv->dns),
+		.resolver = txt_dns_resolver(srv->dns),
 	};
 	st = xcalloc(1, sizeof(*st));
 	st->s = s;

@@ -14,14 +14,14 @@
 #define SEED "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A="
 #define KEY "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
 
-static void *key_lookup(void *rctx, const char *name, dkim_txt_cb *cb, void *cb_ctx)
+static void *key_lookup(void *rctx, const char *name, txt_cb *cb, void *cb_ctx)
 {
 	const char *txt[1] = { KEY };
 	size_t len[1] = { strlen(KEY) };
 
 	(void)rctx;
 	(void)name;
-	cb(cb_ctx, DKIM_DNS_FOUND, txt, len, 1);
+	cb(cb_ctx, TXT_FOUND, txt, len, 1);
 	return NULL;
 }
 

@@ -73,14 +73,14 @@ static void fuzz_body(const uint8_t *data, size_t size, enum dkim_canon canon)
 	buf_free(&parts);
 }
 
-static void *key_lookup(void *rctx, const char *name, dkim_txt_cb *cb, void *cb_ctx)
+static void *key_lookup(void *rctx, const char *name, txt_cb *cb, void *cb_ctx)
 {
 	const char *txt[1] = { KEY };
 	size_t len[1] = { strlen(KEY) };
 
 	(void)rctx;
 	(void)name;
-	cb(cb_ctx, DKIM_DNS_FOUND, txt, len, 1);
+	cb(cb_ctx, TXT_FOUND, txt, len, 1);
 	return NULL;
 }
 

@@ -15,14 +15,14 @@ struct fuzz_zone {
 	size_t len;
 };
 
-static void *fuzz_lookup(void *rctx, const char *name, dmarc_txt_cb *cb, void *cb_ctx)
+static void *fuzz_lookup(void *rctx, const char *name, txt_cb *cb, void *cb_ctx)
 {
 	struct fuzz_zone *z = rctx;
 	const char *txt[2] = { z->text, "v=DMARC1; p=reject" };
 	size_t len[2] = { z->len, 18 };
 
 	/* the From domain answers the input, the org domain a fixed record */
-	cb(cb_ctx, DMARC_DNS_FOUND, txt + (strncmp(name, "_dmarc.a.", 9) != 0),
+	cb(cb_ctx, TXT_FOUND, txt + (strncmp(name, "_dmarc.a.", 9) != 0),
 	   len + (strncmp(name, "_dmarc.a.", 9) != 0), 1);
 	return NULL;
 }

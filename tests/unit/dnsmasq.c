@@ -119,3 +119,17 @@ void dnsmasq_stop(pid_t *pid)
 		*pid = 0;
 	}
 }
+
+dns_resolver *dnsmasq_resolver(ev_loop *loop, int port, unsigned timeout_ms, unsigned retries,
+			       unsigned cache_max)
+{
+	char servers[64], *err = NULL;
+	struct dns_settings set = { servers, timeout_ms, retries, cache_max };
+	dns_resolver *r;
+
+	snprintf(servers, sizeof(servers), "127.0.0.1:%d", port);
+	r = dns_new(loop, &set, &err);
+	if (r == NULL)
+		fail_msg("dns_new: %s", err);
+	return r;
+}

@@ -1,5 +1,5 @@
 /* dnsmasq.h: a private dnsmasq for the unit tests that need a real DNS
- * server (test_dns, test_nexthop): started on a free loopback port with
+ * server (test_dns, test_nexthop, the SPF, DKIM and DMARC lookups): started on a free loopback port with
  * the test's records as dnsmasq options, waited for, and stopped. Uses
  * cmocka's asserts, so only for tests. */
 #ifndef POSTERN_TEST_DNSMASQ_H
@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
+
+#include "dns.h"
 
 #define DNSMASQ "/usr/sbin/dnsmasq"
 
@@ -23,5 +25,10 @@ int dnsmasq_run(int port, const char *const *records, pid_t *pid_r);
 #define DNSMASQ_TRIES 5
 int dnsmasq_start(const char *const *records, int *port_r, pid_t *pid_r);
 void dnsmasq_stop(pid_t *pid);
+/* dnsmasq_resolver: a lib/dns resolver on loop asking 127.0.0.1:port
+ * (the test's dnsmasq, or a silent port); fails the test if it cannot be
+ * made. */
+dns_resolver *dnsmasq_resolver(ev_loop *loop, int port, unsigned timeout_ms, unsigned retries,
+			       unsigned cache_max);
 
 #endif

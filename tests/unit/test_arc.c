@@ -35,30 +35,30 @@ static struct zone_entry zone[8];
 static size_t zone_len;
 static bool zone_async, zone_tempfail;
 static struct {
-	dkim_txt_cb *cb;
+	txt_cb *cb;
 	void *ctx;
 	char *name;
 } parked[64];
 static size_t nparked;
 
-static void zone_answer(const char *name, dkim_txt_cb *cb, void *cb_ctx)
+static void zone_answer(const char *name, txt_cb *cb, void *cb_ctx)
 {
 	if (zone_tempfail) {
-		cb(cb_ctx, DKIM_DNS_TEMPFAIL, NULL, NULL, 0);
+		cb(cb_ctx, TXT_TEMPFAIL, NULL, NULL, 0);
 		return;
 	}
 	for (size_t i = 0; i < zone_len; i++) {
 		if (strcmp(zone[i].name, name) == 0) {
 			const char *txt[1] = { zone[i].txt };
 			size_t len[1] = { strlen(zone[i].txt) };
-			cb(cb_ctx, DKIM_DNS_FOUND, txt, len, 1);
+			cb(cb_ctx, TXT_FOUND, txt, len, 1);
 			return;
 		}
 	}
-	cb(cb_ctx, DKIM_DNS_NOTFOUND, NULL, NULL, 0);
+	cb(cb_ctx, TXT_NOTFOUND, NULL, NULL, 0);
 }
 
-static void *zone_lookup(void *rctx, const char *name, dkim_txt_cb *cb, void *cb_ctx)
+static void *zone_lookup(void *rctx, const char *name, txt_cb *cb, void *cb_ctx)
 {
 	(void)rctx;
 	if (!zone_async) {
@@ -74,7 +74,7 @@ static void *zone_lookup(void *rctx, const char *name, dkim_txt_cb *cb, void *cb
 
 static void zone_cancel(void *rctx, void *handle)
 {
-	struct dkim_resolver *unused = rctx;
+	struct txt_resolver *unused = rctx;
 	(void)unused;
 	((typeof(&parked[0]))handle)->cb = NULL;
 }

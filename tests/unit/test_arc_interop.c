@@ -35,37 +35,12 @@ static dkim_key *rsa_key;
 
 static char *write_temp(const char *text)
 {
-	char *path = xstrdup("/tmp/postern-arc-XXXXXX");
-	int fd = mkstemp(path);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	return path;
+	return dkim_kit_write_temp(text);
 }
 
-/* python: runs the script with args, stdout into *out_r when set; the
- * exit status. */
 static int python(const char *args, char **out_r)
 {
-	const char *srcdir = getenv("srcdir");
-	char *cmd = xasprintf("/usr/bin/python3 %s/tests/arc_interop.py %s", srcdir ? srcdir : ".",
-			      args);
-	FILE *p = popen(cmd, "r");
-	buf *b = buf_new(4096);
-	char chunk[4096];
-	size_t n;
-	int st;
-
-	assert_non_null(p);
-	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
-		buf_append(b, chunk, n);
-	st = pclose(p);
-	free(cmd);
-	if (out_r != NULL)
-		*out_r = buf_steal(b);
-	buf_free(&b);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return dkim_kit_python("arc_interop.py", args, out_r);
 }
 
 static dkim_key *load_key(const char *file)
@@ -105,7 +80,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void *zone_lookup(void *rctx, const char *name, dkim_txt_cb *cb, void *cb_ctx)
+static void *zone_lookup(void *rctx, const char *name, txt_cb *cb, void *cb_ctx)
 {
 	const char *txt[1];
 	size_t len[1];
@@ -116,11 +91,11 @@ static void *zone_lookup(void *rctx, const char *name, dkim_txt_cb *cb, void *cb
 	    strcmp(name, "test._domainkey.example.net") == 0)
 		txt[0] = rsa_record;
 	else {
-		cb(cb_ctx, DKIM_DNS_NOTFOUND, NULL, NULL, 0);
+		cb(cb_ctx, TXT_NOTFOUND, NULL, NULL, 0);
 		return NULL;
 	}
 	len[0] = strlen(txt[0]);
-	cb(cb_ctx, DKIM_DNS_FOUND, txt, len, 1);
+	cb(cb_ctx, TXT_FOUND, txt, len, 1);
 	return NULL;
 }
 

@@ -60,7 +60,7 @@ struct mem_dns {
 	size_t count;
 	bool deferred, tempfail;
 	/* deferred lookups */
-	dkim_txt_cb *cb[32];
+	txt_cb *cb[32];
 	void *cb_ctx[32];
 	char *asked[32];
 	size_t queued, lookups, cancels;
@@ -98,24 +98,24 @@ static void mem_load_records(struct mem_dns *m)
 	free(text);
 }
 
-static void mem_answer(struct mem_dns *m, const char *name, dkim_txt_cb *cb, void *cb_ctx)
+static void mem_answer(struct mem_dns *m, const char *name, txt_cb *cb, void *cb_ctx)
 {
 	if (m->tempfail) {
-		cb(cb_ctx, DKIM_DNS_TEMPFAIL, NULL, NULL, 0);
+		cb(cb_ctx, TXT_TEMPFAIL, NULL, NULL, 0);
 		return;
 	}
 	for (size_t i = 0; i < m->count; i++) {
 		if (strcmp(m->names[i], name) == 0) {
 			const char *txt[1] = { m->values[i] };
 			size_t len[1] = { strlen(m->values[i]) };
-			cb(cb_ctx, DKIM_DNS_FOUND, txt, len, 1);
+			cb(cb_ctx, TXT_FOUND, txt, len, 1);
 			return;
 		}
 	}
-	cb(cb_ctx, DKIM_DNS_NOTFOUND, NULL, NULL, 0);
+	cb(cb_ctx, TXT_NOTFOUND, NULL, NULL, 0);
 }
 
-static void *mem_lookup(void *rctx, const char *name, dkim_txt_cb *cb, void *cb_ctx)
+static void *mem_lookup(void *rctx, const char *name, txt_cb *cb, void *cb_ctx)
 {
 	struct mem_dns *m = rctx;
 

@@ -1,4 +1,4 @@
-/* test_dkim_dns.c: unit tests for lib/dkim_dns.c, the DKIM key lookup on
+/* test_dkim_dns.c: unit tests for lib/txt_dns.c as DKIM's key lookup on
  * lib/dns: a private dnsmasq serves the RFC 8463 example's two key
  * records and the signed example verifies through it; a missing record
  * gives permerror, a server that never answers temperror, and a verifier
@@ -16,7 +16,7 @@
 
 #include "buf.h"
 #include "dkim.h"
-#include "dkim_dns.h"
+#include "txt_dns.h"
 #include "dnsmasq.h"
 #include "ev.h"
 #include "mem.h"
@@ -83,15 +83,7 @@ static int teardown(void **state)
 
 static dns_resolver *resolver(struct fixture *f, int port, unsigned timeout_ms)
 {
-	char servers[64], *err = NULL;
-	struct dns_settings set = { servers, timeout_ms, 0, 0 };
-	dns_resolver *r;
-
-	snprintf(servers, sizeof(servers), "127.0.0.1:%d", port);
-	r = dns_new(f->loop, &set, &err);
-	if (r == NULL)
-		fail_msg("dns_new: %s", err);
-	return r;
+	return dnsmasq_resolver(f->loop, port, timeout_ms, 0, 0);
 }
 
 static void done(void *ctx, dkim_verifier *v)
@@ -103,7 +95,7 @@ static void done(void *ctx, dkim_verifier *v)
 /* run: verifies msg with keys from r; returns the verifier when done */
 static dkim_verifier *run(struct fixture *f, dns_resolver *r, const char *msg)
 {
-	struct dkim_verify_params p = { dkim_dns_resolver(r), 0, 0, 0, 0 };
+	struct dkim_verify_params p = { txt_dns_resolver(r), 0, 0, 0, 0 };
 	dkim_verifier *v = dkim_verify_new(&p);
 	const char *sep = strstr(msg, "\n\n");
 	size_t hl = (size_t)(sep - msg) + 2;
@@ -150,7 +142,7 @@ static void test_timeout_and_cancel(void **state)
 	dns_resolver *r = resolver(f, f->silent_port, 300);
 	char *msg = read_vector("rfc6376.signed.msg");
 	dkim_verifier *v = run(f, r, msg);
-	struct dkim_verify_params p = { dkim_dns_resolver(r), 0, 0, 0, 0 };
+	struct dkim_verify_params p = { txt_dns_resolver(r), 0, 0, 0, 0 };
 
 	assert_int_equal(dkim_verify_result(v, 0)->status, DKIM_TEMPERROR);
 	assert_int_equal(dkim_verify_result(v, 1)->status, DKIM_TEMPERROR);

@@ -43,37 +43,12 @@ static char *read_file(const char *path)
 
 static char *write_temp(const char *text)
 {
-	char *path = xstrdup("/tmp/postern-dkim-XXXXXX");
-	int fd = mkstemp(path);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	return path;
+	return dkim_kit_write_temp(text);
 }
 
-/* python: runs the script with args, its stdout into *out_r (if set);
- * returns its exit status. */
 static int python(const char *args, char **out_r)
 {
-	const char *srcdir = getenv("srcdir");
-	char *cmd = xasprintf("/usr/bin/python3 %s/tests/dkim_interop.py %s", srcdir ? srcdir : ".",
-			      args);
-	FILE *p = popen(cmd, "r");
-	buf *b = buf_new(4096);
-	char chunk[4096];
-	size_t n;
-	int st;
-
-	assert_non_null(p);
-	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
-		buf_append(b, chunk, n);
-	st = pclose(p);
-	free(cmd);
-	if (out_r != NULL)
-		*out_r = buf_steal(b);
-	buf_free(&b);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return dkim_kit_python("dkim_interop.py", args, out_r);
 }
 
 static size_t header_len(const char *msg)
@@ -161,15 +136,15 @@ static void test_lib_signs_ed25519(void **state)
 }
 
 /* the key record of keyfile, answered from memory */
-static void *one_key(void *rctx, const char *name, dkim_txt_cb *cb, void *cb_ctx)
+static void *one_key(void *rctx, const char *name, txt_cb *cb, void *cb_ctx)
 {
 	const char *txt[1] = { rctx };
 	size_t len[1] = { strlen(rctx) };
 
 	if (strncmp(name, "test._domainkey.", 16) != 0)
-		cb(cb_ctx, DKIM_DNS_NOTFOUND, NULL, NULL, 0);
+		cb(cb_ctx, TXT_NOTFOUND, NULL, NULL, 0);
 	else
-		cb(cb_ctx, DKIM_DNS_FOUND, txt, len, 1);
+		cb(cb_ctx, TXT_FOUND, txt, len, 1);
 	return NULL;
 }
 

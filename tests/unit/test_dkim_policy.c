@@ -246,7 +246,7 @@ struct zone {
 	size_t n;
 };
 
-static void *zone_lookup(void *rctx, const char *name, dkim_txt_cb *cb, void *cb_ctx)
+static void *zone_lookup(void *rctx, const char *name, txt_cb *cb, void *cb_ctx)
 {
 	struct zone *z = rctx;
 
@@ -255,11 +255,11 @@ static void *zone_lookup(void *rctx, const char *name, dkim_txt_cb *cb, void *cb
 			const char *t[1] = { z->texts[i] };
 			size_t l[1] = { strlen(z->texts[i]) };
 
-			cb(cb_ctx, DKIM_DNS_FOUND, t, l, 1);
+			cb(cb_ctx, TXT_FOUND, t, l, 1);
 			return NULL;
 		}
 	}
-	cb(cb_ctx, DKIM_DNS_NOTFOUND, NULL, NULL, 0);
+	cb(cb_ctx, TXT_NOTFOUND, NULL, NULL, 0);
 	return NULL;
 }
 

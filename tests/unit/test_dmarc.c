@@ -221,7 +221,7 @@ struct rr {
 
 struct pending {
 	char *name;
-	dmarc_txt_cb *cb;
+	txt_cb *cb;
 	void *cb_ctx;
 	bool live;
 };
@@ -236,7 +236,7 @@ struct zone {
 	char asked[8][128];
 };
 
-static void zone_answer(struct zone *z, const char *name, dmarc_txt_cb *cb, void *cb_ctx)
+static void zone_answer(struct zone *z, const char *name, txt_cb *cb, void *cb_ctx)
 {
 	const char *txt[8];
 	size_t len[8], n = 0;
@@ -245,16 +245,16 @@ static void zone_answer(struct zone *z, const char *name, dmarc_txt_cb *cb, void
 		if (strcmp(z->rrs[i].name, name) != 0)
 			continue;
 		if (z->rrs[i].txt == NULL) {
-			cb(cb_ctx, DMARC_DNS_TEMPFAIL, NULL, NULL, 0);
+			cb(cb_ctx, TXT_TEMPFAIL, NULL, NULL, 0);
 			return;
 		}
 		txt[n] = z->rrs[i].txt;
 		len[n++] = strlen(z->rrs[i].txt);
 	}
-	cb(cb_ctx, n > 0 ? DMARC_DNS_FOUND : DMARC_DNS_NOTFOUND, txt, len, n);
+	cb(cb_ctx, n > 0 ? TXT_FOUND : TXT_NOTFOUND, txt, len, n);
 }
 
-static void *zone_lookup(void *rctx, const char *name, dmarc_txt_cb *cb, void *cb_ctx)
+static void *zone_lookup(void *rctx, const char *name, txt_cb *cb, void *cb_ctx)
 {
 	struct zone *z = rctx;
 	struct pending *p;

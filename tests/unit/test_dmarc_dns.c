@@ -1,4 +1,4 @@
-/* test_dmarc_dns.c: unit tests for lib/dmarc_dns.c, the DMARC policy
+/* test_dmarc_dns.c: unit tests for lib/txt_dns.c as DMARC's policy
  * lookup on lib/dns: a private dnsmasq serves _dmarc.example.com (a
  * DMARC record beside an unrelated TXT record) and nothing else under
  * example.com, so a subdomain's check falls back to the organisational
@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "dmarc.h"
-#include "dmarc_dns.h"
+#include "txt_dns.h"
 #include "dnsmasq.h"
 #include "ev.h"
 #include "mem.h"
@@ -62,15 +62,7 @@ static int teardown(void **state)
 
 static dns_resolver *resolver(struct fixture *f, int port, unsigned timeout_ms)
 {
-	char servers[64], *err = NULL;
-	struct dns_settings set = { servers, timeout_ms, 0, 0 };
-	dns_resolver *r;
-
-	snprintf(servers, sizeof(servers), "127.0.0.1:%d", port);
-	r = dns_new(f->loop, &set, &err);
-	if (r == NULL)
-		fail_msg("dns_new: %s", err);
-	return r;
+	return dnsmasq_resolver(f->loop, port, timeout_ms, 0, 0);
 }
 
 static void done(void *ctx, dmarc_check *c)
@@ -83,7 +75,7 @@ static void done(void *ctx, dmarc_check *c)
 static dmarc_check *run(struct fixture *f, dns_resolver *r, const char *author)
 {
 	struct dmarc_authors au = { .status = DMARC_FROM_OK, .count = 1, .fields = 1 };
-	struct dmarc_settings set = { f->psl, dmarc_dns_resolver(r), NULL, NULL };
+	struct dmarc_settings set = { f->psl, txt_dns_resolver(r), NULL, NULL };
 	struct dmarc_request req = { "other.example.net", SPF_FAIL, NULL, 0, "192.0.2.9" };
 	dmarc_check *c;
 	int called = 0;
@@ -128,7 +120,7 @@ static void test_timeout_and_cancel(void **state)
 	dns_resolver *r = resolver(f, f->silent_port, 300);
 	dmarc_check *c = run(f, r, "example.com");
 	struct dmarc_authors au = { .status = DMARC_FROM_OK, .count = 1, .fields = 1 };
-	struct dmarc_settings set = { f->psl, dmarc_dns_resolver(r), NULL, NULL };
+	struct dmarc_settings set = { f->psl, txt_dns_resolver(r), NULL, NULL };
 	int called = 0;
 
 	assert_int_equal(dmarc_check_verdict(c)->result, DMARC_RESULT_TEMPERROR);

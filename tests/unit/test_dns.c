@@ -174,17 +174,7 @@ static void test_msg_read(void **state)
 
 static dns_resolver *resolver(struct fixture *f, int port, unsigned timeout_ms, unsigned cache)
 {
-	char servers[64];
-	struct dns_settings set = { .servers = servers, .timeout_ms = timeout_ms, .retries = 1,
-				    .cache_max = cache };
-	char *err = NULL;
-	dns_resolver *r;
-
-	snprintf(servers, sizeof(servers), "127.0.0.1:%d", port);
-	r = dns_new(f->loop, &set, &err);
-	if (r == NULL)
-		fail_msg("dns_new: %s", err);
-	return r;
+	return dnsmasq_resolver(f->loop, port, timeout_ms, 1, cache);
 }
 
 static int setup(void **state)

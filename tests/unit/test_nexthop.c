@@ -94,17 +94,7 @@ struct catch {
 
 static dns_resolver *resolver(int port, unsigned timeout_ms, unsigned cache)
 {
-	char servers[64];
-	struct dns_settings set = { .servers = servers, .timeout_ms = timeout_ms, .retries = 1,
-				    .cache_max = cache };
-	char *err = NULL;
-	dns_resolver *r;
-
-	snprintf(servers, sizeof(servers), "127.0.0.1:%d", port);
-	r = dns_new(fx->loop, &set, &err);
-	if (r == NULL)
-		fail_msg("dns_new: %s", err);
-	return r;
+	return dnsmasq_resolver(fx->loop, port, timeout_ms, 1, cache);
 }
 
 static int group_setup(void **state)

@@ -48,16 +48,7 @@ struct outcome {
 
 static dns_resolver *make_resolver(ev_loop *loop, int port, unsigned timeout_ms)
 {
-	char servers[64];
-	struct dns_settings set = { servers, timeout_ms, 1, 0 };
-	char *err = NULL;
-	dns_resolver *r;
-
-	snprintf(servers, sizeof(servers), "127.0.0.1:%d", port);
-	r = dns_new(loop, &set, &err);
-	if (r == NULL)
-		fail_msg("dns_new: %s", err);
-	return r;
+	return dnsmasq_resolver(loop, port, timeout_ms, 1, 0);
 }
 
 static int setup(void **state)

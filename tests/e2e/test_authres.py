@@ -10,12 +10,10 @@ messages signed by dkimpy through tests/dkim_interop.py under
 "inside" (the client in mynetworks: no checks, no header). Mail is
 delivered by qmgr and local into alice@example.test's Maildir, where the
 tests read the header."""
-import base64
 import os
 import re
 import smtplib
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,35 +22,12 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (DnsServer, Instance, free_port, port_open, require_tools,  # noqa: E402
                      wait_for)
+from authtest import add_user, make_key, relay_peer, sign  # noqa: E402
 
 require_tools("dnsmasq", "openssl")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-INTEROP = os.path.join(HERE, "..", "dkim_interop.py")
 MYHOST = "mx.example.test"
 SILENT_TIMEOUT = 2
-
-
-def make_key(tmp):
-    """An RSA 1024 key: (PEM path, the p= value of its DNS record)."""
-    key = os.path.join(tmp, "dkim.pem")
-    subprocess.run(["openssl", "genrsa", "-out", key, "1024"], check=True,
-                   capture_output=True, timeout=60)
-    der = subprocess.run(["openssl", "rsa", "-in", key, "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True, timeout=60).stdout
-    return key, base64.b64encode(der).decode()
-
-
-def sign(tmp, key, text, domain="signed.example.org", selector="sel"):
-    """text (bytes) signed by dkimpy."""
-    path = os.path.join(tmp, "msg")
-    with open(path, "wb") as f:
-        f.write(text)
-    res = subprocess.run(["/usr/bin/python3", INTEROP, "sign", path, key, domain, selector],
-                         capture_output=True, timeout=60)
-    if res.returncode != 0:
-        raise RuntimeError("dkimpy sign: %s" % res.stderr.decode())
-    return res.stdout
 
 
 class AuthresTests(unittest.TestCase):
@@ -100,21 +75,9 @@ class AuthresTests(unittest.TestCase):
         inst.set_main("myhostname", MYHOST)
         inst.set_main("dns_servers", cls.dns.servers)
         inst.set_main("smtpd_error_sleep_time", "0")
-        res = inst.ctl("user", "add", "alice@example.test")
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr)
+        add_user(inst, "alice@example.test")
         # example.net is relayed (for anyone) to a second instance, B
-        cls.b = Instance(domain="example.net")
-        cls.b_port = free_port()
-        cls.b.set_mail_services(["127.0.0.1:%d inet n - n - 1 smtpd" % cls.b_port])
-        cls.b.set_main("myhostname", "mx.example.net")
-        res = cls.b.ctl("user", "add", "bob@example.net")
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr)
-        cls.b.start()
-        inst.set_main("relay_domains", "example.net")
-        inst.build_map("relay_transport", "example.net smtp:[127.0.0.1]:%d\n" % cls.b_port)
-        inst.set_main("transport_maps", "hash:" + inst.path("relay_transport"))
+        cls.b = relay_peer(inst, "example.net", "bob@example.net", "mx.example.net")
         inst.start()
         for p in cls.ports.values():
             if not wait_for(lambda: port_open(p), 20):

@@ -9,13 +9,11 @@ signed with dkimpy (tests/dkim_interop.py under /usr/bin/python3).
 Services: "enforce" and "record" (smtpd_spf_policy = record, so SPF
 fails reach DMARC), "slow" (SPF of one domain goes to a DNS server that
 never answers), "inside" (127.0.0.1 in mynetworks: not checked)."""
-import base64
 import imaplib
 import os
 import re
 import smtplib
 import socket
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -23,37 +21,15 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (DnsServer, Instance, free_port, port_open, require_tools,  # noqa: E402
                      set_password, wait_for)
+from authtest import add_user, make_key, relay_peer, sign  # noqa: E402
 
 require_tools("dnsmasq", "openssl")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-INTEROP = os.path.join(HERE, "..", "dkim_interop.py")
 MYHOST = "mx.example.test"
 ALICE, ALICE_PW = "alice@example.test", "alice secret"
 SLOW_TIMEOUT = 2
 NOT_ME = "v=spf1 ip4:192.0.2.1 -all"  # SPF fail for 127.0.0.1
 ME = "v=spf1 ip4:127.0.0.1 -all"
-
-
-def make_key(tmp):
-    """An RSA 1024 key: (PEM path, the p= value of its DNS record)."""
-    key = os.path.join(tmp, "dkim.pem")
-    subprocess.run(["openssl", "genrsa", "-out", key, "1024"], check=True,
-                   capture_output=True, timeout=60)
-    der = subprocess.run(["openssl", "rsa", "-in", key, "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True, timeout=60).stdout
-    return key, base64.b64encode(der).decode()
-
-
-def sign(tmp, key, text, domain, selector="sel"):
-    path = os.path.join(tmp, "msg")
-    with open(path, "wb") as f:
-        f.write(text)
-    res = subprocess.run(["/usr/bin/python3", INTEROP, "sign", path, key, domain, selector],
-                         capture_output=True, timeout=60)
-    if res.returncode != 0:
-        raise RuntimeError("dkimpy sign: %s" % res.stderr.decode())
-    return res.stdout
 
 
 class DmarcTests(unittest.TestCase):
@@ -116,26 +92,12 @@ class DmarcTests(unittest.TestCase):
         inst.set_main("myhostname", MYHOST)
         inst.set_main("dns_servers", cls.dns.servers)
         inst.set_main("smtpd_error_sleep_time", "0")
-        res = inst.ctl("user", "add", ALICE)
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr)
+        add_user(inst, ALICE)
         set_password(inst, ALICE, ALICE_PW)
-        res = inst.ctl("user", "add", "carol@example.test")
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr)
+        add_user(inst, "carol@example.test")
         # example.net mail is relayed to a second instance, B (which trusts
         # 127.0.0.1: it checks nothing and keeps our header)
-        cls.b = Instance(domain="example.net")
-        cls.b_port = free_port()
-        cls.b.set_mail_services(["127.0.0.1:%d inet n - n - 1 smtpd" % cls.b_port])
-        cls.b.set_main("myhostname", "mx.example.net")
-        res = cls.b.ctl("user", "add", "bob@example.net")
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr)
-        cls.b.start()
-        inst.set_main("relay_domains", "example.net")
-        inst.build_map("relay_transport", "example.net smtp:[127.0.0.1]:%d\n" % cls.b_port)
-        inst.set_main("transport_maps", "hash:" + inst.path("relay_transport"))
+        cls.b = relay_peer(inst, "example.net", "bob@example.net", "mx.example.net")
         inst.start()
         for p in list(cls.ports.values()) + [cls.imap_port]:
             if not wait_for(lambda: port_open(p), 20):
